@@ -1,0 +1,176 @@
+package io.mcpsandbox.cli;
+
+import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.Units;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import tools.jackson.databind.json.JsonMapper;
+
+@Command(name = "exec", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Runs one command (exec [options] -- ARGV...) or a snippet (exec --lang LANG --code CODE | --file PATH)",
+                "in a fresh sandbox that is removed afterwards."},
+        footer = {"", "Exit status without --json: the program's own exit code (128+N if killed by signal N);",
+                "124 on timeout, 125 when the output limit was hit, 137 when killed for memory, 143 when terminated,",
+                "2 when the request was rejected, 1 when the service failed. The program's stdout and stderr go to ours;",
+                "a line on stderr says why for anything but a normal exit.",
+                "With --json: one line holding the result object; exit 0 for any execution that produced a result,",
+                "2 for rejected, 1 for error."})
+final class ExecCommand implements Callable<Integer> {
+    @ArgGroup(exclusive = true)
+    Source source;
+
+    static final class Source {
+        @Option(names = "--code", paramLabel = "CODE", description = "Source code to run (needs --lang).")
+        String code;
+
+        @Option(names = "--file", paramLabel = "PATH", description = "Read the source code from a file (needs --lang).")
+        Path file;
+    }
+
+    @Option(names = "--lang", paramLabel = "LANG", description = "Language of --code/--file: python, node, sh, bash, java.")
+    String language;
+
+    @Option(names = "--runtime", paramLabel = "NAME", description = "Runtime to use (runc, runsc, ...); wins over --security-level.")
+    String runtime;
+
+    @Option(names = "--security-level", paramLabel = "LEVEL", description = "low, medium (default), high, critical. Never downgraded.")
+    String securityLevel;
+
+    @Option(names = "--image", paramLabel = "NAME", description = "Image to run in (default: host).")
+    String image;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", description = "Wall-clock limit, e.g. 500ms, 5s, 2m (default 30s).")
+    String timeout;
+
+    @Option(names = "--memory", paramLabel = "SIZE", description = "Memory limit, no swap beyond it, e.g. 256m (default 256m).")
+    String memory;
+
+    @Option(names = "--cpus", paramLabel = "N", description = "CPU limit in cores, e.g. 0.5 (default 1).")
+    Double cpus;
+
+    @Option(names = "--pids", paramLabel = "N", description = "Most processes and threads at once (default 64).")
+    Integer pids;
+
+    @Option(names = "--output-limit", paramLabel = "SIZE", description = "Cap on stdout+stderr (default 10m).")
+    String outputLimit;
+
+    @Option(names = "--network", description = "Ask for network access (refused: no network provider is configured).")
+    boolean network;
+
+    @Option(names = "--env", paramLabel = "K=V", description = "Environment variable for the program (repeatable).")
+    List<String> env = new ArrayList<>();
+
+    @Option(names = "--workdir", paramLabel = "DIR", description = "Working directory inside the sandbox (default /workspace).")
+    String workDir;
+
+    @Option(names = "--stdin-file", paramLabel = "PATH", description = "Feed this file to the program's standard input.")
+    Path stdinFile;
+
+    @Option(names = "--json", description = "Print the result object as one JSON line.")
+    boolean json;
+
+    @Option(names = "--user", paramLabel = "ID", description = "User id recorded with the execution.")
+    String user;
+
+    @Option(names = "--session", paramLabel = "ID", description = "Session id recorded with the execution.")
+    String session;
+
+    @Parameters(paramLabel = "ARGV", description = "The command and its arguments (after --).")
+    List<String> argv = new ArrayList<>();
+
+    @Override
+    public Integer call() throws IOException {
+        ExecutionRequest request;
+        try {
+            request = request();
+        } catch (IllegalArgumentException e) {
+            System.err.println("mcp-sandbox exec: " + e.getMessage());
+            return 2;
+        }
+        ExecutionResult result;
+        try (SandboxServices services = new SandboxServices(Main.config())) {
+            result = services.executions().execute(request);
+        }
+        if (json) {
+            System.out.println(JsonMapper.builder().build().writeValueAsString(result));
+            return switch (result.status()) {
+                case REJECTED -> 2;
+                case ERROR -> 1;
+                default -> 0;
+            };
+        }
+        System.out.print(result.stdout());
+        System.out.flush();
+        System.err.print(result.stderr());
+        if (result.status() != ExecutionStatus.COMPLETED) {
+            System.err.println("mcp-sandbox: " + result.status().wireName()
+                    + (result.reason() == null ? "" : ": " + result.reason()));
+        }
+        return switch (result.status()) {
+            case COMPLETED -> result.exitCode();
+            case REJECTED -> 2;
+            case ERROR -> 1;
+            case TIMEOUT -> 124;
+            case OUTPUT_LIMIT -> 125;
+            case OOM_KILLED -> 137;
+            case TERMINATED -> 143;
+            case RUNNING -> 1;
+        };
+    }
+
+    private ExecutionRequest request() throws IOException {
+        ExecutionRequest.Builder b = ExecutionRequest.builder();
+        if (source != null || language != null) {
+            if (language == null) {
+                throw new IllegalArgumentException("--lang is required with --code or --file");
+            }
+            if (source == null) {
+                throw new IllegalArgumentException("--lang needs --code CODE or --file PATH");
+            }
+            if (!argv.isEmpty()) {
+                throw new IllegalArgumentException("give either a command after -- or --lang with --code/--file, not both");
+            }
+            b.language(language).code(source.code != null ? source.code : Files.readString(source.file));
+        } else {
+            if (argv.isEmpty()) {
+                throw new IllegalArgumentException("nothing to run: give a command after -- or --lang with --code/--file");
+            }
+            b.command(argv);
+        }
+        Map<String, String> vars = new LinkedHashMap<>();
+        for (String kv : env) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("--env: expected K=V; got '" + kv + "'");
+            }
+            vars.put(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        LimitsRequest limits = new LimitsRequest(
+                timeout == null ? null : Units.parseDuration("--timeout", timeout).toMillis(),
+                memory == null ? null : Units.parseBytes("--memory", memory),
+                cpus, pids,
+                outputLimit == null ? null : Units.parseBytes("--output-limit", outputLimit));
+        return b.runtime(runtime)
+                .securityLevel(securityLevel == null ? null : SecurityLevel.parse(securityLevel))
+                .image(image).limits(limits).network(network).env(vars).workDir(workDir)
+                .stdin(stdinFile == null ? null : Files.readString(stdinFile, StandardCharsets.UTF_8))
+                .userId(user == null ? System.getProperty("user.name") : user).sessionId(session)
+                .build();
+    }
+}

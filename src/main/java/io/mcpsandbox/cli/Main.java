@@ -1,0 +1,35 @@
+package io.mcpsandbox.cli;
+
+import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.config.SandboxConfig;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code mcp-sandbox}: the command-line entry point. */
+@Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, version = "mcp-sandbox 0.1.0",
+        description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
+        subcommands = {ExecCommand.class, RuntimesCommand.class},
+        footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
+                + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
+                "See docs/configuration.md for every key."})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    public static int run(String... args) {
+        return new CommandLine(new Main()).execute(args);
+    }
+
+    static SandboxConfig config() {
+        return new ConfigLoader(System.getenv()).load();
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.err);
+    }
+}

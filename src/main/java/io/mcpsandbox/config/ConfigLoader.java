@@ -1,0 +1,127 @@
+package io.mcpsandbox.config;
+
+import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.Units;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Reads configuration from, in increasing precedence: built-in defaults, a properties file
+ * ({@code MCP_SANDBOX_CONFIG}, else {@code <dataDir>/config.properties} when present), and environment
+ * variables ({@code MCP_SANDBOX_*}). Keys are listed in docs/configuration.md.
+ */
+public final class ConfigLoader {
+    public static final String ENV_DATA_DIR = "MCP_SANDBOX_DATA_DIR";
+    public static final String ENV_CONFIG = "MCP_SANDBOX_CONFIG";
+    public static final Path DEFAULT_DATA_DIR = Path.of("/var/lib/mcp-sandbox");
+
+    private final Map<String, String> env;
+
+    public ConfigLoader(Map<String, String> env) {
+        this.env = env;
+    }
+
+    public SandboxConfig load() {
+        Path dataDir = Path.of(env.getOrDefault(ENV_DATA_DIR, DEFAULT_DATA_DIR.toString())).toAbsolutePath();
+        Properties file = readFile(dataDir);
+        Settings s = new Settings(file, env);
+
+        long cores = Runtime.getRuntime().availableProcessors();
+        ResourceLimits defaults = new ResourceLimits(
+                s.duration("limits.default.timeout", "30s"),
+                s.bytes("limits.default.memory", "256m"),
+                s.decimal("limits.default.cpus", "1"),
+                s.integer("limits.default.pids", "64"),
+                s.bytes("limits.default.output", "10m"),
+                s.bytes("limits.default.tmp", "64m"),
+                s.integer("limits.default.open-files", "1024"));
+        ResourceLimits max = new ResourceLimits(
+                s.duration("limits.max.timeout", "10m"),
+                s.bytes("limits.max.memory", "4g"),
+                s.decimal("limits.max.cpus", Long.toString(cores)),
+                s.integer("limits.max.pids", "1024"),
+                s.bytes("limits.max.output", "64m"),
+                s.bytes("limits.max.tmp", "1g"),
+                s.integer("limits.max.open-files", "4096"));
+
+        String stateDir = s.string("state-dir", "/run/mcp-sandbox");
+        return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
+                s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),
+                s.integer("sandbox.uid-base", "200000"), s.integer("sandbox.uid-slots", "512"));
+    }
+
+    private static Map<String, LanguageSpec> languages(Settings s) {
+        Map<String, LanguageSpec> table = new LinkedHashMap<>();
+        add(table, s, "python", "main.py", "python3 {file}");
+        add(table, s, "node", "main.js", "node {file}");
+        add(table, s, "sh", "main.sh", "sh {file}");
+        add(table, s, "bash", "main.sh", "bash {file}");
+        add(table, s, "java", "Main.java", "java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto {file}");
+        // Aliases an agent is likely to send.
+        table.put("python3", table.get("python"));
+        table.put("javascript", table.get("node"));
+        return table;
+    }
+
+    private static void add(Map<String, LanguageSpec> table, Settings s, String name, String file, String command) {
+        String prefix = "language." + name + ".";
+        List<String> argv = Arrays.asList(s.string(prefix + "command", command).trim().split("\\s+"));
+        table.put(name, new LanguageSpec(name, s.string(prefix + "image", "host"), s.string(prefix + "file", file), argv));
+    }
+
+    private Properties readFile(Path dataDir) {
+        Properties props = new Properties();
+        String explicit = env.get(ENV_CONFIG);
+        Path path = explicit != null ? Path.of(explicit) : dataDir.resolve("config.properties");
+        if (explicit == null && !Files.isRegularFile(path)) {
+            return props;
+        }
+        try (Reader reader = Files.newBufferedReader(path)) {
+            props.load(reader);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read config file " + path + ": " + e.getMessage(), e);
+        }
+        return props;
+    }
+
+    /** One key's value: the env var MCP_SANDBOX_<KEY> (dots and dashes as underscores) wins over the file. */
+    private record Settings(Properties file, Map<String, String> env) {
+        String string(String key, String fallback) {
+            String envKey = "MCP_SANDBOX_" + key.toUpperCase().replace('.', '_').replace('-', '_');
+            String value = env.get(envKey);
+            return value != null ? value : file.getProperty(key, fallback);
+        }
+
+        Duration duration(String key, String fallback) {
+            return Units.parseDuration(key, string(key, fallback));
+        }
+
+        long bytes(String key, String fallback) {
+            return Units.parseBytes(key, string(key, fallback));
+        }
+
+        int integer(String key, String fallback) {
+            try {
+                return Integer.parseInt(string(key, fallback).trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(key + ": expected a whole number; got '" + string(key, fallback) + "'");
+            }
+        }
+
+        double decimal(String key, String fallback) {
+            try {
+                return Double.parseDouble(string(key, fallback).trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(key + ": expected a number; got '" + string(key, fallback) + "'");
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+package io.mcpsandbox.execution;
+
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.RunningSandbox;
+import java.time.Instant;
+
+/** An execution between its start and its result: what can be listed and terminated. */
+public final class ActiveExecution {
+    private final String executionId;
+    private final String userId;
+    private final String sessionId;
+    private final String runtime;
+    private final SecurityLevel securityLevel;
+    private final String image;
+    private final Instant startedAt;
+    private volatile RunningSandbox running;
+    private volatile boolean terminated;
+    private volatile boolean timedOut;
+
+    ActiveExecution(String executionId, String userId, String sessionId, String runtime, SecurityLevel securityLevel,
+                    String image, Instant startedAt) {
+        this.executionId = executionId;
+        this.userId = userId;
+        this.sessionId = sessionId;
+        this.runtime = runtime;
+        this.securityLevel = securityLevel;
+        this.image = image;
+        this.startedAt = startedAt;
+    }
+
+    public String executionId() { return executionId; }
+    public String userId() { return userId; }
+    public String sessionId() { return sessionId; }
+    public String runtime() { return runtime; }
+    public SecurityLevel securityLevel() { return securityLevel; }
+    public String image() { return image; }
+    public Instant startedAt() { return startedAt; }
+
+    boolean terminated() {
+        return terminated;
+    }
+
+    boolean timedOut() {
+        return timedOut;
+    }
+
+    void started(RunningSandbox sandbox) {
+        running = sandbox;
+        if (terminated) {
+            sandbox.kill(); // terminate arrived while the sandbox was starting
+        }
+    }
+
+    void timeOut() {
+        timedOut = true;
+        kill();
+    }
+
+    void terminate() {
+        terminated = true;
+        kill();
+    }
+
+    void kill() {
+        RunningSandbox sandbox = running;
+        if (sandbox != null) {
+            sandbox.kill();
+        }
+    }
+}

@@ -1,0 +1,336 @@
+package io.mcpsandbox.execution;
+
+import io.mcpsandbox.image.ImageResolver;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.NetworkIO;
+import io.mcpsandbox.model.ResourceUsage;
+import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.model.SecurityEvent;
+import io.mcpsandbox.model.SecurityEvent.Severity;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.policy.ExecutionPlan;
+import io.mcpsandbox.policy.PolicyViolation;
+import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.RunningSandbox;
+import io.mcpsandbox.runtime.SandboxException;
+import io.mcpsandbox.runtime.SandboxExit;
+import io.mcpsandbox.runtime.SandboxRuntime;
+import io.mcpsandbox.runtime.SandboxSpec;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The execution pipeline: policy, runtime choice, image, sandbox run under a deadline and an output cap,
+ * usage, result. Teardown runs off the request's path; {@link #awaitTeardowns} waits for it.
+ */
+public final class ExecutionService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ExecutionService.class);
+    /** How long a killed sandbox may take to die before it is forcibly deleted. */
+    private static final Duration KILL_GRACE = Duration.ofSeconds(10);
+    private static final int RECENT_RESULTS = 1000;
+
+    private final RequestValidator validator;
+    private final RuntimeSelector selector;
+    private final ImageResolver images;
+    private final Duration progressInterval;
+    private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
+    private final Map<String, ExecutionResult> recent = Collections.synchronizedMap(
+            new LinkedHashMap<>(16, 0.75f, false) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, ExecutionResult> eldest) {
+                    return size() > RECENT_RESULTS;
+                }
+            });
+    private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
+    private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
+    private final Map<String, CompletableFuture<Void>> pendingTeardowns = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "execution-progress");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public ExecutionService(RequestValidator validator, RuntimeSelector selector, ImageResolver images,
+                            Duration progressInterval) {
+        this.validator = validator;
+        this.selector = selector;
+        this.images = images;
+        this.progressInterval = progressInterval;
+    }
+
+    /** Runs a request to its end and returns the result object. Never throws for a request's failure. */
+    public ExecutionResult execute(ExecutionRequest request) {
+        return execute(request, ExecutionListener.NONE);
+    }
+
+    public ExecutionResult execute(ExecutionRequest request, ExecutionListener listener) {
+        return run(UUID.randomUUID().toString(), request, listener);
+    }
+
+    /** Starts a request in the background; the id is known at once (async REST, MCP with progress). */
+    public Submission submit(ExecutionRequest request, ExecutionListener listener) {
+        String id = UUID.randomUUID().toString();
+        CompletableFuture<ExecutionResult> result = CompletableFuture.supplyAsync(
+                () -> run(id, request, listener), workers);
+        return new Submission(id, result);
+    }
+
+    public record Submission(String executionId, CompletableFuture<ExecutionResult> result) {
+    }
+
+    /** The final result, or a {@code running} placeholder while the execution is active. */
+    public Optional<ExecutionResult> find(String executionId) {
+        ExecutionResult done = recent.get(executionId);
+        if (done != null) {
+            return Optional.of(done);
+        }
+        ActiveExecution a = active.get(executionId);
+        return Optional.ofNullable(a).map(x -> ExecutionResult.running(x.executionId(), x.runtime(),
+                x.securityLevel(), x.image(), Duration.between(x.startedAt(), Instant.now()).toMillis()));
+    }
+
+    public List<ActiveExecution> active() {
+        return List.copyOf(active.values());
+    }
+
+    /** Kills an active execution; its result will say {@code terminated}. False if it is not active. */
+    public boolean terminate(String executionId) {
+        ActiveExecution a = active.get(executionId);
+        if (a == null) {
+            return false;
+        }
+        a.terminate();
+        return true;
+    }
+
+    private ExecutionResult run(String id, ExecutionRequest request, ExecutionListener listener) {
+        long t0 = System.nanoTime();
+        SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
+        ExecutionPlan plan;
+        SandboxRuntime runtime;
+        RootFilesystem rootfs;
+        try {
+            plan = validator.validate(request);
+            runtime = selector.select(plan);
+            rootfs = images.resolve(plan.image());
+        } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
+            return remember(ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(), request.runtime(),
+                    level, request.image(), elapsedMs(t0), List.of()));
+        } catch (IOException | RuntimeException e) {
+            log.error("execution {} failed before it ran", id, e);
+            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, "internal error: " + e.getMessage(),
+                    request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
+        }
+
+        ActiveExecution execution = new ActiveExecution(id, request.userId(), request.sessionId(), runtime.name(),
+                plan.securityLevel(), plan.image(), Instant.now());
+        active.put(id, execution);
+        PreparedSandbox prepared = null;
+        try {
+            SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
+                    rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
+            prepared = runtime.prepare(spec);
+            return remember(runPrepared(execution, plan, prepared, listener, t0));
+        } catch (SandboxException | RuntimeException e) {
+            log.warn("execution {} on {} failed: {}", id, runtime.name(), e.getMessage());
+            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(), runtime.name(),
+                    plan.securityLevel(), plan.image(), elapsedMs(t0), List.of()));
+        } finally {
+            active.remove(id);
+            if (prepared != null) {
+                scheduleTeardown(prepared);
+            }
+        }
+    }
+
+    private ExecutionResult runPrepared(ActiveExecution execution, ExecutionPlan plan, PreparedSandbox prepared,
+                                        ExecutionListener listener, long t0) throws SandboxException {
+        if (execution.terminated()) {
+            return ExecutionResult.notRun(execution.executionId(), ExecutionStatus.TERMINATED,
+                    "terminated before it started", execution.runtime(), plan.securityLevel(), plan.image(),
+                    elapsedMs(t0), List.of());
+        }
+        RunningSandbox running = prepared.start();
+        execution.started(running);
+        OutputCapture output = new OutputCapture(plan.limits().outputBytes(), running::kill);
+        Thread stdout = Thread.startVirtualThread(() -> output.stdout().pump(running.stdout()));
+        Thread stderr = Thread.startVirtualThread(() -> output.stderr().pump(running.stderr()));
+        ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
+                () -> listener.progress(elapsedMs(t0), output.totalBytes()),
+                progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
+        SandboxExit exit;
+        try {
+            exit = awaitExit(execution, running, prepared, t0 + plan.limits().timeout().toNanos());
+            joinQuietly(stdout, stderr);
+        } finally {
+            progress.cancel(false);
+        }
+        long durationMs = elapsedMs(t0);
+
+        List<SecurityEvent> events = new ArrayList<>();
+        ExecutionStatus status;
+        String reason = null;
+        Integer exitCode = exit.exitCode();
+        if (execution.terminated()) {
+            status = ExecutionStatus.TERMINATED;
+            reason = "terminated on request";
+        } else if (execution.timedOut()) {
+            status = ExecutionStatus.TIMEOUT;
+            reason = "exceeded the timeout of " + plan.limits().timeout().toMillis() + " ms; every process was killed";
+            events.add(SecurityEvent.now("sandbox.timeout", Severity.MEDIUM, reason,
+                    Map.of("timeoutMs", plan.limits().timeout().toMillis())));
+        } else if (output.limitHit()) {
+            status = ExecutionStatus.OUTPUT_LIMIT;
+            reason = "output exceeded " + plan.limits().outputBytes() + " bytes; the sandbox was killed";
+            events.add(SecurityEvent.now("sandbox.output_limit", Severity.LOW, reason,
+                    Map.of("outputBytes", plan.limits().outputBytes())));
+        } else if (exit.failure() != null) {
+            status = ExecutionStatus.ERROR;
+            reason = exit.failure();
+        } else if (exit.oomKilled() && exitCode != null && exitCode == 128 + 9) {
+            status = ExecutionStatus.OOM_KILLED;
+            reason = "killed for exceeding the memory limit of " + plan.limits().memoryBytes() + " bytes";
+        } else {
+            status = ExecutionStatus.COMPLETED;
+        }
+        if (exit.oomKilled()) {
+            events.add(SecurityEvent.now("sandbox.oom_kill", Severity.MEDIUM,
+                    "the kernel killed a process at the memory limit", Map.of("memoryBytes", plan.limits().memoryBytes())));
+        }
+        if (exit.pidsLimitHit()) {
+            events.add(SecurityEvent.now("sandbox.pids_limit", Severity.MEDIUM,
+                    "process creation was refused at the pids limit", Map.of("pids", plan.limits().pids())));
+        }
+        ResourceUsage usage = ResourceUsage.of(exit.cpuMillis(), durationMs, exit.peakMemoryBytes(), NetworkIO.NONE);
+        return new ExecutionResult(execution.executionId(), status, exitCode, output.stdout().text(),
+                output.stderr().text(), output.stdout().truncated(), output.stderr().truncated(), durationMs,
+                execution.runtime(), plan.securityLevel(), plan.image(), usage, events, reason);
+    }
+
+    /** Waits for the program's end; at the deadline kills it, and keeps killing until it is gone. */
+    private static SandboxExit awaitExit(ActiveExecution execution, RunningSandbox running, PreparedSandbox prepared,
+                                         long deadlineNanos) throws SandboxException {
+        CompletableFuture<SandboxExit> exit = CompletableFuture.supplyAsync(() -> {
+            try {
+                return running.awaitExit();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return SandboxExit.failed("interrupted while waiting for the sandbox");
+            }
+        }, Thread::startVirtualThread);
+        try {
+            long remaining = deadlineNanos - System.nanoTime();
+            try {
+                return exit.get(Math.max(0, remaining), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                execution.timeOut();
+            }
+            // A kill can miss a container that was still being created: repeat it until the program is gone.
+            for (long waited = 0; waited < KILL_GRACE.toMillis(); waited += 250) {
+                try {
+                    return exit.get(250, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    running.kill();
+                }
+            }
+            prepared.close();
+            return exit.get(5, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new SandboxException("the sandbox did not stop after being killed; it was force-deleted");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running.kill();
+            throw new SandboxException("interrupted while waiting for the sandbox");
+        } catch (ExecutionException e) {
+            throw new SandboxException("waiting for the sandbox failed: " + e.getCause(), e.getCause());
+        }
+    }
+
+    private static void joinQuietly(Thread... threads) {
+        for (Thread t : threads) {
+            try {
+                // Every writer is dead once the sandbox's pid namespace is gone; this only bounds a surprise.
+                if (!t.join(Duration.ofSeconds(5))) {
+                    log.warn("output pump {} still running after the sandbox ended", t);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private ExecutionResult remember(ExecutionResult result) {
+        recent.put(result.executionId(), result);
+        return result;
+    }
+
+    private void scheduleTeardown(PreparedSandbox prepared) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        pendingTeardowns.put(prepared.name(), done);
+        teardowns.execute(() -> {
+            try {
+                prepared.close();
+            } finally {
+                pendingTeardowns.remove(prepared.name());
+                done.complete(null);
+            }
+        });
+    }
+
+    /** Waits until every sandbox that has ended is also torn down. Returns false on timeout. */
+    public boolean awaitTeardowns(Duration timeout) {
+        try {
+            CompletableFuture.allOf(pendingTeardowns.values().toArray(CompletableFuture[]::new))
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (ExecutionException | TimeoutException e) {
+            return false;
+        }
+    }
+
+    /** Terminates what still runs and waits for every teardown. */
+    @Override
+    public void close() {
+        active.values().forEach(ActiveExecution::terminate);
+        workers.shutdown();
+        try {
+            workers.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        awaitTeardowns(Duration.ofSeconds(60));
+        teardowns.shutdown();
+        timer.shutdownNow();
+    }
+
+    private static long elapsedMs(long t0) {
+        return (System.nanoTime() - t0) / 1_000_000;
+    }
+}

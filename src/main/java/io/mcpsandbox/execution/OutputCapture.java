@@ -1,0 +1,90 @@
+package io.mcpsandbox.execution;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Captures stdout and stderr under one shared byte cap. The first byte over the cap triggers
+ * {@code onLimit} (which kills the sandbox); what was captured before it is kept.
+ */
+final class OutputCapture {
+    private final long cap;
+    private final Runnable onLimit;
+    private final Stream stdout = new Stream();
+    private final Stream stderr = new Stream();
+    private long total;
+    private boolean limitHit;
+
+    OutputCapture(long cap, Runnable onLimit) {
+        this.cap = cap;
+        this.onLimit = onLimit;
+    }
+
+    Stream stdout() {
+        return stdout;
+    }
+
+    Stream stderr() {
+        return stderr;
+    }
+
+    synchronized boolean limitHit() {
+        return limitHit;
+    }
+
+    synchronized long totalBytes() {
+        return total;
+    }
+
+    /** One captured stream. */
+    final class Stream {
+        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        private boolean truncated;
+
+        /** Reads {@code in} to its end; keeps reading past the cap (discarding) so the writer never blocks. */
+        void pump(InputStream in) {
+            byte[] buffer = new byte[64 * 1024];
+            try (in) {
+                int n;
+                while ((n = in.read(buffer)) > 0) {
+                    accept(buffer, n);
+                }
+            } catch (IOException ignored) {
+                // the sandbox is gone; what was read is kept
+            }
+        }
+
+        private void accept(byte[] buffer, int n) {
+            boolean fire = false;
+            synchronized (OutputCapture.this) {
+                long room = Math.max(0, cap - total);
+                int keep = (int) Math.min(room, n);
+                bytes.write(buffer, 0, keep);
+                total += keep;
+                if (keep < n) {
+                    truncated = true;
+                    fire = !limitHit;
+                    limitHit = true;
+                }
+            }
+            if (fire) {
+                onLimit.run();
+            }
+        }
+
+        String text() {
+            synchronized (OutputCapture.this) {
+                // Invalid UTF-8 (and a character cut at the cap) becomes U+FFFD.
+                return bytes.toString(StandardCharsets.UTF_8);
+            }
+        }
+
+        boolean truncated() {
+            synchronized (OutputCapture.this) {
+                return truncated;
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+package io.mcpsandbox.execution;
+
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.image.HostImage;
+import io.mcpsandbox.image.ImageResolver;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.runtime.RuntimeRegistry;
+import io.mcpsandbox.runtime.SandboxRuntime;
+import io.mcpsandbox.runtime.docker.DockerRuntime;
+import io.mcpsandbox.runtime.oci.BundleWriter;
+import io.mcpsandbox.runtime.oci.CgroupReader;
+import io.mcpsandbox.runtime.oci.OciFlavor;
+import io.mcpsandbox.runtime.oci.OciRuntime;
+import io.mcpsandbox.runtime.oci.SeccompProfile;
+import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The composition root: builds the whole pipeline from configuration, by constructor injection. */
+public final class SandboxServices implements AutoCloseable {
+    private final SandboxConfig config;
+    private final RuntimeRegistry registry;
+    private final ExecutionService executions;
+
+    public SandboxServices(SandboxConfig config) {
+        this.config = config;
+        JsonMapper json = JsonMapper.builder().build();
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json));
+        UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
+                config.stateDir().resolve("uid-slots"));
+        CgroupReader cgroups = CgroupReader.host();
+        List<SandboxRuntime> runtimes = new ArrayList<>();
+        for (OciFlavor flavor : OciFlavor.values()) {
+            runtimes.add(new OciRuntime(flavor, config.stateDir().resolve(flavor.binary()), config.bundlesDir(),
+                    bundles, uids, cgroups));
+        }
+        runtimes.add(new DockerRuntime());
+        this.registry = new RuntimeRegistry(runtimes);
+        ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
+        this.executions = new ExecutionService(new RequestValidator(config),
+                new RuntimeSelector(registry, config.standardRuntime()), images, Duration.ofSeconds(1));
+    }
+
+    public SandboxConfig config() {
+        return config;
+    }
+
+    public ExecutionService executions() {
+        return executions;
+    }
+
+    public RuntimeRegistry registry() {
+        return registry;
+    }
+
+    /**
+     * Probes every runtime and, for those whose binary answers, runs {@code true} in a real sandbox:
+     * a runtime is called usable only when that worked here.
+     */
+    public List<RuntimeInfo> verifyRuntimes() {
+        List<RuntimeInfo> infos = new ArrayList<>();
+        for (SandboxRuntime runtime : registry.all()) {
+            RuntimeInfo info = runtime.probe();
+            registry.update(info);
+            if (info.usable()) {
+                ExecutionResult smoke = executions.execute(ExecutionRequest.builder().runtime(runtime.name())
+                        .command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
+                if (smoke.status() != ExecutionStatus.COMPLETED || smoke.exitCode() != 0) {
+                    String why = smoke.reason() != null ? smoke.reason() : smoke.stderr().strip();
+                    info = RuntimeInfo.unusable(info.name(), info.version(),
+                            "a test sandbox failed here: " + why, info.levels());
+                    registry.update(info);
+                }
+            }
+            infos.add(info);
+        }
+        return infos;
+    }
+
+    @Override
+    public void close() {
+        executions.close();
+    }
+}

@@ -1,0 +1,13 @@
+package io.mcpsandbox.model;
+
+import java.time.Duration;
+
+/**
+ * The limits a sandbox runs under, all resolved.
+ *
+ * @param outputBytes cap on stdout and stderr together
+ * @param tmpBytes    size of each writable tmpfs (/tmp, /workspace, /dev/shm) and the file-size rlimit
+ */
+public record ResourceLimits(Duration timeout, long memoryBytes, double cpus, int pids, long outputBytes,
+                             long tmpBytes, int openFiles) {
+}

@@ -1,0 +1,64 @@
+package io.mcpsandbox.model;
+
+import java.time.Duration;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Parses the human forms used by the CLI and config: durations like "5s", sizes like "256m". */
+public final class Units {
+    private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h)?");
+    private static final Pattern SIZE = Pattern.compile("(\\d+)([kmgt]i?b?|b)?");
+
+    private Units() {
+    }
+
+    /** "1500ms", "5s", "2m", "1h"; a bare number is seconds. */
+    public static Duration parseDuration(String field, String text) {
+        Matcher m = DURATION.matcher(text.trim().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw new IllegalArgumentException(field + ": expected a duration like 500ms, 5s, 2m; got '" + text + "'");
+        }
+        long n = Long.parseLong(m.group(1));
+        String unit = m.group(2) == null ? "s" : m.group(2);
+        return switch (unit) {
+            case "ms" -> Duration.ofMillis(n);
+            case "s" -> Duration.ofSeconds(n);
+            case "m" -> Duration.ofMinutes(n);
+            default -> Duration.ofHours(n);
+        };
+    }
+
+    /** "512k", "256m", "1g", "1GiB", "1048576"; binary multiples. */
+    public static long parseBytes(String field, String text) {
+        Matcher m = SIZE.matcher(text.trim().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw new IllegalArgumentException(field + ": expected a size like 64k, 256m, 1g; got '" + text + "'");
+        }
+        long n = Long.parseLong(m.group(1));
+        String unit = m.group(2) == null ? "b" : m.group(2).substring(0, 1);
+        int shift = switch (unit) {
+            case "k" -> 10;
+            case "m" -> 20;
+            case "g" -> 30;
+            case "t" -> 40;
+            default -> 0;
+        };
+        if (shift > 0 && n > (Long.MAX_VALUE >> shift)) {
+            throw new IllegalArgumentException(field + ": size too large: '" + text + "'");
+        }
+        return n << shift;
+    }
+
+    public static String formatBytes(long bytes) {
+        if (bytes % (1L << 30) == 0 && bytes > 0) return (bytes >> 30) + "g";
+        if (bytes % (1L << 20) == 0 && bytes > 0) return (bytes >> 20) + "m";
+        if (bytes % (1L << 10) == 0 && bytes > 0) return (bytes >> 10) + "k";
+        return Long.toString(bytes);
+    }
+
+    public static String formatDuration(Duration d) {
+        long ms = d.toMillis();
+        return ms % 1000 == 0 ? (ms / 1000) + "s" : ms + "ms";
+    }
+}

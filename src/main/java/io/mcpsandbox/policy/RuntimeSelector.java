@@ -1,0 +1,73 @@
+package io.mcpsandbox.policy;
+
+import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.RuntimeRegistry;
+import io.mcpsandbox.runtime.SandboxRuntime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Chooses the runtime for a plan. An explicit runtime wins over the level; a level is never silently
+ * downgraded: when nothing strong enough is usable, the request is refused with what is missing.
+ */
+public final class RuntimeSelector {
+    /** A microVM backend of our own; named so that a refusal says it is missing. */
+    public static final String QEMU_MICROVM = "qemu-microvm";
+
+    private final RuntimeRegistry registry;
+    private final String standardRuntime;
+
+    public RuntimeSelector(RuntimeRegistry registry, String standardRuntime) {
+        this.registry = registry;
+        this.standardRuntime = standardRuntime;
+    }
+
+    public SandboxRuntime select(ExecutionPlan plan) throws PolicyViolation {
+        if (plan.runtime() != null) {
+            SandboxRuntime runtime = registry.find(plan.runtime()).orElseThrow(() -> new PolicyViolation("runtime",
+                    "'" + plan.runtime() + "' is not a known runtime (known: " + known() + ")"));
+            RuntimeInfo info = registry.info(runtime);
+            if (!info.usable()) {
+                throw new PolicyViolation("runtime", "'" + runtime.name() + "' is not usable here: " + info.reason());
+            }
+            if (plan.levelExplicit() && !runtime.levels().contains(plan.securityLevel())) {
+                throw new PolicyViolation("securityLevel", "runtime " + runtime.name() + " does not provide the '"
+                        + plan.securityLevel().wireName() + "' level (it provides " + levels(runtime) + ")");
+            }
+            return runtime;
+        }
+        List<String> missing = new ArrayList<>();
+        for (String name : candidates(plan.securityLevel())) {
+            Optional<SandboxRuntime> runtime = registry.find(name);
+            if (runtime.isEmpty()) {
+                missing.add(name + ": not available in this build");
+                continue;
+            }
+            RuntimeInfo info = registry.info(runtime.get());
+            if (info.usable()) {
+                return runtime.get();
+            }
+            missing.add(name + ": " + info.reason());
+        }
+        throw new PolicyViolation("securityLevel", "no runtime for the '" + plan.securityLevel().wireName()
+                + "' level is usable here (" + String.join("; ", missing) + ")");
+    }
+
+    private List<String> candidates(SecurityLevel level) {
+        return switch (level) {
+            case LOW, MEDIUM -> List.of(standardRuntime);
+            case HIGH -> List.of("runsc");
+            case CRITICAL -> List.of("kata-runtime", QEMU_MICROVM);
+        };
+    }
+
+    private String known() {
+        return String.join(", ", registry.all().stream().map(SandboxRuntime::name).toList());
+    }
+
+    private static String levels(SandboxRuntime runtime) {
+        return String.join(", ", runtime.levels().stream().map(SecurityLevel::wireName).toList());
+    }
+}

@@ -1,0 +1,79 @@
+package io.mcpsandbox.runtime;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs a host tool (runc, mount, docker...) to completion. Its environment is only PATH: the server's
+ * own environment (which may hold API keys) never reaches a runtime process.
+ */
+public final class HostCommand {
+    public static final String HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    public record Result(int exitCode, String stdout, String stderr) {
+        public boolean ok() {
+            return exitCode == 0;
+        }
+
+        /** The most useful one-line reason for a failure. */
+        public String message() {
+            String text = stderr.isBlank() ? stdout : stderr;
+            return text.strip().isEmpty() ? "exit code " + exitCode : text.strip();
+        }
+    }
+
+    private HostCommand() {
+    }
+
+    /** A ProcessBuilder whose environment holds nothing but PATH. */
+    public static ProcessBuilder builder(List<String> argv) {
+        ProcessBuilder pb = new ProcessBuilder(argv);
+        Map<String, String> env = pb.environment();
+        env.clear();
+        env.put("PATH", HOST_PATH);
+        return pb;
+    }
+
+    public static Result run(List<String> argv, Duration timeout) throws IOException {
+        Process process = builder(argv).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        CompletableFuture<String> out = readAsync(process.getInputStream());
+        CompletableFuture<String> err = readAsync(process.getErrorStream());
+        try {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(5, TimeUnit.SECONDS);
+                throw new IOException(String.join(" ", argv) + " did not finish within " + timeout.toSeconds() + "s");
+            }
+            return new Result(process.exitValue(), out.join(), err.join());
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while running " + argv.getFirst(), e);
+        }
+    }
+
+    /** Runs a command and returns its stdout, or throws with its stderr when it fails. */
+    public static String check(List<String> argv, Duration timeout) throws IOException {
+        Result r = run(argv, timeout);
+        if (!r.ok()) {
+            throw new IOException(String.join(" ", argv) + " failed: " + r.message());
+        }
+        return r.stdout();
+    }
+
+    private static CompletableFuture<String> readAsync(InputStream in) {
+        return CompletableFuture.supplyAsync(() -> {
+            try (in) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return "";
+            }
+        }, Thread::startVirtualThread);
+    }
+}

@@ -1,0 +1,31 @@
+package io.mcpsandbox.runtime;
+
+import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.RootFilesystem;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a runtime needs to build one sandbox. The environment is exactly {@code env}: the runtime adds
+ * nothing of the server's own.
+ *
+ * @param name           the container name, {@code mcp-exec-<executionId>}
+ * @param workspaceFiles files placed in /workspace before the program starts, by relative path
+ * @param stdin          bytes fed to the program's standard input, then EOF; null for an empty input
+ */
+public record SandboxSpec(String name, List<String> args, Map<String, String> env, String workDir,
+                          RootFilesystem rootfs, ResourceLimits limits, boolean network,
+                          Map<String, byte[]> workspaceFiles, byte[] stdin) {
+    public static final String NAME_PREFIX = "mcp-exec-";
+    public static final String WORKSPACE = "/workspace";
+
+    public SandboxSpec {
+        args = List.copyOf(args);
+        env = Map.copyOf(env);
+        workspaceFiles = Map.copyOf(workspaceFiles);
+    }
+
+    public static String nameFor(String executionId) {
+        return NAME_PREFIX + executionId;
+    }
+}

@@ -1,0 +1,160 @@
+package io.mcpsandbox.runtime.oci;
+
+import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.SandboxException;
+import io.mcpsandbox.runtime.SandboxRuntime;
+import io.mcpsandbox.runtime.SandboxSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The OCI backend: writes a bundle and drives one OCI runtime binary (runc, runsc, crun, kata-runtime)
+ * through create/start/kill/delete, the way containerd's shims do.
+ */
+public final class OciRuntime implements SandboxRuntime {
+    private final OciFlavor flavor;
+    private final Path stateRoot;
+    private final Path bundlesDir;
+    private final BundleWriter bundles;
+    private final UidRangeAllocator uids;
+    private final CgroupReader cgroups;
+
+    /**
+     * @param stateRoot  this runtime's --root (its container state), private to mcp-sandbox
+     * @param bundlesDir where bundles are written, one directory per sandbox
+     */
+    public OciRuntime(OciFlavor flavor, Path stateRoot, Path bundlesDir, BundleWriter bundles,
+                      UidRangeAllocator uids, CgroupReader cgroups) {
+        this.flavor = flavor;
+        this.stateRoot = stateRoot;
+        this.bundlesDir = bundlesDir;
+        this.bundles = bundles;
+        this.uids = uids;
+        this.cgroups = cgroups;
+    }
+
+    @Override
+    public String name() {
+        return flavor.binary();
+    }
+
+    @Override
+    public List<SecurityLevel> levels() {
+        return flavor.levels();
+    }
+
+    OciFlavor flavor() {
+        return flavor;
+    }
+
+    CgroupReader cgroups() {
+        return cgroups;
+    }
+
+    public Path stateRoot() {
+        return stateRoot;
+    }
+
+    /** The runtime binary with its global flags, followed by {@code args}. */
+    public List<String> command(String... args) {
+        List<String> argv = new ArrayList<>();
+        argv.add(flavor.binary());
+        argv.add("--root");
+        argv.add(stateRoot.toString());
+        if (flavor == OciFlavor.RUNSC) {
+            // No network device at all (the netns is empty anyway), our seccomp profile applied inside, and
+            // the cgroup is ours (see SandboxCgroup).
+            argv.add("--network=none");
+            argv.add("--oci-seccomp");
+            argv.add("--ignore-cgroups");
+        }
+        argv.addAll(List.of(args));
+        return argv;
+    }
+
+    @Override
+    public RuntimeInfo probe() {
+        Optional<Path> binary = findOnPath(flavor.binary());
+        if (binary.isEmpty()) {
+            return RuntimeInfo.unusable(name(), null, flavor.binary() + " is not installed (not found on "
+                    + HostCommand.HOST_PATH + ")", levels());
+        }
+        try {
+            HostCommand.Result r = HostCommand.run(List.of(binary.get().toString(), "--version"), Duration.ofSeconds(10));
+            String version = firstVersionLine(r.stdout() + "\n" + r.stderr());
+            if (!r.ok()) {
+                return RuntimeInfo.unusable(name(), version, flavor.binary() + " --version failed: " + r.message(), levels());
+            }
+            return RuntimeInfo.usable(name(), version, levels());
+        } catch (IOException e) {
+            return RuntimeInfo.unusable(name(), null, e.getMessage(), levels());
+        }
+    }
+
+    @Override
+    public PreparedSandbox prepare(SandboxSpec spec) throws SandboxException {
+        long uidBase = uids.acquire();
+        Path bundle = bundlesDir.resolve(spec.name());
+        OciSandbox sandbox = null;
+        try {
+            Files.createDirectories(stateRoot);
+            Files.createDirectories(bundle);
+            WorkspaceMount.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
+                    uidBase + BundleWriter.SANDBOX_UID, spec.workspaceFiles());
+            bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
+            SandboxCgroup cgroup = flavor.usesOwnCgroup()
+                    ? SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
+                    BundleWriter.pidsLimit(flavor, spec.limits()))
+                    : null;
+            sandbox = new OciSandbox(this, spec.name(), bundle, uidBase, cgroup, FifoPipes.create(bundle, spec.stdin()));
+            return sandbox;
+        } catch (IOException | RuntimeException e) {
+            if (sandbox != null) {
+                sandbox.close();
+            } else {
+                WorkspaceMount.unmount(bundle.resolve("workspace"));
+                OciSandbox.deleteTree(bundle);
+                uids.release(uidBase);
+            }
+            throw new SandboxException("cannot prepare " + spec.name() + " for " + name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    void releaseUids(long hostUidBase) {
+        uids.release(hostUidBase);
+    }
+
+    /** Names of this runtime's containers that are still known to it (leftover checks, crash recovery). */
+    public List<String> listContainers() throws IOException {
+        if (!Files.isDirectory(stateRoot)) {
+            return List.of();
+        }
+        HostCommand.Result r = HostCommand.run(command("list", "--quiet"), Duration.ofSeconds(30));
+        if (!r.ok()) {
+            throw new IOException(flavor.binary() + " list failed: " + r.message());
+        }
+        return r.stdout().lines().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    }
+
+    static Optional<Path> findOnPath(String binary) {
+        for (String dir : HostCommand.HOST_PATH.split(":")) {
+            Path candidate = Path.of(dir, binary);
+            if (Files.isExecutable(candidate)) {
+                return Optional.of(candidate);
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static String firstVersionLine(String text) {
+        return text.lines().map(String::trim).filter(l -> !l.isEmpty()).findFirst().orElse("unknown");
+    }
+}

@@ -1,0 +1,208 @@
+package io.mcpsandbox.runtime.oci;
+
+import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.RunningSandbox;
+import io.mcpsandbox.runtime.SandboxException;
+import io.mcpsandbox.runtime.SandboxExit;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * One OCI container: its bundle, its foreground runtime process ({@code run}), its pipes and its teardown.
+ */
+final class OciSandbox implements PreparedSandbox, RunningSandbox {
+    private static final Logger log = LoggerFactory.getLogger(OciSandbox.class);
+    private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(30);
+    /** Joins the runtime process to our cgroup, then becomes the runtime (see SandboxCgroup). */
+    private static final String JOIN_CGROUP =
+            "for f in $CGROUP_PROCS; do echo $$ > \"$f\" || exit 125; done; exec \"$@\"";
+
+    private final OciRuntime runtime;
+    private final String name;
+    private final Path bundle;
+    private final long hostUidBase;
+    private final SandboxCgroup ownCgroup;
+    private final FifoPipes pipes;
+    private final AtomicBoolean started = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile Process runtimeProcess;
+
+    OciSandbox(OciRuntime runtime, String name, Path bundle, long hostUidBase, SandboxCgroup ownCgroup,
+               FifoPipes pipes) {
+        this.runtime = runtime;
+        this.name = name;
+        this.bundle = bundle;
+        this.hostUidBase = hostUidBase;
+        this.ownCgroup = ownCgroup;
+        this.pipes = pipes;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public RunningSandbox start() throws SandboxException {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("sandbox " + name + " was already started");
+        }
+        List<String> argv = new ArrayList<>(runtime.command());
+        argv.addAll(List.of("--log", logFile().toString(), "--log-format", "json", "run"));
+        if (runtime.flavor().supportsKeep()) {
+            argv.add("--keep");
+        }
+        argv.addAll(List.of("--bundle", bundle.toString(), name));
+        ProcessBuilder pb;
+        if (ownCgroup != null) {
+            List<String> wrapped = new ArrayList<>(List.of("/bin/sh", "-c", JOIN_CGROUP, "sh"));
+            wrapped.addAll(argv);
+            pb = HostCommand.builder(wrapped);
+            pb.environment().put("CGROUP_PROCS",
+                    ownCgroup.procsFiles().stream().map(Path::toString).collect(Collectors.joining(" ")));
+        } else {
+            pb = HostCommand.builder(argv);
+        }
+        try {
+            runtimeProcess = pipes.redirect(pb.directory(bundle.toFile())).start();
+            return this;
+        } catch (IOException e) {
+            throw new SandboxException("cannot start " + runtime.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public InputStream stdout() {
+        return pipes.stdout();
+    }
+
+    @Override
+    public InputStream stderr() {
+        return pipes.stderr();
+    }
+
+    @Override
+    public SandboxExit awaitExit() throws InterruptedException {
+        int status = runtimeProcess.waitFor();
+        String failure = runtimeFailure();
+        if (failure != null) {
+            if (!isExecFailure(failure)) {
+                return SandboxExit.failed(runtime.name() + ": " + failure);
+            }
+            status = 127; // what a shell answers for a command it cannot run
+        }
+        CgroupReader.Usage usage = ownCgroup != null ? ownCgroup.usage()
+                : runtime.cgroups().read(BundleWriter.cgroupPath(name));
+        return new SandboxExit(status, usage.cpuNanos() / 1_000_000, usage.peakMemoryBytes(), usage.oomKills() > 0,
+                usage.pidsLimitHits() > 0, null);
+    }
+
+    /** The runtime logs its own failures as JSON lines at level error; the program's exit code is not one. */
+    private String runtimeFailure() {
+        List<String> errors = new ArrayList<>();
+        for (String line : readLogLines()) {
+            try {
+                JsonNode node = JsonMapper.shared().readTree(line);
+                String level = node.path("level").asString("");
+                if (level.equals("error") || level.equals("fatal")) {
+                    errors.add(node.path("msg").asString(""));
+                }
+            } catch (RuntimeException notJson) {
+                // runsc writes a few plain lines too
+            }
+        }
+        return errors.isEmpty() ? null : String.join("; ", errors);
+    }
+
+    private static boolean isExecFailure(String failure) {
+        return failure.contains("executable file not found")
+                || failure.contains("exec: ") && (failure.contains("no such file or directory")
+                || failure.contains("permission denied"));
+    }
+
+    @Override
+    public void kill() {
+        try {
+            // With its own pid namespace, everything in the sandbox dies with its first process.
+            HostCommand.run(runtime.command("kill", name, "KILL"), COMMAND_TIMEOUT);
+        } catch (IOException e) {
+            log.debug("kill {}: {}", name, e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
+            if (!deleted.ok() && !deleted.message().contains("not exist")) {
+                log.warn("{} delete {}: {}", runtime.name(), name, deleted.message());
+            }
+        } catch (IOException e) {
+            log.warn("{} delete {}: {}", runtime.name(), name, e.getMessage());
+        }
+        Process p = runtimeProcess;
+        if (p != null && p.isAlive()) {
+            p.destroyForcibly();
+        }
+        pipes.close();
+        WorkspaceMount.unmount(bundle.resolve("workspace"));
+        if (ownCgroup != null) {
+            ownCgroup.remove();
+        } else {
+            for (Path dir : runtime.cgroups().directories(BundleWriter.cgroupPath(name))) {
+                deleteQuietly(dir); // runc removes its cgroup on delete; this only catches a failed delete
+            }
+        }
+        deleteTree(bundle);
+        runtime.releaseUids(hostUidBase);
+    }
+
+    private Path logFile() {
+        return bundle.resolve("runtime.log");
+    }
+
+    private List<String> readLogLines() {
+        try {
+            return Files.exists(logFile()) ? Files.readAllLines(logFile()) : List.of();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static void deleteQuietly(Path path) {
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            log.warn("cannot remove {}: {}", path, e.getMessage());
+        }
+    }
+
+    /** Deletes a directory tree without following symbolic links the sandbox may have planted. */
+    static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(OciSandbox::deleteQuietly);
+        } catch (IOException e) {
+            log.warn("cannot remove {}: {}", dir, e.getMessage());
+        }
+    }
+}

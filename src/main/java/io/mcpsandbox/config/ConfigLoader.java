@@ -1,12 +1,10 @@
 package io.mcpsandbox.config;
 
 import io.mcpsandbox.model.ResourceLimits;
-import io.mcpsandbox.model.Units;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,8 +29,7 @@ public final class ConfigLoader {
 
     public SandboxConfig load() {
         Path dataDir = Path.of(env.getOrDefault(ENV_DATA_DIR, DEFAULT_DATA_DIR.toString())).toAbsolutePath();
-        Properties file = readFile(dataDir);
-        Settings s = new Settings(file, env);
+        Settings s = settings(dataDir);
 
         long cores = Runtime.getRuntime().availableProcessors();
         ResourceLimits defaults = new ResourceLimits(
@@ -77,6 +74,15 @@ public final class ConfigLoader {
         table.put(name, new LanguageSpec(name, s.string(prefix + "image", "host"), s.string(prefix + "file", file), argv));
     }
 
+    /** The merged key lookup (environment over file), for other parts' settings (server, stores). */
+    public Settings settings() {
+        return settings(Path.of(env.getOrDefault(ENV_DATA_DIR, DEFAULT_DATA_DIR.toString())).toAbsolutePath());
+    }
+
+    private Settings settings(Path dataDir) {
+        return new Settings(readFile(dataDir), env);
+    }
+
     private Properties readFile(Path dataDir) {
         Properties props = new Properties();
         String explicit = env.get(ENV_CONFIG);
@@ -90,38 +96,5 @@ public final class ConfigLoader {
             throw new IllegalStateException("cannot read config file " + path + ": " + e.getMessage(), e);
         }
         return props;
-    }
-
-    /** One key's value: the env var MCP_SANDBOX_<KEY> (dots and dashes as underscores) wins over the file. */
-    private record Settings(Properties file, Map<String, String> env) {
-        String string(String key, String fallback) {
-            String envKey = "MCP_SANDBOX_" + key.toUpperCase().replace('.', '_').replace('-', '_');
-            String value = env.get(envKey);
-            return value != null ? value : file.getProperty(key, fallback);
-        }
-
-        Duration duration(String key, String fallback) {
-            return Units.parseDuration(key, string(key, fallback));
-        }
-
-        long bytes(String key, String fallback) {
-            return Units.parseBytes(key, string(key, fallback));
-        }
-
-        int integer(String key, String fallback) {
-            try {
-                return Integer.parseInt(string(key, fallback).trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(key + ": expected a whole number; got '" + string(key, fallback) + "'");
-            }
-        }
-
-        double decimal(String key, String fallback) {
-            try {
-                return Double.parseDouble(string(key, fallback).trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(key + ": expected a number; got '" + string(key, fallback) + "'");
-            }
-        }
     }
 }

@@ -13,10 +13,11 @@ import java.util.Map;
  * @param maxLimits        the most a request may ask for; beyond it the request is rejected
  * @param standardRuntime  the runtime for the low and medium levels ("runc" or "docker")
  * @param sandboxUidBase   first host uid of the ranges that sandbox user namespaces map to
+ * @param sandboxInit      static init binary run as PID 1 in every sandbox (tini-static)
  */
 public record SandboxConfig(Path dataDir, Path stateDir, ResourceLimits defaultLimits, ResourceLimits maxLimits,
                             String standardRuntime, Map<String, LanguageSpec> languages, String defaultImage,
-                            long sandboxUidBase, int sandboxUidSlots) {
+                            long sandboxUidBase, int sandboxUidSlots, Path sandboxInit) {
 
     public SandboxConfig {
         languages = Map.copyOf(languages);

@@ -176,8 +176,11 @@ public final class ExecutionService implements AutoCloseable {
         RunningSandbox running = prepared.start();
         execution.started(running);
         OutputCapture output = new OutputCapture(plan.limits().outputBytes(), running::kill);
-        Thread stdout = Thread.startVirtualThread(() -> output.stdout().pump(running.stdout()));
-        Thread stderr = Thread.startVirtualThread(() -> output.stderr().pump(running.stderr()));
+        // Platform threads: blocking reads of a FIFO would pin virtual threads' carriers.
+        Thread stdout = Thread.ofPlatform().daemon().name("stdout-" + execution.executionId())
+                .start(() -> output.stdout().pump(running.stdout()));
+        Thread stderr = Thread.ofPlatform().daemon().name("stderr-" + execution.executionId())
+                .start(() -> output.stderr().pump(running.stderr()));
         ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
                 () -> listener.progress(elapsedMs(t0), output.totalBytes()),
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);

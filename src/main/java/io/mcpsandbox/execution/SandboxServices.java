@@ -1,5 +1,6 @@
 package io.mcpsandbox.execution;
 
+import io.mcpsandbox.config.DataDirectories;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageResolver;
@@ -19,6 +20,8 @@ import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
 import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,10 +34,16 @@ public final class SandboxServices implements AutoCloseable {
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
 
+    /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
         this.config = config;
+        try {
+            DataDirectories.prepare(config);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e.getMessage(), e);
+        }
         JsonMapper json = JsonMapper.builder().build();
-        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json));
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit());
         UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
                 config.stateDir().resolve("uid-slots"));
         CgroupReader cgroups = CgroupReader.host();

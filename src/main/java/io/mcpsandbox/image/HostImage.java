@@ -83,6 +83,7 @@ public final class HostImage {
             }
         }
         Map<String, byte[]> files = generatedEtc();
+        files.put(RootFilesystem.INIT_MOUNT_POINT.substring(1), new byte[0]);
         Path ldCache = hostRoot.resolve("etc/ld.so.cache");
         if (Files.isRegularFile(ldCache)) {
             files.put("etc/ld.so.cache", Files.readAllBytes(ldCache));
@@ -119,6 +120,8 @@ public final class HostImage {
             for (String d : layout.dirs()) {
                 Files.createDirectories(staging.resolve(d));
             }
+            // runc gives a tmpfs the mode of the directory it covers, whatever its mode= option says.
+            Files.setAttribute(staging.resolve("tmp"), "unix:mode", 01777);
             for (Map.Entry<String, String> link : layout.symlinks().entrySet()) {
                 Files.createSymbolicLink(staging.resolve(link.getKey()), Path.of(link.getValue()));
             }

@@ -9,6 +9,12 @@ import java.util.List;
  * already exists in {@code rootDir}, so the root can be shared by concurrent sandboxes unchanged.
  */
 public record RootFilesystem(String image, Path rootDir, List<HostBind> binds) {
+    /**
+     * Where the sandbox's init (tini, PID 1: forwards signals, reaps orphans) is bound; every image's root
+     * has this empty file as its mount point.
+     */
+    public static final String INIT_MOUNT_POINT = "/.mcp-init";
+
     public RootFilesystem {
         binds = List.copyOf(binds);
     }

@@ -67,6 +67,7 @@ public final class HostCommand {
         return r.stdout();
     }
 
+    /** On a platform thread: blocking native pipe I/O would pin a virtual thread's carrier. */
     private static CompletableFuture<String> readAsync(InputStream in) {
         return CompletableFuture.supplyAsync(() -> {
             try (in) {
@@ -74,6 +75,6 @@ public final class HostCommand {
             } catch (IOException e) {
                 return "";
             }
-        }, Thread::startVirtualThread);
+        }, task -> Thread.ofPlatform().daemon().name("host-command-output").start(task));
     }
 }

@@ -31,10 +31,17 @@ public final class BundleWriter {
 
     private final JsonMapper json;
     private final SeccompProfile seccomp;
+    private final Path init;
 
-    public BundleWriter(JsonMapper json, SeccompProfile seccomp) {
+    /** @param init a static init binary (tini-static) bound into every sandbox as its PID 1 */
+    public BundleWriter(JsonMapper json, SeccompProfile seccomp, Path init) {
         this.json = json;
         this.seccomp = seccomp;
+        this.init = init;
+    }
+
+    public Path init() {
+        return init;
     }
 
     /**
@@ -61,7 +68,7 @@ public final class BundleWriter {
         config.put("process", process(spec, flavor));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
-        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource));
+        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init));
         config.put("linux", linux(spec, flavor, hostUidBase));
         json.writerWithDefaultPrettyPrinter().writeValue(bundleDir.resolve("config.json").toFile(), config);
     }
@@ -85,7 +92,11 @@ public final class BundleWriter {
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", SANDBOX_UID, "gid", SANDBOX_UID));
-        process.put("args", spec.args());
+        // tini as PID 1: the kernel drops unhandled signals sent to a namespace's init, and orphans
+        // need a reaper. It exits with the program's status, 128+N when the program died of signal N.
+        List<String> args = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--"));
+        args.addAll(spec.args());
+        process.put("args", args);
         process.put("env", env);
         process.put("cwd", spec.workDir());
         process.put("capabilities", caps);
@@ -100,7 +111,8 @@ public final class BundleWriter {
         return Map.of("type", type, "hard", value, "soft", value);
     }
 
-    private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace) {
+    private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
+                                                    Path init) {
         String tmpSize = "size=" + limits.tmpBytes();
         List<Map<String, Object>> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
@@ -114,6 +126,7 @@ public final class BundleWriter {
         mounts.add(mount("/tmp", "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize)));
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
+        mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(), List.of("bind", "ro", "nosuid", "nodev")));
         for (RootFilesystem.HostBind bind : rootfs.binds()) {
             mounts.add(mount(bind.destination(), "bind", bind.source().toString(),
                     List.of("rbind", "ro", "nosuid", "nodev")));

@@ -18,7 +18,8 @@ import java.util.concurrent.ExecutionException;
  * The sandbox's stdio as named pipes that this process owns. Java's own child pipes cannot be used: the
  * JDK drains and closes them when the child exits, and {@code runsc create} exits while the sandbox it
  * created goes on writing. Opening a FIFO blocks until the other end opens, so our ends are opened on
- * virtual threads before the runtime is started.
+ * their own threads before the runtime is started. Platform threads: a native open() pins a virtual
+ * thread's carrier without compensation, and a few dozen concurrent sandboxes would starve the carriers.
  */
 final class FifoPipes implements AutoCloseable {
     private final File stdoutFifo;
@@ -32,10 +33,15 @@ final class FifoPipes implements AutoCloseable {
         this.stdoutFifo = dir.resolve("stdout.fifo").toFile();
         this.stderrFifo = dir.resolve("stderr.fifo").toFile();
         this.stdinFifo = stdinBytes == null ? null : dir.resolve("stdin.fifo").toFile();
-        this.stdout = CompletableFuture.supplyAsync(() -> openRead(stdoutFifo), Thread::startVirtualThread);
-        this.stderr = CompletableFuture.supplyAsync(() -> openRead(stderrFifo), Thread::startVirtualThread);
+        this.stdout = CompletableFuture.supplyAsync(() -> openRead(stdoutFifo), FifoPipes::platformThread);
+        this.stderr = CompletableFuture.supplyAsync(() -> openRead(stderrFifo), FifoPipes::platformThread);
         this.stdinFeed = stdinFifo == null ? CompletableFuture.completedFuture(null)
-                : CompletableFuture.runAsync(() -> feed(stdinFifo, stdinBytes), Thread::startVirtualThread);
+                : CompletableFuture.runAsync(() -> feed(stdinFifo, stdinBytes), FifoPipes::platformThread);
+    }
+
+    /** Runs blocking FIFO I/O on a short-lived daemon platform thread (see the class comment). */
+    static void platformThread(Runnable task) {
+        Thread.ofPlatform().daemon().name("sandbox-fifo").start(task);
     }
 
     static FifoPipes create(Path dir, byte[] stdinBytes) throws IOException {

@@ -82,6 +82,10 @@ public final class OciRuntime implements SandboxRuntime {
 
     @Override
     public RuntimeInfo probe() {
+        if (!Files.isExecutable(bundles.init())) {
+            return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
+                    + "it runs as PID 1 in every sandbox", levels());
+        }
         Optional<Path> binary = findOnPath(flavor.binary());
         if (binary.isEmpty()) {
             return RuntimeInfo.unusable(name(), null, flavor.binary() + " is not installed (not found on "

@@ -14,6 +14,7 @@ import java.util.List;
  * Works on cgroup v1 (one directory per controller) and v2 (one unified directory).
  */
 final class SandboxCgroup {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SandboxCgroup.class);
     private static final List<String> V1_CONTROLLERS = List.of("memory", "cpu", "cpuacct", "pids");
 
     private final CgroupReader reader;
@@ -75,14 +76,41 @@ final class SandboxCgroup {
         return reader.read(path);
     }
 
-    /** Removes the (by now empty) cgroup directories. Never throws. */
+    /**
+     * Removes the cgroup directories. A runtime's helper processes may still be exiting; whatever is still
+     * inside is killed, and removal is retried for a few seconds. Never throws.
+     */
     void remove() {
-        for (Path dir : reader.directories(path)) {
-            try {
-                Files.deleteIfExists(dir);
-            } catch (IOException ignored) {
-                // left for the leftover checks to report
+        for (int attempt = 0; attempt < 50; attempt++) {
+            boolean removed = true;
+            for (Path dir : reader.directories(path)) {
+                try {
+                    Files.deleteIfExists(dir);
+                } catch (IOException busy) {
+                    removed = false;
+                    killMembers(dir);
+                }
             }
+            if (removed) {
+                return;
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        log.warn("cgroup {} could not be removed", path);
+    }
+
+    private static void killMembers(Path dir) {
+        try {
+            for (String pid : Files.readAllLines(dir.resolve("cgroup.procs"))) {
+                ProcessHandle.of(Long.parseLong(pid.trim())).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // gone meanwhile
         }
     }
 

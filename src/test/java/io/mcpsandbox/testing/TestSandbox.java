@@ -1,0 +1,152 @@
+package io.mcpsandbox.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.runtime.oci.OciRuntime;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * A real service over real runtimes, with its own data and state directories, and the checks that a
+ * test left nothing behind: no container, bundle, workspace mount or cgroup.
+ */
+public final class TestSandbox implements AutoCloseable {
+    public static final List<String> OCI_RUNTIMES = List.of("runc", "runsc");
+
+    private final Path dataDir;
+    private final Path stateDir;
+    private final SandboxServices services;
+    /** Sandbox names of every execution run through this instance: a leak is a cgroup named after one. */
+    private final java.util.Set<String> sandboxNames = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private TestSandbox(Path dataDir, Path stateDir, Map<String, String> extraEnv) {
+        this.dataDir = dataDir;
+        this.stateDir = stateDir;
+        Map<String, String> env = new HashMap<>(extraEnv);
+        env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
+        env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        SandboxConfig config = new ConfigLoader(env).load();
+        this.services = new SandboxServices(config);
+    }
+
+    public static TestSandbox start() {
+        return start(Map.of());
+    }
+
+    /** @param extraEnv configuration as MCP_SANDBOX_* variables, e.g. limits */
+    public static TestSandbox start(Map<String, String> extraEnv) {
+        String id = UUID.randomUUID().toString().substring(0, 8);
+        Path data = Path.of("/tmp", "mcp-sandbox-test-" + id);
+        Path state = Path.of("/run", "mcp-sandbox-test-" + id);
+        try {
+            Files.createDirectories(data);
+            Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwxr-xr-x"));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return new TestSandbox(data, state, extraEnv);
+    }
+
+    public SandboxServices services() {
+        return services;
+    }
+
+    public ExecutionResult run(ExecutionRequest request) {
+        ExecutionResult result = services.executions().execute(request);
+        sandboxNames.add(io.mcpsandbox.runtime.SandboxSpec.nameFor(result.executionId()));
+        return result;
+    }
+
+    /** Waits for teardowns, then asserts that no trace of any sandbox remains. */
+    public void assertNothingLeftBehind() throws IOException {
+        assertThat(services.executions().awaitTeardowns(Duration.ofSeconds(60))).as("teardowns finished").isTrue();
+        for (String runtime : OCI_RUNTIMES) {
+            OciRuntime oci = (OciRuntime) services.registry().find(runtime).orElseThrow();
+            assertThat(oci.listContainers()).as(runtime + " list").isEmpty();
+        }
+        Path bundles = services.config().bundlesDir();
+        try (Stream<Path> left = Files.list(bundles)) {
+            assertThat(left.toList()).as("bundle directories").isEmpty();
+        }
+        assertThat(leftoverMounts()).as("mounts under the data dir").isEmpty();
+        // Other processes on this host may be running sandboxes of their own: only ours must be gone.
+        List<Path> cgroups = leftoverCgroups().stream()
+                .filter(p -> sandboxNames.contains(p.getFileName().toString())).toList();
+        assertThat(cgroups).as("sandbox cgroups").isEmpty();
+    }
+
+    private List<String> leftoverMounts() throws IOException {
+        return Files.readAllLines(Path.of("/proc/self/mounts")).stream()
+                .filter(line -> line.split(" ")[1].startsWith(dataDir.toString())).toList();
+    }
+
+    /** Every mcp-exec-* cgroup directory under any controller. */
+    public static List<Path> leftoverCgroups() throws IOException {
+        List<Path> found = new ArrayList<>();
+        Path root = Path.of("/sys/fs/cgroup");
+        List<Path> parents = new ArrayList<>();
+        parents.add(root.resolve("mcp-sandbox"));
+        try (Stream<Path> controllers = Files.list(root)) {
+            controllers.forEach(c -> parents.add(c.resolve("mcp-sandbox")));
+        }
+        for (Path parent : parents) {
+            if (Files.isDirectory(parent)) {
+                try (Stream<Path> children = Files.list(parent)) {
+                    children.filter(p -> p.getFileName().toString().startsWith("mcp-exec-")).forEach(found::add);
+                }
+            }
+        }
+        return found;
+    }
+
+    /** Host processes whose command line contains {@code marker}. */
+    public static List<Long> hostProcessesWith(String marker) throws IOException {
+        List<Long> pids = new ArrayList<>();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    String cmdline = new String(Files.readAllBytes(p.resolve("cmdline"))).replace('\0', ' ');
+                    if (cmdline.contains(marker) && Long.parseLong(p.getFileName().toString()) != ProcessHandle.current().pid()) {
+                        pids.add(Long.parseLong(p.getFileName().toString()));
+                    }
+                } catch (IOException vanished) {
+                    // the process ended while we looked
+                }
+            }
+        }
+        return pids;
+    }
+
+    @Override
+    public void close() throws IOException {
+        services.close();
+        deleteTree(dataDir);
+        deleteTree(stateDir);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

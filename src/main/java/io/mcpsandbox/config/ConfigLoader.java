@@ -46,8 +46,9 @@ public final class ConfigLoader {
                 s.decimal("limits.max.cpus", Long.toString(cores)),
                 s.integer("limits.max.pids", "1024"),
                 s.bytes("limits.max.output", "64m"),
-                s.bytes("limits.max.tmp", "1g"),
-                s.integer("limits.max.open-files", "4096"));
+                // Requests cannot set these two: their maximum is the configured value.
+                defaults.tmpBytes(),
+                defaults.openFiles());
 
         String stateDir = s.string("state-dir", "/run/mcp-sandbox");
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,

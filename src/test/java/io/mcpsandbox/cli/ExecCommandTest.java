@@ -1,0 +1,140 @@
+package io.mcpsandbox.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The CLI as a user runs it: a separate JVM, real sandboxes, exit codes and output as DESIGN.md has them. */
+class ExecCommandTest {
+    private static Path dataDir;
+    private static Path stateDir;
+
+    record Run(int exitCode, String stdout, String stderr) {
+        JsonNode json() {
+            return JsonMapper.shared().readTree(stdout);
+        }
+    }
+
+    @BeforeAll
+    static void dirs() throws IOException {
+        String id = UUID.randomUUID().toString().substring(0, 8);
+        dataDir = Files.createDirectories(Path.of("/tmp", "mcp-sandbox-cli-test-" + id));
+        Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        stateDir = Path.of("/run", "mcp-sandbox-cli-test-" + id);
+    }
+
+    @AfterAll
+    static void clean() throws IOException {
+        for (Path dir : List.of(dataDir, stateDir)) {
+            if (Files.exists(dir)) {
+                try (var walk = Files.walk(dir)) {
+                    walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                }
+            }
+        }
+    }
+
+    static Run cli(String... args) throws IOException, InterruptedException {
+        List<String> argv = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        argv.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(argv);
+        pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
+        pb.environment().put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        pb.environment().put("SERVER_SECRET", "must-not-leak");
+        Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        var out = p.getInputStream().readAllBytes();
+        var err = p.getErrorStream().readAllBytes();
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void withoutJsonTheProgramsOutputAndExitCodePassThrough() throws Exception {
+        Run r = cli("exec", "--", "sh", "-c", "echo out; echo err >&2; env; exit 7");
+        assertThat(r.exitCode()).isEqualTo(7);
+        assertThat(r.stdout()).startsWith("out\n").doesNotContain("SERVER_SECRET").doesNotContain("must-not-leak");
+        assertThat(r.stderr()).isEqualTo("err\n");
+    }
+
+    @Test
+    void withJsonOneLineHoldsTheResultObject() throws Exception {
+        Run r = cli("exec", "--json", "--lang", "python", "--code", "import sys; print('hi'); sys.exit(4)");
+        assertThat(r.exitCode()).isZero();
+        assertThat(r.stdout().strip().lines()).hasSize(1);
+        JsonNode result = r.json();
+        assertThat(result.path("status").asString()).isEqualTo("completed");
+        assertThat(result.path("exitCode").asInt()).isEqualTo(4);
+        assertThat(result.path("stdout").asString()).isEqualTo("hi\n");
+        assertThat(result.path("runtime").asString()).isEqualTo("runc");
+        assertThat(result.path("securityLevel").asString()).isEqualTo("medium");
+        assertThat(result.path("image").asString()).isEqualTo("host");
+        assertThat(result.path("executionId").asString()).matches("[0-9a-f-]{36}");
+        for (String field : List.of("stdoutTruncated", "stderrTruncated", "durationMs", "resourceUsage", "securityEvents")) {
+            assertThat(result.has(field)).as(field).isTrue();
+        }
+        assertThat(result.path("resourceUsage").has("networkIO")).isTrue();
+    }
+
+    @Test
+    void rejectedIsExitTwoWithTheReason() throws Exception {
+        Run json = cli("exec", "--json", "--timeout", "1h", "--", "true");
+        assertThat(json.exitCode()).isEqualTo(2);
+        assertThat(json.json().path("status").asString()).isEqualTo("rejected");
+        assertThat(json.json().path("exitCode").isNull()).isTrue();
+        assertThat(json.json().path("reason").asString()).startsWith("timeoutMs:").contains("limits.max.timeout");
+
+        Run plain = cli("exec", "--security-level", "critical", "--", "true");
+        assertThat(plain.exitCode()).isEqualTo(2);
+        assertThat(plain.stderr()).contains("rejected").contains("critical");
+    }
+
+    @Test
+    void timeoutWithoutJsonExits124AndSaysSo() throws Exception {
+        Run r = cli("exec", "--timeout", "1s", "--", "sleep", "30");
+        assertThat(r.exitCode()).isEqualTo(124);
+        assertThat(r.stderr()).contains("timeout");
+    }
+
+    @Test
+    void badOptionsAreExplained() throws Exception {
+        Run noCommand = cli("exec");
+        assertThat(noCommand.exitCode()).isEqualTo(2);
+        assertThat(noCommand.stderr()).contains("nothing to run");
+        Run badSize = cli("exec", "--memory", "lots", "--", "true");
+        assertThat(badSize.exitCode()).isEqualTo(2);
+        assertThat(badSize.stderr()).contains("--memory");
+    }
+
+    @Test
+    void runtimesListsEveryRuntimeWithAReasonWhereUnusable() throws Exception {
+        Run r = cli("runtimes", "--json");
+        assertThat(r.exitCode()).as(r.stderr()).isZero();
+        JsonNode list = r.json();
+        List<String> names = new ArrayList<>();
+        list.forEach(n -> names.add(n.path("name").asString()));
+        assertThat(names).contains("runc", "runsc", "crun", "kata-runtime", "docker");
+        list.forEach(n -> {
+            if (n.path("usable").asBoolean()) {
+                assertThat(n.path("version").asString()).isNotBlank();
+            } else {
+                assertThat(n.path("reason").asString()).as(n.toString()).isNotBlank();
+            }
+        });
+        assertThat(list.valueStream().filter(n -> n.path("name").asString().equals("runc")).findFirst().orElseThrow()
+                .path("usable").asBoolean()).isTrue();
+    }
+}

@@ -1,0 +1,90 @@
+package io.mcpsandbox.policy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.SecurityLevel;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class RequestValidatorTest {
+    private final RequestValidator validator = new RequestValidator(new ConfigLoader(Map.of(
+            ConfigLoader.ENV_DATA_DIR, "/nonexistent", "MCP_SANDBOX_LIMITS_MAX_TIMEOUT", "2m")).load());
+
+    private static ExecutionRequest.Builder cmd() {
+        return ExecutionRequest.builder().command("true");
+    }
+
+    private void rejected(ExecutionRequest request, String field, String... fragments) {
+        assertThatThrownBy(() -> validator.validate(request))
+                .isInstanceOf(PolicyViolation.class)
+                .satisfies(e -> assertThat(((PolicyViolation) e).field()).isEqualTo(field))
+                .hasMessageStartingWith(field + ": ")
+                .satisfies(e -> {
+                    for (String fragment : fragments) {
+                        assertThat(e.getMessage()).contains(fragment);
+                    }
+                });
+    }
+
+    @Test
+    void defaultsFillWhatTheRequestLeavesOut() throws PolicyViolation {
+        ExecutionPlan plan = validator.validate(cmd().build());
+        assertThat(plan.limits().timeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(plan.limits().memoryBytes()).isEqualTo(256L << 20);
+        assertThat(plan.limits().outputBytes()).isEqualTo(10L << 20);
+        assertThat(plan.securityLevel()).isEqualTo(SecurityLevel.MEDIUM);
+        assertThat(plan.levelExplicit()).isFalse();
+        assertThat(plan.image()).isEqualTo("host");
+        assertThat(plan.workDir()).isEqualTo("/workspace");
+        assertThat(plan.env()).containsOnlyKeys("PATH", "HOME");
+    }
+
+    @Test
+    void aSnippetBecomesAFileInTheWorkspaceAndItsLanguagesCommand() throws PolicyViolation {
+        ExecutionPlan plan = validator.validate(ExecutionRequest.builder().language("Python").code("print(1)").build());
+        assertThat(plan.command()).containsExactly("python3", "/workspace/main.py");
+        assertThat(new String(plan.workspaceFiles().get("main.py"), StandardCharsets.UTF_8)).isEqualTo("print(1)");
+    }
+
+    @Test
+    void limitsBeyondTheMaximaNameTheFieldAndTheLimit() {
+        rejected(cmd().limits(new LimitsRequest(120_001L, null, null, null, null)).build(),
+                "timeoutMs", "120000", "limits.max.timeout = 120s");
+        rejected(cmd().limits(new LimitsRequest(-5L, null, null, null, null)).build(), "timeoutMs", "-5");
+        rejected(cmd().limits(new LimitsRequest(null, 1L << 40, null, null, null)).build(), "memoryBytes", "limits.max.memory");
+        rejected(cmd().limits(new LimitsRequest(null, 1024L, null, null, null)).build(), "memoryBytes", "16777216");
+        rejected(cmd().limits(new LimitsRequest(null, null, Double.NaN, null, null)).build(), "cpus");
+        rejected(cmd().limits(new LimitsRequest(null, null, null, 100_000, null)).build(), "pids", "limits.max.pids");
+        rejected(cmd().limits(new LimitsRequest(null, null, null, null, 0L)).build(), "outputBytes");
+    }
+
+    @Test
+    void malformedRequestsAreRefusedWithTheField() {
+        rejected(ExecutionRequest.builder().build(), "command", "required");
+        rejected(ExecutionRequest.builder().language("cobol").code("x").build(), "language", "cobol", "python");
+        rejected(ExecutionRequest.builder().language("python").build(), "code", "required");
+        rejected(ExecutionRequest.builder().language("python").code("1").command("true").build(), "command", "not both");
+        rejected(ExecutionRequest.builder().language("python").code("x".repeat(RequestValidator.MAX_CODE_BYTES + 1)).build(),
+                "code", "1048576");
+        rejected(cmd().command("a\0b").build(), "command", "NUL");
+        rejected(cmd().env("1BAD", "x").build(), "env", "1BAD");
+        rejected(cmd().workDir("relative").build(), "workDir");
+        rejected(cmd().workDir("/tmp/../etc").build(), "workDir");
+        rejected(cmd().network(true).build(), "network");
+        rejected(cmd().stdin("x".repeat(RequestValidator.MAX_STDIN_BYTES + 1)).build(), "stdin");
+    }
+
+    @Test
+    void filePathsCannotEscapeTheWorkspace() {
+        for (String path : new String[] {"../x", "/etc/passwd", "a/../../x", "a//b", ".", "", "a/./b", "x\0y"}) {
+            rejected(ExecutionRequest.builder().language("sh").code("true").file(path, "x").build(), "files");
+        }
+        rejected(ExecutionRequest.builder().language("python").code("1").file("main.py", "x").build(), "files", "main.py");
+    }
+}

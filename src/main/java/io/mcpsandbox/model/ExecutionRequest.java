@@ -10,11 +10,12 @@ import java.util.Map;
  *
  * @param files     extra files placed in /workspace, by relative path
  * @param runtime   an explicit runtime name; wins over {@code securityLevel}
+ * @param dlpMode   what the output scanner does with findings; null for the configured mode
  */
 public record ExecutionRequest(String language, String code, Map<String, String> files, List<String> command,
                                String stdin, String image, String runtime, SecurityLevel securityLevel,
                                LimitsRequest limits, boolean network, Map<String, String> env, String workDir,
-                               String userId, String sessionId) {
+                               String userId, String sessionId, DlpMode dlpMode) {
 
     public ExecutionRequest {
         files = files == null ? Map.of() : Map.copyOf(files);
@@ -36,7 +37,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         b.language = language; b.code = code; b.files = new LinkedHashMap<>(files); b.command = command;
         b.stdin = stdin; b.image = image; b.runtime = runtime; b.securityLevel = securityLevel; b.limits = limits;
         b.network = network; b.env = new LinkedHashMap<>(env); b.workDir = workDir; b.userId = userId;
-        b.sessionId = sessionId;
+        b.sessionId = sessionId; b.dlpMode = dlpMode;
         return b;
     }
 
@@ -49,6 +50,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         private LimitsRequest limits = LimitsRequest.DEFAULTS;
         private boolean network;
         private Map<String, String> env = new LinkedHashMap<>();
+        private DlpMode dlpMode;
 
         public Builder language(String v) { language = v; return this; }
         public Builder code(String v) { code = v; return this; }
@@ -67,10 +69,11 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder workDir(String v) { workDir = v; return this; }
         public Builder userId(String v) { userId = v; return this; }
         public Builder sessionId(String v) { sessionId = v; return this; }
+        public Builder dlpMode(DlpMode v) { dlpMode = v; return this; }
 
         public ExecutionRequest build() {
             return new ExecutionRequest(language, code, files, command, stdin, image, runtime, securityLevel, limits,
-                    network, env, workDir, userId, sessionId);
+                    network, env, workDir, userId, sessionId, dlpMode);
         }
     }
 }

@@ -1,0 +1,40 @@
+package io.mcpsandbox.model;
+
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * What is stored about one execution: written when it starts (status {@code running}, no result) and again
+ * when it ends (with the full result object).
+ *
+ * @param command     the argv that ran (for a snippet: the language's command)
+ * @param outputBytes stdout plus stderr as captured
+ * @param result      the result object; null while running
+ */
+public record ExecutionRecord(String executionId, String userId, String sessionId, String image, String runtime,
+                              SecurityLevel securityLevel, List<String> command, String language, Instant startedAt,
+                              Instant endedAt, ExecutionStatus status, Integer exitCode, long durationMs,
+                              long outputBytes, List<SecurityEvent> securityEvents, ExecutionResult result) {
+
+    public ExecutionRecord {
+        command = command == null ? List.of() : List.copyOf(command);
+        securityEvents = securityEvents == null ? List.of() : List.copyOf(securityEvents);
+    }
+
+    /** The record written when an execution starts. */
+    public static ExecutionRecord started(String executionId, String userId, String sessionId, String image,
+                                          String runtime, SecurityLevel level, List<String> command, String language,
+                                          Instant startedAt) {
+        return new ExecutionRecord(executionId, userId, sessionId, image, runtime, level, command, language, startedAt,
+                null, ExecutionStatus.RUNNING, null, 0, 0, List.of(), null);
+    }
+
+    /** This record completed with its result. */
+    public ExecutionRecord ended(ExecutionResult r, Instant endedAt) {
+        long output = r.stdout().getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                + r.stderr().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        return new ExecutionRecord(executionId, userId, sessionId, r.image() != null ? r.image() : image,
+                r.runtime() != null ? r.runtime() : runtime, r.securityLevel(), command, language, startedAt, endedAt,
+                r.status(), r.exitCode(), r.durationMs(), output, r.securityEvents(), r);
+    }
+}

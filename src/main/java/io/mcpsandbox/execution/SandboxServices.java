@@ -15,7 +15,9 @@ import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
+import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.oci.CgroupReader;
+import io.mcpsandbox.runtime.oci.LeftoverReaper;
 import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
@@ -33,6 +35,7 @@ public final class SandboxServices implements AutoCloseable {
     private final SandboxConfig config;
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
+    private final LeftoverReaper reaper;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -48,10 +51,13 @@ public final class SandboxServices implements AutoCloseable {
                 config.stateDir().resolve("uid-slots"));
         CgroupReader cgroups = CgroupReader.host();
         List<SandboxRuntime> runtimes = new ArrayList<>();
+        List<OciRuntime> ociRuntimes = new ArrayList<>();
         for (OciFlavor flavor : OciFlavor.values()) {
-            runtimes.add(new OciRuntime(flavor, config.stateDir().resolve(flavor.binary()), config.bundlesDir(),
+            ociRuntimes.add(new OciRuntime(flavor, config.stateDir().resolve(flavor.binary()), config.bundlesDir(),
                     bundles, uids, cgroups));
         }
+        runtimes.addAll(ociRuntimes);
+        this.reaper = new LeftoverReaper(ociRuntimes, config.bundlesDir(), cgroups);
         runtimes.add(new DockerRuntime());
         this.registry = new RuntimeRegistry(runtimes);
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
@@ -93,6 +99,14 @@ public final class SandboxServices implements AutoCloseable {
             infos.add(info);
         }
         return infos;
+    }
+
+    /**
+     * Removes sandboxes left by a process that died (their owner lock is free) and returns their execution
+     * ids. Sandboxes of live processes are left alone.
+     */
+    public List<String> reapLeftovers() {
+        return reaper.reap().stream().map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
     }
 
     @Override

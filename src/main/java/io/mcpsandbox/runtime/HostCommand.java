@@ -3,6 +3,8 @@ package io.mcpsandbox.runtime;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -31,17 +33,42 @@ public final class HostCommand {
     private HostCommand() {
     }
 
-    /** A ProcessBuilder whose environment holds nothing but PATH. */
+    /**
+     * A ProcessBuilder whose environment holds nothing but PATH, for a program found on {@link #HOST_PATH}.
+     * ProcessBuilder itself would search the server's own PATH, which may put anything first.
+     */
     public static ProcessBuilder builder(List<String> argv) {
-        ProcessBuilder pb = new ProcessBuilder(argv);
+        List<String> resolved = new java.util.ArrayList<>(argv);
+        resolved.set(0, resolve(argv.getFirst()));
+        ProcessBuilder pb = new ProcessBuilder(resolved);
         Map<String, String> env = pb.environment();
         env.clear();
         env.put("PATH", HOST_PATH);
         return pb;
     }
 
+    /** The absolute path of a program: itself if absolute, else the first executable match on HOST_PATH. */
+    public static String resolve(String program) {
+        if (program.contains("/")) {
+            return program;
+        }
+        for (String dir : HOST_PATH.split(":")) {
+            Path candidate = Path.of(dir, program);
+            if (Files.isExecutable(candidate)) {
+                return candidate.toString();
+            }
+        }
+        throw new IllegalArgumentException(program + " is not installed (not found on " + HOST_PATH + ")");
+    }
+
     public static Result run(List<String> argv, Duration timeout) throws IOException {
-        Process process = builder(argv).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        ProcessBuilder pb;
+        try {
+            pb = builder(argv);
+        } catch (IllegalArgumentException notInstalled) {
+            throw new IOException(notInstalled.getMessage(), notInstalled);
+        }
+        Process process = pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         CompletableFuture<String> out = readAsync(process.getInputStream());
         CompletableFuture<String> err = readAsync(process.getErrorStream());
         try {

@@ -48,6 +48,10 @@ class ExecCommandTest {
     }
 
     static Run cli(String... args) throws IOException, InterruptedException {
+        return cli(java.util.Map.of(), args);
+    }
+
+    static Run cli(java.util.Map<String, String> env, String... args) throws IOException, InterruptedException {
         List<String> argv = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
                 "-cp", System.getProperty("java.class.path"), Main.class.getName()));
         argv.addAll(List.of(args));
@@ -55,6 +59,7 @@ class ExecCommandTest {
         pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
         pb.environment().put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
         pb.environment().put("SERVER_SECRET", "must-not-leak");
+        pb.environment().putAll(env);
         Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();
@@ -107,6 +112,28 @@ class ExecCommandTest {
         Run r = cli("exec", "--timeout", "1s", "--", "sleep", "30");
         assertThat(r.exitCode()).isEqualTo(124);
         assertThat(r.stderr()).contains("timeout");
+    }
+
+    @Test
+    void hostToolsAreNotTakenFromTheServersPath() throws Exception {
+        // A root service must not run whatever "runc" or "mkfifo" comes first on its own PATH.
+        Path evil = Files.createTempDirectory("evil-path");
+        Path marker = evil.resolve("ran");
+        try {
+            for (String tool : List.of("runc", "mkfifo", "mount", "umount", "sh")) {
+                Path fake = evil.resolve(tool);
+                Files.writeString(fake, "#!/bin/sh\ntouch " + marker + "\nexit 1\n");
+                fake.toFile().setExecutable(true);
+            }
+            Run r = cli(java.util.Map.of("PATH", evil + ":" + System.getenv("PATH")), "exec", "--", "echo", "fine");
+            assertThat(r.exitCode()).as(r.stderr()).isZero();
+            assertThat(r.stdout()).isEqualTo("fine\n");
+            assertThat(marker).doesNotExist();
+        } finally {
+            try (var walk = Files.walk(evil)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
     }
 
     @Test

@@ -54,7 +54,8 @@ public final class CgroupReader {
         if (unified) {
             return List.of(root.resolve(rel));
         }
-        return List.of("cpu", "cpuacct", "memory", "pids", "devices", "freezer", "blkio", "cpuset").stream()
+        return List.of("cpu", "cpuacct", "memory", "pids", "devices", "freezer", "blkio", "cpuset", "systemd",
+                        "unified", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc").stream()
                 .map(controller -> root.resolve(controller).resolve(rel))
                 .toList();
     }

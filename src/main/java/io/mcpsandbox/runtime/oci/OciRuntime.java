@@ -86,7 +86,7 @@ public final class OciRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());
         }
-        Optional<Path> binary = findOnPath(flavor.binary());
+        Optional<Path> binary = findOnPath(flavor.binary()); // the same lookup HostCommand runs it with
         if (binary.isEmpty()) {
             return RuntimeInfo.unusable(name(), null, flavor.binary() + " is not installed (not found on "
                     + HostCommand.HOST_PATH + ")", levels());
@@ -107,33 +107,50 @@ public final class OciRuntime implements SandboxRuntime {
     public PreparedSandbox prepare(SandboxSpec spec) throws SandboxException {
         long uidBase = uids.acquire();
         Path bundle = bundlesDir.resolve(spec.name());
-        OciSandbox sandbox = null;
+        OwnerLock owner = null;
+        SandboxCgroup cgroup = null;
+        FifoPipes pipes = null;
         try {
             Files.createDirectories(stateRoot);
+            owner = OwnerLock.acquire(OwnerLock.fileFor(bundlesDir, spec.name()));
             Files.createDirectories(bundle);
             WorkspaceMount.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
                     uidBase + BundleWriter.SANDBOX_UID, spec.workspaceFiles());
             bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
-            SandboxCgroup cgroup = flavor.usesOwnCgroup()
-                    ? SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
-                    BundleWriter.pidsLimit(flavor, spec.limits()))
-                    : null;
-            sandbox = new OciSandbox(this, spec.name(), bundle, uidBase, cgroup, FifoPipes.create(bundle, spec.stdin()));
-            return sandbox;
-        } catch (IOException | RuntimeException e) {
-            if (sandbox != null) {
-                sandbox.close();
-            } else {
-                WorkspaceMount.unmount(bundle.resolve("workspace"));
-                OciSandbox.deleteTree(bundle);
-                uids.release(uidBase);
+            if (flavor.usesOwnCgroup()) {
+                cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
+                        BundleWriter.pidsLimit(flavor, spec.limits()));
             }
+            pipes = FifoPipes.create(bundle, spec.stdin());
+            return new OciSandbox(this, spec.name(), bundle, uidBase, cgroup, pipes, owner);
+        } catch (IOException | RuntimeException e) {
+            if (pipes != null) {
+                pipes.close();
+            }
+            if (cgroup != null) {
+                cgroup.remove();
+            }
+            WorkspaceMount.unmount(bundle.resolve("workspace"));
+            OciSandbox.deleteTree(bundle);
+            if (owner != null) {
+                owner.close();
+            }
+            uids.release(uidBase);
             throw new SandboxException("cannot prepare " + spec.name() + " for " + name() + ": " + e.getMessage(), e);
         }
     }
 
     void releaseUids(long hostUidBase) {
         uids.release(hostUidBase);
+    }
+
+    public Path bundlesDir() {
+        return bundlesDir;
+    }
+
+    /** Deletes a container of this runtime, whatever its state. */
+    void forceDelete(String name) throws IOException {
+        HostCommand.run(command("delete", "--force", name), Duration.ofSeconds(30));
     }
 
     /** Names of this runtime's containers that are still known to it (leftover checks, crash recovery). */
@@ -149,13 +166,11 @@ public final class OciRuntime implements SandboxRuntime {
     }
 
     static Optional<Path> findOnPath(String binary) {
-        for (String dir : HostCommand.HOST_PATH.split(":")) {
-            Path candidate = Path.of(dir, binary);
-            if (Files.isExecutable(candidate)) {
-                return Optional.of(candidate);
-            }
+        try {
+            return Optional.of(Path.of(HostCommand.resolve(binary)));
+        } catch (IllegalArgumentException notInstalled) {
+            return Optional.empty();
         }
-        return Optional.empty();
     }
 
     private static String firstVersionLine(String text) {

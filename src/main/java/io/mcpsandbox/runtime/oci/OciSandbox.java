@@ -37,18 +37,20 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     private final long hostUidBase;
     private final SandboxCgroup ownCgroup;
     private final FifoPipes pipes;
+    private final OwnerLock owner;
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile Process runtimeProcess;
 
     OciSandbox(OciRuntime runtime, String name, Path bundle, long hostUidBase, SandboxCgroup ownCgroup,
-               FifoPipes pipes) {
+               FifoPipes pipes, OwnerLock owner) {
         this.runtime = runtime;
         this.name = name;
         this.bundle = bundle;
         this.hostUidBase = hostUidBase;
         this.ownCgroup = ownCgroup;
         this.pipes = pipes;
+        this.owner = owner;
     }
 
     @Override
@@ -171,6 +173,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             }
         }
         deleteTree(bundle);
+        owner.close(); // last: until here a reaper must see this sandbox as owned
         runtime.releaseUids(hostUidBase);
     }
 

@@ -25,6 +25,11 @@ final class SandboxCgroup {
         this.path = path;
     }
 
+    /** A handle on a cgroup that may exist already (a leftover to remove). */
+    static SandboxCgroup existing(CgroupReader reader, String path) {
+        return new SandboxCgroup(reader, path);
+    }
+
     static SandboxCgroup create(CgroupReader reader, String path, ResourceLimits limits, long pids)
             throws IOException {
         SandboxCgroup cgroup = new SandboxCgroup(reader, path);

@@ -1,0 +1,111 @@
+package io.mcpsandbox.runtime.oci;
+
+import io.mcpsandbox.runtime.SandboxSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Finds sandboxes left by a process that died and removes them with their containers, workspace mounts and
+ * cgroups. Candidates come only from this data directory's bundles and this service's runtime state roots,
+ * never from host-wide names (another installation's sandboxes are not ours). A sandbox whose owner lock is
+ * still held belongs to a live process (a CLI run next to a server, say) and is left alone.
+ */
+public final class LeftoverReaper {
+    private static final Logger log = LoggerFactory.getLogger(LeftoverReaper.class);
+    /** A lock file with no bundle yet may belong to a process between creating and locking it. */
+    private static final Duration YOUNG = Duration.ofSeconds(30);
+
+    private final List<OciRuntime> runtimes;
+    private final Path bundlesDir;
+    private final CgroupReader cgroups;
+
+    public LeftoverReaper(List<OciRuntime> runtimes, Path bundlesDir, CgroupReader cgroups) {
+        this.runtimes = List.copyOf(runtimes);
+        this.bundlesDir = bundlesDir;
+        this.cgroups = cgroups;
+    }
+
+    /** Removes every leftover sandbox and returns their names (mcp-exec-&lt;executionId&gt;). */
+    public List<String> reap() {
+        List<String> reaped = new ArrayList<>();
+        for (String name : candidates()) {
+            try {
+                Optional<OwnerLock> lock = claim(name);
+                if (lock.isEmpty()) {
+                    continue;
+                }
+                try (OwnerLock held = lock.get()) {
+                    remove(name);
+                    reaped.add(name);
+                }
+            } catch (IOException e) {
+                log.warn("leftover sandbox {} not removed: {}", name, e.getMessage());
+            }
+        }
+        if (!reaped.isEmpty()) {
+            log.warn("removed {} sandbox(es) left by a previous process: {}", reaped.size(), reaped);
+        }
+        return reaped;
+    }
+
+    /** The lock of a dead owner, or empty when a live process owns the sandbox. */
+    private Optional<OwnerLock> claim(String name) throws IOException {
+        Path lockFile = OwnerLock.fileFor(bundlesDir, name);
+        Path bundle = bundlesDir.resolve(name);
+        if (!Files.exists(lockFile)) {
+            // The owner drops its lock last, so a sandbox without one is half torn down: take it over.
+            Files.createDirectories(bundlesDir);
+            return Optional.of(OwnerLock.acquire(lockFile));
+        }
+        if (!Files.exists(bundle)
+                && Files.getLastModifiedTime(lockFile).toInstant().isAfter(Instant.now().minus(YOUNG))) {
+            return Optional.empty();
+        }
+        return OwnerLock.tryAcquire(lockFile);
+    }
+
+    private void remove(String name) throws IOException {
+        for (OciRuntime runtime : runtimes) {
+            if (runtime.probe().usable()) {
+                runtime.forceDelete(name);
+            }
+        }
+        WorkspaceMount.unmount(bundlesDir.resolve(name).resolve("workspace"));
+        SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
+        OciSandbox.deleteTree(bundlesDir.resolve(name));
+    }
+
+    private TreeSet<String> candidates() {
+        TreeSet<String> names = new TreeSet<>();
+        if (Files.isDirectory(bundlesDir)) {
+            try (Stream<Path> entries = Files.list(bundlesDir)) {
+                entries.map(p -> p.getFileName().toString())
+                        .filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
+                        .map(n -> n.endsWith(".lock") ? n.substring(0, n.length() - ".lock".length()) : n)
+                        .forEach(names::add);
+            } catch (IOException e) {
+                log.warn("cannot list {}: {}", bundlesDir, e.getMessage());
+            }
+        }
+        for (OciRuntime runtime : runtimes) {
+            try {
+                if (runtime.probe().usable()) {
+                    runtime.listContainers().stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX)).forEach(names::add);
+                }
+            } catch (IOException e) {
+                log.warn("cannot list {} containers: {}", runtime.name(), e.getMessage());
+            }
+        }
+        return names;
+    }
+}

@@ -1,0 +1,72 @@
+package io.mcpsandbox.runtime.oci;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Optional;
+
+/**
+ * Marks a sandbox as owned by a live process: the owner holds an exclusive lock on
+ * {@code <bundles>/<name>.lock} for the sandbox's whole life (taken before the bundle exists, dropped after
+ * it is gone). The kernel releases the lock when the owner dies, even by SIGKILL, so a sandbox whose lock
+ * can be taken is a leftover of a dead process.
+ */
+final class OwnerLock implements AutoCloseable {
+    private final Path file;
+    private final FileLock lock;
+
+    private OwnerLock(Path file, FileLock lock) {
+        this.file = file;
+        this.lock = lock;
+    }
+
+    static Path fileFor(Path bundlesDir, String name) {
+        return bundlesDir.resolve(name + ".lock");
+    }
+
+    static OwnerLock acquire(Path file) throws IOException {
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        return new OwnerLock(file, channel.lock());
+    }
+
+    /** Takes the lock only if nobody holds it; empty means a live process owns the sandbox (or it is gone). */
+    static Optional<OwnerLock> tryAcquire(Path file) throws IOException {
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(file, StandardOpenOption.WRITE);
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+        FileLock lock;
+        try {
+            lock = channel.tryLock();
+        } catch (OverlappingFileLockException heldByThisProcess) {
+            lock = null;
+        }
+        if (lock == null) {
+            channel.close();
+            return Optional.empty();
+        }
+        return Optional.of(new OwnerLock(file, lock));
+    }
+
+    /** Deletes the lock file, then releases the lock. */
+    @Override
+    public void close() {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException ignored) {
+            // a later reaper removes it
+        }
+        try {
+            lock.channel().close();
+        } catch (IOException ignored) {
+            // the lock goes with the channel
+        }
+    }
+}

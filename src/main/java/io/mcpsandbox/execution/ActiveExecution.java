@@ -9,9 +9,9 @@ public final class ActiveExecution {
     private final String executionId;
     private final String userId;
     private final String sessionId;
-    private final String runtime;
-    private final SecurityLevel securityLevel;
-    private final String image;
+    private volatile String runtime;
+    private volatile SecurityLevel securityLevel;
+    private volatile String image;
     private final Instant startedAt;
     private volatile RunningSandbox running;
     private volatile boolean terminated;
@@ -36,6 +36,13 @@ public final class ActiveExecution {
     public String image() { return image; }
     public Instant startedAt() { return startedAt; }
 
+    /** What policy chose, once it has. */
+    void resolved(String runtimeName, SecurityLevel level, String imageName) {
+        runtime = runtimeName;
+        securityLevel = level;
+        image = imageName;
+    }
+
     boolean terminated() {
         return terminated;
     }
@@ -59,6 +66,11 @@ public final class ActiveExecution {
     void terminate() {
         terminated = true;
         kill();
+    }
+
+    /** Whether the program must die (terminated or timed out): the kill is repeated until it has. */
+    boolean killRequested() {
+        return terminated || timedOut;
     }
 
     void kill() {

@@ -50,6 +50,7 @@ public final class ExecutionService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExecutionService.class);
     /** How long a killed sandbox may take to die before it is forcibly deleted. */
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
+    private static final Duration KILL_RETRY = Duration.ofMillis(250);
     private static final int RECENT_RESULTS = 1000;
 
     private final RequestValidator validator;
@@ -87,15 +88,15 @@ public final class ExecutionService implements AutoCloseable {
     }
 
     public ExecutionResult execute(ExecutionRequest request, ExecutionListener listener) {
-        return run(UUID.randomUUID().toString(), request, listener);
+        return run(register(request), request, listener);
     }
 
     /** Starts a request in the background; the id is known at once (async REST, MCP with progress). */
     public Submission submit(ExecutionRequest request, ExecutionListener listener) {
-        String id = UUID.randomUUID().toString();
+        ActiveExecution execution = register(request);
         CompletableFuture<ExecutionResult> result = CompletableFuture.supplyAsync(
-                () -> run(id, request, listener), workers);
-        return new Submission(id, result);
+                () -> run(execution, request, listener), workers);
+        return new Submission(execution.executionId(), result);
     }
 
     public record Submission(String executionId, CompletableFuture<ExecutionResult> result) {
@@ -126,38 +127,41 @@ public final class ExecutionService implements AutoCloseable {
         return true;
     }
 
-    private ExecutionResult run(String id, ExecutionRequest request, ExecutionListener listener) {
-        long t0 = System.nanoTime();
+    /** Lists (and so makes terminable) an execution from its first moment, before policy has looked at it. */
+    private ActiveExecution register(ExecutionRequest request) {
         SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
-        ExecutionPlan plan;
-        SandboxRuntime runtime;
-        RootFilesystem rootfs;
-        try {
-            plan = validator.validate(request);
-            runtime = selector.select(plan);
-            rootfs = images.resolve(plan.image());
-        } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
-            return remember(ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(), request.runtime(),
-                    level, request.image(), elapsedMs(t0), List.of()));
-        } catch (IOException | RuntimeException e) {
-            log.error("execution {} failed before it ran", id, e);
-            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, "internal error: " + e.getMessage(),
-                    request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
-        }
+        ActiveExecution execution = new ActiveExecution(UUID.randomUUID().toString(), request.userId(),
+                request.sessionId(), request.runtime(), level, request.image(), Instant.now());
+        active.put(execution.executionId(), execution);
+        return execution;
+    }
 
-        ActiveExecution execution = new ActiveExecution(id, request.userId(), request.sessionId(), runtime.name(),
-                plan.securityLevel(), plan.image(), Instant.now());
-        active.put(id, execution);
+    private ExecutionResult run(ActiveExecution execution, ExecutionRequest request, ExecutionListener listener) {
+        long t0 = System.nanoTime();
+        String id = execution.executionId();
+        SecurityLevel level = execution.securityLevel();
         PreparedSandbox prepared = null;
         try {
+            ExecutionPlan plan;
+            SandboxRuntime runtime;
+            RootFilesystem rootfs;
+            try {
+                plan = validator.validate(request);
+                runtime = selector.select(plan);
+                rootfs = images.resolve(plan.image());
+            } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
+                return remember(ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
+                        request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
+            }
+            execution.resolved(runtime.name(), plan.securityLevel(), plan.image());
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
             return remember(runPrepared(execution, plan, prepared, listener, t0));
-        } catch (SandboxException | RuntimeException e) {
-            log.warn("execution {} on {} failed: {}", id, runtime.name(), e.getMessage());
-            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(), runtime.name(),
-                    plan.securityLevel(), plan.image(), elapsedMs(t0), List.of()));
+        } catch (SandboxException | IOException | RuntimeException e) {
+            log.warn("execution {} on {} failed: {}", id, execution.runtime(), e.getMessage(), e);
+            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(), execution.runtime(),
+                    execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
         } finally {
             active.remove(id);
             if (prepared != null) {
@@ -233,9 +237,13 @@ public final class ExecutionService implements AutoCloseable {
                 execution.runtime(), plan.securityLevel(), plan.image(), usage, events, reason);
     }
 
-    /** Waits for the program's end; at the deadline kills it, and keeps killing until it is gone. */
+    /**
+     * Waits for the program's end. At the deadline, or on terminate, it is killed, and the kill is repeated
+     * until the program is gone: a kill can miss a container that is still being created.
+     */
     private static SandboxExit awaitExit(ActiveExecution execution, RunningSandbox running, PreparedSandbox prepared,
                                          long deadlineNanos) throws SandboxException {
+        // A platform thread: before JDK 24, Process.waitFor's monitor wait pins a virtual thread's carrier.
         CompletableFuture<SandboxExit> exit = CompletableFuture.supplyAsync(() -> {
             try {
                 return running.awaitExit();
@@ -243,24 +251,28 @@ public final class ExecutionService implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 return SandboxExit.failed("interrupted while waiting for the sandbox");
             }
-        }, Thread::startVirtualThread);
+        }, task -> Thread.ofPlatform().daemon().name("await-" + execution.executionId()).start(task));
+        long killSince = 0;
         try {
-            long remaining = deadlineNanos - System.nanoTime();
-            try {
-                return exit.get(Math.max(0, remaining), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException e) {
-                execution.timeOut();
-            }
-            // A kill can miss a container that was still being created: repeat it until the program is gone.
-            for (long waited = 0; waited < KILL_GRACE.toMillis(); waited += 250) {
+            while (true) {
+                long slice = execution.killRequested() ? KILL_RETRY.toNanos()
+                        : Math.max(0, Math.min(deadlineNanos - System.nanoTime(), KILL_RETRY.toNanos()));
                 try {
-                    return exit.get(250, TimeUnit.MILLISECONDS);
-                } catch (TimeoutException e) {
-                    running.kill();
+                    return exit.get(slice, TimeUnit.NANOSECONDS);
+                } catch (TimeoutException stillRunning) {
+                    if (!execution.killRequested() && System.nanoTime() >= deadlineNanos) {
+                        execution.timeOut();
+                    }
+                    if (execution.killRequested()) {
+                        killSince = killSince == 0 ? System.nanoTime() : killSince;
+                        if (System.nanoTime() - killSince > KILL_GRACE.toNanos()) {
+                            prepared.close();
+                            return exit.get(5, TimeUnit.SECONDS);
+                        }
+                        running.kill();
+                    }
                 }
             }
-            prepared.close();
-            return exit.get(5, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
             throw new SandboxException("the sandbox did not stop after being killed; it was force-deleted");
         } catch (InterruptedException e) {

@@ -27,7 +27,11 @@ public final class RequestValidator {
     public static final int MAX_ARGV_BYTES = 128 << 10;
     public static final int MAX_ENV_ENTRIES = 128;
     public static final int MAX_ENV_BYTES = 64 << 10;
+    public static final long MIN_TIMEOUT_MS = 1;
     public static final long MIN_MEMORY_BYTES = 16L << 20;
+    public static final double MIN_CPUS = 0.01;
+    public static final int MIN_PIDS = 8;
+    public static final long MIN_OUTPUT_BYTES = 1;
     public static final String PATH = "/usr/local/bin:/usr/bin:/bin";
 
     private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
@@ -183,7 +187,7 @@ public final class RequestValidator {
         ResourceLimits max = config.maxLimits();
         Duration timeout = def.timeout();
         if (req.timeoutMs() != null) {
-            timeout = Duration.ofMillis(within("timeoutMs", req.timeoutMs(), 1, max.timeout().toMillis(),
+            timeout = Duration.ofMillis(within("timeoutMs", req.timeoutMs(), MIN_TIMEOUT_MS, max.timeout().toMillis(),
                     "limits.max.timeout = " + Units.formatDuration(max.timeout())));
         }
         long memory = req.memoryBytes() == null ? def.memoryBytes()
@@ -191,16 +195,16 @@ public final class RequestValidator {
                 "limits.max.memory = " + Units.formatBytes(max.memoryBytes()));
         double cpus = def.cpus();
         if (req.cpus() != null) {
-            if (req.cpus().isNaN() || req.cpus() < 0.01 || req.cpus() > max.cpus()) {
-                throw new PolicyViolation("cpus", req.cpus() + " is outside the allowed range 0.01 to " + max.cpus()
+            if (req.cpus().isNaN() || req.cpus() < MIN_CPUS || req.cpus() > max.cpus()) {
+                throw new PolicyViolation("cpus", req.cpus() + " is outside the allowed range " + MIN_CPUS + " to " + max.cpus()
                         + " (limits.max.cpus)");
             }
             cpus = req.cpus();
         }
         int pids = req.pids() == null ? def.pids()
-                : (int) within("pids", req.pids(), 8, max.pids(), "limits.max.pids = " + max.pids());
+                : (int) within("pids", req.pids(), MIN_PIDS, max.pids(), "limits.max.pids = " + max.pids());
         long output = req.outputBytes() == null ? def.outputBytes()
-                : within("outputBytes", req.outputBytes(), 1, max.outputBytes(),
+                : within("outputBytes", req.outputBytes(), MIN_OUTPUT_BYTES, max.outputBytes(),
                 "limits.max.output = " + Units.formatBytes(max.outputBytes()));
         return new ResourceLimits(timeout, memory, cpus, pids, output, def.tmpBytes(), def.openFiles());
     }

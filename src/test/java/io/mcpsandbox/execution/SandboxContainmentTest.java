@@ -144,6 +144,18 @@ class SandboxContainmentTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"runc", "runsc"})
+    void terminateStopsAnExecutionEvenWhileItsSandboxIsStarting(String runtime) throws Exception {
+        var submission = sandbox.submit(sh("sleep 1000").runtime(runtime).build());
+        // At once: the kill may reach the runtime before its container exists, and must be repeated.
+        assertThat(sandbox.services().executions().terminate(submission.executionId())).isTrue();
+        ExecutionResult r = submission.result().get(60, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(r.status()).isEqualTo(ExecutionStatus.TERMINATED);
+        assertThat(r.durationMs()).isLessThan(15_000);
+        assertThat(sandbox.services().executions().terminate(submission.executionId())).as("no longer active").isFalse();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"runc", "runsc"})
     void memoryBombIsOomKilled(String runtime) {
         ExecutionResult r = run(runtime, python("""
                 chunks = []

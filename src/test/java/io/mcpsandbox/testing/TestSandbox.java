@@ -72,6 +72,13 @@ public final class TestSandbox implements AutoCloseable {
         return result;
     }
 
+    /** Starts a request in the background, tracked like {@link #run}. */
+    public io.mcpsandbox.execution.ExecutionService.Submission submit(ExecutionRequest request) {
+        var submission = services.executions().submit(request, io.mcpsandbox.execution.ExecutionListener.NONE);
+        sandboxNames.add(io.mcpsandbox.runtime.SandboxSpec.nameFor(submission.executionId()));
+        return submission;
+    }
+
     /** Waits for teardowns, then asserts that no trace of any sandbox remains. */
     public void assertNothingLeftBehind() throws IOException {
         assertThat(services.executions().awaitTeardowns(Duration.ofSeconds(60))).as("teardowns finished").isTrue();

@@ -11,6 +11,7 @@ import java.util.List;
 public enum OciFlavor {
     /** runc: {@code run --keep} keeps the container's cgroup after the exit, so usage is read from it. */
     RUNC("runc", List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM)),
+    /** crun: no {@code --keep}; runs with {@code --cgroup-manager=disabled} inside one of our cgroups. */
     CRUN("crun", List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM)),
     /** gVisor: its {@code run} deletes its cgroup on exit, so it runs with --ignore-cgroups inside one of ours. */
     RUNSC("runsc", List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH)),
@@ -37,13 +38,16 @@ public enum OciFlavor {
         return this == RUNSC;
     }
 
-    /** Whether mcp-sandbox creates the cgroup itself (and the runtime is told to leave cgroups alone). */
+    /**
+     * Whether mcp-sandbox creates the cgroup itself (and the runtime is told to leave cgroups alone): for
+     * runtimes whose {@code run} deletes the cgroup, with its usage figures, when the program ends.
+     */
     public boolean usesOwnCgroup() {
-        return this == RUNSC;
+        return this == RUNSC || this == CRUN;
     }
 
     /** Whether {@code run} accepts {@code --keep} (do not delete the container, and its cgroup, on exit). */
     public boolean supportsKeep() {
-        return this == RUNC || this == CRUN;
+        return this == RUNC;
     }
 }

@@ -75,6 +75,8 @@ public final class OciRuntime implements SandboxRuntime {
             argv.add("--network=none");
             argv.add("--oci-seccomp");
             argv.add("--ignore-cgroups");
+        } else if (flavor == OciFlavor.CRUN) {
+            argv.add("--cgroup-manager=disabled"); // the cgroup is ours (see SandboxCgroup)
         }
         argv.addAll(List.of(args));
         return argv;

@@ -1,0 +1,55 @@
+package io.mcpsandbox.api;
+
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.execution.Admission;
+import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.metrics.SandboxMetrics;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * What every served interface shares: one admission, one gateway, one metrics registry over the sandbox
+ * services. Closing it does not close the services (their owner does).
+ */
+public final class SandboxApi implements AutoCloseable {
+    private final SandboxConfig config;
+    private final Admission admission;
+    private final SandboxMetrics metrics;
+    private final ExecutionGateway gateway;
+    private final JsonMapper json = Json.mapper();
+
+    public SandboxApi(SandboxServices services, ServerConfig server) {
+        this.config = services.config();
+        ServerConfig.AdmissionLimits limits = server.admission();
+        this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
+                limits.queueTimeout());
+        this.metrics = new SandboxMetrics(() -> services.executions().active().size());
+        this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
+    }
+
+    public SandboxConfig config() {
+        return config;
+    }
+
+    public ExecutionGateway gateway() {
+        return gateway;
+    }
+
+    public SandboxMetrics metrics() {
+        return metrics;
+    }
+
+    public JsonMapper json() {
+        return json;
+    }
+
+    public RequestParser parser() {
+        return new RequestParser(config);
+    }
+
+    @Override
+    public void close() {
+        admission.close();
+        metrics.close();
+    }
+}

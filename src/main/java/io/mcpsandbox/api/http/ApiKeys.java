@@ -1,0 +1,66 @@
+package io.mcpsandbox.api.http;
+
+import io.mcpsandbox.config.ServerConfig.ApiKey;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Checks an {@code Authorization: Bearer} header against the configured keys. Only SHA-256 digests of the
+ * keys are kept; digests are compared with {@link MessageDigest#isEqual} (constant time, equal lengths), and
+ * every key is compared every time, so timing tells neither whether nor which key matched.
+ */
+public final class ApiKeys {
+    private record Entry(byte[] digest, String userId) {
+    }
+
+    private final List<Entry> entries;
+    private final String anonymousUser;
+
+    private ApiKeys(List<Entry> entries, String anonymousUser) {
+        this.entries = entries;
+        this.anonymousUser = anonymousUser;
+    }
+
+    public static ApiKeys of(List<ApiKey> keys) {
+        return new ApiKeys(keys.stream().map(k -> new Entry(sha256(k.token()), k.userId())).toList(), null);
+    }
+
+    /** No authentication at all: every caller is {@code userId}. Only with {@code --insecure-no-auth}. */
+    public static ApiKeys insecure(String userId) {
+        return new ApiKeys(List.of(), userId);
+    }
+
+    public boolean insecure() {
+        return anonymousUser != null;
+    }
+
+    /** The user the header's key belongs to; empty for a missing, malformed or unknown key. */
+    public Optional<String> authenticate(String authorizationHeader) {
+        if (anonymousUser != null) {
+            return Optional.of(anonymousUser);
+        }
+        if (authorizationHeader == null || authorizationHeader.length() < 8
+                || !authorizationHeader.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return Optional.empty();
+        }
+        byte[] presented = sha256(authorizationHeader.substring(7).strip());
+        String user = null;
+        for (Entry e : entries) {
+            if (MessageDigest.isEqual(presented, e.digest())) {
+                user = e.userId();
+            }
+        }
+        return Optional.ofNullable(user);
+    }
+
+    private static byte[] sha256(String token) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required of every JRE", e);
+        }
+    }
+}

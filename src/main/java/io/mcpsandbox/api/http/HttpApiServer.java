@@ -1,0 +1,147 @@
+package io.mcpsandbox.api.http;
+
+import io.mcpsandbox.api.SandboxApi;
+import io.mcpsandbox.api.mcp.McpServers;
+import io.mcpsandbox.api.mcp.SandboxTools;
+import io.mcpsandbox.config.ServerConfig;
+import io.modelcontextprotocol.common.McpTransportContext;
+import io.modelcontextprotocol.json.McpJsonDefaults;
+import io.modelcontextprotocol.server.McpAsyncServer;
+import io.modelcontextprotocol.server.transport.DefaultServerTransportSecurityValidator;
+import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
+import jakarta.servlet.DispatcherType;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import org.eclipse.jetty.ee10.servlet.FilterHolder;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SizeLimitHandler;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * One Jetty server: MCP Streamable HTTP at {@code /mcp}, REST at {@code /v1}, {@code /metrics} and
+ * {@code /healthz}. Everything but {@code /healthz} needs an API key.
+ */
+public final class HttpApiServer implements AutoCloseable {
+    /** Jetty's own body guard sits a little above ours, so ours answers first with a clear message. */
+    private static final long JETTY_LIMIT_SLACK = 64 * 1024;
+
+    private final Server server;
+    private final McpAsyncServer mcp;
+    private final ServerConnector connector;
+
+    private HttpApiServer(Server server, McpAsyncServer mcp, ServerConnector connector) {
+        this.server = server;
+        this.mcp = mcp;
+        this.connector = connector;
+    }
+
+    /** Starts serving on {@code host:port} (port 0: any free port; see {@link #port()}). */
+    public static HttpApiServer start(SandboxApi api, ServerConfig config, ApiKeys keys, String host, int port)
+            throws Exception {
+        HttpJson http = new HttpJson(api.json(), config.maxRequestBytes());
+        DefaultServerTransportSecurityValidator originValidator = DefaultServerTransportSecurityValidator.builder()
+                .allowedOrigins(config.allowedOrigins())
+                .allowedHosts(config.allowedHosts().isEmpty() ? defaultHosts(host) : config.allowedHosts())
+                .build();
+
+        HttpServletStreamableServerTransportProvider transport = HttpServletStreamableServerTransportProvider.builder()
+                .jsonMapper(McpJsonDefaults.getMapper())
+                .mcpEndpoint("/mcp")
+                .httpHeaderValidator(originValidator)
+                .maxRequestSize((int) config.maxRequestBytes())
+                .keepAliveInterval(Duration.ofSeconds(30))
+                .contextExtractor(request -> McpTransportContext.create(
+                        Map.of(AuthFilter.USER, request.getAttribute(AuthFilter.USER))))
+                .build();
+        SandboxTools tools = new SandboxTools(api.gateway(), api.config(), api.json(),
+                exchange -> (String) exchange.transportContext().get(AuthFilter.USER));
+        McpAsyncServer mcp = McpServers.streamable(transport, tools);
+
+        QueuedThreadPool threads = new QueuedThreadPool();
+        threads.setName("http");
+        // Platform threads, not virtual ones: the execution core pins virtual-thread carriers while it reads
+        // sandbox output (blocking FIFO reads), which would starve request handling on a small machine.
+        Server server = new Server(threads);
+        HttpConfiguration httpConfig = new HttpConfiguration();
+        httpConfig.setSendServerVersion(false);
+        httpConfig.setSendXPoweredBy(false);
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(httpConfig));
+        connector.setHost(host);
+        connector.setPort(port);
+        server.addConnector(connector);
+
+        ServletContextHandler context = new ServletContextHandler();
+        context.setContextPath("/");
+        ServletHolder mcpHolder = new ServletHolder("mcp", transport);
+        mcpHolder.setAsyncSupported(true);
+        context.addServlet(mcpHolder, "/mcp");
+        ServletHolder restHolder = new ServletHolder("rest",
+                new RestServlet(api.gateway(), api.parser(), api.json(), http));
+        restHolder.setAsyncSupported(true);
+        context.addServlet(restHolder, "/v1/*");
+        context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
+        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http)), "/healthz");
+
+        FilterHolder mcpAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, false));
+        mcpAuth.setAsyncSupported(true);
+        context.addFilter(mcpAuth, "/mcp", EnumSet.of(DispatcherType.REQUEST));
+        context.addFilter(mcpAuth, "/mcp/*", EnumSet.of(DispatcherType.REQUEST));
+        FilterHolder restAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, true));
+        restAuth.setAsyncSupported(true);
+        context.addFilter(restAuth, "/v1/*", EnumSet.of(DispatcherType.REQUEST));
+        context.addFilter(restAuth, "/metrics", EnumSet.of(DispatcherType.REQUEST));
+
+        SizeLimitHandler limit = new SizeLimitHandler(config.maxRequestBytes() + JETTY_LIMIT_SLACK, -1);
+        limit.setHandler(context);
+        server.setHandler(limit);
+        server.setStopTimeout(5_000);
+        try {
+            server.start();
+        } catch (Exception e) {
+            mcp.close();
+            server.stop();
+            throw e;
+        }
+        return new HttpApiServer(server, mcp, connector);
+    }
+
+    /** Bound to loopback: accept only loopback Host names, which defeats DNS rebinding. Else: any Host. */
+    static List<String> defaultHosts(String host) {
+        try {
+            if (InetAddress.getByName(host).isLoopbackAddress()) {
+                return List.of("localhost:*", "127.0.0.1:*", "[::1]:*");
+            }
+        } catch (UnknownHostException e) {
+            // Jetty will fail to bind with a clearer message
+        }
+        return List.of();
+    }
+
+    public int port() {
+        return connector.getLocalPort();
+    }
+
+    public InetSocketAddress address() {
+        return new InetSocketAddress(connector.getHost() == null ? "0.0.0.0" : connector.getHost(), port());
+    }
+
+    public void join() throws InterruptedException {
+        server.join();
+    }
+
+    @Override
+    public void close() throws Exception {
+        mcp.closeGracefully().block(Duration.ofSeconds(5));
+        server.stop();
+    }
+}

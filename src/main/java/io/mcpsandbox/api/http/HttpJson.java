@@ -1,0 +1,76 @@
+package io.mcpsandbox.api.http;
+
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import tools.jackson.databind.json.JsonMapper;
+
+/** JSON responses and bounded request bodies for the HTTP endpoints. */
+final class HttpJson {
+    private final JsonMapper json;
+    private final long maxBodyBytes;
+
+    HttpJson(JsonMapper json, long maxBodyBytes) {
+        this.json = json;
+        this.maxBodyBytes = maxBodyBytes;
+    }
+
+    /** The body exceeded the configured limit. */
+    static final class TooLarge extends Exception {
+        TooLarge(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    long maxBodyBytes() {
+        return maxBodyBytes;
+    }
+
+    /** Reads the whole body, refusing (before reading it all) one larger than the limit. */
+    byte[] readBody(HttpServletRequest request) throws IOException, TooLarge {
+        long declared = request.getContentLengthLong();
+        if (declared > maxBodyBytes) {
+            throw new TooLarge(tooLarge());
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream(declared > 0 ? (int) declared : 8192);
+        byte[] buffer = new byte[16384];
+        try (InputStream in = request.getInputStream()) {
+            int n;
+            while ((n = in.read(buffer)) > 0) {
+                if (out.size() + (long) n > maxBodyBytes) {
+                    throw new TooLarge(tooLarge());
+                }
+                out.write(buffer, 0, n);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private String tooLarge() {
+        return "request body exceeds the limit of " + maxBodyBytes + " bytes (server.max-request-bytes)";
+    }
+
+    void write(HttpServletResponse response, int status, Object body) throws IOException {
+        byte[] bytes = json.writeValueAsBytes(body);
+        response.setStatus(status);
+        response.setContentType("application/json");
+        response.setCharacterEncoding("UTF-8");
+        response.setHeader("Cache-Control", "no-store");
+        response.setContentLength(bytes.length);
+        response.getOutputStream().write(bytes);
+    }
+
+    /** {@code {"error": message, "field": field}}; the field is left out when no single one is at fault. */
+    void error(HttpServletResponse response, int status, String field, String message) throws IOException {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("error", message);
+        if (field != null) {
+            body.put("field", field);
+        }
+        write(response, status, body);
+    }
+}

@@ -1,0 +1,205 @@
+package io.mcpsandbox.api.http;
+
+import io.mcpsandbox.api.ExecutionGateway;
+import io.mcpsandbox.api.InvalidRequestException;
+import io.mcpsandbox.api.RequestParser;
+import io.mcpsandbox.api.mcp.SandboxTools;
+import io.mcpsandbox.execution.Admission;
+import io.mcpsandbox.execution.ExecutionListener;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.ExecutionResult;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The REST API of DESIGN.md under {@code /v1}. A sync execution holds no thread while it runs: the request
+ * goes async and is completed by the result's future.
+ *
+ * <p>Status codes: 200 a result (any way the program ended), 202 accepted (async, terminate), 400 a request
+ * that cannot be read (names the field), 401 no key, 404 unknown or someone else's, 409 already finished,
+ * 413 body too large, 415 not JSON, 422 rejected by policy (the result object says why), 429 admission
+ * refused (Retry-After), 500 the service failed (the result object says why).
+ */
+final class RestServlet extends HttpServlet {
+    private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
+    private static final String EXECUTIONS = "/executions";
+
+    private final ExecutionGateway gateway;
+    private final RequestParser parser;
+    private final JsonMapper json;
+    private final HttpJson http;
+
+    RestServlet(ExecutionGateway gateway, RequestParser parser, JsonMapper json, HttpJson http) {
+        this.gateway = gateway;
+        this.parser = parser;
+        this.json = json;
+        this.http = http;
+    }
+
+    @Override
+    protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String path = req.getPathInfo() == null ? "" : req.getPathInfo();
+        String user = (String) req.getAttribute(AuthFilter.USER);
+        String method = req.getMethod();
+        if (path.equals(EXECUTIONS)) {
+            switch (method) {
+                case "POST" -> post(req, resp, user);
+                case "GET" -> listActive(req, resp, user);
+                default -> notAllowed(resp, "GET, POST");
+            }
+        } else if (path.startsWith(EXECUTIONS + "/") && path.indexOf('/', EXECUTIONS.length() + 1) < 0) {
+            String id = path.substring(EXECUTIONS.length() + 1);
+            switch (method) {
+                case "GET" -> get(resp, user, id);
+                case "DELETE" -> terminate(resp, user, id);
+                default -> notAllowed(resp, "GET, DELETE");
+            }
+        } else if (path.equals("/runtimes")) {
+            if (method.equals("GET")) {
+                http.write(resp, 200, Map.of("runtimes", gateway.runtimes()));
+            } else {
+                notAllowed(resp, "GET");
+            }
+        } else {
+            http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
+                    + " (see /v1/executions, /v1/executions/{id}, /v1/runtimes)");
+        }
+    }
+
+    private void post(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+        String type = req.getContentType();
+        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+            http.error(resp, 415, null, "Content-Type must be application/json");
+            return;
+        }
+        String asyncParam = req.getParameter("async");
+        if (asyncParam != null && !asyncParam.equals("true") && !asyncParam.equals("false")) {
+            http.error(resp, 400, "async", "must be true or false; got '" + abbreviate(asyncParam) + "'");
+            return;
+        }
+        boolean async = "true".equals(asyncParam);
+        ExecutionRequest request;
+        try {
+            byte[] body = http.readBody(req);
+            JsonNode tree;
+            try {
+                tree = json.readTree(body);
+            } catch (JacksonException e) {
+                // The original message only: no echo of the body, which may hold secrets.
+                http.error(resp, 400, null, "malformed JSON: " + e.getOriginalMessage()
+                        + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
+                        + ", column " + e.getLocation().getColumnNr()));
+                return;
+            }
+            request = parser.parse(tree, RequestParser.Form.ANY, user);
+        } catch (HttpJson.TooLarge e) {
+            http.error(resp, 413, null, e.getMessage());
+            return;
+        } catch (InvalidRequestException e) {
+            http.error(resp, 400, e.field(), e.getMessage());
+            return;
+        }
+
+        AsyncContext ac = req.startAsync();
+        ac.setTimeout(0); // bounded by the execution's own timeout and the admission queue's
+        CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, ExecutionListener.NONE);
+        if (async) {
+            started.whenComplete((s, e) -> complete(ac, r -> {
+                if (e != null) {
+                    failure(r, e);
+                } else {
+                    r.setHeader("Location", req.getContextPath() + "/v1/executions/" + s.executionId());
+                    http.write(r, 202, Map.of("executionId", s.executionId(), "status", "running"));
+                }
+            }));
+        } else {
+            started.thenCompose(ExecutionGateway.Started::result).whenComplete((result, e) -> complete(ac, r -> {
+                if (e != null) {
+                    failure(r, e);
+                } else {
+                    http.write(r, statusOf(result), result);
+                }
+            }));
+        }
+    }
+
+    private void listActive(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+        if (!"true".equals(req.getParameter("active"))) {
+            http.error(resp, 400, "active", "only active=true is supported: GET /v1/executions?active=true lists "
+                    + "your running executions; read a finished one with GET /v1/executions/{id}");
+            return;
+        }
+        http.write(resp, 200, Map.of("executions", gateway.active(user).stream().map(SandboxTools::describe).toList()));
+    }
+
+    private void get(HttpServletResponse resp, String user, String id) throws IOException {
+        var found = gateway.find(user, id);
+        if (found.isEmpty()) {
+            http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
+        } else {
+            http.write(resp, 200, found.get());
+        }
+    }
+
+    private void terminate(HttpServletResponse resp, String user, String id) throws IOException {
+        switch (gateway.terminate(user, id)) {
+            case TERMINATING -> http.write(resp, 202, Map.of("executionId", id, "outcome", "terminating"));
+            case ALREADY_FINISHED -> http.write(resp, 409, Map.of("executionId", id, "outcome", "already_finished",
+                    "error", "the execution has already finished"));
+            case NOT_FOUND -> http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
+        }
+    }
+
+    private static int statusOf(ExecutionResult result) {
+        return switch (result.status()) {
+            case REJECTED -> 422;
+            case ERROR -> 500;
+            default -> 200;
+        };
+    }
+
+    private void failure(HttpServletResponse resp, Throwable e) throws IOException {
+        Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+        if (cause instanceof Admission.Rejected busy) {
+            resp.setHeader("Retry-After", Long.toString(Math.max(1, busy.retryAfter().toSeconds())));
+            http.error(resp, 429, null, busy.getMessage());
+        } else {
+            log.error("REST execution failed", cause);
+            http.error(resp, 500, null, "internal error: " + cause.getMessage());
+        }
+    }
+
+    private interface Writer {
+        void write(HttpServletResponse response) throws IOException;
+    }
+
+    private static void complete(AsyncContext ac, Writer writer) {
+        try {
+            writer.write((HttpServletResponse) ac.getResponse());
+        } catch (IOException | RuntimeException e) {
+            log.debug("response not written (client gone?): {}", e.toString());
+        } finally {
+            ac.complete();
+        }
+    }
+
+    private void notAllowed(HttpServletResponse resp, String allow) throws IOException {
+        resp.setHeader("Allow", allow);
+        http.error(resp, 405, null, "method not allowed; use " + allow);
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 64 ? s : s.substring(0, 61) + "...";
+    }
+}

@@ -1,0 +1,145 @@
+package io.mcpsandbox.cli;
+
+import io.mcpsandbox.api.SandboxApi;
+import io.mcpsandbox.api.http.ApiKeys;
+import io.mcpsandbox.api.http.HttpApiServer;
+import io.mcpsandbox.api.mcp.StdioMcpServer;
+import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.RuntimeInfo;
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Serves MCP over stdio, and/or MCP Streamable HTTP at /mcp plus the REST API at /v1,",
+                "/metrics and /healthz on one HTTP port."},
+        footer = {"", "HTTP needs API keys: MCP_SANDBOX_API_KEYS=\"token:userId,token2:userId2\" (or api.keys in the "
+                + "config file); every request to /mcp, /v1 and /metrics must send Authorization: Bearer <token>, and "
+                + "runs as that token's user. Without keys, --http refuses to start unless --insecure-no-auth is given.",
+                "With --stdio, stdout carries JSON-RPC only (logs go to stderr), executions run as the local user, and "
+                + "the server exits when stdin closes. See docs/mcp-clients.md and docs/api.md."})
+final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--stdio", description = "Serve MCP over stdin/stdout (for a local MCP client that starts us).")
+    boolean stdio;
+
+    @Option(names = "--http", paramLabel = "HOST:PORT",
+            description = "Serve HTTP on HOST:PORT, e.g. 127.0.0.1:8080 ([::1]:8080 for IPv6; port 0 picks one).")
+    String http;
+
+    @Option(names = "--insecure-no-auth", description = "Serve HTTP without API keys: anyone who reaches the port "
+            + "runs code as user 'anonymous'. Only for a trusted, private network; refused when keys are configured.")
+    boolean insecureNoAuth;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!stdio && http == null) {
+            System.err.println("mcp-sandbox serve: give --stdio, --http HOST:PORT, or both");
+            return 2;
+        }
+        SandboxConfig sandbox;
+        ServerConfig server;
+        String host = null;
+        int port = 0;
+        try {
+            sandbox = Main.config();
+            server = ServerConfig.load(new ConfigLoader(System.getenv()).settings(), sandbox);
+            if (http != null) {
+                int colon = http.lastIndexOf(':');
+                if (colon < 0) {
+                    throw new IllegalArgumentException("--http: expected HOST:PORT; got '" + http + "'");
+                }
+                host = http.substring(0, colon).replace("[", "").replace("]", "");
+                port = Integer.parseInt(http.substring(colon + 1));
+                if (host.isEmpty() || port < 0 || port > 65535) {
+                    throw new IllegalArgumentException("--http: expected HOST:PORT; got '" + http + "'");
+                }
+            }
+        } catch (NumberFormatException e) {
+            System.err.println("mcp-sandbox serve: --http: the port must be a number; got '" + http + "'");
+            return 2;
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            System.err.println("mcp-sandbox serve: " + e.getMessage());
+            return 2;
+        }
+        ApiKeys keys = null;
+        if (http != null) {
+            if (server.apiKeys().isEmpty() && !insecureNoAuth) {
+                System.err.println("mcp-sandbox serve: refusing to serve HTTP without API keys. Set "
+                        + "MCP_SANDBOX_API_KEYS=\"<token>:<userId>\" (a token of 16+ random characters, e.g. from "
+                        + "'openssl rand -hex 32'), or pass --insecure-no-auth on a trusted network.");
+                return 2;
+            }
+            if (!server.apiKeys().isEmpty() && insecureNoAuth) {
+                System.err.println("mcp-sandbox serve: --insecure-no-auth given but API keys are configured; "
+                        + "remove one of the two");
+                return 2;
+            }
+            keys = insecureNoAuth ? ApiKeys.insecure("anonymous") : ApiKeys.of(server.apiKeys());
+        }
+
+        // In stdio mode stdout is the protocol channel: whatever else prints goes to stderr instead.
+        OutputStream protocolOut = new FileOutputStream(FileDescriptor.out);
+        if (stdio) {
+            System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.err), true));
+        }
+        CountDownLatch stopRequested = new CountDownLatch(1);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stopRequested.countDown();
+            try {
+                stopped.await(60, TimeUnit.SECONDS); // let running sandboxes be killed and removed
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "serve-shutdown"));
+
+        try (SandboxServices services = new SandboxServices(sandbox); SandboxApi api = new SandboxApi(services, server)) {
+            for (RuntimeInfo info : services.verifyRuntimes()) {
+                System.err.println("mcp-sandbox: runtime " + info.name() + ": "
+                        + (info.usable() ? "usable" : "not usable (" + info.reason() + ")"));
+            }
+            HttpApiServer httpServer = null;
+            StdioMcpServer stdioServer = null;
+            try {
+                if (http != null) {
+                    httpServer = HttpApiServer.start(api, server, keys, host, port);
+                    System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
+                            + ":" + httpServer.port() + "/mcp and REST at /v1"
+                            + (keys.insecure() ? " WITHOUT AUTHENTICATION (--insecure-no-auth)" : ""));
+                }
+                if (stdio) {
+                    stdioServer = StdioMcpServer.start(api, System.in, protocolOut, System.getProperty("user.name"));
+                    StdioMcpServer s = stdioServer;
+                    Thread.ofPlatform().daemon().name("stdio-eof").start(() -> {
+                        try {
+                            s.awaitEndOfInput();
+                        } catch (InterruptedException ignored) {
+                            Thread.currentThread().interrupt();
+                        }
+                        stopRequested.countDown();
+                    });
+                }
+                stopRequested.await();
+            } finally {
+                if (stdioServer != null) {
+                    stdioServer.close();
+                }
+                if (httpServer != null) {
+                    httpServer.close();
+                }
+            }
+        } finally {
+            stopped.countDown();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,56 @@
+package io.mcpsandbox.api;
+
+import io.mcpsandbox.api.http.ApiKeys;
+import io.mcpsandbox.api.http.HttpApiServer;
+import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.config.ServerConfig.ApiKey;
+import io.mcpsandbox.testing.TestSandbox;
+import java.time.Duration;
+import java.util.List;
+
+/** A real sandbox service behind a real HTTP server on a free loopback port, with two users' keys. */
+final class ApiServerFixture implements AutoCloseable {
+    static final String KEY_ALICE = "alice-key-0123456789abcdef";
+    static final String KEY_BOB = "bob-key-0123456789abcdef01";
+    static final long MAX_BODY = 16L << 20;
+
+    final TestSandbox sandbox;
+    final SandboxApi api;
+    final HttpApiServer server;
+
+    private ApiServerFixture(TestSandbox sandbox, SandboxApi api, HttpApiServer server) {
+        this.sandbox = sandbox;
+        this.api = api;
+        this.server = server;
+    }
+
+    static ApiServerFixture start(AdmissionLimits admission) throws Exception {
+        TestSandbox sandbox = TestSandbox.start();
+        ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
+                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission);
+        SandboxApi api = new SandboxApi(sandbox.services(), config);
+        HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0);
+        return new ApiServerFixture(sandbox, api, server);
+    }
+
+    static ApiServerFixture start() throws Exception {
+        return start(new AdmissionLimits(8, 4, 16, Duration.ofSeconds(30)));
+    }
+
+    String url(String path) {
+        return "http://127.0.0.1:" + server.port() + path;
+    }
+
+    /** Stops the server, then checks that every sandbox is gone, then removes the service's directories. */
+    @Override
+    public void close() throws Exception {
+        try {
+            server.close();
+            api.close();
+            sandbox.assertNothingLeftBehind();
+        } finally {
+            sandbox.close();
+        }
+    }
+}

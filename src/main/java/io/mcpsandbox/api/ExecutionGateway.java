@@ -61,6 +61,10 @@ public final class ExecutionGateway {
                 }
             });
             return new Started(s.executionId(), s.result());
+        }).whenComplete((started, error) -> {
+            if (error != null && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
+                metrics.recordRejection("admission");
+            }
         });
     }
 

@@ -1,8 +1,11 @@
 package io.mcpsandbox.metrics;
 
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.SecurityEvent;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -11,11 +14,14 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
 import java.util.function.IntSupplier;
 
 /**
  * The service's meters in one Prometheus registry: JVM metrics, {@code mcp_sandbox_executions_total} by
- * runtime and status, and {@code mcp_sandbox_active_executions}.
+ * runtime and status, {@code mcp_sandbox_execution_duration_seconds} (histogram),
+ * {@code mcp_sandbox_active_executions}, {@code mcp_sandbox_security_events_total} by type and severity,
+ * and {@code mcp_sandbox_rejections_total} by reason.
  */
 public final class SandboxMetrics implements AutoCloseable {
     public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -31,17 +37,53 @@ public final class SandboxMetrics implements AutoCloseable {
         new ClassLoaderMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
+        // Strong reference: Micrometer holds a gauge's state weakly, and nothing else holds this supplier.
         Gauge.builder("mcp.sandbox.active.executions", activeExecutions, s -> s.getAsInt())
+                .strongReference(true)
                 .description("Executions running right now").register(registry);
     }
 
-    /** Counts one finished execution (rejected and error included). */
+    /** Counts one finished execution (rejected and error included), its duration and its security events. */
     public void recordResult(ExecutionResult result) {
+        String runtime = result.runtime() == null ? "none" : result.runtime();
         Counter.builder("mcp.sandbox.executions")
                 .description("Executions by runtime and final status")
-                .tag("runtime", result.runtime() == null ? "none" : result.runtime())
+                .tag("runtime", runtime)
                 .tag("status", result.status().wireName())
                 .register(registry).increment();
+        Timer.builder("mcp.sandbox.execution.duration")
+                .description("End-to-end duration of executions, request to result")
+                .tag("runtime", runtime)
+                .publishPercentileHistogram()
+                .register(registry).record(Duration.ofMillis(result.durationMs()));
+        for (SecurityEvent event : result.securityEvents()) {
+            Counter.builder("mcp.sandbox.security.events")
+                    .description("Security events by type and severity")
+                    .tag("type", event.type())
+                    .tag("severity", event.severity().wireName())
+                    .register(registry).increment();
+        }
+        if (result.status() == ExecutionStatus.REJECTED) {
+            recordRejection(rejectionReason(result.reason()));
+        }
+    }
+
+    /** Counts a refusal. {@code reason} must come from a small set (a field or rule name), never free text. */
+    public void recordRejection(String reason) {
+        Counter.builder("mcp.sandbox.rejections")
+                .description("Requests refused before they ran, by reason")
+                .tag("reason", reason)
+                .register(registry).increment();
+    }
+
+    /** A policy refusal's reason reads "field: message": the field is the tag. */
+    static String rejectionReason(String reason) {
+        if (reason == null) {
+            return "unknown";
+        }
+        int colon = reason.indexOf(':');
+        String field = colon > 0 ? reason.substring(0, colon) : "other";
+        return field.matches("[A-Za-z][A-Za-z0-9_.]{0,40}") ? field : "other";
     }
 
     /** The Prometheus text exposition. */

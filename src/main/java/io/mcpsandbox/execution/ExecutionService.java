@@ -41,6 +41,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The execution pipeline: policy, runtime choice, image, sandbox run under a deadline and an output cap,
@@ -52,6 +53,8 @@ public final class ExecutionService implements AutoCloseable {
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
     private static final int RECENT_RESULTS = 1000;
+    /** The logging-context key of the execution a log line is about. */
+    public static final String MDC_EXECUTION_ID = "executionId";
 
     private final RequestValidator validator;
     private final RuntimeSelector selector;
@@ -137,6 +140,12 @@ public final class ExecutionService implements AutoCloseable {
     }
 
     private ExecutionResult run(ActiveExecution execution, ExecutionRequest request, ExecutionListener listener) {
+        try (MDC.MDCCloseable ignored = MDC.putCloseable(MDC_EXECUTION_ID, execution.executionId())) {
+            return runLogged(execution, request, listener);
+        }
+    }
+
+    private ExecutionResult runLogged(ActiveExecution execution, ExecutionRequest request, ExecutionListener listener) {
         long t0 = System.nanoTime();
         String id = execution.executionId();
         SecurityLevel level = execution.securityLevel();
@@ -154,6 +163,8 @@ public final class ExecutionService implements AutoCloseable {
                         request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
             }
             execution.resolved(runtime.name(), plan.securityLevel(), plan.image());
+            log.info("execution started: user={} runtime={} level={} image={}", request.userId(), runtime.name(),
+                    plan.securityLevel().wireName(), plan.image());
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
@@ -251,7 +262,7 @@ public final class ExecutionService implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 return SandboxExit.failed("interrupted while waiting for the sandbox");
             }
-        }, task -> Thread.ofPlatform().daemon().name("await-" + execution.executionId()).start(task));
+        }, task -> Thread.ofPlatform().daemon().name("await-" + execution.executionId()).start(withId(execution.executionId(), task)));
         long killSince = 0;
         try {
             while (true) {
@@ -300,20 +311,24 @@ public final class ExecutionService implements AutoCloseable {
 
     private ExecutionResult remember(ExecutionResult result) {
         recent.put(result.executionId(), result);
+        log.info("execution ended: status={} exitCode={} runtime={} durationMs={}{}", result.status().wireName(),
+                result.exitCode(), result.runtime(), result.durationMs(),
+                result.reason() == null ? "" : " reason=" + result.reason());
         return result;
     }
 
     private void scheduleTeardown(PreparedSandbox prepared) {
         CompletableFuture<Void> done = new CompletableFuture<>();
         pendingTeardowns.put(prepared.name(), done);
-        teardowns.execute(() -> {
+        String executionId = prepared.name().substring(SandboxSpec.NAME_PREFIX.length());
+        teardowns.execute(withId(executionId, () -> {
             try {
                 prepared.close();
             } finally {
                 pendingTeardowns.remove(prepared.name());
                 done.complete(null);
             }
-        });
+        }));
     }
 
     /** Waits until every sandbox that has ended is also torn down. Returns false on timeout. */
@@ -343,6 +358,15 @@ public final class ExecutionService implements AutoCloseable {
         awaitTeardowns(Duration.ofSeconds(60));
         teardowns.shutdown();
         timer.shutdownNow();
+    }
+
+    /** Runs {@code task} with the execution id in the logging context, so every log line carries it. */
+    private static Runnable withId(String executionId, Runnable task) {
+        return () -> {
+            try (MDC.MDCCloseable ignored = MDC.putCloseable(MDC_EXECUTION_ID, executionId)) {
+                task.run();
+            }
+        };
     }
 
     private static long elapsedMs(long t0) {

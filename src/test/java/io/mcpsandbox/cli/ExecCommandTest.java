@@ -137,6 +137,20 @@ class ExecCommandTest {
     }
 
     @Test
+    void jsonLogsCarryTheExecutionIdOnEveryLine() throws Exception {
+        Run r = cli(java.util.Map.of("MCP_SANDBOX_LOG_FORMAT", "json", "MCP_SANDBOX_LOG_LEVEL", "INFO"),
+                "exec", "--json", "--", "true");
+        String id = r.json().path("executionId").asString();
+        List<String> lines = r.stderr().lines().filter(l -> !l.isBlank()).toList();
+        assertThat(lines).as("start and end lines").hasSizeGreaterThanOrEqualTo(2);
+        for (String line : lines) {
+            JsonNode log = JsonMapper.shared().readTree(line);
+            assertThat(log.path("mdc").path("executionId").asString()).as(line).isEqualTo(id);
+            assertThat(log.path("formattedMessage").asString()).startsWith("execution ");
+        }
+    }
+
+    @Test
     void badOptionsAreExplained() throws Exception {
         Run noCommand = cli("exec");
         assertThat(noCommand.exitCode()).isEqualTo(2);

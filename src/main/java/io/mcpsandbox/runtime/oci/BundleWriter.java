@@ -52,6 +52,11 @@ public final class BundleWriter {
         return flavor.isUserSpaceKernel() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
     }
 
+    /** Inodes of each writable tmpfs: one per 4 KiB of its size (the default would scale with host RAM). */
+    static long inodes(ResourceLimits limits) {
+        return Math.max(1024, limits.tmpBytes() / 4096);
+    }
+
     public static String cgroupPath(String sandboxName) {
         return CGROUP_PARENT + "/" + sandboxName;
     }
@@ -114,16 +119,17 @@ public final class BundleWriter {
     private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
                                                     Path init) {
         String tmpSize = "size=" + limits.tmpBytes();
+        String tmpInodes = "nr_inodes=" + inodes(limits);
         List<Map<String, Object>> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
         mounts.add(mount("/dev/pts", "devpts", "devpts",
                 List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620")));
-        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", tmpSize)));
+        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", tmpSize, tmpInodes)));
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
         mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
-        mounts.add(mount("/tmp", "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize)));
+        mounts.add(mount("/tmp", "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
         mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(), List.of("bind", "ro", "nosuid", "nodev")));

@@ -116,7 +116,7 @@ public final class OciRuntime implements SandboxRuntime {
             Files.createDirectories(stateRoot);
             owner = OwnerLock.acquire(OwnerLock.fileFor(bundlesDir, spec.name()));
             Files.createDirectories(bundle);
-            WorkspaceMount.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
+            WorkspaceMount.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(), BundleWriter.inodes(spec.limits()),
                     uidBase + BundleWriter.SANDBOX_UID, spec.workspaceFiles());
             bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
             if (flavor.usesOwnCgroup()) {

@@ -21,10 +21,11 @@ final class WorkspaceMount {
     private WorkspaceMount() {
     }
 
-    static void mount(Path dir, long sizeBytes, long hostUid, Map<String, byte[]> files) throws IOException {
+    static void mount(Path dir, long sizeBytes, long inodes, long hostUid, Map<String, byte[]> files)
+            throws IOException {
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",mode=0755,nosuid,nodev,uid=" + hostUid + ",gid=" + hostUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0755,nosuid,nodev,uid=" + hostUid + ",gid=" + hostUid,
                 "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();

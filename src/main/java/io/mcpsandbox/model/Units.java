@@ -7,17 +7,17 @@ import java.util.regex.Pattern;
 
 /** Parses the human forms used by the CLI and config: durations like "5s", sizes like "256m". */
 public final class Units {
-    private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h)?");
+    private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)?");
     private static final Pattern SIZE = Pattern.compile("(\\d+)([kmgt]i?b?|b)?");
 
     private Units() {
     }
 
-    /** "1500ms", "5s", "2m", "1h"; a bare number is seconds. */
+    /** "1500ms", "5s", "2m", "1h", "30d"; a bare number is seconds. */
     public static Duration parseDuration(String field, String text) {
         Matcher m = DURATION.matcher(text.trim().toLowerCase(Locale.ROOT));
         if (!m.matches()) {
-            throw new IllegalArgumentException(field + ": expected a duration like 500ms, 5s, 2m; got '" + text + "'");
+            throw new IllegalArgumentException(field + ": expected a duration like 500ms, 5s, 2m, 24h, 30d; got '" + text + "'");
         }
         long n = Long.parseLong(m.group(1));
         String unit = m.group(2) == null ? "s" : m.group(2);
@@ -25,7 +25,8 @@ public final class Units {
             case "ms" -> Duration.ofMillis(n);
             case "s" -> Duration.ofSeconds(n);
             case "m" -> Duration.ofMinutes(n);
-            default -> Duration.ofHours(n);
+            case "h" -> Duration.ofHours(n);
+            default -> Duration.ofDays(n);
         };
     }
 
@@ -57,8 +58,16 @@ public final class Units {
         return Long.toString(bytes);
     }
 
+    /** The largest unit that divides it: "30d", "24h", "90m", "45s", "500ms". */
     public static String formatDuration(Duration d) {
         long ms = d.toMillis();
-        return ms % 1000 == 0 ? (ms / 1000) + "s" : ms + "ms";
+        long[] units = {86_400_000L, 3_600_000L, 60_000L, 1_000L};
+        String[] names = {"d", "h", "m", "s"};
+        for (int i = 0; i < units.length && ms != 0; i++) {
+            if (ms % units[i] == 0) {
+                return ms / units[i] + names[i];
+            }
+        }
+        return ms + "ms";
     }
 }

@@ -55,7 +55,7 @@ class RequestValidatorTest {
     @Test
     void limitsBeyondTheMaximaNameTheFieldAndTheLimit() {
         rejected(cmd().limits(new LimitsRequest(120_001L, null, null, null, null)).build(),
-                "timeoutMs", "120000", "limits.max.timeout = 120s");
+                "timeoutMs", "120000", "limits.max.timeout = 2m");
         rejected(cmd().limits(new LimitsRequest(-5L, null, null, null, null)).build(), "timeoutMs", "-5");
         rejected(cmd().limits(new LimitsRequest(null, 1L << 40, null, null, null)).build(), "memoryBytes", "limits.max.memory");
         rejected(cmd().limits(new LimitsRequest(null, 1024L, null, null, null)).build(), "memoryBytes", "16777216");

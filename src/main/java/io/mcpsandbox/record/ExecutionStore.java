@@ -1,0 +1,51 @@
+package io.mcpsandbox.record;
+
+import io.mcpsandbox.model.ExecutionRecord;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Where execution records live: written when an execution starts and again when it ends, so a record
+ * outlives the process that ran it. See docs/records.md.
+ *
+ * <p>Implementations are thread-safe. Writes are full overwrites of the record with that execution id
+ * (idempotent). A failure that loses a record is never silent: it is an {@link ExecutionStoreException}.
+ */
+public interface ExecutionStore extends AutoCloseable {
+
+    /** Records an execution that has started (status {@code running}, no result). */
+    void recordStart(ExecutionRecord record);
+
+    /** Records an execution that has ended (its final status and result); fine without a prior start. */
+    void recordEnd(ExecutionRecord record);
+
+    /** The record of one execution, if the store has it (and, for Redis, its TTL has not expired). */
+    Optional<ExecutionRecord> find(String executionId);
+
+    /**
+     * Records, newest first by start time.
+     *
+     * @param userIdOrNull only this user's records; null for every user's
+     * @param limit        at most this many (at least 1)
+     */
+    List<ExecutionRecord> list(String userIdOrNull, int limit);
+
+    /** Records still marked running: after a crash, the ones the crashed process never ended. */
+    List<ExecutionRecord> running();
+
+    /** Whether records are being stored where they should be; never blocks on a down backend. */
+    StoreHealth health();
+
+    /** Writes accepted but not yet in the primary backend (always 0 for a single-backend store). */
+    default long pendingWrites() {
+        return health().pendingWrites();
+    }
+
+    /** True while the store cannot write to its primary backend and keeps records elsewhere meanwhile. */
+    default boolean degraded() {
+        return !health().ok();
+    }
+
+    @Override
+    void close();
+}

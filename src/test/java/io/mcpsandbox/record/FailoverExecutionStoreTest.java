@@ -1,0 +1,252 @@
+package io.mcpsandbox.record;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.mcpsandbox.model.ExecutionRecord;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+import redis.clients.jedis.Jedis;
+
+/** The test and its neighbours: Redis goes away while executions are recorded; no record is lost. */
+class FailoverExecutionStoreTest {
+    private static final Duration TTL = Duration.ofHours(24);
+    private static final String PASSWORD = "s3cret-pw";
+
+    @TempDir
+    Path dir;
+    private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
+    private final Logger logger = (Logger) LoggerFactory.getLogger(FailoverExecutionStore.class);
+
+    @BeforeAll
+    static void needsRedis() {
+        RedisServerProcess.requireBinary();
+    }
+
+    @BeforeEach
+    void captureLogs() {
+        logs.start();
+        logger.addAppender(logs);
+    }
+
+    @AfterEach
+    void releaseLogs() {
+        logger.detachAppender(logs);
+    }
+
+    private FailoverExecutionStore store(RedisServerProcess redis, Duration timeout) {
+        return new FailoverExecutionStore(new RedisExecutionStore(redis.url(), TTL, timeout, 8),
+                new SqliteExecutionStore(dir.resolve(SqliteExecutionStore.FILE_NAME), Duration.ofDays(30)));
+    }
+
+    private long logged(String fragment) {
+        return logs.list.stream().filter(e -> e.getFormattedMessage().contains(fragment)).count();
+    }
+
+    @Test
+    void noRecordIsLostWhenRedisIsKilledDuringABatch() throws Exception {
+        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), true, PASSWORD).start();
+             FailoverExecutionStore store = store(redis, Duration.ofMillis(500));
+             ExecutorService pool = Executors.newFixedThreadPool(5)) {
+            AtomicInteger ended = new AtomicInteger();
+            AtomicLong slowestWriteNanos = new AtomicLong();
+            List<ExecutionRecord> finals = Collections.synchronizedList(new ArrayList<>());
+            List<Future<?>> batch = new ArrayList<>();
+            for (int t = 0; t < 5; t++) {
+                String user = "user-" + (t % 3);
+                batch.add(pool.submit(() -> {
+                    for (int i = 0; i < 10; i++) {
+                        ExecutionRecord start = Records.started(user, Instant.now());
+                        timed(() -> store.recordStart(start), slowestWriteNanos);
+                        Thread.sleep(50); // the execution runs
+                        ExecutionRecord end = Records.ended(start);
+                        timed(() -> store.recordEnd(end), slowestWriteNanos);
+                        finals.add(end);
+                        ended.incrementAndGet();
+                        Thread.sleep(20);
+                    }
+                    return null;
+                }));
+            }
+
+            await().atMost(Duration.ofSeconds(20)).until(() -> ended.get() >= 10);
+            redis.kill();
+            StoreHealth during = await().atMost(Duration.ofSeconds(10)).until(store::health, h -> !h.ok());
+            assertThat(during.detail()).contains("degraded").contains("unreachable").doesNotContain(PASSWORD);
+            assertThat(store.degraded()).isTrue();
+            await().atMost(Duration.ofSeconds(20)).until(() -> ended.get() >= 30 || batch.stream().allMatch(Future::isDone));
+            assertThat(store.health().ok()).isFalse();
+            assertThat(store.pendingWrites()).as("records kept in the embedded store during the outage").isPositive();
+
+            redis.start(); // same port, same data directory
+            for (Future<?> f : batch) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(finals).hasSize(50);
+
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            assertThat(store.health().pendingWrites()).isZero();
+            assertThat(store.health().detail()).doesNotContain(PASSWORD);
+            try (Jedis jedis = redis.client()) {
+                for (ExecutionRecord end : finals) {
+                    String key = RedisExecutionStore.key(end.executionId());
+                    assertThat(RedisExecutionStore.record(jedis.hgetAll(key))).as(key).isEqualTo(end);
+                    assertThat(jedis.ttl(key)).isPositive().isLessThanOrEqualTo(TTL.toSeconds());
+                    assertThat(jedis.zscore(RedisExecutionStore.ALL_INDEX, end.executionId())).isNotNull();
+                    assertThat(jedis.zscore(RedisExecutionStore.userIndex(end.userId()), end.executionId())).isNotNull();
+                }
+                assertThat(jedis.scard(RedisExecutionStore.RUNNING_SET)).isZero();
+            }
+            assertThat(Duration.ofNanos(slowestWriteNanos.get())).as("slowest record write")
+                    .isLessThan(Duration.ofSeconds(2));
+            assertThat(store.outages()).isEqualTo(1);
+            assertThat(store.replayedWrites()).isPositive();
+            assertThat(store.redisWriteFailures()).isPositive();
+            assertThat(logged("Redis is unreachable (")).as("outage logged once").isEqualTo(1);
+            assertThat(logged("answers again after")).as("recovery logged once").isEqualTo(1);
+            assertThat(logged("every record kept while Redis was unreachable is now in Redis")).isEqualTo(1);
+            assertThat(logs.list).noneMatch(e -> e.getFormattedMessage().contains(PASSWORD));
+        }
+    }
+
+    @Test
+    void aHungRedisDoesNotStallExecutions() throws Exception {
+        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
+             FailoverExecutionStore store = store(redis, Duration.ofMillis(300))) {
+            store.recordStart(Records.started("alice", Instant.now()));
+            redis.pause();
+            List<ExecutionRecord> written = new ArrayList<>();
+            long t = System.nanoTime();
+            for (int i = 0; i < 10; i++) {
+                ExecutionRecord start = Records.started("alice", Instant.now());
+                store.recordStart(start);
+                ExecutionRecord end = Records.ended(start);
+                store.recordEnd(end);
+                written.add(end);
+            }
+            assertThat(Duration.ofNanos(System.nanoTime() - t)).as("20 writes while Redis hangs")
+                    .isLessThan(Duration.ofSeconds(3));
+            assertThat(store.find(written.get(3).executionId())).contains(written.get(3));
+            Thread.sleep(1_500); // the replayer's pings time out too
+            assertThat(store.health().ok()).isFalse();
+            assertThat(store.health().pendingWrites()).as("one pending record per execution").isEqualTo(10);
+            redis.resume();
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            try (Jedis jedis = redis.client()) {
+                for (ExecutionRecord end : written) {
+                    assertThat(RedisExecutionStore.record(jedis.hgetAll(RedisExecutionStore.key(end.executionId()))))
+                            .isEqualTo(end);
+                }
+            }
+        }
+    }
+
+    @Test
+    void recordsKeptByAStoppedProcessAreWrittenByTheNext() throws Exception {
+        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, PASSWORD)) {
+            List<ExecutionRecord> written = new ArrayList<>();
+            try (FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) { // Redis never started
+                assertThat(store.health().ok()).isFalse();
+                for (int i = 0; i < 5; i++) {
+                    ExecutionRecord start = Records.started("bob", Instant.now());
+                    store.recordStart(start);
+                    written.add(Records.ended(start));
+                    store.recordEnd(written.get(i));
+                }
+                assertThat(store.pendingWrites()).isEqualTo(5);
+                assertThat(store.health().pendingWrites()).isEqualTo(5);
+                assertThat(store.find(written.get(0).executionId())).contains(written.get(0));
+            }
+            redis.start();
+            try (FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) {
+                await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+                assertThat(store.list("bob", 10)).containsExactlyInAnyOrderElementsOf(written);
+                try (Jedis jedis = redis.client()) {
+                    for (ExecutionRecord end : written) {
+                        assertThat(jedis.exists(RedisExecutionStore.key(end.executionId()))).isTrue();
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void readsDuringAnOutageSayWhatTheyCannotKnow() throws Exception {
+        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), true, PASSWORD).start();
+             FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) {
+            ExecutionRecord a = Records.started("alice", Instant.now());
+            store.recordStart(a);
+            store.recordEnd(Records.ended(a));
+            assertThat(store.pendingWrites()).isZero();
+            redis.kill();
+
+            ExecutionRecord b = Records.started("alice", Instant.now().plusMillis(1));
+            store.recordStart(b);
+            assertThat(store.find(b.executionId())).contains(b);
+            assertThatThrownBy(() -> store.find(a.executionId())).isInstanceOf(ExecutionStoreException.class)
+                    .hasMessageContaining(a.executionId()).hasMessageNotContaining(PASSWORD);
+            assertThatThrownBy(() -> store.list("alice", 10)).isInstanceOf(ExecutionStoreException.class);
+            assertThatThrownBy(store::running).isInstanceOf(ExecutionStoreException.class);
+
+            redis.start();
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            assertThat(store.find(a.executionId())).contains(Records.ended(a));
+            assertThat(store.list("alice", 10)).containsExactly(b, Records.ended(a));
+            assertThat(store.running()).containsExactly(b);
+            store.recordEnd(Records.ended(b));
+            assertThat(store.running()).isEmpty();
+            assertThat(store.find(b.executionId())).contains(Records.ended(b));
+        }
+    }
+
+    @Test
+    void anEndWhoseStartIsStillPendingFollowsItThroughTheEmbeddedStore() throws Exception {
+        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, null).start()) {
+            RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofMillis(500), 2);
+            SqliteExecutionStore spool = new SqliteExecutionStore(dir.resolve("spool.db"), Duration.ofDays(30));
+            // A start kept during an outage; the replayer is slow here, so it is still pending when the end
+            // arrives with Redis up.
+            ExecutionRecord start = Records.started("carol", Instant.now());
+            spool.recordPending(start);
+            try (FailoverExecutionStore store = new FailoverExecutionStore(direct, spool, Duration.ofHours(1),
+                    Duration.ofHours(1))) {
+                assertThat(store.redisReachable()).isTrue();
+                store.recordEnd(Records.ended(start));
+                assertThat(direct.find(start.executionId())).as("not written to Redis ahead of its start").isEmpty();
+                assertThat(store.find(start.executionId())).contains(Records.ended(start));
+                assertThat(store.pendingWrites()).isEqualTo(1);
+                assertThat(store.health().detail()).contains("1 records");
+            }
+        }
+    }
+
+    private interface Write {
+        void run();
+    }
+
+    private static void timed(Write write, AtomicLong slowest) {
+        long t = System.nanoTime();
+        write.run();
+        slowest.accumulateAndGet(System.nanoTime() - t, Math::max);
+    }
+}

@@ -1,0 +1,47 @@
+package io.mcpsandbox.record;
+
+import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.NetworkIO;
+import io.mcpsandbox.model.ResourceUsage;
+import io.mcpsandbox.model.SecurityEvent;
+import io.mcpsandbox.model.SecurityLevel;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/** Realistic records for store tests: a started one, and its end with a full result and security events. */
+final class Records {
+    private Records() {
+    }
+
+    static ExecutionRecord started(String userId, Instant startedAt) {
+        return started(UUID.randomUUID().toString(), userId, startedAt);
+    }
+
+    static ExecutionRecord started(String executionId, String userId, Instant startedAt) {
+        return ExecutionRecord.started(executionId, userId, "session-" + userId, "host", "runc", SecurityLevel.MEDIUM,
+                List.of("python3", "/workspace/main.py"), "python", startedAt);
+    }
+
+    /** The end of {@code start}: completed with exit 3, output, resource usage and two security events. */
+    static ExecutionRecord ended(ExecutionRecord start) {
+        Instant end = start.startedAt().plusMillis(1234).plusNanos(567_000);
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("count", 2);
+        details.put("offsets", List.of(17, 4242));
+        details.put("kind", "aws-access-key");
+        details.put("nested", Map.of("entropy", 4.75, "redacted", true));
+        List<SecurityEvent> events = List.of(
+                new SecurityEvent(start.startedAt().plusMillis(5), "secret_in_output", SecurityEvent.Severity.HIGH,
+                        "AWS access key in stdout", details),
+                new SecurityEvent(end, "command_pattern", SecurityEvent.Severity.LOW, "curl seen", Map.of()));
+        ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 3,
+                "héllo wörld\n", "warn: ✓\n", false, true, 1234, "runc", SecurityLevel.MEDIUM, "host",
+                ResourceUsage.of(800, 1234, 64L << 20, new NetworkIO(10, 20)), events, null);
+        return start.ended(result, end);
+    }
+}

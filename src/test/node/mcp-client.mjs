@@ -19,7 +19,7 @@ async function connect(key) {
   if (mode === "stdio") {
     transport = new StdioClientTransport({
       command: process.env.JAVA_BIN,
-      args: ["-cp", process.env.JAVA_CP, "io.mcpsandbox.cli.Main", "serve", "--stdio"],
+      args: ["--enable-native-access=ALL-UNNAMED", "-cp", process.env.JAVA_CP, "io.mcpsandbox.cli.Main", "serve", "--stdio"],
       env: { ...process.env, ...JSON.parse(process.env.SERVER_ENV || "{}") },
       stderr: "inherit",
     });

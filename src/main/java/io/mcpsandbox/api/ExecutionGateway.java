@@ -5,6 +5,7 @@ import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
 import io.mcpsandbox.execution.ExecutionService;
 import io.mcpsandbox.metrics.SandboxMetrics;
+import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.RuntimeInfo;
@@ -18,13 +19,11 @@ import java.util.concurrent.CompletableFuture;
  * terminates only their own executions; and the execution metrics.
  */
 public final class ExecutionGateway {
-    private static final int OWNED_CAPACITY = 10_000;
 
     private final ExecutionService executions;
     private final RuntimeRegistry registry;
     private final Admission admission;
     private final SandboxMetrics metrics;
-    private final OwnedExecutions owned = new OwnedExecutions(OWNED_CAPACITY);
 
     public ExecutionGateway(ExecutionService executions, RuntimeRegistry registry, Admission admission,
                             SandboxMetrics metrics) {
@@ -53,7 +52,6 @@ public final class ExecutionGateway {
                 permit.close();
                 throw e;
             }
-            owned.put(s.executionId(), request.userId());
             s.result().whenComplete((result, error) -> {
                 permit.close();
                 if (result != null) {
@@ -70,7 +68,7 @@ public final class ExecutionGateway {
 
     /** The final result or a {@code running} placeholder; empty when unknown, forgotten, or someone else's. */
     public Optional<ExecutionResult> find(String userId, String executionId) {
-        return owned.owns(executionId, userId) ? executions.find(executionId) : Optional.empty();
+        return owns(userId, executionId) ? executions.find(executionId) : Optional.empty();
     }
 
     public List<ActiveExecution> active(String userId) {
@@ -78,11 +76,28 @@ public final class ExecutionGateway {
     }
 
     public TerminateOutcome terminate(String userId, String executionId) {
-        if (!owned.owns(executionId, userId)) {
+        if (!owns(userId, executionId)) {
             return TerminateOutcome.NOT_FOUND;
         }
         // The service lists an execution from its submission on, so a miss means it has ended.
         return executions.terminate(executionId) ? TerminateOutcome.TERMINATING : TerminateOutcome.ALREADY_FINISHED;
+    }
+
+    /** The user's stored records, newest first. */
+    public List<ExecutionRecord> list(String userId, int limit) {
+        return executions.list(userId, limit);
+    }
+
+    /**
+     * Whether {@code userId} started the execution: from the running execution, else from its stored record,
+     * so ownership outlives this process. Another user's execution looks like no execution.
+     */
+    private boolean owns(String userId, String executionId) {
+        Optional<ActiveExecution> running = executions.active(executionId);
+        if (running.isPresent()) {
+            return userId.equals(running.get().userId());
+        }
+        return executions.findRecord(executionId).map(r -> userId.equals(r.userId())).orElse(false);
     }
 
     /** Every runtime with what is known about it here (probed at startup). */

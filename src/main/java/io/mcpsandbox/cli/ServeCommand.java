@@ -13,6 +13,7 @@ import java.io.FileOutputStream;
 import java.io.FileDescriptor;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -103,6 +104,12 @@ final class ServeCommand implements Callable<Integer> {
         }, "serve-shutdown"));
 
         try (SandboxServices services = new SandboxServices(sandbox); SandboxApi api = new SandboxApi(services, server)) {
+            // Before anything else: what a previous server left behind is removed and its records closed.
+            List<String> recovered = services.recoverFromCrash();
+            if (!recovered.isEmpty()) {
+                System.err.println("mcp-sandbox: closed " + recovered.size() + " execution(s) of a previous server "
+                        + "that died while they ran: " + String.join(", ", recovered));
+            }
             for (RuntimeInfo info : services.verifyRuntimes()) {
                 System.err.println("mcp-sandbox: runtime " + info.name() + ": "
                         + (info.usable() ? "usable" : "not usable (" + info.reason() + ")"));

@@ -54,7 +54,7 @@ public final class ConfigLoader {
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
                 s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),
                 s.integer("sandbox.uid-base", "200000"), s.integer("sandbox.uid-slots", "512"),
-                Path.of(s.string("sandbox.init", "/usr/bin/tini-static")));
+                Path.of(s.string("sandbox.init", "/usr/bin/tini-static")), s);
     }
 
     private static Map<String, LanguageSpec> languages(Settings s) {

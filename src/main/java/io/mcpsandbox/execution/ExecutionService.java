@@ -1,6 +1,7 @@
 package io.mcpsandbox.execution;
 
 import io.mcpsandbox.image.ImageResolver;
+import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
@@ -14,6 +15,7 @@ import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
@@ -24,8 +26,6 @@ import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -52,22 +52,15 @@ public final class ExecutionService implements AutoCloseable {
     /** How long a killed sandbox may take to die before it is forcibly deleted. */
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
-    private static final int RECENT_RESULTS = 1000;
     /** The logging-context key of the execution a log line is about. */
     public static final String MDC_EXECUTION_ID = "executionId";
 
     private final RequestValidator validator;
     private final RuntimeSelector selector;
     private final ImageResolver images;
+    private final ExecutionStore store;
     private final Duration progressInterval;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
-    private final Map<String, ExecutionResult> recent = Collections.synchronizedMap(
-            new LinkedHashMap<>(16, 0.75f, false) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, ExecutionResult> eldest) {
-                    return size() > RECENT_RESULTS;
-                }
-            });
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, CompletableFuture<Void>> pendingTeardowns = new ConcurrentHashMap<>();
@@ -78,10 +71,11 @@ public final class ExecutionService implements AutoCloseable {
     });
 
     public ExecutionService(RequestValidator validator, RuntimeSelector selector, ImageResolver images,
-                            Duration progressInterval) {
+                            ExecutionStore store, Duration progressInterval) {
         this.validator = validator;
         this.selector = selector;
         this.images = images;
+        this.store = store;
         this.progressInterval = progressInterval;
     }
 
@@ -105,15 +99,35 @@ public final class ExecutionService implements AutoCloseable {
     public record Submission(String executionId, CompletableFuture<ExecutionResult> result) {
     }
 
-    /** The final result, or a {@code running} placeholder while the execution is active. */
+    /**
+     * The final result, or a {@code running} placeholder while the execution runs (here or in another
+     * process sharing the store). Read from the store, so a result outlives the process that produced it.
+     *
+     * @throws io.mcpsandbox.record.ExecutionStoreException when the store cannot answer
+     */
     public Optional<ExecutionResult> find(String executionId) {
-        ExecutionResult done = recent.get(executionId);
-        if (done != null) {
-            return Optional.of(done);
-        }
         ActiveExecution a = active.get(executionId);
-        return Optional.ofNullable(a).map(x -> ExecutionResult.running(x.executionId(), x.runtime(),
-                x.securityLevel(), x.image(), Duration.between(x.startedAt(), Instant.now()).toMillis()));
+        if (a != null) {
+            return Optional.of(ExecutionResult.running(a.executionId(), a.runtime(), a.securityLevel(), a.image(),
+                    Duration.between(a.startedAt(), Instant.now()).toMillis()));
+        }
+        return store.find(executionId).map(r -> r.result() != null ? r.result()
+                : ExecutionResult.running(r.executionId(), r.runtime(), r.securityLevel(), r.image(),
+                Duration.between(r.startedAt(), Instant.now()).toMillis()));
+    }
+
+    /** The stored record (who ran it, what, when, how it ended). */
+    public Optional<ExecutionRecord> findRecord(String executionId) {
+        return store.find(executionId);
+    }
+
+    /** Stored records, newest first; of one user when {@code userId} is not null. */
+    public List<ExecutionRecord> list(String userId, int limit) {
+        return store.list(userId, limit);
+    }
+
+    public Optional<ActiveExecution> active(String executionId) {
+        return Optional.ofNullable(active.get(executionId));
     }
 
     public List<ActiveExecution> active() {
@@ -149,6 +163,9 @@ public final class ExecutionService implements AutoCloseable {
         long t0 = System.nanoTime();
         String id = execution.executionId();
         SecurityLevel level = execution.securityLevel();
+        // Until policy has chosen, what the request asked for; rejections are recorded with it.
+        ExecutionRecord record = ExecutionRecord.started(id, request.userId(), request.sessionId(), request.image(),
+                request.runtime(), level, request.command(), request.language(), execution.startedAt());
         PreparedSandbox prepared = null;
         try {
             ExecutionPlan plan;
@@ -159,20 +176,30 @@ public final class ExecutionService implements AutoCloseable {
                 runtime = selector.select(plan);
                 rootfs = images.resolve(plan.image());
             } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
-                return remember(ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
+                return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
                         request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
             }
             execution.resolved(runtime.name(), plan.securityLevel(), plan.image());
+            record = ExecutionRecord.started(id, request.userId(), request.sessionId(), plan.image(), runtime.name(),
+                    plan.securityLevel(), plan.command(), request.language(), execution.startedAt());
+            try {
+                store.recordStart(record);
+            } catch (RuntimeException e) {
+                // Nothing runs without a record.
+                log.error("execution {} not started: its record could not be written", id, e);
+                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, "the execution record could not be written: "
+                        + e.getMessage(), runtime.name(), plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
+            }
             log.info("execution started: user={} runtime={} level={} image={}", request.userId(), runtime.name(),
                     plan.securityLevel().wireName(), plan.image());
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
-            return remember(runPrepared(execution, plan, prepared, listener, t0));
+            return remember(record, runPrepared(execution, plan, prepared, listener, t0));
         } catch (SandboxException | IOException | RuntimeException e) {
             log.warn("execution {} on {} failed: {}", id, execution.runtime(), e.getMessage(), e);
-            return remember(ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(), execution.runtime(),
-                    execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
+            return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(),
+                    execution.runtime(), execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
         } finally {
             active.remove(id);
             if (prepared != null) {
@@ -309,8 +336,13 @@ public final class ExecutionService implements AutoCloseable {
         }
     }
 
-    private ExecutionResult remember(ExecutionResult result) {
-        recent.put(result.executionId(), result);
+    /** Records the end. A failed write is logged loudly; the caller still gets its result. */
+    private ExecutionResult remember(ExecutionRecord started, ExecutionResult result) {
+        try {
+            store.recordEnd(started.ended(result, Instant.now()));
+        } catch (RuntimeException e) {
+            log.error("the end of execution {} could not be recorded", result.executionId(), e);
+        }
         log.info("execution ended: status={} exitCode={} runtime={} durationMs={}{}", result.status().wireName(),
                 result.exitCode(), result.runtime(), result.durationMs(),
                 result.reason() == null ? "" : " reason=" + result.reason());

@@ -4,12 +4,15 @@ import io.mcpsandbox.config.DataDirectories;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageResolver;
+import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.record.ExecutionStores;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
@@ -26,16 +29,23 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The composition root: builds the whole pipeline from configuration, by constructor injection. */
 public final class SandboxServices implements AutoCloseable {
+    /** The reason on the record of an execution whose server died while it ran. */
+    public static final String SERVER_RESTARTED = "server restarted";
+    /** A running record younger than this may be a live execution between its record and its sandbox. */
+    private static final Duration ORPHAN_AGE = Duration.ofSeconds(60);
+
     private final SandboxConfig config;
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
     private final LeftoverReaper reaper;
+    private final ExecutionStore store;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -61,8 +71,9 @@ public final class SandboxServices implements AutoCloseable {
         runtimes.add(new DockerRuntime());
         this.registry = new RuntimeRegistry(runtimes);
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
+        this.store = ExecutionStores.create(config, config.settings());
         this.executions = new ExecutionService(new RequestValidator(config),
-                new RuntimeSelector(registry, config.standardRuntime()), images, Duration.ofSeconds(1));
+                new RuntimeSelector(registry, config.standardRuntime()), images, store, Duration.ofSeconds(1));
     }
 
     public SandboxConfig config() {
@@ -101,6 +112,10 @@ public final class SandboxServices implements AutoCloseable {
         return infos;
     }
 
+    public ExecutionStore store() {
+        return store;
+    }
+
     /**
      * Removes sandboxes left by a process that died (their owner lock is free) and returns their execution
      * ids. Sandboxes of live processes are left alone.
@@ -109,8 +124,40 @@ public final class SandboxServices implements AutoCloseable {
         return reaper.reap().stream().map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
     }
 
+    /**
+     * What a server does when it starts: removes the sandboxes a dead process left, and closes their
+     * records as {@code error} with reason "server restarted". With the embedded store (one host), also
+     * closes running records that no live process owns (a death before the sandbox existed); with a shared
+     * Redis such a record may be another host's, so only reaped ones are closed. Returns the closed ids.
+     */
+    public List<String> recoverFromCrash() {
+        java.util.Set<String> dead = new java.util.LinkedHashSet<>(reapLeftovers());
+        if (!store.health().backend().equals("redis")) {
+            Instant settled = Instant.now().minus(ORPHAN_AGE);
+            java.util.Set<String> active = new java.util.HashSet<>();
+            executions.active().forEach(a -> active.add(a.executionId()));
+            for (ExecutionRecord r : store.running()) {
+                if (!active.contains(r.executionId()) && r.startedAt().isBefore(settled)
+                        && !reaper.ownedByLiveProcess(SandboxSpec.nameFor(r.executionId()))) {
+                    dead.add(r.executionId());
+                }
+            }
+        }
+        List<String> closed = new ArrayList<>();
+        for (String id : dead) {
+            store.find(id).filter(r -> r.status() == ExecutionStatus.RUNNING).ifPresent(r -> {
+                store.recordEnd(r.ended(ExecutionResult.notRun(id, ExecutionStatus.ERROR, SERVER_RESTARTED,
+                        r.runtime(), r.securityLevel(), r.image(),
+                        Duration.between(r.startedAt(), Instant.now()).toMillis(), List.of()), Instant.now()));
+                closed.add(id);
+            });
+        }
+        return closed;
+    }
+
     @Override
     public void close() {
         executions.close();
+        store.close();
     }
 }

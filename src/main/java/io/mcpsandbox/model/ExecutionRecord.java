@@ -29,6 +29,12 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                 null, ExecutionStatus.RUNNING, null, 0, 0, List.of(), null);
     }
 
+    /** The record without its result object (and so without the output): what a listing shows. */
+    public ExecutionRecord withoutResult() {
+        return new ExecutionRecord(executionId, userId, sessionId, image, runtime, securityLevel, command, language,
+                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null);
+    }
+
     /** This record completed with its result. */
     public ExecutionRecord ended(ExecutionResult r, Instant endedAt) {
         long output = r.stdout().getBytes(java.nio.charset.StandardCharsets.UTF_8).length

@@ -108,8 +108,8 @@ class NodeClientsTest {
     void inspectorCliOverStdio() throws Exception {
         // The Inspector would take the server's own options for its own: start it through a script.
         Path script = stdioDirs.resolve("serve-stdio.sh");
-        Files.writeString(script, "#!/bin/sh\nexec '" + javaBin() + "' -cp '" + System.getProperty("java.class.path")
-                + "' io.mcpsandbox.cli.Main serve --stdio\n");
+        Files.writeString(script, "#!/bin/sh\nexec '" + javaBin() + "' --enable-native-access=ALL-UNNAMED -cp '"
+                + System.getProperty("java.class.path") + "' io.mcpsandbox.cli.Main serve --stdio\n");
         Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
         List<String> target = new ArrayList<>(List.of("--cli"));
         serverEnv().forEach((k, v) -> target.addAll(List.of("-e", k + "=" + v)));

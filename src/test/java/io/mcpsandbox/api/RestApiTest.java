@@ -170,7 +170,8 @@ class RestApiTest {
         assertThat(client.send(notJson, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(415);
         assertThat(send("PUT", "/v1/executions", KEY_ALICE, "{}").statusCode()).isEqualTo(405);
         assertThat(send("GET", "/v1/nothing", KEY_ALICE, null).statusCode()).isEqualTo(404);
-        assertError(send("GET", "/v1/executions", KEY_ALICE, null), 400, "active", "active=true");
+        assertError(send("GET", "/v1/executions?active=maybe", KEY_ALICE, null), 400, "active", "true or false");
+        assertError(send("GET", "/v1/executions?limit=0", KEY_ALICE, null), 400, "limit", "1 to 1000");
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.testing.ChildJvm;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
@@ -25,9 +26,8 @@ class ServeProcessTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private static ProcessBuilder serve(Map<String, String> env, String... args) {
-        List<String> command = new ArrayList<>(List.of(
-                ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"),
-                "-cp", System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main", "serve"));
+        List<String> command = new ArrayList<>(ChildJvm.cli());
+        command.add("serve");
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().keySet().removeIf(k -> k.startsWith("MCP_SANDBOX_"));

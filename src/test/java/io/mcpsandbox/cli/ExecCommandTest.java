@@ -2,6 +2,7 @@ package io.mcpsandbox.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.testing.ChildJvm;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -52,8 +53,7 @@ class ExecCommandTest {
     }
 
     static Run cli(java.util.Map<String, String> env, String... args) throws IOException, InterruptedException {
-        List<String> argv = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        List<String> argv = new ArrayList<>(ChildJvm.cli());
         argv.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(argv);
         pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
@@ -92,6 +92,23 @@ class ExecCommandTest {
             assertThat(result.has(field)).as(field).isTrue();
         }
         assertThat(result.path("resourceUsage").has("networkIO")).isTrue();
+    }
+
+    @Test
+    void executionsListAndShowReadTheRecords() throws Exception {
+        Run ran = cli("exec", "--json", "--user", "cli-user", "--", "echo", "recorded");
+        String id = ran.json().path("executionId").asString();
+        Run show = cli("executions", "show", id, "--json");
+        assertThat(show.exitCode()).as(show.stderr()).isZero();
+        assertThat(show.json().path("stdout").asString()).isEqualTo("recorded\n");
+        assertThat(show.json().path("executionId").asString()).isEqualTo(id);
+        Run list = cli("executions", "list", "--user", "cli-user", "--json");
+        assertThat(list.exitCode()).as(list.stderr()).isZero();
+        assertThat(list.json().get(0).path("executionId").asString()).isEqualTo(id);
+        assertThat(list.json().get(0).path("status").asString()).isEqualTo("completed");
+        Run missing = cli("executions", "show", "no-such-id");
+        assertThat(missing.exitCode()).isEqualTo(1);
+        assertThat(missing.stderr()).contains("no execution");
     }
 
     @Test
@@ -141,12 +158,13 @@ class ExecCommandTest {
         Run r = cli(java.util.Map.of("MCP_SANDBOX_LOG_FORMAT", "json", "MCP_SANDBOX_LOG_LEVEL", "INFO"),
                 "exec", "--json", "--", "true");
         String id = r.json().path("executionId").asString();
-        List<String> lines = r.stderr().lines().filter(l -> !l.isBlank()).toList();
-        assertThat(lines).as("start and end lines").hasSizeGreaterThanOrEqualTo(2);
-        for (String line : lines) {
-            JsonNode log = JsonMapper.shared().readTree(line);
-            assertThat(log.path("mdc").path("executionId").asString()).as(line).isEqualTo(id);
-            assertThat(log.path("formattedMessage").asString()).startsWith("execution ");
+        List<JsonNode> lines = r.stderr().lines().filter(l -> !l.isBlank())
+                .map(l -> JsonMapper.shared().readTree(l)).toList(); // every line is JSON
+        List<JsonNode> aboutIt = lines.stream()
+                .filter(l -> l.path("formattedMessage").asString().startsWith("execution ")).toList();
+        assertThat(aboutIt).as("start and end lines").hasSizeGreaterThanOrEqualTo(2);
+        for (JsonNode log : aboutIt) {
+            assertThat(log.path("mdc").path("executionId").asString()).as(log.toString()).isEqualTo(id);
         }
     }
 

@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.runtime.oci.OciRuntime;
+import io.mcpsandbox.testing.ChildJvm;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.File;
 import java.nio.file.Files;
@@ -70,9 +71,8 @@ class CrashRecoveryTest {
 
     /** `mcp-sandbox exec` in its own JVM, sharing this test's data and state directories. */
     private Process cliExec(String runtime, String... argv) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-cp", System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main", "exec",
-                "--runtime", runtime, "--timeout", "5m", "--"));
+        List<String> cmd = new ArrayList<>(ChildJvm.cli());
+        cmd.addAll(List.of("exec", "--runtime", runtime, "--timeout", "5m", "--"));
         cmd.addAll(List.of(argv));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)

@@ -6,7 +6,9 @@ import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.api.mcp.SandboxTools;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
+import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.model.ExecutionResult;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
@@ -34,6 +36,8 @@ import tools.jackson.databind.json.JsonMapper;
 final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
     private static final String EXECUTIONS = "/executions";
+    /** Most records one listing returns. */
+    static final int MAX_LIST = 1000;
 
     private final ExecutionGateway gateway;
     private final RequestParser parser;
@@ -134,17 +138,43 @@ final class RestServlet extends HttpServlet {
         }
     }
 
+    /** {@code ?active=true}: the user's running executions; otherwise the user's stored records, newest first. */
     private void listActive(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
-        if (!"true".equals(req.getParameter("active"))) {
-            http.error(resp, 400, "active", "only active=true is supported: GET /v1/executions?active=true lists "
-                    + "your running executions; read a finished one with GET /v1/executions/{id}");
+        String active = req.getParameter("active");
+        if ("true".equals(active)) {
+            http.write(resp, 200, Map.of("executions", gateway.active(user).stream().map(SandboxTools::describe).toList()));
             return;
         }
-        http.write(resp, 200, Map.of("executions", gateway.active(user).stream().map(SandboxTools::describe).toList()));
+        if (active != null && !"false".equals(active)) {
+            http.error(resp, 400, "active", "must be true or false; got '" + abbreviate(active) + "'");
+            return;
+        }
+        int limit;
+        try {
+            limit = Integer.parseInt(req.getParameter("limit") == null ? "50" : req.getParameter("limit"));
+        } catch (NumberFormatException e) {
+            limit = -1;
+        }
+        if (limit < 1 || limit > MAX_LIST) {
+            http.error(resp, 400, "limit", "must be a whole number from 1 to " + MAX_LIST);
+            return;
+        }
+        try {
+            http.write(resp, 200, Map.of("executions",
+                    gateway.list(user, limit).stream().map(ExecutionRecord::withoutResult).toList()));
+        } catch (ExecutionStoreException e) {
+            http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
+        }
     }
 
     private void get(HttpServletResponse resp, String user, String id) throws IOException {
-        var found = gateway.find(user, id);
+        java.util.Optional<ExecutionResult> found;
+        try {
+            found = gateway.find(user, id);
+        } catch (ExecutionStoreException e) {
+            http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
+            return;
+        }
         if (found.isEmpty()) {
             http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
         } else {

@@ -25,6 +25,10 @@ final class OwnerLock implements AutoCloseable {
         this.lock = lock;
     }
 
+    FileLock lock() {
+        return lock;
+    }
+
     static Path fileFor(Path bundlesDir, String name) {
         return bundlesDir.resolve(name + ".lock");
     }

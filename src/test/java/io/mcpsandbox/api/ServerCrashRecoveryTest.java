@@ -1,0 +1,92 @@
+package io.mcpsandbox.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.runtime.oci.OciRuntime;
+import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.TestSandbox;
+import java.io.File;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The issue's scenario: a server is killed with SIGKILL during a long execution; when a server starts again
+ * on the same data directory, nothing of the sandbox remains and its record says the server restarted.
+ */
+class ServerCrashRecoveryTest {
+    private static final String KEY = "crash-test-key-0123456789";
+
+    @Test
+    void aKilledServersExecutionIsCleanedUpAndClosedOnRestart() throws Exception {
+        try (TestSandbox sandbox = TestSandbox.start()) {
+            int port;
+            try (ServerSocket free = new ServerSocket(0)) {
+                port = free.getLocalPort();
+            }
+            String marker = "server-crash-" + UUID.randomUUID();
+            Process server = serve(sandbox, port);
+            try {
+                HttpClient http = HttpClient.newHttpClient();
+                await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> http.send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz")).build(),
+                        HttpResponse.BodyHandlers.ofString()).statusCode() == 200);
+                HttpResponse<String> accepted = http.send(HttpRequest.newBuilder(
+                                URI.create("http://127.0.0.1:" + port + "/v1/executions?async=true"))
+                        .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"command\":[\"sh\",\"-c\",\"sleep 1000; echo "
+                                + marker + "\"],\"limits\":{\"timeoutMs\":600000}}")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(accepted.statusCode()).as(accepted.body()).isEqualTo(202);
+                String id = JsonMapper.shared().readTree(accepted.body()).path("executionId").asString();
+                await().atMost(Duration.ofSeconds(60)).until(() -> !TestSandbox.hostProcessesWith(marker).isEmpty());
+                assertThat(sandbox.services().store().find(id)).map(ExecutionRecord::status)
+                        .contains(ExecutionStatus.RUNNING);
+
+                server.destroyForcibly().waitFor(); // SIGKILL: no shutdown hook runs
+                assertThat(TestSandbox.hostProcessesWith(marker)).as("the sandbox outlives its server").isNotEmpty();
+
+                // A new server on the same data directory does this before it serves.
+                List<String> closed = sandbox.services().recoverFromCrash();
+
+                assertThat(closed).containsExactly(id);
+                assertThat(TestSandbox.hostProcessesWith(marker)).as("the sandbox's processes").isEmpty();
+                ExecutionRecord record = sandbox.services().store().find(id).orElseThrow();
+                assertThat(record.status()).isEqualTo(ExecutionStatus.ERROR);
+                assertThat(record.result().reason()).isEqualTo(SandboxServices.SERVER_RESTARTED);
+                assertThat(record.userId()).isEqualTo("crash-tester");
+                assertThat(record.endedAt()).isNotNull();
+                OciRuntime runc = (OciRuntime) sandbox.services().registry().find("runc").orElseThrow();
+                assertThat(runc.listContainers()).isEmpty();
+                sandbox.assertNothingLeftBehind();
+                assertThat(TestSandbox.leftoverCgroups().stream()
+                        .filter(p -> p.getFileName().toString().equals("mcp-exec-" + id))).isEmpty();
+            } finally {
+                server.destroyForcibly().waitFor();
+            }
+        }
+    }
+
+    private static Process serve(TestSandbox sandbox, int port) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(ChildJvm.cli());
+        argv.addAll(List.of("serve", "--http", "127.0.0.1:" + port));
+        ProcessBuilder pb = new ProcessBuilder(argv)
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().put("MCP_SANDBOX_DATA_DIR", sandbox.services().config().dataDir().toString());
+        pb.environment().put("MCP_SANDBOX_STATE_DIR", sandbox.services().config().stateDir().toString());
+        pb.environment().put("MCP_SANDBOX_API_KEYS", KEY + ":crash-tester");
+        return pb.start();
+    }
+}

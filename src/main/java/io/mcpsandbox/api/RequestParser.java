@@ -3,6 +3,7 @@ package io.mcpsandbox.api;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.SecurityLevel;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -22,13 +23,13 @@ public final class RequestParser {
     public enum Form {
         /** execute_code: a snippet. */
         SNIPPET(Set.of("language", "code", "files", "stdin", "limits", "network", "securityLevel", "runtime",
-                "sessionId")),
+                "sessionId", "dlpMode")),
         /** run_command: a command line in an image. */
         COMMAND(Set.of("image", "command", "env", "workDir", "stdin", "limits", "network", "securityLevel",
-                "runtime", "sessionId")),
+                "runtime", "sessionId", "dlpMode")),
         /** REST: either of the two. */
         ANY(Set.of("language", "code", "files", "image", "command", "env", "workDir", "stdin", "limits", "network",
-                "securityLevel", "runtime", "sessionId"));
+                "securityLevel", "runtime", "sessionId", "dlpMode"));
 
         final Set<String> fields;
 
@@ -89,6 +90,14 @@ public final class RequestParser {
                 .sessionId(optionalString(body, "sessionId", MAX_SESSION_ID))
                 .network(optionalBoolean(body, "network"))
                 .limits(limits(body.get("limits")));
+        String dlp = optionalString(body, "dlpMode", 16);
+        if (dlp != null) {
+            try {
+                b.dlpMode(DlpMode.parse(dlp));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException("dlpMode", "must be one of report, redact, block; got '" + dlp + "'");
+            }
+        }
         String level = optionalString(body, "securityLevel", 32);
         if (level != null) {
             try {

@@ -54,7 +54,16 @@ public final class ConfigLoader {
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
                 s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),
                 s.integer("sandbox.uid-base", "200000"), s.integer("sandbox.uid-slots", "512"),
-                Path.of(s.string("sandbox.init", "/usr/bin/tini-static")), s);
+                Path.of(s.string("sandbox.init", "/usr/bin/tini-static")),
+                dlpMode(s.string("dlp.mode", "report")), s);
+    }
+
+    private static io.mcpsandbox.model.DlpMode dlpMode(String text) {
+        try {
+            return io.mcpsandbox.model.DlpMode.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("dlp.mode: expected report, redact or block; got '" + text + "'");
+        }
     }
 
     private static Map<String, LanguageSpec> languages(Settings s) {

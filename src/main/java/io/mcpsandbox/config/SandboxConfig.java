@@ -14,12 +14,13 @@ import java.util.Map;
  * @param standardRuntime  the runtime for the low and medium levels ("runc" or "docker")
  * @param sandboxUidBase   first host uid of the ranges that sandbox user namespaces map to
  * @param sandboxInit      static init binary run as PID 1 in every sandbox (tini-static)
+ * @param dlpMode          what the output scanner does by default (report, redact, block)
  * @param settings         every key as configured, for components that read their own (stores, server)
  */
 public record SandboxConfig(Path dataDir, Path stateDir, ResourceLimits defaultLimits, ResourceLimits maxLimits,
                             String standardRuntime, Map<String, LanguageSpec> languages, String defaultImage,
                             long sandboxUidBase, int sandboxUidSlots, Path sandboxInit,
-                            Settings settings) {
+                            io.mcpsandbox.model.DlpMode dlpMode, Settings settings) {
 
     public SandboxConfig {
         languages = Map.copyOf(languages);

@@ -11,11 +11,16 @@ import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityEvent.Severity;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.DlpMode;
+import io.mcpsandbox.policy.CommandPolicy;
+import io.mcpsandbox.policy.CommandRule;
 import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.scan.OutputScanner;
+import io.mcpsandbox.scan.ScanOutcome;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
@@ -58,6 +63,9 @@ public final class ExecutionService implements AutoCloseable {
     private final RequestValidator validator;
     private final RuntimeSelector selector;
     private final ImageResolver images;
+    private final CommandPolicy commandPolicy;
+    private final OutputScanner scanner;
+    private final DlpMode defaultDlpMode;
     private final ExecutionStore store;
     private final Duration progressInterval;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
@@ -70,11 +78,20 @@ public final class ExecutionService implements AutoCloseable {
         return t;
     });
 
-    public ExecutionService(RequestValidator validator, RuntimeSelector selector, ImageResolver images,
-                            ExecutionStore store, Duration progressInterval) {
+    /**
+     * @param commandPolicy  the tripwire rules run on every command and snippet (not the boundary)
+     * @param scanner        finds secrets and personal data in the output of every execution
+     * @param defaultDlpMode what the scanner does when a request does not say
+     */
+    public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
+                            ImageResolver images, OutputScanner scanner, DlpMode defaultDlpMode, ExecutionStore store,
+                            Duration progressInterval) {
         this.validator = validator;
+        this.commandPolicy = commandPolicy;
         this.selector = selector;
         this.images = images;
+        this.scanner = scanner;
+        this.defaultDlpMode = defaultDlpMode;
         this.store = store;
         this.progressInterval = progressInterval;
     }
@@ -171,8 +188,16 @@ public final class ExecutionService implements AutoCloseable {
             ExecutionPlan plan;
             SandboxRuntime runtime;
             RootFilesystem rootfs;
+            CommandPolicy.Verdict verdict;
             try {
                 plan = validator.validate(request);
+                verdict = commandPolicy.check(plan.command(), request.code());
+                if (verdict.rejected()) {
+                    CommandRule rule = verdict.rejectedBy().orElseThrow();
+                    return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
+                            "policy." + rule.name() + ": " + verdict.reason().orElse(rule.name()), request.runtime(),
+                            level, request.image(), elapsedMs(t0), verdict.rejectionEvent().stream().toList()));
+                }
                 runtime = selector.select(plan);
                 rootfs = images.resolve(plan.image());
             } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
@@ -195,7 +220,8 @@ public final class ExecutionService implements AutoCloseable {
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
-            return remember(record, runPrepared(execution, plan, prepared, listener, t0));
+            ExecutionResult ran = runPrepared(execution, plan, prepared, listener, t0);
+            return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
         } catch (SandboxException | IOException | RuntimeException e) {
             log.warn("execution {} on {} failed: {}", id, execution.runtime(), e.getMessage(), e);
             return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(),
@@ -334,6 +360,20 @@ public final class ExecutionService implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /**
+     * The result with its output scanned for secrets and personal data (redacted or withheld as the mode
+     * says) and the policy's report-only findings added to the sandbox's own security events.
+     */
+    private ExecutionResult scanned(ExecutionResult r, List<SecurityEvent> policyEvents, DlpMode requested) {
+        ScanOutcome scan = scanner.scan(r.stdout(), r.stderr(), requested != null ? requested : defaultDlpMode);
+        List<SecurityEvent> events = new ArrayList<>(policyEvents);
+        events.addAll(r.securityEvents());
+        events.addAll(scan.events());
+        return new ExecutionResult(r.executionId(), r.status(), r.exitCode(), scan.stdout(), scan.stderr(),
+                r.stdoutTruncated(), r.stderrTruncated(), r.durationMs(), r.runtime(), r.securityLevel(), r.image(),
+                r.resourceUsage(), events, r.reason());
     }
 
     /** Records the end. A failed write is logged loudly; the caller still gets its result. */

@@ -10,11 +10,13 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.policy.CommandPolicy;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.runtime.RuntimeRegistry;
+import io.mcpsandbox.scan.OutputScanner;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
@@ -73,7 +75,8 @@ public final class SandboxServices implements AutoCloseable {
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
         this.store = ExecutionStores.create(config, config.settings());
         this.executions = new ExecutionService(new RequestValidator(config),
-                new RuntimeSelector(registry, config.standardRuntime()), images, store, Duration.ofSeconds(1));
+                CommandPolicy.fromSettings(config.settings()), new RuntimeSelector(registry, config.standardRuntime()),
+                images, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store, Duration.ofSeconds(1));
     }
 
     public SandboxConfig config() {

@@ -4,6 +4,7 @@ import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.Units;
 import io.mcpsandbox.policy.RequestValidator;
@@ -120,6 +121,10 @@ final class ToolSchemas {
                 "description", "An explicit runtime; wins over securityLevel."));
         p.put("sessionId", prop("string", "Your own id to group executions in records.", "maxLength",
                 RequestParser.MAX_SESSION_ID));
+        p.put("dlpMode", Map.of("type", "string", "enum", Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList(),
+                "description", "What the output scanner does with secrets and personal data it finds: report them "
+                        + "as security events (the server's default unless configured otherwise), redact them in the "
+                        + "returned output, or block (withhold) the output."));
     }
 
     private Map<String, Object> limits() {

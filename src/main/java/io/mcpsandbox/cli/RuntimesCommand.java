@@ -3,6 +3,7 @@ package io.mcpsandbox.cli;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.scan.ImageVulnerabilityScanner;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -11,7 +12,8 @@ import tools.jackson.databind.json.JsonMapper;
 
 @Command(name = "runtimes", mixinStandardHelpOptions = true,
         description = {"Lists each runtime, whether it is usable here, its version, and why not where it is not.",
-                "A runtime is usable only when a test sandbox running 'true' succeeded with it just now."})
+                "A runtime is usable only when a test sandbox running 'true' succeeded with it just now.",
+                "Without --json, a last line says whether images are scanned for vulnerabilities (trivy)."})
 final class RuntimesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array, one object per runtime.")
     boolean json;
@@ -30,6 +32,9 @@ final class RuntimesCommand implements Callable<Integer> {
                             info.version() == null ? "-" : abbreviate(info.version(), 40),
                             info.usable() ? levels : info.reason());
                 }
+                System.out.println();
+                System.out.println("image scanning: " + ImageVulnerabilityScanner.detect(
+                        services.config().dataDir().resolve("trivy-cache")).status());
             }
             return 0;
         }

@@ -33,6 +33,7 @@ final class RuntimesCommand implements Callable<Integer> {
                             info.usable() ? levels : info.reason());
                 }
                 System.out.println();
+                System.out.println("security module: " + services.lsm().status());
                 System.out.println("image scanning: " + ImageVulnerabilityScanner.detect(
                         services.config().dataDir().resolve("trivy-cache")).status());
             }

@@ -22,6 +22,7 @@ import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.oci.CgroupReader;
+import io.mcpsandbox.runtime.oci.HostLsm;
 import io.mcpsandbox.runtime.oci.LeftoverReaper;
 import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
@@ -48,6 +49,7 @@ public final class SandboxServices implements AutoCloseable {
     private final ExecutionService executions;
     private final LeftoverReaper reaper;
     private final ExecutionStore store;
+    private final HostLsm lsm;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -58,7 +60,8 @@ public final class SandboxServices implements AutoCloseable {
             throw new UncheckedIOException(e.getMessage(), e);
         }
         JsonMapper json = JsonMapper.builder().build();
-        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit());
+        this.lsm = HostLsm.detect(Path.of("/"));
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit(), lsm);
         UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
                 config.stateDir().resolve("uid-slots"));
         CgroupReader cgroups = CgroupReader.host();
@@ -113,6 +116,11 @@ public final class SandboxServices implements AutoCloseable {
             infos.add(info);
         }
         return infos;
+    }
+
+    /** What the host's Linux security module adds to every sandbox (or why nothing). */
+    public HostLsm lsm() {
+        return lsm;
     }
 
     public ExecutionStore store() {

@@ -202,7 +202,8 @@ public final class LatencyBenchmark {
         services = new SandboxServices(config);
 
         JsonMapper json = JsonMapper.builder().build();
-        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit());
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit(),
+                io.mcpsandbox.runtime.oci.HostLsm.detect(Path.of("/")));
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
         RootFilesystem rootfs = images.resolve(HostImage.NAME);
         rawUids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),

@@ -54,7 +54,7 @@ class HostileProgramsTest {
 
     @BeforeAll
     static void start() {
-        sandbox = TestSandbox.start();
+        sandbox = TestSandbox.boundaryOnly();
     }
 
     @AfterAll

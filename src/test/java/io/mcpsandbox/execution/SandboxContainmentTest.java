@@ -37,7 +37,7 @@ class SandboxContainmentTest {
 
     @BeforeAll
     static void start() {
-        sandbox = TestSandbox.start();
+        sandbox = TestSandbox.boundaryOnly();
     }
 
     @AfterAll

@@ -48,6 +48,14 @@ public final class TestSandbox implements AutoCloseable {
         return start(Map.of());
     }
 
+    /**
+     * A service whose command policy only reports: the hostile programs must meet the sandbox itself, not
+     * the tripwire in front of it (which would refuse many of them by their text).
+     */
+    public static TestSandbox boundaryOnly() {
+        return start(Map.of("MCP_SANDBOX_POLICY_MODE", "report"));
+    }
+
     /** @param extraEnv configuration as MCP_SANDBOX_* variables, e.g. limits */
     public static TestSandbox start(Map<String, String> extraEnv) {
         String id = UUID.randomUUID().toString().substring(0, 8);

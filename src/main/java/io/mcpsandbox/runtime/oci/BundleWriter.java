@@ -32,12 +32,17 @@ public final class BundleWriter {
     private final JsonMapper json;
     private final SeccompProfile seccomp;
     private final Path init;
+    private final HostLsm lsm;
 
-    /** @param init a static init binary (tini-static) bound into every sandbox as its PID 1 */
-    public BundleWriter(JsonMapper json, SeccompProfile seccomp, Path init) {
+    /**
+     * @param init a static init binary (tini-static) bound into every sandbox as its PID 1
+     * @param lsm  the AppArmor profile or SELinux label the host enforces, if any
+     */
+    public BundleWriter(JsonMapper json, SeccompProfile seccomp, Path init, HostLsm lsm) {
         this.json = json;
         this.seccomp = seccomp;
         this.init = init;
+        this.lsm = lsm;
     }
 
     public Path init() {
@@ -70,7 +75,7 @@ public final class BundleWriter {
         Files.createDirectories(bundleDir);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("ociVersion", "1.0.2");
-        config.put("process", process(spec, flavor));
+        config.put("process", process(spec, flavor, lsm));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
         config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init));
@@ -78,7 +83,7 @@ public final class BundleWriter {
         json.writerWithDefaultPrettyPrinter().writeValue(bundleDir.resolve("config.json").toFile(), config);
     }
 
-    private static Map<String, Object> process(SandboxSpec spec, OciFlavor flavor) {
+    private static Map<String, Object> process(SandboxSpec spec, OciFlavor flavor, HostLsm lsm) {
         ResourceLimits limits = spec.limits();
         List<String> env = new ArrayList<>();
         spec.env().forEach((k, v) -> env.add(k + "=" + v));
@@ -109,6 +114,13 @@ public final class BundleWriter {
         process.put("noNewPrivileges", true);
         // The host kills a sandbox before anything else when memory runs short.
         process.put("oomScoreAdj", 1000);
+        // gVisor applies neither (its sentry is confined by its own seccomp filters).
+        if (lsm.appArmor() && !flavor.isUserSpaceKernel()) {
+            process.put("apparmorProfile", lsm.appArmorProfile());
+        }
+        if (lsm.selinuxEnforcing() && !flavor.isUserSpaceKernel()) {
+            process.put("selinuxLabel", lsm.selinuxLabel());
+        }
         return process;
     }
 

@@ -12,15 +12,14 @@ import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.policy.CommandPolicy;
 import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
-import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.runtime.RuntimeRegistry;
-import io.mcpsandbox.scan.OutputScanner;
 import io.mcpsandbox.runtime.SandboxRuntime;
+import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
-import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.oci.CgroupReader;
 import io.mcpsandbox.runtime.oci.HostLsm;
 import io.mcpsandbox.runtime.oci.LeftoverReaper;
@@ -28,13 +27,17 @@ import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
 import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import io.mcpsandbox.scan.OutputScanner;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The composition root: builds the whole pipeline from configuration, by constructor injection. */
@@ -142,10 +145,10 @@ public final class SandboxServices implements AutoCloseable {
      * Redis such a record may be another host's, so only reaped ones are closed. Returns the closed ids.
      */
     public List<String> recoverFromCrash() {
-        java.util.Set<String> dead = new java.util.LinkedHashSet<>(reapLeftovers());
+        Set<String> dead = new LinkedHashSet<>(reapLeftovers());
         if (!store.health().backend().equals("redis")) {
             Instant settled = Instant.now().minus(ORPHAN_AGE);
-            java.util.Set<String> active = new java.util.HashSet<>();
+            Set<String> active = new HashSet<>();
             executions.active().forEach(a -> active.add(a.executionId()));
             for (ExecutionRecord r : store.running()) {
                 if (!active.contains(r.executionId()) && r.startedAt().isBefore(settled)

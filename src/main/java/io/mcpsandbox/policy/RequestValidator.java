@@ -7,10 +7,12 @@ import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.Units;
+import io.mcpsandbox.runtime.SandboxSpec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
@@ -63,7 +65,7 @@ public final class RequestValidator {
                 throw new PolicyViolation("files", "'" + language.fileName() + "' is where the code goes; rename that file");
             }
             files.put(language.fileName(), code);
-            command = language.commandFor(io.mcpsandbox.runtime.SandboxSpec.WORKSPACE + "/" + language.fileName());
+            command = language.commandFor(SandboxSpec.WORKSPACE + "/" + language.fileName());
             image = request.image() != null ? request.image() : language.image();
         } else {
             command = command(request.command());
@@ -92,7 +94,7 @@ public final class RequestValidator {
         if (name == null || name.isBlank()) {
             throw new PolicyViolation("language", "is required with code (supported: " + supported() + ")");
         }
-        LanguageSpec spec = config.languages().get(name.trim().toLowerCase(java.util.Locale.ROOT));
+        LanguageSpec spec = config.languages().get(name.trim().toLowerCase(Locale.ROOT));
         if (spec == null) {
             throw new PolicyViolation("language", "'" + name + "' is not supported (supported: " + supported() + ")");
         }
@@ -129,7 +131,7 @@ public final class RequestValidator {
         }
         Map<String, String> env = new LinkedHashMap<>();
         env.put("PATH", PATH);
-        env.put("HOME", io.mcpsandbox.runtime.SandboxSpec.WORKSPACE);
+        env.put("HOME", SandboxSpec.WORKSPACE);
         long bytes = 0;
         for (Map.Entry<String, String> e : requested.entrySet()) {
             if (!ENV_NAME.matcher(e.getKey()).matches()) {
@@ -149,7 +151,7 @@ public final class RequestValidator {
 
     private static String workDir(String dir) throws PolicyViolation {
         if (dir == null || dir.isBlank()) {
-            return io.mcpsandbox.runtime.SandboxSpec.WORKSPACE;
+            return SandboxSpec.WORKSPACE;
         }
         if (!dir.startsWith("/") || dir.contains("\0") || dir.length() > 4096
                 || List.of(dir.split("/")).contains("..")) {

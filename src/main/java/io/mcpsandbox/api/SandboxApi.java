@@ -4,6 +4,8 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.record.StoreHealth;
 import io.mcpsandbox.metrics.SandboxMetrics;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -15,6 +17,7 @@ public final class SandboxApi implements AutoCloseable {
     private final SandboxConfig config;
     private final Admission admission;
     private final SandboxMetrics metrics;
+    private final ExecutionStore store;
     private final ExecutionGateway gateway;
     private final JsonMapper json = Json.mapper();
 
@@ -23,7 +26,8 @@ public final class SandboxApi implements AutoCloseable {
         ServerConfig.AdmissionLimits limits = server.admission();
         this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
                 limits.queueTimeout());
-        this.metrics = new SandboxMetrics(() -> services.executions().active().size());
+        this.store = services.store();
+        this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
         this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
     }
 
@@ -33,6 +37,11 @@ public final class SandboxApi implements AutoCloseable {
 
     public ExecutionGateway gateway() {
         return gateway;
+    }
+
+    /** Whether records reach their primary store (Redis, where configured). */
+    public StoreHealth storeHealth() {
+        return store.health();
     }
 
     public SandboxMetrics metrics() {

@@ -3,6 +3,7 @@ package io.mcpsandbox.metrics;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SecurityEvent;
+import io.mcpsandbox.record.ExecutionStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
@@ -29,8 +30,11 @@ public final class SandboxMetrics implements AutoCloseable {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final JvmGcMetrics gc = new JvmGcMetrics();
 
-    /** @param activeExecutions how many executions are running right now */
-    public SandboxMetrics(IntSupplier activeExecutions) {
+    /**
+     * @param activeExecutions how many executions are running right now
+     * @param store            the execution store, whose outages are exposed as gauges
+     */
+    public SandboxMetrics(IntSupplier activeExecutions, ExecutionStore store) {
         new JvmMemoryMetrics().bindTo(registry);
         gc.bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
@@ -41,6 +45,13 @@ public final class SandboxMetrics implements AutoCloseable {
         Gauge.builder("mcp.sandbox.active.executions", activeExecutions, s -> s.getAsInt())
                 .strongReference(true)
                 .description("Executions running right now").register(registry);
+        Gauge.builder("mcp.sandbox.store.degraded", store, s -> s.degraded() ? 1 : 0)
+                .strongReference(true)
+                .description("1 while records cannot reach their primary store (they are kept and replayed)")
+                .register(registry);
+        Gauge.builder("mcp.sandbox.store.pending.writes", store, ExecutionStore::pendingWrites)
+                .strongReference(true)
+                .description("Records waiting to be written to the primary store").register(registry);
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

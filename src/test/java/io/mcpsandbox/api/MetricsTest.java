@@ -69,7 +69,9 @@ class MetricsTest {
                 .containsEntry("mcp_sandbox_executions_total{runtime=\"runc\",status=\"output_limit\"}", 1.0)
                 .containsEntry("mcp_sandbox_rejections_total{reason=\"timeoutMs\"}", 1.0)
                 .containsEntry("mcp_sandbox_security_events_total{severity=\"low\",type=\"sandbox.output_limit\"}", 1.0)
-                .containsEntry("mcp_sandbox_active_executions", 0.0);
+                .containsEntry("mcp_sandbox_active_executions", 0.0)
+                .containsEntry("mcp_sandbox_store_degraded", 0.0)
+                .containsEntry("mcp_sandbox_store_pending_writes", 0.0);
         assertThat(m.get("mcp_sandbox_execution_duration_seconds_count{runtime=\"runc\"}")).isEqualTo(2.0);
         assertThat(m.get("mcp_sandbox_execution_duration_seconds_sum{runtime=\"runc\"}")).isPositive();
         assertThat(m.keySet()).anyMatch(k -> k.startsWith("mcp_sandbox_execution_duration_seconds_bucket{"));

@@ -90,7 +90,7 @@ public final class HttpApiServer implements AutoCloseable {
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
-        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http)), "/healthz");
+        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, api::storeHealth)), "/healthz");
 
         FilterHolder mcpAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, false));
         mcpAuth.setAsyncSupported(true);

@@ -52,13 +52,15 @@ public final class ExecutionGateway {
                 permit.close();
                 throw e;
             }
-            s.result().whenComplete((result, error) -> {
+            // Callers get the stage that completes after the slot is freed and the result counted, so a
+            // client that reads its answer and then /metrics sees its execution there.
+            CompletableFuture<ExecutionResult> settled = s.result().whenComplete((result, error) -> {
                 permit.close();
                 if (result != null) {
                     metrics.recordResult(result);
                 }
             });
-            return new Started(s.executionId(), s.result());
+            return new Started(s.executionId(), settled);
         }).whenComplete((started, error) -> {
             if (error != null && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
                 metrics.recordRejection("admission");

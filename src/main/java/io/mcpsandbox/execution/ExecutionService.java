@@ -297,7 +297,7 @@ public final class ExecutionService implements AutoCloseable {
         }
         ResourceUsage usage = ResourceUsage.of(exit.cpuMillis(), durationMs, exit.peakMemoryBytes(), NetworkIO.NONE);
         return new ExecutionResult(execution.executionId(), status, exitCode, output.stdout().text(),
-                output.stderr().text(), output.stdout().truncated(), output.stderr().truncated(), durationMs,
+                running.withoutRuntimeNoise(output.stderr().text()), output.stdout().truncated(), output.stderr().truncated(), durationMs,
                 execution.runtime(), plan.securityLevel(), plan.image(), usage, events, reason);
     }
 

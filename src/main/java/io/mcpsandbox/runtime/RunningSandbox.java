@@ -16,4 +16,12 @@ public interface RunningSandbox {
 
     /** Kills every process of the sandbox (not only the first). Safe to call at any time, repeatedly. */
     void kill();
+
+    /**
+     * The captured stderr without what the sandbox's own machinery (not the program) may have written to it
+     * last. The default removes nothing.
+     */
+    default String withoutRuntimeNoise(String stderr) {
+        return stderr;
+    }
 }

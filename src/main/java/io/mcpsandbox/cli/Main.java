@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 /** {@code mcp-sandbox}: the command-line entry point. */
 @Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, version = "mcp-sandbox 0.1.0",
         description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
-        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class},
+        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class},
         footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
                 + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
                 "See docs/configuration.md for every key."})

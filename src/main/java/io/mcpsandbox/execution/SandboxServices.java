@@ -1,8 +1,11 @@
 package io.mcpsandbox.execution;
 
 import io.mcpsandbox.config.DataDirectories;
+import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.image.HostImage;
+import io.mcpsandbox.image.ImageAllowlist;
+import io.mcpsandbox.image.ImageCatalog;
 import io.mcpsandbox.image.ImageResolver;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
@@ -18,6 +21,7 @@ import io.mcpsandbox.record.ExecutionStores;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.docker.DockerEngine;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.CgroupReader;
@@ -51,6 +55,7 @@ public final class SandboxServices implements AutoCloseable {
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
     private final LeftoverReaper reaper;
+    private final DockerEngine docker;
     private final ExecutionStore store;
     private final HostLsm lsm;
 
@@ -76,9 +81,16 @@ public final class SandboxServices implements AutoCloseable {
         }
         runtimes.addAll(ociRuntimes);
         this.reaper = new LeftoverReaper(ociRuntimes, config.bundlesDir(), cgroups);
-        runtimes.add(new DockerRuntime());
+        this.docker = new DockerEngine(config.settings().string("docker.host", DockerEngine.DEFAULT_HOST),
+                config.dataDir().resolve("docker"), config.sandboxInit(),
+                Path.of(config.settings().string("docker.env-helper", "/bin/busybox")),
+                SeccompProfile.loadDefault(json), cgroups);
+        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC));
+        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC));
         this.registry = new RuntimeRegistry(runtimes);
-        ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
+        ImageResolver images = new ImageResolver(
+                new ImageCatalog(config.imagesDir(), new HostImage(Path.of("/"), config.imagesDir())),
+                ImageAllowlist.parse(ImageSettings.from(config.settings()).allowed()));
         this.store = ExecutionStores.create(config, config.settings());
         this.executions = new ExecutionService(new RequestValidator(config),
                 CommandPolicy.fromSettings(config.settings()), new RuntimeSelector(registry, config.standardRuntime()),
@@ -135,7 +147,10 @@ public final class SandboxServices implements AutoCloseable {
      * ids. Sandboxes of live processes are left alone.
      */
     public List<String> reapLeftovers() {
-        return reaper.reap().stream().map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
+        List<String> names = new ArrayList<>(reaper.reap());
+        docker.reapLeftovers().stream().filter(n -> !names.contains(n)).forEach(names::add);
+        return names.stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
+                .map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
     }
 
     /**
@@ -172,6 +187,7 @@ public final class SandboxServices implements AutoCloseable {
     @Override
     public void close() {
         executions.close();
+        docker.close();
         store.close();
     }
 }

@@ -42,6 +42,11 @@ public final class HostImage {
         this.imagesDir = imagesDir;
     }
 
+    /** The catalog directory this image's skeleton is built under ({@code <imagesDir>/host/<digest>}). */
+    public Path imagesDir() {
+        return imagesDir;
+    }
+
     public RootFilesystem materialize() throws IOException {
         Layout layout = layout();
         Path dir = imagesDir.resolve(NAME).resolve(layout.digest());

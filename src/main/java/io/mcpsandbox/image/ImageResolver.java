@@ -3,41 +3,81 @@ package io.mcpsandbox.image;
 import io.mcpsandbox.model.RootFilesystem;
 import java.io.IOException;
 import java.util.List;
+import java.util.Optional;
 
-/** Turns an image name into a root filesystem. Today the catalog holds the built-in {@code host} image. */
+/**
+ * Turns an image name into a root filesystem: the allowlist first (a name outside it, or whose digest differs
+ * from its pin, is refused), then the catalog (the built-in {@code host} image, or an OCI image unpacked by
+ * digest).
+ */
 public final class ImageResolver {
-    private final HostImage hostImage;
-    private volatile RootFilesystem host;
+    private final ImageCatalog catalog;
+    private final ImageAllowlist allowlist;
 
-    public ImageResolver(HostImage hostImage) {
-        this.hostImage = hostImage;
+    public ImageResolver(ImageCatalog catalog, ImageAllowlist allowlist) {
+        this.catalog = catalog;
+        this.allowlist = allowlist;
     }
 
-    /** Thrown for a name the catalog does not hold; the message lists what it does hold. */
+    /** The catalog next to the host image's directory, with no allowlist configured. */
+    public ImageResolver(HostImage hostImage) {
+        this(new ImageCatalog(hostImage.imagesDir(), hostImage), ImageAllowlist.CATALOG);
+    }
+
+    /**
+     * Thrown for a name requests may not use: not in the catalog, outside the allowlist, or not matching its
+     * pinned digest. The message says which, and what is available. The execution layer answers
+     * {@code rejected} with it.
+     */
     public static final class UnknownImageException extends Exception {
         public UnknownImageException(String message) {
             super(message);
         }
     }
 
+    public ImageCatalog catalog() {
+        return catalog;
+    }
+
+    public ImageAllowlist allowlist() {
+        return allowlist;
+    }
+
+    /** The names a request may use here: the catalog's, filtered by the allowlist. */
     public List<String> names() {
-        return List.of(HostImage.NAME);
+        try {
+            return catalog.names().stream().filter(allowlist::allows).toList();
+        } catch (IOException e) {
+            return List.of(HostImage.NAME);
+        }
     }
 
     public RootFilesystem resolve(String name) throws UnknownImageException, IOException {
-        if (!HostImage.NAME.equals(name)) {
+        if (name == null || !allowlist.allows(name)) {
+            throw new UnknownImageException("image '" + name + "' is not allowed here (allowed: "
+                    + String.join(", ", allowlist.names()) + ")");
+        }
+        Optional<String> pin = allowlist.pin(name);
+        if (HostImage.NAME.equals(name)) {
+            if (pin.isPresent()) {
+                throw new UnknownImageException("image 'host' is built from this host's files and has no "
+                        + "manifest digest: the allowlist must name it without a pin");
+            }
+            return catalog.host();
+        }
+        Optional<String> digest = catalog.digest(name);
+        if (digest.isEmpty()) {
             throw new UnknownImageException("image '" + name + "' is not in the catalog (available: "
                     + String.join(", ", names()) + ")");
         }
-        RootFilesystem cached = host;
-        if (cached == null) {
-            synchronized (this) {
-                if (host == null) {
-                    host = hostImage.materialize();
-                }
-                cached = host;
-            }
+        if (pin.isPresent() && !pin.get().equals(digest.get())) {
+            throw new UnknownImageException("image '" + name + "' has digest " + digest.get()
+                    + " but the allowlist pins it to " + pin.get());
         }
-        return cached;
+        try {
+            return catalog.rootfs(name, digest.get());
+        } catch (ImageCatalogException e) {
+            throw new IOException(e.getMessage(), e);
+        }
     }
 }

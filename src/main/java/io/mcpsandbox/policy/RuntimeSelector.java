@@ -58,7 +58,7 @@ public final class RuntimeSelector {
     private List<String> candidates(SecurityLevel level) {
         return switch (level) {
             case LOW, MEDIUM -> List.of(standardRuntime);
-            case HIGH -> List.of("runsc");
+            case HIGH -> List.of("runsc", "docker-runsc");
             case CRITICAL -> List.of("kata-runtime", QEMU_MICROVM);
         };
     }

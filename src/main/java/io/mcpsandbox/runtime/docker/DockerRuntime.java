@@ -1,49 +1,103 @@
 package io.mcpsandbox.runtime.docker;
 
+import com.github.dockerjava.api.model.Info;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
-import io.mcpsandbox.runtime.HostCommand;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
 import java.io.IOException;
-import java.time.Duration;
+import java.nio.file.Files;
 import java.util.List;
 
 /**
- * The Docker Engine backend. This build only detects the daemon: running sandboxes through it is not
- * implemented yet, so it always reports itself unusable and says why.
+ * The Docker Engine backend (see docs/docker.md). Two runtimes share one {@link DockerEngine}:
+ * {@code docker} runs containers with the daemon's default runtime (runc: levels low and medium), and
+ * {@code docker-runsc} with {@code --runtime runsc} (gVisor: up to high) where the daemon has runsc registered.
  */
 public final class DockerRuntime implements SandboxRuntime {
-    private static final String NOT_BUILT = "the Docker backend is not implemented in this build";
+    public enum Kind {
+        RUNC("docker", null, List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM)),
+        RUNSC("docker-runsc", "runsc", List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH));
+
+        private final String runtimeName;
+        private final String daemonRuntime;
+        private final List<SecurityLevel> levels;
+
+        Kind(String runtimeName, String daemonRuntime, List<SecurityLevel> levels) {
+            this.runtimeName = runtimeName;
+            this.daemonRuntime = daemonRuntime;
+            this.levels = levels;
+        }
+
+        public String runtimeName() {
+            return runtimeName;
+        }
+
+        /** The daemon's runtime ({@code HostConfig.Runtime}); null for its default. */
+        String daemonRuntime() {
+            return daemonRuntime;
+        }
+
+        boolean gvisor() {
+            return this == RUNSC;
+        }
+    }
+
+    private final DockerEngine engine;
+    private final Kind kind;
+
+    public DockerRuntime(DockerEngine engine, Kind kind) {
+        this.engine = engine;
+        this.kind = kind;
+    }
+
+    public DockerEngine engine() {
+        return engine;
+    }
 
     @Override
     public String name() {
-        return "docker";
+        return kind.runtimeName();
     }
 
     @Override
     public List<SecurityLevel> levels() {
-        return List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH);
+        return kind.levels;
     }
 
     @Override
     public RuntimeInfo probe() {
-        try {
-            HostCommand.Result r = HostCommand.run(
-                    List.of("docker", "version", "--format", "{{.Server.Version}}"), Duration.ofSeconds(10));
-            if (!r.ok()) {
-                return RuntimeInfo.unusable(name(), null, "the Docker daemon does not answer: " + r.message(), levels());
-            }
-            return RuntimeInfo.unusable(name(), r.stdout().strip(), NOT_BUILT + " (daemon answers)", levels());
-        } catch (IOException e) {
-            return RuntimeInfo.unusable(name(), null, "docker CLI not available: " + e.getMessage(), levels());
+        if (!Files.isExecutable(engine.init())) {
+            return RuntimeInfo.unusable(name(), null, engine.init() + " is missing (Debian package tini): "
+                    + "it runs as PID 1 in every sandbox", levels());
         }
+        Info info;
+        try {
+            info = engine.info();
+        } catch (IOException e) {
+            return RuntimeInfo.unusable(name(), null, e.getMessage(), levels());
+        }
+        String version = "Docker " + info.getServerVersion();
+        if (!engine.host().startsWith("unix://")) {
+            return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.host() + " is not local: sandboxes "
+                    + "bind host paths (workspace, host image), so only a unix socket works", levels());
+        }
+        if (kind.daemonRuntime() != null) {
+            if (info.getRuntimes() == null || !info.getRuntimes().containsKey(kind.daemonRuntime())) {
+                return RuntimeInfo.unusable(name(), version, "the Docker daemon has no '" + kind.daemonRuntime()
+                        + "' runtime registered (add {\"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
+                        + "\"runtimeArgs\": [\"--network=none\", \"--oci-seccomp\"]}}} to /etc/docker/daemon.json and restart dockerd)",
+                        levels());
+            }
+            version = version + ", runsc";
+        }
+        return RuntimeInfo.usable(name(), version, levels());
     }
 
     @Override
     public PreparedSandbox prepare(SandboxSpec spec) throws SandboxException {
-        throw new SandboxException(NOT_BUILT);
+        return DockerSandbox.create(engine, kind, spec);
     }
 }

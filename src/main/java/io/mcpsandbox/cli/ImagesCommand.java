@@ -1,0 +1,135 @@
+package io.mcpsandbox.cli;
+
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.image.CatalogImage;
+import io.mcpsandbox.image.HostImage;
+import io.mcpsandbox.image.ImageCatalog;
+import io.mcpsandbox.image.ImageCatalogException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import tools.jackson.databind.json.JsonMapper;
+
+/** {@code images list|import|pull|rm}: the image catalog in the data directory (see docs/images.md). */
+@Command(name = "images", mixinStandardHelpOptions = true,
+        description = "Manages the image catalog: the built-in host image and OCI images (docs/images.md).",
+        subcommands = {ImagesCommand.ListImages.class, ImagesCommand.ImportImage.class, ImagesCommand.PullImage.class,
+                ImagesCommand.RemoveImage.class})
+public final class ImagesCommand implements Callable<Integer> {
+    @Override
+    public Integer call() {
+        return new ListImages().call();
+    }
+
+    static ImageCatalog catalog() throws IOException {
+        SandboxConfig config = Main.config();
+        Files.createDirectories(config.imagesDir());
+        return new ImageCatalog(config.imagesDir(), new HostImage(Path.of("/"), config.imagesDir()));
+    }
+
+    private static int fail(String message) {
+        System.err.println("mcp-sandbox images: " + message);
+        return 1;
+    }
+
+    @Command(name = "list", aliases = "ls", mixinStandardHelpOptions = true,
+            description = "Lists every image: name, kind, digest (what an allowlist entry pins), size.")
+    static final class ListImages implements Callable<Integer> {
+        @Option(names = "--json", description = "Print a JSON array.")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            try {
+                List<CatalogImage> images = catalog().list();
+                if (json) {
+                    System.out.println(JsonMapper.builder().build().writeValueAsString(images));
+                } else {
+                    System.out.printf("%-24s %-8s %-72s %s%n", "NAME", "KIND", "DIGEST", "SIZE");
+                    for (CatalogImage i : images) {
+                        System.out.printf("%-24s %-8s %-72s %s%n", i.name(), i.kind(), i.digest(),
+                                i.kind().equals(CatalogImage.BUILTIN) ? "-" : human(i.sizeBytes()));
+                    }
+                }
+                return 0;
+            } catch (IOException | RuntimeException e) {
+                return fail(e.getMessage());
+            }
+        }
+    }
+
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that name).")
+    static final class ImportImage implements Callable<Integer> {
+        @Option(names = "--name", required = true, description = "Catalog name (a-z, 0-9, '.', '_', '-').")
+        String name;
+
+        @Parameters(index = "0", paramLabel = "ARCHIVE")
+        Path archive;
+
+        @Override
+        public Integer call() {
+            try {
+                CatalogImage i = catalog().importArchive(name, archive);
+                System.out.println(i.name() + " " + i.digest());
+                return 0;
+            } catch (ImageCatalogException | IOException e) {
+                return fail(e.getMessage());
+            }
+        }
+    }
+
+    @Command(name = "pull", mixinStandardHelpOptions = true,
+            description = "Pulls REF (e.g. docker.io/library/alpine:3.20) from its registry with skopeo.")
+    static final class PullImage implements Callable<Integer> {
+        @Option(names = "--name", description = "Catalog name; default: the reference's last path part (and tag).")
+        String name;
+
+        @Parameters(index = "0", paramLabel = "REF")
+        String ref;
+
+        @Override
+        public Integer call() {
+            try {
+                CatalogImage i = catalog().pull(ref, name);
+                System.out.println(i.name() + " " + i.digest());
+                return 0;
+            } catch (ImageCatalogException | IOException e) {
+                return fail(e.getMessage());
+            }
+        }
+    }
+
+    @Command(name = "rm", aliases = "remove", mixinStandardHelpOptions = true,
+            description = "Removes an OCI image, its unused blobs and its unpacked root filesystem.")
+    static final class RemoveImage implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "NAME")
+        String name;
+
+        @Override
+        public Integer call() {
+            try {
+                catalog().remove(name);
+                System.out.println("removed " + name);
+                return 0;
+            } catch (ImageCatalogException | IOException e) {
+                return fail(e.getMessage());
+            }
+        }
+    }
+
+    private static String human(long bytes) {
+        if (bytes < 1024) {
+            return bytes + " B";
+        }
+        if (bytes < 1 << 20) {
+            return String.format("%.1f KiB", bytes / 1024.0);
+        }
+        return String.format("%.1f MiB", bytes / (1024.0 * 1024));
+    }
+}

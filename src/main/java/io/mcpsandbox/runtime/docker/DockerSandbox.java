@@ -1,0 +1,429 @@
+package io.mcpsandbox.runtime.docker;
+
+import com.github.dockerjava.api.async.ResultCallback;
+import com.github.dockerjava.api.command.CreateContainerResponse;
+import com.github.dockerjava.api.command.InspectContainerResponse;
+import com.github.dockerjava.api.command.WaitContainerResultCallback;
+import com.github.dockerjava.api.exception.NotFoundException;
+import com.github.dockerjava.api.model.AccessMode;
+import com.github.dockerjava.api.model.Bind;
+import com.github.dockerjava.api.model.Capability;
+import com.github.dockerjava.api.model.Frame;
+import com.github.dockerjava.api.model.HostConfig;
+import com.github.dockerjava.api.model.LogConfig;
+import com.github.dockerjava.api.model.StreamType;
+import com.github.dockerjava.api.model.Ulimit;
+import com.github.dockerjava.api.model.Volume;
+import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.RunningSandbox;
+import io.mcpsandbox.runtime.SandboxException;
+import io.mcpsandbox.runtime.SandboxExit;
+import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.oci.CgroupReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.Pipe;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** One Docker container: created by prepare, attached and started by start, removed by close. */
+final class DockerSandbox implements PreparedSandbox, RunningSandbox {
+    private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
+    static final int SANDBOX_UID = 1000;
+    static final String ENV_HELPER_MOUNT = "/.mcp-bin/busybox";
+    static final String STDIN_MOUNT = "/.mcp-stdin";
+
+    private final DockerEngine engine;
+    private final DockerRuntime.Kind kind;
+    private final String name;
+    private final Path sandboxDir;
+    private final String containerId;
+    private final Optional<String> cgroupParent;
+    private final AtomicBoolean started = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Pipe out;
+    private final Pipe err;
+    private volatile ResultCallback.Adapter<Frame> attach;
+    private volatile Thread sampler;
+    private volatile boolean pidsLimitHit;
+
+    private DockerSandbox(DockerEngine engine, DockerRuntime.Kind kind, String name, Path sandboxDir,
+                          String containerId, Optional<String> cgroupParent) throws IOException {
+        this.engine = engine;
+        this.kind = kind;
+        this.name = name;
+        this.sandboxDir = sandboxDir;
+        this.containerId = containerId;
+        this.cgroupParent = cgroupParent;
+        this.out = Pipe.open();
+        this.err = Pipe.open();
+    }
+
+    static DockerSandbox create(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec) throws SandboxException {
+        String name = spec.name();
+        Path dir = engine.sandboxDir(name);
+        String id = null;
+        try {
+            Files.createDirectories(dir);
+            engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
+            Path workspace = dir.resolve("workspace");
+            DockerWorkspace.mount(workspace, spec.limits().tmpBytes(), SANDBOX_UID, spec.workspaceFiles());
+            String image = engine.ensureImage(spec.rootfs().rootDir());
+            Optional<String> cgroupParent = engine.cgroupParent(name);
+            boolean hasStdin = spec.stdin() != null && spec.stdin().length > 0;
+            if (hasStdin) {
+                if (engine.envHelper().isEmpty()) {
+                    throw new IOException("standard input needs the static busybox helper (docker.env-helper)");
+                }
+                Files.write(dir.resolve("stdin"), spec.stdin());
+            }
+            Map<String, String> labels = new LinkedHashMap<>();
+            labels.put(DockerEngine.LABEL_EXECUTION, name.substring(SandboxSpec.NAME_PREFIX.length()));
+            labels.put(DockerEngine.LABEL_OWNER, engine.owner().label());
+            labels.put(DockerEngine.LABEL_SANDBOX_DIR, dir.toString());
+            CreateContainerResponse created = engine.control().createContainerCmd(image)
+                    .withName(name)
+                    .withHostName("sandbox")
+                    .withUser(SANDBOX_UID + ":" + SANDBOX_UID)
+                    .withEntrypoint(entrypoint(engine, spec, hasStdin))
+                    .withEnv(env(spec))
+                    .withWorkingDir(spec.workDir())
+                    .withLabels(labels)
+                    .withNetworkDisabled(!spec.network())
+                    .withAttachStdout(true).withAttachStderr(true)
+                    .withAttachStdin(false).withStdinOpen(false).withTty(false)
+                    .withHostConfig(hostConfig(engine, kind, spec, workspace, cgroupParent, hasStdin ? dir.resolve("stdin") : null))
+                    .exec();
+            id = created.getId();
+            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent);
+        } catch (IOException | RuntimeException e) {
+            if (id != null) {
+                removeQuietly(engine, id);
+            }
+            DockerEngine.removeSandboxDir(dir);
+            engine.removeCgroup(name);
+            throw new SandboxException("cannot prepare " + name + " for " + kind.runtimeName() + ": "
+                    + DockerEngine.rootMessage(e), e);
+        }
+    }
+
+    /**
+     * tini as PID 1 (forwards signals, reaps orphans, exits 128+N when the program dies of signal N), then
+     * busybox {@code env -u HOSTNAME} (Docker adds HOSTNAME to every container), then the program.
+     */
+    private static List<String> entrypoint(DockerEngine engine, SandboxSpec spec, boolean hasStdin) {
+        List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--"));
+        if (hasStdin) {
+            // The request's input is a file bound read-only; the helper's shell makes it the program's stdin
+            // (docker-java 3.7.1 never half-closes an attached stdin, so a reader would wait for EOF forever).
+            argv.addAll(List.of(ENV_HELPER_MOUNT, "sh", "-c",
+                    "exec " + ENV_HELPER_MOUNT + " env -u HOSTNAME -- \"$@\" < " + STDIN_MOUNT, "sh"));
+        } else if (engine.envHelper().isPresent() && !spec.args().getFirst().contains("=")) {
+            argv.addAll(List.of(ENV_HELPER_MOUNT, "env", "-u", "HOSTNAME", "--"));
+        }
+        argv.addAll(spec.args());
+        return argv;
+    }
+
+    private static List<String> env(SandboxSpec spec) {
+        List<String> env = new ArrayList<>();
+        spec.env().forEach((k, v) -> env.add(k + "=" + v));
+        return env;
+    }
+
+    private static HostConfig hostConfig(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec, Path workspace,
+                                         Optional<String> cgroupParent, Path stdinFile) {
+        ResourceLimits limits = spec.limits();
+        List<Bind> binds = new ArrayList<>();
+        for (RootFilesystem.HostBind b : spec.rootfs().binds()) {
+            binds.add(new Bind(b.source().toString(), new Volume(b.destination()), AccessMode.ro));
+        }
+        binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
+        binds.add(new Bind(engine.init().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
+        engine.envHelper().ifPresent(h -> binds.add(new Bind(h.toString(), new Volume(ENV_HELPER_MOUNT), AccessMode.ro)));
+        if (stdinFile != null) {
+            binds.add(new Bind(stdinFile.toString(), new Volume(STDIN_MOUNT), AccessMode.ro));
+        }
+
+        // Inside gVisor the pids cgroup also counts the sentry's threads and stub processes: keep it high and
+        // bound the user's processes with RLIMIT_NPROC, which the sentry counts per sandbox. Under runc the
+        // sandbox uid (1000) is the host's uid 1000 (no user namespace): RLIMIT_NPROC would be shared by every
+        // sandbox on the host, so the pids cgroup alone bounds processes there.
+        long pids = kind.gvisor() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
+        List<Ulimit> ulimits = new ArrayList<>(List.of(
+                new Ulimit("nofile", (long) limits.openFiles(), (long) limits.openFiles()),
+                new Ulimit("fsize", limits.tmpBytes(), limits.tmpBytes()),
+                new Ulimit("core", 0L, 0L)));
+        if (kind.gvisor()) {
+            ulimits.add(new Ulimit("nproc", (long) limits.pids(), (long) limits.pids()));
+        }
+        HostConfig hc = HostConfig.newHostConfig()
+                .withBinds(binds)
+                .withNetworkMode(spec.network() ? "bridge" : "none")
+                .withCapDrop(Capability.ALL)
+                .withSecurityOpts(List.of("no-new-privileges=true", "seccomp=" + engine.seccomp(kind.gvisor())))
+                .withReadonlyRootfs(true)
+                .withTmpFs(Map.of("/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",mode=1777"))
+                .withShmSize(limits.tmpBytes())
+                .withIpcMode("private")
+                .withMemory(limits.memoryBytes())
+                .withMemorySwap(limits.memoryBytes())
+                .withNanoCPUs(Math.round(limits.cpus() * 1_000_000_000L))
+                .withPidsLimit(pids)
+                .withUlimits(ulimits)
+                .withOomScoreAdj(1000)
+                // Read back by start() as the output stream; capped on disk a little above the output cap.
+                .withLogConfig(new LogConfig(LogConfig.LoggingType.JSON_FILE, Map.of(
+                        "max-size", Long.toString(limits.outputBytes() * 2 + (1 << 20)), "max-file", "1")))
+                .withInit(false)
+                .withAutoRemove(false);
+        cgroupParent.ifPresent(hc::withCgroupParent);
+        if (kind.daemonRuntime() != null) {
+            hc.withRuntime(kind.daemonRuntime());
+        }
+        return hc;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public RunningSandbox start() throws SandboxException {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("sandbox " + name + " was already started");
+        }
+        try {
+            engine.control().startContainerCmd(containerId).exec();
+            // The json-file log, followed from its first byte: nothing is missed whenever the reader starts, and
+            // the stream ends when the container stops. (docker-java 3.7.1's hijacked attach stream did not
+            // deliver the last frames nor end at the container's exit.)
+            ResultCallback.Adapter<Frame> callback = new FrameCallback();
+            attach = engine.streams().logContainerCmd(containerId)
+                    .withStdOut(true).withStdErr(true).withFollowStream(true).withTailAll()
+                    .exec(callback);
+            startSampler();
+            return this;
+        } catch (RuntimeException e) {
+            throw new SandboxException("cannot start " + name + " on " + kind.runtimeName() + ": "
+                    + DockerEngine.rootMessage(e), e);
+        }
+    }
+
+    /** Frames of the attach stream into two pipes; a full pipe makes the container wait (back-pressure). */
+    private final class FrameCallback extends ResultCallback.Adapter<Frame> {
+        @Override
+        public void onNext(Frame frame) {
+            boolean isErr = frame.getStreamType() == StreamType.STDERR;
+            if (isErr) {
+                errDelivered += frame.getPayload().length;
+            } else {
+                outDelivered += frame.getPayload().length;
+            }
+            deliver(isErr, frame.getPayload(), 0);
+        }
+
+        @Override
+        public void onError(Throwable throwable) {
+            if (!closed.get()) {
+                log.debug("logs {}: {}", name, throwable.toString());
+            }
+        }
+    }
+
+    private volatile long outDelivered;
+    private volatile long errDelivered;
+
+    private void deliver(boolean isErr, byte[] payload, int from) {
+        {
+            Pipe.SinkChannel sink = isErr ? err.sink() : out.sink();
+            ByteBuffer buffer = ByteBuffer.wrap(payload, from, payload.length - from);
+            try {
+                while (buffer.hasRemaining()) {
+                    sink.write(buffer);
+                }
+            } catch (IOException readerGone) {
+                // the sandbox is being closed
+            }
+        }
+    }
+
+    /**
+     * A followed log can end at the container's exit before its last lines were sent: once the follow
+     * stream is over, the whole log is read again and what was not delivered yet is, then the pipes close.
+     */
+    private void catchUpAndCloseOutput() {
+        try {
+            ResultCallback.Adapter<Frame> follow = attach;
+            if (follow != null) {
+                follow.awaitCompletion(5, TimeUnit.SECONDS);
+            }
+            long[] seen = new long[2];
+            long outAlready = outDelivered;
+            long errAlready = errDelivered;
+            engine.streams().logContainerCmd(containerId).withStdOut(true).withStdErr(true).withFollowStream(false)
+                    .withTailAll().exec(new ResultCallback.Adapter<Frame>() {
+                        @Override
+                        public void onNext(Frame frame) {
+                            boolean isErr = frame.getStreamType() == StreamType.STDERR;
+                            int i = isErr ? 1 : 0;
+                            byte[] payload = frame.getPayload();
+                            long already = isErr ? errAlready : outAlready;
+                            long start = seen[i];
+                            seen[i] += payload.length;
+                            if (seen[i] > already) {
+                                deliver(isErr, payload, (int) Math.max(0, already - start));
+                            }
+                        }
+                    }).awaitCompletion(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            log.debug("final log read of {}: {}", name, DockerEngine.rootMessage(e));
+        } finally {
+            closeSinks();
+        }
+    }
+
+    private void closeSinks() {
+        closeQuietly(out.sink());
+        closeQuietly(err.sink());
+    }
+
+    /**
+     * The container's own cgroup is deleted when it exits, and with it the pids limit's hit counter: sample it
+     * while the program runs. CPU and peak memory are read at the end from our parent cgroup, which keeps the
+     * hierarchical totals.
+     */
+    private void startSampler() {
+        if (cgroupParent.isEmpty()) {
+            return;
+        }
+        CgroupReader cgroups = engine.cgroups();
+        String path = cgroupParent.get() + "/" + containerId;
+        sampler = Thread.ofPlatform().daemon().name("pids-" + name).start(() -> {
+            while (!closed.get() && !Thread.currentThread().isInterrupted()) {
+                if (cgroups.read(path).pidsLimitHits() > 0) {
+                    pidsLimitHit = true;
+                    return;
+                }
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+    }
+
+    @Override
+    public InputStream stdout() {
+        return Channels.newInputStream(out.source());
+    }
+
+    @Override
+    public InputStream stderr() {
+        return Channels.newInputStream(err.source());
+    }
+
+    @Override
+    public SandboxExit awaitExit() throws InterruptedException {
+        try {
+            engine.streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback()).awaitStatusCode();
+        } catch (NotFoundException e) {
+            return SandboxExit.failed(kind.runtimeName() + ": the container " + name + " is gone");
+        } catch (RuntimeException e) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw new InterruptedException();
+            }
+            return SandboxExit.failed(kind.runtimeName() + ": waiting for " + name + " failed: "
+                    + DockerEngine.rootMessage(e));
+        }
+        InspectContainerResponse.ContainerState state;
+        try {
+            state = engine.control().inspectContainerCmd(containerId).exec().getState();
+        } catch (RuntimeException e) {
+            return SandboxExit.failed(kind.runtimeName() + ": cannot inspect " + name + ": " + DockerEngine.rootMessage(e));
+        }
+        Thread s = sampler;
+        if (s != null) {
+            s.interrupt();
+        }
+        catchUpAndCloseOutput();
+        String error = state.getError();
+        Long code = state.getExitCodeLong();
+        if (error != null && !error.isBlank() && (code == null || code == 0 || code >= 126 && code <= 128)) {
+            return SandboxExit.failed(kind.runtimeName() + ": " + error);
+        }
+        CgroupReader.Usage usage = cgroupParent.map(p -> engine.cgroups().read(p))
+                .orElse(new CgroupReader.Usage(0, 0, 0, 0));
+        boolean oom = Boolean.TRUE.equals(state.getOOMKilled()) || usage.oomKills() > 0;
+        return new SandboxExit(code == null ? null : code.intValue(), usage.cpuNanos() / 1_000_000,
+                usage.peakMemoryBytes(), oom, pidsLimitHit || usage.pidsLimitHits() > 0, null);
+    }
+
+    @Override
+    public void kill() {
+        try {
+            engine.control().killContainerCmd(containerId).withSignal("KILL").exec();
+        } catch (RuntimeException e) {
+            log.debug("kill {}: {}", name, DockerEngine.rootMessage(e)); // not running (yet, or any more)
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        removeQuietly(engine, containerId);
+        ResultCallback.Adapter<Frame> a = attach;
+        if (a != null) {
+            closeQuietly(a);
+        }
+        Thread s = sampler;
+        if (s != null) {
+            s.interrupt();
+        }
+        closeQuietly(out.source());
+        closeQuietly(err.source());
+        closeSinks();
+        if (kind.gvisor()) {
+            DockerEngine.killStrays(containerId);
+        }
+        DockerEngine.removeSandboxDir(sandboxDir);
+        engine.removeCgroup(name);
+    }
+
+    private static void removeQuietly(DockerEngine engine, String id) {
+        try {
+            engine.control().removeContainerCmd(id).withForce(true).withRemoveVolumes(true).exec();
+        } catch (NotFoundException gone) {
+            // already removed
+        } catch (RuntimeException e) {
+            log.warn("cannot remove container {}: {}", id, DockerEngine.rootMessage(e));
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // closing
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package io.mcpsandbox.image;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.mcpsandbox.config.ImageSettings;
+import io.mcpsandbox.config.Settings;
+import io.mcpsandbox.model.RootFilesystem;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.Properties;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The allowlist in front of the catalog: names, digest pins, and what a refusal says. */
+class ImageResolverTest {
+    private static final String OTHER_DIGEST = "sha256:" + "0".repeat(64);
+    private static Path work;
+    private static ImageCatalog catalog;
+    private static String digest;
+
+    @BeforeAll
+    static void importImage() throws Exception {
+        work = Files.createTempDirectory("mcp-resolver-test-");
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path root = TestImages.busyboxRoot(work.resolve("root"), "m");
+        TestImages.layout(root, work.resolve("layout"), "bb");
+        Path archive = TestImages.ociArchive(work.resolve("layout"), "bb", work.resolve("bb.tar"));
+        Path images = Files.createDirectories(work.resolve("data/images"));
+        catalog = new ImageCatalog(images, new HostImage(Path.of("/"), images));
+        digest = catalog.importArchive("bb", archive).digest();
+    }
+
+    @AfterAll
+    static void cleanUp() throws IOException {
+        TestImages.deleteTree(work);
+    }
+
+    private static ImageResolver resolver(String allowed) {
+        return new ImageResolver(catalog, ImageAllowlist.parse(allowed));
+    }
+
+    @Test
+    void unsetAllowlistAllowsBuiltInsAndImportedImages() throws Exception {
+        ImageResolver r = resolver(null);
+        RootFilesystem host = r.resolve("host");
+        assertThat(host.binds()).isNotEmpty();
+        RootFilesystem bb = r.resolve("bb");
+        assertThat(bb.binds()).isEmpty();
+        assertThat(bb.rootDir().resolve("etc/marker")).exists();
+        assertThat(r.names()).containsExactly("host", "bb");
+    }
+
+    @Test
+    void unknownImageIsRefusedAndTheRefusalListsWhatIsAvailable() {
+        assertThatThrownBy(() -> resolver(null).resolve("ubuntu"))
+                .isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("'ubuntu' is not in the catalog").hasMessageContaining("host, bb");
+    }
+
+    @Test
+    void aNameOutsideAConfiguredAllowlistIsRefused() throws Exception {
+        ImageResolver r = resolver("bb");
+        assertThat(r.resolve("bb").rootDir()).isDirectory();
+        assertThatThrownBy(() -> r.resolve("host")).isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("'host' is not allowed here (allowed: bb)");
+        assertThat(r.names()).containsExactly("bb");
+    }
+
+    @Test
+    void aPinnedDigestMustMatch() throws Exception {
+        assertThat(resolver("host, bb@" + digest).resolve("bb").image()).isEqualTo("bb");
+        assertThatThrownBy(() -> resolver("bb@" + OTHER_DIGEST).resolve("bb"))
+                .isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("has digest " + digest).hasMessageContaining("pins it to " + OTHER_DIGEST);
+        assertThatThrownBy(() -> resolver("host@" + OTHER_DIGEST).resolve("host"))
+                .isInstanceOf(ImageResolver.UnknownImageException.class).hasMessageContaining("without a pin");
+    }
+
+    @Test
+    void anAllowedNameMissingFromTheCatalogIsRefused() {
+        assertThatThrownBy(() -> resolver("host,python").resolve("python"))
+                .isInstanceOf(ImageResolver.UnknownImageException.class).hasMessageContaining("not in the catalog");
+    }
+
+    @Test
+    void malformedAllowlistEntriesAreAConfigurationError() {
+        assertThatThrownBy(() -> ImageAllowlist.parse("bb@sha256:xyz")).hasMessageContaining("malformed digest");
+        assertThatThrownBy(() -> ImageAllowlist.parse("Bad/Name")).hasMessageContaining("not valid");
+    }
+
+    @Test
+    void settingsReadTheEnvironmentVariableBeforeTheConfigFileKey() {
+        Properties file = new Properties();
+        file.setProperty("images.allowed", "host");
+        assertThat(ImageSettings.from(new Settings(file, Map.of())).allowed()).isEqualTo("host");
+        assertThat(ImageSettings.from(new Settings(file, Map.of("MCP_SANDBOX_ALLOWED_IMAGES", "bb"))).allowed())
+                .isEqualTo("bb");
+        assertThat(ImageSettings.from(new Settings(new Properties(), Map.of())).allowed()).isNull();
+    }
+}

@@ -2,13 +2,13 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -61,8 +61,8 @@ class NodeClientsTest {
                         }
                     }
                 }
-                deleteTree(stdioDirs);
-                deleteTree(stateDir());
+                TestSandbox.deleteTree(stdioDirs);
+                TestSandbox.deleteTree(stateDir());
             }
         }
     }
@@ -165,16 +165,5 @@ class NodeClientsTest {
         Files.delete(err);
         String stdout = new String(out, StandardCharsets.UTF_8);
         return new Result(done ? p.exitValue() : -1, stdout, "stdout:\n" + stdout + "\nstderr:\n" + stderr);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

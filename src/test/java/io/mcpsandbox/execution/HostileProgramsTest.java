@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -68,7 +69,8 @@ class HostileProgramsTest {
         sandbox.assertNothingLeftBehind();
     }
 
-    static Stream<Arguments> cases() {
+    static Stream<Arguments> cases() throws Exception {
+        DockerDaemon.ensureRunning();
         TestSandbox probe = TestSandbox.start();
         List<String> runtimes;
         try {
@@ -81,7 +83,7 @@ class HostileProgramsTest {
             }
         }
         // .ci/run installs these: the suite must fail, not shrink, when one is missing.
-        assertThat(runtimes).as("usable runtimes").contains("runc", "runsc");
+        assertThat(runtimes).as("usable runtimes").containsAll(TestSandbox.ALL_RUNTIMES);
         List<Arguments> cases = new ArrayList<>();
         for (Hostile h : programs()) {
             for (String runtime : runtimes) {
@@ -359,12 +361,19 @@ class HostileProgramsTest {
                     except OSError as e:
                         print(p, "denied", e.errno)
                 """), (r, c) -> assertThat(r.stdout()).contains("denied")));
+        // Docker's daemon always adds HOSTNAME (the container's own host name) to PID 1's environment; the
+        // program itself starts with the request's variables only.
         list.add(new Hostile("read the server's environment", "environment from the request only", py("""
                 import os
                 for p in ["/proc/self/environ", "/proc/1/environ"]:
                     print(sorted(v.split("=")[0] for v in open(p).read().split("\\0") if v))
-                """), (r, c) -> assertThat(r.stdout().lines().toList())
-                .allMatch(l -> l.equals("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']"), "only the request's variables")));
+                """), (r, c) -> {
+                    List<String> lines = r.stdout().lines().toList();
+                    assertThat(lines).as(r.stderr()).hasSize(2);
+                    assertThat(lines.get(0)).isEqualTo("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']");
+                    assertThat(lines.get(1)).isIn("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']",
+                            "['CANARY', 'HOME', 'HOSTNAME', 'MARKER', 'PATH', 'PORT']");
+                }));
         list.add(new Hostile("write to the read-only root", "read-only root and binds",
                 sh("for f in /x /usr/bin/x /etc/passwd /bin/sh /.mcp-init; do (echo x > $f) 2>/dev/null && echo \"WROTE $f\"; done; echo done"),
                 printsNo("WROTE")));

@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -29,14 +30,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Each limit of the sandbox baseline, shown to hold on the real runtimes by a program that tries to
- * break it. After every test nothing of any sandbox may remain on the host.
+ * Each limit of the sandbox baseline, shown to hold on the real runtimes (runc and runsc directly, and
+ * both through a Docker daemon) by a program that tries to break it. After every test nothing of any
+ * sandbox may remain on the host.
  */
 class SandboxContainmentTest {
     private static TestSandbox sandbox;
 
     @BeforeAll
-    static void start() {
+    static void start() throws Exception {
+        DockerDaemon.ensureRunning();
         sandbox = TestSandbox.boundaryOnly();
     }
 
@@ -67,7 +70,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void runtimeIsUsableHere(String runtime) {
         RuntimeInfo info = sandbox.services().registry().info(sandbox.services().registry().find(runtime).orElseThrow());
         assertThat(info.usable()).as(runtime + ": " + info.reason()).isTrue();
@@ -75,7 +78,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void helloInPythonNodeAndShell(String runtime) {
         ExecutionResult py = run(runtime, python("import sys; print('hello from', sys.version_info[0])"));
         assertThat(py.status()).as(py.reason()).isEqualTo(ExecutionStatus.COMPLETED);
@@ -94,6 +97,15 @@ class SandboxContainmentTest {
         assertThat(shell.stdout()).isEmpty();
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
+    void stdinAndWorkspaceFilesReachTheProgram(String runtime) {
+        ExecutionResult cat = run(runtime, sh("cat; echo; cat /workspace/data/in.txt; echo err >&2")
+                .stdin("from stdin").file("data/in.txt", "from a file"));
+        assertThat(cat.stdout()).as(cat.reason() + cat.stderr()).isEqualTo("from stdin\nfrom a file");
+        assertThat(cat.stderr()).isEqualTo("err\n");
+    }
+
     @Test
     void javaSingleFileSource() {
         ExecutionResult java = run("runc", ExecutionRequest.builder().language("java")
@@ -104,7 +116,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void exitCodesAndSignals(String runtime) {
         ExecutionResult three = run(runtime, sh("exit 3"));
         assertThat(three.status()).isEqualTo(ExecutionStatus.COMPLETED);
@@ -123,7 +135,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void timeoutKillsEveryProcessIncludingASetsidDaemon(String runtime) throws IOException {
         String marker = "marker-" + UUID.randomUUID();
         // The daemon double-forks into its own session, then the main program sleeps past the timeout.
@@ -143,7 +155,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void terminateStopsAnExecutionEvenWhileItsSandboxIsStarting(String runtime) throws Exception {
         var submission = sandbox.submit(sh("sleep 1000").runtime(runtime).build());
         // At once: the kill may reach the runtime before its container exists, and must be repeated.
@@ -155,7 +167,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void memoryBombIsOomKilled(String runtime) {
         ExecutionResult r = run(runtime, python("""
                 chunks = []
@@ -165,11 +177,13 @@ class SandboxContainmentTest {
         assertThat(r.status()).as(r.reason() + " / " + r.stderr()).isEqualTo(ExecutionStatus.OOM_KILLED);
         assertThat(r.exitCode()).isEqualTo(128 + 9);
         assertThat(r.securityEvents()).anyMatch(e -> e.type().equals("sandbox.oom_kill"));
-        assertThat(r.resourceUsage().peakMemoryBytes()).isLessThanOrEqualTo(128L << 20);
+        // The cgroup's usage counter may run a few pages past the limit (the kernel charges pages to a
+        // cgroup in per-CPU batches); without the limit the bomb would reach gigabytes.
+        assertThat(r.resourceUsage().peakMemoryBytes()).isPositive().isLessThanOrEqualTo((128L << 20) + (1L << 20));
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void forkBombIsHeldWhileTheHostStaysResponsive(String runtime) throws Exception {
         CompletableFuture<ExecutionResult> bomb = CompletableFuture.supplyAsync(() -> run(runtime,
                 python("""
@@ -198,7 +212,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void outputFloodStopsAtTheCapWithThePrefix(String runtime) {
         ExecutionResult r = run(runtime, sh("yes 0123456789").limits(new LimitsRequest(30_000L, null, null, null, 1L << 20)));
         assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
@@ -210,7 +224,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void noNetworkEvenToHostLoopback(String runtime) throws IOException {
         try (ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             listener.setSoTimeout(1500);
@@ -240,7 +254,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void rootIsReadOnlyAndTmpIsWritableButCapped(String runtime) {
         ExecutionResult r = run(runtime, sh("""
                 for f in /x /usr/x /etc/passwd /bin/x; do (echo x > $f) 2>/dev/null && echo "WROTE $f"; done
@@ -256,7 +270,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void hostCanaryAndServerEnvironmentAreInvisible(String runtime) throws IOException {
         String secret = UUID.randomUUID().toString();
         Path canary = Files.createTempFile("canary-", ".txt");
@@ -283,7 +297,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void runsAsNonRootWithoutCapabilities(String runtime) {
         ExecutionResult r = run(runtime, sh("id -u; id -g; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb)' /proc/self/status; "
                 + "python3 -c 'import ctypes; print(\"NoNewPrivs:\", ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))'"));
@@ -295,7 +309,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void seccompDeniesDangerousSyscalls(String runtime) {
         // Each of these is allowed to an unprivileged process without seccomp: keyctl reads the session
         // keyring, io_uring_setup makes a ring, and a parent may ptrace its own child.
@@ -324,7 +338,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void nothingPersistsFromOneExecutionToTheNext(String runtime) {
         String secret = UUID.randomUUID().toString();
         run(runtime, sh("echo " + secret + " > /tmp/left; echo " + secret + " > /workspace/left; echo " + secret + " > /dev/shm/left"));
@@ -333,7 +347,7 @@ class SandboxContainmentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void twentyConcurrentExecutionsCompleteInIsolation(String runtime) throws Exception {
         List<CompletableFuture<ExecutionResult>> runs = new ArrayList<>();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {

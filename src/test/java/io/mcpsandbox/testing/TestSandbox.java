@@ -7,6 +7,8 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.runtime.docker.DockerEngine;
+import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,10 +25,16 @@ import java.util.stream.Stream;
 
 /**
  * A real service over real runtimes, with its own data and state directories, and the checks that a
- * test left nothing behind: no container, bundle, workspace mount or cgroup.
+ * test left nothing behind: no container (OCI or Docker), bundle, sandbox directory, workspace mount,
+ * cgroup, or (at close) Docker image.
  */
 public final class TestSandbox implements AutoCloseable {
     public static final List<String> OCI_RUNTIMES = List.of("runc", "runsc");
+    /** The runtimes every limit test runs on: .ci/run installs and starts all of them. */
+    public static final List<String> ALL_RUNTIMES = List.of("runc", "runsc", "docker", "docker-runsc");
+
+    /** Data and state directories of every instance in this JVM: none may remain after the suite. */
+    private static final java.util.Set<Path> everyDirectory = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final Path dataDir;
     private final Path stateDir;
@@ -61,6 +69,8 @@ public final class TestSandbox implements AutoCloseable {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path data = Path.of("/tmp", "mcp-sandbox-test-" + id);
         Path state = Path.of("/run", "mcp-sandbox-test-" + id);
+        everyDirectory.add(data);
+        everyDirectory.add(state);
         try {
             Files.createDirectories(data);
             Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwxr-xr-x"));
@@ -98,11 +108,32 @@ public final class TestSandbox implements AutoCloseable {
         try (Stream<Path> left = Files.list(bundles)) {
             assertThat(left.toList()).as("bundle directories").isEmpty();
         }
+        if (docker().isPresent()) {
+            assertThat(docker().get().listContainers().stream().filter(sandboxNames::contains).toList())
+                    .as("docker containers").isEmpty();
+        }
+        assertThat(listOrEmpty(services.config().dataDir().resolve("docker/sandboxes")))
+                .as("docker sandbox directories").isEmpty();
         assertThat(leftoverMounts()).as("mounts under the data dir").isEmpty();
         // Other processes on this host may be running sandboxes of their own: only ours must be gone.
         List<Path> cgroups = leftoverCgroups().stream()
                 .filter(p -> sandboxNames.contains(p.getFileName().toString())).toList();
         assertThat(cgroups).as("sandbox cgroups").isEmpty();
+    }
+
+    /** The Docker engine of this service when its daemon answers (none answering: no container of ours exists). */
+    private java.util.Optional<DockerEngine> docker() {
+        return services.registry().find("docker").filter(r -> r.probe().usable())
+                .map(r -> ((DockerRuntime) r).engine());
+    }
+
+    private static List<Path> listOrEmpty(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.toList();
+        }
     }
 
     private List<String> leftoverMounts() throws IOException {
@@ -129,6 +160,22 @@ public final class TestSandbox implements AutoCloseable {
         return found;
     }
 
+    /** Directories of instances of this JVM that still exist (an instance not closed, or a failed removal). */
+    public static List<Path> directoriesLeft() {
+        return everyDirectory.stream().filter(Files::exists).sorted().toList();
+    }
+
+    /** gVisor's sandbox processes started by Docker's shim: they must end with their containers. */
+    public static List<Long> runscProcessesOfDocker() throws IOException {
+        return hostProcessesWith("moby").stream().filter(pid -> {
+            try {
+                return new String(Files.readAllBytes(Path.of("/proc", pid.toString(), "cmdline"))).contains("runsc");
+            } catch (IOException gone) {
+                return false;
+            }
+        }).toList();
+    }
+
     /** Host processes whose command line contains {@code marker}. */
     public static List<Long> hostProcessesWith(String marker) throws IOException {
         List<Long> pids = new ArrayList<>();
@@ -147,14 +194,22 @@ public final class TestSandbox implements AutoCloseable {
         return pids;
     }
 
+    /** Stops the service and removes its directories and the Docker images it loaded, failing if one stays. */
     @Override
     public void close() throws IOException {
+        services.executions().awaitTeardowns(Duration.ofSeconds(60));
+        var docker = docker();
+        if (docker.isPresent()) {
+            docker.get().removeAllImages();
+            assertThat(listOrEmpty(services.config().dataDir().resolve("docker/images")).stream()
+                    .filter(Files::isRegularFile).toList()).as("docker images not removed").isEmpty();
+        }
         services.close();
         deleteTree(dataDir);
         deleteTree(stateDir);
     }
 
-    private static void deleteTree(Path dir) throws IOException {
+    public static void deleteTree(Path dir) throws IOException {
         if (!Files.exists(dir)) {
             return;
         }

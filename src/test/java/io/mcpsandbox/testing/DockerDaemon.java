@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.docker;
+package io.mcpsandbox.testing;
 
 import io.mcpsandbox.runtime.HostCommand;
 import java.io.IOException;
@@ -8,17 +8,18 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * A Docker daemon for the tests: the one already running, or one started here (with runsc registered) and
- * stopped again afterwards. A test never skips because Docker is missing: it fails and says why.
+ * A Docker daemon for the tests: the one already running (.ci/run starts one), or one started here with
+ * runsc registered, shared by every test class of this JVM and stopped when the JVM exits. A test never
+ * skips because Docker is missing: it fails and says why.
  */
-final class DockerDaemon {
+public final class DockerDaemon {
     private static Process started;
     private static Path log;
 
     private DockerDaemon() {
     }
 
-    static synchronized void ensureRunning() throws IOException, InterruptedException {
+    public static synchronized void ensureRunning() throws IOException, InterruptedException {
         if (answers()) {
             return;
         }
@@ -34,6 +35,7 @@ final class DockerDaemon {
             throw new AssertionError("dockerd is not installed or cannot start (Debian package docker.io): "
                     + e.getMessage(), e);
         }
+        stopAtExit(config);
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (System.nanoTime() < deadline) {
             if (!started.isAlive()) {
@@ -47,17 +49,23 @@ final class DockerDaemon {
         throw new AssertionError("dockerd did not answer on /var/run/docker.sock within 60 s: " + tail());
     }
 
-    static synchronized void stopIfStarted() throws InterruptedException {
-        if (started != null) {
+    private static void stopAtExit(Path config) {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             started.destroy();
-            if (!started.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+            try {
+                if (!started.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                    started.destroyForcibly();
+                }
+                Files.deleteIfExists(config);
+                Files.deleteIfExists(log);
+            } catch (InterruptedException | IOException e) {
                 started.destroyForcibly();
             }
-            started = null;
-        }
+        }, "stop-dockerd"));
     }
 
-    private static boolean answers() {
+    /** True when a daemon answers on the default socket. */
+    public static boolean answers() {
         try {
             return HostCommand.run(List.of("docker", "-H", "unix:///var/run/docker.sock", "version", "--format",
                     "{{.Server.Version}}"), Duration.ofSeconds(10)).ok();
@@ -76,7 +84,7 @@ final class DockerDaemon {
     }
 
     /** Runs the docker CLI (test set-up only: building images from what is on the machine). */
-    static String docker(String... args) throws IOException {
+    public static String docker(String... args) throws IOException {
         List<String> argv = new java.util.ArrayList<>(List.of("docker", "-H", "unix:///var/run/docker.sock"));
         argv.addAll(List.of(args));
         return HostCommand.check(argv, Duration.ofMinutes(2));

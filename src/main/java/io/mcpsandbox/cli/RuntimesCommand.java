@@ -3,7 +3,6 @@ package io.mcpsandbox.cli;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
-import io.mcpsandbox.scan.ImageVulnerabilityScanner;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -34,8 +33,7 @@ final class RuntimesCommand implements Callable<Integer> {
                 }
                 System.out.println();
                 System.out.println("security module: " + services.lsm().status());
-                System.out.println("image scanning: " + ImageVulnerabilityScanner.detect(
-                        services.config().dataDir().resolve("trivy-cache")).status());
+                System.out.println("image scanning: " + services.imageScans().status());
             }
             return 0;
         }

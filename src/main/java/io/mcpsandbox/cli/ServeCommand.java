@@ -114,6 +114,9 @@ final class ServeCommand implements Callable<Integer> {
                 System.err.println("mcp-sandbox: runtime " + info.name() + ": "
                         + (info.usable() ? "usable" : "not usable (" + info.reason() + ")"));
             }
+            // Said at every start: without trivy nothing is scanned, and refuse-critical then refuses catalog images.
+            System.err.println("mcp-sandbox: image scanning: " + services.imageScans().status());
+            services.scanImagesInBackground();
             HttpApiServer httpServer = null;
             StdioMcpServer stdioServer = null;
             try {

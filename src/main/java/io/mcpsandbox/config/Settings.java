@@ -35,6 +35,16 @@ public record Settings(Properties file, Map<String, String> env) {
         }
     }
 
+    /** {@code true} or {@code false} (any case); anything else is an error naming the key. */
+    public boolean bool(String key, String fallback) {
+        String value = string(key, fallback).trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (value) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException(key + ": expected true or false; got '" + string(key, fallback) + "'");
+        };
+    }
+
     public double decimal(String key, String fallback) {
         try {
             return Double.parseDouble(string(key, fallback).trim());

@@ -19,6 +19,7 @@ import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
 import io.mcpsandbox.scan.ScanOutcome;
 import io.mcpsandbox.runtime.PreparedSandbox;
@@ -63,6 +64,7 @@ public final class ExecutionService implements AutoCloseable {
     private final RequestValidator validator;
     private final RuntimeSelector selector;
     private final ImageResolver images;
+    private final ImageVulnerabilityPolicy imageScans;
     private final CommandPolicy commandPolicy;
     private final OutputScanner scanner;
     private final DlpMode defaultDlpMode;
@@ -82,14 +84,16 @@ public final class ExecutionService implements AutoCloseable {
      * @param commandPolicy  the tripwire rules run on every command and snippet (not the boundary)
      * @param scanner        finds secrets and personal data in the output of every execution
      * @param defaultDlpMode what the scanner does when a request does not say
+     * @param imageScans     vulnerability findings of catalog images (events, or a refusal)
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
-                            ImageResolver images, OutputScanner scanner, DlpMode defaultDlpMode, ExecutionStore store,
-                            Duration progressInterval) {
+                            ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
+                            DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval) {
         this.validator = validator;
         this.commandPolicy = commandPolicy;
         this.selector = selector;
         this.images = images;
+        this.imageScans = imageScans;
         this.scanner = scanner;
         this.defaultDlpMode = defaultDlpMode;
         this.store = store;
@@ -189,6 +193,7 @@ public final class ExecutionService implements AutoCloseable {
             SandboxRuntime runtime;
             RootFilesystem rootfs;
             CommandPolicy.Verdict verdict;
+            ImageVulnerabilityPolicy.Verdict imageVerdict;
             try {
                 plan = validator.validate(request);
                 verdict = commandPolicy.check(plan.command(), request.code());
@@ -199,7 +204,16 @@ public final class ExecutionService implements AutoCloseable {
                             level, request.image(), elapsedMs(t0), verdict.rejectionEvent().stream().toList()));
                 }
                 runtime = selector.select(plan);
-                rootfs = images.resolve(plan.image());
+                ImageResolver.Resolved image = images.resolveImage(plan.image());
+                rootfs = image.rootfs();
+                // The first request for a digest waits for its scan; later ones read the cached report.
+                imageVerdict = image.digest().map(d -> imageScans.check(plan.image(), d, image.rootfs().rootDir()))
+                        .orElse(ImageVulnerabilityPolicy.Verdict.NONE);
+                if (imageVerdict.refusal().isPresent()) {
+                    return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
+                            imageVerdict.refusal().get(), request.runtime(), level, request.image(), elapsedMs(t0),
+                            imageVerdict.events()));
+                }
             } catch (PolicyViolation | ImageResolver.UnknownImageException e) {
                 return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
                         request.runtime(), level, request.image(), elapsedMs(t0), List.of()));
@@ -221,7 +235,9 @@ public final class ExecutionService implements AutoCloseable {
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
             ExecutionResult ran = runPrepared(execution, plan, prepared, listener, t0);
-            return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
+            List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());
+            before.addAll(verdict.events());
+            return remember(record, scanned(ran, before, request.dlpMode()));
         } catch (SandboxException | IOException | RuntimeException e) {
             log.warn("execution {} on {} failed: {}", id, execution.runtime(), e.getMessage(), e);
             return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(),
@@ -364,7 +380,7 @@ public final class ExecutionService implements AutoCloseable {
 
     /**
      * The result with its output scanned for secrets and personal data (redacted or withheld as the mode
-     * says) and the policy's report-only findings added to the sandbox's own security events.
+     * says) and the image's and the policy's report-only findings added to the sandbox's own security events.
      */
     private ExecutionResult scanned(ExecutionResult r, List<SecurityEvent> policyEvents, DlpMode requested) {
         ScanOutcome scan = scanner.scan(r.stdout(), r.stderr(), requested != null ? requested : defaultDlpMode);

@@ -31,6 +31,7 @@ import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
 import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -42,10 +43,13 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The composition root: builds the whole pipeline from configuration, by constructor injection. */
 public final class SandboxServices implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SandboxServices.class);
     /** The reason on the record of an execution whose server died while it ran. */
     public static final String SERVER_RESTARTED = "server restarted";
     /** A running record younger than this may be a live execution between its record and its sandbox. */
@@ -58,6 +62,8 @@ public final class SandboxServices implements AutoCloseable {
     private final DockerEngine docker;
     private final ExecutionStore store;
     private final HostLsm lsm;
+    private final ImageResolver images;
+    private final ImageVulnerabilityPolicy imageScans;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -88,13 +94,16 @@ public final class SandboxServices implements AutoCloseable {
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC));
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC));
         this.registry = new RuntimeRegistry(runtimes);
-        ImageResolver images = new ImageResolver(
+        ImageSettings imageSettings = ImageSettings.from(config.settings());
+        this.images = new ImageResolver(
                 new ImageCatalog(config.imagesDir(), new HostImage(Path.of("/"), config.imagesDir())),
-                ImageAllowlist.parse(ImageSettings.from(config.settings()).allowed()));
+                ImageAllowlist.parse(imageSettings.allowed()));
+        this.imageScans = ImageVulnerabilityPolicy.fromSettings(config.dataDir(), imageSettings);
         this.store = ExecutionStores.create(config, config.settings());
         this.executions = new ExecutionService(new RequestValidator(config),
                 CommandPolicy.fromSettings(config.settings()), new RuntimeSelector(registry, config.standardRuntime()),
-                images, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store, Duration.ofSeconds(1));
+                images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
+                Duration.ofSeconds(1));
     }
 
     public SandboxConfig config() {
@@ -131,6 +140,31 @@ public final class SandboxServices implements AutoCloseable {
             infos.add(info);
         }
         return infos;
+    }
+
+    /** Whether catalog images are scanned for vulnerabilities here, and what is done with critical findings. */
+    public ImageVulnerabilityPolicy imageScans() {
+        return imageScans;
+    }
+
+    /**
+     * Scans every catalog image a request may use, in the background, so that the first request for an image
+     * does not wait for trivy (a request arriving meanwhile waits for the same scan). Does nothing without trivy.
+     */
+    public void scanImagesInBackground() {
+        if (!imageScans.scanner().available()) {
+            return;
+        }
+        Thread.ofVirtual().name("image-scan").start(() -> {
+            for (String name : images.names()) {
+                try {
+                    ImageResolver.Resolved image = images.resolveImage(name);
+                    image.digest().ifPresent(d -> imageScans.scanner().scan(d, image.rootfs().rootDir()));
+                } catch (IOException | ImageResolver.UnknownImageException | RuntimeException e) {
+                    log.warn("image {} was not scanned in advance: {}", name, e.getMessage());
+                }
+            }
+        });
     }
 
     /** What the host's Linux security module adds to every sandbox (or why nothing). */

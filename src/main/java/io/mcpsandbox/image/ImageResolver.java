@@ -52,7 +52,18 @@ public final class ImageResolver {
         }
     }
 
+    /**
+     * A resolved image and its manifest digest; the digest is empty for the built-in {@code host} image, which
+     * has none (and is not scanned for vulnerabilities: its files are the host's own).
+     */
+    public record Resolved(RootFilesystem rootfs, Optional<String> digest) {
+    }
+
     public RootFilesystem resolve(String name) throws UnknownImageException, IOException {
+        return resolveImage(name).rootfs();
+    }
+
+    public Resolved resolveImage(String name) throws UnknownImageException, IOException {
         if (name == null || !allowlist.allows(name)) {
             throw new UnknownImageException("image '" + name + "' is not allowed here (allowed: "
                     + String.join(", ", allowlist.names()) + ")");
@@ -63,7 +74,7 @@ public final class ImageResolver {
                 throw new UnknownImageException("image 'host' is built from this host's files and has no "
                         + "manifest digest: the allowlist must name it without a pin");
             }
-            return catalog.host();
+            return new Resolved(catalog.host(), Optional.empty());
         }
         Optional<String> digest = catalog.digest(name);
         if (digest.isEmpty()) {
@@ -75,7 +86,7 @@ public final class ImageResolver {
                     + " but the allowlist pins it to " + pin.get());
         }
         try {
-            return catalog.rootfs(name, digest.get());
+            return new Resolved(catalog.rootfs(name, digest.get()), digest);
         } catch (ImageCatalogException e) {
             throw new IOException(e.getMessage(), e);
         }

@@ -102,4 +102,28 @@ class ImageResolverTest {
                 .isEqualTo("bb");
         assertThat(ImageSettings.from(new Settings(new Properties(), Map.of())).allowed()).isNull();
     }
+
+    @Test
+    void vulnerabilitySettingsDefaultToNoRefusalAndTheHostPathAndAMalformedFlagNamesItsKey() {
+        ImageSettings defaults = ImageSettings.from(new Settings(new Properties(), Map.of()));
+        assertThat(defaults.refuseCritical()).isFalse();
+        assertThat(defaults.trivy()).isNull();
+        Properties file = new Properties();
+        file.setProperty("images.refuse-critical", "true");
+        file.setProperty("images.trivy", "/opt/trivy/bin/trivy");
+        ImageSettings fromFile = ImageSettings.from(new Settings(file, Map.of()));
+        assertThat(fromFile.refuseCritical()).isTrue();
+        assertThat(fromFile.trivy()).isEqualTo("/opt/trivy/bin/trivy");
+        assertThat(ImageSettings.from(new Settings(file, Map.of("MCP_SANDBOX_IMAGES_REFUSE_CRITICAL", "false")))
+                .refuseCritical()).isFalse();
+        assertThatThrownBy(() -> ImageSettings.from(new Settings(new Properties(),
+                Map.of("MCP_SANDBOX_IMAGES_REFUSE_CRITICAL", "yes")))).hasMessageContaining("images.refuse-critical")
+                .hasMessageContaining("true or false");
+    }
+
+    @Test
+    void aCatalogImageResolvesWithItsDigestAndTheHostImageWithNone() throws Exception {
+        assertThat(resolver(null).resolveImage("bb").digest()).contains(digest);
+        assertThat(resolver(null).resolveImage("host").digest()).isEmpty();
+    }
 }

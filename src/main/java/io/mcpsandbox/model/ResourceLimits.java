@@ -10,4 +10,9 @@ import java.time.Duration;
  */
 public record ResourceLimits(Duration timeout, long memoryBytes, double cpus, int pids, long outputBytes,
                              long tmpBytes, int openFiles) {
+
+    /** Inodes of each writable tmpfs: one per 4 KiB of its size (the kernel's default scales with host RAM). */
+    public long tmpInodes() {
+        return Math.max(1024, tmpBytes / 4096);
+    }
 }

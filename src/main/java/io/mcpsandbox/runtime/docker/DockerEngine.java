@@ -11,6 +11,7 @@ import com.github.dockerjava.core.DockerClientImpl;
 import com.github.dockerjava.httpclient5.ApacheDockerHttpClient;
 import io.mcpsandbox.runtime.HostCommand;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.oci.CgroupReader;
 import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
@@ -404,9 +405,9 @@ public final class DockerEngine implements AutoCloseable {
     }
 
     static void removeSandboxDir(Path dir) {
-        DockerWorkspace.unmount(dir.resolve("workspace"));
+        WorkspaceTmpfs.unmount(dir.resolve("workspace"));
         try {
-            if (DockerWorkspace.isMountPoint(dir.resolve("workspace"))) {
+            if (WorkspaceTmpfs.isMountPoint(dir.resolve("workspace"))) {
                 log.warn("{} is still mounted; left in place", dir.resolve("workspace"));
                 return;
             }

@@ -21,6 +21,7 @@ import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.oci.CgroupReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -80,7 +81,10 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             Files.createDirectories(dir);
             engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
             Path workspace = dir.resolve("workspace");
-            DockerWorkspace.mount(workspace, spec.limits().tmpBytes(), SANDBOX_UID, spec.workspaceFiles());
+            // Filled on the host, so this needs the daemon on this host (a unix socket): a Docker tmpfs mount is
+            // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
+            WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), SANDBOX_UID,
+                    spec.workspaceFiles());
             String image = engine.ensureImage(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
             boolean hasStdin = spec.stdin() != null && spec.stdin().length > 0;
@@ -176,8 +180,11 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 .withCapDrop(Capability.ALL)
                 .withSecurityOpts(List.of("no-new-privileges=true", "seccomp=" + engine.seccomp(kind.gvisor())))
                 .withReadonlyRootfs(true)
-                .withTmpFs(Map.of("/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",mode=1777"))
-                .withShmSize(limits.tmpBytes())
+                // Our own /dev/shm replaces Docker's (ShmSize cannot cap its inodes).
+                .withTmpFs(Map.of(
+                        "/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes() + ",mode=1777",
+                        "/dev/shm", "rw,nosuid,nodev,noexec,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes()
+                                + ",mode=1777"))
                 .withIpcMode("private")
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())

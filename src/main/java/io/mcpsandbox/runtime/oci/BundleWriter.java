@@ -57,11 +57,6 @@ public final class BundleWriter {
         return flavor.isUserSpaceKernel() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
     }
 
-    /** Inodes of each writable tmpfs: one per 4 KiB of its size (the default would scale with host RAM). */
-    static long inodes(ResourceLimits limits) {
-        return Math.max(1024, limits.tmpBytes() / 4096);
-    }
-
     public static String cgroupPath(String sandboxName) {
         return CGROUP_PARENT + "/" + sandboxName;
     }
@@ -131,7 +126,7 @@ public final class BundleWriter {
     private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
                                                     Path init) {
         String tmpSize = "size=" + limits.tmpBytes();
-        String tmpInodes = "nr_inodes=" + inodes(limits);
+        String tmpInodes = "nr_inodes=" + limits.tmpInodes();
         List<Map<String, Object>> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));

@@ -1,6 +1,7 @@
 package io.mcpsandbox.runtime.oci;
 
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -102,7 +103,7 @@ public final class LeftoverReaper {
                 runtime.forceDelete(name);
             }
         }
-        WorkspaceMount.unmount(bundlesDir.resolve(name).resolve("workspace"));
+        WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve("workspace"));
         SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
         OciSandbox.deleteTree(bundlesDir.resolve(name));
     }

@@ -7,6 +7,7 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -116,8 +117,10 @@ public final class OciRuntime implements SandboxRuntime {
             Files.createDirectories(stateRoot);
             owner = OwnerLock.acquire(OwnerLock.fileFor(bundlesDir, spec.name()));
             Files.createDirectories(bundle);
-            WorkspaceMount.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(), BundleWriter.inodes(spec.limits()),
-                    uidBase + BundleWriter.SANDBOX_UID, spec.workspaceFiles());
+            // Filled on the host: a tmpfs declared in config.json would be empty until the program starts.
+            WorkspaceTmpfs.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
+                    spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID,
+                    spec.workspaceFiles());
             bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
             if (flavor.usesOwnCgroup()) {
                 cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
@@ -132,7 +135,7 @@ public final class OciRuntime implements SandboxRuntime {
             if (cgroup != null) {
                 cgroup.remove();
             }
-            WorkspaceMount.unmount(bundle.resolve("workspace"));
+            WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
             OciSandbox.deleteTree(bundle);
             if (owner != null) {
                 owner.close();

@@ -5,6 +5,7 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -177,7 +178,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             p.destroyForcibly();
         }
         pipes.close();
-        WorkspaceMount.unmount(bundle.resolve("workspace"));
+        WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
         if (ownCgroup != null) {
             ownCgroup.remove();
         } else {

@@ -1,6 +1,5 @@
-package io.mcpsandbox.runtime.docker;
+package io.mcpsandbox.runtime;
 
-import io.mcpsandbox.runtime.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -11,21 +10,29 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The sandbox's /workspace: a size-capped tmpfs on the host, filled with the request's files (owned by the
- * sandbox uid) before the container starts, and bound read-write into it. A Docker tmpfs mount is empty
- * until the container starts and {@code copyArchiveToContainer} into it would land under the mount, so the
- * files are placed on the host side instead; this needs the daemon on this host (a unix socket).
+ * A sandbox's /workspace: a per-sandbox tmpfs on the host, capped in size, filled with the request's files
+ * and owned by the sandbox user before the sandbox starts; the backend binds it read-write at /workspace.
+ * A tmpfs that the runtime mounts itself is empty until the program starts; a plain host directory would
+ * have no size cap.
  */
-final class DockerWorkspace {
+public final class WorkspaceTmpfs {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
-    private DockerWorkspace() {
+    private WorkspaceTmpfs() {
     }
 
-    static void mount(Path dir, long sizeBytes, int uid, Map<String, byte[]> files) throws IOException {
+    /**
+     * Mounts the tmpfs at {@code dir} and places {@code files} (paths relative to it) in it.
+     *
+     * @param inodes   the tmpfs's inode cap (the kernel's default scales with host RAM)
+     * @param ownerUid host uid (and gid) owning the tmpfs, the files and the directories made for them
+     * @throws IOException also for a file path that escapes {@code dir}
+     */
+    public static void mount(Path dir, long sizeBytes, long inodes, long ownerUid, Map<String, byte[]> files)
+            throws IOException {
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",mode=0755,nosuid,nodev,uid=" + uid + ",gid=" + uid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0755,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
                 "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();
@@ -36,14 +43,15 @@ final class DockerWorkspace {
             Files.write(target, file.getValue());
             Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-r--r--"));
             for (Path p = target; !p.equals(dir); p = p.getParent()) {
-                Files.setAttribute(p, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
-                Files.setAttribute(p, "unix:gid", uid, LinkOption.NOFOLLOW_LINKS);
+                // Numeric ids: the sandbox's uids have no names on the host.
+                Files.setAttribute(p, "unix:uid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(p, "unix:gid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
             }
         }
     }
 
-    /** Unmounts (lazily if something still holds it). Never throws. */
-    static void unmount(Path dir) {
+    /** Unmounts; lazily if something still holds it. Never throws. */
+    public static void unmount(Path dir) {
         try {
             if (!isMountPoint(dir)) {
                 return;
@@ -56,7 +64,7 @@ final class DockerWorkspace {
         }
     }
 
-    static boolean isMountPoint(Path dir) throws IOException {
+    public static boolean isMountPoint(Path dir) throws IOException {
         String target = dir.toAbsolutePath().toString();
         for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
             String[] fields = line.split(" ");

@@ -1,10 +1,13 @@
 package io.mcpsandbox.cli;
 
+import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageCatalog;
 import io.mcpsandbox.image.ImageCatalogException;
+import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
+import io.mcpsandbox.scan.ImageVulnerabilityScanner;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +33,24 @@ public final class ImagesCommand implements Callable<Integer> {
         SandboxConfig config = Main.config();
         Files.createDirectories(config.imagesDir());
         return new ImageCatalog(config.imagesDir(), new HostImage(Path.of("/"), config.imagesDir()));
+    }
+
+    /**
+     * Scans a newly stored image for vulnerabilities now (trivy, once per digest, cached in the data
+     * directory), so that the first request for it does not wait; says plainly when nothing was scanned.
+     */
+    private static void scan(ImageCatalog catalog, CatalogImage image) throws IOException, ImageCatalogException {
+        SandboxConfig config = Main.config();
+        ImageVulnerabilityScanner scanner = ImageVulnerabilityPolicy.fromSettings(config.dataDir(),
+                ImageSettings.from(config.settings())).scanner();
+        if (!scanner.available()) {
+            System.err.println("mcp-sandbox images: not scanned for vulnerabilities: " + scanner.status());
+            return;
+        }
+        System.err.println("mcp-sandbox images: scanning " + image.name() + " with trivy...");
+        var report = scanner.scan(image.digest(), catalog.rootfs(image.name(), image.digest()).rootDir());
+        System.err.println("mcp-sandbox images: " + report.map(r -> r.critical() + " critical, " + r.high()
+                + " high known vulnerabilities").orElse("the scan failed (see the log); requests will retry it"));
     }
 
     private static int fail(String message) {
@@ -64,7 +85,8 @@ public final class ImagesCommand implements Callable<Integer> {
     }
 
     @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that name).")
+            description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that name), "
+                    + "then scans it with trivy where installed.")
     static final class ImportImage implements Callable<Integer> {
         @Option(names = "--name", required = true, description = "Catalog name (a-z, 0-9, '.', '_', '-').")
         String name;
@@ -75,8 +97,10 @@ public final class ImagesCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             try {
-                CatalogImage i = catalog().importArchive(name, archive);
+                ImageCatalog catalog = catalog();
+                CatalogImage i = catalog.importArchive(name, archive);
                 System.out.println(i.name() + " " + i.digest());
+                scan(catalog, i);
                 return 0;
             } catch (ImageCatalogException | IOException e) {
                 return fail(e.getMessage());
@@ -85,7 +109,8 @@ public final class ImagesCommand implements Callable<Integer> {
     }
 
     @Command(name = "pull", mixinStandardHelpOptions = true,
-            description = "Pulls REF (e.g. docker.io/library/alpine:3.20) from its registry with skopeo.")
+            description = "Pulls REF (e.g. docker.io/library/alpine:3.20) from its registry with skopeo, then scans it "
+                    + "with trivy where installed.")
     static final class PullImage implements Callable<Integer> {
         @Option(names = "--name", description = "Catalog name; default: the reference's last path part (and tag).")
         String name;
@@ -96,8 +121,10 @@ public final class ImagesCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             try {
-                CatalogImage i = catalog().pull(ref, name);
+                ImageCatalog catalog = catalog();
+                CatalogImage i = catalog.pull(ref, name);
                 System.out.println(i.name() + " " + i.digest());
+                scan(catalog, i);
                 return 0;
             } catch (ImageCatalogException | IOException e) {
                 return fail(e.getMessage());

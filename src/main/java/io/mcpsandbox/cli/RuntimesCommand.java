@@ -32,6 +32,10 @@ final class RuntimesCommand implements Callable<Integer> {
                             info.usable() ? levels : info.reason());
                 }
                 System.out.println();
+                if (!services.testSandboxAllowed()) {
+                    System.out.println("test sandboxes: not run (the allowlist excludes the host image): "
+                            + "'usable' rests on each runtime's probe alone");
+                }
                 System.out.println("security module: " + services.lsm().status());
                 System.out.println("image scanning: " + services.imageScans().status());
             }

@@ -119,17 +119,18 @@ public final class SandboxServices implements AutoCloseable {
     }
 
     /**
-     * Probes every runtime and, for those whose binary answers, runs {@code true} in a real sandbox:
-     * a runtime is called usable only when that worked here.
+     * Probes every runtime and, for those whose binary answers, runs {@code true} in a real sandbox of the
+     * host image: a runtime is called usable only when that worked here. Where the allowlist excludes the
+     * host image no test sandbox runs (see {@link #testSandboxAllowed()}) and the probe alone decides.
      */
     public List<RuntimeInfo> verifyRuntimes() {
         List<RuntimeInfo> infos = new ArrayList<>();
         for (SandboxRuntime runtime : registry.all()) {
             RuntimeInfo info = runtime.probe();
             registry.update(info);
-            if (info.usable()) {
+            if (info.usable() && testSandboxAllowed()) {
                 ExecutionResult smoke = executions.execute(ExecutionRequest.builder().runtime(runtime.name())
-                        .command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
+                        .image(HostImage.NAME).command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
                 if (smoke.status() != ExecutionStatus.COMPLETED || smoke.exitCode() != 0) {
                     String why = smoke.reason() != null ? smoke.reason() : smoke.stderr().strip();
                     info = RuntimeInfo.unusable(info.name(), info.version(),
@@ -140,6 +141,11 @@ public final class SandboxServices implements AutoCloseable {
             infos.add(info);
         }
         return infos;
+    }
+
+    /** Whether {@link #verifyRuntimes()} may run its test sandbox: the allowlist may exclude the host image. */
+    public boolean testSandboxAllowed() {
+        return images.allowlist().allows(HostImage.NAME);
     }
 
     /** Whether catalog images are scanned for vulnerabilities here, and what is done with critical findings. */

@@ -196,4 +196,15 @@ class ExecCommandTest {
         assertThat(list.valueStream().filter(n -> n.path("name").asString().equals("runc")).findFirst().orElseThrow()
                 .path("usable").asBoolean()).isTrue();
     }
+
+    @Test
+    void runtimesSaysWhenTheAllowlistLeavesNoImageForItsTestSandbox() throws Exception {
+        Run allowed = cli("runtimes");
+        assertThat(allowed.stdout()).as(allowed.stderr()).doesNotContain("test sandboxes: not run");
+        // With only a catalog image allowed, the probe decides: runc is still usable, and the output says why.
+        Run r = cli(java.util.Map.of("MCP_SANDBOX_ALLOWED_IMAGES", "python-slim"), "runtimes");
+        assertThat(r.exitCode()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).containsPattern("(?m)^runc\\s+yes\\s")
+                .contains("test sandboxes: not run (the allowlist excludes the host image)");
+    }
 }

@@ -6,6 +6,9 @@ import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageCatalog;
 import io.mcpsandbox.image.ImageCatalogException;
+import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.record.ExecutionStores;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.ImageVulnerabilityScanner;
 import java.io.IOException;
@@ -133,20 +136,38 @@ public final class ImagesCommand implements Callable<Integer> {
     }
 
     @Command(name = "rm", aliases = "remove", mixinStandardHelpOptions = true,
-            description = "Removes an OCI image, its unused blobs and its unpacked root filesystem.")
+            description = "Removes an OCI image, its unused blobs and its unpacked root filesystem; refused while "
+                    + "an execution recorded as running uses it.")
     static final class RemoveImage implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
+        @Option(names = "--force", description = "Remove even while executions recorded as running use the image "
+                + "(they may then fail).")
+        boolean force;
+
         @Override
         public Integer call() {
             try {
+                List<String> users = force ? List.of() : runningExecutionsOf(name);
+                if (!users.isEmpty()) {
+                    return fail("image '" + name + "' is in use by running execution(s) " + String.join(", ", users)
+                            + ": let them end, stop them with `executions kill ID`, or use --force");
+                }
                 catalog().remove(name);
                 System.out.println("removed " + name);
                 return 0;
             } catch (ImageCatalogException | IOException e) {
                 return fail(e.getMessage());
             }
+        }
+    }
+
+    /** Executions the store records as running on {@code image} (whichever server or CLI runs them). */
+    private static List<String> runningExecutionsOf(String image) {
+        SandboxConfig config = Main.config();
+        try (ExecutionStore store = ExecutionStores.create(config, config.settings())) {
+            return store.running().stream().filter(r -> image.equals(r.image())).map(ExecutionRecord::executionId).toList();
         }
     }
 

@@ -207,4 +207,42 @@ class ExecCommandTest {
         assertThat(r.stdout()).containsPattern("(?m)^runc\\s+yes\\s")
                 .contains("test sandboxes: not run (the allowlist excludes the host image)");
     }
+
+    @Test
+    void imagesRmIsRefusedWhileARunningExecutionUsesTheImage() throws Exception {
+        Path work = Files.createDirectories(dataDir.resolve("rm-test"));
+        Path root = io.mcpsandbox.image.TestImages.busyboxRoot(work.resolve("root"), "in-use");
+        io.mcpsandbox.image.TestImages.layout(root, work.resolve("layout"), "busy");
+        Path archive = io.mcpsandbox.image.TestImages.ociArchive(work.resolve("layout"), "busy", work.resolve("busy.tar"));
+        assertThat(cli("images", "import", "--name", "busy", archive.toString()).exitCode()).isZero();
+
+        List<String> argv = new ArrayList<>(ChildJvm.cli());
+        argv.addAll(List.of("exec", "--image", "busy", "--timeout", "20s", "--", "sleep", "60"));
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
+        pb.environment().put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        Process exec = pb.start();
+        try {
+            String id = null;
+            for (int i = 0; i < 60 && id == null; i++) {
+                for (JsonNode record : cli("executions", "list", "--json").json()) {
+                    if (record.path("status").asString().equals("running") && record.path("image").asString().equals("busy")) {
+                        id = record.path("executionId").asString();
+                    }
+                }
+                Thread.sleep(250);
+            }
+            assertThat(id).as("the execution's running record").isNotNull();
+            Run refused = cli("images", "rm", "busy");
+            assertThat(refused.exitCode()).isEqualTo(1);
+            assertThat(refused.stderr()).contains("image 'busy' is in use by running execution(s) " + id).contains("--force");
+            assertThat(cli("images", "list").stdout()).contains("busy");
+        } finally {
+            assertThat(exec.waitFor(60, TimeUnit.SECONDS)).as("the execution ended at its timeout").isTrue();
+        }
+        Run removed = cli("images", "rm", "busy");
+        assertThat(removed.exitCode()).as(removed.stderr()).isZero();
+        assertThat(cli("images", "list").stdout()).doesNotContain("busy");
+    }
 }

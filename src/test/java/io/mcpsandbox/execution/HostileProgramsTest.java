@@ -282,6 +282,13 @@ class HostileProgramsTest {
                     assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
                     assertThat(r.stderrTruncated()).isTrue();
                 }));
+        // A million one-byte lines: a log that costs a record per line falls behind and the cap comes too late.
+        list.add(new Hostile("flood of empty lines", "output cap, in time",
+                sh("yes ''").limits(limits(15_000, null, null, null, 1L << 20)),
+                (r, c) -> {
+                    assertThat(r.status()).as("ended by the cap, not the timeout").isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
+                    assertThat(r.stdout()).hasSize(1 << 20).matches("\n+");
+                }));
         list.add(new Hostile("one endless line", "output cap",
                 sh("tr -d '\\n' < /dev/zero").limits(limits(20_000, null, null, null, 65536L)),
                 (r, c) -> assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT)));

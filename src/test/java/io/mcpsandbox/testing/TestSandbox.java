@@ -122,7 +122,7 @@ public final class TestSandbox implements AutoCloseable {
     }
 
     /** The Docker engine of this service when its daemon answers (none answering: no container of ours exists). */
-    private java.util.Optional<DockerEngine> docker() {
+    public java.util.Optional<DockerEngine> docker() {
         return services.registry().find("docker").filter(r -> r.probe().usable())
                 .map(r -> ((DockerRuntime) r).engine());
     }

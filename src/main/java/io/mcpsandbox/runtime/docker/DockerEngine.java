@@ -4,6 +4,7 @@ import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.exception.DockerException;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Container;
+import com.github.dockerjava.api.model.Image;
 import com.github.dockerjava.api.model.Info;
 import com.github.dockerjava.core.DefaultDockerClientConfig;
 import com.github.dockerjava.core.DockerClientConfig;
@@ -48,6 +49,8 @@ public final class DockerEngine implements AutoCloseable {
     public static final String LABEL_EXECUTION = "io.mcpsandbox.execution";
     public static final String LABEL_OWNER = "io.mcpsandbox.owner";
     public static final String LABEL_SANDBOX_DIR = "io.mcpsandbox.sandbox-dir";
+    /** On our daemon images: the root directory an image was made from (gone = the image can go). */
+    public static final String LABEL_ROOTFS = "io.mcpsandbox.rootfs";
     /** cgroup parent (cgroupfs driver) under which Docker puts the container's cgroup; usage is read from it. */
     static final String CGROUP_PARENT = "/mcp-sandbox";
 
@@ -202,8 +205,9 @@ public final class DockerEngine implements AutoCloseable {
                 HostCommand.check(List.of("tar", "--numeric-owner", "-C", rootDir.toString(), "-cf", layer.toString(), "."),
                         Duration.ofMinutes(10));
                 String diffId = "sha256:" + sha256(layer);
-                String config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
-                        + "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" + diffId + "\"]}}";
+                String config = IMAGE_JSON.writeValueAsString(Map.of("architecture", "amd64", "os", "linux",
+                        "config", Map.of("Labels", Map.of(LABEL_ROOTFS, rootDir.toAbsolutePath().normalize().toString())),
+                        "rootfs", Map.of("type", "layers", "diff_ids", List.of(diffId))));
                 String configName = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                         .digest(config.getBytes(StandardCharsets.UTF_8))) + ".json";
                 Files.writeString(staging.resolve(configName), config);
@@ -258,6 +262,8 @@ public final class DockerEngine implements AutoCloseable {
         }
     }
 
+    private static final JsonMapper IMAGE_JSON = JsonMapper.builder().build();
+
     static String tagFor(Path rootDir) {
         try {
             byte[] hash = MessageDigest.getInstance("SHA-256").digest(
@@ -274,17 +280,35 @@ public final class DockerEngine implements AutoCloseable {
         Files.writeString(index.resolve(tag), rootDir.toAbsolutePath().normalize().toString());
     }
 
-    /** Removes the daemon images this data directory made whose root filesystem is gone; returns their refs. */
+    /**
+     * Removes our daemon images whose root directory is gone, whichever data directory made them (a removed
+     * catalog image, a deleted data directory); returns their refs. An image a container still uses stays.
+     */
     public List<String> pruneImages() {
-        return removeImages(false);
+        List<String> removed = new ArrayList<>();
+        List<Image> ours;
+        try {
+            ours = control().listImagesCmd().withLabelFilter(LABEL_ROOTFS).exec();
+        } catch (RuntimeException e) {
+            log.debug("image pruning: {}", rootMessage(e));
+            return removed;
+        }
+        for (Image image : ours) {
+            String root = image.getLabels() == null ? null : image.getLabels().get(LABEL_ROOTFS);
+            if (root == null || Files.isDirectory(Path.of(root)) || image.getRepoTags() == null) {
+                continue;
+            }
+            for (String ref : image.getRepoTags()) {
+                if (ref.startsWith(IMAGE_REPOSITORY + ":") && removeImage(ref.substring(IMAGE_REPOSITORY.length() + 1))) {
+                    removed.add(ref);
+                }
+            }
+        }
+        return removed;
     }
 
     /** Removes every daemon image this data directory made (tests; uninstall); returns their refs. */
     public List<String> removeAllImages() {
-        return removeImages(true);
-    }
-
-    private List<String> removeImages(boolean all) {
         List<String> removed = new ArrayList<>();
         Path index = workDir.resolve("images");
         if (!Files.isDirectory(index)) {
@@ -292,28 +316,34 @@ public final class DockerEngine implements AutoCloseable {
         }
         try (Stream<Path> entries = Files.list(index)) {
             for (Path entry : entries.toList()) {
-                String tag = entry.getFileName().toString();
-                boolean gone = !Files.isDirectory(Path.of(Files.readString(entry).strip()));
-                if (!all && !gone) {
-                    continue;
-                }
-                synchronized (imageLocks.computeIfAbsent(tag, t -> new Object())) {
-                    try {
-                        control().removeImageCmd(IMAGE_REPOSITORY + ":" + tag).exec();
-                    } catch (NotFoundException alreadyGone) {
-                        // nothing to remove
-                    } catch (RuntimeException e) {
-                        log.warn("cannot remove image {}:{}: {}", IMAGE_REPOSITORY, tag, rootMessage(e));
-                        continue;
-                    }
-                    Files.deleteIfExists(entry);
-                    removed.add(IMAGE_REPOSITORY + ":" + tag);
+                if (removeImage(entry.getFileName().toString())) {
+                    removed.add(IMAGE_REPOSITORY + ":" + entry.getFileName());
                 }
             }
         } catch (IOException e) {
-            log.warn("cannot prune images: {}", e.getMessage());
+            log.warn("cannot list {}: {}", index, e.getMessage());
         }
         return removed;
+    }
+
+    /** Removes {@code mcp-sandbox-rootfs:<tag>} and its entry in this data directory's index; false if it stays. */
+    private boolean removeImage(String tag) {
+        synchronized (imageLocks.computeIfAbsent(tag, t -> new Object())) {
+            try {
+                control().removeImageCmd(IMAGE_REPOSITORY + ":" + tag).exec();
+            } catch (NotFoundException alreadyGone) {
+                // nothing to remove
+            } catch (RuntimeException e) {
+                log.warn("cannot remove image {}:{}: {}", IMAGE_REPOSITORY, tag, rootMessage(e));
+                return false;
+            }
+            try {
+                Files.deleteIfExists(workDir.resolve("images").resolve(tag));
+            } catch (IOException e) {
+                log.warn("cannot remove the index entry of image {}: {}", tag, e.getMessage());
+            }
+            return true;
+        }
     }
 
     /** Names of every container that carries our labels, on this daemon (whoever owns it). */
@@ -405,14 +435,16 @@ public final class DockerEngine implements AutoCloseable {
     }
 
     static void removeSandboxDir(Path dir) {
-        WorkspaceTmpfs.unmount(dir.resolve("workspace"));
-        try {
-            if (WorkspaceTmpfs.isMountPoint(dir.resolve("workspace"))) {
-                log.warn("{} is still mounted; left in place", dir.resolve("workspace"));
-                return;
+        for (String tmpfs : List.of("workspace", "output")) {
+            WorkspaceTmpfs.unmount(dir.resolve(tmpfs));
+            try {
+                if (WorkspaceTmpfs.isMountPoint(dir.resolve(tmpfs))) {
+                    log.warn("{} is still mounted; left in place", dir.resolve(tmpfs));
+                    return;
+                }
+            } catch (IOException ignored) {
+                // try to delete anyway
             }
-        } catch (IOException ignored) {
-            // try to delete anyway
         }
         if (!Files.exists(dir)) {
             return;

@@ -73,6 +73,11 @@ public final class DockerRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(name(), null, engine.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());
         }
+        if (engine.envHelper().isEmpty()) {
+            return RuntimeInfo.unusable(name(), null, "docker.env-helper (a static busybox, default /bin/busybox from "
+                    + "the Debian package busybox-static) is missing: it connects the program's stdio in every sandbox",
+                    levels());
+        }
         Info info;
         try {
             info = engine.info();

@@ -1,6 +1,5 @@
 package io.mcpsandbox.runtime.docker;
 
-import com.github.dockerjava.api.async.ResultCallback;
 import com.github.dockerjava.api.command.CreateContainerResponse;
 import com.github.dockerjava.api.command.InspectContainerResponse;
 import com.github.dockerjava.api.command.WaitContainerResultCallback;
@@ -8,10 +7,8 @@ import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.AccessMode;
 import com.github.dockerjava.api.model.Bind;
 import com.github.dockerjava.api.model.Capability;
-import com.github.dockerjava.api.model.Frame;
 import com.github.dockerjava.api.model.HostConfig;
 import com.github.dockerjava.api.model.LogConfig;
-import com.github.dockerjava.api.model.StreamType;
 import com.github.dockerjava.api.model.Ulimit;
 import com.github.dockerjava.api.model.Volume;
 import io.mcpsandbox.model.ResourceLimits;
@@ -25,22 +22,19 @@ import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.oci.CgroupReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
-import java.nio.channels.Pipe;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** One Docker container: created by prepare, attached and started by start, removed by close. */
+/** One Docker container: created by prepare (with its workspace and output files), started by start, removed by close. */
 final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
     static final int SANDBOX_UID = 1000;
@@ -55,28 +49,26 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private final Optional<String> cgroupParent;
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final Pipe out;
-    private final Pipe err;
-    private volatile ResultCallback.Adapter<Frame> attach;
+    private final OutputFiles output;
     private volatile Thread sampler;
     private volatile boolean pidsLimitHit;
 
     private DockerSandbox(DockerEngine engine, DockerRuntime.Kind kind, String name, Path sandboxDir,
-                          String containerId, Optional<String> cgroupParent) throws IOException {
+                          String containerId, Optional<String> cgroupParent, OutputFiles output) {
         this.engine = engine;
         this.kind = kind;
         this.name = name;
         this.sandboxDir = sandboxDir;
         this.containerId = containerId;
         this.cgroupParent = cgroupParent;
-        this.out = Pipe.open();
-        this.err = Pipe.open();
+        this.output = output;
     }
 
     static DockerSandbox create(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec) throws SandboxException {
         String name = spec.name();
         Path dir = engine.sandboxDir(name);
         String id = null;
+        OutputFiles output = null;
         try {
             Files.createDirectories(dir);
             engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
@@ -85,13 +77,14 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
             WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), SANDBOX_UID,
                     spec.workspaceFiles());
+            output = OutputFiles.create(dir.resolve("output"), spec.limits().outputBytes(), SANDBOX_UID);
             String image = engine.ensureImage(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
+            if (engine.envHelper().isEmpty()) {
+                throw new IOException("the static busybox helper (docker.env-helper) is missing");
+            }
             boolean hasStdin = spec.stdin() != null && spec.stdin().length > 0;
             if (hasStdin) {
-                if (engine.envHelper().isEmpty()) {
-                    throw new IOException("standard input needs the static busybox helper (docker.env-helper)");
-                }
                 Files.write(dir.resolve("stdin"), spec.stdin());
             }
             Map<String, String> labels = new LinkedHashMap<>();
@@ -102,20 +95,24 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     .withName(name)
                     .withHostName("sandbox")
                     .withUser(SANDBOX_UID + ":" + SANDBOX_UID)
-                    .withEntrypoint(entrypoint(engine, spec, hasStdin))
+                    .withEntrypoint(entrypoint(spec, hasStdin))
                     .withEnv(env(spec))
                     .withWorkingDir(spec.workDir())
                     .withLabels(labels)
                     .withNetworkDisabled(!spec.network())
-                    .withAttachStdout(true).withAttachStderr(true)
+                    .withAttachStdout(false).withAttachStderr(false)
                     .withAttachStdin(false).withStdinOpen(false).withTty(false)
-                    .withHostConfig(hostConfig(engine, kind, spec, workspace, cgroupParent, hasStdin ? dir.resolve("stdin") : null))
+                    .withHostConfig(hostConfig(engine, kind, spec, workspace, output,
+                            hasStdin ? dir.resolve("stdin") : null, cgroupParent))
                     .exec();
             id = created.getId();
-            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent);
+            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, output);
         } catch (IOException | RuntimeException e) {
             if (id != null) {
                 removeQuietly(engine, id);
+            }
+            if (output != null) {
+                output.close();
             }
             DockerEngine.removeSandboxDir(dir);
             engine.removeCgroup(name);
@@ -125,19 +122,26 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     /**
-     * tini as PID 1 (forwards signals, reaps orphans, exits 128+N when the program dies of signal N), then
-     * busybox {@code env -u HOSTNAME} (Docker adds HOSTNAME to every container), then the program.
+     * tini as PID 1 (forwards signals, reaps orphans, exits 128+N when the program dies of signal N), then the
+     * bound static busybox's shell, which connects the program's stdin (the request's input file, bound
+     * read-only, or /dev/null: docker-java 3.7.1 never half-closes an attached stdin), stdout and stderr (the
+     * output files), and starts it through {@code env} without what Docker (HOSTNAME) and the shell (PWD,
+     * SHLVL) add to the request's environment.
      */
-    private static List<String> entrypoint(DockerEngine engine, SandboxSpec spec, boolean hasStdin) {
-        List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--"));
-        if (hasStdin) {
-            // The request's input is a file bound read-only; the helper's shell makes it the program's stdin
-            // (docker-java 3.7.1 never half-closes an attached stdin, so a reader would wait for EOF forever).
-            argv.addAll(List.of(ENV_HELPER_MOUNT, "sh", "-c",
-                    "exec " + ENV_HELPER_MOUNT + " env -u HOSTNAME -- \"$@\" < " + STDIN_MOUNT, "sh"));
-        } else if (engine.envHelper().isPresent() && !spec.args().getFirst().contains("=")) {
-            argv.addAll(List.of(ENV_HELPER_MOUNT, "env", "-u", "HOSTNAME", "--"));
+    private static List<String> entrypoint(SandboxSpec spec, boolean hasStdin) {
+        String redirects = " < " + (hasStdin ? STDIN_MOUNT : "/dev/null") + " > " + OutputFiles.STDOUT_MOUNT
+                + " 2> " + OutputFiles.STDERR_MOUNT;
+        StringBuilder unset = new StringBuilder();
+        for (String added : List.of("HOSTNAME", "PWD", "SHLVL")) {
+            if (!spec.env().containsKey(added)) {
+                unset.append(" -u ").append(added);
+            }
         }
+        // env would take a program name with '=' for an assignment: such a name is started by the shell itself.
+        String start = spec.args().getFirst().contains("=") ? "unset HOSTNAME; exec \"$@\""
+                : "exec " + ENV_HELPER_MOUNT + " env" + unset + " -- \"$@\"";
+        List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--",
+                ENV_HELPER_MOUNT, "sh", "-c", start + redirects, "sh"));
         argv.addAll(spec.args());
         return argv;
     }
@@ -149,7 +153,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     private static HostConfig hostConfig(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec, Path workspace,
-                                         Optional<String> cgroupParent, Path stdinFile) {
+                                         OutputFiles output, Path stdinFile, Optional<String> cgroupParent) {
         ResourceLimits limits = spec.limits();
         List<Bind> binds = new ArrayList<>();
         for (RootFilesystem.HostBind b : spec.rootfs().binds()) {
@@ -158,6 +162,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
         binds.add(new Bind(engine.init().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
         engine.envHelper().ifPresent(h -> binds.add(new Bind(h.toString(), new Volume(ENV_HELPER_MOUNT), AccessMode.ro)));
+        binds.add(new Bind(output.stdoutPath().toString(), new Volume(OutputFiles.STDOUT_MOUNT), AccessMode.rw));
+        binds.add(new Bind(output.stderrPath().toString(), new Volume(OutputFiles.STDERR_MOUNT), AccessMode.rw));
         if (stdinFile != null) {
             binds.add(new Bind(stdinFile.toString(), new Volume(STDIN_MOUNT), AccessMode.ro));
         }
@@ -192,9 +198,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 .withPidsLimit(pids)
                 .withUlimits(ulimits)
                 .withOomScoreAdj(1000)
-                // Read back by start() as the output stream; capped on disk a little above the output cap.
-                .withLogConfig(new LogConfig(LogConfig.LoggingType.JSON_FILE, Map.of(
-                        "max-size", Long.toString(limits.outputBytes() * 2 + (1 << 20)), "max-file", "1")))
+                // The program writes to the output files; only what tini itself might say would reach a log.
+                .withLogConfig(new LogConfig(LogConfig.LoggingType.NONE, null))
                 .withInit(false)
                 .withAutoRemove(false);
         cgroupParent.ifPresent(hc::withCgroupParent);
@@ -215,100 +220,14 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             throw new IllegalStateException("sandbox " + name + " was already started");
         }
         try {
+            output.startTailing(name);
             engine.control().startContainerCmd(containerId).exec();
-            // The json-file log, followed from its first byte: nothing is missed whenever the reader starts, and
-            // the stream ends when the container stops. (docker-java 3.7.1's hijacked attach stream did not
-            // deliver the last frames nor end at the container's exit.)
-            ResultCallback.Adapter<Frame> callback = new FrameCallback();
-            attach = engine.streams().logContainerCmd(containerId)
-                    .withStdOut(true).withStdErr(true).withFollowStream(true).withTailAll()
-                    .exec(callback);
             startSampler();
             return this;
         } catch (RuntimeException e) {
             throw new SandboxException("cannot start " + name + " on " + kind.runtimeName() + ": "
                     + DockerEngine.rootMessage(e), e);
         }
-    }
-
-    /** Frames of the attach stream into two pipes; a full pipe makes the container wait (back-pressure). */
-    private final class FrameCallback extends ResultCallback.Adapter<Frame> {
-        @Override
-        public void onNext(Frame frame) {
-            boolean isErr = frame.getStreamType() == StreamType.STDERR;
-            if (isErr) {
-                errDelivered += frame.getPayload().length;
-            } else {
-                outDelivered += frame.getPayload().length;
-            }
-            deliver(isErr, frame.getPayload(), 0);
-        }
-
-        @Override
-        public void onError(Throwable throwable) {
-            if (!closed.get()) {
-                log.debug("logs {}: {}", name, throwable.toString());
-            }
-        }
-    }
-
-    private volatile long outDelivered;
-    private volatile long errDelivered;
-
-    private void deliver(boolean isErr, byte[] payload, int from) {
-        {
-            Pipe.SinkChannel sink = isErr ? err.sink() : out.sink();
-            ByteBuffer buffer = ByteBuffer.wrap(payload, from, payload.length - from);
-            try {
-                while (buffer.hasRemaining()) {
-                    sink.write(buffer);
-                }
-            } catch (IOException readerGone) {
-                // the sandbox is being closed
-            }
-        }
-    }
-
-    /**
-     * A followed log can end at the container's exit before its last lines were sent: once the follow
-     * stream is over, the whole log is read again and what was not delivered yet is, then the pipes close.
-     */
-    private void catchUpAndCloseOutput() {
-        try {
-            ResultCallback.Adapter<Frame> follow = attach;
-            if (follow != null) {
-                follow.awaitCompletion(5, TimeUnit.SECONDS);
-            }
-            long[] seen = new long[2];
-            long outAlready = outDelivered;
-            long errAlready = errDelivered;
-            engine.streams().logContainerCmd(containerId).withStdOut(true).withStdErr(true).withFollowStream(false)
-                    .withTailAll().exec(new ResultCallback.Adapter<Frame>() {
-                        @Override
-                        public void onNext(Frame frame) {
-                            boolean isErr = frame.getStreamType() == StreamType.STDERR;
-                            int i = isErr ? 1 : 0;
-                            byte[] payload = frame.getPayload();
-                            long already = isErr ? errAlready : outAlready;
-                            long start = seen[i];
-                            seen[i] += payload.length;
-                            if (seen[i] > already) {
-                                deliver(isErr, payload, (int) Math.max(0, already - start));
-                            }
-                        }
-                    }).awaitCompletion(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (RuntimeException e) {
-            log.debug("final log read of {}: {}", name, DockerEngine.rootMessage(e));
-        } finally {
-            closeSinks();
-        }
-    }
-
-    private void closeSinks() {
-        closeQuietly(out.sink());
-        closeQuietly(err.sink());
     }
 
     /**
@@ -339,12 +258,12 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
 
     @Override
     public InputStream stdout() {
-        return Channels.newInputStream(out.source());
+        return output.stdout();
     }
 
     @Override
     public InputStream stderr() {
-        return Channels.newInputStream(err.source());
+        return output.stderr();
     }
 
     @Override
@@ -370,7 +289,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         if (s != null) {
             s.interrupt();
         }
-        catchUpAndCloseOutput();
+        output.finish(Duration.ofSeconds(30));
         String error = state.getError();
         Long code = state.getExitCodeLong();
         if (error != null && !error.isBlank() && (code == null || code == 0 || code >= 126 && code <= 128)) {
@@ -398,17 +317,11 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             return;
         }
         removeQuietly(engine, containerId);
-        ResultCallback.Adapter<Frame> a = attach;
-        if (a != null) {
-            closeQuietly(a);
-        }
         Thread s = sampler;
         if (s != null) {
             s.interrupt();
         }
-        closeQuietly(out.source());
-        closeQuietly(err.source());
-        closeSinks();
+        output.close();
         if (kind.gvisor()) {
             DockerEngine.killStrays(containerId);
         }

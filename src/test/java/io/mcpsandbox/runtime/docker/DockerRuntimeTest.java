@@ -79,12 +79,24 @@ class DockerRuntimeTest {
     @Test
     void unusableWithAReasonWhenNoDaemonAnswers() throws IOException {
         try (DockerEngine nowhere = new DockerEngine("unix://" + work.resolve("no.sock"), work.resolve("d"),
-                Path.of("/usr/bin/tini-static"), null,
+                Path.of("/usr/bin/tini-static"), Path.of("/bin/busybox"),
                 io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
                 io.mcpsandbox.runtime.oci.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC).probe();
             assertThat(info.usable()).isFalse();
             assertThat(info.reason()).contains("no Docker daemon answers at unix://");
+        }
+    }
+
+    @Test
+    void unusableWithAReasonWithoutTheBusyboxHelper() throws IOException {
+        try (DockerEngine noHelper = new DockerEngine(DockerEngine.DEFAULT_HOST, work.resolve("d2"),
+                Path.of("/usr/bin/tini-static"), work.resolve("no-busybox"),
+                io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
+                io.mcpsandbox.runtime.oci.CgroupReader.host())) {
+            RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC).probe();
+            assertThat(info.usable()).isFalse();
+            assertThat(info.reason()).contains("docker.env-helper").contains("busybox-static");
         }
     }
 
@@ -128,9 +140,13 @@ class DockerRuntimeTest {
                         .endsWith("ok\n");
             }
         }
+        // One content, one unpacked root, one daemon image: removed with the root's last name.
+        String ref = DockerEngine.IMAGE_REPOSITORY + ":" + DockerEngine.tagFor(catalog.rootfs("bb-oci", fromOci.digest()).rootDir());
         catalog.remove("bb-saved");
+        assertThat(engine.pruneImages()).as("the root is still used by bb-oci").doesNotContain(ref);
         catalog.remove("bb-oci");
-        assertThat(engine.pruneImages()).as("images of removed roots pruned").hasSize(1);
+        assertThat(engine.pruneImages()).as("images of removed roots pruned").contains(ref);
+        assertThat(DockerDaemon.docker("images", "-q", ref)).isBlank();
     }
 
     @Test

@@ -173,9 +173,12 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         // sandbox uid (1000) is the host's uid 1000 (no user namespace): RLIMIT_NPROC would be shared by every
         // sandbox on the host, so the pids cgroup alone bounds processes there.
         long pids = kind.gvisor() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
+        // The output files count against RLIMIT_FSIZE too: it must let them pass the output cap, so that a
+        // flood ends as output_limit rather than SIGXFSZ when the cap is as large as the tmpfs.
+        long fsize = Math.max(limits.tmpBytes(), limits.outputBytes() + 16 * 1024);
         List<Ulimit> ulimits = new ArrayList<>(List.of(
                 new Ulimit("nofile", (long) limits.openFiles(), (long) limits.openFiles()),
-                new Ulimit("fsize", limits.tmpBytes(), limits.tmpBytes()),
+                new Ulimit("fsize", fsize, fsize),
                 new Ulimit("core", 0L, 0L)));
         if (kind.gvisor()) {
             ulimits.add(new Ulimit("nproc", (long) limits.pids(), (long) limits.pids()));

@@ -100,6 +100,19 @@ class DockerRuntimeTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"docker", "docker-runsc"})
+    void anOutputCapLargerThanTheTmpfsStillEndsAsOutputLimit(String runtime) throws IOException {
+        // The program's output files count against RLIMIT_FSIZE, which is the tmpfs size (1 MiB here).
+        try (TestSandbox small = TestSandbox.start(Map.of("MCP_SANDBOX_LIMITS_DEFAULT_TMP", "1m"))) {
+            ExecutionResult r = small.run(sh("yes 0123456789").runtime(runtime)
+                    .limits(new io.mcpsandbox.model.LimitsRequest(20_000L, null, null, null, 2L << 20)).build());
+            assertThat(r.status()).as(r.exitCode() + " " + r.stderr()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
+            assertThat(r.stdout()).hasSize(2 << 20);
+            small.assertNothingLeftBehind();
+        }
+    }
+
     @Test
     void highLevelCanRunOnDockerRunsc() {
         ExecutionResult r = run("docker-runsc", sh("dmesg 2>/dev/null | head -1; echo ok").securityLevel(SecurityLevel.HIGH));

@@ -108,8 +108,9 @@ public final class TestSandbox implements AutoCloseable {
         try (Stream<Path> left = Files.list(bundles)) {
             assertThat(left.toList()).as("bundle directories").isEmpty();
         }
-        if (docker().isPresent()) {
-            assertThat(docker().get().listContainers().stream().filter(sandboxNames::contains).toList())
+        var docker = docker();
+        if (docker.isPresent()) {
+            assertThat(docker.get().listContainers().stream().filter(sandboxNames::contains).toList())
                     .as("docker containers").isEmpty();
         }
         assertThat(listOrEmpty(services.config().dataDir().resolve("docker/sandboxes")))
@@ -197,16 +198,21 @@ public final class TestSandbox implements AutoCloseable {
     /** Stops the service and removes its directories and the Docker images it loaded, failing if one stays. */
     @Override
     public void close() throws IOException {
-        services.executions().awaitTeardowns(Duration.ofSeconds(60));
-        var docker = docker();
-        if (docker.isPresent()) {
-            docker.get().removeAllImages();
-            assertThat(listOrEmpty(services.config().dataDir().resolve("docker/images")).stream()
-                    .filter(Files::isRegularFile).toList()).as("docker images not removed").isEmpty();
+        List<Path> imagesLeft = List.of();
+        try {
+            services.executions().awaitTeardowns(Duration.ofSeconds(60));
+            var docker = docker();
+            if (docker.isPresent()) {
+                docker.get().removeAllImages();
+                imagesLeft = listOrEmpty(services.config().dataDir().resolve("docker/images")).stream()
+                        .filter(Files::isRegularFile).toList();
+            }
+        } finally {
+            services.close();
+            deleteTree(dataDir);
+            deleteTree(stateDir);
         }
-        services.close();
-        deleteTree(dataDir);
-        deleteTree(stateDir);
+        assertThat(imagesLeft).as("docker images not removed").isEmpty();
     }
 
     public static void deleteTree(Path dir) throws IOException {

@@ -114,6 +114,20 @@ class DockerRuntimeTest {
     }
 
     @Test
+    void configurationSendsLowAndMediumToDocker() throws IOException {
+        try (TestSandbox viaDocker = TestSandbox.start(Map.of("MCP_SANDBOX_RUNTIME_STANDARD", "docker"))) {
+            for (SecurityLevel level : List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM)) {
+                ExecutionResult r = viaDocker.run(sh("echo ok").securityLevel(level).build());
+                assertThat(r.status()).as(r.reason()).isEqualTo(ExecutionStatus.COMPLETED);
+                assertThat(r.runtime()).isEqualTo("docker");
+            }
+            assertThat(viaDocker.run(sh("true").build()).runtime()).as("no level given").isEqualTo("docker");
+            assertThat(viaDocker.run(sh("true").securityLevel(SecurityLevel.HIGH).build()).runtime()).isEqualTo("runsc");
+            viaDocker.assertNothingLeftBehind();
+        }
+    }
+
+    @Test
     void highLevelCanRunOnDockerRunsc() {
         ExecutionResult r = run("docker-runsc", sh("dmesg 2>/dev/null | head -1; echo ok").securityLevel(SecurityLevel.HIGH));
         assertThat(r.status()).as(r.reason()).isEqualTo(ExecutionStatus.COMPLETED);

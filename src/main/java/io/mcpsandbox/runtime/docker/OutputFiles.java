@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A Docker sandbox's stdout and stderr: two files on a host tmpfs, bound into the container and written by the
@@ -88,10 +89,14 @@ final class OutputFiles implements AutoCloseable {
                     sleepMs = 1;
                     continue;
                 }
-                Thread.sleep(sleepMs);
+                if (Thread.currentThread().isInterrupted()) {
+                    return;
+                }
+                // Woken early by finish(): the end of a program is not delayed by the idle back-off.
+                LockSupport.parkNanos(sleepMs * 1_000_000);
                 sleepMs = Math.min(MAX_IDLE_SLEEP_MS, sleepMs * 2);
             }
-        } catch (IOException | InterruptedException closedOrStopped) {
+        } catch (IOException closedOrStopped) {
             // the sandbox is being closed
         } finally {
             closeQuietly(out.sink());
@@ -119,8 +124,11 @@ final class OutputFiles implements AutoCloseable {
     void finish(Duration max) throws InterruptedException {
         programEnded = true;
         Thread t = tail;
-        if (t != null && !t.join(max)) {
-            t.interrupt();
+        if (t != null) {
+            LockSupport.unpark(t);
+            if (!t.join(max)) {
+                t.interrupt();
+            }
         }
     }
 

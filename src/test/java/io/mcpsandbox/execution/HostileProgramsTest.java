@@ -289,6 +289,23 @@ class HostileProgramsTest {
                     assertThat(r.status()).as("ended by the cap, not the timeout").isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
                     assertThat(r.stdout()).hasSize(1 << 20).matches("\n+");
                 }));
+        // On Docker stdout is a file: grown with a hole, it reads as megabytes of zeros that cost no memory.
+        list.add(new Hostile("stdout grown with a hole", "output cap, in time", py("""
+                import os
+                try:
+                    os.ftruncate(1, 60 << 20)
+                except OSError as e:
+                    print("ftruncate refused", e.errno, flush=True)
+                """).limits(limits(15_000, null, null, null, 1L << 20)),
+                (r, c) -> {
+                    assertThat(r.status()).as(r.reason()).isIn(ExecutionStatus.OUTPUT_LIMIT, ExecutionStatus.COMPLETED);
+                    if (r.status() == ExecutionStatus.OUTPUT_LIMIT) {
+                        assertThat(r.stdout()).hasSize(1 << 20);
+                    } else {
+                        assertThat(r.stdout()).startsWith("ftruncate refused");
+                    }
+                    assertThat(r.durationMs()).isLessThan(10_000);
+                }));
         list.add(new Hostile("one endless line", "output cap",
                 sh("tr -d '\\n' < /dev/zero").limits(limits(20_000, null, null, null, 65536L)),
                 (r, c) -> assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT)));
@@ -382,8 +399,12 @@ class HostileProgramsTest {
                     List<String> lines = r.stdout().lines().toList();
                     assertThat(lines).as(r.stderr()).hasSize(2);
                     assertThat(lines.get(0)).isEqualTo("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']");
-                    assertThat(lines.get(1)).isIn("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']",
-                            "['CANARY', 'HOME', 'HOSTNAME', 'MARKER', 'PATH', 'PORT']");
+                    if (c.runtime().startsWith("docker")) {
+                        assertThat(lines.get(1)).isIn("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']",
+                                "['CANARY', 'HOME', 'HOSTNAME', 'MARKER', 'PATH', 'PORT']");
+                    } else {
+                        assertThat(lines.get(1)).isEqualTo("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']");
+                    }
                 }));
         list.add(new Hostile("write to the read-only root", "read-only root and binds",
                 sh("for f in /x /usr/bin/x /etc/passwd /bin/sh /.mcp-init; do (echo x > $f) 2>/dev/null && echo \"WROTE $f\"; done; echo done"),

@@ -295,7 +295,13 @@ public final class DockerEngine implements AutoCloseable {
         }
         for (Image image : ours) {
             String root = image.getLabels() == null ? null : image.getLabels().get(LABEL_ROOTFS);
-            if (root == null || Files.isDirectory(Path.of(root)) || image.getRepoTags() == null) {
+            // "Gone" as this process sees the file system: a server in another mount namespace sharing the
+            // daemon would see other roots (a known limit, docker.md).
+            try {
+                if (root == null || Files.isDirectory(Path.of(root)) || image.getRepoTags() == null) {
+                    continue;
+                }
+            } catch (RuntimeException notAPath) {
                 continue;
             }
             for (String ref : image.getRepoTags()) {
@@ -435,16 +441,20 @@ public final class DockerEngine implements AutoCloseable {
     }
 
     static void removeSandboxDir(Path dir) {
+        boolean stillMounted = false;
         for (String tmpfs : List.of("workspace", "output")) {
             WorkspaceTmpfs.unmount(dir.resolve(tmpfs));
             try {
                 if (WorkspaceTmpfs.isMountPoint(dir.resolve(tmpfs))) {
                     log.warn("{} is still mounted; left in place", dir.resolve(tmpfs));
-                    return;
+                    stillMounted = true;
                 }
             } catch (IOException ignored) {
                 // try to delete anyway
             }
+        }
+        if (stillMounted) {
+            return;
         }
         if (!Files.exists(dir)) {
             return;

@@ -89,6 +89,10 @@ public final class DockerRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.host() + " is not local: sandboxes "
                     + "bind host paths (workspace, host image), so only a unix socket works", levels());
         }
+        if (info.getSecurityOptions() != null && info.getSecurityOptions().stream().anyMatch(o -> o.contains("name=userns"))) {
+            return RuntimeInfo.unusable(name(), version, "the daemon runs with userns-remap: the sandbox user (1000) "
+                    + "would not be the owner of its workspace and output files on the host", levels());
+        }
         if (kind.daemonRuntime() != null) {
             if (info.getRuntimes() == null || !info.getRuntimes().containsKey(kind.daemonRuntime())) {
                 return RuntimeInfo.unusable(name(), version, "the Docker daemon has no '" + kind.daemonRuntime()

@@ -24,6 +24,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -71,6 +72,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         OutputFiles output = null;
         try {
             Files.createDirectories(dir);
+            // Only root (the daemon, gVisor's gofer) needs the host paths: other host users must not read the
+            // program's output, input or workspace, nor swap a file before Docker binds it.
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
             engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
             Path workspace = dir.resolve("workspace");
             // Filled on the host, so this needs the daemon on this host (a unix socket): a Docker tmpfs mount is
@@ -129,17 +133,15 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
      * SHLVL) add to the request's environment.
      */
     private static List<String> entrypoint(SandboxSpec spec, boolean hasStdin) {
-        String redirects = " < " + (hasStdin ? STDIN_MOUNT : "/dev/null") + " > " + OutputFiles.STDOUT_MOUNT
-                + " 2> " + OutputFiles.STDERR_MOUNT;
-        StringBuilder unset = new StringBuilder();
-        for (String added : List.of("HOSTNAME", "PWD", "SHLVL")) {
-            if (!spec.env().containsKey(added)) {
-                unset.append(" -u ").append(added);
-            }
-        }
+        // stderr first: a failure to open stdin or stdout is then reported in it.
+        String redirects = " 2> " + OutputFiles.STDERR_MOUNT + " < " + (hasStdin ? STDIN_MOUNT : "/dev/null")
+                + " > " + OutputFiles.STDOUT_MOUNT;
+        List<String> added = List.of("HOSTNAME", "PWD", "SHLVL").stream().filter(v -> !spec.env().containsKey(v)).toList();
         // env would take a program name with '=' for an assignment: such a name is started by the shell itself.
-        String start = spec.args().getFirst().contains("=") ? "unset HOSTNAME; exec \"$@\""
-                : "exec " + ENV_HELPER_MOUNT + " env" + unset + " -- \"$@\"";
+        String start = spec.args().getFirst().contains("=")
+                ? (added.isEmpty() ? "" : "unset " + String.join(" ", added) + "; ") + "exec \"$@\""
+                : "exec " + ENV_HELPER_MOUNT + " env" + added.stream().map(v -> " -u " + v).reduce("", String::concat)
+                        + " -- \"$@\"";
         List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--",
                 ENV_HELPER_MOUNT, "sh", "-c", start + redirects, "sh"));
         argv.addAll(spec.args());
@@ -271,8 +273,10 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
 
     @Override
     public SandboxExit awaitExit() throws InterruptedException {
+        InspectContainerResponse.ContainerState state;
         try {
             engine.streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback()).awaitStatusCode();
+            state = engine.control().inspectContainerCmd(containerId).exec().getState();
         } catch (NotFoundException e) {
             return SandboxExit.failed(kind.runtimeName() + ": the container " + name + " is gone");
         } catch (RuntimeException e) {
@@ -281,18 +285,14 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             }
             return SandboxExit.failed(kind.runtimeName() + ": waiting for " + name + " failed: "
                     + DockerEngine.rootMessage(e));
+        } finally {
+            // On every path: the rest of the output is copied and its streams end (their readers wait for it).
+            Thread s = sampler;
+            if (s != null) {
+                s.interrupt();
+            }
+            output.finish(Duration.ofSeconds(30));
         }
-        InspectContainerResponse.ContainerState state;
-        try {
-            state = engine.control().inspectContainerCmd(containerId).exec().getState();
-        } catch (RuntimeException e) {
-            return SandboxExit.failed(kind.runtimeName() + ": cannot inspect " + name + ": " + DockerEngine.rootMessage(e));
-        }
-        Thread s = sampler;
-        if (s != null) {
-            s.interrupt();
-        }
-        output.finish(Duration.ofSeconds(30));
         String error = state.getError();
         Long code = state.getExitCodeLong();
         if (error != null && !error.isBlank() && (code == null || code == 0 || code >= 126 && code <= 128)) {
@@ -324,10 +324,10 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         if (s != null) {
             s.interrupt();
         }
-        output.close();
         if (kind.gvisor()) {
-            DockerEngine.killStrays(containerId);
+            DockerEngine.killStrays(containerId); // a stray sentry would keep the output files open
         }
+        output.close();
         DockerEngine.removeSandboxDir(sandboxDir);
         engine.removeCgroup(name);
     }

@@ -20,9 +20,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Not Docker's log: the json-file driver truncates its file in place at its size cap, which loses a
  * follower (an output flood then ended as a timeout), and every line costs a JSON record on the daemon's
- * disk and a frame on the API. The tmpfs is as large as the output cap plus a few pages, so no program
- * can put more than that on the host's disk; the execution layer kills the sandbox at the first byte over
- * the cap, which fits.
+ * disk and a frame on the API. The tmpfs is as large as the output cap plus a few pages, so no program can
+ * hold more than that (in memory, charged to its own memory cgroup); the execution layer kills the
+ * sandbox at the first byte over the cap, which fits. Nothing past that byte is copied: a program that
+ * grows its file with holes cannot keep the copy busy.
  */
 final class OutputFiles implements AutoCloseable {
     static final String STDOUT_MOUNT = "/.mcp-stdout";
@@ -31,6 +32,7 @@ final class OutputFiles implements AutoCloseable {
     private static final long MAX_IDLE_SLEEP_MS = 20;
 
     private final Path dir;
+    private final long copyLimit;
     private final FileChannel stdoutFile;
     private final FileChannel stderrFile;
     private final Pipe out = Pipe.open();
@@ -38,12 +40,11 @@ final class OutputFiles implements AutoCloseable {
     private volatile boolean programEnded;
     private volatile Thread tail;
 
-    private OutputFiles(Path dir) throws IOException {
+    private OutputFiles(Path dir, long capBytes, FileChannel stdoutFile, FileChannel stderrFile) throws IOException {
         this.dir = dir;
-        // Opened before the program runs and without following links: whatever it does to the names later,
-        // these are the files it was given.
-        this.stdoutFile = FileChannel.open(stdoutPath(), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
-        this.stderrFile = FileChannel.open(stderrPath(), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+        this.copyLimit = capBytes + 1;
+        this.stdoutFile = stdoutFile;
+        this.stderrFile = stderrFile;
     }
 
     /** Mounts the tmpfs at {@code dir} with two empty files owned by the sandbox user. */
@@ -51,7 +52,20 @@ final class OutputFiles implements AutoCloseable {
         // Each file rounds up to whole pages: room for the cap and at least one byte over it in either file.
         long size = (capBytes + PAGE - 1) / PAGE * PAGE + 3 * PAGE;
         WorkspaceTmpfs.mount(dir, size, 8, ownerUid, Map.of("stdout", new byte[0], "stderr", new byte[0]));
-        return new OutputFiles(dir);
+        // Opened before the program runs and without following links: whatever it does to the names later,
+        // these are the files it was given.
+        FileChannel stdout = null;
+        try {
+            stdout = FileChannel.open(dir.resolve("stdout"), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+            FileChannel stderr = FileChannel.open(dir.resolve("stderr"), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+            return new OutputFiles(dir, capBytes, stdout, stderr);
+        } catch (IOException e) {
+            if (stdout != null) {
+                closeQuietly(stdout);
+            }
+            WorkspaceTmpfs.unmount(dir);
+            throw e;
+        }
     }
 
     Path stdoutPath() {
@@ -78,12 +92,15 @@ final class OutputFiles implements AutoCloseable {
     private void copyUntilEnded() {
         ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
         long sleepMs = 1;
+        long total = 0;
         try {
             while (true) {
                 boolean ended = programEnded; // read before the copy: what was written before the end is copied
-                long copied = copyAvailable(stdoutFile, out.sink(), buffer) + copyAvailable(stderrFile, err.sink(), buffer);
-                if (ended && copied == 0) {
-                    return;
+                long copied = copyAvailable(stdoutFile, out.sink(), buffer, copyLimit - total);
+                copied += copyAvailable(stderrFile, err.sink(), buffer, copyLimit - total - copied);
+                total += copied;
+                if (ended && copied == 0 || total >= copyLimit) {
+                    return; // at the limit the pipes end, and the execution layer has seen the byte over the cap
                 }
                 if (copied > 0) {
                     sleepMs = 1;
@@ -104,10 +121,12 @@ final class OutputFiles implements AutoCloseable {
         }
     }
 
-    private static long copyAvailable(FileChannel from, Pipe.SinkChannel to, ByteBuffer buffer) throws IOException {
+    /** Copies what {@code from} has beyond its position, at most {@code budget} bytes. */
+    private static long copyAvailable(FileChannel from, Pipe.SinkChannel to, ByteBuffer buffer, long budget)
+            throws IOException {
         long copied = 0;
-        while (true) {
-            buffer.clear();
+        while (copied < budget) {
+            buffer.clear().limit((int) Math.min(buffer.capacity(), budget - copied));
             int n = from.read(buffer);
             if (n <= 0) {
                 return copied;
@@ -118,6 +137,7 @@ final class OutputFiles implements AutoCloseable {
             }
             copied += n;
         }
+        return copied;
     }
 
     /** The program has ended: copies what is left, then ends both streams (waiting at most {@code max}). */

@@ -185,10 +185,12 @@ class DockerRuntimeTest {
         String name = "mcp-exec-" + id;
         String image = engine.ensureImage(HostImageRoot.of(sandbox));
         Path dir = sandbox.services().config().dataDir().resolve("docker/sandboxes").resolve(name);
-        Files.createDirectories(dir.resolve("workspace"));
-        Files.writeString(dir.resolve("owner"), dead.label());
-        HostCommand.check(List.of("mount", "-t", "tmpfs", "-o", "size=1m", "t", dir.resolve("workspace").toString()),
-                Duration.ofSeconds(5));
+        Files.writeString(Files.createDirectories(dir).resolve("owner"), dead.label());
+        for (String tmpfs : List.of("workspace", "output")) {
+            Files.createDirectories(dir.resolve(tmpfs));
+            HostCommand.check(List.of("mount", "-t", "tmpfs", "-o", "size=1m", "t", dir.resolve(tmpfs).toString()),
+                    Duration.ofSeconds(5));
+        }
         engine.control().createContainerCmd(image).withName(name).withEntrypoint("/.mcp-init")
                 .withLabels(Map.of(DockerEngine.LABEL_EXECUTION, id, DockerEngine.LABEL_OWNER, dead.label(),
                         DockerEngine.LABEL_SANDBOX_DIR, dir.toString()))

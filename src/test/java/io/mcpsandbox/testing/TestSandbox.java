@@ -122,7 +122,10 @@ public final class TestSandbox implements AutoCloseable {
         assertThat(cgroups).as("sandbox cgroups").isEmpty();
     }
 
-    /** The Docker engine of this service when its daemon answers (none answering: no container of ours exists). */
+    /**
+     * The Docker engine of this service when its runtime is usable. When it is not, this service could not have
+     * created a container (a daemon that stopped answering mid-test fails the tests that used it instead).
+     */
     public java.util.Optional<DockerEngine> docker() {
         return services.registry().find("docker").filter(r -> r.probe().usable())
                 .map(r -> ((DockerRuntime) r).engine());

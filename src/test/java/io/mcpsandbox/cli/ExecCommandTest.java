@@ -211,9 +211,7 @@ class ExecCommandTest {
     @Test
     void imagesRmIsRefusedWhileARunningExecutionUsesTheImage() throws Exception {
         Path work = Files.createDirectories(dataDir.resolve("rm-test"));
-        Path root = io.mcpsandbox.image.TestImages.busyboxRoot(work.resolve("root"), "in-use");
-        io.mcpsandbox.image.TestImages.layout(root, work.resolve("layout"), "busy");
-        Path archive = io.mcpsandbox.image.TestImages.ociArchive(work.resolve("layout"), "busy", work.resolve("busy.tar"));
+        Path archive = io.mcpsandbox.image.TestImages.busyboxOciArchive(work, "busy", "in-use");
         assertThat(cli("images", "import", "--name", "busy", archive.toString()).exitCode()).isZero();
 
         List<String> argv = new ArrayList<>(ChildJvm.cli());

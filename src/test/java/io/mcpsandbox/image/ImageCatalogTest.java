@@ -24,8 +24,7 @@ class ImageCatalogTest {
 
     @BeforeAll
     static void buildArchives() throws IOException {
-        work = Files.createTempDirectory("mcp-image-test-");
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        work = TestImages.workDir("mcp-image-test-");
         Path root = TestImages.busyboxRoot(work.resolve("root"), "from-busybox");
         TestImages.layout(root, work.resolve("layout"), "bb");
         dockerArchive = TestImages.dockerArchive(work.resolve("layout"), "bb", work.resolve("bb-docker.tar"));

@@ -9,7 +9,6 @@ import io.mcpsandbox.model.RootFilesystem;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
 import java.util.Properties;
 import org.junit.jupiter.api.AfterAll;
@@ -25,11 +24,8 @@ class ImageResolverTest {
 
     @BeforeAll
     static void importImage() throws Exception {
-        work = Files.createTempDirectory("mcp-resolver-test-");
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Path root = TestImages.busyboxRoot(work.resolve("root"), "m");
-        TestImages.layout(root, work.resolve("layout"), "bb");
-        Path archive = TestImages.ociArchive(work.resolve("layout"), "bb", work.resolve("bb.tar"));
+        work = TestImages.workDir("mcp-resolver-test-");
+        Path archive = TestImages.busyboxOciArchive(work, "bb", "m");
         Path images = Files.createDirectories(work.resolve("data/images"));
         catalog = new ImageCatalog(images, new HostImage(Path.of("/"), images));
         digest = catalog.importArchive("bb", archive).digest();

@@ -4,6 +4,7 @@ import io.mcpsandbox.runtime.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 
@@ -15,6 +16,20 @@ public final class TestImages {
     private static final Duration T = Duration.ofMinutes(2);
 
     private TestImages() {
+    }
+
+    /** A temporary directory searchable by every user (sandboxes run as unprivileged uids). */
+    public static Path workDir(String prefix) throws IOException {
+        Path dir = Files.createTempDirectory(prefix);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return dir;
+    }
+
+    /** A busybox image ({@code marker} in /etc/marker) as an OCI archive, built under {@code work/<tag>-*}. */
+    public static Path busyboxOciArchive(Path work, String tag, String marker) throws IOException {
+        Path root = busyboxRoot(work.resolve(tag + "-root"), marker);
+        layout(root, work.resolve(tag + "-layout"), tag);
+        return ociArchive(work.resolve(tag + "-layout"), tag, work.resolve(tag + ".tar"));
     }
 
     /** A root with /bin/busybox (static) and applet links, and {@code marker} in /etc/marker. */

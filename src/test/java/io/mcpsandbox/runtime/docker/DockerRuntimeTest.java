@@ -18,7 +18,6 @@ import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -46,8 +45,7 @@ class DockerRuntimeTest {
         DockerDaemon.ensureRunning();
         sandbox = TestSandbox.start();
         engine = ((DockerRuntime) sandbox.services().registry().find("docker").orElseThrow()).engine();
-        work = Files.createTempDirectory("mcp-docker-test-");
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        work = TestImages.workDir("mcp-docker-test-");
     }
 
     @AfterAll

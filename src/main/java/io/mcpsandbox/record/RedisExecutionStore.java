@@ -217,7 +217,7 @@ public final class RedisExecutionStore implements ExecutionStore {
                 forgetExpiredOutputs();
                 dropOldest(OUTPUTS_INDEX, caps.maxTotal());
             }
-        } catch (JedisException | ExecutionStoreException e) {
+        } catch (RuntimeException e) {
             // The record is written: not a failed write. The next check tries again.
             LOG.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl, e.toString());
         }

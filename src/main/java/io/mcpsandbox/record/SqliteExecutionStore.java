@@ -185,6 +185,9 @@ public final class SqliteExecutionStore implements ExecutionStore {
             st.execute("CREATE INDEX IF NOT EXISTS executions_pending ON executions (started_ms) WHERE pending = 1");
             // Covers the sums the output caps need, so they never read the rows.
             st.execute("CREATE INDEX IF NOT EXISTS executions_user_stored ON executions (user_id, stored_bytes)");
+            // The oldest records that still keep their output, without stepping over the dropped ones.
+            st.execute("CREATE INDEX IF NOT EXISTS executions_kept_output ON executions (started_ms) "
+                    + "WHERE output_state IN ('full', 'truncated')");
             st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
         }
     }
@@ -413,7 +416,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
     private int dropOldest(String userIdOrNull, long cap) {
         long stored = storedBytes(userIdOrNull);
         int dropped = 0;
-        String where = "status <> ? AND result IS NOT NULL AND coalesce(output_state, '') <> 'dropped'"
+        String where = "status <> ? AND result IS NOT NULL AND output_state IN ('full', 'truncated')"
                 + (userIdOrNull == null ? "" : " AND user_id = ?");
         while (stored > cap) {
             List<Object[]> victims = new ArrayList<>();

@@ -22,7 +22,7 @@ import java.util.function.IntSupplier;
  * The service's meters in one Prometheus registry: JVM metrics, {@code mcp_sandbox_executions_total} by
  * runtime and status, {@code mcp_sandbox_execution_duration_seconds} (histogram),
  * {@code mcp_sandbox_active_executions}, {@code mcp_sandbox_security_events_total} by type and severity,
- * and {@code mcp_sandbox_rejections_total} by reason.
+ * {@code mcp_sandbox_rejections_total} by reason, and {@code mcp_sandbox_store_size_bytes}.
  */
 public final class SandboxMetrics implements AutoCloseable {
     public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -52,6 +52,11 @@ public final class SandboxMetrics implements AutoCloseable {
         Gauge.builder("mcp.sandbox.store.pending.writes", store, ExecutionStore::pendingWrites)
                 .strongReference(true)
                 .description("Records waiting to be written to the primary store").register(registry);
+        Gauge.builder("mcp.sandbox.store.size", store, ExecutionStore::sizeBytes)
+                .strongReference(true).baseUnit("bytes")
+                .description("What the execution records take: the SQLite file on disk, or Redis's stored results "
+                        + "plus the SQLite file; -1 when unknown")
+                .register(registry);
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

@@ -46,6 +46,14 @@ public interface ExecutionStore extends AutoCloseable {
         return !health().ok();
     }
 
+    /**
+     * Bytes the store takes: for SQLite the database file and its write-ahead log on disk, for Redis the
+     * stored results (JSON and compressed output) it counts; -1 when it cannot tell.
+     */
+    default long sizeBytes() {
+        return -1;
+    }
+
     @Override
     void close();
 }

@@ -16,11 +16,17 @@ public final class ExecutionStores {
     public static final String REDIS_TIMEOUT = "records.redis.timeout";
     public static final String REDIS_POOL_SIZE = "records.redis.pool-size";
     public static final String SQLITE_RETENTION = "records.sqlite.retention";
+    public static final String OUTPUT_MAX_STORED = "records.output.max-stored";
+    public static final String OUTPUT_MAX_PER_USER = "records.output.max-per-user";
+    public static final String OUTPUT_MAX_TOTAL = "records.output.max-total";
 
     public static final String DEFAULT_REDIS_TTL = "24h";
     public static final String DEFAULT_REDIS_TIMEOUT = "500ms";
     public static final String DEFAULT_REDIS_POOL_SIZE = "16";
     public static final String DEFAULT_SQLITE_RETENTION = "30d";
+    public static final String DEFAULT_OUTPUT_MAX_STORED = "1m";
+    public static final String DEFAULT_OUTPUT_MAX_PER_USER = "100m";
+    public static final String DEFAULT_OUTPUT_MAX_TOTAL = "1g";
 
     private static final Logger LOG = LoggerFactory.getLogger(ExecutionStores.class);
 
@@ -34,10 +40,14 @@ public final class ExecutionStores {
 
     public static ExecutionStore create(Path dataDir, Settings settings) {
         Duration retention = duration(settings, SQLITE_RETENTION, DEFAULT_SQLITE_RETENTION);
+        OutputCaps caps = caps(settings);
         String url = settings.string(REDIS_URL, "").trim();
-        SqliteExecutionStore sqlite = new SqliteExecutionStore(dataDir.resolve(SqliteExecutionStore.FILE_NAME), retention);
+        SqliteExecutionStore sqlite = new SqliteExecutionStore(dataDir.resolve(SqliteExecutionStore.FILE_NAME), retention,
+                caps);
         if (url.isEmpty()) {
-            LOG.info("Execution records: SQLite file {} (retention {})", sqlite.file(), human(retention));
+            LOG.info("Execution records: SQLite file {} (retention {}; output kept: {} per stream, {} per user, {} in all)",
+                    sqlite.file(), human(retention), Units.formatBytes(caps.maxStreamBytes()),
+                    Units.formatBytes(caps.maxPerUser()), Units.formatBytes(caps.maxTotal()));
             return sqlite;
         }
         RedisExecutionStore redis = null;
@@ -45,7 +55,7 @@ public final class ExecutionStores {
             redis = new RedisExecutionStore(url,
                     duration(settings, REDIS_TTL, DEFAULT_REDIS_TTL),
                     duration(settings, REDIS_TIMEOUT, DEFAULT_REDIS_TIMEOUT),
-                    settings.integer(REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE));
+                    settings.integer(REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE), caps);
             LOG.info("Execution records: Redis at {} (TTL {}), kept in {} while it is unreachable",
                     redis.maskedUrl(), human(redis.ttl()), sqlite.file());
             return new FailoverExecutionStore(redis, sqlite);
@@ -56,6 +66,13 @@ public final class ExecutionStores {
             sqlite.close();
             throw e;
         }
+    }
+
+    /** The output caps the settings ask for; a malformed or non-positive value is an error naming its key. */
+    public static OutputCaps caps(Settings settings) {
+        return new OutputCaps(settings.bytes(OUTPUT_MAX_STORED, DEFAULT_OUTPUT_MAX_STORED),
+                settings.bytes(OUTPUT_MAX_PER_USER, DEFAULT_OUTPUT_MAX_PER_USER),
+                settings.bytes(OUTPUT_MAX_TOTAL, DEFAULT_OUTPUT_MAX_TOTAL));
     }
 
     static Duration duration(Settings settings, String key, String fallback) {

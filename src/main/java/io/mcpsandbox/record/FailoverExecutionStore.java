@@ -53,6 +53,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
     private final AtomicBoolean down = new AtomicBoolean();
     private volatile Instant downSince;
     private volatile String lastError;
+    private volatile long lastRedisSize;
     /** Set when an outage begins; cleared (and logged) once every record kept during it is in Redis. */
     private final AtomicBoolean backlog = new AtomicBoolean();
     private final AtomicLong outages = new AtomicLong();
@@ -234,6 +235,21 @@ public final class FailoverExecutionStore implements ExecutionStore {
     @Override
     public boolean degraded() {
         return down.get() || spool.pendingCount() > 0;
+    }
+
+    /**
+     * Redis's stored results plus the embedded file on disk. While Redis is down, its last known size: a
+     * metrics scrape never waits for a down Redis.
+     */
+    @Override
+    public long sizeBytes() {
+        if (!down.get()) {
+            long size = redis.sizeBytes();
+            if (size >= 0) {
+                lastRedisSize = size;
+            }
+        }
+        return Math.max(0, lastRedisSize) + Math.max(0, spool.sizeBytes());
     }
 
     /** Whether the last contact with Redis succeeded. */

@@ -3,6 +3,7 @@ package io.mcpsandbox.record;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionStatus;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -11,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.AbstractTransaction;
 import redis.clients.jedis.ConnectionPoolConfig;
@@ -36,17 +39,30 @@ public final class RedisExecutionStore implements ExecutionStore {
     public static final String ALL_INDEX = "executions:all";
     public static final String USER_INDEX_PREFIX = "executions:user:";
     public static final String RUNNING_SET = "executions:running";
+    /** Ids of ended records that still keep their output, scored by start time; all users' and one user's. */
+    public static final String OUTPUTS_INDEX = "executions:outputs";
+    public static final String USER_OUTPUTS_PREFIX = "executions:user-outputs:";
+    /** Hash: id to the bytes its stored result takes, for every id in {@link #OUTPUTS_INDEX}. */
+    public static final String STORED_BYTES = "executions:stored-bytes";
+    static final String OUTPUT_FIELD = "output";
+    private static final byte[] OUTPUT_FIELD_BYTES = OUTPUT_FIELD.getBytes(StandardCharsets.UTF_8);
+    /** Caps are checked once this share of a cap has been written since the last check (sums read every hash). */
+    private static final int CHECK_EVERY_FRACTION = 32;
     /**
      * How much longer than the TTL an index entry is kept: a hash expires TTL after its last write (the end),
      * its index entries are scored by its start.
      */
     static final Duration INDEX_MARGIN = Duration.ofDays(1);
     private static final int LIST_BATCH = 64;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RedisExecutionStore.class);
 
     private final String maskedUrl;
     private final Duration ttl;
     private final RedisClient client;
     private final Clock clock = Clock.systemUTC();
+    private final OutputCaps caps;
+    private final ConcurrentHashMap<String, AtomicLong> unchecked = new ConcurrentHashMap<>();
+    private final AtomicLong uncheckedTotal = new AtomicLong(Long.MAX_VALUE / 2); // first write checks
 
     /**
      * @param url      {@code redis://[[user]:password@]host[:port][/db]} (or {@code rediss://} for TLS)
@@ -54,8 +70,14 @@ public final class RedisExecutionStore implements ExecutionStore {
      * @param timeout  connect, read and pool-wait timeout
      * @param poolSize most connections at once
      */
-    @SuppressWarnings("deprecation") // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
     public RedisExecutionStore(String url, Duration ttl, Duration timeout, int poolSize) {
+        this(url, ttl, timeout, poolSize, OutputCaps.DEFAULTS);
+    }
+
+    /** @param caps how much output records keep: per stream, per user and in all (see {@link OutputCaps}) */
+    @SuppressWarnings("deprecation") // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
+    public RedisExecutionStore(String url, Duration ttl, Duration timeout, int poolSize, OutputCaps caps) {
+        this.caps = java.util.Objects.requireNonNull(caps, "caps");
         URI uri = RedisUrls.parse(url);
         if (ttl == null || ttl.toSeconds() < 1) {
             throw new IllegalArgumentException("records.redis.ttl must be at least 1s; got " + ttl);
@@ -98,6 +120,10 @@ public final class RedisExecutionStore implements ExecutionStore {
         return USER_INDEX_PREFIX + userId;
     }
 
+    public static String userOutputs(String userId) {
+        return USER_OUTPUTS_PREFIX + userId;
+    }
+
     public Duration ttl() {
         return ttl;
     }
@@ -120,7 +146,8 @@ public final class RedisExecutionStore implements ExecutionStore {
     /** Writes the whole record (hash, TTL, indexes) in one MULTI/EXEC; idempotent. */
     void write(ExecutionRecord record) {
         RecordJson.valid(record);
-        Map<String, String> fields = hash(record);
+        StoredResults.Encoded result = StoredResults.encode(record.result(), caps.maxStreamBytes());
+        Map<String, String> fields = hash(record, result);
         String key = key(record.executionId());
         double score = record.startedAt().toEpochMilli();
         String cutoff = "(" + (clock.millis() - ttl.toMillis() - INDEX_MARGIN.toMillis());
@@ -128,6 +155,9 @@ public final class RedisExecutionStore implements ExecutionStore {
         try (AbstractTransaction t = client.multi()) {
             t.del(key);
             t.hset(key, fields);
+            if (result.output() != null) {
+                t.hset(key.getBytes(StandardCharsets.UTF_8), OUTPUT_FIELD_BYTES, result.output());
+            }
             t.expire(key, ttlSeconds);
             t.zadd(ALL_INDEX, score, record.executionId());
             t.zremrangeByScore(ALL_INDEX, "-inf", cutoff);
@@ -142,6 +172,15 @@ public final class RedisExecutionStore implements ExecutionStore {
             } else {
                 t.srem(RUNNING_SET, record.executionId());
             }
+            if (result.output() != null) {
+                t.zadd(OUTPUTS_INDEX, score, record.executionId());
+                t.hset(STORED_BYTES, record.executionId(), Long.toString(result.storedBytes()));
+                if (record.userId() != null) {
+                    String outputs = userOutputs(record.userId());
+                    t.zadd(outputs, score, record.executionId());
+                    t.expire(outputs, ttlSeconds + INDEX_MARGIN.toSeconds());
+                }
+            }
             List<Object> replies = t.exec();
             if (replies == null) {
                 throw new ExecutionStoreException("Redis at " + maskedUrl + " discarded the write of " + key);
@@ -155,12 +194,119 @@ public final class RedisExecutionStore implements ExecutionStore {
         } catch (JedisException e) {
             throw failure("cannot write " + key, e);
         }
+        if (result.output() != null) {
+            enforceCapsAfter(record.userId(), result.storedBytes());
+        }
+    }
+
+    /**
+     * Checks the caps once enough has been written since the last check: a sum reads one size per stored
+     * output, too much to do on every write. Between checks a cap can be passed by 1/32 of it per process.
+     */
+    private void enforceCapsAfter(String userId, long bytes) {
+        try {
+            if (userId != null) {
+                AtomicLong sinceCheck = unchecked.computeIfAbsent(userId, u -> new AtomicLong(Long.MAX_VALUE / 2));
+                if (sinceCheck.addAndGet(bytes) >= caps.maxPerUser() / CHECK_EVERY_FRACTION) {
+                    sinceCheck.set(0);
+                    dropOldest(userOutputs(userId), caps.maxPerUser());
+                }
+            }
+            if (uncheckedTotal.addAndGet(bytes) >= caps.maxTotal() / CHECK_EVERY_FRACTION) {
+                uncheckedTotal.set(0);
+                forgetExpiredOutputs();
+                dropOldest(OUTPUTS_INDEX, caps.maxTotal());
+            }
+        } catch (RuntimeException e) {
+            // The record is written: not a failed write. The next check tries again.
+            LOG.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl, e.toString());
+        }
+    }
+
+    /** Drops every user's outputs over the per-user cap, then all over the total; returns how many. */
+    public int enforceCaps() {
+        try {
+            forgetExpiredOutputs();
+            int dropped = 0;
+            for (String index : client.keys(USER_OUTPUTS_PREFIX + "*")) {
+                dropped += dropOldest(index, caps.maxPerUser());
+            }
+            return dropped + dropOldest(OUTPUTS_INDEX, caps.maxTotal());
+        } catch (JedisException e) {
+            throw failure("cannot enforce the stored-output caps", e);
+        }
+    }
+
+    /** Outputs whose records are past TTL + margin: their hashes are gone, so are their sizes. */
+    private void forgetExpiredOutputs() {
+        String cutoff = "(" + (clock.millis() - ttl.toMillis() - INDEX_MARGIN.toMillis());
+        List<String> old = client.zrangeByScore(OUTPUTS_INDEX, "-inf", cutoff);
+        if (!old.isEmpty()) {
+            String[] ids = old.toArray(String[]::new);
+            client.hdel(STORED_BYTES, ids);
+            client.zrem(OUTPUTS_INDEX, ids);
+        }
+    }
+
+    /** Stored bytes of the ids in an outputs index; drops outputs, oldest first, while over the cap. */
+    private int dropOldest(String index, long cap) {
+        List<String> ids = client.zrange(index, 0, -1);
+        if (ids.isEmpty()) {
+            return 0;
+        }
+        List<String> sizes = client.hmget(STORED_BYTES, ids.toArray(String[]::new));
+        long stored = 0;
+        for (String size : sizes) {
+            stored += size == null ? 0 : Long.parseLong(size);
+        }
+        int dropped = 0;
+        for (int i = 0; i < ids.size() && stored > cap; i++) {
+            String id = ids.get(i);
+            long size = sizes.get(i) == null ? 0 : Long.parseLong(sizes.get(i));
+            stored -= size;
+            Map<byte[], byte[]> hash = client.hgetAll(key(id).getBytes(StandardCharsets.UTF_8));
+            String user = hash.isEmpty() ? null : text(hash, "userId");
+            try (AbstractTransaction t = client.multi()) {
+                if (!hash.isEmpty()) {
+                    StoredResults.Encoded smaller = StoredResults.drop(text(hash, "result"), binary(hash, OUTPUT_FIELD));
+                    // HSET keeps the hash's TTL.
+                    t.hset(key(id), Map.of("result", smaller.json(), "outputState", smaller.state().wireName(),
+                            "storedBytes", Long.toString(smaller.storedBytes())));
+                    t.hset(key(id).getBytes(StandardCharsets.UTF_8), OUTPUT_FIELD_BYTES, smaller.output());
+                    stored += smaller.storedBytes();
+                    dropped++;
+                }
+                t.zrem(OUTPUTS_INDEX, id);
+                t.hdel(STORED_BYTES, id);
+                if (user != null) {
+                    t.zrem(userOutputs(user), id);
+                } else if (!index.equals(OUTPUTS_INDEX)) {
+                    t.zrem(index, id);
+                }
+                t.exec();
+            }
+        }
+        return dropped;
+    }
+
+    /** Stored results (JSON and compressed output) of the records that still keep their output, in bytes. */
+    @Override
+    public long sizeBytes() {
+        try {
+            long sum = 0;
+            for (String size : client.hvals(STORED_BYTES)) {
+                sum += Long.parseLong(size);
+            }
+            return sum;
+        } catch (JedisException | NumberFormatException e) {
+            return -1;
+        }
     }
 
     @Override
     public Optional<ExecutionRecord> find(String executionId) {
         try {
-            Map<String, String> hash = client.hgetAll(key(executionId));
+            Map<byte[], byte[]> hash = client.hgetAll(key(executionId).getBytes(StandardCharsets.UTF_8));
             return hash.isEmpty() ? Optional.empty() : Optional.of(record(hash));
         } catch (JedisException e) {
             throw failure("cannot read " + key(executionId), e);
@@ -181,7 +327,7 @@ public final class RedisExecutionStore implements ExecutionStore {
                 if (ids.isEmpty()) {
                     break;
                 }
-                List<Map<String, String>> hashes = hashes(ids);
+                List<Map<byte[], byte[]>> hashes = hashes(ids);
                 for (int i = 0; i < ids.size(); i++) {
                     if (hashes.get(i).isEmpty()) {
                         expired.add(ids.get(i));
@@ -212,7 +358,7 @@ public final class RedisExecutionStore implements ExecutionStore {
             if (ids.isEmpty()) {
                 return List.of();
             }
-            List<Map<String, String>> hashes = hashes(ids);
+            List<Map<byte[], byte[]>> hashes = hashes(ids);
             List<String> stale = new ArrayList<>();
             for (int i = 0; i < ids.size(); i++) {
                 ExecutionRecord r = hashes.get(i).isEmpty() ? null : record(hashes.get(i));
@@ -232,11 +378,11 @@ public final class RedisExecutionStore implements ExecutionStore {
         return out;
     }
 
-    private List<Map<String, String>> hashes(List<String> ids) {
-        List<Response<Map<String, String>>> responses = new ArrayList<>(ids.size());
+    private List<Map<byte[], byte[]>> hashes(List<String> ids) {
+        List<Response<Map<byte[], byte[]>>> responses = new ArrayList<>(ids.size());
         try (AbstractPipeline p = client.pipelined()) {
             for (String id : ids) {
-                responses.add(p.hgetAll(key(id)));
+                responses.add(p.hgetAll(key(id).getBytes(StandardCharsets.UTF_8)));
             }
             p.sync();
         }
@@ -289,7 +435,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         return new ExecutionStoreException("Redis at " + maskedUrl + ": " + what + ": " + cause, e);
     }
 
-    static Map<String, String> hash(ExecutionRecord r) {
+    static Map<String, String> hash(ExecutionRecord r, StoredResults.Encoded result) {
         Map<String, String> h = new LinkedHashMap<>();
         put(h, "executionId", r.executionId());
         put(h, "userId", r.userId());
@@ -306,7 +452,9 @@ public final class RedisExecutionStore implements ExecutionStore {
         put(h, "durationMs", Long.toString(r.durationMs()));
         put(h, "outputBytes", Long.toString(r.outputBytes()));
         put(h, "securityEvents", RecordJson.write(r.securityEvents()));
-        put(h, "result", RecordJson.write(r.result()));
+        put(h, "result", result.json());
+        put(h, "outputState", result.state() == null ? null : result.state().wireName());
+        put(h, "storedBytes", result.output() == null ? null : Long.toString(result.storedBytes()));
         return h;
     }
 
@@ -316,7 +464,37 @@ public final class RedisExecutionStore implements ExecutionStore {
         }
     }
 
-    static ExecutionRecord record(Map<String, String> h) {
+    /** A record from its hash as Redis returns it (binary: the output is compressed bytes). */
+    static ExecutionRecord record(Map<byte[], byte[]> binary) {
+        Map<String, String> h = new LinkedHashMap<>();
+        byte[] output = null;
+        for (Map.Entry<byte[], byte[]> e : binary.entrySet()) {
+            String field = new String(e.getKey(), StandardCharsets.UTF_8);
+            if (field.equals(OUTPUT_FIELD)) {
+                output = e.getValue();
+            } else {
+                h.put(field, new String(e.getValue(), StandardCharsets.UTF_8));
+            }
+        }
+        return record(h, output);
+    }
+
+    private static String text(Map<byte[], byte[]> hash, String field) {
+        byte[] value = binary(hash, field);
+        return value == null ? null : new String(value, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] binary(Map<byte[], byte[]> hash, String field) {
+        byte[] name = field.getBytes(StandardCharsets.UTF_8);
+        for (Map.Entry<byte[], byte[]> e : hash.entrySet()) {
+            if (java.util.Arrays.equals(e.getKey(), name)) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+
+    private static ExecutionRecord record(Map<String, String> h, byte[] output) {
         try {
             return new ExecutionRecord(h.get("executionId"), h.get("userId"), h.get("sessionId"), h.get("image"),
                     h.get("runtime"), RecordJson.level(h.get("securityLevel")), RecordJson.command(h.get("command")),
@@ -324,7 +502,7 @@ public final class RedisExecutionStore implements ExecutionStore {
                     RecordJson.status(h.get("status")),
                     h.get("exitCode") == null ? null : Integer.valueOf(h.get("exitCode")),
                     parseLong(h.get("durationMs")), parseLong(h.get("outputBytes")),
-                    RecordJson.events(h.get("securityEvents")), RecordJson.result(h.get("result")));
+                    RecordJson.events(h.get("securityEvents")), StoredResults.decode(h.get("result"), output));
         } catch (RuntimeException e) {
             if (e instanceof ExecutionStoreException ese) {
                 throw ese;

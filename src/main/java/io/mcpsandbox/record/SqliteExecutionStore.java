@@ -33,12 +33,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class SqliteExecutionStore implements ExecutionStore {
     public static final String FILE_NAME = "executions.db";
-    static final int SCHEMA_VERSION = 1;
+    static final int SCHEMA_VERSION = 2;
     private static final Logger LOG = LoggerFactory.getLogger(SqliteExecutionStore.class);
 
     private static final String COLUMNS = "execution_id, user_id, session_id, image, runtime, security_level, command, "
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
-            + "security_events, result";
+            + "security_events, result, output, output_state, stored_bytes";
     private static final String SELECT = "SELECT " + COLUMNS + ", pending, revision FROM executions";
 
     /** A stored row: the record, whether it still has to be written to Redis, and its write count. */
@@ -47,6 +47,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private final Path file;
     private final Duration retention;
+    private final OutputCaps caps;
     private final Clock clock;
     private final ReentrantLock lock = new ReentrantLock();
     private final Connection connection;
@@ -59,15 +60,27 @@ public final class SqliteExecutionStore implements ExecutionStore {
      * @param retention records that started longer ago than this are deleted on open; zero keeps them forever
      */
     public SqliteExecutionStore(Path file, Duration retention) {
-        this(file, retention, Clock.systemUTC());
+        this(file, retention, OutputCaps.DEFAULTS);
+    }
+
+    /**
+     * @param caps how much output records keep: per stream, per user and in all (see {@link OutputCaps})
+     */
+    public SqliteExecutionStore(Path file, Duration retention, OutputCaps caps) {
+        this(file, retention, caps, Clock.systemUTC());
     }
 
     SqliteExecutionStore(Path file, Duration retention, Clock clock) {
+        this(file, retention, OutputCaps.DEFAULTS, clock);
+    }
+
+    SqliteExecutionStore(Path file, Duration retention, OutputCaps caps, Clock clock) {
         if (retention == null || retention.isNegative()) {
             throw new IllegalArgumentException("records.sqlite.retention must be zero (keep) or positive; got " + retention);
         }
         this.file = file.toAbsolutePath();
         this.retention = retention;
+        this.caps = java.util.Objects.requireNonNull(caps, "caps");
         this.clock = clock;
         createOwnerOnly(this.file);
         try {
@@ -87,6 +100,11 @@ public final class SqliteExecutionStore implements ExecutionStore {
         int pruned = prune();
         if (pruned > 0) {
             LOG.info("Execution records: pruned {} records older than {} from {}", pruned, retention, this.file);
+        }
+        int dropped = enforceCaps();
+        if (dropped > 0) {
+            LOG.info("Execution records: dropped the output of {} records to keep {} under its output caps", dropped,
+                    this.file);
         }
     }
 
@@ -146,16 +164,43 @@ public final class SqliteExecutionStore implements ExecutionStore {
                         output_bytes    INTEGER NOT NULL,
                         security_events TEXT NOT NULL,
                         result          TEXT,
+                        output          BLOB,
+                        output_state    TEXT,
+                        stored_bytes    INTEGER NOT NULL DEFAULT 0,
                         pending         INTEGER NOT NULL DEFAULT 0,
                         revision        INTEGER NOT NULL DEFAULT 0,
                         updated_ms      INTEGER NOT NULL
                     )""");
+            if (version < 2 && !hasColumn(st, "output")) {
+                // Version 1 kept the output inside the result JSON: those rows count as their JSON's size.
+                st.execute("ALTER TABLE executions ADD COLUMN output BLOB");
+                st.execute("ALTER TABLE executions ADD COLUMN output_state TEXT");
+                st.execute("ALTER TABLE executions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0");
+                st.execute("UPDATE executions SET stored_bytes = coalesce(length(CAST(result AS BLOB)), 0), "
+                        + "output_state = CASE WHEN result IS NULL THEN NULL ELSE 'full' END");
+            }
             st.execute("CREATE INDEX IF NOT EXISTS executions_user_started ON executions (user_id, started_ms)");
             st.execute("CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms)");
             st.execute("CREATE INDEX IF NOT EXISTS executions_status ON executions (status)");
             st.execute("CREATE INDEX IF NOT EXISTS executions_pending ON executions (started_ms) WHERE pending = 1");
+            // Covers the sums the output caps need, so they never read the rows.
+            st.execute("CREATE INDEX IF NOT EXISTS executions_user_stored ON executions (user_id, stored_bytes)");
+            // The oldest records that still keep their output, without stepping over the dropped ones.
+            st.execute("CREATE INDEX IF NOT EXISTS executions_kept_output ON executions (started_ms) "
+                    + "WHERE output_state IN ('full', 'truncated')");
             st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
         }
+    }
+
+    private static boolean hasColumn(Statement st, String column) throws SQLException {
+        try (ResultSet rs = st.executeQuery("PRAGMA table_info(executions)")) {
+            while (rs.next()) {
+                if (column.equalsIgnoreCase(rs.getString("name"))) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     public Path file() {
@@ -179,19 +224,20 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private void upsert(ExecutionRecord r, boolean pending) {
         String sql = "INSERT INTO executions (" + COLUMNS + ", pending, revision, updated_ms) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
                 + "ON CONFLICT (execution_id) DO UPDATE SET user_id = excluded.user_id, "
                 + "session_id = excluded.session_id, image = excluded.image, runtime = excluded.runtime, "
                 + "security_level = excluded.security_level, command = excluded.command, language = excluded.language, "
                 + "started_at = excluded.started_at, started_ms = excluded.started_ms, ended_at = excluded.ended_at, "
                 + "status = excluded.status, exit_code = excluded.exit_code, duration_ms = excluded.duration_ms, "
                 + "output_bytes = excluded.output_bytes, security_events = excluded.security_events, "
-                + "result = excluded.result, pending = max(executions.pending, excluded.pending), "
+                + "result = excluded.result, output = excluded.output, output_state = excluded.output_state, "
+                + "stored_bytes = excluded.stored_bytes, pending = max(executions.pending, excluded.pending), "
                 + "revision = executions.revision + 1, updated_ms = excluded.updated_ms";
         // JSON outside the lock: it is the costly part of a write.
         String command = RecordJson.write(r.command());
         String events = RecordJson.write(r.securityEvents());
-        String result = RecordJson.write(r.result());
+        StoredResults.Encoded result = StoredResults.encode(r.result(), caps.maxStreamBytes());
         lock.lock();
         try (PreparedStatement ps = open().prepareStatement(sql)) {
             ps.setString(1, r.executionId());
@@ -214,10 +260,16 @@ public final class SqliteExecutionStore implements ExecutionStore {
             ps.setLong(14, r.durationMs());
             ps.setLong(15, r.outputBytes());
             ps.setString(16, events);
-            ps.setString(17, result);
-            ps.setInt(18, pending ? 1 : 0);
-            ps.setLong(19, clock.millis());
+            ps.setString(17, result.json());
+            ps.setBytes(18, result.output());
+            ps.setString(19, result.state() == null ? null : result.state().wireName());
+            ps.setLong(20, result.storedBytes());
+            ps.setInt(21, pending ? 1 : 0);
+            ps.setLong(22, clock.millis());
             ps.executeUpdate();
+            if (r.result() != null) {
+                enforceCaps(r.userId());
+            }
         } catch (SQLException e) {
             throw failure("cannot write the record of " + r.executionId(), e);
         } finally {
@@ -296,6 +348,115 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     public long count() {
         return count("SELECT count(*) FROM executions");
+    }
+
+    /** The database file and its write-ahead log, as they take room on disk. */
+    @Override
+    public long sizeBytes() {
+        long size = 0;
+        for (Path p : List.of(file, file.resolveSibling(file.getFileName() + "-wal"))) {
+            try {
+                size += Files.size(p);
+            } catch (IOException e) {
+                // no write-ahead log right now
+            }
+        }
+        return size;
+    }
+
+    /** Stored results (JSON and compressed output) of every record, or of one user's when not null. */
+    public long storedBytes(String userIdOrNull) {
+        return userIdOrNull == null
+                ? count("SELECT coalesce(sum(stored_bytes), 0) FROM executions")
+                : count("SELECT coalesce(sum(stored_bytes), 0) FROM executions WHERE user_id = ?", userIdOrNull);
+    }
+
+    /**
+     * Drops the output of the oldest ended records of every user over the per-user cap, then of all users
+     * while the store is over the total cap. Runs when the store opens and after every write of a result.
+     *
+     * @return how many records lost their output
+     */
+    public int enforceCaps() {
+        lock.lock();
+        try {
+            int dropped = 0;
+            List<String> over = new ArrayList<>();
+            try (PreparedStatement ps = open().prepareStatement("SELECT user_id FROM executions WHERE user_id IS NOT NULL "
+                    + "GROUP BY user_id HAVING sum(stored_bytes) > ?")) {
+                ps.setLong(1, caps.maxPerUser());
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        over.add(rs.getString(1));
+                    }
+                }
+            } catch (SQLException e) {
+                throw failure("cannot sum stored output", e);
+            }
+            for (String user : over) {
+                dropped += dropOldest(user, caps.maxPerUser());
+            }
+            return dropped + dropOldest(null, caps.maxTotal());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private int enforceCaps(String userIdOrNull) {
+        lock.lock();
+        try {
+            int dropped = userIdOrNull == null ? 0 : dropOldest(userIdOrNull, caps.maxPerUser());
+            return dropped + dropOldest(null, caps.maxTotal());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Drops outputs, oldest ended record first, until one user's (or, for null, all) stored bytes fit the cap. */
+    private int dropOldest(String userIdOrNull, long cap) {
+        long stored = storedBytes(userIdOrNull);
+        int dropped = 0;
+        String where = "status <> ? AND result IS NOT NULL AND output_state IN ('full', 'truncated')"
+                + (userIdOrNull == null ? "" : " AND user_id = ?");
+        while (stored > cap) {
+            List<Object[]> victims = new ArrayList<>();
+            try (PreparedStatement ps = open().prepareStatement("SELECT execution_id, result, output, stored_bytes, "
+                    + "revision FROM executions WHERE " + where + " ORDER BY started_ms, rowid LIMIT 16")) {
+                ps.setString(1, RecordJson.status(ExecutionStatus.RUNNING));
+                if (userIdOrNull != null) {
+                    ps.setString(2, userIdOrNull);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        victims.add(new Object[] {rs.getString(1), rs.getString(2), rs.getBytes(3), rs.getLong(4),
+                                rs.getLong(5)});
+                    }
+                }
+            } catch (SQLException e) {
+                throw failure("cannot read records to drop output from", e);
+            }
+            if (victims.isEmpty()) {
+                return dropped; // only running records and dropped outputs left: nothing more to give back
+            }
+            int before = dropped;
+            for (Object[] v : victims) {
+                if (stored <= cap) {
+                    break;
+                }
+                StoredResults.Encoded smaller = StoredResults.drop((String) v[1], (byte[]) v[2]);
+                int n = update("UPDATE executions SET result = ?, output = ?, output_state = ?, stored_bytes = ?, "
+                                + "revision = revision + 1 WHERE execution_id = ? AND revision = ?",
+                        smaller.json(), smaller.output(), smaller.state().wireName(), smaller.storedBytes(), v[0], v[4]);
+                if (n > 0) {
+                    dropped++;
+                    stored -= (long) v[3] - smaller.storedBytes();
+                }
+            }
+            if (dropped == before) {
+                return dropped; // another process rewrote them meanwhile; its own write enforces the caps again
+            }
+        }
+        return dropped;
     }
 
     @Override
@@ -415,7 +576,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 rs.getLong("duration_ms"),
                 rs.getLong("output_bytes"),
                 RecordJson.events(rs.getString("security_events")),
-                RecordJson.result(rs.getString("result")));
+                StoredResults.decode(rs.getString("result"), rs.getBytes("output")));
         return new Row(record, rs.getInt("pending") == 1, rs.getLong("revision"));
     }
 }

@@ -76,5 +76,7 @@ class MetricsTest {
         assertThat(m.get("mcp_sandbox_execution_duration_seconds_sum{runtime=\"runc\"}")).isPositive();
         assertThat(m.keySet()).anyMatch(k -> k.startsWith("mcp_sandbox_execution_duration_seconds_bucket{"));
         assertThat(m.keySet()).anyMatch(k -> k.startsWith("jvm_memory_used_bytes{"));
+        // The SQLite file the two executions were recorded in.
+        assertThat(m.get("mcp_sandbox_store_size_bytes")).as("store size gauge").isNotNull().isPositive();
     }
 }

@@ -49,6 +49,29 @@ class ExecutionRecordsTest {
     }
 
     @Test
+    void aFloodOfControlBytesMakesARecordOfBoundedSize() {
+        // 9 MiB of bytes 0x01-0x1f: ~54 MiB as JSON escapes, and hardly compressible below 5 bits a byte.
+        ExecutionResult r = sandbox.run(ExecutionRequest.builder().language("python")
+                .code("import os, sys\nsys.stdout.buffer.write(os.urandom(9 << 20).translate(bytes(b % 31 + 1 for b in range(256))))")
+                .userId("flood").build());
+        assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+        assertThat(r.stdout()).as("the live answer keeps the whole output").hasSize(9 << 20);
+        assertThat(r.stdout().chars().allMatch(c -> c >= 1 && c <= 31)).as("only control bytes").isTrue();
+
+        var store = (io.mcpsandbox.record.SqliteExecutionStore) sandbox.services().store();
+        ExecutionRecord rec = store.find(r.executionId()).orElseThrow();
+        assertThat(rec.outputBytes()).isEqualTo(9L << 20);
+        ExecutionResult kept = rec.result();
+        assertThat(kept.stdoutTruncated()).as("the stored copy says it is cut").isTrue();
+        assertThat(kept.stdout().startsWith(r.stdout().substring(0, 1 << 20))).as("the stored copy's first MiB").isTrue();
+        assertThat(kept.stdout()).endsWith("[mcp-sandbox: the record keeps the first 1048576 of 9437184 bytes of stdout]");
+        assertThat(kept.exitCode()).isZero();
+        // The record's stored result: the first MiB compressed, not 54 MiB of escapes.
+        assertThat(store.storedBytes("flood")).isPositive().isLessThan(1L << 20);
+        assertThat(store.sizeBytes()).isLessThan(4L << 20);
+    }
+
+    @Test
     void aRejectionIsRecordedToo() {
         ExecutionResult r = sandbox.run(ExecutionRequest.builder().command("true").userId("bob")
                 .limits(new LimitsRequest(-1L, null, null, null, null)).build());

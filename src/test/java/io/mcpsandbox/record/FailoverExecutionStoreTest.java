@@ -110,7 +110,7 @@ class FailoverExecutionStoreTest {
             try (Jedis jedis = redis.client()) {
                 for (ExecutionRecord end : finals) {
                     String key = RedisExecutionStore.key(end.executionId());
-                    assertThat(RedisExecutionStore.record(jedis.hgetAll(key))).as(key).isEqualTo(end);
+                    assertThat(RedisExecutionStore.record(jedis.hgetAll(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)))).as(key).isEqualTo(end);
                     assertThat(jedis.ttl(key)).isPositive().isLessThanOrEqualTo(TTL.toSeconds());
                     assertThat(jedis.zscore(RedisExecutionStore.ALL_INDEX, end.executionId())).isNotNull();
                     assertThat(jedis.zscore(RedisExecutionStore.userIndex(end.userId()), end.executionId())).isNotNull();
@@ -154,7 +154,7 @@ class FailoverExecutionStoreTest {
             await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
             try (Jedis jedis = redis.client()) {
                 for (ExecutionRecord end : written) {
-                    assertThat(RedisExecutionStore.record(jedis.hgetAll(RedisExecutionStore.key(end.executionId()))))
+                    assertThat(RedisExecutionStore.record(jedis.hgetAll(RedisExecutionStore.key(end.executionId()).getBytes(java.nio.charset.StandardCharsets.UTF_8))))
                             .isEqualTo(end);
                 }
             }

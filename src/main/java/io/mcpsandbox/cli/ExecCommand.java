@@ -52,7 +52,8 @@ final class ExecCommand implements Callable<Integer> {
     @Option(names = "--security-level", paramLabel = "LEVEL", description = "low, medium (default), high, critical. Never downgraded.")
     String securityLevel;
 
-    @Option(names = "--image", paramLabel = "NAME", description = "Image to run in (default: host).")
+    @Option(names = "--image", paramLabel = "REF", description = "Image to run in, as a reference such as "
+            + "alpine:3.19 or python:3.11-slim (a missing tag is latest; default: host).")
     String image;
 
     @Option(names = "--timeout", paramLabel = "DURATION", description = "Wall-clock limit, e.g. 500ms, 5s, 2m (default 30s).")

@@ -6,6 +6,7 @@ import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageCatalog;
 import io.mcpsandbox.image.ImageCatalogException;
+import io.mcpsandbox.image.ImageReference;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
@@ -74,9 +75,11 @@ public final class ImagesCommand implements Callable<Integer> {
                 if (json) {
                     System.out.println(JsonMapper.builder().build().writeValueAsString(images));
                 } else {
-                    System.out.printf("%-24s %-8s %-72s %s%n", "NAME", "KIND", "DIGEST", "SIZE");
+                    int width = Math.max(24, images.stream().mapToInt(i -> i.name().length()).max().orElse(0));
+                    String row = "%-" + width + "s %-8s %-72s %s%n";
+                    System.out.printf(row, "NAME", "KIND", "DIGEST", "SIZE");
                     for (CatalogImage i : images) {
-                        System.out.printf("%-24s %-8s %-72s %s%n", i.name(), i.kind(), i.digest(),
+                        System.out.printf(row, i.name(), i.kind(), i.digest(),
                                 i.kind().equals(CatalogImage.BUILTIN) ? "-" : human(i.sizeBytes()));
                     }
                 }
@@ -91,7 +94,8 @@ public final class ImagesCommand implements Callable<Integer> {
             description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that name), "
                     + "then scans it with trivy where installed.")
     static final class ImportImage implements Callable<Integer> {
-        @Option(names = "--name", required = true, description = "Catalog name (a-z, 0-9, '.', '_', '-').")
+        @Option(names = "--name", required = true, description = "Catalog name: an image reference such as "
+                + "alpine:3.19 or ghcr.io/org/tool:1.2 (a missing tag is latest; a @sha256: digest must match).")
         String name;
 
         @Parameters(index = "0", paramLabel = "ARCHIVE")
@@ -112,10 +116,11 @@ public final class ImagesCommand implements Callable<Integer> {
     }
 
     @Command(name = "pull", mixinStandardHelpOptions = true,
-            description = "Pulls REF (e.g. docker.io/library/alpine:3.20) from its registry with skopeo, then scans it "
-                    + "with trivy where installed.")
+            description = "Pulls REF (e.g. python:3.11-slim, ghcr.io/org/tool:1.2) from its registry with skopeo, "
+                    + "then scans it with trivy where installed.")
     static final class PullImage implements Callable<Integer> {
-        @Option(names = "--name", description = "Catalog name; default: the reference's last path part (and tag).")
+        @Option(names = "--name", description = "Catalog name; default: REF itself, normalised and without a "
+                + "digest (python:3.11-slim stays python:3.11-slim).")
         String name;
 
         @Parameters(index = "0", paramLabel = "REF")
@@ -163,11 +168,24 @@ public final class ImagesCommand implements Callable<Integer> {
         }
     }
 
-    /** Executions the store records as running on {@code image} (whichever server or CLI runs them). */
+    /**
+     * Executions the store records as running on {@code image} (whichever server or CLI runs them), compared
+     * by catalog name: {@code busy} is {@code busy:latest}.
+     */
     private static List<String> runningExecutionsOf(String image) {
+        String name = catalogName(image);
         SandboxConfig config = Main.config();
         try (ExecutionStore store = ExecutionStores.create(config, config.settings())) {
-            return store.running().stream().filter(r -> image.equals(r.image())).map(ExecutionRecord::executionId).toList();
+            return store.running().stream().filter(r -> r.image() != null && name.equals(catalogName(r.image())))
+                    .map(ExecutionRecord::executionId).toList();
+        }
+    }
+
+    private static String catalogName(String reference) {
+        try {
+            return ImageReference.parse("NAME", reference).name();
+        } catch (IllegalArgumentException e) {
+            return reference;
         }
     }
 

@@ -5,21 +5,20 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Pattern;
 
 /**
- * Which image names requests may use, each optionally pinned to a manifest digest
- * ({@code name@sha256:<64 hex>}). An unconfigured allowlist allows the built-in images and everything an
- * operator imported into the catalog; a configured one allows exactly its names (list {@code host} too if
- * requests may use the built-in host image).
+ * Which image names requests may use, each an image reference ({@code alpine:3.19},
+ * {@code ghcr.io/org/tool:1.2}) optionally pinned to a manifest digest ({@code python:3.11-slim@sha256:<hex>}).
+ * Entries are normalised like requests ({@link ImageReference}): {@code alpine} allows {@code alpine:latest},
+ * {@code docker.io/library/alpine:3.19} allows {@code alpine:3.19}. An unconfigured allowlist allows the
+ * built-in images and everything an operator imported into the catalog; a configured one allows exactly its
+ * names (list {@code host} too if requests may use the built-in host image).
  */
 public final class ImageAllowlist {
-    private static final Pattern DIGEST = Pattern.compile("sha256:[0-9a-f]{64}");
-
     /** Everything in the catalog. */
     public static final ImageAllowlist CATALOG = new ImageAllowlist(null);
 
-    /** name -> pinned digest (empty when not pinned); null when unconfigured. */
+    /** catalog name -> pinned digest (empty when not pinned); null when unconfigured. */
     private final Map<String, Optional<String>> entries;
 
     private ImageAllowlist(Map<String, Optional<String>> entries) {
@@ -40,15 +39,13 @@ public final class ImageAllowlist {
             if (entry.isEmpty()) {
                 continue;
             }
-            int at = entry.indexOf('@');
-            String name = at < 0 ? entry : entry.substring(0, at);
-            String pin = at < 0 ? null : entry.substring(at + 1);
-            ImageNames.check(name);
-            if (pin != null && !DIGEST.matcher(pin).matches()) {
-                throw new IllegalArgumentException("images.allowed: '" + entry
-                        + "' pins a malformed digest (expected name@sha256:<64 lower-case hex digits>)");
+            ImageReference ref = ImageReference.parse("images.allowed", entry);
+            Optional<String> pin = Optional.ofNullable(ref.digest());
+            Optional<String> earlier = entries.put(ref.name(), pin);
+            if (earlier != null && !earlier.equals(pin)) {
+                throw new IllegalArgumentException("images.allowed: '" + ref.name() + "' is listed twice with "
+                        + "different pins");
             }
-            entries.put(name, Optional.ofNullable(pin));
         }
         return new ImageAllowlist(Map.copyOf(entries));
     }
@@ -57,12 +54,15 @@ public final class ImageAllowlist {
         return entries != null;
     }
 
-    /** Whether the name is allowed (always true when unconfigured: the catalog decides). */
+    /**
+     * Whether the catalog name ({@link ImageReference#name()}) is allowed (always true when unconfigured: the
+     * catalog decides).
+     */
     public boolean allows(String name) {
         return entries == null || entries.containsKey(name);
     }
 
-    /** The digest the name is pinned to, if any. */
+    /** The digest the catalog name is pinned to, if any. */
     public Optional<String> pin(String name) {
         return entries == null ? Optional.empty() : entries.getOrDefault(name, Optional.empty());
     }

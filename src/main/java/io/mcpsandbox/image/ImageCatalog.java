@@ -14,9 +14,12 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -27,12 +30,16 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The image catalog in the data directory. Besides the built-in {@code host} image it holds OCI images:
  * <ul>
- *   <li>{@code <imagesDir>/oci/}: one OCI image layout; each catalog name is a tag in its index
- *       (written by skopeo from a {@code docker save} archive, an OCI archive or a registry);</li>
+ *   <li>{@code <imagesDir>/oci/}: one OCI image layout; each catalog name ({@link ImageReference#name()}) is a
+ *       tag in its index, escaped by {@link ImageNames} (written by skopeo from a {@code docker save} archive,
+ *       an OCI archive or a registry);</li>
  *   <li>{@code <imagesDir>/unpacked/<hex>/rootfs}: the root filesystem of manifest {@code sha256:<hex>},
  *       unpacked by umoci, hardened and then shared read-only by every sandbox of that image.</li>
  * </ul>
- * Layers are only ever extracted by umoci (no tar extractor of ours). Changes are serialized across
+ * No name is ever used as a path. Layers are only ever extracted by umoci (no tar extractor of ours). Methods
+ * take image references as users write them ({@code alpine}, {@code alpine:3.19},
+ * {@code docker.io/library/alpine:3.19@sha256:...}); a digest in one must match the stored image's. Changes are
+ * serialized across
  * processes by a lock file, so a CLI import next to a running server is safe.
  */
 public final class ImageCatalog {
@@ -43,6 +50,8 @@ public final class ImageCatalog {
     /** Mount points every bundle uses; created at unpack time so a runtime never writes into the shared root. */
     private static final List<String> MOUNT_POINTS = List.of("proc", "dev", "sys", "tmp", "workspace");
     private static final Object JVM_LOCK = new Object();
+    /** Where skopeo writes before the digest is checked; upper case, so never an escaped or older name. */
+    private static final String STAGING_PREFIX = "Staging-";
 
     private final Path imagesDir;
     private final HostImage host;
@@ -97,9 +106,18 @@ public final class ImageCatalog {
         return names;
     }
 
-    /** The manifest digest of an OCI image of the catalog. */
+    /**
+     * The manifest digest of an OCI image of the catalog ({@code name} is a reference; its digest, if any, is
+     * not checked here).
+     *
+     * @throws IllegalArgumentException if {@code name} is not an image reference
+     */
     public Optional<String> digest(String name) throws IOException {
-        return tags().stream().filter(t -> t.name().equals(name)).map(Tag::digest).findFirst();
+        return find(ImageReference.parse("image", name).name()).map(Tag::digest);
+    }
+
+    private Optional<Tag> find(String name) throws IOException {
+        return tags().stream().filter(t -> t.name().equals(name)).findFirst();
     }
 
     /**
@@ -107,18 +125,18 @@ public final class ImageCatalog {
      * a catalog copied from elsewhere or an unpacked root removed to save space).
      */
     public RootFilesystem rootfs(String name, String digest) throws IOException, ImageCatalogException {
+        String key = reference("image", name).name();
         Path root = rootDir(digest);
         if (!Files.isDirectory(root)) {
             try (CatalogLock ignored = lock()) {
                 if (!Files.isDirectory(root)) {
-                    if (!digest(name).map(digest::equals).orElse(false)) {
-                        throw new ImageCatalogException("image '" + name + "' changed while it was being resolved");
-                    }
-                    unpack(name, digest);
+                    Tag tag = find(key).filter(t -> t.digest().equals(digest)).orElseThrow(() ->
+                            new ImageCatalogException("image '" + key + "' changed while it was being resolved"));
+                    unpack(tag.layoutTag(), digest);
                 }
             }
         }
-        return new RootFilesystem(name, root, List.of());
+        return new RootFilesystem(key, root, List.of());
     }
 
     /**
@@ -126,35 +144,44 @@ public final class ImageCatalog {
      * that name, and unpacks it.
      */
     public CatalogImage importArchive(String name, Path archive) throws ImageCatalogException {
-        checkNewName(name);
+        ImageReference target = checkNewName(name);
         if (!Files.isRegularFile(archive)) {
             throw new ImageCatalogException("cannot import " + archive + ": not a file");
         }
         String transport = archiveTransport(archive);
-        return copyIn(name, transport + ":" + archive.toAbsolutePath(), LOCAL_TIMEOUT,
+        return copyIn(target, transport + ":" + archive.toAbsolutePath(), LOCAL_TIMEOUT,
                 "cannot import " + archive);
     }
 
-    /** Pulls {@code ref} (e.g. {@code docker.io/library/alpine:3.20}) from its registry with skopeo. */
+    /**
+     * Pulls {@code ref} (e.g. {@code python:3.11-slim}, {@code ghcr.io/org/tool:1.2}) from its registry with
+     * skopeo, under {@code name} or else under the reference's own name ({@code python:3.11-slim}). A digest
+     * in {@code ref} is the registry's: skopeo pulls by it and verifies the content (the stored OCI digest may
+     * differ where skopeo converts a Docker manifest); a digest in {@code name} must match the stored one.
+     */
     public CatalogImage pull(String ref, String name) throws ImageCatalogException {
         String r = ref.startsWith("docker://") ? ref.substring("docker://".length()) : ref;
-        if (r.isEmpty() || r.startsWith("-") || !r.matches("[A-Za-z0-9._/:@+-]+")) {
-            throw new ImageCatalogException("'" + ref + "' is not an image reference (e.g. docker.io/library/alpine:3.20)");
-        }
-        String target = name != null ? name : ImageNames.fromReference(r);
-        checkNewName(target);
-        return copyIn(target, "docker://" + r, PULL_TIMEOUT, "cannot pull " + r);
+        ImageReference source = reference("REF", r);
+        ImageReference target = name != null ? checkNewName(name) : checkNewName(source.withoutDigest().name());
+        String remote = source.registryReference();
+        return copyIn(target, "docker://" + remote, PULL_TIMEOUT, "cannot pull " + remote);
     }
 
     /** Removes an OCI image: its tag, blobs no other image uses, and its unpacked root if no other name shares it. */
     public void remove(String name) throws ImageCatalogException {
-        if (HostImage.NAME.equals(name)) {
+        ImageReference ref = reference("NAME", name);
+        if (ref.isHost()) {
             throw new ImageCatalogException("'" + name + "' is a built-in image and cannot be removed");
         }
         try (CatalogLock ignored = lock()) {
-            String digest = digest(name).orElseThrow(() -> new ImageCatalogException(
-                    "image '" + name + "' is not in the catalog"));
-            run(List.of("umoci", "rm", "--image", layoutDir() + ":" + name), "cannot remove " + name);
+            Tag tag = find(ref.name()).orElseThrow(() -> new ImageCatalogException(
+                    "image '" + ref.name() + "' is not in the catalog"));
+            String digest = tag.digest();
+            if (ref.digest() != null && !ref.digest().equals(digest)) {
+                throw new ImageCatalogException("image '" + ref.name() + "' has digest " + digest + ", not "
+                        + ref.digest() + ": not removed");
+            }
+            run(List.of("umoci", "rm", "--image", layoutDir() + ":" + tag.layoutTag()), "cannot remove " + name);
             run(List.of("umoci", "gc", "--layout", layoutDir().toString()), "cannot collect unused blobs");
             if (tags().stream().noneMatch(t -> t.digest().equals(digest))) {
                 deleteTree(rootDir(digest).getParent());
@@ -164,21 +191,43 @@ public final class ImageCatalog {
         }
     }
 
-    private CatalogImage copyIn(String name, String source, Duration timeout, String what) throws ImageCatalogException {
+    /**
+     * Copies into a staging tag, checks the digest {@code target} may require, then moves the staging tag to
+     * the target's name: a refused image never replaces the one of that name.
+     */
+    private CatalogImage copyIn(ImageReference target, String source, Duration timeout, String what)
+            throws ImageCatalogException {
+        String name = target.name();
+        String layoutTag = ImageNames.layoutTag(name);
+        String staging = STAGING_PREFIX + UUID.randomUUID();
         try (CatalogLock ignored = lock()) {
             Files.createDirectories(layoutDir());
-            Optional<String> before = digest(name);
+            Optional<Tag> previous = find(name);
+            Optional<String> before = previous.map(Tag::digest);
             List<String> argv = new ArrayList<>(List.of("skopeo"));
             policy().ifPresent(p -> argv.addAll(List.of("--policy", p.toString())));
-            argv.addAll(List.of("copy", "--quiet", "--retry-times", "0", source, "oci:" + layoutDir() + ":" + name));
+            argv.addAll(List.of("copy", "--quiet", "--retry-times", "0", source, "oci:" + layoutDir() + ":" + staging));
             HostCommand.Result r = HostCommand.run(argv, timeout);
             if (!r.ok()) {
+                dropStaging(staging);
                 throw new ImageCatalogException(what + ": " + explain(source, r.message()));
             }
-            String digest = digest(name).orElseThrow(() -> new ImageCatalogException(
-                    what + ": skopeo reported success but the layout has no tag '" + name + "'"));
+            String digest = layoutDigest(staging).orElseThrow(() -> new ImageCatalogException(
+                    what + ": skopeo reported success but the layout has no tag '" + staging + "'"));
+            if (target.digest() != null && !target.digest().equals(digest)) {
+                dropStaging(staging);
+                throw new ImageCatalogException(what + ": its manifest digest is " + digest + ", not "
+                        + target.digest() + " as the name '" + target + "' requires; nothing was stored");
+            }
+            run(List.of("umoci", "tag", "--image", layoutDir() + ":" + staging, layoutTag), "cannot tag " + name);
+            run(List.of("umoci", "rm", "--image", layoutDir() + ":" + staging), "cannot drop the staging tag");
+            if (previous.isPresent() && !previous.get().layoutTag().equals(layoutTag)) {
+                // Stored before names were escaped: one tag per name.
+                run(List.of("umoci", "rm", "--image", layoutDir() + ":" + previous.get().layoutTag()),
+                        "cannot drop the old tag of " + name);
+            }
             if (!Files.isDirectory(rootDir(digest))) {
-                unpack(name, digest);
+                unpack(layoutTag, digest);
             }
             if (before.isPresent() && !before.get().equals(digest)) {
                 run(List.of("umoci", "gc", "--layout", layoutDir().toString()), "cannot collect unused blobs");
@@ -240,13 +289,25 @@ public final class ImageCatalog {
                 + "nor an OCI archive (oci-layout, index.json)");
     }
 
-    private void unpack(String name, String digest) throws IOException, ImageCatalogException {
+    private void dropStaging(String staging) {
+        try {
+            if (layoutDigest(staging).isPresent()) {
+                run(List.of("umoci", "rm", "--image", layoutDir() + ":" + staging), "cannot drop " + staging);
+            }
+            run(List.of("umoci", "gc", "--layout", layoutDir().toString()), "cannot collect unused blobs");
+        } catch (IOException e) {
+            log.warn("{}", e.getMessage());
+        }
+    }
+
+    /** Unpacks the image under layout tag {@code layoutTag}. */
+    private void unpack(String layoutTag, String digest) throws IOException, ImageCatalogException {
         Path target = rootDir(digest).getParent();
         Files.createDirectories(unpackedDir());
         Path staging = unpackedDir().resolve(".staging-" + UUID.randomUUID());
         try {
-            run(List.of("umoci", "unpack", "--image", layoutDir() + ":" + name, staging.toString()),
-                    "cannot unpack " + name);
+            run(List.of("umoci", "unpack", "--image", layoutDir() + ":" + layoutTag, staging.toString()),
+                    "cannot unpack " + digest);
             try (Stream<Path> files = Files.list(staging)) {
                 for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".mtree")).toList()) {
                     Files.delete(f);
@@ -315,24 +376,43 @@ public final class ImageCatalog {
         return digest.substring("sha256:".length());
     }
 
-    private record Tag(String name, String digest) {
+    /** One image of the layout: its tag there, the catalog name that tag stands for, its manifest digest. */
+    private record Tag(String layoutTag, String name, String digest) {
     }
 
+    /** The layout's tags with a catalog name, by name; where two tags mean one name, the escaped one wins. */
     private List<Tag> tags() throws IOException {
-        Path index = layoutDir().resolve("index.json");
-        if (!Files.isRegularFile(index)) {
-            return List.of();
+        Map<String, Tag> byName = new TreeMap<>();
+        for (Map.Entry<String, String> e : layoutTags().entrySet()) {
+            Optional<String> name = ImageNames.fromLayoutTag(e.getKey());
+            if (e.getKey().startsWith(STAGING_PREFIX) || name.isEmpty() || name.get().equals(HostImage.NAME)) {
+                continue;
+            }
+            Tag tag = new Tag(e.getKey(), name.get(), e.getValue());
+            byName.merge(tag.name(), tag, (a, b) -> b.layoutTag().equals(ImageNames.layoutTag(b.name())) ? b : a);
         }
-        List<Tag> tags = new ArrayList<>();
+        return List.copyOf(byName.values());
+    }
+
+    private Optional<String> layoutDigest(String layoutTag) throws IOException {
+        return Optional.ofNullable(layoutTags().get(layoutTag));
+    }
+
+    /** layout tag -> manifest digest, from the layout's index. */
+    private Map<String, String> layoutTags() throws IOException {
+        Path index = layoutDir().resolve("index.json");
+        Map<String, String> tags = new LinkedHashMap<>();
+        if (!Files.isRegularFile(index)) {
+            return tags;
+        }
         JsonNode root = json.readTree(Files.readString(index));
         for (JsonNode m : root.path("manifests")) {
-            String name = m.path("annotations").path(REF_ANNOTATION).asString("");
+            String tag = m.path("annotations").path(REF_ANNOTATION).asString("");
             String digest = m.path("digest").asString("");
-            if (!name.isEmpty() && digest.matches("sha256:[0-9a-f]{64}")) {
-                tags.add(new Tag(name, digest));
+            if (!tag.isEmpty() && digest.matches("sha256:[0-9a-f]{64}")) {
+                tags.put(tag, digest);
             }
         }
-        tags.sort(Comparator.comparing(Tag::name));
         return tags;
     }
 
@@ -350,14 +430,19 @@ public final class ImageCatalog {
         }
     }
 
-    private void checkNewName(String name) throws ImageCatalogException {
+    private static ImageReference checkNewName(String name) throws ImageCatalogException {
+        ImageReference ref = reference("NAME", name);
+        if (ref.isHost()) {
+            throw new ImageCatalogException("'" + name + "' is the name of a built-in image");
+        }
+        return ref;
+    }
+
+    private static ImageReference reference(String field, String value) throws ImageCatalogException {
         try {
-            ImageNames.check(name);
+            return ImageReference.parse(field, value);
         } catch (IllegalArgumentException e) {
             throw new ImageCatalogException(e.getMessage());
-        }
-        if (HostImage.NAME.equals(name)) {
-            throw new ImageCatalogException("'" + name + "' is the name of a built-in image");
         }
     }
 

@@ -1,35 +1,70 @@
 package io.mcpsandbox.image;
 
-import java.util.regex.Pattern;
+import java.util.HexFormat;
+import java.util.Optional;
 
-/** The names the catalog accepts: short, lower-case, safe as a file name and as an OCI layout tag. */
+/**
+ * How a catalog name is stored: as a tag of the OCI layout's index, escaped so that only {@code [a-z0-9_]}
+ * reach skopeo's and umoci's {@code layout:tag} arguments (which split on ':') and nothing a user typed is
+ * ever used as a path: every character outside {@code [a-z0-9]} becomes {@code _} and two hex digits
+ * ({@code alpine:3.19} is {@code alpine_3a3_2e19}).
+ */
 final class ImageNames {
-    private static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9._-]{0,63}");
+    private static final HexFormat HEX = HexFormat.of();
 
     private ImageNames() {
     }
 
-    static String check(String name) {
-        if (name == null || !NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("image name '" + name + "' is not valid: use 1-64 characters "
-                    + "a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+    static String layoutTag(String name) {
+        StringBuilder b = new StringBuilder(name.length() * 2);
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+                b.append(c);
+            } else if (c < 0x80) {
+                b.append('_').append(HEX.toHexDigits((byte) c));
+            } else {
+                throw new IllegalArgumentException("not an ASCII name: " + name);
+            }
         }
-        return name;
+        return b.toString();
     }
 
-    /** A default catalog name for a registry reference: the last path part, tag and digest removed. */
-    static String fromReference(String ref) {
-        String r = ref;
-        int at = r.indexOf('@');
-        if (at >= 0) {
-            r = r.substring(0, at);
+    /**
+     * The catalog name a layout tag stands for: its unescaped form, or, for a tag written before names were
+     * escaped (plain {@code [a-z0-9._-]}), that tag read as a reference. Empty for anything else.
+     */
+    static Optional<String> fromLayoutTag(String tag) {
+        Optional<String> escaped = unescape(tag).flatMap(n -> canonical(n).filter(n::equals));
+        return escaped.isPresent() ? escaped : canonical(tag);
+    }
+
+    private static Optional<String> canonical(String candidate) {
+        try {
+            ImageReference r = ImageReference.parse("tag", candidate);
+            return r.digest() == null ? Optional.of(r.name()) : Optional.empty();
+        } catch (IllegalArgumentException notAName) {
+            return Optional.empty();
         }
-        String last = r.substring(r.lastIndexOf('/') + 1);
-        int colon = last.indexOf(':');
-        String base = colon >= 0 ? last.substring(0, colon) : last;
-        String tag = colon >= 0 ? last.substring(colon + 1) : "";
-        String name = (tag.isEmpty() || tag.equals("latest") ? base : base + "-" + tag).toLowerCase(java.util.Locale.ROOT)
-                .replaceAll("[^a-z0-9._-]", "-");
-        return name;
+    }
+
+    private static Optional<String> unescape(String tag) {
+        StringBuilder b = new StringBuilder(tag.length());
+        for (int i = 0; i < tag.length(); i++) {
+            char c = tag.charAt(i);
+            if (c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+                b.append(c);
+            } else if (c == '_' && i + 2 < tag.length() && isHex(tag.charAt(i + 1)) && isHex(tag.charAt(i + 2))) {
+                b.append((char) HEX.fromHexDigits(tag, i + 1, i + 3));
+                i += 2;
+            } else {
+                return Optional.empty();
+            }
+        }
+        return Optional.of(b.toString());
+    }
+
+    private static boolean isHex(char c) {
+        return c >= '0' && c <= '9' || c >= 'a' && c <= 'f';
     }
 }

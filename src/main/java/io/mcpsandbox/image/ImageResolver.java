@@ -6,9 +6,10 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Turns an image name into a root filesystem: the allowlist first (a name outside it, or whose digest differs
- * from its pin, is refused), then the catalog (the built-in {@code host} image, or an OCI image unpacked by
- * digest).
+ * Turns an image reference into a root filesystem: the reference is normalised to its catalog name
+ * ({@link ImageReference}), then the allowlist (a name outside it, or whose digest differs from its pin, is
+ * refused), then the catalog (the built-in {@code host} image, or an OCI image unpacked by digest). A digest
+ * written in the reference must equal the stored image's too.
  */
 public final class ImageResolver {
     private final ImageCatalog catalog;
@@ -63,16 +64,24 @@ public final class ImageResolver {
         return resolveImage(name).rootfs();
     }
 
-    public Resolved resolveImage(String name) throws UnknownImageException, IOException {
-        if (name == null || !allowlist.allows(name)) {
+    public Resolved resolveImage(String reference) throws UnknownImageException, IOException {
+        ImageReference ref;
+        try {
+            ref = ImageReference.parse("image", reference);
+        } catch (IllegalArgumentException e) {
+            throw new UnknownImageException(e.getMessage());
+        }
+        String name = ref.name();
+        if (!allowlist.allows(name)) {
             throw new UnknownImageException("image '" + name + "' is not allowed here (allowed: "
                     + String.join(", ", allowlist.names()) + ")");
         }
         Optional<String> pin = allowlist.pin(name);
-        if (HostImage.NAME.equals(name)) {
-            if (pin.isPresent()) {
+        if (ref.isHost()) {
+            if (pin.isPresent() || ref.digest() != null) {
                 throw new UnknownImageException("image 'host' is built from this host's files and has no "
-                        + "manifest digest: the allowlist must name it without a pin");
+                        + "manifest digest: " + (ref.digest() != null ? "name it without one"
+                        : "the allowlist must name it without a pin"));
             }
             return new Resolved(catalog.host(), Optional.empty());
         }
@@ -84,6 +93,10 @@ public final class ImageResolver {
         if (pin.isPresent() && !pin.get().equals(digest.get())) {
             throw new UnknownImageException("image '" + name + "' has digest " + digest.get()
                     + " but the allowlist pins it to " + pin.get());
+        }
+        if (ref.digest() != null && !ref.digest().equals(digest.get())) {
+            throw new UnknownImageException("image '" + name + "' has digest " + digest.get()
+                    + ", not " + ref.digest() + " as the request requires");
         }
         try {
             return new Resolved(catalog.rootfs(name, digest.get()), digest);

@@ -2,6 +2,7 @@ package io.mcpsandbox.policy;
 
 import io.mcpsandbox.config.LanguageSpec;
 import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.image.ImageReference;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.ResourceLimits;
@@ -38,6 +39,8 @@ public final class RequestValidator {
 
     private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
     private static final Pattern FILE_SEGMENT = Pattern.compile("[A-Za-z0-9._+@-][A-Za-z0-9._+@ -]{0,254}");
+
+    private static final String IMAGE_FIELD = "image";
 
     private final SandboxConfig config;
 
@@ -86,8 +89,22 @@ public final class RequestValidator {
                     + limits.tmpBytes() + " bytes");
         }
         SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
-        return new ExecutionPlan(command, env(request.env()), workDir(request.workDir()), image, level,
+        return new ExecutionPlan(command, env(request.env()), workDir(request.workDir()), image(image), level,
                 request.securityLevel() != null, blankToNull(request.runtime()), limits, files, stdin);
+    }
+
+    /**
+     * The image reference in its canonical form ({@code alpine} is {@code alpine:latest},
+     * {@code docker.io/library/alpine:3.19} is {@code alpine:3.19}); what is recorded and resolved.
+     */
+    private static String image(String reference) throws PolicyViolation {
+        try {
+            return ImageReference.parse(IMAGE_FIELD, reference).toString();
+        } catch (IllegalArgumentException e) {
+            String m = e.getMessage();
+            throw new PolicyViolation(IMAGE_FIELD, m.startsWith(IMAGE_FIELD + ": ")
+                    ? m.substring(IMAGE_FIELD.length() + 2) : m);
+        }
     }
 
     private LanguageSpec language(String name) throws PolicyViolation {

@@ -215,7 +215,8 @@ class ExecCommandTest {
         assertThat(cli("images", "import", "--name", "busy", archive.toString()).exitCode()).isZero();
 
         List<String> argv = new ArrayList<>(ChildJvm.cli());
-        argv.addAll(List.of("exec", "--image", "busy", "--timeout", "20s", "--", "sleep", "60"));
+        // Long enough that it still runs while the CLI JVMs below start, seconds each on a loaded machine.
+        argv.addAll(List.of("exec", "--image", "busy", "--timeout", "60s", "--", "sleep", "120"));
         ProcessBuilder pb = new ProcessBuilder(argv).redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(ProcessBuilder.Redirect.DISCARD);
         pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
@@ -225,22 +226,58 @@ class ExecCommandTest {
             String id = null;
             for (int i = 0; i < 60 && id == null; i++) {
                 for (JsonNode record : cli("executions", "list", "--json").json()) {
-                    if (record.path("status").asString().equals("running") && record.path("image").asString().equals("busy")) {
+                    if (record.path("status").asString().equals("running") && record.path("image").asString().equals("busy:latest")) {
                         id = record.path("executionId").asString();
                     }
                 }
                 Thread.sleep(250);
             }
             assertThat(id).as("the execution's running record").isNotNull();
-            Run refused = cli("images", "rm", "busy");
-            assertThat(refused.exitCode()).isEqualTo(1);
-            assertThat(refused.stderr()).contains("image 'busy' is in use by running execution(s) " + id).contains("--force");
+            Run refused = cli("images", "rm", "docker.io/library/busy");
+            assertThat(refused.exitCode()).as(refused.stdout()).isEqualTo(1);
+            assertThat(refused.stderr()).contains("image 'docker.io/library/busy' is in use by running execution(s) " + id)
+                    .contains("--force");
             assertThat(cli("images", "list").stdout()).contains("busy");
         } finally {
-            assertThat(exec.waitFor(60, TimeUnit.SECONDS)).as("the execution ended at its timeout").isTrue();
+            assertThat(exec.waitFor(120, TimeUnit.SECONDS)).as("the execution ended at its timeout").isTrue();
         }
         Run removed = cli("images", "rm", "busy");
         assertThat(removed.exitCode()).as(removed.stderr()).isZero();
         assertThat(cli("images", "list").stdout()).doesNotContain("busy");
+    }
+
+    @Test
+    void dockerStyleImageNamesImportRunAndRemoveFromTheCli() throws Exception {
+        Path work = Files.createDirectories(dataDir.resolve("tag-test"));
+        Path archive = io.mcpsandbox.image.TestImages.busyboxOciArchive(work, "tagged", "alpine-style");
+        Run imported = cli("images", "import", "--name", "alpine:3.19", archive.toString());
+        assertThat(imported.exitCode()).as(imported.stderr()).isZero();
+        assertThat(imported.stdout()).startsWith("alpine:3.19 sha256:");
+        Run refused = cli("images", "import", "--name", "../alpine:3.19", archive.toString());
+        assertThat(refused.exitCode()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("NAME: '../alpine:3.19' is not a valid image reference: '..' is not a "
+                + "path component");
+        assertThat(cli("images", "list").stdout()).containsPattern("(?m)^alpine:3\\.19\\s+oci\\s+sha256:");
+
+        // The program runs in the image's root (its marker file, busybox's sh), not the host's.
+        Run r = cli("exec", "--json", "--runtime", "runc", "--image", "docker.io/library/alpine:3.19", "--",
+                "sh", "-c", "cat /etc/marker; test -e /usr/bin/python3 || echo no-host-python");
+        assertThat(r.exitCode()).as(r.stderr()).isZero();
+        JsonNode result = r.json();
+        assertThat(result.path("status").asString()).as(r.stdout()).isEqualTo("completed");
+        assertThat(result.path("exitCode").asInt()).isZero();
+        assertThat(result.path("stdout").asString()).isEqualTo("alpine-style\nno-host-python\n");
+        assertThat(result.path("image").asString()).isEqualTo("alpine:3.19");
+
+        Run badImage = cli("exec", "--json", "--image", "Alpine:3.19", "--", "true");
+        assertThat(badImage.exitCode()).isEqualTo(2);
+        assertThat(badImage.json().path("status").asString()).isEqualTo("rejected");
+        assertThat(badImage.json().path("reason").asString()).startsWith("image: 'Alpine:3.19'")
+                .contains("the repository must be lower-case");
+
+        Run removed = cli("images", "rm", "alpine:3.19");
+        assertThat(removed.exitCode()).as(removed.stderr()).isZero();
+        assertThat(removed.stdout()).contains("removed alpine:3.19");
+        assertThat(cli("images", "list").stdout()).doesNotContain("alpine");
     }
 }

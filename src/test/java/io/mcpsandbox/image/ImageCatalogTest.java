@@ -51,14 +51,14 @@ class ImageCatalogTest {
         assertThat(fromDocker.unpacked()).isTrue();
 
         List<CatalogImage> list = catalog.list();
-        assertThat(list).extracting(CatalogImage::name).containsExactly("host", "bb", "bb-oci");
+        assertThat(list).extracting(CatalogImage::name).containsExactly("host", "bb-oci:latest", "bb:latest");
         assertThat(list.getFirst().kind()).isEqualTo(CatalogImage.BUILTIN);
         assertThat(list.get(1).sizeBytes()).isPositive();
 
         for (CatalogImage image : List.of(fromDocker, fromOci)) {
             RootFilesystem fs = catalog.rootfs(image.name(), image.digest());
             assertThat(fs.binds()).isEmpty();
-            assertThat(fs.image()).isEqualTo(image.name());
+            assertThat(fs.image()).isEqualTo(image.name()).endsWith(":latest");
             Path root = fs.rootDir();
             assertThat(Files.readString(root.resolve("etc/marker"))).isEqualTo("from-busybox\n");
             assertThat(Files.isExecutable(root.resolve("bin/busybox"))).isTrue();
@@ -107,7 +107,9 @@ class ImageCatalogTest {
     void badInputIsRefusedWithAReason() throws Exception {
         ImageCatalog catalog = newCatalog();
         assertThatThrownBy(() -> catalog.importArchive("host", ociArchive)).hasMessageContaining("built-in");
-        assertThatThrownBy(() -> catalog.importArchive("Bad Name", ociArchive)).hasMessageContaining("not valid");
+        assertThatThrownBy(() -> catalog.importArchive("host:latest", ociArchive)).hasMessageContaining("built-in");
+        assertThatThrownBy(() -> catalog.importArchive("Bad Name", ociArchive))
+                .hasMessageContaining("NAME: 'Bad Name' is not a valid image reference");
         Path notTar = Files.writeString(work.resolve("not-a-tar"), "hello");
         assertThatThrownBy(() -> catalog.importArchive("x", notTar)).hasMessageContaining("not a tar archive");
         assertThatThrownBy(() -> catalog.importArchive("x", work.resolve("missing.tar"))).hasMessageContaining("not a file");
@@ -121,7 +123,103 @@ class ImageCatalogTest {
                 .hasMessageContaining("cannot pull 127.0.0.1:9/library/alpine:3.20")
                 .hasMessageContaining("registry cannot be reached");
         assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host");
-        assertThatThrownBy(() -> catalog.pull("--help", null)).hasMessageContaining("not an image reference");
+        assertThatThrownBy(() -> catalog.pull("--help", null)).hasMessageContaining("REF: '--help' is not a valid image reference");
+    }
+
+    @Test
+    void dockerStyleNamesImportListResolveAndRemove() throws Exception {
+        ImageCatalog catalog = newCatalog();
+        CatalogImage alpine = catalog.importArchive("alpine:3.19", ociArchive);
+        CatalogImage tool = catalog.importArchive("ghcr.io/org/tool:1.2", dockerArchive);
+        CatalogImage python = catalog.importArchive("docker.io/library/python:3.11-slim", ociArchive);
+        CatalogImage local = catalog.importArchive("localhost:5000/a__b/c---d", ociArchive);
+        assertThat(alpine.name()).isEqualTo("alpine:3.19");
+        assertThat(tool.name()).isEqualTo("ghcr.io/org/tool:1.2");
+        assertThat(python.name()).isEqualTo("python:3.11-slim");
+        assertThat(local.name()).isEqualTo("localhost:5000/a__b/c---d:latest");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "alpine:3.19",
+                "ghcr.io/org/tool:1.2", "localhost:5000/a__b/c---d:latest", "python:3.11-slim");
+        // Every spelling of one name finds it.
+        assertThat(catalog.digest("docker.io/library/alpine:3.19")).contains(alpine.digest());
+        assertThat(catalog.digest("python:3.11-slim")).contains(python.digest());
+        assertThat(catalog.rootfs("alpine:3.19", alpine.digest()).rootDir().resolve("etc/marker")).exists();
+        assertThat(catalog.rootfs("index.docker.io/library/alpine:3.19", alpine.digest()).image())
+                .isEqualTo("alpine:3.19");
+        // No name reaches the layout unescaped: its tags are [a-z0-9_] only, and no file is named after one.
+        String index = Files.readString(catalog.layoutDir().resolve("index.json"));
+        assertThat(index).contains("\"alpine_3a3_2e19\"").doesNotContain("alpine:3.19").doesNotContain("ghcr.io");
+        try (Stream<Path> files = Files.walk(catalog.layoutDir().getParent())) {
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .noneMatch(f -> f.contains("alpine") || f.contains("tool") || f.contains("python"));
+        }
+        catalog.remove("docker.io/library/alpine:3.19");
+        catalog.remove("ghcr.io/org/tool:1.2");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host",
+                "localhost:5000/a__b/c---d:latest", "python:3.11-slim");
+        assertThatThrownBy(() -> catalog.remove("alpine:3.19")).hasMessageContaining("'alpine:3.19' is not in the catalog");
+    }
+
+    @Test
+    void aMissingTagIsLatest() throws Exception {
+        ImageCatalog catalog = newCatalog();
+        CatalogImage image = catalog.importArchive("alpine", ociArchive);
+        assertThat(image.name()).isEqualTo("alpine:latest");
+        assertThat(catalog.digest("alpine")).contains(image.digest());
+        assertThat(catalog.digest("alpine:latest")).contains(image.digest());
+        assertThat(catalog.digest("docker.io/library/alpine")).contains(image.digest());
+        assertThat(catalog.importArchive("alpine:latest", dockerArchive).name()).isEqualTo("alpine:latest");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "alpine:latest");
+        catalog.remove("alpine");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host");
+    }
+
+    @Test
+    void aDigestInTheNameMustMatchTheStoredImage() throws Exception {
+        ImageCatalog catalog = newCatalog();
+        CatalogImage first = catalog.importArchive("tool:1", ociArchive);
+        String wrong = "sha256:" + "0".repeat(64);
+        // The docker archive converts to another manifest: refused, and tool:1 keeps its image.
+        assertThatThrownBy(() -> catalog.importArchive("tool:1@" + wrong, dockerArchive))
+                .isInstanceOf(ImageCatalogException.class)
+                .hasMessageContaining("not " + wrong + " as the name 'tool:1@" + wrong + "' requires")
+                .hasMessageContaining("nothing was stored");
+        assertThat(catalog.digest("tool:1")).contains(first.digest());
+        assertThat(Files.readString(catalog.layoutDir().resolve("index.json"))).doesNotContain("Staging-");
+        assertThat(catalog.importArchive("tool:2@" + first.digest(), ociArchive).name()).isEqualTo("tool:2");
+        assertThatThrownBy(() -> catalog.remove("tool:1@" + wrong)).hasMessageContaining("has digest "
+                + first.digest() + ", not " + wrong);
+        catalog.remove("tool:1@" + first.digest());
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "tool:2");
+    }
+
+    @Test
+    void namesThatCouldBePathsOrAreMalformedAreRefusedWithTheRule() throws Exception {
+        ImageCatalog catalog = newCatalog();
+        assertThatThrownBy(() -> catalog.importArchive("../../etc:1", ociArchive))
+                .hasMessageContaining("NAME: '../../etc:1' is not a valid image reference: '..' is not a path component");
+        assertThatThrownBy(() -> catalog.importArchive("Alpine:3.19", ociArchive))
+                .hasMessageContaining("the repository must be lower-case");
+        assertThatThrownBy(() -> catalog.importArchive("alpine@sha256:abc", ociArchive))
+                .hasMessageContaining("the digest must be sha256:<64 lower-case hex digits>");
+        assertThatThrownBy(() -> catalog.importArchive("a".repeat(256), ociArchive))
+                .hasMessageContaining("256 characters; the limit is 255");
+        assertThatThrownBy(() -> catalog.remove("../x")).hasMessageContaining("'..' is not a path component");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host");
+    }
+
+    @Test
+    void aTagWrittenBeforeNamesWereEscapedIsReadAsAReferenceAndReplacedOnReimport() throws Exception {
+        ImageCatalog catalog = newCatalog();
+        catalog.importArchive("x:1", ociArchive);
+        io.mcpsandbox.runtime.HostCommand.check(List.of("umoci", "tag", "--image",
+                catalog.layoutDir() + ":x_3a1", "python-3.11-slim"), java.time.Duration.ofSeconds(30));
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "python-3.11-slim:latest",
+                "x:1");
+        catalog.importArchive("python-3.11-slim", dockerArchive);
+        String index = Files.readString(catalog.layoutDir().resolve("index.json"));
+        assertThat(index).contains("python_2d3_2e11_2dslim_3alatest").doesNotContain("\"python-3.11-slim\"");
+        catalog.remove("python-3.11-slim");
+        assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "x:1");
     }
 
     @Test

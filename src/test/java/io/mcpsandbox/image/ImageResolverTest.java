@@ -21,11 +21,12 @@ class ImageResolverTest {
     private static Path work;
     private static ImageCatalog catalog;
     private static String digest;
+    private static Path archive;
 
     @BeforeAll
     static void importImage() throws Exception {
         work = TestImages.workDir("mcp-resolver-test-");
-        Path archive = TestImages.busyboxOciArchive(work, "bb", "m");
+        archive = TestImages.busyboxOciArchive(work, "bb", "m");
         Path images = Files.createDirectories(work.resolve("data/images"));
         catalog = new ImageCatalog(images, new HostImage(Path.of("/"), images));
         digest = catalog.importArchive("bb", archive).digest();
@@ -48,14 +49,14 @@ class ImageResolverTest {
         RootFilesystem bb = r.resolve("bb");
         assertThat(bb.binds()).isEmpty();
         assertThat(bb.rootDir().resolve("etc/marker")).exists();
-        assertThat(r.names()).containsExactly("host", "bb");
+        assertThat(r.names()).containsExactly("host", "bb:latest");
     }
 
     @Test
     void unknownImageIsRefusedAndTheRefusalListsWhatIsAvailable() {
         assertThatThrownBy(() -> resolver(null).resolve("ubuntu"))
                 .isInstanceOf(ImageResolver.UnknownImageException.class)
-                .hasMessageContaining("'ubuntu' is not in the catalog").hasMessageContaining("host, bb");
+                .hasMessageContaining("'ubuntu:latest' is not in the catalog").hasMessageContaining("host, bb:latest");
     }
 
     @Test
@@ -63,13 +64,13 @@ class ImageResolverTest {
         ImageResolver r = resolver("bb");
         assertThat(r.resolve("bb").rootDir()).isDirectory();
         assertThatThrownBy(() -> r.resolve("host")).isInstanceOf(ImageResolver.UnknownImageException.class)
-                .hasMessageContaining("'host' is not allowed here (allowed: bb)");
-        assertThat(r.names()).containsExactly("bb");
+                .hasMessageContaining("'host' is not allowed here (allowed: bb:latest)");
+        assertThat(r.names()).containsExactly("bb:latest");
     }
 
     @Test
     void aPinnedDigestMustMatch() throws Exception {
-        assertThat(resolver("host, bb@" + digest).resolve("bb").image()).isEqualTo("bb");
+        assertThat(resolver("host, bb@" + digest).resolve("bb").image()).isEqualTo("bb:latest");
         assertThatThrownBy(() -> resolver("bb@" + OTHER_DIGEST).resolve("bb"))
                 .isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("has digest " + digest).hasMessageContaining("pins it to " + OTHER_DIGEST);
@@ -85,8 +86,44 @@ class ImageResolverTest {
 
     @Test
     void malformedAllowlistEntriesAreAConfigurationError() {
-        assertThatThrownBy(() -> ImageAllowlist.parse("bb@sha256:xyz")).hasMessageContaining("malformed digest");
-        assertThatThrownBy(() -> ImageAllowlist.parse("Bad/Name")).hasMessageContaining("not valid");
+        assertThatThrownBy(() -> ImageAllowlist.parse("bb@sha256:xyz"))
+                .hasMessageContaining("images.allowed: 'bb@sha256:xyz' is not a valid image reference: the digest "
+                        + "must be sha256:<64 lower-case hex digits>");
+        assertThatThrownBy(() -> ImageAllowlist.parse("Bad/Name")).hasMessageContaining("images.allowed: 'Bad/Name'")
+                .hasMessageContaining("must be lower-case");
+        assertThatThrownBy(() -> ImageAllowlist.parse("../etc")).hasMessageContaining("'..' is not a path component");
+        assertThatThrownBy(() -> ImageAllowlist.parse("alpine@" + OTHER_DIGEST + ", alpine:latest@" + digest))
+                .hasMessageContaining("'alpine:latest' is listed twice with different pins");
+    }
+
+    @Test
+    void theSeedsAllowlistWithTagsAndPinsResolvesDockerStyleNames() throws Exception {
+        Path images = Files.createDirectories(work.resolve("data-tags/images"));
+        ImageCatalog tagged = new ImageCatalog(images, new HostImage(Path.of("/"), images));
+        String d = tagged.importArchive("alpine:3.19", archive).digest();
+        tagged.importArchive("ghcr.io/org/tool:1.2", archive);
+        tagged.importArchive("python:3.11-slim", archive);
+        ImageResolver r = new ImageResolver(tagged, ImageAllowlist.parse(
+                "host, docker.io/library/alpine:3.19, python:3.11-slim@" + d + " ghcr.io/org/tool:1.2@" + OTHER_DIGEST));
+        assertThat(r.names()).containsExactly("host", "alpine:3.19", "ghcr.io/org/tool:1.2", "python:3.11-slim");
+        assertThat(r.resolve("alpine:3.19").image()).isEqualTo("alpine:3.19");
+        assertThat(r.resolve("docker.io/library/alpine:3.19").rootDir().resolve("etc/marker")).exists();
+        assertThat(r.resolveImage("python:3.11-slim").digest()).contains(d);
+        // A digest in the request is checked against the stored image.
+        assertThat(r.resolve("alpine:3.19@" + d).image()).isEqualTo("alpine:3.19");
+        assertThatThrownBy(() -> r.resolve("alpine:3.19@" + OTHER_DIGEST))
+                .isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("has digest " + d + ", not " + OTHER_DIGEST + " as the request requires");
+        // The pin holds whatever tag spelling is used.
+        assertThatThrownBy(() -> r.resolve("ghcr.io/org/tool:1.2")).isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("pins it to " + OTHER_DIGEST);
+        // alpine (= alpine:latest) is another name than alpine:3.19, and not allowed.
+        assertThatThrownBy(() -> r.resolve("alpine")).isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("'alpine:latest' is not allowed here");
+        assertThatThrownBy(() -> r.resolve("../alpine:3.19")).isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("image: '../alpine:3.19' is not a valid image reference");
+        assertThatThrownBy(() -> r.resolve("host@" + OTHER_DIGEST)).isInstanceOf(ImageResolver.UnknownImageException.class)
+                .hasMessageContaining("no manifest digest");
     }
 
     @Test

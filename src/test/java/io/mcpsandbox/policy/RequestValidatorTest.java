@@ -46,6 +46,25 @@ class RequestValidatorTest {
     }
 
     @Test
+    void theImageIsADockerStyleReferenceInItsCanonicalForm() throws PolicyViolation {
+        String d = "sha256:" + "ab".repeat(32);
+        assertThat(validator.validate(cmd().image("alpine").build()).image()).isEqualTo("alpine:latest");
+        assertThat(validator.validate(cmd().image("docker.io/library/alpine:3.19").build()).image())
+                .isEqualTo("alpine:3.19");
+        assertThat(validator.validate(cmd().image("python:3.11-slim").build()).image()).isEqualTo("python:3.11-slim");
+        assertThat(validator.validate(cmd().image("ghcr.io/org/tool:1.2@" + d).build()).image())
+                .isEqualTo("ghcr.io/org/tool:1.2@" + d);
+        assertThat(validator.validate(ExecutionRequest.builder().language("python").code("1").image("python:3.11-slim")
+                .build()).image()).isEqualTo("python:3.11-slim");
+        rejected(cmd().image("../../etc").build(), "image", "'../../etc' is not a valid image reference",
+                "'..' is not a path component");
+        rejected(cmd().image("Alpine:3.19").build(), "image", "the repository must be lower-case");
+        rejected(cmd().image("alpine@sha256:123").build(), "image", "the digest must be sha256:<64 lower-case hex digits>");
+        rejected(cmd().image("a".repeat(300)).build(), "image", "300 characters; the limit is 255");
+        rejected(cmd().image("").build(), "image", "an image reference is required");
+    }
+
+    @Test
     void aSnippetBecomesAFileInTheWorkspaceAndItsLanguagesCommand() throws PolicyViolation {
         ExecutionPlan plan = validator.validate(ExecutionRequest.builder().language("Python").code("print(1)").build());
         assertThat(plan.command()).containsExactly("python3", "/workspace/main.py");

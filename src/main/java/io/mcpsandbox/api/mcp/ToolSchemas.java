@@ -45,8 +45,10 @@ final class ToolSchemas {
 
     Map<String, Object> runCommand() {
         Map<String, Object> p = new LinkedHashMap<>();
-        p.put("image", prop("string", "Image whose root filesystem the command runs in (default: '"
-                + config.defaultImage() + "', the host's own programs, read-only).", "maxLength", RequestParser.MAX_NAME));
+        p.put("image", prop("string", "Image whose root filesystem the command runs in, as a reference such as "
+                + "'alpine:3.19' or 'python:3.11-slim' (a missing tag is 'latest'; default: '"
+                + config.defaultImage() + "', the host's own programs, read-only).", "maxLength",
+                RequestParser.MAX_NAME));
         p.put("command", Map.of("type", "array", "items", Map.of("type", "string"), "minItems", 1,
                 "maxItems", RequestValidator.MAX_ARGS,
                 "description", "The program and its arguments, run directly (no shell unless you run one, e.g. "

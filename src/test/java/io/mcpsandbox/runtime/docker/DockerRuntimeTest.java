@@ -152,8 +152,8 @@ class DockerRuntimeTest {
         }
         ImageCatalog catalog = new ImageCatalog(sandbox.services().config().imagesDir(),
                 new HostImage(Path.of("/"), sandbox.services().config().imagesDir()));
-        CatalogImage fromSave = catalog.importArchive("bb-saved", saved);
-        CatalogImage fromOci = catalog.importArchive("bb-oci", oci);
+        CatalogImage fromSave = catalog.importArchive("ghcr.io/org/bb-saved:1.2", saved);
+        CatalogImage fromOci = catalog.importArchive("bb-oci:3.19", oci);
         assertThat(fromSave.unpacked()).isTrue();
         for (String runtime : List.of("docker", "docker-runsc", "runc", "runsc")) {
             for (CatalogImage image : List.of(fromSave, fromOci)) {
@@ -166,10 +166,10 @@ class DockerRuntimeTest {
             }
         }
         // One content, one unpacked root, one daemon image: removed with the root's last name.
-        String ref = DockerEngine.IMAGE_REPOSITORY + ":" + DockerEngine.tagFor(catalog.rootfs("bb-oci", fromOci.digest()).rootDir());
-        catalog.remove("bb-saved");
+        String ref = DockerEngine.IMAGE_REPOSITORY + ":" + DockerEngine.tagFor(catalog.rootfs("bb-oci:3.19", fromOci.digest()).rootDir());
+        catalog.remove("ghcr.io/org/bb-saved:1.2");
         assertThat(engine.pruneImages()).as("the root is still used by bb-oci").doesNotContain(ref);
-        catalog.remove("bb-oci");
+        catalog.remove("docker.io/library/bb-oci:3.19");
         assertThat(engine.pruneImages()).as("images of removed roots pruned").contains(ref);
         assertThat(DockerDaemon.docker("images", "-q", ref)).isBlank();
     }

@@ -291,6 +291,8 @@ class HostileProgramsTest {
             else:
                 w, werr = 0, 0
                 if fds:
+                    for fd in fds[1:]:
+                        os.close(fd)
                     os.mkdir("/tmp/w")
                     for i in range(8300):
                         p = "/tmp/w/%d" % i
@@ -303,7 +305,7 @@ class HostileProgramsTest {
 
     static int hostInotifyInstances() {
         try {
-            return Integer.parseInt(Files.readString(Path.of("/proc/sys/fs/inotify/max_user_instances")).trim());
+            return Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/inotify/max_user_instances")).getFirst().trim());
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -549,8 +551,11 @@ class HostileProgramsTest {
         // --- host-wide kernel resources (issue 10 item 4) ---
         list.add(new Hostile("inotify instances and watches", "inotify limits in the user namespace (gVisor: sentry)",
                 py(INOTIFY_LOOP).limits(limits(30_000, 256L << 20, null, null, null)), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).as(r.stderr()).isZero();
                     int[] instances = counted(r, "instances");
                     assertThat(instances[1]).as("errno when refused: EMFILE").isEqualTo(24);
+                    counted(r, "watches");
                     if (c.runtime().equals("runc")) {
                         assertThat(instances[0]).as("instances").isEqualTo(io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_INSTANCES);
                         int[] watches = counted(r, "watches");
@@ -617,17 +622,22 @@ class HostileProgramsTest {
                 for n in names:
                     soft, hard = resource.getrlimit(getattr(resource, n))
                     attempt("raise " + n, 160, getattr(resource, n), ctypes.byref(rlimit(hard + 1, hard + 1)))
-                attempt_py("nice -5", lambda: os.setpriority(os.PRIO_PROCESS, 0, -5))
+                try:
+                    os.setpriority(os.PRIO_PROCESS, 0, -5); print("nice -5 result set")
+                except OSError as e:
+                    print("nice -5 result errno=%d" % e.errno)
                 """), (r, c) -> {
-                    refused(EPERM, EACCES).accept(r, c);
+                    refused(EPERM).accept(r, c);
+                    // gVisor keeps nice values inside its sentry (they never reach the host scheduler)
+                    assertThat(r.stdout()).contains(c.runtime().contains("runsc") ? "nice -5 result " : "nice -5 result errno=13\n");
                     assertThat(r.stdout()).contains("RLIMIT_RTPRIO 0 0\n", "RLIMIT_NICE 0 0\n", "RLIMIT_MEMLOCK 65536 65536\n",
                             "RLIMIT_MSGQUEUE 65536 65536\n", "RLIMIT_CORE 0 0\n", "RLIMIT_SIGPENDING 1024 1024\n");
                 }));
-        list.add(syscall("real-time scheduling", "no CAP_SYS_NICE, RLIMIT_RTPRIO 0", """
+        list.add(new Hostile("real-time scheduling", "no CAP_SYS_NICE, RLIMIT_RTPRIO 0 (gVisor: not implemented)", py(SYSCALL + """
                 param = ctypes.c_int(1)
                 attempt('sched_setscheduler(SCHED_FIFO)', 144, 0, 1, ctypes.byref(param))
                 attempt('sched_setscheduler(SCHED_RR)', 144, 0, 2, ctypes.byref(param))
-                """));
+                """), (r, c) -> refused(c.runtime().contains("runsc") ? 22 /* EINVAL */ : EPERM).accept(r, c)));
 
         // --- gVisor devices (item 5) and the devices every runtime must keep closed ---
         list.add(new Hostile("open /dev/fuse and /dev/net/tun", "no such devices (gVisor: covered by tmpfs)", py(SYSCALL + """

@@ -53,7 +53,7 @@ public final class BundleWriter {
         return java.util.Collections.unmodifiableMap(m);
     }
 
-    private static final String NSENTER = "/usr/bin/nsenter";
+    static final String NSENTER = "/usr/bin/nsenter";
 
     private final JsonMapper json;
     private final SeccompProfile seccomp;

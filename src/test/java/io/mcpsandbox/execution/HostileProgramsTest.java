@@ -85,7 +85,12 @@ class HostileProgramsTest {
         // .ci/run installs these: the suite must fail, not shrink, when one is missing.
         assertThat(runtimes).as("usable runtimes").containsAll(TestSandbox.ALL_RUNTIMES);
         List<Arguments> cases = new ArrayList<>();
+        // -Dhostile.only=REGEX runs the programs whose name matches (while working on a few of them)
+        java.util.regex.Pattern only = java.util.regex.Pattern.compile(System.getProperty("hostile.only", ".*"));
         for (Hostile h : programs()) {
+            if (!only.matcher(h.name()).find()) {
+                continue;
+            }
             for (String runtime : runtimes) {
                 cases.add(Arguments.of(h, runtime));
             }
@@ -126,6 +131,44 @@ class HostileProgramsTest {
         }
     }
 
+    static Stream<String> runtimes() {
+        return TestSandbox.ALL_RUNTIMES.stream();
+    }
+
+    /**
+     * The kernel charges a runc sandbox's inotify instances to host root as well: while a sandbox holds all
+     * it can get, root (this JVM) must still be able to create one.
+     */
+    @ParameterizedTest(name = "the host keeps inotify while a sandbox holds its max, on {0}")
+    @MethodSource("runtimes")
+    void hostKeepsInotifyWhileASandboxHoldsItsMax(String runtime) throws Exception {
+        java.util.concurrent.atomic.AtomicLong printed = new java.util.concurrent.atomic.AtomicLong();
+        ExecutionRequest request = py(INOTIFY_LOOP).runtime(runtime).env("HOLD", "20")
+                .limits(limits(60_000, null, null, null, null)).build();
+        var submission = sandbox.services().executions().submit(request, (elapsed, bytes) -> printed.set(bytes));
+        // "trying inotify", "instances N errno E" and "holding": the instances are held from here on
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(40);
+        while (printed.get() < 44 && !submission.result().isDone() && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(submission.result().isDone()).as("the program still holds its instances").isFalse();
+        assertThat(printed.get()).as("the program reported holding its instances").isGreaterThanOrEqualTo(44);
+        String host;
+        try (java.nio.file.WatchService w = java.nio.file.FileSystems.getDefault().newWatchService()) {
+            host = "host root got an inotify instance";
+        }
+        sandbox.services().executions().terminate(submission.executionId());
+        ExecutionResult result = submission.result().get(60, java.util.concurrent.TimeUnit.SECONDS);
+        int[] instances = counted(result, "instances");
+        assertThat(result.stdout()).contains("holding\n");
+        assertThat(instances[1]).as("EMFILE").isEqualTo(24);
+        if (runtime.equals("runc")) {
+            assertThat(instances[0]).isEqualTo(io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_INSTANCES);
+        }
+        results.computeIfAbsent("host inotify while a sandbox holds its max", k -> new TreeMap<>())
+                .put(runtime, "held: sandbox " + instances[0] + ", " + host);
+    }
+
     private static void assertNoConnection(ServerSocket listener) throws IOException {
         try {
             listener.accept().close();
@@ -159,25 +202,113 @@ class HostileProgramsTest {
         return new LimitsRequest(timeoutMs, memory, cpus, pids, output);
     }
 
-    /** A python helper that tries a raw system call and prints "NAME denied|ALLOWED". */
+    /**
+     * A python helper: each attempt prints "trying NAME" first, then "NAME denied errno=N" or "NAME ALLOWED",
+     * so a check sees that the program ran, made the attempt and how it was refused.
+     */
     private static final String SYSCALL = """
             import ctypes, os
             libc = ctypes.CDLL(None, use_errno=True)
             def attempt(name, nr, *args):
+                print("trying", name, flush=True)
                 r = libc.syscall(nr, *args)
                 print(name, "ALLOWED" if r >= 0 else "denied errno=%d" % ctypes.get_errno(), flush=True)
+            def attempt_py(name, fn):
+                print("trying", name, flush=True)
+                try:
+                    fn()
+                    print(name, "ALLOWED", flush=True)
+                except OSError as e:
+                    print(name, "denied errno=%d" % e.errno, flush=True)
             """;
 
+    static final int EPERM = 1;
+    static final int ENOENT = 2;
+    static final int EACCES = 13;
+
     private static Hostile syscall(String name, String limit, String call) {
-        return new Hostile(name, limit, py(SYSCALL + call), (r, c) ->
-                assertThat(r.stdout()).as(r.stderr()).contains(" denied").doesNotContain("ALLOWED"));
+        return new Hostile(name, limit, py(SYSCALL + call), refused(EPERM));
     }
 
-    private static BiConsumer<ExecutionResult, Context> printsNo(String forbidden) {
+    /**
+     * Positive evidence: the program completed, made at least one attempt, and every attempt it announced was
+     * refused with one of {@code errnos} (none is empty: any errno).
+     */
+    static BiConsumer<ExecutionResult, Context> refused(int... errnos) {
         return (r, c) -> {
             assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
-            assertThat(r.stdout()).as(r.stderr()).isNotEmpty().doesNotContain(forbidden);
+            List<String> lines = r.stdout().lines().toList();
+            List<String> tried = lines.stream().filter(l -> l.startsWith("trying ")).map(l -> l.substring(7)).toList();
+            assertThat(tried).as("attempts the program announced").isNotEmpty();
+            assertThat(r.stdout()).doesNotContain("ALLOWED");
+            for (String name : tried) {
+                String prefix = name + " denied errno=";
+                String line = lines.stream().filter(l -> l.startsWith(prefix)).findFirst()
+                        .orElseThrow(() -> new AssertionError("no refusal reported for " + name));
+                int errno = Integer.parseInt(line.substring(prefix.length()).trim());
+                if (errnos.length > 0) {
+                    assertThat(errnos).as("errno of " + name).contains(errno);
+                }
+            }
         };
+    }
+
+    /** The program completed, printed {@code evidence} (it got to the end) and never {@code forbidden}. */
+    private static BiConsumer<ExecutionResult, Context> printsNo(String forbidden) {
+        return printsNo(forbidden, "done");
+    }
+
+    private static BiConsumer<ExecutionResult, Context> printsNo(String forbidden, String evidence) {
+        return (r, c) -> {
+            assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+            assertThat(r.stdout()).as(r.stderr()).contains(evidence).doesNotContain(forbidden);
+        };
+    }
+
+    /** "NAME N errno E" printed by a program that counts what it got before the kernel said no. */
+    static int[] counted(ExecutionResult r, String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^" + java.util.regex.Pattern.quote(name)
+                + " (\\d+) errno (\\d+)$").matcher(r.stdout());
+        assertThat(m.find()).as(name + " count in stdout=" + r.stdout() + " stderr=" + r.stderr()).isTrue();
+        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+    }
+
+    /** Takes inotify instances until refused, then watches on one of them, then holds them for HOLD seconds. */
+    static final String INOTIFY_LOOP = """
+            import ctypes, os, time
+            libc = ctypes.CDLL(None, use_errno=True)
+            print("trying inotify", flush=True)
+            fds, err = [], 0
+            while len(fds) < 5000:
+                fd = libc.inotify_init1(0)
+                if fd < 0:
+                    err = ctypes.get_errno(); break
+                fds.append(fd)
+            print("instances", len(fds), "errno", err, flush=True)
+            if os.environ.get("HOLD"):
+                print("holding", flush=True)
+                time.sleep(float(os.environ["HOLD"]))
+            else:
+                w, werr = 0, 0
+                if fds:
+                    for fd in fds[1:]:
+                        os.close(fd)
+                    os.mkdir("/tmp/w")
+                    for i in range(8300):
+                        p = "/tmp/w/%d" % i
+                        open(p, "w").close()
+                        if libc.inotify_add_watch(fds[0], p.encode(), 2) < 0:
+                            werr = ctypes.get_errno(); break
+                        w += 1
+                print("watches", w, "errno", werr, flush=True)
+            """;
+
+    static int hostInotifyInstances() {
+        try {
+            return Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/inotify/max_user_instances")).getFirst().trim());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static List<Hostile> programs() {
@@ -269,7 +400,7 @@ class HostileProgramsTest {
                     print("WROTE")
                 except OSError as e:
                     print("refused", e.errno)
-                """), printsNo("WROTE")));
+                """), printsNo("WROTE", "refused 27")));
 
         // --- output ---
         list.add(new Hostile("stdout flood", "output cap", sh("yes flood").limits(limits(20_000, null, null, null, 65536L)),
@@ -352,17 +483,11 @@ class HostileProgramsTest {
         list.add(syscall("vsock to the hypervisor", "seccomp (AF_VSOCK)", "attempt('socket(AF_VSOCK)', 41, 40, 1, 0)"));
 
         // --- network ---
-        list.add(new Hostile("raw socket", "no CAP_NET_RAW", py("""
+        list.add(new Hostile("raw socket", "no CAP_NET_RAW, seccomp (socket families)", py(SYSCALL + """
                 import socket
-                try:
-                    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print("RAW")
-                except OSError as e:
-                    print("refused", e.errno)
-                try:
-                    socket.socket(socket.AF_PACKET, socket.SOCK_RAW); print("PACKET")
-                except OSError as e:
-                    print("refused", e.errno)
-                """), (r, c) -> assertThat(r.stdout()).doesNotContain("RAW\n").doesNotContain("PACKET")));
+                attempt_py("raw ICMP", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+                attempt_py("AF_PACKET", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
+                """), refused(EPERM)));
         list.add(new Hostile("connection to host loopback", "network namespace", py("""
                 import os, socket
                 s = socket.socket(); s.settimeout(2)
@@ -370,15 +495,19 @@ class HostileProgramsTest {
                     s.connect(("127.0.0.1", int(os.environ["PORT"]))); print("CONNECTED")
                 except OSError as e:
                     print("refused", e)
-                """), printsNo("CONNECTED")));
+                """), printsNo("CONNECTED", "refused")));
         list.add(new Hostile("name resolution", "no network, no resolver", py("""
                 import socket
+                print("trying resolve", flush=True)
                 try:
                     print("RESOLVED", socket.getaddrinfo("localhost.localdomain.example", 80))
                 except OSError as e:
-                    print("failed", e)
-                print(sorted(n for _, n in socket.if_nameindex()))
-                """), (r, c) -> assertThat(r.stdout()).doesNotContain("RESOLVED").doesNotContain("eth")));
+                    print("resolve denied errno=%d" % e.errno)
+                print("interfaces", sorted(n for _, n in socket.if_nameindex()))
+                """), (r, c) -> {
+                    refused().accept(r, c);
+                    assertThat(r.stdout()).doesNotContain("RESOLVED").containsPattern("(?m)^interfaces \\[('lo')?\\]$");
+                }));
 
         // --- host files, environment, persistence ---
         list.add(new Hostile("read a host canary", "root made of read-only binds", py("""
@@ -418,7 +547,173 @@ class HostileProgramsTest {
                         + "echo x > /tmp/persist; echo x > /dev/shm/persist; echo x > /workspace/persist; echo done"),
                 printsNo("FOUND")));
         list.add(new Hostile("change the hostname", "uts namespace, no CAP_SYS_ADMIN",
-                sh("hostname evil 2>/dev/null && echo CHANGED; hostname"), printsNo("CHANGED")));
+                sh("hostname evil 2>/dev/null && echo CHANGED; hostname"), printsNo("CHANGED", "sandbox\n")));
+        // --- host-wide kernel resources (issue 10 item 4) ---
+        list.add(new Hostile("inotify instances and watches", "inotify limits in the user namespace (gVisor: sentry)",
+                py(INOTIFY_LOOP).limits(limits(30_000, 256L << 20, null, null, null)), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).as(r.stderr()).isZero();
+                    int[] instances = counted(r, "instances");
+                    assertThat(instances[1]).as("errno when refused: EMFILE").isEqualTo(24);
+                    counted(r, "watches");
+                    if (c.runtime().equals("runc")) {
+                        assertThat(instances[0]).as("instances").isEqualTo(io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_INSTANCES);
+                        int[] watches = counted(r, "watches");
+                        assertThat(watches).as("watches, ENOSPC").containsExactly(
+                                io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_WATCHES, 28);
+                    } else if (c.runtime().equals("docker")) {
+                        // uid 1000 on the host, shared by every docker sandbox: the host's per-user limit
+                        assertThat(instances[0]).isLessThanOrEqualTo(hostInotifyInstances());
+                    } else {
+                        // the sentry's own inotify: RLIMIT_NOFILE is the bound, nothing is taken from the host
+                        assertThat(instances[0]).isLessThan(1024);
+                    }
+                }));
+        list.add(new Hostile("pty exhaustion", "devpts max= (docker: no devpts; gVisor: sentry ptys, RLIMIT_NOFILE)", py("""
+                import os
+                print("trying ptmx", flush=True)
+                fds, err = [], 0
+                try:
+                    while len(fds) < 5000:
+                        fds.append(os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY))
+                except OSError as e:
+                    err = e.errno
+                print("ptys", len(fds), "errno", err)
+                """), (r, c) -> {
+                    int[] ptys = counted(r, "ptys");
+                    switch (c.runtime()) {
+                        case "runc" -> assertThat(ptys).containsExactly(io.mcpsandbox.runtime.oci.BundleWriter.MAX_PTYS, 28);
+                        case "docker" -> assertThat(ptys).containsExactly(0, ENOENT);
+                        default -> assertThat(ptys[1]).as("EMFILE").isEqualTo(24);
+                    }
+                }));
+        list.add(syscall("AIO context", "seccomp (io_setup: host-wide aio-max-nr)", """
+                ctx = ctypes.c_ulong(0)
+                attempt('io_setup', 206, 1024, ctypes.byref(ctx))
+                attempt('io_submit', 209, 0, 0, None)
+                """));
+        list.add(new Hostile("socket families", "seccomp (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK route only)", py(SYSCALL + """
+                import socket
+                for name, fam, typ, proto in [("AF_PACKET", 17, 3, 0), ("AF_KEY", 15, 3, 2), ("AF_ALG", 38, 5, 0),
+                        ("AF_CAN", 29, 3, 1), ("AF_TIPC", 30, 4, 0), ("AF_RDS", 21, 5, 0), ("AF_BLUETOOTH", 31, 3, 0),
+                        ("AF_XDP", 44, 3, 0), ("AF_VSOCK", 40, 1, 0), ("SCTP", 2, 5, 132), ("SCTP6", 10, 1, 132),
+                        ("DCCP", 2, 6, 33), ("UDPLITE", 2, 2, 136), ("NETLINK_NETFILTER", 16, 3, 12),
+                        ("NETLINK_XFRM", 16, 3, 6)]:
+                    attempt('socket(%s)' % name, 41, fam, typ, proto)
+                attempt('socketpair(AF_TIPC)', 53, 30, 5, 0, ctypes.create_string_buffer(8))
+                # what programs need still works
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+                socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+                socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()
+                a, b = socket.socketpair(); a.close(); b.close()
+                print("allowed families work")
+                """), (r, c) -> {
+                    refused(EPERM).accept(r, c);
+                    assertThat(r.stdout()).contains("allowed families work");
+                }));
+        list.add(new Hostile("rlimits raised", "rlimits set in the spec", py(SYSCALL + """
+                import resource
+                class rlimit(ctypes.Structure):
+                    _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+                names = ["RLIMIT_RTPRIO", "RLIMIT_NICE", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_CORE", "RLIMIT_SIGPENDING"]
+                for n in names:
+                    print(n, *resource.getrlimit(getattr(resource, n)))
+                for n in names:
+                    soft, hard = resource.getrlimit(getattr(resource, n))
+                    attempt("raise " + n, 160, getattr(resource, n), ctypes.byref(rlimit(hard + 1, hard + 1)))
+                try:
+                    os.setpriority(os.PRIO_PROCESS, 0, -5); print("nice -5 result set")
+                except OSError as e:
+                    print("nice -5 result errno=%d" % e.errno)
+                """), (r, c) -> {
+                    refused(EPERM).accept(r, c);
+                    // gVisor keeps nice values inside its sentry (they never reach the host scheduler)
+                    assertThat(r.stdout()).contains(c.runtime().contains("runsc") ? "nice -5 result " : "nice -5 result errno=13\n");
+                    assertThat(r.stdout()).contains("RLIMIT_RTPRIO 0 0\n", "RLIMIT_NICE 0 0\n", "RLIMIT_MEMLOCK 65536 65536\n",
+                            "RLIMIT_MSGQUEUE 65536 65536\n", "RLIMIT_CORE 0 0\n", "RLIMIT_SIGPENDING 1024 1024\n");
+                }));
+        list.add(new Hostile("real-time scheduling", "no CAP_SYS_NICE, RLIMIT_RTPRIO 0 (gVisor: not implemented)", py(SYSCALL + """
+                param = ctypes.c_int(1)
+                attempt('sched_setscheduler(SCHED_FIFO)', 144, 0, 1, ctypes.byref(param))
+                attempt('sched_setscheduler(SCHED_RR)', 144, 0, 2, ctypes.byref(param))
+                """), (r, c) -> refused(c.runtime().contains("runsc") ? 22 /* EINVAL */ : EPERM).accept(r, c)));
+
+        // --- gVisor devices (item 5) and the devices every runtime must keep closed ---
+        list.add(new Hostile("open /dev/fuse and /dev/net/tun", "no such devices (gVisor: covered by tmpfs)", py(SYSCALL + """
+                for p in ["/dev/fuse", "/dev/net/tun"]:
+                    for mode in [os.O_RDWR, os.O_RDONLY]:
+                        attempt_py("open %s %d" % (p, mode), lambda: os.close(os.open(p, mode)))
+                """), refused(ENOENT, EACCES, EPERM)));
+
+        // --- escapes through /proc, ttys and newer system calls (item 13) ---
+        list.add(new Hostile("open /proc/self/exe and /proc/1/exe for writing", "read-only binds, no ptrace access", py(SYSCALL + """
+                for p in ["/proc/self/exe", "/proc/1/exe"]:
+                    for mode in [os.O_WRONLY, os.O_RDWR]:
+                        attempt_py("open %s %d" % (p, mode), lambda: os.close(os.open(p, mode)))
+                """), refused(EACCES, 26 /* ETXTBSY */, 30 /* EROFS */, EPERM)));
+        list.add(new Hostile("TIOCSTI on fds 0-2", "no terminal (stdio are pipes or files)", py(SYSCALL + """
+                import fcntl, termios
+                for fd in [0, 1, 2]:
+                    attempt_py("TIOCSTI fd %d" % fd, lambda: fcntl.ioctl(fd, termios.TIOCSTI, b"x"))
+                attempt_py("open /dev/tty", lambda: os.close(os.open("/dev/tty", os.O_RDWR)))
+                """), refused(25 /* ENOTTY */, 6 /* ENXIO */, 5 /* EIO */, EPERM, ENOENT)));
+        list.add(new Hostile("unshare through the x32 ABI", "seccomp (x86_64 only: x32 is a bad arch)", py("""
+                import ctypes, os
+                libc = ctypes.CDLL(None, use_errno=True)
+                print("trying x32 unshare", flush=True)
+                child = os.fork()
+                if child == 0:
+                    r = libc.syscall(272 | 0x40000000, 0x10000000)
+                    os._exit(100 if r >= 0 else ctypes.get_errno())
+                _, status = os.waitpid(child, 0)
+                if os.WIFSIGNALED(status):
+                    print("x32 unshare killed by signal", os.WTERMSIG(status))
+                elif os.WEXITSTATUS(status) == 100:
+                    print("x32 unshare ALLOWED")
+                else:
+                    print("x32 unshare denied errno=%d" % os.WEXITSTATUS(status))
+                """), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.stdout()).startsWith("trying x32 unshare\n")
+                            // runc: libseccomp's bad-arch action kills with SIGSYS; gVisor's filter answers EPERM
+                            .containsAnyOf("x32 unshare killed by signal 31\n", "x32 unshare denied errno=1\n");
+                }));
+        list.add(syscall("open_by_handle_at", "seccomp (shocker)", """
+                attempt('name_to_handle_at', 303, -100, b'/etc/passwd', ctypes.create_string_buffer(136), ctypes.byref(ctypes.c_int()), 0)
+                handle = ctypes.create_string_buffer(b'\\x08\\x00\\x00\\x00\\x01\\x00\\x00\\x00' + b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+                attempt('open_by_handle_at', 304, -100, handle, 0)
+                """));
+        list.add(syscall("new mount API", "seccomp (fsopen, open_tree)", """
+                attempt('fsopen', 430, b'tmpfs', 0)
+                attempt('open_tree', 428, -100, b'/tmp', 1)
+                attempt('fspick', 433, -100, b'/tmp', 0)
+                """));
+        list.add(syscall("take a sibling's file descriptor", "seccomp (pidfd_getfd)", """
+                import signal
+                child = os.fork()
+                if child == 0:
+                    signal.pause()
+                pidfd = libc.syscall(434, child, 0)
+                print("pidfd", pidfd, flush=True)
+                attempt('pidfd_getfd', 438, pidfd, 0, 0)
+                os.kill(child, signal.SIGKILL)
+                """));
+        list.add(syscall("read a sibling's memory", "seccomp (process_vm_readv)", """
+                import signal
+                buf = ctypes.create_string_buffer(64)
+                secret = ctypes.create_string_buffer(b"secret" * 8)
+                child = os.fork()
+                if child == 0:
+                    signal.pause()
+                class iovec(ctypes.Structure):
+                    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+                local = iovec(ctypes.cast(buf, ctypes.c_void_p), 64)
+                remote = iovec(ctypes.cast(secret, ctypes.c_void_p), 64)
+                attempt('process_vm_readv', 310, child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+                attempt('process_vm_writev', 311, child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+                os.kill(child, signal.SIGKILL)
+                """));
         return list;
     }
 
@@ -435,6 +730,12 @@ class HostileProgramsTest {
             }
             md.append('\n');
         }
+        Map<String, String> row = results.getOrDefault("host inotify while a sandbox holds its max", Map.of());
+        md.append("| host inotify while a sandbox holds its max | inotify limits, seen from the host |");
+        for (String runtime : runtimes) {
+            md.append(' ').append(row.getOrDefault(runtime, "not run")).append(" |");
+        }
+        md.append('\n');
         Path out = Path.of("target", "hostile-results.md");
         Files.createDirectories(out.getParent());
         Files.writeString(out, md.toString(), StandardCharsets.UTF_8);

@@ -19,6 +19,8 @@ import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.HostMounts;
+import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.CgroupReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -160,6 +162,12 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         List<Bind> binds = new ArrayList<>();
         for (RootFilesystem.HostBind b : spec.rootfs().binds()) {
             binds.add(new Bind(b.source().toString(), new Volume(b.destination()), AccessMode.ro));
+            // This Docker API has no recursive read-only bind ("ro" leaves submounts writable under runc):
+            // every submount of the source is bound read-only again at its place.
+            for (String sub : HostMounts.submountsUnder(b.source())) {
+                binds.add(new Bind(b.source().resolve(sub).toString(),
+                        new Volume(b.destination() + "/" + sub), AccessMode.ro));
+            }
         }
         binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
         binds.add(new Bind(engine.init().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
@@ -180,8 +188,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         long fsize = Math.max(limits.tmpBytes(), limits.outputBytes() + 16 * 1024);
         List<Ulimit> ulimits = new ArrayList<>(List.of(
                 new Ulimit("nofile", (long) limits.openFiles(), (long) limits.openFiles()),
-                new Ulimit("fsize", fsize, fsize),
-                new Ulimit("core", 0L, 0L)));
+                new Ulimit("fsize", fsize, fsize)));
+        BundleWriter.FIXED_RLIMITS.forEach((type, value) -> ulimits.add(new Ulimit(type, value, value)));
         if (kind.gvisor()) {
             ulimits.add(new Ulimit("nproc", (long) limits.pids(), (long) limits.pids()));
         }
@@ -192,10 +200,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 .withSecurityOpts(List.of("no-new-privileges=true", "seccomp=" + engine.seccomp(kind.gvisor())))
                 .withReadonlyRootfs(true)
                 // Our own /dev/shm replaces Docker's (ShmSize cannot cap its inodes).
-                .withTmpFs(Map.of(
-                        "/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes() + ",mode=1777",
-                        "/dev/shm", "rw,nosuid,nodev,noexec,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes()
-                                + ",mode=1777"))
+                .withTmpFs(tmpfsMounts(kind, limits))
                 .withIpcMode("private")
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())
@@ -212,6 +217,23 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             hc.withRuntime(kind.daemonRuntime());
         }
         return hc;
+    }
+
+    private static Map<String, String> tmpfsMounts(DockerRuntime.Kind kind, ResourceLimits limits) {
+        Map<String, String> tmpfs = new LinkedHashMap<>();
+        tmpfs.put("/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes() + ",mode=1777");
+        tmpfs.put("/dev/shm", "rw,nosuid,nodev,noexec,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes()
+                + ",mode=1777");
+        if (kind.gvisor()) {
+            // gVisor's own /dev has fuse and net/tun, and it ignores masked paths: cover them (as on runsc).
+            tmpfs.put("/dev/net", "rw,nosuid,nodev,noexec,size=4k,mode=755");
+            tmpfs.put("/dev/fuse", "rw,nosuid,nodev,noexec,size=4k,mode=000");
+        } else {
+            // Docker's devpts has no max= and this API cannot set one: each sandbox could take up to
+            // kernel.pty.max - kernel.pty.reserve host ptys. An empty tmpfs replaces it: no ptys on docker.
+            tmpfs.put("/dev/pts", "rw,nosuid,nodev,noexec,size=4k,mode=755");
+        }
+        return tmpfs;
     }
 
     @Override

@@ -29,6 +29,32 @@ public final class BundleWriter {
     private static final List<String> READONLY_PATHS = List.of(
             "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
 
+    /**
+     * rlimits with a fixed value on every backend (Docker ulimit names): no real-time priority, no raising
+     * of the nice value, no core files, and small locked-memory, POSIX message-queue and queued-signal
+     * budgets (the last two are charged per user up the user-namespace chain, i.e. to the host).
+     */
+    public static final Map<String, Long> FIXED_RLIMITS = fixedRlimits();
+
+    /** Host ptys a runc sandbox may hold (devpts {@code max=}); gVisor's ptys live in its sentry. */
+    public static final int MAX_PTYS = 64;
+    /** inotify instances and watches per runc sandbox, set in its user namespace before the program starts. */
+    public static final int MAX_INOTIFY_INSTANCES = 8;
+    public static final int MAX_INOTIFY_WATCHES = 8192;
+
+    private static Map<String, Long> fixedRlimits() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("core", 0L);
+        m.put("rtprio", 0L);
+        m.put("nice", 0L);
+        m.put("memlock", 64L * 1024);
+        m.put("msgqueue", 64L * 1024);
+        m.put("sigpending", 1024L);
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
+    static final String NSENTER = "/usr/bin/nsenter";
+
     private final JsonMapper json;
     private final SeccompProfile seccomp;
     private final Path init;
@@ -73,9 +99,38 @@ public final class BundleWriter {
         config.put("process", process(spec, flavor, lsm));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
-        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init));
+        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init, flavor));
         config.put("linux", linux(spec, flavor, hostUidBase));
+        if (sharesHostKernel(flavor)) {
+            config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
+        }
         json.writerWithDefaultPrettyPrinter().writeValue(bundleDir.resolve("config.json").toFile(), config);
+    }
+
+    /** runc and crun run the program on the host kernel, in a user namespace this bundle asks for. */
+    static boolean sharesHostKernel(OciFlavor flavor) {
+        return flavor == OciFlavor.RUNC || flavor == OciFlavor.CRUN;
+    }
+
+    /**
+     * The kernel charges a user namespace's inotify use to its owner in the parent namespace too (host root
+     * for every runc sandbox), and a new namespace starts with no limit of its own: one sandbox could take
+     * all of root's fs.inotify.max_user_instances. This hook runs after the namespaces exist and before the
+     * program starts, enters the sandbox's user namespace (as its root, which may write its user.* sysctls)
+     * and sets them. It reads the container's pid from the state runc passes on stdin; a failure fails the
+     * start (fail closed).
+     */
+    static Map<String, Object> inotifyLimitHook() {
+        String script = "read -r state; pid=${state#*\\\"pid\\\":}; pid=${pid%%[!0-9]*}; "
+                + "[ -n \"$pid\" ] || exit 1; "
+                + "exec " + NSENTER + " --target \"$pid\" --user -- /bin/sh -c "
+                + "'echo " + MAX_INOTIFY_INSTANCES + " > /proc/sys/user/max_inotify_instances "
+                + "&& echo " + MAX_INOTIFY_WATCHES + " > /proc/sys/user/max_inotify_watches'";
+        Map<String, Object> hook = new LinkedHashMap<>();
+        hook.put("path", "/bin/sh");
+        hook.put("args", List.of("sh", "-c", script));
+        hook.put("timeout", 10);
+        return hook;
     }
 
     private static Map<String, Object> process(SandboxSpec spec, OciFlavor flavor, HostLsm lsm) {
@@ -89,11 +144,12 @@ public final class BundleWriter {
         }
         // Inside gVisor the host pids limit stays high (it also counts the sentry's threads), so the
         // user's own process count is bounded here instead.
-        List<Map<String, Object>> rlimits = List.of(
+        List<Map<String, Object>> rlimits = new ArrayList<>(List.of(
                 rlimit("RLIMIT_NOFILE", limits.openFiles()),
                 rlimit("RLIMIT_FSIZE", limits.tmpBytes()),
-                rlimit("RLIMIT_NPROC", limits.pids()),
-                rlimit("RLIMIT_CORE", 0));
+                rlimit("RLIMIT_NPROC", limits.pids())));
+        // Every other limit that guards something shared is set, not inherited from the server.
+        FIXED_RLIMITS.forEach((type, value) -> rlimits.add(rlimit("RLIMIT_" + type.toUpperCase(java.util.Locale.ROOT), value)));
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", SANDBOX_UID, "gid", SANDBOX_UID));
@@ -124,14 +180,20 @@ public final class BundleWriter {
     }
 
     private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
-                                                    Path init) {
+                                                    Path init, OciFlavor flavor) {
         String tmpSize = "size=" + limits.tmpBytes();
         String tmpInodes = "nr_inodes=" + limits.tmpInodes();
         List<Map<String, Object>> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
         mounts.add(mount("/dev/pts", "devpts", "devpts",
-                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620")));
+                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "max=" + MAX_PTYS)));
+        if (flavor.isUserSpaceKernel()) {
+            // gVisor always mounts its own /dev, with fuse and net/tun in it, and ignores maskedPaths: an empty
+            // /dev/net and an inaccessible directory over /dev/fuse close them.
+            mounts.add(mount("/dev/net", "tmpfs", "tmpfs", List.of("nosuid", "noexec", "nodev", "mode=755", "size=4k")));
+            mounts.add(mount("/dev/fuse", "tmpfs", "tmpfs", List.of("nosuid", "noexec", "nodev", "mode=000", "size=4k")));
+        }
         mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", tmpSize, tmpInodes)));
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
@@ -140,9 +202,12 @@ public final class BundleWriter {
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
         mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(), List.of("bind", "ro", "nosuid", "nodev")));
+        // Recursively read-only: with plain "ro" runc leaves submounts of a bound directory writable. runc
+        // (>= 1.1, kernel >= 5.12) and crun know "rro"; gVisor rejects it and its "ro" already covers submounts.
+        String readOnly = sharesHostKernel(flavor) ? "rro" : "ro";
         for (RootFilesystem.HostBind bind : rootfs.binds()) {
             mounts.add(mount(bind.destination(), "bind", bind.source().toString(),
-                    List.of("rbind", "ro", "nosuid", "nodev")));
+                    List.of("rbind", readOnly, "nosuid", "nodev")));
         }
         return mounts;
     }

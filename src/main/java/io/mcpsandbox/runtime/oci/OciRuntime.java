@@ -89,6 +89,10 @@ public final class OciRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());
         }
+        if (BundleWriter.sharesHostKernel(flavor) && !Files.isExecutable(Path.of(BundleWriter.NSENTER))) {
+            return RuntimeInfo.unusable(name(), null, BundleWriter.NSENTER + " is missing (Debian package util-linux): "
+                    + "it sets each sandbox's inotify limits before the program starts", levels());
+        }
         Optional<Path> binary = findOnPath(flavor.binary()); // the same lookup HostCommand runs it with
         if (binary.isEmpty()) {
             return RuntimeInfo.unusable(name(), null, flavor.binary() + " is not installed (not found on "

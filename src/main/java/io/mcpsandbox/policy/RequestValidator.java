@@ -43,9 +43,19 @@ public final class RequestValidator {
     private static final Pattern FILE_SEGMENT = Pattern.compile("[A-Za-z0-9._+@-][A-Za-z0-9._+@ -]{0,254}");
 
     private final SandboxConfig config;
+    private final SecurityLevel minimumLevel;
 
     public RequestValidator(SandboxConfig config) {
+        this(config, SecurityLevel.LOW);
+    }
+
+    /**
+     * @param minimumLevel {@code security.minimum-level}: a request without a level gets this one when the
+     *                     default is below it (one that asks for less is refused by the {@link RuntimeSelector})
+     */
+    public RequestValidator(SandboxConfig config, SecurityLevel minimumLevel) {
         this.config = config;
+        this.minimumLevel = minimumLevel;
     }
 
     public ExecutionPlan validate(ExecutionRequest request) throws PolicyViolation {
@@ -88,7 +98,8 @@ public final class RequestValidator {
             throw new PolicyViolation("files", filesBytes + " bytes do not fit the /workspace size of "
                     + limits.tmpBytes() + " bytes");
         }
-        SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
+        SecurityLevel level = request.securityLevel() != null ? request.securityLevel()
+                : SecurityLevel.DEFAULT.compareTo(minimumLevel) >= 0 ? SecurityLevel.DEFAULT : minimumLevel;
         String workDir = workDir(request.workDir());
         if (workDir.startsWith(SandboxSpec.WORKSPACE + "/")) {
             String relative = workDir.substring(SandboxSpec.WORKSPACE.length() + 1);

@@ -56,8 +56,10 @@ final class ToolSchemas {
                 + "Nothing of the server's environment is passed; PATH and HOME are set. At most "
                 + RequestValidator.MAX_ENV_ENTRIES + " variables, " + RequestValidator.MAX_ENV_BYTES + " bytes together.",
                 RequestValidator.MAX_ENV_ENTRIES));
-        p.put("workDir", prop("string", "Absolute working directory inside the sandbox, without '..' "
-                + "(default /workspace).", "maxLength", 4096));
+        p.put("workDir", prop("string", "Working directory inside the sandbox: /workspace (the default), /tmp, "
+                + "or a directory below one of them, made if missing. An absolute path without '.', '..' or empty "
+                + "components; at most " + RequestValidator.MAX_WORKDIR_BYTES + " bytes.", "maxLength",
+                RequestValidator.MAX_WORKDIR_BYTES));
         common(p);
         return object(p, List.of("command"));
     }

@@ -28,7 +28,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Issue 10 items 1 and 3 through the real service: a server with {@code security.minimum-level=high} and
- * {@code runtimes.allowed=runc,runsc} refuses the weaker picks over REST and from the CLI, runs a request
+ * {@code runtimes.allowed=runc,runsc} refuses the weaker picks over REST, MCP and from the CLI, runs a request
  * without a level on gVisor, and refuses a workDir outside the sandbox's tmpfs on every entry point.
  */
 class RuntimePolicyEndToEndTest {
@@ -99,6 +99,48 @@ class RuntimePolicyEndToEndTest {
         assertThat(excluded).containsKeys("runc", "docker", "docker-runsc", "crun", "kata-runtime")
                 .doesNotContainKey("runsc");
         assertThat(infos.stream().filter(i -> i.name().equals("runsc")).findFirst().orElseThrow().usable()).isTrue();
+    }
+
+    /** One JSON-RPC message over MCP Streamable HTTP; the answer may come as an SSE event. */
+    private static HttpResponse<String> mcp(String session, String body) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(fixture.url("/mcp"))).timeout(Duration.ofSeconds(90))
+                .header("Authorization", "Bearer " + KEY_ALICE).header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (session != null) {
+            b.header("Mcp-Session-Id", session);
+        }
+        return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static JsonNode mcpResult(HttpResponse<String> r) {
+        String body = r.body().strip();
+        String json = body.startsWith("{") ? body : body.lines().filter(l -> l.startsWith("data:"))
+                .map(l -> l.substring(5).strip()).reduce((a, b) -> b).orElseThrow();
+        return JSON.readTree(json);
+    }
+
+    @Test
+    void mcpAppliesTheSameRules() throws Exception {
+        HttpResponse<String> init = mcp(null, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                + "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
+        assertThat(init.statusCode()).as(init.body()).isEqualTo(200);
+        String session = init.headers().firstValue("Mcp-Session-Id").orElseThrow();
+        mcp(session, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+        String[][] calls = {
+                {"{\"command\":[\"true\"],\"workDir\":\"/var/tmp/x\"}", "workDir: "},
+                {"{\"command\":[\"true\"],\"runtime\":\"docker\"}", "runtimes.allowed"},
+                {"{\"command\":[\"true\"],\"runtime\":\"runc\"}", "security.minimum-level"},
+        };
+        int id = 2;
+        for (String[] call : calls) {
+            HttpResponse<String> r = mcp(session, "{\"jsonrpc\":\"2.0\",\"id\":" + id++ + ",\"method\":\"tools/call\","
+                    + "\"params\":{\"name\":\"run_command\",\"arguments\":" + call[0] + "}}");
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            JsonNode structured = mcpResult(r).path("result").path("structuredContent");
+            assertThat(structured.path("status").asString()).as(r.body()).isEqualTo("rejected");
+            assertThat(structured.path("reason").asString()).as(r.body()).contains(call[1]);
+        }
     }
 
     private record Run(int exitCode, String stdout, String stderr) {

@@ -51,13 +51,15 @@ public final class WorkspaceTmpfs {
     }
 
     /**
-     * Mounts an empty tmpfs at {@code dir} for the sandbox's /tmp (mode 1777, like the one a runtime makes): used
-     * when the working directory lies below /tmp, so that it can be made here before the program starts.
+     * Mounts an empty tmpfs at {@code dir} for the sandbox's /tmp: used when the working directory lies below
+     * /tmp, so that it can be made here before the program starts. Mode 0700 and owned by the sandbox user (who
+     * runs everything in the sandbox), not 1777: the runtime's command line names the bundle, and no other host
+     * user may reach into it.
      */
     public static void mountTmp(Path dir, long sizeBytes, long inodes, long ownerUid) throws IOException {
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=1777,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
                 "mcp-sandbox-tmp", dir.toString()), TIMEOUT);
     }
 

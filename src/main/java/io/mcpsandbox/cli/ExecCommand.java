@@ -77,7 +77,7 @@ final class ExecCommand implements Callable<Integer> {
     @Option(names = "--env", paramLabel = "K=V", description = "Environment variable for the program (repeatable).")
     List<String> env = new ArrayList<>();
 
-    @Option(names = "--workdir", paramLabel = "DIR", description = "Working directory inside the sandbox (default /workspace).")
+    @Option(names = "--workdir", paramLabel = "DIR", description = "Working directory inside the sandbox: /workspace (default), /tmp, or a directory below one of them (made if missing).")
     String workDir;
 
     @Option(names = "--stdin-file", paramLabel = "PATH", description = "Feed this file to the program's standard input.")

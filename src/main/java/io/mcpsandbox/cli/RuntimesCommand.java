@@ -1,9 +1,13 @@
 package io.mcpsandbox.cli;
 
+import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -12,6 +16,8 @@ import tools.jackson.databind.json.JsonMapper;
 @Command(name = "runtimes", mixinStandardHelpOptions = true,
         description = {"Lists each runtime, whether it is usable here, its version, and why not where it is not.",
                 "A runtime is usable only when a test sandbox running 'true' succeeded with it just now.",
+                "A runtime the settings runtimes.allowed or security.minimum-level exclude is marked EXCLUDED",
+                "(in --json: an 'excluded' field with the reason); requests for it are rejected.",
                 "Without --json, a last line says whether images are scanned for vulnerabilities (trivy)."})
 final class RuntimesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array, one object per runtime.")
@@ -21,17 +27,40 @@ final class RuntimesCommand implements Callable<Integer> {
     public Integer call() {
         try (SandboxServices services = new SandboxServices(Main.config())) {
             List<RuntimeInfo> infos = services.verifyRuntimes();
+            // What runtimes.allowed and security.minimum-level exclude: requests for these are rejected.
+            Map<String, String> excluded = new LinkedHashMap<>();
+            for (RuntimeInfo info : infos) {
+                services.registry().find(info.name()).flatMap(services::exclusion)
+                        .ifPresent(why -> excluded.put(info.name(), why));
+            }
             if (json) {
-                System.out.println(JsonMapper.builder().build().writeValueAsString(infos));
+                JsonMapper mapper = JsonMapper.builder().build();
+                List<Map<String, Object>> out = new ArrayList<>();
+                for (RuntimeInfo info : infos) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> entry = new LinkedHashMap<>(mapper.convertValue(info, Map.class));
+                    if (excluded.containsKey(info.name())) {
+                        entry.put("excluded", excluded.get(info.name()));
+                    }
+                    out.add(entry);
+                }
+                System.out.println(mapper.writeValueAsString(out));
             } else {
                 System.out.printf("%-14s %-7s %-40s %s%n", "NAME", "USABLE", "VERSION", "LEVELS / REASON");
                 for (RuntimeInfo info : infos) {
                     String levels = String.join(",", info.levels().stream().map(SecurityLevel::wireName).toList());
+                    String what = info.usable() ? levels : info.reason();
+                    if (excluded.containsKey(info.name())) {
+                        what = "EXCLUDED by settings: " + excluded.get(info.name()) + "; " + what;
+                    }
                     System.out.printf("%-14s %-7s %-40s %s%n", info.name(), info.usable() ? "yes" : "no",
-                            info.version() == null ? "-" : abbreviate(info.version(), 40),
-                            info.usable() ? levels : info.reason());
+                            info.version() == null ? "-" : abbreviate(info.version(), 40), what);
                 }
                 System.out.println();
+                RuntimeSettings settings = RuntimeSettings.from(services.config().settings());
+                System.out.println("runtime settings: " + RuntimeSettings.KEY_ALLOWED + " = "
+                        + (settings.allowed() == null ? "(all)" : String.join(",", settings.allowed())) + ", "
+                        + RuntimeSettings.KEY_MINIMUM_LEVEL + " = " + settings.minimumLevel().wireName());
                 if (!services.testSandboxAllowed()) {
                     System.out.println("test sandboxes: not run (the allowlist excludes the host image): "
                             + "'usable' rests on each runtime's probe alone");

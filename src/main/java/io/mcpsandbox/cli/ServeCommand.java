@@ -112,7 +112,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             for (RuntimeInfo info : services.verifyRuntimes()) {
                 System.err.println("mcp-sandbox: runtime " + info.name() + ": "
-                        + (info.usable() ? "usable" : "not usable (" + info.reason() + ")"));
+                        + (info.usable() ? "usable" : "not usable (" + info.reason() + ")")
+                        + services.registry().find(info.name()).flatMap(services::exclusion)
+                                .map(why -> ", EXCLUDED by settings: " + why).orElse(""));
             }
             // Said at every start: without trivy nothing is scanned, and refuse-critical then refuses catalog images.
             System.err.println("mcp-sandbox: image scanning: " + services.imageScans().status());

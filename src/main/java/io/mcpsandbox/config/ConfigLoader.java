@@ -52,6 +52,7 @@ public final class ConfigLoader {
 
         // Read by the services later; parsed here too so a malformed value stops the service at start.
         ImageSettings.from(s);
+        RuntimeSettings.from(s);
         String stateDir = s.string("state-dir", "/run/mcp-sandbox");
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
                 s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),

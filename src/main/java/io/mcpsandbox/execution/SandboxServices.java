@@ -2,6 +2,7 @@ package io.mcpsandbox.execution;
 
 import io.mcpsandbox.config.DataDirectories;
 import io.mcpsandbox.config.ImageSettings;
+import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageAllowlist;
@@ -58,6 +59,7 @@ public final class SandboxServices implements AutoCloseable {
     private final SandboxConfig config;
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
+    private final RuntimeSelector selector;
     private final LeftoverReaper reaper;
     private final DockerEngine docker;
     private final ExecutionStore store;
@@ -100,8 +102,11 @@ public final class SandboxServices implements AutoCloseable {
                 ImageAllowlist.parse(imageSettings.allowed()));
         this.imageScans = ImageVulnerabilityPolicy.fromSettings(config.dataDir(), imageSettings);
         this.store = ExecutionStores.create(config, config.settings());
-        this.executions = new ExecutionService(new RequestValidator(config),
-                CommandPolicy.fromSettings(config.settings()), new RuntimeSelector(registry, config.standardRuntime()),
+        RuntimeSettings runtimeSettings = RuntimeSettings.from(config.settings());
+        checkRuntimeNames(runtimeSettings, registry);
+        this.selector = new RuntimeSelector(registry, config.standardRuntime(), runtimeSettings);
+        this.executions = new ExecutionService(new RequestValidator(config, runtimeSettings.minimumLevel()),
+                CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
                 Duration.ofSeconds(1));
     }
@@ -112,6 +117,25 @@ public final class SandboxServices implements AutoCloseable {
 
     public ExecutionService executions() {
         return executions;
+    }
+
+    /** A name in runtimes.allowed that no runtime of this build has is a typo that would refuse everything. */
+    private static void checkRuntimeNames(RuntimeSettings settings, RuntimeRegistry registry) {
+        if (settings.allowed() == null) {
+            return;
+        }
+        List<String> known = registry.all().stream().map(SandboxRuntime::name).toList();
+        for (String name : settings.allowed()) {
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException(RuntimeSettings.KEY_ALLOWED + ": '" + name
+                        + "' is not a runtime of this build (known: " + String.join(", ", known) + ")");
+            }
+        }
+    }
+
+    /** Why the server's settings (runtimes.allowed, security.minimum-level) exclude a runtime, if they do. */
+    public java.util.Optional<String> exclusion(SandboxRuntime runtime) {
+        return selector.exclusion(runtime);
     }
 
     public RuntimeRegistry registry() {
@@ -128,7 +152,8 @@ public final class SandboxServices implements AutoCloseable {
         for (SandboxRuntime runtime : registry.all()) {
             RuntimeInfo info = runtime.probe();
             registry.update(info);
-            if (info.usable() && testSandboxAllowed()) {
+            // The settings refuse every request for an excluded runtime, the test sandbox's too.
+            if (info.usable() && testSandboxAllowed() && selector.exclusion(runtime).isEmpty()) {
                 ExecutionResult smoke = executions.execute(ExecutionRequest.builder().runtime(runtime.name())
                         .image(HostImage.NAME).command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
                 if (smoke.status() != ExecutionStatus.COMPLETED || smoke.exitCode() != 0) {

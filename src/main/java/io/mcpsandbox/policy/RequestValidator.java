@@ -30,6 +30,9 @@ public final class RequestValidator {
     public static final int MAX_ARGV_BYTES = 128 << 10;
     public static final int MAX_ENV_ENTRIES = 128;
     public static final int MAX_ENV_BYTES = 64 << 10;
+    /** Longest accepted workDir, in UTF-8 bytes, and longest component of it (the kernel's NAME_MAX). */
+    public static final int MAX_WORKDIR_BYTES = 1024;
+    public static final int MAX_WORKDIR_SEGMENT_BYTES = 255;
     public static final long MIN_TIMEOUT_MS = 1;
     public static final long MIN_MEMORY_BYTES = 16L << 20;
     public static final double MIN_CPUS = 0.01;
@@ -43,9 +46,19 @@ public final class RequestValidator {
     private static final String IMAGE_FIELD = "image";
 
     private final SandboxConfig config;
+    private final SecurityLevel minimumLevel;
 
     public RequestValidator(SandboxConfig config) {
+        this(config, SecurityLevel.LOW);
+    }
+
+    /**
+     * @param minimumLevel {@code security.minimum-level}: a request without a level gets this one when the
+     *                     default is below it (one that asks for less is refused by the {@link RuntimeSelector})
+     */
+    public RequestValidator(SandboxConfig config, SecurityLevel minimumLevel) {
         this.config = config;
+        this.minimumLevel = minimumLevel;
     }
 
     public ExecutionPlan validate(ExecutionRequest request) throws PolicyViolation {
@@ -88,8 +101,19 @@ public final class RequestValidator {
             throw new PolicyViolation("files", filesBytes + " bytes do not fit the /workspace size of "
                     + limits.tmpBytes() + " bytes");
         }
-        SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
-        return new ExecutionPlan(command, env(request.env()), workDir(request.workDir()), image(image), level,
+        SecurityLevel level = request.securityLevel() != null ? request.securityLevel()
+                : SecurityLevel.DEFAULT.compareTo(minimumLevel) >= 0 ? SecurityLevel.DEFAULT : minimumLevel;
+        String workDir = workDir(request.workDir());
+        if (workDir.startsWith(SandboxSpec.WORKSPACE + "/")) {
+            String relative = workDir.substring(SandboxSpec.WORKSPACE.length() + 1);
+            for (String file : files.keySet()) {
+                if (relative.equals(file) || relative.startsWith(file + "/")) {
+                    throw new PolicyViolation("workDir", "'" + workDir + "' needs a directory where files has the "
+                            + "file '" + file + "'");
+                }
+            }
+        }
+        return new ExecutionPlan(command, env(request.env()), workDir, image(image), level,
                 request.securityLevel() != null, blankToNull(request.runtime()), limits, files, stdin);
     }
 
@@ -166,13 +190,41 @@ public final class RequestValidator {
         return env;
     }
 
-    private static String workDir(String dir) throws PolicyViolation {
-        if (dir == null || dir.isBlank()) {
+    /**
+     * The working directory must lie in the sandbox's own tmpfs (/workspace or /tmp): a runtime creates a
+     * missing one before the root is read-only, so anywhere else it would land in the image root that every
+     * execution shares. Checked strictly (no normalising), so what is checked is what the runtime enters.
+     */
+    static String workDir(String dir) throws PolicyViolation {
+        if (dir == null || dir.isEmpty()) {
             return SandboxSpec.WORKSPACE;
         }
-        if (!dir.startsWith("/") || dir.contains("\0") || dir.length() > 4096
-                || List.of(dir.split("/")).contains("..")) {
-            throw new PolicyViolation("workDir", "must be an absolute path without '..'; got '" + dir + "'");
+        String where = "must be /workspace or /tmp, or a directory under one of them (the sandbox's own tmpfs)";
+        if (dir.getBytes(StandardCharsets.UTF_8).length > MAX_WORKDIR_BYTES) {
+            throw new PolicyViolation("workDir", dir.getBytes(StandardCharsets.UTF_8).length
+                    + " bytes exceed the limit of " + MAX_WORKDIR_BYTES + " bytes");
+        }
+        if (dir.codePoints().anyMatch(c -> Character.isISOControl(c) || c == 0x7f)) {
+            throw new PolicyViolation("workDir", "must not contain NUL or control characters");
+        }
+        String shown = "'" + dir + "'";
+        if (!dir.startsWith("/")) {
+            throw new PolicyViolation("workDir", "must be an absolute path; " + where + "; got " + shown);
+        }
+        String[] segments = dir.substring(1).split("/", -1);
+        for (String segment : segments) {
+            if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
+                throw new PolicyViolation("workDir", "must not contain empty, '.' or '..' components (nor a "
+                        + "trailing '/'); " + where + "; got " + shown);
+            }
+            if (segment.getBytes(StandardCharsets.UTF_8).length > MAX_WORKDIR_SEGMENT_BYTES) {
+                throw new PolicyViolation("workDir", "a component exceeds the limit of " + MAX_WORKDIR_SEGMENT_BYTES
+                        + " bytes; got " + shown);
+            }
+        }
+        String root = "/" + segments[0];
+        if (!root.equals(SandboxSpec.WORKSPACE) && !root.equals(SandboxSpec.TMP)) {
+            throw new PolicyViolation("workDir", where + "; got " + shown);
         }
         return dir;
     }

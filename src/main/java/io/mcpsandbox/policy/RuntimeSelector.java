@@ -1,15 +1,18 @@
 package io.mcpsandbox.policy;
 
+import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Chooses the runtime for a plan. An explicit runtime wins over the level; a level is never silently
+ * Chooses the runtime for a plan. An explicit runtime wins over the level, within the server's settings: it
+ * must be in {@code runtimes.allowed} and provide {@code security.minimum-level}. A level is never silently
  * downgraded: when nothing strong enough is usable, the request is refused with what is missing.
  */
 public final class RuntimeSelector {
@@ -18,16 +21,46 @@ public final class RuntimeSelector {
 
     private final RuntimeRegistry registry;
     private final String standardRuntime;
+    private final RuntimeSettings settings;
 
     public RuntimeSelector(RuntimeRegistry registry, String standardRuntime) {
+        this(registry, standardRuntime, RuntimeSettings.DEFAULT);
+    }
+
+    public RuntimeSelector(RuntimeRegistry registry, String standardRuntime, RuntimeSettings settings) {
         this.registry = registry;
         this.standardRuntime = standardRuntime;
+        this.settings = settings;
+    }
+
+    public RuntimeSettings settings() {
+        return settings;
+    }
+
+    /** Why the settings exclude a runtime of this build, if they do (for `runtimes` and the refusals). */
+    public Optional<String> exclusion(SandboxRuntime runtime) {
+        return settings.exclusion(runtime.name(), strongest(runtime));
     }
 
     public SandboxRuntime select(ExecutionPlan plan) throws PolicyViolation {
+        SecurityLevel minimum = settings.minimumLevel();
+        if (plan.securityLevel().compareTo(minimum) < 0) {
+            // The validator raises a level the request left out; one it asked for is refused, not raised.
+            throw new PolicyViolation("securityLevel", "'" + plan.securityLevel().wireName() + "' is below this "
+                    + "server's minimum level '" + minimum.wireName() + "' (" + RuntimeSettings.KEY_MINIMUM_LEVEL + ")");
+        }
         if (plan.runtime() != null) {
             SandboxRuntime runtime = registry.find(plan.runtime()).orElseThrow(() -> new PolicyViolation("runtime",
                     "'" + plan.runtime() + "' is not a known runtime (known: " + known() + ")"));
+            if (!settings.allows(runtime.name())) {
+                throw new PolicyViolation("runtime", "'" + runtime.name() + "' is not allowed on this server ("
+                        + RuntimeSettings.KEY_ALLOWED + ": " + String.join(", ", settings.allowed()) + ")");
+            }
+            if (strongest(runtime).compareTo(minimum) < 0) {
+                throw new PolicyViolation("runtime", "'" + runtime.name() + "' isolates at most at the '"
+                        + strongest(runtime).wireName() + "' level, below this server's minimum '" + minimum.wireName()
+                        + "' (" + RuntimeSettings.KEY_MINIMUM_LEVEL + ")");
+            }
             RuntimeInfo info = registry.info(runtime);
             if (!info.usable()) {
                 throw new PolicyViolation("runtime", "'" + runtime.name() + "' is not usable here: " + info.reason());
@@ -43,6 +76,10 @@ public final class RuntimeSelector {
             Optional<SandboxRuntime> runtime = registry.find(name);
             if (runtime.isEmpty()) {
                 missing.add(name + ": not available in this build");
+                continue;
+            }
+            if (!settings.allows(name)) {
+                missing.add(name + ": not in " + RuntimeSettings.KEY_ALLOWED);
                 continue;
             }
             RuntimeInfo info = registry.info(runtime.get());
@@ -61,6 +98,10 @@ public final class RuntimeSelector {
             case HIGH -> List.of("runsc", "docker-runsc");
             case CRITICAL -> List.of("kata-runtime", QEMU_MICROVM);
         };
+    }
+
+    private static SecurityLevel strongest(SandboxRuntime runtime) {
+        return runtime.levels().isEmpty() ? SecurityLevel.LOW : Collections.max(runtime.levels());
     }
 
     private String known() {

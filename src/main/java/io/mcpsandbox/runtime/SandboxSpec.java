@@ -18,11 +18,21 @@ public record SandboxSpec(String name, List<String> args, Map<String, String> en
                           Map<String, byte[]> workspaceFiles, byte[] stdin) {
     public static final String NAME_PREFIX = "mcp-exec-";
     public static final String WORKSPACE = "/workspace";
+    public static final String TMP = "/tmp";
 
     public SandboxSpec {
         args = List.copyOf(args);
         env = Map.copyOf(env);
         workspaceFiles = Map.copyOf(workspaceFiles);
+    }
+
+    /**
+     * The working directory relative to {@code root} (/workspace or /tmp) when it lies strictly below it:
+     * the backends create it in the sandbox's tmpfs before the program starts.
+     */
+    public java.util.Optional<String> workDirBelow(String root) {
+        return workDir.startsWith(root + "/") ? java.util.Optional.of(workDir.substring(root.length() + 1))
+                : java.util.Optional.empty();
     }
 
     public static String nameFor(String executionId) {

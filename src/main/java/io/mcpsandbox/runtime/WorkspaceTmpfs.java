@@ -50,6 +50,40 @@ public final class WorkspaceTmpfs {
         }
     }
 
+    /**
+     * Mounts an empty tmpfs at {@code dir} for the sandbox's /tmp: used when the working directory lies below
+     * /tmp, so that it can be made here before the program starts. Mode 0700 and owned by the sandbox user (who
+     * runs everything in the sandbox), not 1777: the runtime's command line names the bundle, and no other host
+     * user may reach into it.
+     */
+    public static void mountTmp(Path dir, long sizeBytes, long inodes, long ownerUid) throws IOException {
+        Files.createDirectories(dir);
+        HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "mcp-sandbox-tmp", dir.toString()), TIMEOUT);
+    }
+
+    /**
+     * Makes {@code relative} (a checked working directory below the tmpfs at {@code dir}) and its parents,
+     * owned by {@code ownerUid}. Runs before the sandbox starts, on a tmpfs only we have written to; still,
+     * nothing here follows a link, and an existing non-directory is an error.
+     */
+    public static void makeDirs(Path dir, String relative, long ownerUid) throws IOException {
+        Path p = dir;
+        for (String segment : relative.split("/")) {
+            if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
+                throw new IOException("working directory escapes its tmpfs: " + relative);
+            }
+            p = p.resolve(segment);
+            if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectory(p); // fails on an existing file or link
+                Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+                Files.setAttribute(p, "unix:uid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(p, "unix:gid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
+            }
+        }
+    }
+
     /** Unmounts; lazily if something still holds it. Never throws. */
     public static void unmount(Path dir) {
         try {

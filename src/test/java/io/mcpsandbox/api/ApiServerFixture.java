@@ -26,7 +26,12 @@ final class ApiServerFixture implements AutoCloseable {
     }
 
     static ApiServerFixture start(AdmissionLimits admission) throws Exception {
-        TestSandbox sandbox = TestSandbox.start();
+        return start(admission, java.util.Map.of());
+    }
+
+    /** @param env the service's configuration as MCP_SANDBOX_* variables */
+    static ApiServerFixture start(AdmissionLimits admission, java.util.Map<String, String> env) throws Exception {
+        TestSandbox sandbox = TestSandbox.start(env);
         ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
                 ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission);
         SandboxApi api = new SandboxApi(sandbox.services(), config);

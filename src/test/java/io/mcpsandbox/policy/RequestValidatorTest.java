@@ -93,10 +93,35 @@ class RequestValidatorTest {
                 "code", "1048576");
         rejected(cmd().command("a\0b").build(), "command", "NUL");
         rejected(cmd().env("1BAD", "x").build(), "env", "1BAD");
-        rejected(cmd().workDir("relative").build(), "workDir");
-        rejected(cmd().workDir("/tmp/../etc").build(), "workDir");
         rejected(cmd().network(true).build(), "network");
         rejected(cmd().stdin("x".repeat(RequestValidator.MAX_STDIN_BYTES + 1)).build(), "stdin");
+    }
+
+    @Test
+    void workDirMustLieInTheSandboxTmpfsAndBeWrittenPlainly() throws PolicyViolation {
+        for (String ok : new String[] {"/workspace", "/tmp", "/workspace/x/y", "/tmp/a/b", "/tmp/with space/é"}) {
+            assertThat(validator.validate(cmd().workDir(ok).build()).workDir()).isEqualTo(ok);
+        }
+        assertThat(validator.validate(cmd().workDir("").build()).workDir()).isEqualTo("/workspace");
+        for (String outside : new String[] {"/var/tmp/x", "/", "/etc", "/proc/self/fd/7", "/proc/self/cwd",
+                "/workspacex", "/tmpfoo/a", "/usr/lib", "/dev/shm"}) {
+            rejected(cmd().workDir(outside).build(), "workDir", "/workspace", "/tmp", outside);
+        }
+        for (String unclean : new String[] {"/tmp/../etc", "/workspace/./x", "/workspace//x", "/workspace/",
+                "//tmp", "/tmp/a/..", "/tmp/."}) {
+            rejected(cmd().workDir(unclean).build(), "workDir", "'.' or '..'");
+        }
+        rejected(cmd().workDir("relative").build(), "workDir", "absolute");
+        rejected(cmd().workDir("workspace/x").build(), "workDir", "absolute");
+        rejected(cmd().workDir(" /tmp").build(), "workDir", "absolute");
+        for (String control : new String[] {"/tmp/a\0b", "/tmp/a\nb", "/tmp/\u001b[31m", "/tmp/\u0085", "/tmp/\u007f"}) {
+            rejected(cmd().workDir(control).build(), "workDir", "control characters");
+        }
+        rejected(cmd().workDir("/tmp/" + "a/".repeat(600)).build(), "workDir", "limit of 1024 bytes");
+        rejected(cmd().workDir("/tmp/" + "a".repeat(256)).build(), "workDir", "limit of 255 bytes");
+        rejected(cmd().workDir("/workspace/data/x").file("data", "a file").build(), "workDir", "'data'");
+        assertThat(validator.validate(cmd().workDir("/workspace/data").file("data/in.txt", "x").build()).workDir())
+                .isEqualTo("/workspace/data");
     }
 
     @Test

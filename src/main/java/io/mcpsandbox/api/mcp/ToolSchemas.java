@@ -1,6 +1,7 @@
 package io.mcpsandbox.api.mcp;
 
 import io.mcpsandbox.api.RequestParser;
+import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.ResourceLimits;
@@ -58,8 +59,10 @@ final class ToolSchemas {
                 + "Nothing of the server's environment is passed; PATH and HOME are set. At most "
                 + RequestValidator.MAX_ENV_ENTRIES + " variables, " + RequestValidator.MAX_ENV_BYTES + " bytes together.",
                 RequestValidator.MAX_ENV_ENTRIES));
-        p.put("workDir", prop("string", "Absolute working directory inside the sandbox, without '..' "
-                + "(default /workspace).", "maxLength", 4096));
+        p.put("workDir", prop("string", "Working directory inside the sandbox: /workspace (the default), /tmp, "
+                + "or a directory below one of them, made if missing. An absolute path without '.', '..' or empty "
+                + "components; at most " + RequestValidator.MAX_WORKDIR_BYTES + " bytes.", "maxLength",
+                RequestValidator.MAX_WORKDIR_BYTES));
         common(p);
         return object(p, List.of("command"));
     }
@@ -114,13 +117,17 @@ final class ToolSchemas {
         p.put("limits", limits());
         p.put("network", Map.of("type", "boolean", "default", false, "description", "Ask for network access. "
                 + "Sandboxes have no network by default; this server has no network provider, so true is rejected."));
+        SecurityLevel minimum = RuntimeSettings.from(config.settings()).minimumLevel();
+        SecurityLevel level = SecurityLevel.DEFAULT.compareTo(minimum) >= 0 ? SecurityLevel.DEFAULT : minimum;
         p.put("securityLevel", Map.of("type", "string", "enum", Arrays.stream(SecurityLevel.values())
-                .map(SecurityLevel::wireName).toList(), "default", SecurityLevel.DEFAULT.wireName(),
+                .map(SecurityLevel::wireName).toList(), "default", level.wireName(),
                 "description", "Isolation strength: low and medium run under runc (namespaces, cgroups, seccomp), "
                         + "high under gVisor, critical in a microVM. Never silently downgraded: if no runtime for the "
-                        + "level is usable here, the request is rejected."));
+                        + "level is usable here, the request is rejected. This server's minimum level is '"
+                        + minimum.wireName() + "': a lower one is rejected."));
         p.put("runtime", Map.of("type", "string", "enum", runtimeNames,
-                "description", "An explicit runtime; wins over securityLevel."));
+                "description", "An explicit runtime; wins over securityLevel, within the server's runtimes.allowed "
+                        + "and security.minimum-level (a runtime outside them is rejected with the reason)."));
         p.put("sessionId", prop("string", "Your own id to group executions in records.", "maxLength",
                 RequestParser.MAX_SESSION_ID));
         p.put("dlpMode", Map.of("type", "string", "enum", Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList(),

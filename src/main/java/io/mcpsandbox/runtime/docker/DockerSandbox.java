@@ -103,7 +103,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     .withUser(SANDBOX_UID + ":" + SANDBOX_UID)
                     .withEntrypoint(entrypoint(spec, hasStdin))
                     .withEnv(env(spec))
-                    .withWorkingDir(spec.workDir())
+                    // The entrypoint's shell makes and enters the request's working directory: docker-runsc
+                    // does not create a missing one, and Docker's own would be made in the container's layer.
+                    .withWorkingDir(SandboxSpec.WORKSPACE)
                     .withLabels(labels)
                     .withNetworkDisabled(!spec.network())
                     .withAttachStdout(false).withAttachStderr(false)
@@ -144,8 +146,11 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 ? (added.isEmpty() ? "" : "unset " + String.join(" ", added) + "; ") + "exec \"$@\""
                 : "exec " + ENV_HELPER_MOUNT + " env" + added.stream().map(v -> " -u " + v).reduce("", String::concat)
                         + " -- \"$@\"";
+        // The working directory (checked by policy to lie in /workspace or /tmp, both the sandbox's own tmpfs)
+        // is $0, never part of the script's text; a failure to make it is reported in the captured stderr.
+        String enter = "exec 2> " + OutputFiles.STDERR_MOUNT + "; " + ENV_HELPER_MOUNT + " mkdir -p -- \"$0\" && cd -- \"$0\" && ";
         List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--",
-                ENV_HELPER_MOUNT, "sh", "-c", start + redirects, "sh"));
+                ENV_HELPER_MOUNT, "sh", "-c", enter + start + redirects, spec.workDir()));
         argv.addAll(spec.args());
         return argv;
     }

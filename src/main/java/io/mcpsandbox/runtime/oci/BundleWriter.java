@@ -21,6 +21,8 @@ public final class BundleWriter {
     /** The uid and gid the program runs as inside the sandbox. */
     public static final int SANDBOX_UID = 1000;
     public static final String CGROUP_PARENT = "/mcp-sandbox";
+    /** The bundle's host tmpfs bound at /tmp when the working directory lies below /tmp. */
+    public static final String TMP_DIR = "tmp";
 
     private static final List<String> MASKED_PATHS = List.of(
             "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -99,7 +101,9 @@ public final class BundleWriter {
         config.put("process", process(spec, flavor, lsm));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
-        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init, flavor));
+        // A working directory below /tmp was made on the host in a tmpfs of the bundle: /tmp is that tmpfs.
+        Path tmpSource = spec.workDirBelow(SandboxSpec.TMP).isPresent() ? bundleDir.resolve(TMP_DIR) : null;
+        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, tmpSource, init, flavor));
         config.put("linux", linux(spec, flavor, hostUidBase));
         if (sharesHostKernel(flavor)) {
             config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
@@ -180,7 +184,7 @@ public final class BundleWriter {
     }
 
     private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
-                                                    Path init, OciFlavor flavor) {
+                                                    Path tmpSource, Path init, OciFlavor flavor) {
         String tmpSize = "size=" + limits.tmpBytes();
         String tmpInodes = "nr_inodes=" + limits.tmpInodes();
         List<Map<String, Object>> mounts = new ArrayList<>();
@@ -198,7 +202,11 @@ public final class BundleWriter {
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
         mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
-        mounts.add(mount("/tmp", "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
+        if (tmpSource != null) {
+            mounts.add(mount(SandboxSpec.TMP, "bind", tmpSource.toString(), List.of("rbind", "rw", "nosuid", "nodev")));
+        } else {
+            mounts.add(mount(SandboxSpec.TMP, "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
+        }
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
         mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(), List.of("bind", "ro", "nosuid", "nodev")));

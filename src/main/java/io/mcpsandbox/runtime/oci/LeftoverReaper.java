@@ -104,6 +104,7 @@ public final class LeftoverReaper {
             }
         }
         WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve("workspace"));
+        WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve(BundleWriter.TMP_DIR));
         SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
         OciSandbox.deleteTree(bundlesDir.resolve(name));
     }

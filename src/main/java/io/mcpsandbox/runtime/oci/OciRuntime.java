@@ -125,6 +125,18 @@ public final class OciRuntime implements SandboxRuntime {
             WorkspaceTmpfs.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
                     spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID,
                     spec.workspaceFiles());
+            long sandboxUid = uidBase + BundleWriter.SANDBOX_UID;
+            // A missing working directory is made here, in the sandbox's tmpfs: runsc does not create one.
+            Optional<String> inWorkspace = spec.workDirBelow(SandboxSpec.WORKSPACE);
+            if (inWorkspace.isPresent()) {
+                WorkspaceTmpfs.makeDirs(bundle.resolve("workspace"), inWorkspace.get(), sandboxUid);
+            }
+            Optional<String> inTmp = spec.workDirBelow(SandboxSpec.TMP);
+            if (inTmp.isPresent()) {
+                WorkspaceTmpfs.mountTmp(bundle.resolve(BundleWriter.TMP_DIR), spec.limits().tmpBytes(),
+                        spec.limits().tmpInodes(), sandboxUid);
+                WorkspaceTmpfs.makeDirs(bundle.resolve(BundleWriter.TMP_DIR), inTmp.get(), sandboxUid);
+            }
             bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
             if (flavor.usesOwnCgroup()) {
                 cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
@@ -140,6 +152,7 @@ public final class OciRuntime implements SandboxRuntime {
                 cgroup.remove();
             }
             WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
+            WorkspaceTmpfs.unmount(bundle.resolve(BundleWriter.TMP_DIR));
             OciSandbox.deleteTree(bundle);
             if (owner != null) {
                 owner.close();

@@ -179,6 +179,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         }
         pipes.close();
         WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
+        WorkspaceTmpfs.unmount(bundle.resolve(BundleWriter.TMP_DIR));
         if (ownCgroup != null) {
             ownCgroup.remove();
         } else {

@@ -1,7 +1,9 @@
 package io.mcpsandbox.cli;
 
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.RuntimeAdvisory;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.model.SecurityLevel;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -12,6 +14,8 @@ import tools.jackson.databind.json.JsonMapper;
 @Command(name = "runtimes", mixinStandardHelpOptions = true,
         description = {"Lists each runtime, whether it is usable here, its version, and why not where it is not.",
                 "A runtime is usable only when a test sandbox running 'true' succeeded with it just now.",
+                "Each runtime's version is checked against a table of known vulnerabilities (runc, gVisor, Docker);",
+                "for Debian packages the changelog says which CVEs were backported.",
                 "Without --json, a last line says whether images are scanned for vulnerabilities (trivy)."})
 final class RuntimesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array, one object per runtime.")
@@ -30,6 +34,20 @@ final class RuntimesCommand implements Callable<Integer> {
                     System.out.printf("%-14s %-7s %-40s %s%n", info.name(), info.usable() ? "yes" : "no",
                             info.version() == null ? "-" : abbreviate(info.version(), 40),
                             info.usable() ? levels : info.reason());
+                }
+                boolean any = false;
+                for (RuntimeInfo info : infos) {
+                    for (RuntimeAdvisory a : info.advisories()) {
+                        if (!any) {
+                            System.out.println();
+                            System.out.println("Known vulnerabilities of the runtime versions (WARN: refused when "
+                                    + RuntimeRegistry.REFUSE_VULNERABLE_KEY + " is on):");
+                            any = true;
+                        }
+                        System.out.printf("%-5s %-14s %-16s %-20s %s %s: %s; fixed in %s; %s%n",
+                                a.blocking() ? "WARN" : "ok", info.name(), a.id(), a.status(), a.component(),
+                                a.version(), a.summary(), a.fixedIn(), a.source());
+                    }
                 }
                 System.out.println();
                 if (!services.testSandboxAllowed()) {

@@ -12,10 +12,16 @@ package io.mcpsandbox.scan;
  * reported and redacted in the original output. When the original has nothing to remove (the common case), it is
  * returned as is and no map is built.
  *
- * @param text   the normalised text
- * @param origin offset in the original of each char of {@code text}; null when {@code text} is the original
+ * @param text          the normalised text
+ * @param origin        offset in the original of each char of {@code text}; null when {@code text} is the original
+ * @param rawScanNeeded whether the original must be scanned too: a string sequence's payload was removed (it is
+ *                      plain text as printed), or something was removed between two characters neither of which is
+ *                      whitespace (joining them can change a word or token boundary a detector relies on, e.g.
+ *                      {@code x<ZWSP>AKIA...}). Where every removal touches whitespace or an end of the text (a
+ *                      coloured log line), the normalised view is as separated as the original or more, and
+ *                      scanning it alone finds everything the original scan would
  */
-record NormalizedText(String text, int[] origin) {
+record NormalizedText(String text, int[] origin, boolean rawScanNeeded) {
     /** A string sequence (OSC, DCS, ...) longer than this without its terminator: only its introducer is removed. */
     static final int MAX_STRING_SEQUENCE = 4096;
     /** A CSI sequence longer than this is malformed: only its introducer is removed. */
@@ -41,7 +47,7 @@ record NormalizedText(String text, int[] origin) {
     static NormalizedText of(String s) {
         int first = firstToRemove(s);
         if (first < 0) {
-            return new NormalizedText(s, null);
+            return new NormalizedText(s, null, false);
         }
         int n = s.length();
         StringBuilder out = new StringBuilder(n);
@@ -50,18 +56,46 @@ record NormalizedText(String text, int[] origin) {
         for (int k = 0; k < first; k++) {
             origin[k] = k;
         }
+        boolean rawNeeded = false;
+        boolean inRemoval = false;
+        char before = ' ';
         int i = first;
         while (i < n) {
-            int skip = removable(s, i);
-            if (skip > 0) {
-                i += skip;
-                continue;
+            // a run of printable ASCII, newlines and tabs is copied in one go: the common case between escapes
+            int j = i;
+            while (j < n) {
+                char c = s.charAt(j);
+                if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t') {
+                    j++;
+                } else {
+                    break;
+                }
             }
-            origin[out.length()] = i;
-            out.append(s.charAt(i));
-            i++;
+            if (j == i) {
+                int skip = removable(s, i);
+                if (skip > 0) {
+                    if (!inRemoval) {
+                        before = out.isEmpty() ? ' ' : out.charAt(out.length() - 1);
+                        inRemoval = true;
+                    }
+                    rawNeeded |= skip > 2 && isStringSequence(s, i);
+                    i += skip;
+                    continue;
+                }
+                j = i + 1; // a kept char outside printable ASCII (CRLF's CR, a letter, a non-Cf symbol)
+            }
+            if (inRemoval) {
+                rawNeeded |= !Character.isWhitespace(before) && !Character.isWhitespace(s.charAt(i));
+                inRemoval = false;
+            }
+            int base = out.length();
+            out.append(s, i, j);
+            for (int k = i; k < j; k++) {
+                origin[base + k - i] = k;
+            }
+            i = j;
         }
-        return new NormalizedText(out.toString(), origin);
+        return new NormalizedText(out.toString(), origin, rawNeeded);
     }
 
     /** The first offset where something is removed, or -1: one cheap pass for the common clean text. */
@@ -69,6 +103,9 @@ record NormalizedText(String text, int[] origin) {
         int n = s.length();
         for (int i = 0; i < n; i++) {
             char c = s.charAt(i);
+            if (c >= 0x20 && c < 0x7f) {
+                continue;
+            }
             if (c < 0x20) {
                 if (c != '\n' && c != '\t' && !(c == '\r' && i + 1 < n && s.charAt(i + 1) == '\n')) {
                     return i;
@@ -110,6 +147,15 @@ record NormalizedText(String text, int[] origin) {
             return Character.getType(cp) == Character.FORMAT ? 2 : 0;
         }
         return Character.getType(c) == Character.FORMAT ? 1 : 0;
+    }
+
+    private static boolean isStringSequence(String s, int i) {
+        char c = s.charAt(i);
+        if (c == ESC && i + 1 < s.length()) {
+            char k = s.charAt(i + 1);
+            return k == ']' || k == 'P' || k == 'X' || k == '^' || k == '_';
+        }
+        return c == 0x9d || c == 0x90 || c == 0x98 || c == 0x9e || c == 0x9f;
     }
 
     private static int escape(String s, int i) {

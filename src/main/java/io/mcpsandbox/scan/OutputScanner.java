@@ -107,22 +107,28 @@ public final class OutputScanner {
     }
 
     /**
-     * The findings in one text, overlaps resolved (the more specific kind wins), sorted by offset. The text is
-     * scanned as is and, when it holds escape sequences, control or format characters, once more without them;
-     * offsets are into {@code text} as given (a secret split by escapes spans them).
+     * The findings in one text, overlaps resolved (the more specific kind wins), sorted by offset. When the text
+     * holds escape sequences, control or format characters it is scanned without them, and also as is where the
+     * removal could hide something ({@link NormalizedText#rawScanNeeded()}); offsets are into {@code text} as given
+     * (a secret split by escapes spans them).
      */
     public List<Finding> findings(String text) {
         if (text == null || text.isEmpty() || enabled.isEmpty()) {
             return List.of();
         }
-        List<Finding> raw = new TextScanner(text, enabled).scan();
         NormalizedText normalized = NormalizedText.of(text);
-        if (normalized.unchanged() || normalized.text().isEmpty()) {
-            return raw;
+        if (normalized.unchanged()) {
+            return new TextScanner(text, enabled).scan();
         }
-        List<Finding> all = new ArrayList<>(raw);
-        for (Finding f : new TextScanner(normalized.text(), enabled).scan()) {
-            all.add(new Finding(f.type(), normalized.originOf(f.start()), normalized.originEnd(f.end()), f.severity()));
+        List<Finding> all = new ArrayList<>();
+        if (normalized.rawScanNeeded() || normalized.text().isEmpty()) {
+            all.addAll(new TextScanner(text, enabled).scan());
+        }
+        if (!normalized.text().isEmpty()) {
+            for (Finding f : new TextScanner(normalized.text(), enabled).scan()) {
+                all.add(new Finding(f.type(), normalized.originOf(f.start()), normalized.originEnd(f.end()),
+                        f.severity()));
+            }
         }
         return TextScanner.resolveOverlaps(all);
     }

@@ -123,6 +123,24 @@ class FormattingEvasionTest {
     }
 
     @Test
+    void removingAFormatCharacterDoesNotMakeACardLookLikeADecimal() {
+        // "1.<ZWSP>4111..." as printed is a card after "1."; without the space it reads as the decimal 1.4111...
+        ScanOutcome o = scanner.scan("paid 1.\u200b" + Secrets.VISA_SPACED + " today\n", "", DlpMode.REPORT);
+        only(o, "dlp.credit_card");
+    }
+
+    @Test
+    void colouredLogLinesAreScannedOnceWithoutTheEscapes() {
+        // escapes that touch whitespace or a line end cannot hide anything: the normalised view alone is scanned
+        NormalizedText n = NormalizedText.of(ESC + "[32m2026-11-28 INFO served" + ESC + "[0m\n" + ESC + "[1;31mERROR "
+                + ESC + "[0m" + "id " + AWS_KEY_ID + "\n");
+        assertThat(n.unchanged()).isFalse();
+        assertThat(n.rawScanNeeded()).isFalse();
+        assertThat(NormalizedText.of("[" + ESC + "[32mINFO" + ESC + "[0m]").rawScanNeeded()).isTrue();
+        assertThat(NormalizedText.of(ESC + "]0;title\u0007\n").rawScanNeeded()).isTrue();
+    }
+
+    @Test
     void aColouredKeyIsFoundEvenThoughTheEscapeEndsWithALetter() {
         // "\e[31m" ends in 'm', so as printed the key does not start a word
         String out = "key: " + ESC + "[31m" + AWS_KEY_ID + ESC + "[0m\n";

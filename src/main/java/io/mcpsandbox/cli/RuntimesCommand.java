@@ -44,7 +44,7 @@ final class RuntimesCommand implements Callable<Integer> {
                                     + RuntimeRegistry.REFUSE_VULNERABLE_KEY + " is on):");
                             any = true;
                         }
-                        System.out.printf("%-5s %-14s %-16s %-20s %s %s: %s; fixed in %s; %s%n",
+                        System.out.printf("%-5s %-14s %-20s %-20s %s %s: %s; fixed in %s; %s%n",
                                 a.blocking() ? "WARN" : "ok", info.name(), a.id(), a.status(), a.component(),
                                 a.version(), a.summary(), a.fixedIn(), a.source());
                     }

@@ -2,7 +2,9 @@ package io.mcpsandbox.cli;
 
 import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.RuntimeAdvisory;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.model.SecurityLevel;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -18,6 +20,8 @@ import tools.jackson.databind.json.JsonMapper;
                 "A runtime is usable only when a test sandbox running 'true' succeeded with it just now.",
                 "A runtime the settings runtimes.allowed or security.minimum-level exclude is marked EXCLUDED",
                 "(in --json: an 'excluded' field with the reason); requests for it are rejected.",
+                "Each runtime's version is checked against a table of known vulnerabilities (runc, gVisor, Docker);",
+                "for Debian packages the changelog says which CVEs were backported.",
                 "Without --json, a last line says whether images are scanned for vulnerabilities (trivy)."})
 final class RuntimesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array, one object per runtime.")
@@ -55,6 +59,20 @@ final class RuntimesCommand implements Callable<Integer> {
                     }
                     System.out.printf("%-14s %-7s %-40s %s%n", info.name(), info.usable() ? "yes" : "no",
                             info.version() == null ? "-" : abbreviate(info.version(), 40), what);
+                }
+                boolean any = false;
+                for (RuntimeInfo info : infos) {
+                    for (RuntimeAdvisory a : info.advisories()) {
+                        if (!any) {
+                            System.out.println();
+                            System.out.println("Known vulnerabilities of the runtime versions (WARN: refused when "
+                                    + RuntimeRegistry.REFUSE_VULNERABLE_KEY + " is on):");
+                            any = true;
+                        }
+                        System.out.printf("%-5s %-14s %-20s %-20s %s %s: %s; fixed in %s; %s%n",
+                                a.blocking() ? "WARN" : "ok", info.name(), a.id(), a.status(), a.component(),
+                                a.version(), a.summary(), a.fixedIn(), a.source());
+                    }
                 }
                 System.out.println();
                 RuntimeSettings settings = RuntimeSettings.from(services.config().settings());

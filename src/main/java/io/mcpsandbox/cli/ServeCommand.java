@@ -9,6 +9,7 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.runtime.RuntimeRegistry;
 import java.io.FileOutputStream;
 import java.io.FileDescriptor;
 import java.io.OutputStream;
@@ -110,11 +111,28 @@ final class ServeCommand implements Callable<Integer> {
                 System.err.println("mcp-sandbox: closed " + recovered.size() + " execution(s) of a previous server "
                         + "that died while they ran: " + String.join(", ", recovered));
             }
-            for (RuntimeInfo info : services.verifyRuntimes()) {
-                System.err.println("mcp-sandbox: runtime " + info.name() + ": "
+            List<RuntimeInfo> infos = services.verifyRuntimes();
+            for (RuntimeInfo info : infos) {
+                System.err.println("mcp-sandbox: runtime " + info.name()
+                        + (info.version() == null ? "" : " (" + info.version() + ")") + ": "
                         + (info.usable() ? "usable" : "not usable (" + info.reason() + ")")
                         + services.registry().find(info.name()).flatMap(services::exclusion)
                                 .map(why -> ", EXCLUDED by settings: " + why).orElse(""));
+                if (info.knownVulnerable() && !RuntimeRegistry.refusedForVersion(info)) {
+                    System.err.println("mcp-sandbox: WARNING: runtime " + info.name() + " has a known-vulnerable "
+                            + "version (" + info.blockingIds() + "); 'mcp-sandbox runtimes' lists each advisory");
+                }
+            }
+            // A runtime the settings exclude serves no request: its version cannot stop the server.
+            List<String> refused = infos.stream().filter(RuntimeRegistry::refusedForVersion)
+                    .filter(i -> services.registry().find(i.name()).flatMap(services::exclusion).isEmpty())
+                    .map(i -> i.name() + " (" + i.blockingIds() + ")").toList();
+            if (!refused.isEmpty()) {
+                System.err.println("mcp-sandbox serve: refusing to start: " + RuntimeRegistry.REFUSE_VULNERABLE_KEY
+                        + " is on and these runtimes have known-vulnerable versions: " + String.join("; ", refused)
+                        + ". Upgrade them ('mcp-sandbox runtimes' lists each advisory and its fix), exclude them with "
+                        + "runtimes.allowed, or set " + RuntimeRegistry.REFUSE_VULNERABLE_KEY + "=false.");
+                return 2;
             }
             // Said at every start: without trivy nothing is scanned, and refuse-critical then refuses catalog images.
             System.err.println("mcp-sandbox: image scanning: " + services.imageScans().status());

@@ -32,6 +32,7 @@ import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.oci.SeccompProfile;
 import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import io.mcpsandbox.runtime.version.RuntimeVersionCheck;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
 import java.io.IOException;
@@ -95,7 +96,8 @@ public final class SandboxServices implements AutoCloseable {
                 SeccompProfile.loadDefault(json), cgroups);
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC));
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC));
-        this.registry = new RuntimeRegistry(runtimes);
+        this.registry = new RuntimeRegistry(runtimes, RuntimeVersionCheck.host()::check,
+                config.settings().bool(RuntimeRegistry.REFUSE_VULNERABLE_KEY, "false"));
         ImageSettings imageSettings = ImageSettings.from(config.settings());
         this.images = new ImageResolver(
                 new ImageCatalog(config.imagesDir(), new HostImage(Path.of("/"), config.imagesDir())),
@@ -150,7 +152,7 @@ public final class SandboxServices implements AutoCloseable {
     public List<RuntimeInfo> verifyRuntimes() {
         List<RuntimeInfo> infos = new ArrayList<>();
         for (SandboxRuntime runtime : registry.all()) {
-            RuntimeInfo info = runtime.probe();
+            RuntimeInfo info = registry.probe(runtime);
             registry.update(info);
             // The settings refuse every request for an excluded runtime, the test sandbox's too.
             if (info.usable() && testSandboxAllowed() && selector.exclusion(runtime).isEmpty()) {
@@ -158,8 +160,7 @@ public final class SandboxServices implements AutoCloseable {
                         .image(HostImage.NAME).command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
                 if (smoke.status() != ExecutionStatus.COMPLETED || smoke.exitCode() != 0) {
                     String why = smoke.reason() != null ? smoke.reason() : smoke.stderr().strip();
-                    info = RuntimeInfo.unusable(info.name(), info.version(),
-                            "a test sandbox failed here: " + why, info.levels());
+                    info = info.refused("a test sandbox failed here: " + why);
                     registry.update(info);
                 }
             }

@@ -206,6 +206,11 @@ class RestApiTest {
     void runtimesAndMetrics() throws Exception {
         JsonNode runtimes = json(send("GET", "/v1/runtimes", KEY_ALICE, null)).get("runtimes");
         assertThat(runtimes.findValuesAsString("name")).contains("runc", "runsc");
+        // issue 10 item 10: every runtime says what is known against its version
+        for (JsonNode r : runtimes) {
+            assertThat(r.get("advisories").isArray()).as("%s", r).isTrue();
+            assertThat(r.get("knownVulnerable").isBoolean()).as("%s", r).isTrue();
+        }
         send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"true\"]}");
         HttpResponse<String> metrics = send("GET", "/metrics", KEY_ALICE, null);
         assertThat(metrics.statusCode()).isEqualTo(200);

@@ -18,7 +18,10 @@ import java.util.UUID;
  * {@code --runs} timed scans of the whole output (one thread, as one execution would) and prints median and p95
  * (nearest rank) wall-clock milliseconds and MiB/s at the median.
  *
- * <p>usage: ScanBenchmark [--size-mib N] [--runs N] [--warmup N] [--stderr-share 0.2]
+ * <p>With {@code --ansi}, every line is coloured as a terminal logger would ({@code ESC[32m} ... {@code ESC[0m}),
+ * which makes every stream take the scanner's normalising path (scanned as printed and without the escapes).
+ *
+ * <p>usage: ScanBenchmark [--size-mib N] [--runs N] [--warmup N] [--stderr-share 0.2] [--ansi]
  */
 public final class ScanBenchmark {
     private ScanBenchmark() {
@@ -29,20 +32,26 @@ public final class ScanBenchmark {
         int runs = 30;
         int warmup = 15;
         double stderrShare = 0.0;
+        boolean ansi = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--size-mib" -> sizeMib = Integer.parseInt(args[++i]);
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--stderr-share" -> stderrShare = Double.parseDouble(args[++i]);
+                case "--ansi" -> ansi = true;
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + " (known: --size-mib N --runs N --warmup N --stderr-share F)");
+                        + " (known: --size-mib N --runs N --warmup N --stderr-share F --ansi)");
             }
         }
         int total = sizeMib << 20;
         int errChars = (int) (total * stderrShare);
         String stdout = output(total - errChars, new Random(1));
         String stderr = output(errChars, new Random(2));
+        if (ansi) {
+            stdout = coloured(stdout);
+            stderr = coloured(stderr);
+        }
         OutputScanner scanner = new OutputScanner();
 
         System.out.printf(Locale.ROOT, "ScanBenchmark: %d chars (%.1f MiB) of mixed output (stdout %d, stderr %d); "
@@ -134,6 +143,23 @@ public final class ScanBenchmark {
                     default -> "api_key=" + alnum(random, 40) + "\n";
                 });
             }
+        }
+        return sb.toString();
+    }
+
+    /** Each line wrapped in a colour escape and a reset, like a coloured log. */
+    static String coloured(String text) {
+        StringBuilder sb = new StringBuilder(text.length() + text.length() / 6);
+        int from = 0;
+        int colour = 0;
+        while (from < text.length()) {
+            int nl = text.indexOf('\n', from);
+            int end = nl < 0 ? text.length() : nl;
+            sb.append("\u001b[").append(31 + colour++ % 6).append('m').append(text, from, end).append("\u001b[0m");
+            if (nl >= 0) {
+                sb.append('\n');
+            }
+            from = end + 1;
         }
         return sb.toString();
     }

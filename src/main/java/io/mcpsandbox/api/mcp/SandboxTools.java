@@ -78,7 +78,8 @@ public final class SandboxTools {
                         (ex, req) -> execute(ex, req, RequestParser.Form.COMMAND)),
                 spec(tool("list_runtimes", "List sandbox runtimes",
                         "Each runtime (runc, runsc, ...), whether it is usable on this server, its version, the "
-                                + "security levels it provides, and why not where it is not.",
+                                + "security levels it provides, why not where it is not, and the known vulnerabilities "
+                                + "of its version (advisories, knownVulnerable).",
                         schemas.empty(), schemas.listOf("runtimes", "One object per runtime."), true),
                         (ex, req) -> quick(() -> listRuntimes())),
                 spec(tool("get_execution", "Get an execution's result",
@@ -132,8 +133,10 @@ public final class SandboxTools {
 
     private CallToolResult listRuntimes() {
         return structured(Map.of("runtimes", json.convertValue(gateway.runtimes(), List.class)),
-                gateway.runtimes().stream().map(r -> r.name() + ": " + (r.usable() ? "usable" : "not usable ("
-                        + r.reason() + ")")).reduce((a, b) -> a + "\n" + b).orElse("no runtimes"), false);
+                gateway.runtimes().stream().map(r -> r.name() + (r.version() == null ? "" : " (" + r.version() + ")")
+                        + ": " + (r.usable() ? "usable" : "not usable (" + r.reason() + ")")
+                        + (r.knownVulnerable() ? "; WARNING: known-vulnerable version (" + r.blockingIds() + ")" : ""))
+                        .reduce((a, b) -> a + "\n" + b).orElse("no runtimes"), false);
     }
 
     private CallToolResult getExecution(String user, CallToolRequest call) {

@@ -20,6 +20,7 @@ final class RuntimesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (SandboxServices services = new SandboxServices(Main.config())) {
+            Main.reapDeadOwners(services);
             List<RuntimeInfo> infos = services.verifyRuntimes();
             if (json) {
                 System.out.println(JsonMapper.builder().build().writeValueAsString(infos));

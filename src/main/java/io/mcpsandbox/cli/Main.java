@@ -36,8 +36,10 @@ public final class Main implements Runnable {
      * watchdog that was killed too). A failure here is logged and does not stop the command.
      */
     static void reapDeadOwners(SandboxServices services) {
+        long t0 = System.nanoTime();
         try {
             services.recoverIfLeftovers(SandboxServices.OWNER_DIED);
+            LoggerFactory.getLogger(Main.class).debug("dead-owner check: {} us", (System.nanoTime() - t0) / 1000);
         } catch (RuntimeException e) {
             LoggerFactory.getLogger(Main.class).warn("leftovers of dead processes not reaped: {}", e.getMessage());
         }

@@ -222,10 +222,25 @@ public final class SandboxServices implements AutoCloseable {
      * Redis such a record may be another host's, so only reaped ones are closed. Returns the closed ids.
      */
     public List<String> recoverFromCrash(String reason) {
-        Set<String> dead = new LinkedHashSet<>(reapLeftovers());
-        dead.addAll(orphanRecords());
         List<String> closed = new ArrayList<>();
-        for (String id : dead) {
+        // OCI first, its records closed at once: the Docker daemon may be slow to answer, or not answer.
+        closeRecords(executionIds(reaper.reap()), reason, closed);
+        closeRecords(executionIds(docker.reapLeftovers()), reason, closed);
+        closeRecords(orphanRecords(), reason, closed);
+        return closed;
+    }
+
+    private static List<String> executionIds(List<String> sandboxNames) {
+        return sandboxNames.stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
+                .map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
+    }
+
+    /** Closes the running records among {@code ids} as error with {@code reason}, adding them to {@code closed}. */
+    private void closeRecords(List<String> ids, String reason, List<String> closed) {
+        for (String id : new LinkedHashSet<>(ids)) {
+            if (closed.contains(id)) {
+                continue;
+            }
             store.find(id).filter(r -> r.status() == ExecutionStatus.RUNNING).ifPresent(r -> {
                 store.recordEnd(r.ended(ExecutionResult.notRun(id, ExecutionStatus.ERROR, reason,
                         r.runtime(), r.securityLevel(), r.image(),
@@ -233,7 +248,6 @@ public final class SandboxServices implements AutoCloseable {
                 closed.add(id);
             });
         }
-        return closed;
     }
 
     /**

@@ -75,6 +75,7 @@ public final class OwnerWatchdog implements AutoCloseable {
         if (!enabled || closed || (process != null && process.isAlive())) {
             return;
         }
+        long t0 = System.nanoTime();
         List<String> argv = new ArrayList<>();
         setsid().ifPresent(s -> argv.add(s.toString()));
         argv.addAll(List.of("/bin/sh", "-c", SCRIPT, "mcp-sandbox-watchdog"));
@@ -92,7 +93,7 @@ public final class OwnerWatchdog implements AutoCloseable {
             pb.redirectInput(ProcessBuilder.Redirect.PIPE).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
             process = pb.start();
-            log.debug("owner watchdog started: pid {}", process.pid());
+            log.debug("owner watchdog started: pid {} in {} us", process.pid(), (System.nanoTime() - t0) / 1000);
         } catch (IOException | RuntimeException e) {
             log.warn("the owner watchdog did not start ({}): if this process dies, its sandboxes run until the next "
                     + "mcp-sandbox command starts", e.getMessage());

@@ -31,7 +31,9 @@ class OwnerWatchdogTest {
         long pid = w.pid().orElseThrow();
         w.ensureStarted();
         assertThat(w.pid()).as("one watchdog per process").contains(pid);
-        assertThat(session(pid)).as("a session of its own").isEqualTo(pid);
+        // Right after start() the child may still be the JDK's spawn helper, before setsid has run.
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(session(pid)).as("a session of its own").isEqualTo(pid));
         assertThat(Files.getPosixFilePermissions(dir.resolve("watchdog.log")))
                 .isEqualTo(PosixFilePermissions.fromString("rw-------"));
 

@@ -252,12 +252,14 @@ public final class SandboxServices implements AutoCloseable {
 
     /**
      * What every command that runs sandboxes does first, cheaply: looks at this data directory (bundles,
-     * owner locks, Docker sandbox directories, running records) without starting a runtime binary or asking
-     * the Docker daemon, and runs {@link #recoverFromCrash(String)} only when a dead owner left something.
-     * This is the backstop for a watchdog that was itself killed. Returns the closed ids.
+     * owner locks, Docker sandbox directories) without starting a runtime binary, asking the Docker daemon or
+     * querying the store (a first query costs tens of ms), and runs {@link #recoverFromCrash(String)} only
+     * when a dead owner left something. This is the backstop for a watchdog that was itself killed. A record
+     * left running with no sandbox at all (a death between writing it and locking the sandbox) is closed by
+     * the next full reap (a watchdog's after 60 s, or {@code serve}). Returns the closed ids.
      */
     public List<String> recoverIfLeftovers(String reason) {
-        if (reaper.hasLeftovers() || docker.hasLeftovers() || !orphanRecords().isEmpty()) {
+        if (reaper.hasLeftovers() || docker.hasLeftovers()) {
             return recoverFromCrash(reason);
         }
         return List.of();

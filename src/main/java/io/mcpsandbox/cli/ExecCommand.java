@@ -106,6 +106,7 @@ final class ExecCommand implements Callable<Integer> {
         }
         ExecutionResult result;
         try (SandboxServices services = new SandboxServices(Main.config())) {
+            Main.reapDeadOwners(services);
             result = services.executions().execute(request);
         }
         if (json) {

@@ -2,13 +2,16 @@ package io.mcpsandbox.cli;
 
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.execution.SandboxServices;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code mcp-sandbox}: the command-line entry point. */
 @Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, version = "mcp-sandbox 0.1.0",
         description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
-        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class},
+        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class,
+                ReapCommand.class},
         footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
                 + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
                 "See docs/configuration.md for every key."})
@@ -26,6 +29,20 @@ public final class Main implements Runnable {
 
     static SandboxConfig config() {
         return new ConfigLoader(System.getenv()).load();
+    }
+
+    /**
+     * What every command that runs sandboxes does first: removes what dead owners left (a backstop for a
+     * watchdog that was killed too). A failure here is logged and does not stop the command.
+     */
+    static void reapDeadOwners(SandboxServices services) {
+        long t0 = System.nanoTime();
+        try {
+            services.recoverIfLeftovers(SandboxServices.OWNER_DIED);
+            LoggerFactory.getLogger(Main.class).debug("dead-owner check: {} us", (System.nanoTime() - t0) / 1000);
+        } catch (RuntimeException e) {
+            LoggerFactory.getLogger(Main.class).warn("leftovers of dead processes not reaped: {}", e.getMessage());
+        }
     }
 
     @Override

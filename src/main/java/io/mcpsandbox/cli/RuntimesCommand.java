@@ -30,6 +30,7 @@ final class RuntimesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (SandboxServices services = new SandboxServices(Main.config())) {
+            Main.reapDeadOwners(services);
             List<RuntimeInfo> infos = services.verifyRuntimes();
             // What runtimes.allowed and security.minimum-level exclude: requests for these are rejected.
             Map<String, String> excluded = new LinkedHashMap<>();

@@ -70,6 +70,7 @@ public final class ExecutionService implements AutoCloseable {
     private final DlpMode defaultDlpMode;
     private final ExecutionStore store;
     private final Duration progressInterval;
+    private final Runnable beforeSandbox;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
@@ -85,10 +86,13 @@ public final class ExecutionService implements AutoCloseable {
      * @param scanner        finds secrets and personal data in the output of every execution
      * @param defaultDlpMode what the scanner does when a request does not say
      * @param imageScans     vulnerability findings of catalog images (events, or a refusal)
+     * @param beforeSandbox  runs before each execution's record and sandbox exist (starts the owner watchdog)
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
-                            DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval) {
+                            DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
+                            Runnable beforeSandbox) {
+        this.beforeSandbox = beforeSandbox;
         this.validator = validator;
         this.commandPolicy = commandPolicy;
         this.selector = selector;
@@ -221,6 +225,7 @@ public final class ExecutionService implements AutoCloseable {
             execution.resolved(runtime.name(), plan.securityLevel(), plan.image());
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), plan.image(), runtime.name(),
                     plan.securityLevel(), plan.command(), request.language(), execution.startedAt());
+            beforeSandbox.run();
             try {
                 store.recordStart(record);
             } catch (RuntimeException e) {

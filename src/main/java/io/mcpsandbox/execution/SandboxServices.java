@@ -1,9 +1,11 @@
 package io.mcpsandbox.execution;
 
+import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.DataDirectories;
 import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.config.Settings;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageAllowlist;
 import io.mcpsandbox.image.ImageCatalog;
@@ -19,6 +21,7 @@ import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
+import io.mcpsandbox.runtime.OwnerWatchdog;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
@@ -44,6 +47,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,8 +57,13 @@ import tools.jackson.databind.json.JsonMapper;
 /** The composition root: builds the whole pipeline from configuration, by constructor injection. */
 public final class SandboxServices implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxServices.class);
-    /** The reason on the record of an execution whose server died while it ran. */
+    /** The reason on the record of an execution whose server died while it ran, closed by the next server. */
     public static final String SERVER_RESTARTED = "server restarted";
+    /** The reason on the record of an execution whose process died, closed by its watchdog or a later command. */
+    public static final String OWNER_DIED = "the process that ran it died";
+    /** The hidden subcommand a watchdog runs when its JVM has died (see {@link OwnerWatchdog}). */
+    private static final String REAPER_MAIN = "io.mcpsandbox.cli.Main";
+    private static final String REAPER_COMMAND = "reap";
     /** A running record younger than this may be a live execution between its record and its sandbox. */
     private static final Duration ORPHAN_AGE = Duration.ofSeconds(60);
 
@@ -67,6 +77,7 @@ public final class SandboxServices implements AutoCloseable {
     private final HostLsm lsm;
     private final ImageResolver images;
     private final ImageVulnerabilityPolicy imageScans;
+    private final OwnerWatchdog watchdog;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -107,10 +118,13 @@ public final class SandboxServices implements AutoCloseable {
         RuntimeSettings runtimeSettings = RuntimeSettings.from(config.settings());
         checkRuntimeNames(runtimeSettings, registry);
         this.selector = new RuntimeSelector(registry, config.standardRuntime(), runtimeSettings);
+        this.watchdog = new OwnerWatchdog(config.settings().bool("sandbox.watchdog", "true"),
+                OwnerWatchdog.thisJvm(REAPER_MAIN, REAPER_COMMAND), watchdogEnv(config),
+                config.dataDir().resolve("watchdog.log"));
         this.executions = new ExecutionService(new RequestValidator(config, runtimeSettings.minimumLevel()),
                 CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
-                Duration.ofSeconds(1));
+                Duration.ofSeconds(1), watchdog::ensureStarted);
     }
 
     public SandboxConfig config() {
@@ -221,38 +235,112 @@ public final class SandboxServices implements AutoCloseable {
 
     /**
      * What a server does when it starts: removes the sandboxes a dead process left, and closes their
-     * records as {@code error} with reason "server restarted". With the embedded store (one host), also
+     * records as {@code error} with reason "server restarted". See {@link #recoverFromCrash(String)}.
+     */
+    public List<String> recoverFromCrash() {
+        return recoverFromCrash(SERVER_RESTARTED);
+    }
+
+    /**
+     * Removes the sandboxes dead processes left (their owner lock is free, or their Docker owner is gone) and
+     * closes their records as {@code error} with {@code reason}. With the embedded store (one host), also
      * closes running records that no live process owns (a death before the sandbox existed); with a shared
      * Redis such a record may be another host's, so only reaped ones are closed. Returns the closed ids.
      */
-    public List<String> recoverFromCrash() {
-        Set<String> dead = new LinkedHashSet<>(reapLeftovers());
-        if (!store.health().backend().equals("redis")) {
-            Instant settled = Instant.now().minus(ORPHAN_AGE);
-            Set<String> active = new HashSet<>();
-            executions.active().forEach(a -> active.add(a.executionId()));
-            for (ExecutionRecord r : store.running()) {
-                if (!active.contains(r.executionId()) && r.startedAt().isBefore(settled)
-                        && !reaper.ownedByLiveProcess(SandboxSpec.nameFor(r.executionId()))) {
-                    dead.add(r.executionId());
-                }
-            }
-        }
+    public List<String> recoverFromCrash(String reason) {
         List<String> closed = new ArrayList<>();
-        for (String id : dead) {
+        // OCI first, its records closed at once: the Docker daemon may be slow to answer, or not answer.
+        closeRecords(executionIds(reaper.reap()), reason, closed);
+        closeRecords(executionIds(docker.reapLeftovers()), reason, closed);
+        closeRecords(orphanRecords(), reason, closed);
+        return closed;
+    }
+
+    private static List<String> executionIds(List<String> sandboxNames) {
+        return sandboxNames.stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
+                .map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
+    }
+
+    /** Closes the running records among {@code ids} as error with {@code reason}, adding them to {@code closed}. */
+    private void closeRecords(List<String> ids, String reason, List<String> closed) {
+        for (String id : new LinkedHashSet<>(ids)) {
+            if (closed.contains(id)) {
+                continue;
+            }
             store.find(id).filter(r -> r.status() == ExecutionStatus.RUNNING).ifPresent(r -> {
-                store.recordEnd(r.ended(ExecutionResult.notRun(id, ExecutionStatus.ERROR, SERVER_RESTARTED,
+                store.recordEnd(r.ended(ExecutionResult.notRun(id, ExecutionStatus.ERROR, reason,
                         r.runtime(), r.securityLevel(), r.image(),
                         Duration.between(r.startedAt(), Instant.now()).toMillis(), List.of()), Instant.now()));
                 closed.add(id);
             });
         }
-        return closed;
+    }
+
+    /**
+     * What every command that runs sandboxes does first, cheaply: looks at this data directory (bundles,
+     * owner locks, Docker sandbox directories) without starting a runtime binary, asking the Docker daemon or
+     * querying the store (a first query costs tens of ms), and runs {@link #recoverFromCrash(String)} only
+     * when a dead owner left something. This is the backstop for a watchdog that was itself killed. A record
+     * left running with no sandbox at all (a death between writing it and locking the sandbox) is closed by
+     * the next full reap (a watchdog's after 60 s, or {@code serve}). Returns the closed ids.
+     */
+    public List<String> recoverIfLeftovers(String reason) {
+        if (reaper.hasLeftovers() || docker.hasLeftovers()) {
+            return recoverFromCrash(reason);
+        }
+        return List.of();
+    }
+
+    /** The watchdog that reaps this process's sandboxes if it dies (tests look at it). */
+    public OwnerWatchdog watchdog() {
+        return watchdog;
+    }
+
+    /** Running records that no live process owns, settled for a while; none with a shared (Redis) store. */
+    private List<String> orphanRecords() {
+        if (!config.settings().string(ExecutionStores.REDIS_URL, "").isBlank()) {
+            return List.of(); // a shared store: a running record may be another host's
+        }
+        Instant settled = Instant.now().minus(ORPHAN_AGE);
+        Set<String> active = new HashSet<>();
+        executions.active().forEach(a -> active.add(a.executionId()));
+        List<String> orphans = new ArrayList<>();
+        for (ExecutionRecord r : store.running()) {
+            String name = SandboxSpec.nameFor(r.executionId());
+            if (!active.contains(r.executionId()) && r.startedAt().isBefore(settled)
+                    && !reaper.ownedByLiveProcess(name) && !docker.ownedByLiveProcess(name)) {
+                orphans.add(r.executionId());
+            }
+        }
+        return orphans;
+    }
+
+    /**
+     * The watchdog's whole environment: PATH and the MCP_SANDBOX_* configuration (the reaper must find the
+     * same data directory, state directory and store), but not the API keys, which a reaper never needs.
+     * Paths are made absolute: the watchdog runs in '/'.
+     */
+    static Map<String, String> watchdogEnv(SandboxConfig config) {
+        Map<String, String> env = config.settings().env();
+        Map<String, String> kept = new TreeMap<>();
+        env.forEach((k, v) -> {
+            if (k.equals("PATH") || (k.startsWith("MCP_SANDBOX_") && !k.equals("MCP_SANDBOX_API_KEYS"))) {
+                kept.put(k, v);
+            }
+        });
+        kept.put(ConfigLoader.ENV_DATA_DIR, config.dataDir().toAbsolutePath().toString());
+        kept.put(Settings.envName("state-dir"), config.stateDir().toAbsolutePath().toString());
+        if (env.containsKey(ConfigLoader.ENV_CONFIG)) {
+            kept.put(ConfigLoader.ENV_CONFIG, Path.of(env.get(ConfigLoader.ENV_CONFIG)).toAbsolutePath().toString());
+        }
+        return kept;
     }
 
     @Override
     public void close() {
         executions.close();
+        // Every sandbox torn down: the watchdog ends quietly. Otherwise it reaps them once this JVM exits.
+        watchdog.stop(executions.active().isEmpty() && executions.awaitTeardowns(Duration.ZERO));
         docker.close();
         store.close();
     }

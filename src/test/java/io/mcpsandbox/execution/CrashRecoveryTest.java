@@ -79,6 +79,8 @@ class CrashRecoveryTest {
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().put("MCP_SANDBOX_DATA_DIR", sandbox.services().config().dataDir().toString());
         pb.environment().put("MCP_SANDBOX_STATE_DIR", sandbox.services().config().stateDir().toString());
+        // No owner watchdog: this test is about what the next process does with a dead owner's leftovers.
+        pb.environment().put("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
         return pb.start();
     }
 }

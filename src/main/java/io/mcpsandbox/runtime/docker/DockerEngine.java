@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -426,6 +427,28 @@ public final class DockerEngine implements AutoCloseable {
             log.warn("removed {} Docker sandbox(es) left by a dead process: {}", reaped.size(), reaped);
         }
         return reaped;
+    }
+
+    /** Whether the Docker sandbox of this name belongs to a live process (its directory names the owner). */
+    public boolean ownedByLiveProcess(String name) {
+        Path dir = sandboxDir(name);
+        return Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS) && readOwner(dir).map(OwnerId::alive).orElse(true);
+    }
+
+    /**
+     * A cheap look for leftovers without asking the daemon: a sandbox directory of a dead owner. A container
+     * whose directory is gone is found only by {@link #reapLeftovers()}.
+     */
+    public boolean hasLeftovers() {
+        Path sandboxes = workDir.resolve("sandboxes");
+        if (!Files.isDirectory(sandboxes)) {
+            return false;
+        }
+        try (Stream<Path> dirs = Files.list(sandboxes)) {
+            return dirs.anyMatch(dir -> readOwner(dir).map(o -> !o.alive()).orElse(false));
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     void writeOwner(Path sandboxDir) throws IOException {

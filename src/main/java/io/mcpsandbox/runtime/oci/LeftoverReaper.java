@@ -59,6 +59,27 @@ public final class LeftoverReaper {
         return reaped;
     }
 
+    /**
+     * A cheap look for leftovers, from this data directory alone (no runtime binary runs): a bundle or lock
+     * file whose owner lock is free. Sandboxes whose bundle and lock are both gone but whose container a
+     * runtime still lists are found only by {@link #reap()}.
+     */
+    public boolean hasLeftovers() {
+        if (!Files.isDirectory(bundlesDir)) {
+            return false;
+        }
+        TreeSet<String> names = new TreeSet<>();
+        try (Stream<Path> entries = Files.list(bundlesDir)) {
+            entries.map(p -> p.getFileName().toString())
+                    .filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
+                    .map(n -> n.endsWith(".lock") ? n.substring(0, n.length() - ".lock".length()) : n)
+                    .forEach(names::add);
+        } catch (IOException e) {
+            return true; // let the full reaper look and say why
+        }
+        return names.stream().anyMatch(n -> !ownedByLiveProcess(n));
+    }
+
     /** Whether a live process holds the sandbox's owner lock (it is running or being torn down). */
     public boolean ownedByLiveProcess(String name) {
         try {

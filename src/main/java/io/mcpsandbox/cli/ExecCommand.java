@@ -103,6 +103,7 @@ final class ExecCommand implements Callable<Integer> {
             System.err.println("mcp-sandbox exec: " + e.getMessage());
             return 2;
         }
+        Preflight.requireRoot("exec");
         ExecutionResult result;
         try (SandboxServices services = new SandboxServices(Main.config())) {
             result = services.executions().execute(request);

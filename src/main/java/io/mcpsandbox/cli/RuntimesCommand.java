@@ -19,6 +19,7 @@ final class RuntimesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Preflight.requireRoot("runtimes");
         try (SandboxServices services = new SandboxServices(Main.config())) {
             List<RuntimeInfo> infos = services.verifyRuntimes();
             if (json) {

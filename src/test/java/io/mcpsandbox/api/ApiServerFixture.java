@@ -26,9 +26,14 @@ final class ApiServerFixture implements AutoCloseable {
     }
 
     static ApiServerFixture start(AdmissionLimits admission) throws Exception {
+        return start(admission, ServerConfig.DEFAULT_IDLE_TIMEOUT);
+    }
+
+    /** @param idleTimeout how long a silent connection (a stalled body) is kept before it is answered and closed */
+    static ApiServerFixture start(AdmissionLimits admission, Duration idleTimeout) throws Exception {
         TestSandbox sandbox = TestSandbox.start();
         ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
-                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission);
+                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission, idleTimeout);
         SandboxApi api = new SandboxApi(sandbox.services(), config);
         HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0);
         return new ApiServerFixture(sandbox, api, server);

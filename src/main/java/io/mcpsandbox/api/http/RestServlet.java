@@ -110,6 +110,9 @@ final class RestServlet extends HttpServlet {
         } catch (HttpJson.TooLarge e) {
             http.error(resp, 413, null, e.getMessage());
             return;
+        } catch (HttpJson.BodyFailed e) {
+            http.error(resp, 408, null, e.getMessage());
+            return;
         } catch (InvalidRequestException e) {
             http.error(resp, 400, e.field(), e.getMessage());
             return;

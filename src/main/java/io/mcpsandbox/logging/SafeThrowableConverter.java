@@ -25,7 +25,8 @@ public final class SafeThrowableConverter extends ThrowableProxyConverter {
         boolean stacks = "true".equals(getContext() == null ? null : getContext().getProperty(STACKS))
                 || !event.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.INFO);
         if (stacks) {
-            return super.throwableProxyToString(new Escaped(proxy));
+            String trace = super.throwableProxyToString(new Escaped(proxy)).stripTrailing();
+            return CoreConstants.LINE_SEPARATOR + trace;
         }
         StringBuilder line = new StringBuilder(" [");
         int depth = 0;
@@ -35,7 +36,7 @@ public final class SafeThrowableConverter extends ThrowableProxyConverter {
                 line.append(": ").append(LogText.escape(p.getMessage()));
             }
         }
-        return line.append("] (stack trace with --debug)").append(CoreConstants.LINE_SEPARATOR).toString();
+        return line.append("] (stack trace with --debug)").toString();
     }
 
     /** The same throwable, with escaped messages. */

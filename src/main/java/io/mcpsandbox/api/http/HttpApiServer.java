@@ -94,7 +94,11 @@ public final class HttpApiServer implements AutoCloseable {
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
         context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, keys, api::storeHealth)), "/healthz");
         JsonErrorHandler errors = new JsonErrorHandler(api.json(), config.maxRequestBytes());
-        context.setErrorHandler(errors);
+        context.setErrorHandler(errors.forServlets());
+        // Only the methods some endpoint serves; TRACE, OPTIONS, PATCH and made-up ones get a JSON 405.
+        FilterHolder methods = new FilterHolder(new MethodFilter(http));
+        methods.setAsyncSupported(true);
+        context.addFilter(methods, "/*", EnumSet.of(DispatcherType.REQUEST));
 
         FilterHolder mcpAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, false));
         mcpAuth.setAsyncSupported(true);

@@ -26,6 +26,20 @@ final class HttpJson {
         }
     }
 
+    /** Null for {@code application/json} in UTF-8 (the default); otherwise what is wrong with the type. */
+    static String contentTypeProblem(String type) {
+        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+            return "Content-Type must be application/json";
+        }
+        for (String param : type.split(";")) {
+            String p = param.strip().toLowerCase(java.util.Locale.ROOT);
+            if (p.startsWith("charset=") && !p.substring(8).replace("\"", "").strip().equals("utf-8")) {
+                return "Content-Type charset must be UTF-8";
+            }
+        }
+        return null;
+    }
+
     long maxBodyBytes() {
         return maxBodyBytes;
     }

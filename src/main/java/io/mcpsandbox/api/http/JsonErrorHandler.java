@@ -18,7 +18,7 @@ import tools.jackson.databind.json.JsonMapper;
  * an HTML page: {@code {"error": "..."}}, and on {@code /mcp} a JSON-RPC error object. No stack traces and no
  * echo of the request.
  */
-final class JsonErrorHandler extends org.eclipse.jetty.ee10.servlet.ErrorHandler {
+final class JsonErrorHandler extends org.eclipse.jetty.server.handler.ErrorHandler {
     private final JsonMapper json;
     private final long maxBodyBytes;
 
@@ -29,9 +29,40 @@ final class JsonErrorHandler extends org.eclipse.jetty.ee10.servlet.ErrorHandler
         setShowCauses(false);
     }
 
+    /** The same answers for errors raised inside the servlet context ({@code sendError}). */
+    org.eclipse.jetty.ee10.servlet.ErrorHandler forServlets() {
+        JsonErrorHandler outer = this;
+        org.eclipse.jetty.ee10.servlet.ErrorHandler inner = new org.eclipse.jetty.ee10.servlet.ErrorHandler() {
+            @Override
+            public boolean errorPageForMethod(String method) {
+                return true;
+            }
+
+            @Override
+            protected void generateResponse(Request request, Response response, int code, String message,
+                                            Throwable cause, Callback callback) {
+                outer.generateResponse(request, response, code, message, cause, callback);
+            }
+        };
+        inner.setShowStacks(false);
+        inner.setShowCauses(false);
+        return inner;
+    }
+
+    /** Every method gets a body: a PUT or OPTIONS answered with an empty 4xx says nothing. */
+    @Override
+    public boolean errorPageForMethod(String method) {
+        return true;
+    }
+
     @Override
     protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                     Callback callback) {
+        // Malformed input is the client's fault: an unknown method or HTTP version is not a server error.
+        if (code == 501 || code == 505) {
+            code = code == 501 ? 405 : 400;
+            response.setStatus(code);
+        }
         boolean mcp = request.getHttpURI() != null && request.getHttpURI().getPath() != null
                 && request.getHttpURI().getPath().startsWith("/mcp");
         byte[] body = body(code, mcp);

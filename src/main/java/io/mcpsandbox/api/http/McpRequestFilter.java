@@ -57,9 +57,9 @@ final class McpRequestFilter extends HttpFilter {
             chain.doFilter(request, response);
             return;
         }
-        String type = request.getContentType();
-        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
-            error(response, 415, INVALID_REQUEST, "Content-Type must be application/json");
+        String typeProblem = HttpJson.contentTypeProblem(request.getContentType());
+        if (typeProblem != null) {
+            error(response, 415, INVALID_REQUEST, typeProblem);
             return;
         }
         byte[] body;
@@ -85,7 +85,52 @@ final class McpRequestFilter extends HttpFilter {
             error(response, 400, problem.startsWith("params") ? INVALID_PARAMS : INVALID_REQUEST, problem);
             return;
         }
-        chain.doFilter(new CachedBody(request, body), response);
+        if (!isResponseMessage(text)) {
+            chain.doFilter(new CachedBody(request, body), response);
+            return;
+        }
+        // A client's answer to a request of ours (ping). One for an id we never sent makes the SDK answer 500
+        // with its exception serialized (stack included): buffer what the SDK writes and answer 400 instead.
+        java.io.StringWriter buffered = new java.io.StringWriter();
+        int[] status = {200};
+        HttpServletResponse capture = new jakarta.servlet.http.HttpServletResponseWrapper(response) {
+            private final java.io.PrintWriter writer = new java.io.PrintWriter(buffered);
+
+            @Override
+            public void setStatus(int sc) {
+                status[0] = sc;
+            }
+
+            @Override
+            public void sendError(int sc, String msg) {
+                status[0] = sc;
+            }
+
+            @Override
+            public void sendError(int sc) {
+                status[0] = sc;
+            }
+
+            @Override
+            public java.io.PrintWriter getWriter() {
+                return writer;
+            }
+        };
+        chain.doFilter(new CachedBody(request, body), capture);
+        if (status[0] >= 400) {
+            error(response, 400, INVALID_REQUEST, "a JSON-RPC response for an id this server is not waiting for");
+        } else {
+            response.setStatus(status[0]);
+            response.getWriter().write(buffered.toString());
+        }
+    }
+
+    private boolean isResponseMessage(String text) {
+        try {
+            return McpSchema.deserializeJsonRpcMessage(mapper, text) instanceof McpSchema.JSONRPCResponse;
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     /** Null when the SDK can take the message; otherwise what is wrong with it, in words. */

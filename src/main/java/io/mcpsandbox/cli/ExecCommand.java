@@ -104,6 +104,7 @@ final class ExecCommand implements Callable<Integer> {
             System.err.println("mcp-sandbox exec: " + e.getMessage());
             return 2;
         }
+        Preflight.requireRoot("exec");
         ExecutionResult result;
         try (SandboxServices services = new SandboxServices(Main.config())) {
             Main.reapDeadOwners(services);

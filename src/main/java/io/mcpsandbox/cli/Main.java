@@ -19,12 +19,36 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "Print stack traces with errors, in log lines too, and log at DEBUG.")
+    boolean debug;
+
     public static void main(String[] args) {
         System.exit(run(args));
     }
 
     public static int run(String... args) {
-        return new CommandLine(new Main()).execute(args);
+        CommandLine cli = new CommandLine(new Main());
+        // Every failure a command throws is one line with what to do; the stack trace only with --debug.
+        cli.setExecutionExceptionHandler((e, cmd, parsed) ->
+                Failures.report(e, cmd.getCommandName(), debug(parsed), cmd.getErr()));
+        cli.setExecutionStrategy(parsed -> {
+            if (debug(parsed)) {
+                DebugLogging.enable();
+            }
+            return new CommandLine.RunLast().execute(parsed);
+        });
+        return cli.execute(args);
+    }
+
+    /** Whether {@code --debug} was given at any level of the command line. */
+    static boolean debug(CommandLine.ParseResult parsed) {
+        for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+            if (p.hasMatchedOption("--debug")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static SandboxConfig config() {

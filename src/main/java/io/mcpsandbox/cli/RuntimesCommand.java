@@ -29,6 +29,7 @@ final class RuntimesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Preflight.requireRoot("runtimes");
         try (SandboxServices services = new SandboxServices(Main.config())) {
             Main.reapDeadOwners(services);
             List<RuntimeInfo> infos = services.verifyRuntimes();

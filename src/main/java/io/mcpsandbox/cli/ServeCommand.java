@@ -87,6 +87,10 @@ final class ServeCommand implements Callable<Integer> {
             }
             keys = insecureNoAuth ? ApiKeys.insecure("anonymous") : ApiKeys.of(server.apiKeys());
         }
+        Preflight.requireRoot("serve");
+        if (http != null && port != 0) {
+            Preflight.requirePortFree(host, port);
+        }
 
         // In stdio mode stdout is the protocol channel: whatever else prints goes to stderr instead.
         OutputStream protocolOut = new FileOutputStream(FileDescriptor.out);

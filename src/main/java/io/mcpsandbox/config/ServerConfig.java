@@ -16,9 +16,13 @@ import java.util.regex.Pattern;
  * @param allowedHosts  Host header patterns; empty means "derive from the bind address" (loopback binds
  *                      accept only loopback names, which defeats DNS rebinding)
  * @param maxRequestBytes largest request body on /mcp and /v1
+ * @param idleTimeout   how long a connection may stay silent (e.g. a body that stops arriving) before it is
+ *                      answered with an error and closed
  */
 public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, List<String> allowedHosts,
-                           long maxRequestBytes, AdmissionLimits admission) {
+                           long maxRequestBytes, AdmissionLimits admission, Duration idleTimeout) {
+
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(30);
 
     /** Tokens shorter than this are refused at startup: a short key can be guessed. */
     public static final int MIN_KEY_LENGTH = 16;
@@ -27,7 +31,15 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
 
     private static final Pattern USER_ID = Pattern.compile("[A-Za-z0-9._@+-]{1,128}");
 
+    public ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, List<String> allowedHosts,
+                        long maxRequestBytes, AdmissionLimits admission) {
+        this(apiKeys, allowedOrigins, allowedHosts, maxRequestBytes, admission, DEFAULT_IDLE_TIMEOUT);
+    }
+
     public ServerConfig {
+        if (idleTimeout.isNegative() || idleTimeout.isZero()) {
+            throw new IllegalArgumentException("server.idle-timeout: must be positive; got " + idleTimeout);
+        }
         apiKeys = List.copyOf(apiKeys);
         allowedOrigins = List.copyOf(allowedOrigins);
         allowedHosts = List.copyOf(allowedHosts);
@@ -71,7 +83,8 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
         }
         return new ServerConfig(parseKeys(s.string("api.keys", "")),
                 list(s.string("server.allowed-origins", String.join(",", LOOPBACK_ORIGINS))),
-                list(s.string("server.allowed-hosts", "")), maxBody, admission);
+                list(s.string("server.allowed-hosts", "")), maxBody, admission,
+                s.duration("server.idle-timeout", DEFAULT_IDLE_TIMEOUT.toMillis() + "ms"));
     }
 
     /**

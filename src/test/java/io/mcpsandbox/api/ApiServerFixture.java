@@ -26,14 +26,24 @@ final class ApiServerFixture implements AutoCloseable {
     }
 
     static ApiServerFixture start(AdmissionLimits admission) throws Exception {
-        return start(admission, java.util.Map.of());
+        return start(admission, java.util.Map.of(), ServerConfig.DEFAULT_IDLE_TIMEOUT);
     }
 
     /** @param env the service's configuration as MCP_SANDBOX_* variables */
     static ApiServerFixture start(AdmissionLimits admission, java.util.Map<String, String> env) throws Exception {
+        return start(admission, env, ServerConfig.DEFAULT_IDLE_TIMEOUT);
+    }
+
+    /** @param idleTimeout how long a silent connection (a stalled body) is kept before it is answered and closed */
+    static ApiServerFixture start(AdmissionLimits admission, Duration idleTimeout) throws Exception {
+        return start(admission, java.util.Map.of(), idleTimeout);
+    }
+
+    private static ApiServerFixture start(AdmissionLimits admission, java.util.Map<String, String> env,
+                                          Duration idleTimeout) throws Exception {
         TestSandbox sandbox = TestSandbox.start(env);
         ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
-                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission);
+                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission, idleTimeout);
         SandboxApi api = new SandboxApi(sandbox.services(), config);
         HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0);
         return new ApiServerFixture(sandbox, api, server);

@@ -78,6 +78,8 @@ public final class HttpApiServer implements AutoCloseable {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(httpConfig));
         connector.setHost(host);
         connector.setPort(port);
+        // A body that stops arriving holds a thread until this passes; then the read fails and gets a 408.
+        connector.setIdleTimeout(config.idleTimeout().toMillis());
         server.addConnector(connector);
 
         ServletContextHandler context = new ServletContextHandler();
@@ -90,12 +92,22 @@ public final class HttpApiServer implements AutoCloseable {
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
-        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, api::storeHealth)), "/healthz");
+        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, keys, api::storeHealth)), "/healthz");
+        JsonErrorHandler errors = new JsonErrorHandler(api.json(), config.maxRequestBytes());
+        context.setErrorHandler(errors.forServlets());
+        // Only the methods some endpoint serves; TRACE, OPTIONS, PATCH and made-up ones get a JSON 405.
+        FilterHolder methods = new FilterHolder(new MethodFilter(http));
+        methods.setAsyncSupported(true);
+        context.addFilter(methods, "/*", EnumSet.of(DispatcherType.REQUEST));
 
         FilterHolder mcpAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, false));
         mcpAuth.setAsyncSupported(true);
         context.addFilter(mcpAuth, "/mcp", EnumSet.of(DispatcherType.REQUEST));
         context.addFilter(mcpAuth, "/mcp/*", EnumSet.of(DispatcherType.REQUEST));
+        // After the key check, so an unauthenticated caller never gets a body read.
+        FilterHolder mcpCheck = new FilterHolder(new McpRequestFilter(http, McpJsonDefaults.getMapper()));
+        mcpCheck.setAsyncSupported(true);
+        context.addFilter(mcpCheck, "/mcp", EnumSet.of(DispatcherType.REQUEST));
         FilterHolder restAuth = new FilterHolder(new AuthFilter(keys, http, originValidator, true));
         restAuth.setAsyncSupported(true);
         context.addFilter(restAuth, "/v1/*", EnumSet.of(DispatcherType.REQUEST));
@@ -104,6 +116,7 @@ public final class HttpApiServer implements AutoCloseable {
         SizeLimitHandler limit = new SizeLimitHandler(config.maxRequestBytes() + JETTY_LIMIT_SLACK, -1);
         limit.setHandler(context);
         server.setHandler(limit);
+        server.setErrorHandler(errors);
         server.setStopTimeout(5_000);
         try {
             server.start();

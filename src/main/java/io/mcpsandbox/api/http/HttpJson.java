@@ -26,26 +26,54 @@ final class HttpJson {
         }
     }
 
+    /** Null for {@code application/json} in UTF-8 (the default); otherwise what is wrong with the type. */
+    static String contentTypeProblem(String type) {
+        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+            return "Content-Type must be application/json";
+        }
+        for (String param : type.split(";")) {
+            String p = param.strip().toLowerCase(java.util.Locale.ROOT);
+            if (p.startsWith("charset=") && !p.substring(8).replace("\"", "").strip().equals("utf-8")) {
+                return "Content-Type charset must be UTF-8";
+            }
+        }
+        return null;
+    }
+
     long maxBodyBytes() {
         return maxBodyBytes;
     }
 
-    /** Reads the whole body, refusing (before reading it all) one larger than the limit. */
-    byte[] readBody(HttpServletRequest request) throws IOException, TooLarge {
+    /** The body stopped arriving or arrived broken (idle timeout, reset, bad chunked encoding). */
+    static final class BodyFailed extends Exception {
+        BodyFailed(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * Reads the whole body, refusing one larger than the limit. Memory grows with what actually arrived, never
+     * with the declared Content-Length: a client may declare the limit and send one byte.
+     */
+    byte[] readBody(HttpServletRequest request) throws TooLarge, BodyFailed {
         long declared = request.getContentLengthLong();
         if (declared > maxBodyBytes) {
             throw new TooLarge(tooLarge());
         }
-        ByteArrayOutputStream out = new ByteArrayOutputStream(declared > 0 ? (int) declared : 8192);
-        byte[] buffer = new byte[16384];
+        ByteArrayOutputStream out = new ByteArrayOutputStream(1024);
+        byte[] buffer = new byte[8192];
         try (InputStream in = request.getInputStream()) {
             int n;
-            while ((n = in.read(buffer)) > 0) {
+            while ((n = in.read(buffer)) >= 0) {
                 if (out.size() + (long) n > maxBodyBytes) {
                     throw new TooLarge(tooLarge());
                 }
                 out.write(buffer, 0, n);
             }
+        } catch (IOException | RuntimeException e) {
+            // Jetty reports a timeout or a broken chunk as an IOException (or its own runtime BadMessage).
+            throw new BodyFailed("the request body did not arrive completely (" + e.getClass().getSimpleName()
+                    + "); a body must keep arriving, with no pause longer than server.idle-timeout");
         }
         return out.toByteArray();
     }

@@ -16,22 +16,45 @@ final class PlainServlets {
     }
 
     /**
-     * Liveness: answers 200 while the server can serve requests, needs no key, and says "degraded" (with
-     * the store's own words) while records cannot reach their primary store.
+     * Liveness: answers 200 while the server can serve requests. Without a key it says only {@code ok} or
+     * {@code degraded} (while records cannot reach their primary store): paths, hosts and counts are for
+     * operators, so {@code ?detail=true} needs a valid API key and adds the store's own words.
      */
     static final class Health extends HttpServlet {
         private final HttpJson http;
+        private final ApiKeys keys;
         private final Supplier<StoreHealth> store;
 
-        Health(HttpJson http, Supplier<StoreHealth> store) {
+        Health(HttpJson http, ApiKeys keys, Supplier<StoreHealth> store) {
             this.http = http;
+            this.keys = keys;
             this.store = store;
         }
 
         @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            if (!req.getMethod().equals("GET") && !req.getMethod().equals("HEAD")) {
+                resp.setHeader("Allow", "GET");
+                http.error(resp, 405, null, "method not allowed; use GET");
+                return;
+            }
+            String detail = req.getParameter("detail");
+            if (detail != null && !detail.equals("true") && !detail.equals("false")) {
+                http.error(resp, 400, "detail", "must be true or false");
+                return;
+            }
             StoreHealth s = store.get();
-            http.write(resp, 200, Map.of("status", s.ok() ? "ok" : "degraded", "store", Map.of("backend", s.backend(),
+            String status = s.ok() ? "ok" : "degraded";
+            if (!"true".equals(detail)) {
+                http.write(resp, 200, Map.of("status", status));
+                return;
+            }
+            if (keys.authenticate(req.getHeader("Authorization")).isEmpty()) {
+                resp.setHeader("WWW-Authenticate", "Bearer realm=\"mcp-sandbox\"");
+                http.error(resp, 401, null, "detail=true needs an API key: send Authorization: Bearer <key>");
+                return;
+            }
+            http.write(resp, 200, Map.of("status", status, "store", Map.of("backend", s.backend(),
                     "ok", s.ok(), "detail", s.detail(), "pendingWrites", s.pendingWrites())));
         }
     }
@@ -45,7 +68,12 @@ final class PlainServlets {
         }
 
         @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            if (!req.getMethod().equals("GET") && !req.getMethod().equals("HEAD")) {
+                resp.setHeader("Allow", "GET");
+                resp.sendError(405); // answered as JSON by JsonErrorHandler
+                return;
+            }
             byte[] body = metrics.scrape().getBytes(StandardCharsets.UTF_8);
             resp.setContentType(SandboxMetrics.CONTENT_TYPE);
             resp.setHeader("Cache-Control", "no-store");

@@ -82,9 +82,9 @@ final class RestServlet extends HttpServlet {
     }
 
     private void post(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
-        String type = req.getContentType();
-        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
-            http.error(resp, 415, null, "Content-Type must be application/json");
+        String typeProblem = HttpJson.contentTypeProblem(req.getContentType());
+        if (typeProblem != null) {
+            http.error(resp, 415, null, typeProblem);
             return;
         }
         String asyncParam = req.getParameter("async");
@@ -109,6 +109,9 @@ final class RestServlet extends HttpServlet {
             request = parser.parse(tree, RequestParser.Form.ANY, user);
         } catch (HttpJson.TooLarge e) {
             http.error(resp, 413, null, e.getMessage());
+            return;
+        } catch (HttpJson.BodyFailed e) {
+            http.error(resp, 408, null, e.getMessage());
             return;
         } catch (InvalidRequestException e) {
             http.error(resp, 400, e.field(), e.getMessage());

@@ -13,7 +13,8 @@ import java.util.Map;
  * A sandbox's /workspace: a per-sandbox tmpfs on the host, capped in size, filled with the request's files
  * and owned by the sandbox user before the sandbox starts; the backend binds it read-write at /workspace.
  * A tmpfs that the runtime mounts itself is empty until the program starts; a plain host directory would
- * have no size cap.
+ * have no size cap. Its root is 0700 (the sandbox user's alone): other host users must not read a running
+ * sandbox's files.
  */
 public final class WorkspaceTmpfs {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
@@ -32,7 +33,7 @@ public final class WorkspaceTmpfs {
             throws IOException {
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0755,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
                 "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();

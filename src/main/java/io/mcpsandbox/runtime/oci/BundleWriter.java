@@ -2,6 +2,7 @@ package io.mcpsandbox.runtime.oci;
 
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.SandboxSpec;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -75,7 +76,10 @@ public final class BundleWriter {
         config.put("hostname", "sandbox");
         config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, init));
         config.put("linux", linux(spec, flavor, hostUidBase));
-        json.writerWithDefaultPrettyPrinter().writeValue(bundleDir.resolve("config.json").toFile(), config);
+        // It carries the request's argv and environment: root only (runc and runsc read it as root).
+        try (java.io.OutputStream out = PrivatePaths.newFile(bundleDir.resolve("config.json"))) {
+            json.writerWithDefaultPrettyPrinter().writeValue(out, config);
+        }
     }
 
     private static Map<String, Object> process(SandboxSpec spec, OciFlavor flavor, HostLsm lsm) {

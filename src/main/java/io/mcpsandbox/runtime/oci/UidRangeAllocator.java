@@ -5,7 +5,8 @@ import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.Files;
+import io.mcpsandbox.runtime.PrivatePaths;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
@@ -33,14 +34,15 @@ public final class UidRangeAllocator {
     /** Returns the first host uid of a free range. */
     public synchronized long acquire() {
         try {
-            Files.createDirectories(lockDir);
+            // Root only: anyone able to open a slot file could hold a read lock on it and starve the allocator.
+            PrivatePaths.directory(lockDir, PrivatePaths.OWNER_ONLY_DIR);
             for (int slot = 0; slot < slots; slot++) {
                 long first = base + (long) slot * RANGE;
                 if (held.containsKey(first)) {
                     continue;
                 }
-                FileChannel channel = FileChannel.open(lockDir.resolve("slot-" + slot),
-                        StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileChannel channel = FileChannel.open(PrivatePaths.file(lockDir.resolve("slot-" + slot)),
+                        StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
                 FileLock lock;
                 try {
                     lock = channel.tryLock();

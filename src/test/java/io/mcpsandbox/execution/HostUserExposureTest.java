@@ -86,8 +86,14 @@ class HostUserExposureTest {
             assertThat(Files.readString(workspace.resolve("input.txt"))).contains(secret);
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(workspace, LinkOption.NOFOLLOW_LINKS)))
                     .as("workspace mode").isEqualTo("rwx------");
-            assertThat((int) Files.getAttribute(workspace, "unix:uid", LinkOption.NOFOLLOW_LINKS))
-                    .as("workspace owned by the sandbox user").isNotZero();
+            long owner = Integer.toUnsignedLong((int) Files.getAttribute(workspace, "unix:uid", LinkOption.NOFOLLOW_LINKS));
+            long base = sandbox.services().config().sandboxUidBase();
+            if (docker) {
+                assertThat(owner).as("workspace owned by the sandbox user").isEqualTo(1000); // no user namespace
+            } else {
+                assertThat(owner).as("workspace owned by the sandbox user's host uid")
+                        .isBetween(base + 1000, base + sandbox.services().config().sandboxUidSlots() * 65536L - 1);
+            }
             if (docker) {
                 assertThat(Files.readString(sandboxDir.resolve("stdin"))).isEqualTo(secret);
                 assertThat(Files.readString(sandboxDir.resolve("output/stdout"))).contains("tmp-ok");

@@ -86,6 +86,9 @@ public final class OciRuntime implements SandboxRuntime {
 
     @Override
     public RuntimeInfo probe() {
+        if (uids.conflict().isPresent()) {
+            return RuntimeInfo.unusable(name(), null, uids.conflict().get(), levels());
+        }
         if (!Files.isExecutable(bundles.init())) {
             return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());

@@ -56,9 +56,43 @@ public final class ConfigLoader {
         String stateDir = s.string("state-dir", "/run/mcp-sandbox");
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
                 s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),
-                s.integer("sandbox.uid-base", "200000"), s.integer("sandbox.uid-slots", "512"),
+                uidBase(s), uidSlots(s),
                 Path.of(s.string("sandbox.init", "/usr/bin/tini-static")),
                 dlpMode(s.string("dlp.mode", "report")), s);
+    }
+
+    /**
+     * 0x70000000 (with 512 slots up to 0x71FFFFFF): above every range useradd hands out in /etc/subuid and
+     * /etc/subgid (SUB_UID_MAX 600100000 + 65536) and systemd's container ranges (524288-1879048191), below
+     * systemd's foreign range (0x7FFE0000) and 2^31 (some tools take uid_t for signed); see
+     * https://systemd.io/UIDS-GIDS/ and docs/security.md.
+     */
+    static final String DEFAULT_UID_BASE = "1879048192";
+    static final String DEFAULT_UID_SLOTS = "512";
+    private static final long UID_RANGE = 65536;
+    /** The highest valid uid: 2^32-1 is (uid_t) -1. */
+    private static final long MAX_UID = 4294967294L;
+
+    private static long uidBase(Settings s) {
+        long base = s.longInteger("sandbox.uid-base", DEFAULT_UID_BASE);
+        long slots = uidSlots(s);
+        if (base < UID_RANGE) {
+            // A range from 0 would map a sandbox's root to the host's root and system users.
+            throw new IllegalArgumentException("sandbox.uid-base: must be at least " + UID_RANGE + "; got " + base);
+        }
+        if (base + slots * UID_RANGE - 1 > MAX_UID) {
+            throw new IllegalArgumentException("sandbox.uid-base: " + base + " + sandbox.uid-slots " + slots + " x "
+                    + UID_RANGE + " ends above the highest uid " + MAX_UID);
+        }
+        return base;
+    }
+
+    private static int uidSlots(Settings s) {
+        int slots = s.integer("sandbox.uid-slots", DEFAULT_UID_SLOTS);
+        if (slots < 1 || slots > 65535) {
+            throw new IllegalArgumentException("sandbox.uid-slots: must be 1 to 65535; got " + slots);
+        }
+        return slots;
     }
 
     private static io.mcpsandbox.model.DlpMode dlpMode(String text) {

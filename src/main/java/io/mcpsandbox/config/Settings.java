@@ -35,6 +35,15 @@ public record Settings(Properties file, Map<String, String> env) {
         }
     }
 
+    /** A whole number that may exceed an int (a host uid). */
+    public long longInteger(String key, String fallback) {
+        try {
+            return Long.parseLong(string(key, fallback).trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + ": expected a whole number; got '" + string(key, fallback) + "'");
+        }
+    }
+
     /** {@code true} or {@code false} (any case); anything else is an error naming the key. */
     public boolean bool(String key, String fallback) {
         String value = string(key, fallback).trim().toLowerCase(java.util.Locale.ROOT);

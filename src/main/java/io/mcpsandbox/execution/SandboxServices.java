@@ -29,6 +29,7 @@ import io.mcpsandbox.runtime.docker.DockerEngine;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.CgroupReader;
+import io.mcpsandbox.runtime.oci.HostIdFiles;
 import io.mcpsandbox.runtime.oci.HostLsm;
 import io.mcpsandbox.runtime.oci.LeftoverReaper;
 import io.mcpsandbox.runtime.oci.OciFlavor;
@@ -81,6 +82,11 @@ public final class SandboxServices implements AutoCloseable {
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
+        this(config, HostIdFiles.system());
+    }
+
+    /** @param hostIds the host's users, groups and subordinate ranges the sandbox uid range must avoid */
+    public SandboxServices(SandboxConfig config, HostIdFiles hostIds) {
         this.config = config;
         try {
             DataDirectories.prepare(config);
@@ -91,7 +97,7 @@ public final class SandboxServices implements AutoCloseable {
         this.lsm = HostLsm.detect(Path.of("/"));
         BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit(), lsm);
         UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
-                config.stateDir().resolve("uid-slots"));
+                config.stateDir().resolve("uid-slots"), hostIds);
         CgroupReader cgroups = CgroupReader.host();
         List<SandboxRuntime> runtimes = new ArrayList<>();
         List<OciRuntime> ociRuntimes = new ArrayList<>();

@@ -13,7 +13,8 @@ import java.util.Map;
  * A sandbox's /workspace: a per-sandbox tmpfs on the host, capped in size, filled with the request's files
  * and owned by the sandbox user before the sandbox starts; the backend binds it read-write at /workspace.
  * A tmpfs that the runtime mounts itself is empty until the program starts; a plain host directory would
- * have no size cap.
+ * have no size cap. Its root is 0700 (the sandbox user's alone): other host users must not read a running
+ * sandbox's files.
  */
 public final class WorkspaceTmpfs {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
@@ -30,9 +31,18 @@ public final class WorkspaceTmpfs {
      */
     public static void mount(Path dir, long sizeBytes, long inodes, long ownerUid, Map<String, byte[]> files)
             throws IOException {
+        mount(dir, sizeBytes, inodes, ownerUid, files, "0700");
+    }
+
+    /** As above with the tmpfs root's {@code mode} (octal), for a tmpfs that is not a workspace. */
+    public static void mount(Path dir, long sizeBytes, long inodes, long ownerUid, Map<String, byte[]> files,
+                             String mode) throws IOException {
+        if (!mode.matches("0[0-7]{3}")) {
+            throw new IllegalArgumentException("tmpfs mode: expected four octal digits; got " + mode);
+        }
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0755,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=" + mode + ",nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
                 "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();

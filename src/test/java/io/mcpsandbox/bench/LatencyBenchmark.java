@@ -207,7 +207,7 @@ public final class LatencyBenchmark {
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
         RootFilesystem rootfs = images.resolve(HostImage.NAME);
         rawUids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
-                config.stateDir().resolve("uid-slots"));
+                config.stateDir().resolve("uid-slots"), io.mcpsandbox.runtime.oci.HostIdFiles.system());
         rawUidBase = rawUids.acquire();
 
         Machine machine = Machine.describe();

@@ -14,6 +14,7 @@ import com.github.dockerjava.api.model.Volume;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
@@ -26,7 +27,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -73,10 +73,11 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         String id = null;
         OutputFiles output = null;
         try {
-            Files.createDirectories(dir);
             // Only root (the daemon, gVisor's gofer) needs the host paths: other host users must not read the
-            // program's output, input or workspace, nor swap a file before Docker binds it.
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+            // program's output, input or workspace, nor swap a file before Docker binds it, nor list sandboxes.
+            PrivatePaths.directory(dir.getParent().getParent(), PrivatePaths.OWNER_ONLY_DIR);
+            PrivatePaths.directory(dir.getParent(), PrivatePaths.OWNER_ONLY_DIR);
+            PrivatePaths.directory(dir, PrivatePaths.OWNER_ONLY_DIR);
             engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
             Path workspace = dir.resolve("workspace");
             // Filled on the host, so this needs the daemon on this host (a unix socket): a Docker tmpfs mount is

@@ -51,7 +51,10 @@ final class OutputFiles implements AutoCloseable {
     static OutputFiles create(Path dir, long capBytes, long ownerUid) throws IOException {
         // Each file rounds up to whole pages: room for the cap and at least one byte over it in either file.
         long size = (capBytes + PAGE - 1) / PAGE * PAGE + 3 * PAGE;
-        WorkspaceTmpfs.mount(dir, size, 8, ownerUid, Map.of("stdout", new byte[0], "stderr", new byte[0]));
+        // 0755, not the workspace's 0700: with 0700 a fork bomb under docker-runsc ran into its timeout instead
+        // of reporting the refused fork (SandboxContainmentTest; cause inside gVisor not pinned down). Other host
+        // users still cannot reach it: the sandbox directory around it is root's alone.
+        WorkspaceTmpfs.mount(dir, size, 8, ownerUid, Map.of("stdout", new byte[0], "stderr", new byte[0]), "0755");
         // Opened before the program runs and without following links: whatever it does to the names later,
         // these are the files it was given.
         FileChannel stdout = null;

@@ -2,6 +2,7 @@ package io.mcpsandbox.runtime.oci;
 
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.SandboxSpec;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -108,7 +109,10 @@ public final class BundleWriter {
         if (sharesHostKernel(flavor)) {
             config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
         }
-        json.writerWithDefaultPrettyPrinter().writeValue(bundleDir.resolve("config.json").toFile(), config);
+        // It carries the request's argv and environment: root only (runc and runsc read it as root).
+        try (java.io.OutputStream out = PrivatePaths.newFile(bundleDir.resolve("config.json"))) {
+            json.writerWithDefaultPrettyPrinter().writeValue(out, config);
+        }
     }
 
     /** runc and crun run the program on the host kernel, in a user namespace this bundle asks for. */

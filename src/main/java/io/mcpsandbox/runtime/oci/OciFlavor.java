@@ -47,6 +47,14 @@ public enum OciFlavor {
     }
 
     /** Whether {@code run} accepts {@code --keep} (do not delete the container, and its cgroup, on exit). */
+    /**
+     * Whether the bundle directory may be root's alone (0700) rather than traversable by others (0711): runsc's
+     * sandbox, running as an unprivileged host uid, fails to start in a bundle it cannot traverse.
+     */
+    public boolean acceptsPrivateBundle() {
+        return this == RUNC;
+    }
+
     public boolean supportsKeep() {
         return this == RUNC;
     }

@@ -4,6 +4,7 @@ import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.runtime.HostCommand;
 import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
@@ -85,6 +86,9 @@ public final class OciRuntime implements SandboxRuntime {
 
     @Override
     public RuntimeInfo probe() {
+        if (uids.conflict().isPresent()) {
+            return RuntimeInfo.unusable(name(), null, uids.conflict().get(), levels());
+        }
         if (!Files.isExecutable(bundles.init())) {
             return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());
@@ -118,9 +122,15 @@ public final class OciRuntime implements SandboxRuntime {
         SandboxCgroup cgroup = null;
         FifoPipes pipes = null;
         try {
-            Files.createDirectories(stateRoot);
+            // Runtime state (runc's state.json holds the whole config) is root's alone.
+            PrivatePaths.directory(stateRoot, PrivatePaths.OWNER_ONLY_DIR);
+            PrivatePaths.directory(bundlesDir, PrivatePaths.TRAVERSE_ONLY);
             owner = OwnerLock.acquire(OwnerLock.fileFor(bundlesDir, spec.name()));
-            Files.createDirectories(bundle);
+            // Root's alone where the runtime allows it, else traversable but neither listable nor readable;
+            // either way config.json, the log, the FIFOs and the workspace inside are closed to other users.
+            PrivatePaths.directory(bundle, flavor.acceptsPrivateBundle() ? PrivatePaths.OWNER_ONLY_DIR
+                    : PrivatePaths.TRAVERSE_ONLY);
+            PrivatePaths.file(bundle.resolve(OciSandbox.LOG_FILE));
             // Filled on the host: a tmpfs declared in config.json would be empty until the program starts.
             WorkspaceTmpfs.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
                     spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID,
@@ -142,7 +152,9 @@ public final class OciRuntime implements SandboxRuntime {
                 cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
                         BundleWriter.pidsLimit(flavor, spec.limits()));
             }
-            pipes = FifoPipes.create(bundle, spec.stdin());
+            // In a directory of their own, root's alone: runsc hands the stdin FIFO to the host's nobody (65534).
+            pipes = FifoPipes.create(PrivatePaths.directory(bundle.resolve("stdio"), PrivatePaths.OWNER_ONLY_DIR),
+                    spec.stdin());
             return new OciSandbox(this, spec.name(), bundle, uidBase, cgroup, pipes, owner);
         } catch (IOException | RuntimeException e) {
             if (pipes != null) {

@@ -32,6 +32,9 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     private static final String JOIN_CGROUP =
             "for f in $CGROUP_PROCS; do echo $$ > \"$f\" || exit 125; done; exec \"$@\"";
 
+    /** The runtime's log in the bundle, created root-only before the runtime appends to it. */
+    static final String LOG_FILE = "runtime.log";
+
     private final OciRuntime runtime;
     private final String name;
     private final Path bundle;
@@ -193,7 +196,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     private Path logFile() {
-        return bundle.resolve("runtime.log");
+        return bundle.resolve(LOG_FILE);
     }
 
     private List<String> readLogLines() {

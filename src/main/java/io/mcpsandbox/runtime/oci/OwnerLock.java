@@ -8,7 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Marks a sandbox as owned by a live process: the owner holds an exclusive lock on
@@ -34,7 +36,9 @@ final class OwnerLock implements AutoCloseable {
     }
 
     static OwnerLock acquire(Path file) throws IOException {
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        // Root only: anyone able to open it could hold a read lock and make a dead owner's sandbox look alive.
+        FileChannel channel = FileChannel.open(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         return new OwnerLock(file, channel.lock());
     }
 

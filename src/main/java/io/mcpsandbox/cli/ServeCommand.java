@@ -10,10 +10,12 @@ import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.runtime.RuntimeRegistry;
+import io.mcpsandbox.runtime.oci.InotifyBudget;
 import java.io.FileOutputStream;
 import java.io.FileDescriptor;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -126,6 +128,12 @@ final class ServeCommand implements Callable<Integer> {
                     System.err.println("mcp-sandbox: WARNING: runtime " + info.name() + " has a known-vulnerable "
                             + "version (" + info.blockingIds() + "); 'mcp-sandbox runtimes' lists each advisory");
                 }
+            }
+            boolean runcServes = infos.stream().anyMatch(i -> i.usable() && i.name().equals("runc")
+                    && services.registry().find(i.name()).flatMap(services::exclusion).isEmpty());
+            if (runcServes) {
+                InotifyBudget.check(Path.of("/proc/sys/fs/inotify"), server.admission().maxConcurrent())
+                        .ifPresent(why -> System.err.println("mcp-sandbox: WARNING: " + why));
             }
             // A runtime the settings exclude serves no request: its version cannot stop the server.
             List<String> refused = infos.stream().filter(RuntimeRegistry::refusedForVersion)

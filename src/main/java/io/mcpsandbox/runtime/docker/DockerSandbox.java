@@ -141,12 +141,13 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         // stderr first: a failure to open stdin or stdout is then reported in it.
         String redirects = " 2> " + OutputFiles.STDERR_MOUNT + " < " + (hasStdin ? STDIN_MOUNT : "/dev/null")
                 + " > " + OutputFiles.STDOUT_MOUNT;
-        List<String> added = List.of("HOSTNAME", "PWD", "SHLVL").stream().filter(v -> !spec.env().containsKey(v)).toList();
+        List<String> added = List.of("HOSTNAME", "OLDPWD", "PWD", "SHLVL").stream().filter(v -> !spec.env().containsKey(v)).toList();
         // env would take a program name with '=' for an assignment: such a name is started by the shell itself.
         String start = spec.args().getFirst().contains("=")
                 ? (added.isEmpty() ? "" : "unset " + String.join(" ", added) + "; ") + "exec \"$@\""
                 : "exec " + ENV_HELPER_MOUNT + " env" + added.stream().map(v -> " -u " + v).reduce("", String::concat)
                         + " -- \"$@\"";
+        // The shell adds HOSTNAME, PWD, SHLVL (and OLDPWD with the cd below): the program gets only the request's.
         // The working directory (checked by policy to lie in /workspace or /tmp, both the sandbox's own tmpfs)
         // is $0, never part of the script's text; a failure to make it is reported in the captured stderr.
         String enter = "exec 2> " + OutputFiles.STDERR_MOUNT + "; " + ENV_HELPER_MOUNT + " mkdir -p -- \"$0\" && cd -- \"$0\" && ";

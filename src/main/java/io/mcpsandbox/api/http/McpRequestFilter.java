@@ -218,33 +218,41 @@ final class McpRequestFilter extends HttpFilter {
 
         @Override
         public ServletInputStream getInputStream() {
-            ByteArrayInputStream in = new ByteArrayInputStream(body);
-            return new ServletInputStream() {
-                @Override
-                public int read() {
-                    return in.read();
-                }
+            return new BytesInputStream(body);
+        }
+    }
 
-                @Override
-                public int read(byte[] b, int off, int len) {
-                    return in.read(b, off, len);
-                }
+    /** A servlet input stream over bytes already read (blocking reads only). */
+    static final class BytesInputStream extends ServletInputStream {
+        private final ByteArrayInputStream in;
 
-                @Override
-                public boolean isFinished() {
-                    return in.available() == 0;
-                }
+        BytesInputStream(byte[] bytes) {
+            this.in = new ByteArrayInputStream(bytes);
+        }
 
-                @Override
-                public boolean isReady() {
-                    return true;
-                }
+        @Override
+        public int read() {
+            return in.read();
+        }
 
-                @Override
-                public void setReadListener(ReadListener listener) {
-                    throw new IllegalStateException("not supported on a cached body");
-                }
-            };
+        @Override
+        public int read(byte[] b, int off, int len) {
+            return in.read(b, off, len);
+        }
+
+        @Override
+        public boolean isFinished() {
+            return in.available() == 0;
+        }
+
+        @Override
+        public boolean isReady() {
+            return true;
+        }
+
+        @Override
+        public void setReadListener(ReadListener listener) {
+            throw new IllegalStateException("not supported on bytes already read");
         }
     }
 }

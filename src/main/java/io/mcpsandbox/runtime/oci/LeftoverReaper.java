@@ -65,19 +65,11 @@ public final class LeftoverReaper {
      * runtime still lists are found only by {@link #reap()}.
      */
     public boolean hasLeftovers() {
-        if (!Files.isDirectory(bundlesDir)) {
-            return false;
-        }
-        TreeSet<String> names = new TreeSet<>();
-        try (Stream<Path> entries = Files.list(bundlesDir)) {
-            entries.map(p -> p.getFileName().toString())
-                    .filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
-                    .map(n -> n.endsWith(".lock") ? n.substring(0, n.length() - ".lock".length()) : n)
-                    .forEach(names::add);
+        try {
+            return bundleNames().stream().anyMatch(n -> !ownedByLiveProcess(n));
         } catch (IOException e) {
             return true; // let the full reaper look and say why
         }
-        return names.stream().anyMatch(n -> !ownedByLiveProcess(n));
     }
 
     /** Whether a live process holds the sandbox's owner lock (it is running or being torn down). */
@@ -130,7 +122,8 @@ public final class LeftoverReaper {
         OciSandbox.deleteTree(bundlesDir.resolve(name));
     }
 
-    private TreeSet<String> candidates() {
+    /** Sandbox names with a bundle or an owner lock in this data directory. */
+    private TreeSet<String> bundleNames() throws IOException {
         TreeSet<String> names = new TreeSet<>();
         if (Files.isDirectory(bundlesDir)) {
             try (Stream<Path> entries = Files.list(bundlesDir)) {
@@ -138,9 +131,17 @@ public final class LeftoverReaper {
                         .filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
                         .map(n -> n.endsWith(".lock") ? n.substring(0, n.length() - ".lock".length()) : n)
                         .forEach(names::add);
-            } catch (IOException e) {
-                log.warn("cannot list {}: {}", bundlesDir, e.getMessage());
             }
+        }
+        return names;
+    }
+
+    private TreeSet<String> candidates() {
+        TreeSet<String> names = new TreeSet<>();
+        try {
+            names.addAll(bundleNames());
+        } catch (IOException e) {
+            log.warn("cannot list {}: {}", bundlesDir, e.getMessage());
         }
         for (OciRuntime runtime : runtimes) {
             try {

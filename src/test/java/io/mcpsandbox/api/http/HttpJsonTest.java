@@ -3,10 +3,8 @@ package io.mcpsandbox.api.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import jakarta.servlet.ReadListener;
 import jakarta.servlet.ServletInputStream;
 import jakarta.servlet.http.HttpServletRequest;
-import java.io.ByteArrayInputStream;
 import java.lang.management.ManagementFactory;
 import java.lang.reflect.Proxy;
 import org.junit.jupiter.api.Test;
@@ -40,32 +38,7 @@ class HttpJsonTest {
     }
 
     private static HttpServletRequest request(long declared, byte[] content) {
-        ByteArrayInputStream in = new ByteArrayInputStream(content);
-        ServletInputStream stream = new ServletInputStream() {
-            @Override
-            public int read() {
-                return in.read();
-            }
-
-            @Override
-            public int read(byte[] b, int off, int len) {
-                return in.read(b, off, len);
-            }
-
-            @Override
-            public boolean isFinished() {
-                return in.available() == 0;
-            }
-
-            @Override
-            public boolean isReady() {
-                return true;
-            }
-
-            @Override
-            public void setReadListener(ReadListener listener) {
-            }
-        };
+        ServletInputStream stream = new McpRequestFilter.BytesInputStream(content);
         return (HttpServletRequest) Proxy.newProxyInstance(HttpJsonTest.class.getClassLoader(),
                 new Class<?>[] {HttpServletRequest.class}, (proxy, method, args) -> switch (method.getName()) {
                     case "getContentLengthLong" -> declared;

@@ -39,7 +39,8 @@ final class ResultText {
         if (text.isEmpty()) {
             return;
         }
-        sb.append("\n--- ").append(name).append(truncated ? " (truncated by the output limit)" : "").append(" ---\n");
+        // Cut by the output cap, or by the record's stored-output cap (then a marker ends the text and says so).
+        sb.append("\n--- ").append(name).append(truncated ? " (truncated)" : "").append(" ---\n");
         if (text.length() <= EXCERPT_CHARS) {
             sb.append(text);
         } else {

@@ -111,8 +111,8 @@ public final class SandboxServices implements AutoCloseable {
                 config.dataDir().resolve("docker"), config.sandboxInit(),
                 Path.of(config.settings().string("docker.env-helper", "/bin/busybox")),
                 SeccompProfile.loadDefault(json), cgroups);
-        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC));
-        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC));
+        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC, uids));
+        runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC, uids));
         this.registry = new RuntimeRegistry(runtimes, RuntimeVersionCheck.host()::check,
                 config.settings().bool(RuntimeRegistry.REFUSE_VULNERABLE_KEY, "false"));
         ImageSettings imageSettings = ImageSettings.from(config.settings());

@@ -562,7 +562,7 @@ class HostileProgramsTest {
                         assertThat(watches).as("watches, ENOSPC").containsExactly(
                                 io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_WATCHES, 28);
                     } else if (c.runtime().equals("docker")) {
-                        // uid 1000 on the host, shared by every docker sandbox: the host's per-user limit
+                        // a host uid of the sandbox's own (no user namespace): the host's per-user limit
                         assertThat(instances[0]).isLessThanOrEqualTo(hostInotifyInstances());
                     } else {
                         // the sentry's own inotify: RLIMIT_NOFILE is the bound, nothing is taken from the host

@@ -52,6 +52,21 @@ public final class TestSandbox implements AutoCloseable {
         this.services = new SandboxServices(config);
     }
 
+    /**
+     * The program's uid as seen inside: 1000 in the user namespace of runc and runsc; on Docker (no user
+     * namespace) a host uid of the sandbox's own, 1000 above the base of a range the allocator handed out.
+     */
+    public void assertSandboxUid(String runtime, long uid) {
+        if (runtime.startsWith("docker")) {
+            long base = services.config().sandboxUidBase();
+            long last = base + services.config().sandboxUidSlots() * 65536L - 1;
+            assertThat(uid).as(runtime + ": a host uid of the sandbox's own range").isBetween(base + 1000, last);
+            assertThat((uid - base) % 65536).as(runtime + ": uid 1000 of its range").isEqualTo(1000);
+        } else {
+            assertThat(uid).as(runtime).isEqualTo(1000);
+        }
+    }
+
     public static TestSandbox start() {
         return start(Map.of());
     }

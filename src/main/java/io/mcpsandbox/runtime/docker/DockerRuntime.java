@@ -7,6 +7,7 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.oci.UidRangeAllocator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
@@ -47,10 +48,13 @@ public final class DockerRuntime implements SandboxRuntime {
 
     private final DockerEngine engine;
     private final Kind kind;
+    private final UidRangeAllocator uids;
 
-    public DockerRuntime(DockerEngine engine, Kind kind) {
+    /** @param uids the host uid ranges shared with the OCI backend: each sandbox runs as a uid of its own */
+    public DockerRuntime(DockerEngine engine, Kind kind, UidRangeAllocator uids) {
         this.engine = engine;
         this.kind = kind;
+        this.uids = uids;
     }
 
     public DockerEngine engine() {
@@ -69,6 +73,9 @@ public final class DockerRuntime implements SandboxRuntime {
 
     @Override
     public RuntimeInfo probe() {
+        if (uids.conflict().isPresent()) {
+            return RuntimeInfo.unusable(name(), null, uids.conflict().get(), levels());
+        }
         if (!Files.isExecutable(engine.init())) {
             return RuntimeInfo.unusable(name(), null, engine.init() + " is missing (Debian package tini): "
                     + "it runs as PID 1 in every sandbox", levels());
@@ -107,6 +114,6 @@ public final class DockerRuntime implements SandboxRuntime {
 
     @Override
     public PreparedSandbox prepare(SandboxSpec spec) throws SandboxException {
-        return DockerSandbox.create(engine, kind, spec);
+        return DockerSandbox.create(engine, kind, uids, spec);
     }
 }

@@ -23,6 +23,7 @@ import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.HostMounts;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.CgroupReader;
+import io.mcpsandbox.runtime.oci.UidRangeAllocator;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -40,6 +41,7 @@ import org.slf4j.LoggerFactory;
 /** One Docker container: created by prepare (with its workspace and output files), started by start, removed by close. */
 final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
+    /** The sandbox user within its uid range (as on the OCI backend): the host uid is range base + this. */
     static final int SANDBOX_UID = 1000;
     static final String ENV_HELPER_MOUNT = "/.mcp-bin/busybox";
     static final String STDIN_MOUNT = "/.mcp-stdin";
@@ -53,11 +55,14 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final OutputFiles output;
+    private final UidRangeAllocator uids;
+    private final long hostUidBase;
     private volatile Thread sampler;
     private volatile boolean pidsLimitHit;
 
     private DockerSandbox(DockerEngine engine, DockerRuntime.Kind kind, String name, Path sandboxDir,
-                          String containerId, Optional<String> cgroupParent, OutputFiles output) {
+                          String containerId, Optional<String> cgroupParent, OutputFiles output,
+                          UidRangeAllocator uids, long hostUidBase) {
         this.engine = engine;
         this.kind = kind;
         this.name = name;
@@ -65,14 +70,23 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         this.containerId = containerId;
         this.cgroupParent = cgroupParent;
         this.output = output;
+        this.uids = uids;
+        this.hostUidBase = hostUidBase;
     }
 
-    static DockerSandbox create(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec) throws SandboxException {
+    static DockerSandbox create(DockerEngine engine, DockerRuntime.Kind kind, UidRangeAllocator uids, SandboxSpec spec)
+            throws SandboxException {
         String name = spec.name();
         Path dir = engine.sandboxDir(name);
         String id = null;
         OutputFiles output = null;
+        Long uidBase = null;
         try {
+            // Docker gives no user namespace: the program runs as a host uid of its own, from the same ranges the
+            // OCI backend maps (checked against host users and subuid/subgid), so no host account and no other
+            // sandbox shares its uid (signals, ptrace, per-uid kernel quotas such as inotify).
+            uidBase = uids.acquire();
+            long uid = uidBase + SANDBOX_UID;
             // Only root (the daemon, gVisor's gofer) needs the host paths: other host users must not read the
             // program's output, input or workspace, nor swap a file before Docker binds it, nor list sandboxes.
             PrivatePaths.directory(dir.getParent().getParent(), PrivatePaths.OWNER_ONLY_DIR);
@@ -82,9 +96,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             Path workspace = dir.resolve("workspace");
             // Filled on the host, so this needs the daemon on this host (a unix socket): a Docker tmpfs mount is
             // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
-            WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), SANDBOX_UID,
+            WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), uid,
                     spec.workspaceFiles());
-            output = OutputFiles.create(dir.resolve("output"), spec.limits().outputBytes(), SANDBOX_UID);
+            output = OutputFiles.create(dir.resolve("output"), spec.limits().outputBytes(), uid);
             String image = engine.ensureImage(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
             if (engine.envHelper().isEmpty()) {
@@ -101,7 +115,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             CreateContainerResponse created = engine.control().createContainerCmd(image)
                     .withName(name)
                     .withHostName("sandbox")
-                    .withUser(SANDBOX_UID + ":" + SANDBOX_UID)
+                    .withUser(uid + ":" + uid)
                     .withEntrypoint(entrypoint(spec, hasStdin))
                     .withEnv(env(spec))
                     // The entrypoint's shell makes and enters the request's working directory: docker-runsc
@@ -115,7 +129,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                             hasStdin ? dir.resolve("stdin") : null, cgroupParent))
                     .exec();
             id = created.getId();
-            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, output);
+            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, output, uids, uidBase);
         } catch (IOException | RuntimeException e) {
             if (id != null) {
                 removeQuietly(engine, id);
@@ -125,6 +139,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             }
             DockerEngine.removeSandboxDir(dir);
             engine.removeCgroup(name);
+            if (uidBase != null) {
+                uids.release(uidBase);
+            }
             throw new SandboxException("cannot prepare " + name + " for " + kind.runtimeName() + ": "
                     + DockerEngine.rootMessage(e), e);
         }
@@ -186,9 +203,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         }
 
         // Inside gVisor the pids cgroup also counts the sentry's threads and stub processes: keep it high and
-        // bound the user's processes with RLIMIT_NPROC, which the sentry counts per sandbox. Under runc the
-        // sandbox uid (1000) is the host's uid 1000 (no user namespace): RLIMIT_NPROC would be shared by every
-        // sandbox on the host, so the pids cgroup alone bounds processes there.
+        // bound the user's processes with RLIMIT_NPROC, which the sentry counts per sandbox. Under runc the pids
+        // cgroup bounds them.
         long pids = kind.gvisor() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
         // The output files count against RLIMIT_FSIZE too: it must let them pass the output cap, so that a
         // flood ends as output_limit rather than SIGXFSZ when the cap is as large as the tmpfs.
@@ -359,6 +375,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         output.close();
         DockerEngine.removeSandboxDir(sandboxDir);
         engine.removeCgroup(name);
+        uids.release(hostUidBase); // the container and every process of it are gone
     }
 
     private static void removeQuietly(DockerEngine engine, String id) {

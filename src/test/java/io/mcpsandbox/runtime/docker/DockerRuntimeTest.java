@@ -74,13 +74,18 @@ class DockerRuntimeTest {
         return ExecutionRequest.builder().command("sh", "-c", script);
     }
 
+    private io.mcpsandbox.runtime.oci.UidRangeAllocator uids() {
+        return new io.mcpsandbox.runtime.oci.UidRangeAllocator(0x70000000L, 4, work.resolve("uid-slots"),
+                io.mcpsandbox.runtime.oci.HostIdFiles.system());
+    }
+
     @Test
     void unusableWithAReasonWhenNoDaemonAnswers() throws IOException {
         try (DockerEngine nowhere = new DockerEngine("unix://" + work.resolve("no.sock"), work.resolve("d"),
                 Path.of("/usr/bin/tini-static"), Path.of("/bin/busybox"),
                 io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
                 io.mcpsandbox.runtime.oci.CgroupReader.host())) {
-            RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC).probe();
+            RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
             assertThat(info.reason()).contains("no Docker daemon answers at unix://");
         }
@@ -92,7 +97,7 @@ class DockerRuntimeTest {
                 Path.of("/usr/bin/tini-static"), work.resolve("no-busybox"),
                 io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
                 io.mcpsandbox.runtime.oci.CgroupReader.host())) {
-            RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC).probe();
+            RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
             assertThat(info.reason()).contains("docker.env-helper").contains("busybox-static");
         }
@@ -161,8 +166,9 @@ class DockerRuntimeTest {
                         + "(echo x > /x) 2>/dev/null && echo WROTE; echo ok > /tmp/t && cat /tmp/t").image(image.name()));
                 assertThat(r.status()).as(runtime + " " + image.name() + ": " + r.reason() + r.stderr())
                         .isEqualTo(ExecutionStatus.COMPLETED);
-                assertThat(r.stdout()).as(runtime).startsWith("catalog-image\n1000\n").doesNotContain("WROTE")
+                assertThat(r.stdout()).as(runtime).startsWith("catalog-image\n").doesNotContain("WROTE")
                         .endsWith("ok\n");
+                sandbox.assertSandboxUid(runtime, Long.parseLong(r.stdout().split("\n")[1]));
             }
         }
         // One content, one unpacked root, one daemon image: removed with the root's last name.

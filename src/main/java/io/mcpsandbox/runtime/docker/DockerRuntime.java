@@ -97,7 +97,7 @@ public final class DockerRuntime implements SandboxRuntime {
                     + "bind host paths (workspace, host image), so only a unix socket works", levels());
         }
         if (info.getSecurityOptions() != null && info.getSecurityOptions().stream().anyMatch(o -> o.contains("name=userns"))) {
-            return RuntimeInfo.unusable(name(), version, "the daemon runs with userns-remap: the sandbox user (1000) "
+            return RuntimeInfo.unusable(name(), version, "the daemon runs with userns-remap: the sandbox's uid "
                     + "would not be the owner of its workspace and output files on the host", levels());
         }
         if (kind.daemonRuntime() != null) {

@@ -20,10 +20,20 @@ public final class HostMounts {
      * read-only as a whole has to cover each of them where the runtime cannot do it recursively.
      */
     public static List<String> submountsUnder(Path dir) {
+        return submountsUnder(List.of(dir)).get(0);
+    }
+
+    /** {@link #submountsUnder(Path)} for each of {@code dirs}, in order, from one read of the mount table. */
+    public static List<List<String>> submountsUnder(List<Path> dirs) {
         try {
-            return submountsUnder(dir.toRealPath(), Files.readAllLines(MOUNTINFO));
+            List<String> mountinfo = Files.readAllLines(MOUNTINFO);
+            List<List<String>> all = new ArrayList<>();
+            for (Path dir : dirs) {
+                all.add(submountsUnder(dir.toRealPath(), mountinfo));
+            }
+            return all;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the host's mount table for " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read the host's mount table for " + dirs + ": " + e.getMessage(), e);
         }
     }
 

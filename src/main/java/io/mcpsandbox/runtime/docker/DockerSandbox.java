@@ -184,11 +184,15 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                                          OutputFiles output, Path stdinFile, Optional<String> cgroupParent) {
         ResourceLimits limits = spec.limits();
         List<Bind> binds = new ArrayList<>();
-        for (RootFilesystem.HostBind b : spec.rootfs().binds()) {
+        // This Docker API has no recursive read-only bind ("ro" leaves submounts writable under runc): every
+        // submount of a source is bound read-only again at its place (the mount table is read once).
+        List<RootFilesystem.HostBind> hostBinds = spec.rootfs().binds();
+        List<List<String>> submounts = HostMounts.submountsUnder(
+                hostBinds.stream().map(RootFilesystem.HostBind::source).toList());
+        for (int i = 0; i < hostBinds.size(); i++) {
+            RootFilesystem.HostBind b = hostBinds.get(i);
             binds.add(new Bind(b.source().toString(), new Volume(b.destination()), AccessMode.ro));
-            // This Docker API has no recursive read-only bind ("ro" leaves submounts writable under runc):
-            // every submount of the source is bound read-only again at its place.
-            for (String sub : HostMounts.submountsUnder(b.source())) {
+            for (String sub : submounts.get(i)) {
                 binds.add(new Bind(b.source().resolve(sub).toString(),
                         new Volume(b.destination() + "/" + sub), AccessMode.ro));
             }

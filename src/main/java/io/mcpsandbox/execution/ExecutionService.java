@@ -5,11 +5,8 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
-import io.mcpsandbox.model.NetworkIO;
-import io.mcpsandbox.model.ResourceUsage;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SecurityEvent;
-import io.mcpsandbox.model.SecurityEvent.Severity;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.policy.CommandPolicy;
@@ -23,9 +20,7 @@ import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
 import io.mcpsandbox.scan.ScanOutcome;
 import io.mcpsandbox.runtime.PreparedSandbox;
-import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
-import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
 import java.io.IOException;
@@ -41,8 +36,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
@@ -50,14 +43,12 @@ import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 /**
- * The execution pipeline: policy, runtime choice, image, sandbox run under a deadline and an output cap,
- * usage, result. Teardown runs off the request's path; {@link #awaitTeardowns} waits for it.
+ * The execution pipeline: validation, command policy, runtime choice, image and its scan, the record, the run
+ * of the sandbox ({@link SandboxRunner}), the output scan, the result. Teardown runs off the request's path;
+ * {@link #awaitTeardowns} waits for it.
  */
 public final class ExecutionService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExecutionService.class);
-    /** How long a killed sandbox may take to die before it is forcibly deleted. */
-    private static final Duration KILL_GRACE = Duration.ofSeconds(10);
-    private static final Duration KILL_RETRY = Duration.ofMillis(250);
     /** The logging-context key of the execution a log line is about. */
     public static final String MDC_EXECUTION_ID = "executionId";
 
@@ -69,17 +60,12 @@ public final class ExecutionService implements AutoCloseable {
     private final OutputScanner scanner;
     private final DlpMode defaultDlpMode;
     private final ExecutionStore store;
-    private final Duration progressInterval;
+    private final SandboxRunner sandboxes;
     private final Runnable beforeSandbox;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, CompletableFuture<Void>> pendingTeardowns = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "execution-progress");
-        t.setDaemon(true);
-        return t;
-    });
 
     /**
      * @param commandPolicy  the tripwire rules run on every command and snippet (not the boundary)
@@ -101,7 +87,7 @@ public final class ExecutionService implements AutoCloseable {
         this.scanner = scanner;
         this.defaultDlpMode = defaultDlpMode;
         this.store = store;
-        this.progressInterval = progressInterval;
+        this.sandboxes = new SandboxRunner(progressInterval);
     }
 
     /** Runs a request to its end and returns the result object. Never throws for a request's failure. */
@@ -239,7 +225,7 @@ public final class ExecutionService implements AutoCloseable {
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
                     rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
             prepared = runtime.prepare(spec);
-            ExecutionResult ran = runPrepared(execution, plan, prepared, listener, t0);
+            ExecutionResult ran = sandboxes.run(execution, plan, prepared, listener, t0);
             List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());
             before.addAll(verdict.events());
             return remember(record, scanned(ran, before, request.dlpMode()));
@@ -250,135 +236,7 @@ public final class ExecutionService implements AutoCloseable {
         } finally {
             active.remove(id);
             if (prepared != null) {
-                scheduleTeardown(prepared);
-            }
-        }
-    }
-
-    private ExecutionResult runPrepared(ActiveExecution execution, ExecutionPlan plan, PreparedSandbox prepared,
-                                        ExecutionListener listener, long t0) throws SandboxException {
-        if (execution.terminated()) {
-            return ExecutionResult.notRun(execution.executionId(), ExecutionStatus.TERMINATED,
-                    "terminated before it started", execution.runtime(), plan.securityLevel(), plan.image(),
-                    elapsedMs(t0), List.of());
-        }
-        RunningSandbox running = prepared.start();
-        execution.started(running);
-        OutputCapture output = new OutputCapture(plan.limits().outputBytes(), running::kill);
-        // Platform threads: blocking reads of a FIFO would pin virtual threads' carriers.
-        Thread stdout = Thread.ofPlatform().daemon().name("stdout-" + execution.executionId())
-                .start(() -> output.stdout().pump(running.stdout()));
-        Thread stderr = Thread.ofPlatform().daemon().name("stderr-" + execution.executionId())
-                .start(() -> output.stderr().pump(running.stderr()));
-        ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
-                () -> listener.progress(elapsedMs(t0), output.totalBytes()),
-                progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
-        SandboxExit exit;
-        try {
-            exit = awaitExit(execution, running, prepared, t0 + plan.limits().timeout().toNanos());
-            joinQuietly(stdout, stderr);
-        } finally {
-            progress.cancel(false);
-        }
-        long durationMs = elapsedMs(t0);
-
-        List<SecurityEvent> events = new ArrayList<>();
-        ExecutionStatus status;
-        String reason = null;
-        Integer exitCode = exit.exitCode();
-        if (execution.terminated()) {
-            status = ExecutionStatus.TERMINATED;
-            reason = "terminated on request";
-        } else if (execution.timedOut()) {
-            status = ExecutionStatus.TIMEOUT;
-            reason = "exceeded the timeout of " + plan.limits().timeout().toMillis() + " ms; every process was killed";
-            events.add(SecurityEvent.now("sandbox.timeout", Severity.MEDIUM, reason,
-                    Map.of("timeoutMs", plan.limits().timeout().toMillis())));
-        } else if (output.limitHit()) {
-            status = ExecutionStatus.OUTPUT_LIMIT;
-            reason = "output exceeded " + plan.limits().outputBytes() + " bytes; the sandbox was killed";
-            events.add(SecurityEvent.now("sandbox.output_limit", Severity.LOW, reason,
-                    Map.of("outputBytes", plan.limits().outputBytes())));
-        } else if (exit.failure() != null) {
-            status = ExecutionStatus.ERROR;
-            reason = exit.failure();
-        } else if (exit.oomKilled() && exitCode != null && exitCode == 128 + 9) {
-            status = ExecutionStatus.OOM_KILLED;
-            reason = "killed for exceeding the memory limit of " + plan.limits().memoryBytes() + " bytes";
-        } else {
-            status = ExecutionStatus.COMPLETED;
-        }
-        if (exit.oomKilled()) {
-            events.add(SecurityEvent.now("sandbox.oom_kill", Severity.MEDIUM,
-                    "the kernel killed a process at the memory limit", Map.of("memoryBytes", plan.limits().memoryBytes())));
-        }
-        if (exit.pidsLimitHit()) {
-            events.add(SecurityEvent.now("sandbox.pids_limit", Severity.MEDIUM,
-                    "process creation was refused at the pids limit", Map.of("pids", plan.limits().pids())));
-        }
-        ResourceUsage usage = ResourceUsage.of(exit.cpuMillis(), durationMs, exit.peakMemoryBytes(), NetworkIO.NONE);
-        return new ExecutionResult(execution.executionId(), status, exitCode, output.stdout().text(),
-                running.withoutRuntimeNoise(output.stderr().text()), output.stdout().truncated(), output.stderr().truncated(), durationMs,
-                execution.runtime(), plan.securityLevel(), plan.image(), usage, events, reason);
-    }
-
-    /**
-     * Waits for the program's end. At the deadline, or on terminate, it is killed, and the kill is repeated
-     * until the program is gone: a kill can miss a container that is still being created.
-     */
-    private static SandboxExit awaitExit(ActiveExecution execution, RunningSandbox running, PreparedSandbox prepared,
-                                         long deadlineNanos) throws SandboxException {
-        // A platform thread: before JDK 24, Process.waitFor's monitor wait pins a virtual thread's carrier.
-        CompletableFuture<SandboxExit> exit = CompletableFuture.supplyAsync(() -> {
-            try {
-                return running.awaitExit();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return SandboxExit.failed("interrupted while waiting for the sandbox");
-            }
-        }, task -> Thread.ofPlatform().daemon().name("await-" + execution.executionId()).start(withId(execution.executionId(), task)));
-        long killSince = 0;
-        try {
-            while (true) {
-                long slice = execution.killRequested() ? KILL_RETRY.toNanos()
-                        : Math.max(0, Math.min(deadlineNanos - System.nanoTime(), KILL_RETRY.toNanos()));
-                try {
-                    return exit.get(slice, TimeUnit.NANOSECONDS);
-                } catch (TimeoutException stillRunning) {
-                    if (!execution.killRequested() && System.nanoTime() >= deadlineNanos) {
-                        execution.timeOut();
-                    }
-                    if (execution.killRequested()) {
-                        killSince = killSince == 0 ? System.nanoTime() : killSince;
-                        if (System.nanoTime() - killSince > KILL_GRACE.toNanos()) {
-                            prepared.close();
-                            return exit.get(5, TimeUnit.SECONDS);
-                        }
-                        running.kill();
-                    }
-                }
-            }
-        } catch (TimeoutException e) {
-            throw new SandboxException("the sandbox did not stop after being killed; it was force-deleted");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            running.kill();
-            throw new SandboxException("interrupted while waiting for the sandbox");
-        } catch (ExecutionException e) {
-            throw new SandboxException("waiting for the sandbox failed: " + e.getCause(), e.getCause());
-        }
-    }
-
-    private static void joinQuietly(Thread... threads) {
-        for (Thread t : threads) {
-            try {
-                // Every writer is dead once the sandbox's pid namespace is gone; this only bounds a surprise.
-                if (!t.join(Duration.ofSeconds(5))) {
-                    log.warn("output pump {} still running after the sandbox ended", t);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
+                scheduleTeardown(id, prepared);
             }
         }
     }
@@ -392,9 +250,7 @@ public final class ExecutionService implements AutoCloseable {
         List<SecurityEvent> events = new ArrayList<>(policyEvents);
         events.addAll(r.securityEvents());
         events.addAll(scan.events());
-        return new ExecutionResult(r.executionId(), r.status(), r.exitCode(), scan.stdout(), scan.stderr(),
-                r.stdoutTruncated(), r.stderrTruncated(), r.durationMs(), r.runtime(), r.securityLevel(), r.image(),
-                r.resourceUsage(), events, r.reason());
+        return r.withOutput(scan.stdout(), scan.stderr()).withSecurityEvents(events);
     }
 
     /** Records the end. A failed write is logged loudly; the caller still gets its result. */
@@ -410,15 +266,14 @@ public final class ExecutionService implements AutoCloseable {
         return result;
     }
 
-    private void scheduleTeardown(PreparedSandbox prepared) {
+    private void scheduleTeardown(String executionId, PreparedSandbox prepared) {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        pendingTeardowns.put(prepared.name(), done);
-        String executionId = prepared.name().substring(SandboxSpec.NAME_PREFIX.length());
+        pendingTeardowns.put(executionId, done);
         teardowns.execute(withId(executionId, () -> {
             try {
                 prepared.close();
             } finally {
-                pendingTeardowns.remove(prepared.name());
+                pendingTeardowns.remove(executionId);
                 done.complete(null);
             }
         }));
@@ -450,11 +305,11 @@ public final class ExecutionService implements AutoCloseable {
         }
         awaitTeardowns(Duration.ofSeconds(60));
         teardowns.shutdown();
-        timer.shutdownNow();
+        sandboxes.close();
     }
 
     /** Runs {@code task} with the execution id in the logging context, so every log line carries it. */
-    private static Runnable withId(String executionId, Runnable task) {
+    static Runnable withId(String executionId, Runnable task) {
         return () -> {
             try (MDC.MDCCloseable ignored = MDC.putCloseable(MDC_EXECUTION_ID, executionId)) {
                 task.run();
@@ -462,7 +317,7 @@ public final class ExecutionService implements AutoCloseable {
         };
     }
 
-    private static long elapsedMs(long t0) {
+    static long elapsedMs(long t0) {
         return (System.nanoTime() - t0) / 1_000_000;
     }
 }

@@ -4,7 +4,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 
 /**
- * The result object of DESIGN.md, identical for CLI, MCP and REST.
+ * The result object of DESIGN.md, identical for CLI, MCP and REST. Built from {@link #running} or
+ * {@link #notRun} and the {@code with...} copies; the JSON form is the record's components, nothing else.
  *
  * @param exitCode the program's exit code; 128+N when killed by signal N; null when it never ran
  * @param reason   why, for rejected and error (and a short explanation for timeout and the like)
@@ -22,19 +23,43 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
         securityEvents = securityEvents == null ? List.of() : List.copyOf(securityEvents);
     }
 
-    /** A result for a request that never ran: refused by policy, or failed inside the service. */
-    public static ExecutionResult notRun(String executionId, ExecutionStatus status, String reason, String runtime,
-                                         SecurityLevel level, String image, long durationMs,
-                                         List<SecurityEvent> events) {
-        return new ExecutionResult(executionId, status, null, "", "", false, false, durationMs, runtime, level, image,
-                ResourceUsage.NONE, events, reason);
-    }
-
-    /** A placeholder for an execution that has started and not ended. */
+    /** A placeholder for an execution that has started and not ended: no output, no usage, no events. */
     public static ExecutionResult running(String executionId, String runtime, SecurityLevel level, String image,
                                           long elapsedMs) {
         return new ExecutionResult(executionId, ExecutionStatus.RUNNING, null, "", "", false, false, elapsedMs,
                 runtime, level, image, ResourceUsage.NONE, List.of(), null);
+    }
+
+    /** A result for a request that never ran: refused by policy, or failed inside the service. */
+    public static ExecutionResult notRun(String executionId, ExecutionStatus status, String reason, String runtime,
+                                         SecurityLevel level, String image, long durationMs,
+                                         List<SecurityEvent> events) {
+        return running(executionId, runtime, level, image, durationMs)
+                .withStatus(status, null, reason)
+                .withSecurityEvents(events);
+    }
+
+    /** The same result with how it ended: status, exit code and reason go together. */
+    public ExecutionResult withStatus(ExecutionStatus newStatus, Integer newExitCode, String newReason) {
+        return new ExecutionResult(executionId, newStatus, newExitCode, stdout, stderr, stdoutTruncated,
+                stderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, newReason);
+    }
+
+    /** The same result with other output; the truncation flags stay. */
+    public ExecutionResult withOutput(String newStdout, String newStderr) {
+        return withOutput(newStdout, newStderr, stdoutTruncated, stderrTruncated);
+    }
+
+    /** The same result with other output and truncation flags. */
+    public ExecutionResult withOutput(String newStdout, String newStderr, boolean newStdoutTruncated,
+                                      boolean newStderrTruncated) {
+        return new ExecutionResult(executionId, status, exitCode, newStdout, newStderr, newStdoutTruncated,
+                newStderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason);
+    }
+
+    public ExecutionResult withResourceUsage(ResourceUsage usage) {
+        return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
+                durationMs, runtime, securityLevel, image, usage, securityEvents, reason);
     }
 
     public ExecutionResult withSecurityEvents(List<SecurityEvent> events) {

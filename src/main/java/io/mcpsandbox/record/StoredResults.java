@@ -84,7 +84,7 @@ final class StoredResults {
         if (cutErr) {
             err = capped(r.stderr(), err.length, maxStreamBytes, "stderr");
         }
-        ExecutionResult bare = withOutput(r, "", "", r.stdoutTruncated() || cutOut, r.stderrTruncated() || cutErr);
+        ExecutionResult bare = r.withOutput("", "", r.stdoutTruncated() || cutOut, r.stderrTruncated() || cutErr);
         return new Encoded(RecordJson.write(bare), compress(out, err), cutOut || cutErr ? State.TRUNCATED : State.FULL);
     }
 
@@ -98,8 +98,8 @@ final class StoredResults {
             return bare;
         }
         byte[][] streams = decompress(output);
-        return withOutput(bare, new String(streams[0], StandardCharsets.UTF_8),
-                new String(streams[1], StandardCharsets.UTF_8), bare.stdoutTruncated(), bare.stderrTruncated());
+        return bare.withOutput(new String(streams[0], StandardCharsets.UTF_8),
+                new String(streams[1], StandardCharsets.UTF_8));
     }
 
     /** The same result with every non-empty stream replaced by a short marker (and marked truncated). */
@@ -110,17 +110,10 @@ final class StoredResults {
         }
         boolean hasOut = !r.stdout().isEmpty();
         boolean hasErr = !r.stderr().isEmpty();
-        ExecutionResult bare = withOutput(r, "", "", r.stdoutTruncated() || hasOut, r.stderrTruncated() || hasErr);
+        ExecutionResult bare = r.withOutput("", "", r.stdoutTruncated() || hasOut, r.stderrTruncated() || hasErr);
         byte[] out = hasOut ? droppedMarker("stdout").getBytes(StandardCharsets.UTF_8) : new byte[0];
         byte[] err = hasErr ? droppedMarker("stderr").getBytes(StandardCharsets.UTF_8) : new byte[0];
         return new Encoded(RecordJson.write(bare), compress(out, err), State.DROPPED);
-    }
-
-    private static ExecutionResult withOutput(ExecutionResult r, String stdout, String stderr, boolean outTruncated,
-                                              boolean errTruncated) {
-        return new ExecutionResult(r.executionId(), r.status(), r.exitCode(), stdout, stderr, outTruncated, errTruncated,
-                r.durationMs(), r.runtime(), r.securityLevel(), r.image(), r.resourceUsage(), r.securityEvents(),
-                r.reason());
     }
 
     private static byte[] capped(String text, long totalBytes, long maxBytes, String stream) {

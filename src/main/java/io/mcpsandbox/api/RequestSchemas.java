@@ -104,7 +104,8 @@ public final class RequestSchemas {
             p.set("env", bounded(stringMap("Environment variables for the program (names like "
                     + "[A-Za-z_][A-Za-z0-9_]*). Nothing of the server's environment is passed; PATH and HOME are set. "
                     + "At most " + RequestValidator.MAX_ENV_ENTRIES + " variables, " + RequestValidator.MAX_ENV_BYTES
-                    + " bytes together."), "maxProperties", RequestValidator.MAX_ENV_ENTRIES, "/properties/env", later));
+                    + " bytes together."), "maxProperties", RequestValidator.MAX_ENV_ENTRIES, "/properties/env",
+                    later));
             p.set("workDir", bounded(string("Working directory inside the sandbox: /workspace (the default), /tmp, "
                     + "or a directory below one of them, made if missing. An absolute path without '.', '..' or empty "
                     + "components; at most " + RequestValidator.MAX_WORKDIR_BYTES + " bytes."), "maxLength",
@@ -146,8 +147,8 @@ public final class RequestSchemas {
         SecurityLevel minimum = RuntimeSettings.from(config.settings()).minimumLevel();
         SecurityLevel level = SecurityLevel.DEFAULT.compareTo(minimum) >= 0 ? SecurityLevel.DEFAULT : minimum;
         ObjectNode securityLevel = string("Isolation strength: low and medium run under runc (namespaces, cgroups, "
-                + "seccomp), high under gVisor, critical in a microVM. Never silently downgraded: if no runtime for the "
-                + "level is usable here, the request is rejected. This server's minimum level is '"
+                + "seccomp), high under gVisor, critical in a microVM. Never silently downgraded: if no runtime for "
+                + "the level is usable here, the request is rejected. This server's minimum level is '"
                 + minimum.wireName() + "': a lower one is rejected.");
         securityLevel.set("enum", strings(Arrays.stream(SecurityLevel.values()).map(SecurityLevel::wireName).toList()));
         securityLevel.put("default", level.wireName());

@@ -86,8 +86,8 @@ class RequestParserTest {
             {"command":["ls"],"sessionId":1}                  | sessionId        | must be a string
             {"command":["ls"],"securityLevel":1}              | securityLevel    | must be a string
             {"command":["ls"],"dlpMode":false}                | dlpMode          | must be a string
-            {"command":["ls"],"limits":5}                     | limits           | must be an object with any of timeoutMs
-            {"command":["ls"],"limits":{"timeoutMs":"5s"}}    | limits.timeoutMs | must be a whole number, at most 120000
+            {"command":["ls"],"limits":5}                     | limits           | an object with any of timeoutMs
+            {"command":["ls"],"limits":{"timeoutMs":"5s"}}    | limits.timeoutMs | a whole number, at most 120000
             {"command":["ls"],"limits":{"timeoutMs":1.5}}     | limits.timeoutMs | whole number
             {"command":["ls"],"limits":{"timeoutMs":2.0}}     | limits.timeoutMs | whole number
             {"command":["ls"],"limits":{"timeoutMs":1e400}}   | limits.timeoutMs | whole number

@@ -1,233 +1,148 @@
 package io.mcpsandbox.api;
 
-import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
-import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.SecurityLevel;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Reads the JSON arguments of {@code execute_code}, {@code run_command} and {@code POST /v1/executions} into an
- * {@link ExecutionRequest}. It checks shape only (types, required and unknown fields); limits and values are
- * policy's job, so MCP, REST and the CLI refuse the same things with the same words.
+ * {@link ExecutionRequest}: first against the form's schema ({@link RequestSchemas}, the one description of the
+ * request), then into the model. Limits and values are policy's job, so MCP, REST and the CLI refuse the same
+ * things with the same words. A field that is {@code null} counts as left out.
  */
 public final class RequestParser {
-    /** Which fields a caller may send. */
-    public enum Form {
-        /** execute_code: a snippet. */
-        SNIPPET(Set.of("language", "code", "files", "stdin", "limits", "network", "securityLevel", "runtime",
-                "sessionId", "dlpMode")),
-        /** run_command: a command line in an image. */
-        COMMAND(Set.of("image", "command", "env", "workDir", "stdin", "limits", "network", "securityLevel",
-                "runtime", "sessionId", "dlpMode")),
-        /** REST: either of the two. */
-        ANY(Set.of("language", "code", "files", "image", "command", "env", "workDir", "stdin", "limits", "network",
-                "securityLevel", "runtime", "sessionId", "dlpMode"));
+    private final RequestSchemas schemas;
+    private final SchemaCheck check;
 
-        final Set<String> fields;
-
-        Form(Set<String> fields) {
-            this.fields = fields;
-        }
-
-        public Set<String> fields() {
-            return fields;
-        }
+    public RequestParser(RequestSchemas schemas) {
+        this.schemas = schemas;
+        this.check = new SchemaCheck(schemas);
     }
 
-    public static final Set<String> LIMIT_FIELDS = Set.of("timeoutMs", "memoryBytes", "cpus", "pids", "outputBytes");
-    public static final int MAX_SESSION_ID = 256;
-    public static final int MAX_NAME = 512;
-
-    private final SandboxConfig config;
-
-    public RequestParser(SandboxConfig config) {
-        this.config = config;
+    public RequestSchemas schemas() {
+        return schemas;
     }
 
     /** @param userId who asks: from the API key, never from the body */
-    public ExecutionRequest parse(JsonNode body, Form form, String userId) throws InvalidRequestException {
+    public ExecutionRequest parse(JsonNode body, RequestForm form, String userId) throws InvalidRequestException {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException(null, "the request must be a JSON object");
         }
-        for (String name : body.propertyNames()) {
-            if (!form.fields.contains(name)) {
-                String hint = name.equals("userId") ? "the user comes from the API key, not the request"
-                        : "is not a known field (known: " + String.join(", ", new TreeSet<>(form.fields)) + ")";
-                throw new InvalidRequestException(name, hint);
-            }
-        }
+        ObjectNode request = withoutNulls((ObjectNode) body, form);
+        check.check(request, form);
         ExecutionRequest.Builder b = ExecutionRequest.builder().userId(userId);
-        boolean snippet = form == Form.SNIPPET || (form == Form.ANY && (present(body, "language") || present(body, "code")));
-        if (snippet) {
-            b.language(requiredString(body, "language")).code(requiredString(body, "code"))
-                    .files(stringMap(body, "files"));
+        if (request.has("language")) {
+            b.language(request.get("language").stringValue()).code(request.get("code").stringValue())
+                    .files(stringMap(request.get("files")));
+        } else {
+            b.command(strings(request.get("command")));
         }
-        if (form != Form.SNIPPET && !snippet) {
-            JsonNode command = body.get("command");
-            if (command == null || command.isNull()) {
-                throw new InvalidRequestException("command", form == Form.ANY
-                        ? "is required: give command (an array of strings), or language and code"
-                        : "is required: an array of strings, the program first");
-            }
-            b.command(stringArray(command, "command"));
-        }
-        if (form == Form.ANY && snippet && present(body, "command")) {
-            throw new InvalidRequestException("command", "give either command, or language and code, not both");
-        }
-        b.image(optionalString(body, "image", MAX_NAME))
-                .env(stringMap(body, "env"))
-                .workDir(optionalString(body, "workDir", 4096))
-                .stdin(optionalString(body, "stdin", Integer.MAX_VALUE))
-                .runtime(optionalString(body, "runtime", 64))
-                .sessionId(optionalString(body, "sessionId", MAX_SESSION_ID))
-                .network(optionalBoolean(body, "network"))
-                .limits(limits(body.get("limits")));
-        String dlp = optionalString(body, "dlpMode", 16);
+        b.image(string(request, "image"))
+                .env(stringMap(request.get("env")))
+                .workDir(string(request, "workDir"))
+                .stdin(string(request, "stdin"))
+                .runtime(string(request, "runtime"))
+                .sessionId(string(request, "sessionId"))
+                .network(request.has("network") && request.get("network").booleanValue())
+                .limits(limits(request.get("limits")));
+        String dlp = string(request, "dlpMode");
         if (dlp != null) {
             try {
                 b.dlpMode(DlpMode.parse(dlp));
             } catch (IllegalArgumentException e) {
-                throw new InvalidRequestException("dlpMode", "must be one of report, redact, block; got '" + dlp + "'");
+                throw new InvalidRequestException("dlpMode", "must be one of report, redact, block; got '"
+                        + SchemaCheck.abbreviate(dlp) + "'");
             }
         }
-        String level = optionalString(body, "securityLevel", 32);
+        String level = string(request, "securityLevel");
         if (level != null) {
             try {
                 b.securityLevel(SecurityLevel.parse(level));
             } catch (IllegalArgumentException e) {
                 throw new InvalidRequestException("securityLevel", "must be one of low, medium, high, critical; got '"
-                        + level + "'");
+                        + SchemaCheck.abbreviate(level) + "'");
             }
         }
         return b.build();
     }
 
+    /** A copy without the null fields the form knows, at the top and in limits; unknown ones stay, to be refused. */
+    private ObjectNode withoutNulls(ObjectNode body, RequestForm form) {
+        ObjectNode copy = body.deepCopy();
+        for (String name : schemas.fields(form)) {
+            if (copy.has(name) && copy.get(name).isNull()) {
+                copy.remove(name);
+            }
+        }
+        if (copy.get("limits") instanceof ObjectNode limits) {
+            for (String name : RequestSchemas.LIMIT_FIELDS) {
+                if (limits.has(name) && limits.get(name).isNull()) {
+                    limits.remove(name);
+                }
+            }
+        }
+        return copy;
+    }
+
+    /** The shape is checked; what is left is what JSON Schema cannot say: a whole number that fits a long. */
     private LimitsRequest limits(JsonNode node) throws InvalidRequestException {
-        if (node == null || node.isNull()) {
+        if (node == null) {
             return LimitsRequest.DEFAULTS;
         }
-        if (!node.isObject()) {
-            throw new InvalidRequestException("limits", "must be an object with any of " + String.join(", ",
-                    new TreeSet<>(LIMIT_FIELDS)));
-        }
-        for (String name : node.propertyNames()) {
-            if (!LIMIT_FIELDS.contains(name)) {
-                throw new InvalidRequestException("limits." + name, "is not a known limit (known: "
-                        + String.join(", ", new TreeSet<>(LIMIT_FIELDS)) + ")");
-            }
-        }
-        var max = config.maxLimits();
-        Long timeout = wholeNumber(node, "timeoutMs", max.timeout().toMillis());
-        Long memory = wholeNumber(node, "memoryBytes", max.memoryBytes());
-        Long pids = wholeNumber(node, "pids", max.pids());
-        Long output = wholeNumber(node, "outputBytes", max.outputBytes());
-        Double cpus = null;
+        Long timeout = wholeNumber(node, "timeoutMs");
+        Long memory = wholeNumber(node, "memoryBytes");
+        Long pids = wholeNumber(node, "pids");
+        Long output = wholeNumber(node, "outputBytes");
         JsonNode c = node.get("cpus");
-        if (c != null && !c.isNull()) {
-            if (!c.isNumber() || !Double.isFinite(c.doubleValue())) {
-                throw new InvalidRequestException("limits.cpus", "must be a number of cores, at most " + max.cpus());
-            }
-            cpus = c.doubleValue();
+        if (c != null && !Double.isFinite(c.doubleValue())) {
+            throw new InvalidRequestException("limits.cpus", "must be a number, at most "
+                    + schemas.input(RequestForm.ANY).at("/properties/limits/properties/cpus/maximum").asString());
         }
+        Double cpus = c == null ? null : c.doubleValue();
         // Out-of-int pids are kept in range of the type here; policy reports the allowed range.
         Integer pidsInt = pids == null ? null : (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, pids));
         return new LimitsRequest(timeout, memory, cpus, pidsInt, output);
     }
 
-    private static Long wholeNumber(JsonNode limits, String name, long max) throws InvalidRequestException {
+    private Long wholeNumber(JsonNode limits, String name) throws InvalidRequestException {
         JsonNode n = limits.get(name);
-        if (n == null || n.isNull()) {
+        if (n == null) {
             return null;
         }
         if (!n.isIntegralNumber() || !n.canConvertToLong()) {
-            throw new InvalidRequestException("limits." + name, "must be a whole number, at most " + max
-                    + "; got " + abbreviate(n.toString()));
+            throw new InvalidRequestException("limits." + name, "must be a whole number, at most "
+                    + schemas.input(RequestForm.ANY).at("/properties/limits/properties/" + name + "/maximum").asString()
+                    + "; got " + SchemaCheck.abbreviate(n.toString()));
         }
         return n.longValue();
     }
 
-    private static boolean present(JsonNode body, String name) {
+    private static String string(JsonNode body, String name) {
         JsonNode n = body.get(name);
-        return n != null && !n.isNull();
+        return n == null ? null : n.stringValue();
     }
 
-    private static String requiredString(JsonNode body, String name) throws InvalidRequestException {
-        String value = optionalString(body, name, Integer.MAX_VALUE);
-        if (value == null) {
-            throw new InvalidRequestException(name, "is required (a string)");
-        }
-        return value;
-    }
-
-    private static String optionalString(JsonNode body, String name, int maxLength) throws InvalidRequestException {
-        JsonNode n = body.get(name);
-        if (n == null || n.isNull()) {
-            return null;
-        }
-        if (!n.isString()) {
-            throw new InvalidRequestException(name, "must be a string; got " + abbreviate(n.toString()));
-        }
-        String s = n.stringValue();
-        if (s.length() > maxLength) {
-            throw new InvalidRequestException(name, "is longer than " + maxLength + " characters");
-        }
-        return s;
-    }
-
-    private static boolean optionalBoolean(JsonNode body, String name) throws InvalidRequestException {
-        JsonNode n = body.get(name);
-        if (n == null || n.isNull()) {
-            return false;
-        }
-        if (!n.isBoolean()) {
-            throw new InvalidRequestException(name, "must be true or false; got " + abbreviate(n.toString()));
-        }
-        return n.booleanValue();
-    }
-
-    private static List<String> stringArray(JsonNode n, String name) throws InvalidRequestException {
-        if (!n.isArray()) {
-            throw new InvalidRequestException(name, "must be an array of strings, e.g. [\"python3\", \"-c\", \"print(1)\"]");
-        }
-        List<String> out = new ArrayList<>(n.size());
-        for (int i = 0; i < n.size(); i++) {
-            if (!n.get(i).isString()) {
-                throw new InvalidRequestException(name + "[" + i + "]", "must be a string; got "
-                        + abbreviate(n.get(i).toString()));
-            }
-            out.add(n.get(i).stringValue());
-        }
+    private static List<String> strings(JsonNode array) {
+        List<String> out = new ArrayList<>(array.size());
+        array.forEach(item -> out.add(item.stringValue()));
         return out;
     }
 
-    private static Map<String, String> stringMap(JsonNode body, String name) throws InvalidRequestException {
-        JsonNode n = body.get(name);
-        if (n == null || n.isNull()) {
+    private static Map<String, String> stringMap(JsonNode n) {
+        if (n == null) {
             return Map.of();
-        }
-        if (!n.isObject()) {
-            throw new InvalidRequestException(name, "must be an object whose values are strings");
         }
         Map<String, String> out = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : n.properties()) {
-            if (!e.getValue().isString()) {
-                throw new InvalidRequestException(name + "." + e.getKey(), "must be a string; got "
-                        + abbreviate(e.getValue().toString()));
-            }
             out.put(e.getKey(), e.getValue().stringValue());
         }
         return out;
-    }
-
-    private static String abbreviate(String s) {
-        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
     }
 }

@@ -14,12 +14,16 @@ import tools.jackson.databind.json.JsonMapper;
  * services. Closing it does not close the services (their owner does).
  */
 public final class SandboxApi implements AutoCloseable {
+    /** Where the HTTP layer puts the API key's user for the MCP tools (a request attribute, a transport key). */
+    public static final String USER = "io.mcpsandbox.userId";
+
     private final SandboxConfig config;
     private final Admission admission;
     private final SandboxMetrics metrics;
     private final ExecutionStore store;
     private final ExecutionGateway gateway;
     private final JsonMapper json = Json.mapper();
+    private final RequestParser parser;
 
     public SandboxApi(SandboxServices services, ServerConfig server) {
         this.config = services.config();
@@ -29,6 +33,8 @@ public final class SandboxApi implements AutoCloseable {
         this.store = services.store();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
         this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
+        this.parser = new RequestParser(new RequestSchemas(config, gateway.runtimes().stream()
+                .map(r -> r.name()).toList()));
     }
 
     public SandboxConfig config() {
@@ -52,8 +58,13 @@ public final class SandboxApi implements AutoCloseable {
         return json;
     }
 
+    /** The one parser, over the one set of request schemas (also what MCP and OpenAPI advertise). */
     public RequestParser parser() {
-        return new RequestParser(config);
+        return parser;
+    }
+
+    public RequestSchemas schemas() {
+        return parser.schemas();
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.mcpsandbox.cli;
 import io.mcpsandbox.api.SandboxApi;
 import io.mcpsandbox.api.http.ApiKeys;
 import io.mcpsandbox.api.http.HttpApiServer;
+import io.mcpsandbox.api.mcp.HttpMcpServer;
 import io.mcpsandbox.api.mcp.StdioMcpServer;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
@@ -153,7 +154,7 @@ final class ServeCommand implements Callable<Integer> {
             StdioMcpServer stdioServer = null;
             try {
                 if (http != null) {
-                    httpServer = HttpApiServer.start(api, server, keys, host, port);
+                    httpServer = HttpApiServer.start(api, server, keys, host, port, HttpMcpServer::create);
                     System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
                             + ":" + httpServer.port() + "/mcp and REST at /v1"
                             + (keys.insecure() ? " WITHOUT AUTHENTICATION (--insecure-no-auth)" : ""));

@@ -2,6 +2,7 @@ package io.mcpsandbox.api;
 
 import io.mcpsandbox.api.http.ApiKeys;
 import io.mcpsandbox.api.http.HttpApiServer;
+import io.mcpsandbox.api.mcp.HttpMcpServer;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.config.ServerConfig.ApiKey;
@@ -45,7 +46,8 @@ final class ApiServerFixture implements AutoCloseable {
         ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
                 ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission, idleTimeout);
         SandboxApi api = new SandboxApi(sandbox.services(), config);
-        HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0);
+        HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0,
+                HttpMcpServer::create);
         return new ApiServerFixture(sandbox, api, server);
     }
 

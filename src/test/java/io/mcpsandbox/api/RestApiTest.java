@@ -55,7 +55,8 @@ class RestApiTest {
     @Test
     void everyApiPathNeedsAValidKeyButHealthzDoesNot() throws Exception {
         assertThat(send("GET", "/healthz", null, null).statusCode()).isEqualTo(200);
-        for (String path : new String[] {"/v1/runtimes", "/v1/executions?active=true", "/metrics"}) {
+        for (String path : new String[] {"/v1/runtimes", "/v1/executions?active=true", "/metrics",
+                "/v1/openapi.json"}) {
             HttpResponse<String> none = send("GET", path, null, null);
             assertThat(none.statusCode()).as(path).isEqualTo(401);
             assertThat(none.headers().firstValue("WWW-Authenticate")).hasValueSatisfying(v -> assertThat(v).startsWith("Bearer"));
@@ -216,6 +217,17 @@ class RestApiTest {
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.body()).contains("mcp_sandbox_executions_total{runtime=\"runc\",status=\"completed\"}")
                 .contains("mcp_sandbox_active_executions").contains("jvm_memory_used_bytes");
+    }
+
+    @Test
+    void theOpenApiDocumentDescribesTheServedApiWithItsRuntimes() throws Exception {
+        HttpResponse<String> r = send("GET", "/v1/openapi.json", KEY_ALICE, null);
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode doc = json(r);
+        assertThat(doc.get("openapi").asString()).isEqualTo("3.1.0");
+        assertThat(doc.at("/components/schemas/ExecutionRequest/properties/runtime/enum").toString())
+                .contains("\"runc\"");
+        assertThat(send("POST", "/v1/openapi.json", KEY_ALICE, "{}").statusCode()).isEqualTo(405);
     }
 
     private static void assertError(HttpResponse<String> r, int status, String field, String text) {

@@ -1,5 +1,6 @@
 package io.mcpsandbox.api.http;
 
+import io.mcpsandbox.api.SandboxApi;
 import io.modelcontextprotocol.server.transport.HeaderAccessor;
 import io.modelcontextprotocol.server.transport.ServerHttpHeaderValidator;
 import io.modelcontextprotocol.server.transport.ServerTransportSecurityException;
@@ -21,7 +22,7 @@ import org.slf4j.LoggerFactory;
  */
 final class AuthFilter extends HttpFilter {
     /** Request attribute holding the authenticated user id. */
-    static final String USER = "io.mcpsandbox.userId";
+    static final String USER = SandboxApi.USER;
     private static final Logger log = LoggerFactory.getLogger(AuthFilter.class);
 
     private final ApiKeys keys;

@@ -1,14 +1,13 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.SandboxApi;
-import io.mcpsandbox.api.mcp.McpServers;
-import io.mcpsandbox.api.mcp.SandboxTools;
 import io.mcpsandbox.config.ServerConfig;
 import io.modelcontextprotocol.common.McpTransportContext;
 import io.modelcontextprotocol.json.McpJsonDefaults;
 import io.modelcontextprotocol.server.McpAsyncServer;
 import io.modelcontextprotocol.server.transport.DefaultServerTransportSecurityValidator;
 import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
+import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
 import jakarta.servlet.DispatcherType;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -45,9 +44,15 @@ public final class HttpApiServer implements AutoCloseable {
         this.connector = connector;
     }
 
+    /** Builds the MCP server over the HTTP transport; the user of a call is {@link SandboxApi#USER} in its context. */
+    @FunctionalInterface
+    public interface McpFactory {
+        McpAsyncServer create(SandboxApi api, McpStreamableServerTransportProvider transport);
+    }
+
     /** Starts serving on {@code host:port} (port 0: any free port; see {@link #port()}). */
-    public static HttpApiServer start(SandboxApi api, ServerConfig config, ApiKeys keys, String host, int port)
-            throws Exception {
+    public static HttpApiServer start(SandboxApi api, ServerConfig config, ApiKeys keys, String host, int port,
+                                      McpFactory mcpFactory) throws Exception {
         HttpJson http = new HttpJson(api.json(), config.maxRequestBytes());
         DefaultServerTransportSecurityValidator originValidator = DefaultServerTransportSecurityValidator.builder()
                 .allowedOrigins(config.allowedOrigins())
@@ -63,9 +68,7 @@ public final class HttpApiServer implements AutoCloseable {
                 .contextExtractor(request -> McpTransportContext.create(
                         Map.of(AuthFilter.USER, request.getAttribute(AuthFilter.USER))))
                 .build();
-        SandboxTools tools = new SandboxTools(api.gateway(), api.config(), api.json(),
-                exchange -> (String) exchange.transportContext().get(AuthFilter.USER));
-        McpAsyncServer mcp = McpServers.streamable(transport, tools);
+        McpAsyncServer mcp = mcpFactory.create(api, transport);
 
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("http");

@@ -1,9 +1,10 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.ExecutionGateway;
+import io.mcpsandbox.api.ExecutionViews;
 import io.mcpsandbox.api.InvalidRequestException;
+import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
-import io.mcpsandbox.api.mcp.SandboxTools;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
 import io.mcpsandbox.model.ExecutionRecord;
@@ -23,6 +24,7 @@ import org.slf4j.LoggerFactory;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * The REST API of DESIGN.md under {@code /v1}. A sync execution holds no thread while it runs: the request
@@ -31,7 +33,8 @@ import tools.jackson.databind.json.JsonMapper;
  * <p>Status codes: 200 a result (any way the program ended), 202 accepted (async, terminate), 400 a request
  * that cannot be read (names the field), 401 no key, 404 unknown or someone else's, 409 already finished,
  * 413 body too large, 415 not JSON, 422 rejected by policy (the result object says why), 429 admission
- * refused (Retry-After), 500 the service failed (the result object says why).
+ * refused (Retry-After), 500 the service failed (the result object says why), 503 the store cannot answer.
+ * {@code GET /v1/openapi.json} describes all of it (OpenAPI 3.1); it needs a key like the rest.
  */
 final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
@@ -43,12 +46,14 @@ final class RestServlet extends HttpServlet {
     private final RequestParser parser;
     private final JsonMapper json;
     private final HttpJson http;
+    private final ObjectNode openApi;
 
     RestServlet(ExecutionGateway gateway, RequestParser parser, JsonMapper json, HttpJson http) {
         this.gateway = gateway;
         this.parser = parser;
         this.json = json;
         this.http = http;
+        this.openApi = OpenApiDocument.build(parser.schemas());
     }
 
     @Override
@@ -75,9 +80,15 @@ final class RestServlet extends HttpServlet {
             } else {
                 notAllowed(resp, "GET");
             }
+        } else if (path.equals("/openapi.json")) {
+            if (method.equals("GET")) {
+                http.write(resp, 200, openApi);
+            } else {
+                notAllowed(resp, "GET");
+            }
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
-                    + " (see /v1/executions, /v1/executions/{id}, /v1/runtimes)");
+                    + " (see /v1/executions, /v1/executions/{id}, /v1/runtimes, /v1/openapi.json)");
         }
     }
 
@@ -106,7 +117,7 @@ final class RestServlet extends HttpServlet {
                         + ", column " + e.getLocation().getColumnNr()));
                 return;
             }
-            request = parser.parse(tree, RequestParser.Form.ANY, user);
+            request = parser.parse(tree, RequestForm.ANY, user);
         } catch (HttpJson.TooLarge e) {
             http.error(resp, 413, null, e.getMessage());
             return;
@@ -145,7 +156,8 @@ final class RestServlet extends HttpServlet {
     private void listActive(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
         String active = req.getParameter("active");
         if ("true".equals(active)) {
-            http.write(resp, 200, Map.of("executions", gateway.active(user).stream().map(SandboxTools::describe).toList()));
+            http.write(resp, 200, Map.of("executions",
+                    gateway.active(user).stream().map(ExecutionViews::active).toList()));
             return;
         }
         if (active != null && !"false".equals(active)) {

@@ -1,9 +1,12 @@
 package io.mcpsandbox.api.mcp;
 
 import io.mcpsandbox.api.ExecutionGateway;
+import io.mcpsandbox.api.ExecutionViews;
 import io.mcpsandbox.api.InvalidRequestException;
+import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
-import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.api.RequestSchemas;
+import io.mcpsandbox.api.SandboxApi;
 import io.mcpsandbox.execution.ActiveExecution;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
@@ -17,7 +20,6 @@ import io.modelcontextprotocol.spec.McpSchema.CallToolResult;
 import io.modelcontextprotocol.spec.McpSchema.ProgressNotification;
 import io.modelcontextprotocol.spec.McpSchema.Tool;
 import io.modelcontextprotocol.spec.McpSchema.ToolAnnotations;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,6 +33,7 @@ import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 import tools.jackson.core.type.TypeReference;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -45,19 +48,18 @@ public final class SandboxTools {
 
     private final ExecutionGateway gateway;
     private final RequestParser parser;
-    private final ToolSchemas schemas;
+    private final RequestSchemas schemas;
     private final JsonMapper json;
     private final Function<McpAsyncServerExchange, String> users;
     /** Platform threads: virtual-thread carriers can be pinned by the core's blocking output reads. */
     private final Scheduler blocking = Schedulers.boundedElastic();
 
     /** @param users who is calling, from the exchange (the API key's user over HTTP, the local user on stdio) */
-    public SandboxTools(ExecutionGateway gateway, SandboxConfig config, JsonMapper json,
-                        Function<McpAsyncServerExchange, String> users) {
-        this.gateway = gateway;
-        this.parser = new RequestParser(config);
-        this.schemas = new ToolSchemas(config, gateway.runtimes().stream().map(r -> r.name()).toList());
-        this.json = json;
+    public SandboxTools(SandboxApi api, Function<McpAsyncServerExchange, String> users) {
+        this.gateway = api.gateway();
+        this.parser = api.parser();
+        this.schemas = api.schemas();
+        this.json = api.json();
         this.users = users;
     }
 
@@ -69,13 +71,13 @@ public final class SandboxTools {
                                 + "limits. Returns what it printed, how it ended and what it used. A program that "
                                 + "exits non-zero is a normal result. Sends progress notifications when the request "
                                 + "carries a progress token.",
-                        schemas.executeCode(), schemas.result(), false),
-                        (ex, req) -> execute(ex, req, RequestParser.Form.SNIPPET)),
+                        schemas.input(RequestForm.SNIPPET), schemas.result(), false),
+                        (ex, req) -> execute(ex, req, RequestForm.SNIPPET)),
                 spec(tool("run_command", "Run a command in a fresh, isolated sandbox",
                         "Runs one command line (an argv array, no shell unless you run one) in an image, in a new "
                                 + "sandbox that is removed afterwards. Same isolation, limits and result as execute_code.",
-                        schemas.runCommand(), schemas.result(), false),
-                        (ex, req) -> execute(ex, req, RequestParser.Form.COMMAND)),
+                        schemas.input(RequestForm.COMMAND), schemas.result(), false),
+                        (ex, req) -> execute(ex, req, RequestForm.COMMAND)),
                 spec(tool("list_runtimes", "List sandbox runtimes",
                         "Each runtime (runc, runsc, ...), whether it is usable on this server, its version, the "
                                 + "security levels it provides, why not where it is not, and the known vulnerabilities "
@@ -99,7 +101,7 @@ public final class SandboxTools {
     }
 
     private Mono<CallToolResult> execute(McpAsyncServerExchange exchange, CallToolRequest call,
-                                         RequestParser.Form form) {
+                                         RequestForm form) {
         ExecutionRequest request;
         try {
             request = parser.parse(json.valueToTree(arguments(call)), form, users.apply(exchange));
@@ -150,7 +152,7 @@ public final class SandboxTools {
     }
 
     private CallToolResult listActive(String user) {
-        List<Map<String, Object>> list = gateway.active(user).stream().map(SandboxTools::describe).toList();
+        List<Map<String, Object>> list = gateway.active(user).stream().map(ExecutionViews::active).toList();
         String text = list.isEmpty() ? "no running executions" : list.size() + " running: "
                 + String.join(", ", gateway.active(user).stream().map(ActiveExecution::executionId).toList());
         return structured(Map.of("executions", list), text, false);
@@ -168,21 +170,6 @@ public final class SandboxTools {
                     id + " had already finished; see get_execution", false);
             case NOT_FOUND -> error("executionId: no running execution '" + id + "' of yours");
         };
-    }
-
-    /** Summarises a running execution for listings (REST uses the same shape). */
-    public static Map<String, Object> describe(ActiveExecution a) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("executionId", a.executionId());
-        m.put("status", ExecutionStatus.RUNNING.wireName());
-        m.put("runtime", a.runtime());
-        m.put("securityLevel", a.securityLevel().wireName());
-        m.put("image", a.image());
-        m.put("startedAt", a.startedAt().toString());
-        if (a.sessionId() != null) {
-            m.put("sessionId", a.sessionId());
-        }
-        return m;
     }
 
     private CallToolResult resultOf(ExecutionResult r) {
@@ -215,17 +202,18 @@ public final class SandboxTools {
     private static String executionIdOf(CallToolRequest call) {
         Map<String, Object> args = arguments(call);
         Object id = args.get("executionId");
-        return args.size() == 1 && id instanceof String s && !s.isBlank() && s.length() <= 64 ? s : null;
+        return args.size() == 1 && id instanceof String s && !s.isBlank() && s.length() <= RequestSchemas.MAX_EXECUTION_ID ? s : null;
     }
 
     private Mono<CallToolResult> quick(java.util.function.Supplier<CallToolResult> handler) {
         return Mono.fromSupplier(handler).subscribeOn(blocking).onErrorResume(e -> Mono.just(failure(e)));
     }
 
-    private static Tool tool(String name, String title, String description, Map<String, Object> input,
-                             Map<String, Object> output, boolean readOnly) {
-        return Tool.builder().name(name).title(title).description(description).inputSchema(input)
-                .outputSchema(output)
+    private Tool tool(String name, String title, String description, JsonNode input, JsonNode output,
+                      boolean readOnly) {
+        // The very schemas the parser validates with, as the SDK's maps.
+        return Tool.builder().name(name).title(title).description(description)
+                .inputSchema(json.convertValue(input, MAP)).outputSchema(json.convertValue(output, MAP))
                 .annotations(new ToolAnnotations(title, readOnly, !readOnly && name.startsWith("terminate"), readOnly,
                         false, null))
                 .build();

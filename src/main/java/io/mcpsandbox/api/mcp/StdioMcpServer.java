@@ -33,7 +33,7 @@ public final class StdioMcpServer implements AutoCloseable {
         CountDownLatch eof = new CountDownLatch(1);
         StdioServerTransportProvider transport = new StdioServerTransportProvider(McpJsonDefaults.getMapper(),
                 new EofSignal(in, eof), out);
-        SandboxTools tools = new SandboxTools(api.gateway(), api.config(), api.json(), exchange -> user);
+        SandboxTools tools = new SandboxTools(api, exchange -> user);
         return new StdioMcpServer(McpServers.stdio(transport, tools), eof);
     }
 

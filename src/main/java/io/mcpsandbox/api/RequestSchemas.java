@@ -1,0 +1,323 @@
+package io.mcpsandbox.api;
+
+import io.mcpsandbox.config.RuntimeSettings;
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.model.DlpMode;
+import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.Units;
+import io.mcpsandbox.policy.RequestValidator;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.JsonNodeFactory;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The one description of every request (JSON Schema draft 2020-12): MCP advertises these schemas in
+ * {@code tools/list}, {@link RequestParser} validates with them, and the OpenAPI document embeds them.
+ *
+ * <p>Each schema states everything a client should know, the configured maxima included. Who answers a broken
+ * rule differs: shape (types, required and unknown fields, the few fixed length caps) is checked at the door and
+ * refused as an invalid request; the bounds marked {@linkplain #deferred deferred} (configured limits, languages,
+ * runtimes, the case-insensitive enums) are left to policy and to the model's parsing, which refuse them with the
+ * configured limit named and, for policy, a recorded rejection.
+ */
+public final class RequestSchemas {
+    public static final String DIALECT = "https://json-schema.org/draft/2020-12/schema";
+    public static final List<String> LIMIT_FIELDS = List.of("timeoutMs", "memoryBytes", "cpus", "pids", "outputBytes");
+    public static final int MAX_SESSION_ID = 256;
+    public static final int MAX_NAME = 512;
+    public static final int MAX_RUNTIME_NAME = 64;
+    public static final int MAX_EXECUTION_ID = 64;
+    private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+    private final SandboxConfig config;
+    private final List<String> runtimeNames;
+    private final Map<RequestForm, ObjectNode> inputs = new EnumMap<>(RequestForm.class);
+    private final Map<RequestForm, Set<String>> deferred = new EnumMap<>(RequestForm.class);
+
+    public RequestSchemas(SandboxConfig config, List<String> runtimeNames) {
+        this.config = config;
+        this.runtimeNames = List.copyOf(runtimeNames);
+        for (RequestForm form : RequestForm.values()) {
+            Set<String> later = new HashSet<>();
+            inputs.put(form, input(form, later));
+            deferred.put(form, Set.copyOf(later));
+        }
+    }
+
+    /** The input schema of a form: a copy, the caller may change it. */
+    public ObjectNode input(RequestForm form) {
+        return inputs.get(form).deepCopy();
+    }
+
+    /**
+     * Where a violated keyword is answered later (policy, or the model's parsing), as its schema path, e.g.
+     * {@code /properties/limits/properties/timeoutMs/maximum}.
+     */
+    public boolean deferred(RequestForm form, String schemaPath) {
+        return deferred.get(form).contains(schemaPath);
+    }
+
+    /** The names a form accepts at its top level. */
+    public Set<String> fields(RequestForm form) {
+        return new TreeSet<>(inputs.get(form).get("properties").propertyNames());
+    }
+
+    private ObjectNode input(RequestForm form, Set<String> later) {
+        ObjectNode p = NODES.objectNode();
+        if (form != RequestForm.COMMAND) {
+            ObjectNode language = string("Language of the code: " + String.join(", ", languages()) + ".");
+            language.set("enum", strings(languages()));
+            p.set("language", language);
+            later.add("/properties/language/enum");
+            p.set("code", bounded(string("Source code to run. It is written to a file in /workspace and run with the "
+                    + "language's interpreter. At most " + RequestValidator.MAX_CODE_BYTES + " bytes (UTF-8)."),
+                    "maxLength", RequestValidator.MAX_CODE_BYTES, "/properties/code", later));
+            p.set("files", bounded(stringMap("Extra files written to /workspace before the code runs, by relative "
+                    + "path (letters, digits, '._+@- ', '/' between segments, no '.' or '..'). At most "
+                    + RequestValidator.MAX_FILES + " files, " + config.defaultLimits().tmpBytes()
+                    + " bytes together (the size of /workspace)."), "maxProperties", RequestValidator.MAX_FILES,
+                    "/properties/files", later));
+        }
+        if (form != RequestForm.SNIPPET) {
+            ObjectNode image = string("Image whose root filesystem the program runs in, as a reference such as "
+                    + "'alpine:3.19' or 'python:3.11-slim' (a missing tag is 'latest'; default: the language's image, "
+                    + "or '" + config.defaultImage() + "' for a command: the host's own programs, read-only).");
+            image.put("maxLength", MAX_NAME);
+            p.set("image", image);
+            ObjectNode command = NODES.objectNode().put("type", "array").put("description", "The program and its "
+                    + "arguments, run directly (no shell unless you run one, e.g. [\"sh\", \"-c\", \"echo hi\"]). At "
+                    + "most " + RequestValidator.MAX_ARGS + " arguments and " + RequestValidator.MAX_ARGV_BYTES
+                    + " bytes together.");
+            command.set("items", NODES.objectNode().put("type", "string"));
+            bounded(command, "minItems", 1, "/properties/command", later);
+            p.set("command", bounded(command, "maxItems", RequestValidator.MAX_ARGS, "/properties/command", later));
+            p.set("env", bounded(stringMap("Environment variables for the program (names like "
+                    + "[A-Za-z_][A-Za-z0-9_]*). Nothing of the server's environment is passed; PATH and HOME are set. "
+                    + "At most " + RequestValidator.MAX_ENV_ENTRIES + " variables, " + RequestValidator.MAX_ENV_BYTES
+                    + " bytes together."), "maxProperties", RequestValidator.MAX_ENV_ENTRIES, "/properties/env",
+                    later));
+            p.set("workDir", bounded(string("Working directory inside the sandbox: /workspace (the default), /tmp, "
+                    + "or a directory below one of them, made if missing. An absolute path without '.', '..' or empty "
+                    + "components; at most " + RequestValidator.MAX_WORKDIR_BYTES + " bytes."), "maxLength",
+                    RequestValidator.MAX_WORKDIR_BYTES, "/properties/workDir", later));
+        }
+        common(p, later);
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        schema.set("properties", p);
+        switch (form) {
+            case SNIPPET -> schema.set("required", strings(List.of("language", "code")));
+            case COMMAND -> schema.set("required", strings(List.of("command")));
+            case ANY -> schema.set("oneOf", eitherSnippetOrCommand());
+        }
+        schema.put("additionalProperties", false);
+        return schema;
+    }
+
+    /** REST takes language and code, or command; never both. */
+    private static ArrayNode eitherSnippetOrCommand() {
+        ObjectNode snippet = NODES.objectNode().put("title", "a snippet: language and code");
+        snippet.set("required", strings(List.of("language", "code")));
+        snippet.set("not", required("command"));
+        ObjectNode command = NODES.objectNode().put("title", "a command: command");
+        command.set("required", strings(List.of("command")));
+        ObjectNode languageOrCode = NODES.objectNode();
+        languageOrCode.set("anyOf", NODES.arrayNode().add(required("language")).add(required("code")));
+        command.set("not", languageOrCode);
+        return NODES.arrayNode().add(snippet).add(command);
+    }
+
+    private void common(ObjectNode p, Set<String> later) {
+        p.set("stdin", bounded(string("Text given to the program on standard input. At most "
+                + RequestValidator.MAX_STDIN_BYTES + " bytes (UTF-8)."), "maxLength", RequestValidator.MAX_STDIN_BYTES,
+                "/properties/stdin", later));
+        p.set("limits", limits(later));
+        p.set("network", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
+                "Ask for network access. Sandboxes have no network by default; this server has no network provider, "
+                        + "so true is rejected."));
+        SecurityLevel minimum = RuntimeSettings.from(config.settings()).minimumLevel();
+        SecurityLevel level = SecurityLevel.DEFAULT.compareTo(minimum) >= 0 ? SecurityLevel.DEFAULT : minimum;
+        ObjectNode securityLevel = string("Isolation strength: low and medium run under runc (namespaces, cgroups, "
+                + "seccomp), high under gVisor, critical in a microVM. Never silently downgraded: if no runtime for "
+                + "the level is usable here, the request is rejected. This server's minimum level is '"
+                + minimum.wireName() + "': a lower one is rejected.");
+        securityLevel.set("enum", strings(Arrays.stream(SecurityLevel.values()).map(SecurityLevel::wireName).toList()));
+        securityLevel.put("default", level.wireName());
+        p.set("securityLevel", securityLevel);
+        later.add("/properties/securityLevel/enum"); // parsed case-insensitively, refused with the allowed values
+        ObjectNode runtime = string("An explicit runtime; wins over securityLevel, within the server's "
+                + "runtimes.allowed and security.minimum-level (a runtime outside them is rejected with the reason).");
+        runtime.set("enum", strings(runtimeNames));
+        runtime.put("maxLength", MAX_RUNTIME_NAME);
+        p.set("runtime", runtime);
+        later.add("/properties/runtime/enum");
+        ObjectNode sessionId = string("Your own id to group executions in records.");
+        sessionId.put("maxLength", MAX_SESSION_ID);
+        p.set("sessionId", sessionId);
+        ObjectNode dlp = string("What the output scanner does with secrets and personal data it finds: report them "
+                + "as security events (the server's default unless configured otherwise), redact them in the returned "
+                + "output, or block (withhold) the output.");
+        dlp.set("enum", strings(Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList()));
+        p.set("dlpMode", dlp);
+        later.add("/properties/dlpMode/enum");
+    }
+
+    private ObjectNode limits(Set<String> later) {
+        ResourceLimits def = config.defaultLimits();
+        ResourceLimits max = config.maxLimits();
+        ObjectNode p = NODES.objectNode();
+        p.set("timeoutMs", range("integer", "Wall-clock limit in milliseconds; at the deadline every process of the "
+                + "sandbox is killed (status timeout).", RequestValidator.MIN_TIMEOUT_MS, max.timeout().toMillis(),
+                def.timeout().toMillis()));
+        p.set("memoryBytes", range("integer", "Memory limit in bytes, no swap beyond it (status oom_killed). Max "
+                + Units.formatBytes(max.memoryBytes()) + ".", RequestValidator.MIN_MEMORY_BYTES, max.memoryBytes(),
+                def.memoryBytes()));
+        p.set("cpus", range("number", "CPU limit in cores.", RequestValidator.MIN_CPUS, max.cpus(), def.cpus()));
+        p.set("pids", range("integer", "Most processes and threads at once.", RequestValidator.MIN_PIDS, max.pids(),
+                def.pids()));
+        p.set("outputBytes", range("integer", "Cap on stdout and stderr together; beyond it the sandbox is killed "
+                + "(status output_limit).", RequestValidator.MIN_OUTPUT_BYTES, max.outputBytes(), def.outputBytes()));
+        for (String name : LIMIT_FIELDS) {
+            later.add("/properties/limits/properties/" + name + "/minimum");
+            later.add("/properties/limits/properties/" + name + "/maximum");
+        }
+        ObjectNode schema = NODES.objectNode().put("type", "object")
+                .put("description", "Resource limits; each one left out gets the server's default.");
+        schema.set("properties", p);
+        schema.put("additionalProperties", false);
+        return schema;
+    }
+
+    /** get_execution and terminate_execution: one execution id. */
+    public ObjectNode executionId(String description) {
+        ObjectNode id = string(description);
+        id.put("minLength", 1).put("maxLength", MAX_EXECUTION_ID);
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        schema.set("properties", NODES.objectNode().set("executionId", id));
+        schema.set("required", strings(List.of("executionId")));
+        return schema.put("additionalProperties", false);
+    }
+
+    /** Tools without arguments. */
+    public ObjectNode empty() {
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        schema.set("properties", NODES.objectNode());
+        return schema.put("additionalProperties", false);
+    }
+
+    /** The result object of DESIGN.md, as MCP's structuredContent and REST's body. */
+    public ObjectNode result() {
+        ObjectNode p = NODES.objectNode();
+        p.set("executionId", type("string"));
+        ObjectNode status = type("string").put("description", "completed: the program exited on its own (any exit "
+                + "code); rejected: policy refused it, nothing ran; error: the service failed (see reason).");
+        status.set("enum", strings(Arrays.stream(ExecutionStatus.values()).map(ExecutionStatus::wireName).toList()));
+        p.set("status", status);
+        p.set("exitCode", nullable("integer").put("description",
+                "The program's exit code; 128+N when killed by signal N; null when it never ran."));
+        p.set("stdout", type("string"));
+        p.set("stderr", type("string"));
+        p.set("stdoutTruncated", type("boolean"));
+        p.set("stderrTruncated", type("boolean"));
+        p.set("durationMs", type("integer"));
+        p.set("runtime", nullable("string"));
+        p.set("securityLevel", nullable("string"));
+        p.set("image", nullable("string"));
+        p.set("resourceUsage", type("object"));
+        p.set("securityEvents", NODES.objectNode().put("type", "array").set("items", type("object")));
+        p.set("reason", type("string").put("description", "Why, for rejected, error, timeout and the like."));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        schema.set("required", strings(List.of("executionId", "status")));
+        return schema;
+    }
+
+    /** {@code {property: [objects]}}, the shape of the listings. */
+    public ObjectNode listOf(String property, String description) {
+        ObjectNode list = NODES.objectNode().put("type", "array").put("description", description);
+        list.set("items", type("object"));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", NODES.objectNode().set(property, list));
+        schema.set("required", strings(List.of(property)));
+        return schema;
+    }
+
+    /** The answer to terminate_execution and {@code DELETE /v1/executions/{id}}. */
+    public ObjectNode terminated() {
+        ObjectNode outcome = type("string").put("description",
+                "terminating: it is being killed and its result will say 'terminated'.");
+        outcome.set("enum", strings(List.of("terminating", "already_finished")));
+        ObjectNode p = NODES.objectNode();
+        p.set("executionId", type("string"));
+        p.set("outcome", outcome);
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        schema.set("required", strings(List.of("executionId", "outcome")));
+        return schema;
+    }
+
+    private List<String> languages() {
+        return List.copyOf(new TreeSet<>(config.languages().keySet()));
+    }
+
+    /** Adds a bound that policy enforces (and names) with the same value: advertised here, checked there. */
+    private static ObjectNode bounded(ObjectNode node, String keyword, long value, String path, Set<String> later) {
+        node.put(keyword, value);
+        later.add(path + "/" + keyword);
+        return node;
+    }
+
+    private static ObjectNode range(String type, String description, Number min, Number max, Number def) {
+        ObjectNode node = type(type).put("description", description);
+        node.set("minimum", number(min));
+        node.set("maximum", number(max));
+        node.set("default", number(def));
+        return node;
+    }
+
+    private static ObjectNode string(String description) {
+        return type("string").put("description", description);
+    }
+
+    private static ObjectNode stringMap(String description) {
+        ObjectNode node = type("object").put("description", description);
+        node.set("additionalProperties", type("string"));
+        return node;
+    }
+
+    private static ObjectNode type(String type) {
+        return NODES.objectNode().put("type", type);
+    }
+
+    private static ObjectNode nullable(String type) {
+        ObjectNode node = NODES.objectNode();
+        node.set("type", strings(List.of(type, "null")));
+        return node;
+    }
+
+    private static ObjectNode required(String name) {
+        ObjectNode node = NODES.objectNode();
+        node.set("required", strings(List.of(name)));
+        return node;
+    }
+
+    private static ArrayNode strings(List<String> values) {
+        ArrayNode array = NODES.arrayNode();
+        values.forEach(array::add);
+        return array;
+    }
+
+    private static JsonNode number(Number n) {
+        return n instanceof Double || n instanceof Float ? NODES.numberNode(n.doubleValue())
+                : NODES.numberNode(n.longValue());
+    }
+}

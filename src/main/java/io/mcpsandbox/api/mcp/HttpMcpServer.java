@@ -1,0 +1,20 @@
+package io.mcpsandbox.api.mcp;
+
+import io.mcpsandbox.api.SandboxApi;
+import io.modelcontextprotocol.server.McpAsyncServer;
+import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
+
+/**
+ * The MCP server for Streamable HTTP: the tools act for the user the HTTP layer put in the transport context
+ * (from the API key). The HTTP server takes this as a factory, so api.http needs nothing of api.mcp.
+ */
+public final class HttpMcpServer {
+    private HttpMcpServer() {
+    }
+
+    public static McpAsyncServer create(SandboxApi api, McpStreamableServerTransportProvider transport) {
+        SandboxTools tools = new SandboxTools(api,
+                exchange -> (String) exchange.transportContext().get(SandboxApi.USER));
+        return McpServers.streamable(transport, tools);
+    }
+}

@@ -1,0 +1,41 @@
+package io.mcpsandbox.api.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.mcpsandbox.api.RequestForm;
+import io.mcpsandbox.api.RequestSchemas;
+import io.mcpsandbox.config.ConfigLoader;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.node.ObjectNode;
+
+/** The OpenAPI document lists every HTTP endpoint and embeds the very request schema the parser validates with. */
+class OpenApiDocumentTest {
+    static final RequestSchemas SCHEMAS = new RequestSchemas(new ConfigLoader(Map.of(
+            ConfigLoader.ENV_DATA_DIR, "/nonexistent")).load(), List.of("runc", "runsc"));
+
+    @Test
+    void everyEndpointIsDescribed() {
+        ObjectNode doc = OpenApiDocument.build(SCHEMAS);
+        assertThat(doc.get("openapi").asString()).isEqualTo("3.1.0");
+        assertThat(doc.get("paths").propertyNames()).containsExactlyInAnyOrder("/v1/executions",
+                "/v1/executions/{executionId}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz", "/mcp");
+        assertThat(doc.at("/paths/~1v1~1executions").propertyNames()).containsExactlyInAnyOrder("get", "post");
+        assertThat(doc.at("/paths/~1v1~1executions~1{executionId}").propertyNames())
+                .contains("get", "delete");
+        assertThat(doc.at("/paths/~1v1~1executions/post/responses").propertyNames()).contains("200", "202", "400",
+                "401", "408", "413", "415", "422", "429", "500");
+        assertThat(doc.at("/paths/~1v1~1executions/get/parameters").toString()).contains("\"active\"", "\"limit\"");
+        // /healthz answers without a key; everything else needs one.
+        assertThat(doc.at("/paths/~1healthz/get/security/0").isEmpty()).isTrue();
+        assertThat(doc.at("/security/0/apiKey").isArray()).isTrue();
+    }
+
+    @Test
+    void theRequestBodyIsTheParsersSchema() {
+        ObjectNode doc = OpenApiDocument.build(SCHEMAS);
+        assertThat(doc.at("/components/schemas/ExecutionRequest")).isEqualTo(SCHEMAS.input(RequestForm.ANY));
+        assertThat(doc.at("/components/schemas/ExecutionResult")).isEqualTo(SCHEMAS.result());
+    }
+}

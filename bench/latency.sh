@@ -53,7 +53,7 @@ cp -r target/classes "$stage/classes"
 mkdir -p "$stage/test-classes/io/mcpsandbox"
 cp -r target/test-classes/io/mcpsandbox/bench "$stage/test-classes/io/mcpsandbox/"
 classpath="$stage/test-classes:$stage/classes:$(cat "$cp_file")"
-if [ ! -f "$stage/classes/io/mcpsandbox/runtime/oci/seccomp-default.json" ] && [ -d /tmp/seccomp-tmp ]; then
+if [ ! -f "$stage/classes/io/mcpsandbox/runtime/seccomp-default.json" ] && [ -d /tmp/seccomp-tmp ]; then
   echo "warning: seccomp-default.json is not in the build; using the temporary copy in /tmp/seccomp-tmp" >&2
   classpath="/tmp/seccomp-tmp:$classpath"
 fi

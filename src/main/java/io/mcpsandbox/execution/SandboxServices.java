@@ -6,6 +6,8 @@ import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.RuntimeSettings;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.Settings;
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.host.HostIdFiles;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageAllowlist;
 import io.mcpsandbox.image.ImageCatalog;
@@ -21,21 +23,19 @@ import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
+import io.mcpsandbox.runtime.LeftoverReaper;
 import io.mcpsandbox.runtime.OwnerWatchdog;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.SeccompProfile;
+import io.mcpsandbox.runtime.UidRangeAllocator;
+import io.mcpsandbox.runtime.docker.DockerConnection;
 import io.mcpsandbox.runtime.docker.DockerEngine;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
 import io.mcpsandbox.runtime.oci.BundleWriter;
-import io.mcpsandbox.runtime.oci.CgroupReader;
-import io.mcpsandbox.runtime.oci.HostIdFiles;
 import io.mcpsandbox.runtime.oci.HostLsm;
-import io.mcpsandbox.runtime.oci.LeftoverReaper;
-import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
-import io.mcpsandbox.runtime.oci.SeccompProfile;
-import io.mcpsandbox.runtime.oci.UidRangeAllocator;
 import io.mcpsandbox.runtime.version.RuntimeVersionCheck;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
@@ -49,8 +49,8 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.Set;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.json.JsonMapper;
@@ -72,7 +72,6 @@ public final class SandboxServices implements AutoCloseable {
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
     private final RuntimeSelector selector;
-    private final LeftoverReaper reaper;
     private final DockerEngine docker;
     private final ExecutionStore store;
     private final HostLsm lsm;
@@ -99,15 +98,10 @@ public final class SandboxServices implements AutoCloseable {
         UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
                 config.stateDir().resolve("uid-slots"), hostIds);
         CgroupReader cgroups = CgroupReader.host();
-        List<SandboxRuntime> runtimes = new ArrayList<>();
-        List<OciRuntime> ociRuntimes = new ArrayList<>();
-        for (OciFlavor flavor : OciFlavor.values()) {
-            ociRuntimes.add(new OciRuntime(flavor, config.stateDir().resolve(flavor.binary()), config.bundlesDir(),
-                    bundles, uids, cgroups));
-        }
-        runtimes.addAll(ociRuntimes);
-        this.reaper = new LeftoverReaper(ociRuntimes, config.bundlesDir(), cgroups);
-        this.docker = new DockerEngine(config.settings().string("docker.host", DockerEngine.DEFAULT_HOST),
+        // OCI first: recovery reaps in this order, and the Docker daemon may be slow to answer, or not answer.
+        List<SandboxRuntime> runtimes = new ArrayList<>(
+                OciRuntime.allFlavors(config.stateDir(), config.bundlesDir(), bundles, uids, cgroups));
+        this.docker = new DockerEngine(config.settings().string("docker.host", DockerConnection.DEFAULT_HOST),
                 config.dataDir().resolve("docker"), config.sandboxInit(),
                 Path.of(config.settings().string("docker.env-helper", "/bin/busybox")),
                 SeccompProfile.loadDefault(json), cgroups);
@@ -233,10 +227,11 @@ public final class SandboxServices implements AutoCloseable {
      * ids. Sandboxes of live processes are left alone.
      */
     public List<String> reapLeftovers() {
-        List<String> names = new ArrayList<>(reaper.reap());
-        docker.reapLeftovers().stream().filter(n -> !names.contains(n)).forEach(names::add);
-        return names.stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
-                .map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
+        List<String> names = new ArrayList<>();
+        for (LeftoverReaper reaper : registry.leftoverReapers()) {
+            reaper.reapLeftovers().stream().filter(n -> !names.contains(n)).forEach(names::add);
+        }
+        return executionIds(names);
     }
 
     /**
@@ -255,9 +250,11 @@ public final class SandboxServices implements AutoCloseable {
      */
     public List<String> recoverFromCrash(String reason) {
         List<String> closed = new ArrayList<>();
-        // OCI first, its records closed at once: the Docker daemon may be slow to answer, or not answer.
-        closeRecords(executionIds(reaper.reap()), reason, closed);
-        closeRecords(executionIds(docker.reapLeftovers()), reason, closed);
+        // Backend by backend, each one's records closed at once: the next (the Docker daemon) may be slow to
+        // answer, or not answer.
+        for (LeftoverReaper reaper : registry.leftoverReapers()) {
+            closeRecords(executionIds(reaper.reapLeftovers()), reason, closed);
+        }
         closeRecords(orphanRecords(), reason, closed);
         return closed;
     }
@@ -291,7 +288,7 @@ public final class SandboxServices implements AutoCloseable {
      * the next full reap (a watchdog's after 60 s, or {@code serve}). Returns the closed ids.
      */
     public List<String> recoverIfLeftovers(String reason) {
-        if (reaper.hasLeftovers() || docker.hasLeftovers()) {
+        if (registry.leftoverReapers().stream().anyMatch(LeftoverReaper::hasLeftovers)) {
             return recoverFromCrash(reason);
         }
         return List.of();
@@ -314,7 +311,7 @@ public final class SandboxServices implements AutoCloseable {
         for (ExecutionRecord r : store.running()) {
             String name = SandboxSpec.nameFor(r.executionId());
             if (!active.contains(r.executionId()) && r.startedAt().isBefore(settled)
-                    && !reaper.ownedByLiveProcess(name) && !docker.ownedByLiveProcess(name)) {
+                    && registry.leftoverReapers().stream().noneMatch(reaper -> reaper.ownedByLiveProcess(name))) {
                 orphans.add(r.executionId());
             }
         }

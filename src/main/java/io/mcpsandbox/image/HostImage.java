@@ -1,7 +1,9 @@
 package io.mcpsandbox.image;
 
-import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.Sha256;
 import io.mcpsandbox.model.RootFilesystem.HostBind;
+import io.mcpsandbox.model.RootFilesystem;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -10,10 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -138,9 +137,9 @@ public final class HostImage {
             // Another process may have built the same content meanwhile: then ours is redundant.
             Files.move(staging, dir.resolve("rootfs"), StandardCopyOption.ATOMIC_MOVE);
         } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
-            deleteTree(staging);
+            DeleteTree.delete(staging);
         } catch (IOException e) {
-            deleteTree(staging);
+            DeleteTree.delete(staging);
             if (!Files.isDirectory(dir.resolve("rootfs"))) {
                 throw e;
             }
@@ -149,28 +148,16 @@ public final class HostImage {
 
     private static String digest(Map<String, String> symlinks, List<String> dirs, Map<String, byte[]> files,
                                  List<HostBind> binds) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update((symlinks + "|" + dirs + "|" + binds + "|").getBytes(StandardCharsets.UTF_8));
-            for (Map.Entry<String, byte[]> f : files.entrySet()) {
-                sha.update(f.getKey().getBytes(StandardCharsets.UTF_8));
-                sha.update(f.getValue());
-            }
-            return HexFormat.of().formatHex(sha.digest()).substring(0, 16);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+        List<byte[]> parts = new ArrayList<>();
+        parts.add((symlinks + "|" + dirs + "|" + binds + "|").getBytes(StandardCharsets.UTF_8));
+        for (Map.Entry<String, byte[]> f : files.entrySet()) {
+            parts.add(f.getKey().getBytes(StandardCharsets.UTF_8));
+            parts.add(f.getValue());
         }
+        return Sha256.hex(parts).substring(0, 16);
     }
 
     private static byte[] text(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

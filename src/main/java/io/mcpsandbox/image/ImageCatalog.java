@@ -1,7 +1,8 @@
 package io.mcpsandbox.image;
 
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.model.RootFilesystem;
-import io.mcpsandbox.runtime.HostCommand;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -13,7 +14,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -184,7 +184,7 @@ public final class ImageCatalog {
             run(List.of("umoci", "rm", "--image", layoutDir() + ":" + tag.layoutTag()), "cannot remove " + name);
             run(List.of("umoci", "gc", "--layout", layoutDir().toString()), "cannot collect unused blobs");
             if (tags().stream().noneMatch(t -> t.digest().equals(digest))) {
-                deleteTree(rootDir(digest).getParent());
+                DeleteTree.delete(rootDir(digest).getParent());
             }
         } catch (IOException e) {
             throw new ImageCatalogException("cannot remove " + name + ": " + e.getMessage(), e);
@@ -233,7 +233,7 @@ public final class ImageCatalog {
                 run(List.of("umoci", "gc", "--layout", layoutDir().toString()), "cannot collect unused blobs");
                 String old = before.get();
                 if (tags().stream().noneMatch(t -> t.digest().equals(old))) {
-                    deleteTree(rootDir(old).getParent());
+                    DeleteTree.delete(rootDir(old).getParent());
                 }
             }
             log.info("image {} is {} (from {})", name, digest, source);
@@ -317,7 +317,7 @@ public final class ImageCatalog {
             Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rwxr-xr-x"));
             Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
         } finally {
-            deleteTree(staging);
+            DeleteTree.delete(staging);
         }
     }
 
@@ -338,13 +338,7 @@ public final class ImageCatalog {
             Files.setAttribute(p, "unix:mode", mp.equals("tmp") ? 01777 : 0755, LinkOption.NOFOLLOW_LINKS);
         }
         Path init = rootfs.resolve(RootFilesystem.INIT_MOUNT_POINT.substring(1));
-        if (Files.exists(init, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(init)) {
-            if (Files.isDirectory(init, LinkOption.NOFOLLOW_LINKS)) {
-                deleteTree(init);
-            } else {
-                Files.delete(init);
-            }
-        }
+        DeleteTree.delete(init); // whatever the image put there: a file, a link (not followed), a directory
         Files.createFile(init);
         Files.setAttribute(init, "unix:mode", 0644);
         List<Path> all;
@@ -506,17 +500,6 @@ public final class ImageCatalog {
                 channel.close();
             } finally {
                 release();
-            }
-        }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.mcpsandbox.runtime;
 
 import io.mcpsandbox.model.RuntimeInfo;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -41,6 +42,21 @@ public final class RuntimeRegistry {
 
     public Optional<SandboxRuntime> find(String name) {
         return runtimes.stream().filter(r -> r.name().equals(name)).findFirst();
+    }
+
+    /**
+     * The crash recovery of every backend, each once (runtimes of one backend share a reaper), in the order of
+     * the runtimes.
+     */
+    public List<LeftoverReaper> leftoverReapers() {
+        List<LeftoverReaper> reapers = new ArrayList<>();
+        for (SandboxRuntime runtime : runtimes) {
+            LeftoverReaper reaper = runtime.leftovers();
+            if (reapers.stream().noneMatch(r -> r == reaper)) {
+                reapers.add(reaper);
+            }
+        }
+        return reapers;
     }
 
     public boolean refuseVulnerable() {

@@ -20,4 +20,12 @@ public interface SandboxRuntime {
     RuntimeInfo probe();
 
     PreparedSandbox prepare(SandboxSpec spec) throws SandboxException;
+
+    /**
+     * The crash recovery of this runtime's backend (shared by the runtimes of one backend). A backend that
+     * leaves anything on the host (containers, mounts, directories, cgroups) must return its own reaper.
+     */
+    default LeftoverReaper leftovers() {
+        return LeftoverReaper.NONE;
+    }
 }

@@ -1,5 +1,6 @@
 package io.mcpsandbox.runtime;
 
+import io.mcpsandbox.host.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

@@ -3,6 +3,9 @@ package io.mcpsandbox.bench;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageResolver;
 import io.mcpsandbox.model.ExecutionRequest;
@@ -13,18 +16,16 @@ import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
-import io.mcpsandbox.runtime.HostCommand;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.SeccompProfile;
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.oci.BundleWriter;
-import io.mcpsandbox.runtime.oci.CgroupReader;
 import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
-import io.mcpsandbox.runtime.oci.SeccompProfile;
-import io.mcpsandbox.runtime.oci.UidRangeAllocator;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,7 +38,6 @@ import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -207,7 +207,7 @@ public final class LatencyBenchmark {
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
         RootFilesystem rootfs = images.resolve(HostImage.NAME);
         rawUids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
-                config.stateDir().resolve("uid-slots"), io.mcpsandbox.runtime.oci.HostIdFiles.system());
+                config.stateDir().resolve("uid-slots"), io.mcpsandbox.host.HostIdFiles.system());
         rawUidBase = rawUids.acquire();
 
         Machine machine = Machine.describe();
@@ -688,19 +688,10 @@ public final class LatencyBenchmark {
     }
 
     static void deleteTree(Path dir) {
-        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    System.err.println("cleanup: cannot remove " + p + ": " + e.getMessage());
-                }
-            }
+        try {
+            DeleteTree.delete(dir);
         } catch (IOException e) {
-            System.err.println("cleanup: cannot walk " + dir + ": " + e.getMessage());
+            System.err.println("cleanup: " + e.getMessage());
         }
     }
 

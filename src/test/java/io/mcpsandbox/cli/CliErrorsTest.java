@@ -2,6 +2,7 @@ package io.mcpsandbox.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
 import java.io.File;
 import java.io.IOException;
@@ -44,9 +45,7 @@ class CliErrorsTest {
 
     @AfterAll
     static void clean() throws IOException {
-        try (var walk = Files.walk(dir)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        DeleteTree.delete(dir);
     }
 
     private static Run run(List<String> prefix, List<String> cli, Map<String, String> env, String... args)

@@ -2,6 +2,7 @@ package io.mcpsandbox.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -40,11 +41,7 @@ class ExecCommandTest {
     @AfterAll
     static void clean() throws IOException {
         for (Path dir : List.of(dataDir, stateDir)) {
-            if (Files.exists(dir)) {
-                try (var walk = Files.walk(dir)) {
-                    walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-                }
-            }
+            DeleteTree.delete(dir);
         }
     }
 
@@ -147,9 +144,7 @@ class ExecCommandTest {
             assertThat(r.stdout()).isEqualTo("fine\n");
             assertThat(marker).doesNotExist();
         } finally {
-            try (var walk = Files.walk(evil)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            DeleteTree.delete(evil);
         }
     }
 

@@ -196,7 +196,7 @@ class DeadOwnerTest {
         if (runtime.startsWith("docker")) {
             Optional<DockerEngine> docker = sandbox.docker();
             assertThat(docker).as("Docker is usable here").isPresent();
-            return docker.get().listContainers();
+            return docker.get().leftovers().listContainers();
         }
         return ((OciRuntime) sandbox.services().registry().find(runtime).orElseThrow()).listContainers();
     }

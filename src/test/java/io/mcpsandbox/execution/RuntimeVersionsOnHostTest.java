@@ -142,7 +142,7 @@ class RuntimeVersionsOnHostTest {
 
     private static boolean isDebianPackage(String binary) {
         try {
-            Process p = new ProcessBuilder("dpkg-query", "-S", io.mcpsandbox.runtime.HostCommand.resolve(binary))
+            Process p = new ProcessBuilder("dpkg-query", "-S", io.mcpsandbox.host.HostCommand.resolve(binary))
                     .redirectErrorStream(true).start();
             p.getInputStream().readAllBytes();
             return p.waitFor() == 0;

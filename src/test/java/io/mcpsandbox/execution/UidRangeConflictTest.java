@@ -3,11 +3,11 @@ package io.mcpsandbox.execution;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.host.HostIdFiles;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
-import io.mcpsandbox.runtime.oci.HostIdFiles;
 import io.mcpsandbox.testing.TestSandbox;
 import java.nio.file.Files;
 import java.nio.file.Path;

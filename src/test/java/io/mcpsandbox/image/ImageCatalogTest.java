@@ -211,7 +211,7 @@ class ImageCatalogTest {
     void aTagWrittenBeforeNamesWereEscapedIsReadAsAReferenceAndReplacedOnReimport() throws Exception {
         ImageCatalog catalog = newCatalog();
         catalog.importArchive("x:1", ociArchive);
-        io.mcpsandbox.runtime.HostCommand.check(List.of("umoci", "tag", "--image",
+        io.mcpsandbox.host.HostCommand.check(List.of("umoci", "tag", "--image",
                 catalog.layoutDir() + ":x_3a1", "python-3.11-slim"), java.time.Duration.ofSeconds(30));
         assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host", "python-3.11-slim:latest",
                 "x:1");
@@ -229,7 +229,7 @@ class ImageCatalogTest {
         Files.writeString(root.resolve("proc"), "not a dir");
         Path suid = Files.writeString(root.resolve("suid"), "x");
         Files.setAttribute(suid, "unix:mode", 04755);
-        io.mcpsandbox.runtime.HostCommand.check(List.of("mknod", root.resolve("disk").toString(), "b", "8", "0"),
+        io.mcpsandbox.host.HostCommand.check(List.of("mknod", root.resolve("disk").toString(), "b", "8", "0"),
                 java.time.Duration.ofSeconds(5));
         ImageCatalog.harden(root);
         assertThat(Files.isDirectory(root.resolve("tmp"), LinkOption.NOFOLLOW_LINKS)).isTrue();

@@ -1,6 +1,7 @@
 package io.mcpsandbox.image;
 
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,6 +67,6 @@ public final class TestImages {
     }
 
     public static void deleteTree(Path dir) throws IOException {
-        ImageCatalog.deleteTree(dir);
+        DeleteTree.delete(dir);
     }
 }

@@ -3,6 +3,7 @@ package io.mcpsandbox.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.runtime.docker.DockerEngine;
+import io.mcpsandbox.runtime.docker.DockerImages;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Order;
@@ -27,10 +28,10 @@ class SuiteLeftoversTest {
         // Daemon images whose root directory is gone (CLI and server tests delete their data directories) are a
         // cache that a server prunes when it starts: prune as it would; then no image of ours may remain.
         try (TestSandbox server = TestSandbox.start()) {
-            server.docker().orElseThrow().pruneImages();
+            server.docker().orElseThrow().images().prune();
         }
         assertThat(DockerDaemon.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}",
-                DockerEngine.IMAGE_REPOSITORY).lines().toList()).as("docker images of sandbox roots").isEmpty();
+                DockerImages.REPOSITORY).lines().toList()).as("docker images of sandbox roots").isEmpty();
         assertThat(TestSandbox.runscProcessesOfDocker())
                 .as("runsc processes started by Docker").isEmpty();
         assertThat(TestSandbox.leftoverCgroups()).as("sandbox cgroups").isEmpty();

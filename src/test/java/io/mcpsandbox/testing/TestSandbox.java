@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.runtime.docker.DockerEngine;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -125,7 +125,7 @@ public final class TestSandbox implements AutoCloseable {
         }
         var docker = docker();
         if (docker.isPresent()) {
-            assertThat(docker.get().listContainers().stream().filter(sandboxNames::contains).toList())
+            assertThat(docker.get().leftovers().listContainers().stream().filter(sandboxNames::contains).toList())
                     .as("docker containers").isEmpty();
         }
         assertThat(listOrEmpty(services.config().dataDir().resolve("docker/sandboxes")))
@@ -221,7 +221,7 @@ public final class TestSandbox implements AutoCloseable {
             services.executions().awaitTeardowns(Duration.ofSeconds(60));
             var docker = docker();
             if (docker.isPresent()) {
-                docker.get().removeAllImages();
+                docker.get().images().removeAll();
                 imagesLeft = listOrEmpty(services.config().dataDir().resolve("docker/images")).stream()
                         .filter(Files::isRegularFile).toList();
             }
@@ -234,13 +234,6 @@ public final class TestSandbox implements AutoCloseable {
     }
 
     public static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        DeleteTree.delete(dir);
     }
 }

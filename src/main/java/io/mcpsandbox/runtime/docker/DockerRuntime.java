@@ -3,11 +3,12 @@ package io.mcpsandbox.runtime.docker;
 import com.github.dockerjava.api.model.Info;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.LeftoverReaper;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
-import io.mcpsandbox.runtime.oci.UidRangeAllocator;
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
@@ -87,13 +88,13 @@ public final class DockerRuntime implements SandboxRuntime {
         }
         Info info;
         try {
-            info = engine.info();
+            info = engine.connection().info();
         } catch (IOException e) {
             return RuntimeInfo.unusable(name(), null, e.getMessage(), levels());
         }
         String version = "Docker " + info.getServerVersion();
-        if (!engine.host().startsWith("unix://")) {
-            return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.host() + " is not local: sandboxes "
+        if (!engine.connection().host().startsWith("unix://")) {
+            return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.connection().host() + " is not local: sandboxes "
                     + "bind host paths (workspace, host image), so only a unix socket works", levels());
         }
         if (info.getSecurityOptions() != null && info.getSecurityOptions().stream().anyMatch(o -> o.contains("name=userns"))) {
@@ -115,5 +116,10 @@ public final class DockerRuntime implements SandboxRuntime {
     @Override
     public PreparedSandbox prepare(SandboxSpec spec) throws SandboxException {
         return DockerSandbox.create(engine, kind, uids, spec);
+    }
+
+    @Override
+    public LeftoverReaper leftovers() {
+        return engine.leftovers();
     }
 }

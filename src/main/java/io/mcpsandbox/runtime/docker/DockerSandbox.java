@@ -11,19 +11,19 @@ import com.github.dockerjava.api.model.HostConfig;
 import com.github.dockerjava.api.model.LogConfig;
 import com.github.dockerjava.api.model.Ulimit;
 import com.github.dockerjava.api.model.Volume;
+import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.runtime.HostMounts;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
+import io.mcpsandbox.runtime.SandboxRlimits;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
-import io.mcpsandbox.runtime.HostMounts;
-import io.mcpsandbox.runtime.oci.BundleWriter;
-import io.mcpsandbox.runtime.oci.CgroupReader;
-import io.mcpsandbox.runtime.oci.UidRangeAllocator;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -77,7 +77,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     static DockerSandbox create(DockerEngine engine, DockerRuntime.Kind kind, UidRangeAllocator uids, SandboxSpec spec)
             throws SandboxException {
         String name = spec.name();
-        Path dir = engine.sandboxDir(name);
+        Path dir = engine.traces().sandboxDir(name);
         String id = null;
         OutputFiles output = null;
         Long uidBase = null;
@@ -92,14 +92,14 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             PrivatePaths.directory(dir.getParent().getParent(), PrivatePaths.OWNER_ONLY_DIR);
             PrivatePaths.directory(dir.getParent(), PrivatePaths.OWNER_ONLY_DIR);
             PrivatePaths.directory(dir, PrivatePaths.OWNER_ONLY_DIR);
-            engine.writeOwner(dir); // before anything else exists: a reaper knows whose it is
+            engine.traces().writeOwner(dir); // before anything else exists: a reaper knows whose it is
             Path workspace = dir.resolve("workspace");
             // Filled on the host, so this needs the daemon on this host (a unix socket): a Docker tmpfs mount is
             // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
             WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), uid,
                     spec.workspaceFiles());
             output = OutputFiles.create(dir.resolve("output"), spec.limits().outputBytes(), uid);
-            String image = engine.ensureImage(spec.rootfs().rootDir());
+            String image = engine.images().ensure(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
             if (engine.envHelper().isEmpty()) {
                 throw new IOException("the static busybox helper (docker.env-helper) is missing");
@@ -112,7 +112,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             labels.put(DockerEngine.LABEL_EXECUTION, name.substring(SandboxSpec.NAME_PREFIX.length()));
             labels.put(DockerEngine.LABEL_OWNER, engine.owner().label());
             labels.put(DockerEngine.LABEL_SANDBOX_DIR, dir.toString());
-            CreateContainerResponse created = engine.control().createContainerCmd(image)
+            CreateContainerResponse created = engine.connection().control().createContainerCmd(image)
                     .withName(name)
                     .withHostName("sandbox")
                     .withUser(uid + ":" + uid)
@@ -137,13 +137,13 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             if (output != null) {
                 output.close();
             }
-            DockerEngine.removeSandboxDir(dir);
-            engine.removeCgroup(name);
+            DockerHostTraces.removeSandboxDir(dir);
+            engine.traces().removeCgroup(name);
             if (uidBase != null) {
                 uids.release(uidBase);
             }
             throw new SandboxException("cannot prepare " + name + " for " + kind.runtimeName() + ": "
-                    + DockerEngine.rootMessage(e), e);
+                    + DockerConnection.rootMessage(e), e);
         }
     }
 
@@ -216,7 +216,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         List<Ulimit> ulimits = new ArrayList<>(List.of(
                 new Ulimit("nofile", (long) limits.openFiles(), (long) limits.openFiles()),
                 new Ulimit("fsize", fsize, fsize)));
-        BundleWriter.FIXED_RLIMITS.forEach((type, value) -> ulimits.add(new Ulimit(type, value, value)));
+        SandboxRlimits.FIXED.forEach((type, value) -> ulimits.add(new Ulimit(type, value, value)));
         if (kind.gvisor()) {
             ulimits.add(new Ulimit("nproc", (long) limits.pids(), (long) limits.pids()));
         }
@@ -275,12 +275,12 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         }
         try {
             output.startTailing(name);
-            engine.control().startContainerCmd(containerId).exec();
+            engine.connection().control().startContainerCmd(containerId).exec();
             startSampler();
             return this;
         } catch (RuntimeException e) {
             throw new SandboxException("cannot start " + name + " on " + kind.runtimeName() + ": "
-                    + DockerEngine.rootMessage(e), e);
+                    + DockerConnection.rootMessage(e), e);
         }
     }
 
@@ -324,8 +324,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     public SandboxExit awaitExit() throws InterruptedException {
         InspectContainerResponse.ContainerState state;
         try {
-            engine.streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback()).awaitStatusCode();
-            state = engine.control().inspectContainerCmd(containerId).exec().getState();
+            engine.connection().streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback()).awaitStatusCode();
+            state = engine.connection().control().inspectContainerCmd(containerId).exec().getState();
         } catch (NotFoundException e) {
             return SandboxExit.failed(kind.runtimeName() + ": the container " + name + " is gone");
         } catch (RuntimeException e) {
@@ -333,7 +333,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 throw new InterruptedException();
             }
             return SandboxExit.failed(kind.runtimeName() + ": waiting for " + name + " failed: "
-                    + DockerEngine.rootMessage(e));
+                    + DockerConnection.rootMessage(e));
         } finally {
             // On every path: the rest of the output is copied and its streams end (their readers wait for it).
             Thread s = sampler;
@@ -357,9 +357,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     @Override
     public void kill() {
         try {
-            engine.control().killContainerCmd(containerId).withSignal("KILL").exec();
+            engine.connection().control().killContainerCmd(containerId).withSignal("KILL").exec();
         } catch (RuntimeException e) {
-            log.debug("kill {}: {}", name, DockerEngine.rootMessage(e)); // not running (yet, or any more)
+            log.debug("kill {}: {}", name, DockerConnection.rootMessage(e)); // not running (yet, or any more)
         }
     }
 
@@ -374,21 +374,21 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             s.interrupt();
         }
         if (kind.gvisor()) {
-            DockerEngine.killStrays(containerId); // a stray sentry would keep the output files open
+            DockerHostTraces.killStrays(containerId); // a stray sentry would keep the output files open
         }
         output.close();
-        DockerEngine.removeSandboxDir(sandboxDir);
-        engine.removeCgroup(name);
+        DockerHostTraces.removeSandboxDir(sandboxDir);
+        engine.traces().removeCgroup(name);
         uids.release(hostUidBase); // the container and every process of it are gone
     }
 
     private static void removeQuietly(DockerEngine engine, String id) {
         try {
-            engine.control().removeContainerCmd(id).withForce(true).withRemoveVolumes(true).exec();
+            engine.connection().control().removeContainerCmd(id).withForce(true).withRemoveVolumes(true).exec();
         } catch (NotFoundException gone) {
             // already removed
         } catch (RuntimeException e) {
-            log.warn("cannot remove container {}: {}", id, DockerEngine.rootMessage(e));
+            log.warn("cannot remove container {}: {}", id, DockerConnection.rootMessage(e));
         }
     }
 

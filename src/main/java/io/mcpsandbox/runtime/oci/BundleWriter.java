@@ -3,7 +3,10 @@ package io.mcpsandbox.runtime.oci;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.PrivatePaths;
+import io.mcpsandbox.runtime.SandboxRlimits;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.SeccompProfile;
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,29 +35,11 @@ public final class BundleWriter {
     private static final List<String> READONLY_PATHS = List.of(
             "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
 
-    /**
-     * rlimits with a fixed value on every backend (Docker ulimit names): no real-time priority, no raising
-     * of the nice value, no core files, and small locked-memory, POSIX message-queue and queued-signal
-     * budgets (the last two are charged per user up the user-namespace chain, i.e. to the host).
-     */
-    public static final Map<String, Long> FIXED_RLIMITS = fixedRlimits();
-
     /** Host ptys a runc sandbox may hold (devpts {@code max=}); gVisor's ptys live in its sentry. */
     public static final int MAX_PTYS = 64;
     /** inotify instances and watches per runc sandbox, set in its user namespace before the program starts. */
     public static final int MAX_INOTIFY_INSTANCES = 8;
     public static final int MAX_INOTIFY_WATCHES = 8192;
-
-    private static Map<String, Long> fixedRlimits() {
-        Map<String, Long> m = new LinkedHashMap<>();
-        m.put("core", 0L);
-        m.put("rtprio", 0L);
-        m.put("nice", 0L);
-        m.put("memlock", 64L * 1024);
-        m.put("msgqueue", 64L * 1024);
-        m.put("sigpending", 1024L);
-        return java.util.Collections.unmodifiableMap(m);
-    }
 
     static final String NSENTER = "/usr/bin/nsenter";
 
@@ -157,7 +142,7 @@ public final class BundleWriter {
                 rlimit("RLIMIT_FSIZE", limits.tmpBytes()),
                 rlimit("RLIMIT_NPROC", limits.pids())));
         // Every other limit that guards something shared is set, not inherited from the server.
-        FIXED_RLIMITS.forEach((type, value) -> rlimits.add(rlimit("RLIMIT_" + type.toUpperCase(java.util.Locale.ROOT), value)));
+        SandboxRlimits.FIXED.forEach((type, value) -> rlimits.add(rlimit("RLIMIT_" + type.toUpperCase(java.util.Locale.ROOT), value)));
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", SANDBOX_UID, "gid", SANDBOX_UID));
@@ -259,7 +244,7 @@ public final class BundleWriter {
         linux.put("cgroupsPath", cgroupPath(spec.name()));
         linux.put("maskedPaths", MASKED_PATHS);
         linux.put("readonlyPaths", READONLY_PATHS);
-        linux.put("seccomp", seccomp.forFlavor(flavor));
+        linux.put("seccomp", seccomp.forKernel(flavor.isUserSpaceKernel()));
         return linux;
     }
 }

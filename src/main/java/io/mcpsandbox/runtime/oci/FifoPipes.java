@@ -1,6 +1,6 @@
 package io.mcpsandbox.runtime.oci;
 
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.host.HostCommand;
 import java.io.File;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;

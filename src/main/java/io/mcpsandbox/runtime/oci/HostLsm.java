@@ -1,6 +1,6 @@
 package io.mcpsandbox.runtime.oci;
 
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.host.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

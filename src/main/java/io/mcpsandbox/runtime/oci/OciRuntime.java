@@ -1,19 +1,24 @@
 package io.mcpsandbox.runtime.oci;
 
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.runtime.LeftoverReaper;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
 
@@ -28,19 +33,45 @@ public final class OciRuntime implements SandboxRuntime {
     private final BundleWriter bundles;
     private final UidRangeAllocator uids;
     private final CgroupReader cgroups;
+    private final OciLeftoverReaper leftovers;
 
     /**
      * @param stateRoot  this runtime's --root (its container state), private to mcp-sandbox
      * @param bundlesDir where bundles are written, one directory per sandbox
      */
-    public OciRuntime(OciFlavor flavor, Path stateRoot, Path bundlesDir, BundleWriter bundles,
-                      UidRangeAllocator uids, CgroupReader cgroups) {
+    private OciRuntime(OciFlavor flavor, Path stateRoot, Path bundlesDir, BundleWriter bundles,
+                       UidRangeAllocator uids, CgroupReader cgroups, OciLeftoverReaper leftovers) {
         this.flavor = flavor;
         this.stateRoot = stateRoot;
         this.bundlesDir = bundlesDir;
         this.bundles = bundles;
         this.uids = uids;
         this.cgroups = cgroups;
+        this.leftovers = leftovers;
+    }
+
+    /**
+     * One runtime per flavor, sharing the bundles directory, the uid ranges and one reaper: any flavor's
+     * container may sit behind a leftover bundle, so the reaper asks every runtime.
+     *
+     * @param stateDir   the parent of each runtime's --root (one directory per binary), private to mcp-sandbox
+     * @param bundlesDir where bundles are written, one directory per sandbox
+     */
+    public static List<OciRuntime> allFlavors(Path stateDir, Path bundlesDir, BundleWriter bundles,
+                                              UidRangeAllocator uids, CgroupReader cgroups) {
+        List<OciRuntime> runtimes = new ArrayList<>();
+        // The reaper sees this list through a read-only view: it is complete before anyone can call the reaper.
+        OciLeftoverReaper reaper = new OciLeftoverReaper(Collections.unmodifiableList(runtimes), bundlesDir, cgroups);
+        for (OciFlavor flavor : OciFlavor.values()) {
+            runtimes.add(new OciRuntime(flavor, stateDir.resolve(flavor.binary()), bundlesDir, bundles, uids,
+                    cgroups, reaper));
+        }
+        return List.copyOf(runtimes);
+    }
+
+    @Override
+    public LeftoverReaper leftovers() {
+        return leftovers;
     }
 
     @Override
@@ -165,7 +196,7 @@ public final class OciRuntime implements SandboxRuntime {
             }
             WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
             WorkspaceTmpfs.unmount(bundle.resolve(BundleWriter.TMP_DIR));
-            OciSandbox.deleteTree(bundle);
+            DeleteTree.deleteQuietly(bundle);
             if (owner != null) {
                 owner.close();
             }

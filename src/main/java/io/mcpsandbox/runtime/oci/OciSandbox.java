@@ -1,6 +1,8 @@
 package io.mcpsandbox.runtime.oci;
 
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
@@ -12,11 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -190,7 +190,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
                 deleteQuietly(dir); // runc removes its cgroup on delete; this only catches a failed delete
             }
         }
-        deleteTree(bundle);
+        DeleteTree.deleteQuietly(bundle); // never follows a link the sandbox may have planted
         owner.close(); // last: until here a reaper must see this sandbox as owned
         runtime.releaseUids(hostUidBase);
     }
@@ -212,18 +212,6 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             Files.deleteIfExists(path);
         } catch (IOException e) {
             log.warn("cannot remove {}: {}", path, e.getMessage());
-        }
-    }
-
-    /** Deletes a directory tree without following symbolic links the sandbox may have planted. */
-    static void deleteTree(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(OciSandbox::deleteQuietly);
-        } catch (IOException e) {
-            log.warn("cannot remove {}: {}", dir, e.getMessage());
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.mcpsandbox.runtime.oci;
 
+import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ResourceLimits;
 import java.io.IOException;
 import java.nio.file.Files;

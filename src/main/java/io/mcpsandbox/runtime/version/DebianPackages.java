@@ -1,6 +1,6 @@
 package io.mcpsandbox.runtime.version;
 
-import io.mcpsandbox.runtime.HostCommand;
+import io.mcpsandbox.host.HostCommand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

@@ -1,8 +1,8 @@
 package io.mcpsandbox.runtime.version;
 
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.model.RuntimeAdvisory;
 import io.mcpsandbox.model.RuntimeInfo;
-import io.mcpsandbox.runtime.HostCommand;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;

@@ -3,6 +3,7 @@ package io.mcpsandbox.runtime.docker;
 import static org.assertj.core.api.Assertions.assertThat;
 
 
+import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageCatalog;
@@ -12,7 +13,6 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
-import io.mcpsandbox.runtime.HostCommand;
 import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
@@ -74,17 +74,17 @@ class DockerRuntimeTest {
         return ExecutionRequest.builder().command("sh", "-c", script);
     }
 
-    private io.mcpsandbox.runtime.oci.UidRangeAllocator uids() {
-        return new io.mcpsandbox.runtime.oci.UidRangeAllocator(0x70000000L, 4, work.resolve("uid-slots"),
-                io.mcpsandbox.runtime.oci.HostIdFiles.system());
+    private io.mcpsandbox.runtime.UidRangeAllocator uids() {
+        return new io.mcpsandbox.runtime.UidRangeAllocator(0x70000000L, 4, work.resolve("uid-slots"),
+                io.mcpsandbox.host.HostIdFiles.system());
     }
 
     @Test
     void unusableWithAReasonWhenNoDaemonAnswers() throws IOException {
         try (DockerEngine nowhere = new DockerEngine("unix://" + work.resolve("no.sock"), work.resolve("d"),
                 Path.of("/usr/bin/tini-static"), Path.of("/bin/busybox"),
-                io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
-                io.mcpsandbox.runtime.oci.CgroupReader.host())) {
+                io.mcpsandbox.runtime.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
+                io.mcpsandbox.host.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
             assertThat(info.reason()).contains("no Docker daemon answers at unix://");
@@ -93,10 +93,10 @@ class DockerRuntimeTest {
 
     @Test
     void unusableWithAReasonWithoutTheBusyboxHelper() throws IOException {
-        try (DockerEngine noHelper = new DockerEngine(DockerEngine.DEFAULT_HOST, work.resolve("d2"),
+        try (DockerEngine noHelper = new DockerEngine(DockerConnection.DEFAULT_HOST, work.resolve("d2"),
                 Path.of("/usr/bin/tini-static"), work.resolve("no-busybox"),
-                io.mcpsandbox.runtime.oci.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
-                io.mcpsandbox.runtime.oci.CgroupReader.host())) {
+                io.mcpsandbox.runtime.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
+                io.mcpsandbox.host.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
             assertThat(info.reason()).contains("docker.env-helper").contains("busybox-static");
@@ -172,11 +172,11 @@ class DockerRuntimeTest {
             }
         }
         // One content, one unpacked root, one daemon image: removed with the root's last name.
-        String ref = DockerEngine.IMAGE_REPOSITORY + ":" + DockerEngine.tagFor(catalog.rootfs("bb-oci:3.19", fromOci.digest()).rootDir());
+        String ref = DockerImages.REPOSITORY + ":" + DockerImages.tagFor(catalog.rootfs("bb-oci:3.19", fromOci.digest()).rootDir());
         catalog.remove("ghcr.io/org/bb-saved:1.2");
-        assertThat(engine.pruneImages()).as("the root is still used by bb-oci").doesNotContain(ref);
+        assertThat(engine.images().prune()).as("the root is still used by bb-oci").doesNotContain(ref);
         catalog.remove("docker.io/library/bb-oci:3.19");
-        assertThat(engine.pruneImages()).as("images of removed roots pruned").contains(ref);
+        assertThat(engine.images().prune()).as("images of removed roots pruned").contains(ref);
         assertThat(DockerDaemon.docker("images", "-q", ref)).isBlank();
     }
 
@@ -187,7 +187,7 @@ class DockerRuntimeTest {
         OwnerId dead = new OwnerId(gone.pid(), 1, OwnerId.currentBootId());
         String id = UUID.randomUUID().toString();
         String name = "mcp-exec-" + id;
-        String image = engine.ensureImage(HostImageRoot.of(sandbox));
+        String image = engine.images().ensure(HostImageRoot.of(sandbox));
         Path dir = sandbox.services().config().dataDir().resolve("docker/sandboxes").resolve(name);
         Files.writeString(Files.createDirectories(dir).resolve("owner"), dead.label());
         for (String tmpfs : List.of("workspace", "output")) {
@@ -195,23 +195,23 @@ class DockerRuntimeTest {
             HostCommand.check(List.of("mount", "-t", "tmpfs", "-o", "size=1m", "t", dir.resolve(tmpfs).toString()),
                     Duration.ofSeconds(5));
         }
-        engine.control().createContainerCmd(image).withName(name).withEntrypoint("/.mcp-init")
+        engine.connection().control().createContainerCmd(image).withName(name).withEntrypoint("/.mcp-init")
                 .withLabels(Map.of(DockerEngine.LABEL_EXECUTION, id, DockerEngine.LABEL_OWNER, dead.label(),
                         DockerEngine.LABEL_SANDBOX_DIR, dir.toString()))
                 .exec();
         // One of a live owner (this process): must survive.
         String liveName = "mcp-exec-" + UUID.randomUUID();
-        engine.control().createContainerCmd(image).withName(liveName).withEntrypoint("/.mcp-init")
+        engine.connection().control().createContainerCmd(image).withName(liveName).withEntrypoint("/.mcp-init")
                 .withLabels(Map.of(DockerEngine.LABEL_EXECUTION, liveName.substring(9),
                         DockerEngine.LABEL_OWNER, OwnerId.self().label()))
                 .exec();
         try {
-            List<String> reaped = engine.reapLeftovers();
+            List<String> reaped = engine.leftovers().reapLeftovers();
             assertThat(reaped).contains(name).doesNotContain(liveName);
-            assertThat(engine.listContainers()).doesNotContain(name).contains(liveName);
+            assertThat(engine.leftovers().listContainers()).doesNotContain(name).contains(liveName);
             assertThat(dir).doesNotExist();
         } finally {
-            engine.control().removeContainerCmd(liveName).withForce(true).exec();
+            engine.connection().control().removeContainerCmd(liveName).withForce(true).exec();
         }
     }
 

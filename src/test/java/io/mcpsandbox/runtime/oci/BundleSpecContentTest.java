@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.SeccompProfile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.SeccompProfile;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,8 +1,9 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.host;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.mcpsandbox.runtime.UidRangeAllocator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.host;
 
 import java.io.IOException;
 import java.nio.file.Files;

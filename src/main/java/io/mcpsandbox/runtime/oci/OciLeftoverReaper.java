@@ -1,5 +1,8 @@
 package io.mcpsandbox.runtime.oci;
 
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.runtime.LeftoverReaper;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
@@ -16,13 +19,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Finds sandboxes left by a process that died and removes them with their containers, workspace mounts and
- * cgroups. Candidates come only from this data directory's bundles and this service's runtime state roots,
+ * Crash recovery of the OCI backend, shared by its runtimes: finds sandboxes left by a process that died
+ * and removes them with their containers, workspace mounts and cgroups. Candidates come only from this data directory's bundles and this service's runtime state roots,
  * never from host-wide names (another installation's sandboxes are not ours). A sandbox whose owner lock is
  * still held belongs to a live process (a CLI run next to a server, say) and is left alone.
  */
-public final class LeftoverReaper {
-    private static final Logger log = LoggerFactory.getLogger(LeftoverReaper.class);
+public final class OciLeftoverReaper implements LeftoverReaper {
+    private static final Logger log = LoggerFactory.getLogger(OciLeftoverReaper.class);
     /** A lock file with no bundle yet may belong to a process between creating and locking it. */
     private static final Duration YOUNG = Duration.ofSeconds(30);
 
@@ -30,14 +33,16 @@ public final class LeftoverReaper {
     private final Path bundlesDir;
     private final CgroupReader cgroups;
 
-    public LeftoverReaper(List<OciRuntime> runtimes, Path bundlesDir, CgroupReader cgroups) {
-        this.runtimes = List.copyOf(runtimes);
+    /** @param runtimes every runtime whose containers may be ours (a view: see {@link OciRuntime#allFlavors}) */
+    OciLeftoverReaper(List<OciRuntime> runtimes, Path bundlesDir, CgroupReader cgroups) {
+        this.runtimes = runtimes;
         this.bundlesDir = bundlesDir;
         this.cgroups = cgroups;
     }
 
-    /** Removes every leftover sandbox and returns their names (mcp-exec-&lt;executionId&gt;). */
-    public List<String> reap() {
+    /** Removes every sandbox whose owner lock is free and returns their names (mcp-exec-&lt;executionId&gt;). */
+    @Override
+    public List<String> reapLeftovers() {
         List<String> reaped = new ArrayList<>();
         for (String name : candidates()) {
             try {
@@ -62,8 +67,9 @@ public final class LeftoverReaper {
     /**
      * A cheap look for leftovers, from this data directory alone (no runtime binary runs): a bundle or lock
      * file whose owner lock is free. Sandboxes whose bundle and lock are both gone but whose container a
-     * runtime still lists are found only by {@link #reap()}.
+     * runtime still lists are found only by {@link #reapLeftovers()}.
      */
+    @Override
     public boolean hasLeftovers() {
         try {
             return bundleNames().stream().anyMatch(n -> !ownedByLiveProcess(n));
@@ -73,6 +79,7 @@ public final class LeftoverReaper {
     }
 
     /** Whether a live process holds the sandbox's owner lock (it is running or being torn down). */
+    @Override
     public boolean ownedByLiveProcess(String name) {
         try {
             Path lockFile = OwnerLock.fileFor(bundlesDir, name);
@@ -119,7 +126,7 @@ public final class LeftoverReaper {
         WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve("workspace"));
         WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve(BundleWriter.TMP_DIR));
         SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
-        OciSandbox.deleteTree(bundlesDir.resolve(name));
+        DeleteTree.deleteQuietly(bundlesDir.resolve(name));
     }
 
     /** Sandbox names with a bundle or an owner lock in this data directory. */

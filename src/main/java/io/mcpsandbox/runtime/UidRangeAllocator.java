@@ -1,6 +1,6 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.runtime;
 
-import io.mcpsandbox.runtime.PrivatePaths;
+import io.mcpsandbox.host.HostIdFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;

@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime;
+package io.mcpsandbox.host;
 
 import java.io.IOException;
 import java.io.InputStream;

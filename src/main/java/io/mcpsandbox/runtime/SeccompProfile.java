@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.runtime;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -8,7 +8,10 @@ import java.util.List;
 import java.util.Map;
 import tools.jackson.databind.json.JsonMapper;
 
-/** The default-deny seccomp allowlist shipped in resources (see docs/seccomp.md), in OCI spec form. */
+/**
+ * The default-deny seccomp allowlist shipped in resources (see docs/seccomp.md), in OCI spec form: one policy
+ * for every backend (the OCI bundles and the Docker containers).
+ */
 public final class SeccompProfile {
     static final String RESOURCE = "seccomp-default.json";
 
@@ -30,10 +33,14 @@ public final class SeccompProfile {
         }
     }
 
-    /** The profile as it goes into config.json for this runtime. */
+    /**
+     * The profile in OCI form, as config.json (OCI backend) and Docker's {@code seccomp=} option take it.
+     *
+     * @param userSpaceKernel whether the sandbox's system calls reach a kernel of its own (gVisor), not the host's
+     */
     @SuppressWarnings("unchecked")
-    public Map<String, Object> forFlavor(OciFlavor flavor) {
-        if (!flavor.isUserSpaceKernel()) {
+    public Map<String, Object> forKernel(boolean userSpaceKernel) {
+        if (!userSpaceKernel) {
             return profile;
         }
         // This runsc ignores errnoRet and answers EPERM, and glibc only falls back from clone3 to clone on

@@ -142,15 +142,19 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
 
     /**
      * tini (PID 1) warns on the shared stderr when a signal arrives after the program has exited: this runsc
-     * forwards the Go runtime's SIGURG. Only that exact last line is removed; its verbosity could be lowered
-     * only through an environment variable the program would then see.
+     * forwards the Go runtime's SIGURG, once or several times. Only that exact line at the end is removed (every
+     * repetition of it there); its verbosity could be lowered only through an environment variable the program
+     * would then see.
      */
     static final String INIT_LATE_SIGNAL_WARNING = "[WARN  tini (1)] Child was dead when forwarding signal\n";
 
     @Override
     public String withoutRuntimeNoise(String stderr) {
-        return stderr.endsWith(INIT_LATE_SIGNAL_WARNING)
-                ? stderr.substring(0, stderr.length() - INIT_LATE_SIGNAL_WARNING.length()) : stderr;
+        String cleaned = stderr;
+        while (cleaned.endsWith(INIT_LATE_SIGNAL_WARNING)) {
+            cleaned = cleaned.substring(0, cleaned.length() - INIT_LATE_SIGNAL_WARNING.length());
+        }
+        return cleaned;
     }
 
     @Override

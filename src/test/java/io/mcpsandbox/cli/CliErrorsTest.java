@@ -3,6 +3,7 @@ package io.mcpsandbox.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.Test;
  * unprivileged user nobody), one line that says what failed and what to do, a non-zero exit, and a stack trace
  * only with --debug.
  */
+@SystemTest
 class CliErrorsTest {
     private static Path dir;
 

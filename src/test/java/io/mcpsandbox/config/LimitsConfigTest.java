@@ -47,7 +47,8 @@ class LimitsConfigTest {
                 limits.default.tmp = 128m
                 limits.max.cpus = 2.5
                 """);
-        SandboxConfig config = load(Map.of("MCP_SANDBOX_LIMITS_MAX_MEMORY", "2GiB", "MCP_SANDBOX_LIMITS_MAX_PIDS", "300"));
+        SandboxConfig config = load(Map.of("MCP_SANDBOX_LIMITS_MAX_MEMORY", "2GiB",
+                "MCP_SANDBOX_LIMITS_MAX_PIDS", "300"));
         assertThat(config.maxLimits().memoryBytes()).isEqualTo(2L << 30);
         assertThat(config.maxLimits().pids()).isEqualTo(300);
         assertThat(config.maxLimits().cpus()).isEqualTo(2.5);

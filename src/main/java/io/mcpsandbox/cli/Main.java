@@ -3,19 +3,23 @@ package io.mcpsandbox.cli;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.ProductVersion;
+import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code mcp-sandbox}: the command-line entry point. */
-@Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, version = "mcp-sandbox 0.1.0",
+@Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
-        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class,
-                ReapCommand.class},
+        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class,
+                ImagesCommand.class, ReapCommand.class},
         footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
                 + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
                 "See docs/configuration.md for every key."})
 public final class Main implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(Main.class);
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -63,14 +67,22 @@ public final class Main implements Runnable {
         long t0 = System.nanoTime();
         try {
             services.recoverIfLeftovers(SandboxServices.OWNER_DIED);
-            LoggerFactory.getLogger(Main.class).debug("dead-owner check: {} us", (System.nanoTime() - t0) / 1000);
+            log.debug("dead-owner check: {} us", (System.nanoTime() - t0) / 1000);
         } catch (RuntimeException e) {
-            LoggerFactory.getLogger(Main.class).warn("leftovers of dead processes not reaped: {}", e.getMessage());
+            log.warn("leftovers of dead processes not reaped: {}", e.getMessage());
         }
     }
 
     @Override
     public void run() {
         spec.commandLine().usage(System.err);
+    }
+
+    /** {@code --version}: the build's version (the pom's), not a copy of it. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {ProductVersion.nameAndVersion()};
+        }
     }
 }

@@ -59,7 +59,8 @@ public record HostIdFiles(Path subuid, Path subgid, Path passwd, Path group) {
             boolean overlaps = switch (kind) {
                 case SUBORDINATE -> f.length >= 3 && number(f[1]) >= 0 && number(f[2]) > 0
                         && number(f[1]) <= last && number(f[1]) + number(f[2]) - 1 >= first;
-                case PASSWD -> f.length >= 4 && (within(number(f[2]), first, last) || within(number(f[3]), first, last));
+                case PASSWD -> f.length >= 4
+                        && (within(number(f[2]), first, last) || within(number(f[3]), first, last));
                 case GROUP -> f.length >= 3 && within(number(f[2]), first, last);
             };
             if (overlaps) {

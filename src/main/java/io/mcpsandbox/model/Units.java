@@ -19,15 +19,19 @@ public final class Units {
         if (!m.matches()) {
             throw new IllegalArgumentException(field + ": expected a duration like 500ms, 5s, 2m, 24h, 30d; got '" + text + "'");
         }
-        long n = Long.parseLong(m.group(1));
         String unit = m.group(2) == null ? "s" : m.group(2);
-        return switch (unit) {
-            case "ms" -> Duration.ofMillis(n);
-            case "s" -> Duration.ofSeconds(n);
-            case "m" -> Duration.ofMinutes(n);
-            case "h" -> Duration.ofHours(n);
-            default -> Duration.ofDays(n);
-        };
+        try {
+            long n = Long.parseLong(m.group(1));
+            return switch (unit) {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofDays(n);
+            };
+        } catch (ArithmeticException | NumberFormatException e) {
+            throw new IllegalArgumentException(field + ": duration too long: '" + text + "'");
+        }
     }
 
     /** "512k", "256m", "1g", "1GiB", "1048576"; binary multiples. */
@@ -36,7 +40,12 @@ public final class Units {
         if (!m.matches()) {
             throw new IllegalArgumentException(field + ": expected a size like 64k, 256m, 1g; got '" + text + "'");
         }
-        long n = Long.parseLong(m.group(1));
+        long n;
+        try {
+            n = Long.parseLong(m.group(1));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(field + ": size too large: '" + text + "'");
+        }
         String unit = m.group(2) == null ? "b" : m.group(2).substring(0, 1);
         int shift = switch (unit) {
             case "k" -> 10;

@@ -28,7 +28,7 @@ public final class ExecutionStores {
     public static final String DEFAULT_OUTPUT_MAX_PER_USER = "100m";
     public static final String DEFAULT_OUTPUT_MAX_TOTAL = "1g";
 
-    private static final Logger LOG = LoggerFactory.getLogger(ExecutionStores.class);
+    private static final Logger log = LoggerFactory.getLogger(ExecutionStores.class);
 
     private ExecutionStores() {
     }
@@ -45,7 +45,7 @@ public final class ExecutionStores {
         SqliteExecutionStore sqlite = new SqliteExecutionStore(dataDir.resolve(SqliteExecutionStore.FILE_NAME), retention,
                 caps);
         if (url.isEmpty()) {
-            LOG.info("Execution records: SQLite file {} (retention {}; output kept: {} per stream, {} per user, {} in all)",
+            log.info("Execution records: SQLite file {} (retention {}; output kept: {} per stream, {} per user, {} in all)",
                     sqlite.file(), human(retention), Units.formatBytes(caps.maxStreamBytes()),
                     Units.formatBytes(caps.maxPerUser()), Units.formatBytes(caps.maxTotal()));
             return sqlite;
@@ -56,7 +56,7 @@ public final class ExecutionStores {
                     duration(settings, REDIS_TTL, DEFAULT_REDIS_TTL),
                     duration(settings, REDIS_TIMEOUT, DEFAULT_REDIS_TIMEOUT),
                     settings.integer(REDIS_POOL_SIZE, DEFAULT_REDIS_POOL_SIZE), caps);
-            LOG.info("Execution records: Redis at {} (TTL {}), kept in {} while it is unreachable",
+            log.info("Execution records: Redis at {} (TTL {}), kept in {} while it is unreachable",
                     redis.maskedUrl(), human(redis.ttl()), sqlite.file());
             return new FailoverExecutionStore(redis, sqlite);
         } catch (RuntimeException e) {

@@ -38,7 +38,7 @@ import org.slf4j.LoggerFactory;
  * </ul>
  */
 public final class FailoverExecutionStore implements ExecutionStore {
-    private static final Logger LOG = LoggerFactory.getLogger(FailoverExecutionStore.class);
+    private static final Logger log = LoggerFactory.getLogger(FailoverExecutionStore.class);
     static final Duration REPLAY_INTERVAL = Duration.ofSeconds(1);
     static final Duration PROBE_INTERVAL = Duration.ofSeconds(5);
     private static final int REPLAY_BATCH = 200;
@@ -84,7 +84,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
         long pending = spool.pendingCount();
         if (pending > 0) {
             backlog.set(true);
-            LOG.warn("Execution records: {} records kept in {} while Redis was unreachable wait to be written to {}",
+            log.warn("Execution records: {} records kept in {} while Redis was unreachable wait to be written to {}",
                     pending, spool.file(), redis.maskedUrl());
         }
         worker = Thread.ofPlatform().daemon().name("execution-records-replayer").start(this::loop);
@@ -278,7 +278,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
             downSince = clock.instant();
             outages.incrementAndGet();
             backlog.set(true);
-            LOG.warn("Execution records: Redis is unreachable ({}). Executions go on; their records are kept in {} "
+            log.warn("Execution records: Redis is unreachable ({}). Executions go on; their records are kept in {} "
                     + "and written to Redis when it answers again", e.getMessage(), spool.file());
             wake(); // from the slow probe cadence to the replay cadence
         }
@@ -292,7 +292,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
         redis.dropIdleConnections();
         if (down.compareAndSet(true, false)) {
             Duration outage = Duration.between(downSince, clock.instant());
-            LOG.warn("Execution records: Redis at {} answers again after {} ms; writing the {} records kept meanwhile",
+            log.warn("Execution records: Redis at {} answers again after {} ms; writing the {} records kept meanwhile",
                     redis.maskedUrl(), outage.toMillis(), spool.pendingCount());
         }
     }
@@ -315,7 +315,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
                 if (closed) {
                     return;
                 }
-                LOG.warn("Execution records: the replayer failed: {}", e.toString());
+                log.warn("Execution records: the replayer failed: {}", e.toString());
             }
         }
     }
@@ -337,7 +337,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
             List<SqliteExecutionStore.Row> rows = spool.pendingRows(REPLAY_BATCH);
             if (rows.isEmpty()) {
                 if (backlog.compareAndSet(true, false)) {
-                    LOG.warn("Execution records: every record kept while Redis was unreachable is now in Redis at {}",
+                    log.warn("Execution records: every record kept while Redis was unreachable is now in Redis at {}",
                             redis.maskedUrl());
                 }
                 return;
@@ -354,7 +354,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
                     written++;
                 }
             }
-            LOG.debug("Execution records: wrote {} pending records to Redis", written);
+            log.debug("Execution records: wrote {} pending records to Redis", written);
         }
     }
 
@@ -393,11 +393,11 @@ public final class FailoverExecutionStore implements ExecutionStore {
         try {
             long pending = spool.pendingCount();
             if (pending > 0) {
-                LOG.warn("Execution records: {} records wait in {} for Redis at {}; the next start writes them",
+                log.warn("Execution records: {} records wait in {} for Redis at {}; the next start writes them",
                         pending, spool.file(), redis.maskedUrl());
             }
         } catch (ExecutionStoreException e) {
-            LOG.debug("counting pending records", e);
+            log.debug("counting pending records", e);
         }
         redis.close();
         spool.close();

@@ -54,7 +54,7 @@ public final class RedisExecutionStore implements ExecutionStore {
      */
     static final Duration INDEX_MARGIN = Duration.ofDays(1);
     private static final int LIST_BATCH = 64;
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RedisExecutionStore.class);
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(RedisExecutionStore.class);
 
     private final String maskedUrl;
     private final Duration ttl;
@@ -219,7 +219,7 @@ public final class RedisExecutionStore implements ExecutionStore {
             }
         } catch (RuntimeException e) {
             // The record is written: not a failed write. The next check tries again.
-            LOG.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl, e.toString());
+            log.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl, e.toString());
         }
     }
 

@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
 public final class SqliteExecutionStore implements ExecutionStore {
     public static final String FILE_NAME = "executions.db";
     static final int SCHEMA_VERSION = 2;
-    private static final Logger LOG = LoggerFactory.getLogger(SqliteExecutionStore.class);
+    private static final Logger log = LoggerFactory.getLogger(SqliteExecutionStore.class);
 
     private static final String COLUMNS = "execution_id, user_id, session_id, image, runtime, security_level, command, "
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
@@ -99,11 +99,11 @@ public final class SqliteExecutionStore implements ExecutionStore {
         }
         int pruned = prune();
         if (pruned > 0) {
-            LOG.info("Execution records: pruned {} records older than {} from {}", pruned, retention, this.file);
+            log.info("Execution records: pruned {} records older than {} from {}", pruned, retention, this.file);
         }
         int dropped = enforceCaps();
         if (dropped > 0) {
-            LOG.info("Execution records: dropped the output of {} records to keep {} under its output caps", dropped,
+            log.info("Execution records: dropped the output of {} records to keep {} under its output caps", dropped,
                     this.file);
         }
     }
@@ -133,7 +133,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
             st.execute("PRAGMA busy_timeout = 5000");
             try (ResultSet rs = st.executeQuery("PRAGMA journal_mode = WAL")) {
                 if (rs.next() && !"wal".equalsIgnoreCase(rs.getString(1))) {
-                    LOG.warn("Execution records: {} is in journal mode {}, not WAL", file, rs.getString(1));
+                    log.warn("Execution records: {} is in journal mode {}, not WAL", file, rs.getString(1));
                 }
             }
             st.execute("PRAGMA synchronous = NORMAL");
@@ -486,7 +486,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
         try {
             connection.close();
         } catch (SQLException e) {
-            LOG.debug("closing {}", file, e);
+            log.debug("closing {}", file, e);
         }
     }
 

@@ -4,6 +4,7 @@ import static io.mcpsandbox.api.ApiServerFixture.KEY_ALICE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.testing.SystemTest;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -27,6 +28,7 @@ import tools.jackson.databind.json.JsonMapper;
  * length or stall, /healthz without a key, and a seeded run of 10,000+ malformed requests on REST and MCP. Every
  * answer must be a 4xx with a JSON error, never a 5xx or an HTML page, and the server must stay healthy.
  */
+@SystemTest
 class MalformedInputTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final long SEED = 20240610L;

@@ -2,6 +2,7 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.testing.SystemTest;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** /metrics scraped and parsed as Prometheus text after executions that end in different ways. */
+@SystemTest
 class MetricsTest {
     private static final Pattern SAMPLE = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[^}]*})? ([-+0-9.eE]+|NaN)$");
     private static ApiServerFixture fixture;

@@ -2,8 +2,8 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +25,7 @@ import tools.jackson.databind.json.JsonMapper;
  * over Streamable HTTP (in-process server) and stdio (the server as a child JVM on the test classpath), and
  * the MCP Inspector CLI. Needs {@code npm ci --prefix src/test/node}; without it this test fails.
  */
+@SystemTest
 class NodeClientsTest {
     private static final Path NODE_DIR = Path.of("src/test/node").toAbsolutePath();
     private static final JsonMapper JSON = JsonMapper.builder().build();

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.testing.SystemTest;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,6 +19,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The REST API through Java's HttpClient against a real server and real sandboxes. */
+@SystemTest
 class RestApiTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static ApiServerFixture fixture;

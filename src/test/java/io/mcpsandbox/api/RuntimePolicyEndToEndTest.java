@@ -7,6 +7,7 @@ import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -31,6 +32,7 @@ import tools.jackson.databind.json.JsonMapper;
  * {@code runtimes.allowed=runc,runsc} refuses the weaker picks over REST, MCP and from the CLI, runs a request
  * without a level on gVisor, and refuses a workDir outside the sandbox's tmpfs on every entry point.
  */
+@SystemTest
 class RuntimePolicyEndToEndTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();

@@ -3,6 +3,7 @@ package io.mcpsandbox.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
@@ -22,6 +23,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** {@code serve} as a real process: stdio hygiene and lifetime, and the refusal to serve HTTP without keys. */
+@SystemTest
 class ServeProcessTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 

@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.File;
 import java.net.ServerSocket;
@@ -25,6 +26,7 @@ import tools.jackson.databind.json.JsonMapper;
  * The issue's scenario: a server is killed with SIGKILL during a long execution; when a server starts again
  * on the same data directory, nothing of the sandbox remains and its record says the server restarted.
  */
+@SystemTest
 class ServerCrashRecoveryTest {
     private static final String KEY = "crash-test-key-0123456789";
 

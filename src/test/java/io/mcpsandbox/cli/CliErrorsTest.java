@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.Test;
  * unprivileged user nobody), one line that says what failed and what to do, a non-zero exit, and a stack trace
  * only with --debug.
  */
+@SystemTest
 class CliErrorsTest {
     private static Path dir;
 

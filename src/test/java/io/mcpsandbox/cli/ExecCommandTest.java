@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,6 +21,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The CLI as a user runs it: a separate JVM, real sandboxes, exit codes and output as DESIGN.md has them. */
+@SystemTest
 class ExecCommandTest {
     private static Path dataDir;
     private static Path stateDir;

@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.File;
 import java.nio.file.Files;
@@ -24,6 +25,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** A process running a sandbox is SIGKILLed; the next service start removes everything it left. */
+@SystemTest
 class CrashRecoveryTest {
     private TestSandbox sandbox;
 

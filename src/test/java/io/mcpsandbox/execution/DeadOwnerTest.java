@@ -9,6 +9,7 @@ import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.docker.DockerEngine;
 import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.File;
 import java.io.IOException;
@@ -33,6 +34,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * sandbox at once (long before the 30 s deadline), and when the watchdog is off, the next `exec` does it at
  * start. Nothing else in these tests reaps: the test's own services never call the reaper.
  */
+@SystemTest
 class DeadOwnerTest {
     private TestSandbox sandbox;
 

@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Every execution is recorded at start and end in the configured store, rejections included. */
+@SystemTest
 class ExecutionRecordsTest {
     private static TestSandbox sandbox;
 

@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,6 +37,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * reads the same paths and finds the secret (they exist and hold it), and the program itself used its
  * workspace and /tmp.
  */
+@SystemTest
 class HostUserExposureTest {
     private static TestSandbox sandbox;
 

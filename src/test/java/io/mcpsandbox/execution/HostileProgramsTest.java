@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -36,6 +37,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * here. Each check would fail if the limit it names were missing. The results table is written to
  * target/hostile-results.md (docs/security.md holds a copy).
  */
+@SystemTest
 class HostileProgramsTest {
     private static TestSandbox sandbox;
     private static final Map<String, Map<String, String>> results = new ConcurrentHashMap<>();

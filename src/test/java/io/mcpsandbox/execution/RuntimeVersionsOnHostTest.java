@@ -15,6 +15,7 @@ import io.mcpsandbox.runtime.version.Component;
 import io.mcpsandbox.runtime.version.KnownVulnerabilities;
 import io.mcpsandbox.runtime.version.ReleaseVersion;
 import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,6 +35,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** Issue 10 item 10 on this machine's real runtimes: versions, advisories, and refuse-vulnerable. */
+@SystemTest
 class RuntimeVersionsOnHostTest {
     private static final String REFUSE_ENV = Settings.envName(RuntimeRegistry.REFUSE_VULNERABLE_KEY);
     private static TestSandbox sandbox;

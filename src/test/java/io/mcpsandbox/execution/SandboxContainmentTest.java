@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -34,6 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * both through a Docker daemon) by a program that tries to break it. After every test nothing of any
  * sandbox may remain on the host.
  */
+@SystemTest
 class SandboxContainmentTest {
     private static TestSandbox sandbox;
 

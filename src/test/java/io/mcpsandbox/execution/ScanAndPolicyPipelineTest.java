@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SecurityEvent;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The output scanner and the command policy act on real executions, and their events reach the result. */
+@SystemTest
 class ScanAndPolicyPipelineTest {
     // Assembled at run time so that this file holds no literal key.
     private static final String AWS_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLQ";

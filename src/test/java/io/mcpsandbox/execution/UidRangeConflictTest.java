@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.Test;
  * Issue 10 item 6: when /etc/subuid (here a temporary copy) hands out a range inside the sandbox uid span, the
  * runtimes that map that span refuse to run sandboxes, with one line naming the file, the line and the span.
  */
+@SystemTest
 class UidRangeConflictTest {
     @Test
     void anOverlappingSubordinateRangeMakesTheUserNamespacedRuntimesRefuse() throws Exception {

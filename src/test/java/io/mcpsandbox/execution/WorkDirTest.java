@@ -10,6 +10,7 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,6 +29,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * /tmp) on every runtime, and one anywhere else is refused before a runtime could create it in the image
  * root that every execution shares.
  */
+@SystemTest
 class WorkDirTest {
     private static TestSandbox sandbox;
     private static Path work;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The catalog over real skopeo and umoci: import both archive kinds, list, resolve, allowlist, remove. */
+@SystemTest
 class ImageCatalogTest {
     private static Path work;
     private static Path dockerArchive;

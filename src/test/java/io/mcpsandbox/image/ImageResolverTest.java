@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.Settings;
 import io.mcpsandbox.model.RootFilesystem;
+import io.mcpsandbox.testing.SystemTest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The allowlist in front of the catalog: names, digest pins, and what a refusal says. */
+@SystemTest
 class ImageResolverTest {
     private static final String OTHER_DIGEST = "sha256:" + "0".repeat(64);
     private static Path work;

@@ -7,6 +7,7 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * The issue's outage: real executions run while redis-server is stopped and started again; every one
  * still runs, the service says it is degraded meanwhile, and afterwards every record is in Redis.
  */
+@SystemTest
 class ExecutionsDuringRedisOutageTest {
     @Test
     void noRecordIsLostWhenRedisIsBrieflyDown() throws Exception {

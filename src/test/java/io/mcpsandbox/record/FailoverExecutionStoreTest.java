@@ -8,6 +8,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.testing.SystemTest;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -29,6 +30,7 @@ import org.slf4j.LoggerFactory;
 import redis.clients.jedis.Jedis;
 
 /** The test and its neighbours: Redis goes away while executions are recorded; no record is lost. */
+@SystemTest
 class FailoverExecutionStoreTest {
     private static final Duration TTL = Duration.ofHours(24);
     private static final String PASSWORD = "s3cret-pw";

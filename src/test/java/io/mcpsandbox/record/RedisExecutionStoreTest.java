@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.testing.SystemTest;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import redis.clients.jedis.Jedis;
 
+@SystemTest
 class RedisExecutionStoreTest {
     private static final Duration TTL = Duration.ofHours(2);
     @TempDir

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.testing.SystemTest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 import redis.clients.jedis.Jedis;
 
 /** The Redis store keeps outputs compressed and capped, and enforces the per-user and total caps. */
+@SystemTest
 class RedisStoredOutputCapsTest {
     @TempDir
     static Path dir;

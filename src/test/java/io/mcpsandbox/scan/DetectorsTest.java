@@ -1,6 +1,30 @@
 package io.mcpsandbox.scan;
 
-import static io.mcpsandbox.scan.Secrets.*;
+import static io.mcpsandbox.scan.Secrets.AMEX;
+import static io.mcpsandbox.scan.Secrets.AWS_KEY_ID;
+import static io.mcpsandbox.scan.Secrets.AWS_SECRET;
+import static io.mcpsandbox.scan.Secrets.BASE62;
+import static io.mcpsandbox.scan.Secrets.DISCOVER;
+import static io.mcpsandbox.scan.Secrets.GITHUB_FINE_GRAINED;
+import static io.mcpsandbox.scan.Secrets.GITHUB_PAT_CLASSIC;
+import static io.mcpsandbox.scan.Secrets.GITLAB;
+import static io.mcpsandbox.scan.Secrets.JWT;
+import static io.mcpsandbox.scan.Secrets.MASTERCARD;
+import static io.mcpsandbox.scan.Secrets.PRIVATE_KEY;
+import static io.mcpsandbox.scan.Secrets.RANDOM_KEY_40;
+import static io.mcpsandbox.scan.Secrets.RANDOM_KEY_URLSAFE;
+import static io.mcpsandbox.scan.Secrets.SLACK_BOT;
+import static io.mcpsandbox.scan.Secrets.SLACK_WEBHOOK;
+import static io.mcpsandbox.scan.Secrets.SSN;
+import static io.mcpsandbox.scan.Secrets.STRIPE_LIVE;
+import static io.mcpsandbox.scan.Secrets.STRIPE_TEST;
+import static io.mcpsandbox.scan.Secrets.VISA;
+import static io.mcpsandbox.scan.Secrets.VISA_DASHED;
+import static io.mcpsandbox.scan.Secrets.VISA_SPACED;
+import static io.mcpsandbox.scan.Secrets.b64;
+import static io.mcpsandbox.scan.Secrets.b64url;
+import static io.mcpsandbox.scan.Secrets.hex;
+import static io.mcpsandbox.scan.Secrets.randomKey;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.tuple;
 

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
  * catch most leaks where they happen; this one catches what escapes them (an instance never closed, a
  * teardown that finished after its test). A server of your own using Docker on this host would show here too.
  */
+@SystemTest
 @Order(Integer.MAX_VALUE)
 class SuiteLeftoversTest {
 

@@ -1,5 +1,6 @@
 package io.mcpsandbox.api.mcp;
 
+import io.mcpsandbox.model.ProductVersion;
 import io.modelcontextprotocol.json.McpJsonDefaults;
 import io.modelcontextprotocol.server.McpAsyncServer;
 import io.modelcontextprotocol.server.McpServer;
@@ -9,8 +10,8 @@ import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
 
 /** Builds the MCP server (same tools, same instructions) over stdio or Streamable HTTP. */
 public final class McpServers {
-    public static final String NAME = "mcp-sandbox";
-    public static final String VERSION = "0.1.0";
+    public static final String NAME = ProductVersion.NAME;
+    public static final String VERSION = ProductVersion.VERSION;
     static final String INSTRUCTIONS = "Runs untrusted code in isolated sandboxes (runc, gVisor). Use execute_code "
             + "for a snippet in a language, run_command for an argv in an image. Each call gets a fresh sandbox "
             + "without network; nothing persists between calls. Results carry stdout, stderr, exit code, status, "

@@ -14,6 +14,7 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.Test;
  * none of its containers, sandbox directories, mounts or cgroups remain; after the class, none of its
  * images, unpacked roots or runsc processes.
  */
+@SystemTest
 @org.junit.jupiter.api.Timeout(value = 3, unit = java.util.concurrent.TimeUnit.MINUTES)
 class DockerRuntimeTest {
     private static TestSandbox sandbox;

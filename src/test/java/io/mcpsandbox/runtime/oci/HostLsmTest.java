@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.SeccompProfile;
+import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
+@SystemTest
 class HostLsmTest {
     @Test
     void aHostWithoutAnLsmGetsNeitherProfileNorLabel(@TempDir Path sys) {

@@ -3,7 +3,6 @@ package io.mcpsandbox.runtime.version;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.policy.ExecutionPlan;

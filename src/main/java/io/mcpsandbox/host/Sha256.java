@@ -20,6 +20,11 @@ public final class Sha256 {
         return hex(List.of(data));
     }
 
+    /** The raw 32-byte hash of the UTF-8 bytes of {@code text} (for constant-time comparison of secrets). */
+    public static byte[] digest(String text) {
+        return newDigest().digest(text.getBytes(StandardCharsets.UTF_8));
+    }
+
     /** The hash of the UTF-8 bytes of {@code text}. */
     public static String hex(String text) {
         return hex(text.getBytes(StandardCharsets.UTF_8));

@@ -2,6 +2,7 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
 import io.mcpsandbox.testing.SystemTest;
 import java.io.BufferedReader;
@@ -12,12 +13,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -72,13 +71,7 @@ class ServeProcessTest {
         } finally {
             Files.deleteIfExists(stderr);
             for (Path dir : List.of(data, state)) {
-                if (Files.exists(dir)) {
-                    try (Stream<Path> walk = Files.walk(dir)) {
-                        for (Path f : walk.sorted(Comparator.reverseOrder()).toList()) {
-                            Files.deleteIfExists(f);
-                        }
-                    }
-                }
+                DeleteTree.delete(dir);
             }
         }
     }

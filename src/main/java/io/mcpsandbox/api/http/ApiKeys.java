@@ -1,9 +1,8 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.config.ServerConfig.ApiKey;
-import java.nio.charset.StandardCharsets;
+import io.mcpsandbox.host.Sha256;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.List;
 import java.util.Optional;
 
@@ -25,7 +24,7 @@ public final class ApiKeys {
     }
 
     public static ApiKeys of(List<ApiKey> keys) {
-        return new ApiKeys(keys.stream().map(k -> new Entry(sha256(k.token()), k.userId())).toList(), null);
+        return new ApiKeys(keys.stream().map(k -> new Entry(Sha256.digest(k.token()), k.userId())).toList(), null);
     }
 
     /** No authentication at all: every caller is {@code userId}. Only with {@code --insecure-no-auth}. */
@@ -46,7 +45,7 @@ public final class ApiKeys {
                 || !authorizationHeader.regionMatches(true, 0, "Bearer ", 0, 7)) {
             return Optional.empty();
         }
-        byte[] presented = sha256(authorizationHeader.substring(7).strip());
+        byte[] presented = Sha256.digest(authorizationHeader.substring(7).strip());
         String user = null;
         for (Entry e : entries) {
             if (MessageDigest.isEqual(presented, e.digest())) {
@@ -54,13 +53,5 @@ public final class ApiKeys {
             }
         }
         return Optional.ofNullable(user);
-    }
-
-    private static byte[] sha256(String token) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required of every JRE", e);
-        }
     }
 }

@@ -2,6 +2,7 @@ package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestSchemas;
+import io.mcpsandbox.model.ProductVersion;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.JsonNodeFactory;
 import tools.jackson.databind.node.ObjectNode;
@@ -20,7 +21,7 @@ final class OpenApiDocument {
 
     static ObjectNode build(RequestSchemas schemas) {
         ObjectNode doc = NODES.objectNode().put("openapi", "3.1.0").put("jsonSchemaDialect", RequestSchemas.DIALECT);
-        doc.set("info", NODES.objectNode().put("title", "mcp-sandbox HTTP API").put("version", "v1")
+        doc.set("info", NODES.objectNode().put("title", "mcp-sandbox HTTP API").put("version", ProductVersion.VERSION)
                 .put("description", "Runs untrusted code in isolated sandboxes. REST under /v1, MCP Streamable HTTP "
                         + "at /mcp, Prometheus metrics at /metrics, liveness at /healthz. Every endpoint but "
                         + "/healthz needs an API key: Authorization: Bearer <key>. See docs/api.md."));

@@ -69,7 +69,7 @@ public final class DockerConnection implements AutoCloseable {
         if (responseTimeout != null) {
             http.responseTimeout(responseTimeout);
         }
-        return DockerClientImpl.getInstance(config, http.build());
+        return DockerClientImpl.getInstance(config, new UserAgentHttpClient(http.build()));
     }
 
     /** The daemon's info, or why it does not answer. */

@@ -208,7 +208,8 @@ class SandboxContainmentTest {
                             time.sleep(4)
                             os._exit(0)
                 """).runtime(runtime).limits(new LimitsRequest(20_000L, null, 1.0, 32, null)).build();
-        var bomb = sandbox.services().executions().submit(request, (elapsedMs, outputBytes) -> printed.set(outputBytes));
+        var bomb = sandbox.services().executions().submit(request,
+                (elapsedMs, outputBytes) -> printed.set(outputBytes));
         // Measured once the bomb holds every pid it may have, not after a guessed delay.
         await().atMost(Duration.ofSeconds(30)).until(() -> printed.get() > 0 || bomb.result().isDone());
         assertThat(bomb.result().isDone()).as("the bomb still runs").isFalse();

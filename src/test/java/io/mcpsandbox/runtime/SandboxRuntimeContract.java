@@ -117,6 +117,15 @@ abstract class SandboxRuntimeContract {
     }
 
     @Test
+    void aProgramThatCannotBeFoundExits127LikeInAShell() throws Exception {
+        SandboxSpec spec = spec("unused");
+        Ran r = run(new SandboxSpec(spec.name(), List.of("no-such-program"), spec.env(), spec.workDir(), spec.rootfs(),
+                spec.limits(), false, Map.of(), null));
+        assertThat(r.exit().failure()).as("the program's failure, not the runtime's").isNull();
+        assertThat(r.exit().exitCode()).isEqualTo(127);
+    }
+
+    @Test
     void deathBySignalNIsExit128PlusN() throws Exception {
         assertThat(run(spec("kill -TERM $$")).exit().exitCode()).isEqualTo(128 + 15);
         assertThat(run(spec("kill -KILL $$")).exit().exitCode()).isEqualTo(128 + 9);

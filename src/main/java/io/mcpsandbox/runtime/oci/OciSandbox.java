@@ -28,8 +28,8 @@ import tools.jackson.databind.json.JsonMapper;
 final class OciSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(OciSandbox.class);
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(30);
-    /** How long close waits for a still running (or still starting) runtime to end after kills. */
-    private static final Duration STOP_WAIT = Duration.ofSeconds(10);
+    /** How long close kills a still running (or still starting) runtime before it deletes it anyway. */
+    private static final Duration STOP_WAIT = Duration.ofSeconds(3);
     /** Joins the runtime process to our cgroup, then becomes the runtime (see SandboxCgroup). */
     private static final String JOIN_CGROUP =
             "for f in $CGROUP_PROCS; do echo $$ > \"$f\" || exit 125; done; exec \"$@\"";

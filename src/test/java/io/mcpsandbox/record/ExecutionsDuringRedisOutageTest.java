@@ -30,6 +30,14 @@ class ExecutionsDuringRedisOutageTest {
     void noRecordIsLostWhenRedisIsBrieflyDown() throws Exception {
         RedisServerProcess.requireBinary();
         Path dir = Files.createTempDirectory("redis-outage");
+        try {
+            runBatchThroughAnOutage(dir);
+        } finally {
+            TestSandbox.deleteTree(dir);
+        }
+    }
+
+    private static void runBatchThroughAnOutage(Path dir) throws Exception {
         try (RedisServerProcess redis = new RedisServerProcess(dir, true, null).start();
              TestSandbox sandbox = TestSandbox.start(Map.of("MCP_SANDBOX_REDIS_URL", redis.url()))) {
             assertThat(sandbox.services().store().health().backend()).isEqualTo("redis");

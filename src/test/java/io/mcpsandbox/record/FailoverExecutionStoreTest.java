@@ -9,6 +9,9 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.testing.SystemTest;
+import io.mcpsandbox.testing.TestSandbox;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -21,6 +24,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,11 +33,18 @@ import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 import redis.clients.jedis.Jedis;
 
-/** The test and its neighbours: Redis goes away while executions are recorded; no record is lost. */
+/**
+ * The contract on Redis with the embedded SQLite file as fallback (the store the service uses when a Redis
+ * URL is set): during an outage no record is lost, and every one is written to Redis when it answers again.
+ * Then the issue's test and its neighbours: Redis killed during a batch, hung, never started, read while down.
+ * One redis-server for the class (password, append-only file); each test gets its own SQLite file.
+ */
 @SystemTest
-class FailoverExecutionStoreTest {
+class FailoverExecutionStoreTest extends ExecutionStoreContract {
     private static final Duration TTL = Duration.ofHours(24);
     private static final String PASSWORD = "s3cret-pw";
+    private static Path serverDir;
+    private static RedisServerProcess redis;
 
     @TempDir
     Path dir;
@@ -41,12 +52,25 @@ class FailoverExecutionStoreTest {
     private final Logger logger = (Logger) LoggerFactory.getLogger(FailoverExecutionStore.class);
 
     @BeforeAll
-    static void needsRedis() {
-        RedisServerProcess.requireBinary();
+    static void startRedis() throws Exception {
+        serverDir = Files.createTempDirectory("redis-failover-test");
+        redis = new RedisServerProcess(serverDir, true, PASSWORD).start();
+    }
+
+    @AfterAll
+    static void stopRedis() throws Exception {
+        if (redis != null) {
+            redis.close();
+        }
+        TestSandbox.deleteTree(serverDir);
     }
 
     @BeforeEach
-    void captureLogs() {
+    void runningAndEmpty() throws Exception {
+        redis.ensureRunning();
+        try (Jedis jedis = redis.client()) {
+            jedis.flushAll();
+        }
         logs.start();
         logger.addAppender(logs);
     }
@@ -56,7 +80,52 @@ class FailoverExecutionStoreTest {
         logger.detachAppender(logs);
     }
 
-    private FailoverExecutionStore store(RedisServerProcess redis, Duration timeout) {
+    @Override
+    protected ExecutionStore open(OutputCaps caps) {
+        return new FailoverExecutionStore(new RedisExecutionStore(redis.url(), TTL, Duration.ofSeconds(2), 8, caps),
+                new SqliteExecutionStore(dir.resolve(SqliteExecutionStore.FILE_NAME), Duration.ofDays(30), caps));
+    }
+
+    @Override
+    protected ExecutionStore pastRetention(ExecutionStore store, ExecutionRecord record) {
+        return RedisExecutionStoreTest.expire(redis, store, record);
+    }
+
+    /** redis-server killed (as a crash would), started again on the same port and files. */
+    @Override
+    protected Outage outage() throws Exception {
+        redis.kill();
+        return redis::start;
+    }
+
+    @Override
+    protected boolean keepsWritesDuringAnOutage() {
+        return true;
+    }
+
+    @Override
+    protected boolean healthSeesAnOutage() {
+        return true;
+    }
+
+    @Override
+    protected Stored stored(ExecutionStore store, ExecutionRecord record) {
+        return RedisExecutionStoreTest.stored(redis, record);
+    }
+
+    @Override
+    protected long storedOutputBytes(ExecutionStore store) {
+        try (RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofSeconds(2), 1)) {
+            return direct.sizeBytes();
+        }
+    }
+
+    @Override
+    protected String secret() {
+        return PASSWORD;
+    }
+
+    private FailoverExecutionStore store(Duration timeout) {
         return new FailoverExecutionStore(new RedisExecutionStore(redis.url(), TTL, timeout, 8),
                 new SqliteExecutionStore(dir.resolve(SqliteExecutionStore.FILE_NAME), Duration.ofDays(30)));
     }
@@ -65,10 +134,14 @@ class FailoverExecutionStoreTest {
         return logs.list.stream().filter(e -> e.getFormattedMessage().contains(fragment)).count();
     }
 
+    private static ExecutionRecord inRedis(Jedis jedis, String executionId) {
+        return RedisExecutionStore.record(jedis.hgetAll(
+                RedisExecutionStore.key(executionId).getBytes(StandardCharsets.UTF_8)));
+    }
+
     @Test
     void noRecordIsLostWhenRedisIsKilledDuringABatch() throws Exception {
-        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), true, PASSWORD).start();
-             FailoverExecutionStore store = store(redis, Duration.ofMillis(500));
+        try (FailoverExecutionStore store = store(Duration.ofMillis(500));
              ExecutorService pool = Executors.newFixedThreadPool(5)) {
             AtomicInteger ended = new AtomicInteger();
             AtomicLong slowestWriteNanos = new AtomicLong();
@@ -96,7 +169,8 @@ class FailoverExecutionStoreTest {
             StoreHealth during = await().atMost(Duration.ofSeconds(10)).until(store::health, h -> !h.ok());
             assertThat(during.detail()).contains("degraded").contains("unreachable").doesNotContain(PASSWORD);
             assertThat(store.degraded()).isTrue();
-            await().atMost(Duration.ofSeconds(20)).until(() -> ended.get() >= 30 || batch.stream().allMatch(Future::isDone));
+            await().atMost(Duration.ofSeconds(20))
+                    .until(() -> ended.get() >= 30 || batch.stream().allMatch(Future::isDone));
             assertThat(store.health().ok()).isFalse();
             assertThat(store.pendingWrites()).as("records kept in the embedded store during the outage").isPositive();
 
@@ -112,10 +186,11 @@ class FailoverExecutionStoreTest {
             try (Jedis jedis = redis.client()) {
                 for (ExecutionRecord end : finals) {
                     String key = RedisExecutionStore.key(end.executionId());
-                    assertThat(RedisExecutionStore.record(jedis.hgetAll(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)))).as(key).isEqualTo(end);
+                    assertThat(inRedis(jedis, end.executionId())).as(key).isEqualTo(end);
                     assertThat(jedis.ttl(key)).isPositive().isLessThanOrEqualTo(TTL.toSeconds());
                     assertThat(jedis.zscore(RedisExecutionStore.ALL_INDEX, end.executionId())).isNotNull();
-                    assertThat(jedis.zscore(RedisExecutionStore.userIndex(end.userId()), end.executionId())).isNotNull();
+                    assertThat(jedis.zscore(RedisExecutionStore.userIndex(end.userId()), end.executionId()))
+                            .isNotNull();
                 }
                 assertThat(jedis.scard(RedisExecutionStore.RUNNING_SET)).isZero();
             }
@@ -133,8 +208,7 @@ class FailoverExecutionStoreTest {
 
     @Test
     void aHungRedisDoesNotStallExecutions() throws Exception {
-        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-             FailoverExecutionStore store = store(redis, Duration.ofMillis(300))) {
+        try (FailoverExecutionStore store = store(Duration.ofMillis(300))) {
             store.recordStart(Records.started("alice", Instant.now()));
             redis.pause();
             List<ExecutionRecord> written = new ArrayList<>();
@@ -149,15 +223,14 @@ class FailoverExecutionStoreTest {
             assertThat(Duration.ofNanos(System.nanoTime() - t)).as("20 writes while Redis hangs")
                     .isLessThan(Duration.ofSeconds(3));
             assertThat(store.find(written.get(3).executionId())).contains(written.get(3));
-            Thread.sleep(1_500); // the replayer's pings time out too
-            assertThat(store.health().ok()).isFalse();
+            // The replayer's pings time out too: it never takes the hung server for a working one.
+            await().during(Duration.ofMillis(1_500)).atMost(Duration.ofSeconds(5)).until(() -> !store.health().ok());
             assertThat(store.health().pendingWrites()).as("one pending record per execution").isEqualTo(10);
             redis.resume();
             await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
             try (Jedis jedis = redis.client()) {
                 for (ExecutionRecord end : written) {
-                    assertThat(RedisExecutionStore.record(jedis.hgetAll(RedisExecutionStore.key(end.executionId()).getBytes(java.nio.charset.StandardCharsets.UTF_8))))
-                            .isEqualTo(end);
+                    assertThat(inRedis(jedis, end.executionId())).isEqualTo(end);
                 }
             }
         }
@@ -165,28 +238,27 @@ class FailoverExecutionStoreTest {
 
     @Test
     void recordsKeptByAStoppedProcessAreWrittenByTheNext() throws Exception {
-        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, PASSWORD)) {
-            List<ExecutionRecord> written = new ArrayList<>();
-            try (FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) { // Redis never started
-                assertThat(store.health().ok()).isFalse();
-                for (int i = 0; i < 5; i++) {
-                    ExecutionRecord start = Records.started("bob", Instant.now());
-                    store.recordStart(start);
-                    written.add(Records.ended(start));
-                    store.recordEnd(written.get(i));
-                }
-                assertThat(store.pendingWrites()).isEqualTo(5);
-                assertThat(store.health().pendingWrites()).isEqualTo(5);
-                assertThat(store.find(written.get(0).executionId())).contains(written.get(0));
+        redis.kill();
+        List<ExecutionRecord> written = new ArrayList<>();
+        try (FailoverExecutionStore store = store(Duration.ofMillis(500))) { // Redis not running
+            assertThat(store.health().ok()).isFalse();
+            for (int i = 0; i < 5; i++) {
+                ExecutionRecord start = Records.started("bob", Instant.now());
+                store.recordStart(start);
+                written.add(Records.ended(start));
+                store.recordEnd(written.get(i));
             }
-            redis.start();
-            try (FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) {
-                await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
-                assertThat(store.list("bob", 10)).containsExactlyInAnyOrderElementsOf(written);
-                try (Jedis jedis = redis.client()) {
-                    for (ExecutionRecord end : written) {
-                        assertThat(jedis.exists(RedisExecutionStore.key(end.executionId()))).isTrue();
-                    }
+            assertThat(store.pendingWrites()).isEqualTo(5);
+            assertThat(store.health().pendingWrites()).isEqualTo(5);
+            assertThat(store.find(written.get(0).executionId())).contains(written.get(0));
+        }
+        redis.start();
+        try (FailoverExecutionStore store = store(Duration.ofMillis(500))) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            assertThat(store.list("bob", 10)).containsExactlyInAnyOrderElementsOf(written);
+            try (Jedis jedis = redis.client()) {
+                for (ExecutionRecord end : written) {
+                    assertThat(jedis.exists(RedisExecutionStore.key(end.executionId()))).isTrue();
                 }
             }
         }
@@ -194,8 +266,7 @@ class FailoverExecutionStoreTest {
 
     @Test
     void readsDuringAnOutageSayWhatTheyCannotKnow() throws Exception {
-        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), true, PASSWORD).start();
-             FailoverExecutionStore store = store(redis, Duration.ofMillis(500))) {
+        try (FailoverExecutionStore store = store(Duration.ofMillis(500))) {
             ExecutionRecord a = Records.started("alice", Instant.now());
             store.recordStart(a);
             store.recordEnd(Records.ended(a));
@@ -222,23 +293,21 @@ class FailoverExecutionStoreTest {
     }
 
     @Test
-    void anEndWhoseStartIsStillPendingFollowsItThroughTheEmbeddedStore() throws Exception {
-        try (RedisServerProcess redis = new RedisServerProcess(dir.resolve("redis"), false, null).start()) {
-            RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofMillis(500), 2);
-            SqliteExecutionStore spool = new SqliteExecutionStore(dir.resolve("spool.db"), Duration.ofDays(30));
-            // A start kept during an outage; the replayer is slow here, so it is still pending when the end
-            // arrives with Redis up.
-            ExecutionRecord start = Records.started("carol", Instant.now());
-            spool.recordPending(start);
-            try (FailoverExecutionStore store = new FailoverExecutionStore(direct, spool, Duration.ofHours(1),
-                    Duration.ofHours(1))) {
-                assertThat(store.redisReachable()).isTrue();
-                store.recordEnd(Records.ended(start));
-                assertThat(direct.find(start.executionId())).as("not written to Redis ahead of its start").isEmpty();
-                assertThat(store.find(start.executionId())).contains(Records.ended(start));
-                assertThat(store.pendingWrites()).isEqualTo(1);
-                assertThat(store.health().detail()).contains("1 records");
-            }
+    void anEndWhoseStartIsStillPendingFollowsItThroughTheEmbeddedStore() {
+        RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofMillis(500), 2);
+        SqliteExecutionStore spool = new SqliteExecutionStore(dir.resolve("spool.db"), Duration.ofDays(30));
+        // A start kept during an outage; the replayer is slow here, so it is still pending when the end
+        // arrives with Redis up.
+        ExecutionRecord start = Records.started("carol", Instant.now());
+        spool.recordPending(start);
+        try (FailoverExecutionStore store = new FailoverExecutionStore(direct, spool, Duration.ofHours(1),
+                Duration.ofHours(1))) {
+            assertThat(store.redisReachable()).isTrue();
+            store.recordEnd(Records.ended(start));
+            assertThat(direct.find(start.executionId())).as("not written to Redis ahead of its start").isEmpty();
+            assertThat(store.find(start.executionId())).contains(Records.ended(start));
+            assertThat(store.pendingWrites()).isEqualTo(1);
+            assertThat(store.health().detail()).contains("1 records");
         }
     }
 

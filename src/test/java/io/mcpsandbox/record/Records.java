@@ -11,10 +11,13 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.UUID;
 
 /** Realistic records for store tests: a started one, and its end with a full result and security events. */
 final class Records {
+    static final long MIB = 1L << 20;
+
     private Records() {
     }
 
@@ -43,5 +46,33 @@ final class Records {
                 "héllo wörld\n", "warn: ✓\n", false, true, 1234, "runc", SecurityLevel.MEDIUM, "host",
                 ResourceUsage.of(800, 1234, 64L << 20, new NetworkIO(10, 20)), events, null);
         return start.ended(result, end);
+    }
+
+    /** An execution of {@code user} that completed with exit 0 and printed exactly this. */
+    static ExecutionRecord ended(String user, Instant startedAt, String stdout, String stderr) {
+        ExecutionRecord start = started(user, startedAt);
+        ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 0, stdout, stderr,
+                false, false, 12, "runc", SecurityLevel.MEDIUM, "host", ResourceUsage.NONE, List.of(), null);
+        return start.ended(result, startedAt.plusMillis(12));
+    }
+
+    /** A flood of control bytes as the service would capture it (valid UTF-8, so kept as such). */
+    static String controlFlood(int bytes, long seed) {
+        Random random = new Random(seed);
+        char[] chars = new char[bytes];
+        for (int i = 0; i < bytes; i++) {
+            chars[i] = (char) (1 + random.nextInt(31));
+        }
+        return new String(chars);
+    }
+
+    /** Text that does not compress: stored bytes then track the output's size. */
+    static String noise(int bytes, long seed) {
+        Random random = new Random(seed);
+        char[] chars = new char[bytes];
+        for (int i = 0; i < bytes; i++) {
+            chars[i] = (char) ('!' + random.nextInt(90));
+        }
+        return new String(chars);
     }
 }

@@ -80,7 +80,8 @@ final class RedisServerProcess implements AutoCloseable {
         long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
-                fail("redis-server on port " + port + " exited with " + process.exitValue() + ":\n" + Files.readString(log));
+                fail("redis-server on port " + port + " exited with " + process.exitValue() + ":\n"
+                        + Files.readString(log));
             }
             try (Jedis jedis = client()) {
                 if ("PONG".equals(jedis.ping())) {
@@ -93,6 +94,15 @@ final class RedisServerProcess implements AutoCloseable {
         }
         fail("redis-server on port " + port + " did not answer within 15 s:\n" + Files.readString(log));
         return this;
+    }
+
+    /** Started again if a test killed it, resumed if a test paused it: the state the next test expects. */
+    synchronized void ensureRunning() throws IOException, InterruptedException {
+        if (process != null && process.isAlive()) {
+            resume();
+        } else {
+            start();
+        }
     }
 
     /** A direct client, to check what the store wrote. */

@@ -1,110 +1,108 @@
 package io.mcpsandbox.record;
 
+import static io.mcpsandbox.record.Records.MIB;
+import static io.mcpsandbox.record.Records.controlFlood;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.mcpsandbox.model.ExecutionRecord;
-import io.mcpsandbox.model.ExecutionStatus;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class SqliteExecutionStoreTest {
+/** The contract on the embedded SQLite file, and what only that file does (modes, pending rows, pruning). */
+class SqliteExecutionStoreTest extends ExecutionStoreContract {
+    private static final Duration RETENTION = Duration.ofDays(30);
+
     @TempDir
     Path dir;
 
-    private SqliteExecutionStore open() {
-        return new SqliteExecutionStore(dir.resolve(SqliteExecutionStore.FILE_NAME), Duration.ofDays(30));
+    private Path file() {
+        return dir.resolve(SqliteExecutionStore.FILE_NAME);
+    }
+
+    @Override
+    protected SqliteExecutionStore open(OutputCaps caps) {
+        return new SqliteExecutionStore(file(), RETENTION, caps);
+    }
+
+    @Override
+    protected SqliteExecutionStore open() {
+        return open(OutputCaps.DEFAULTS);
+    }
+
+    /** Opened again one second after the record's retention ran out: opening prunes it. */
+    @Override
+    protected ExecutionStore pastRetention(ExecutionStore store, ExecutionRecord record) {
+        store.close();
+        Clock later = Clock.fixed(record.startedAt().plus(RETENTION).plusSeconds(1), ZoneOffset.UTC);
+        return new SqliteExecutionStore(file(), RETENTION, OutputCaps.DEFAULTS, later);
+    }
+
+    /** Another process holds the write lock (a second service on the same file, a backup tool). */
+    @Override
+    protected Outage outage() throws Exception {
+        Connection other = DriverManager.getConnection("jdbc:sqlite:" + file());
+        other.createStatement().execute("BEGIN EXCLUSIVE");
+        return () -> {
+            other.createStatement().execute("ROLLBACK");
+            other.close();
+        };
+    }
+
+    @Override
+    protected boolean keepsWritesDuringAnOutage() {
+        return false;
+    }
+
+    /** In WAL mode readers go on while another process writes: health (a read) stays ok. */
+    @Override
+    protected boolean healthSeesAnOutage() {
+        return false;
+    }
+
+    @Override
+    protected Stored stored(ExecutionStore store, ExecutionRecord record) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
+             PreparedStatement ps = c.prepareStatement(
+                     "SELECT stored_bytes, output_state FROM executions WHERE execution_id = ?")) {
+            ps.setString(1, record.executionId());
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).as(record.executionId()).isTrue();
+                return new Stored(rs.getLong(1), rs.getString(2));
+            }
+        }
+    }
+
+    @Override
+    protected long storedOutputBytes(ExecutionStore store) {
+        return ((SqliteExecutionStore) store).storedBytes(null);
     }
 
     @Test
-    void startThenEndRoundTripsEveryField() {
+    void theFileIsOwnerOnlyInWalModeAndCounted() throws Exception {
         try (SqliteExecutionStore store = open()) {
             ExecutionRecord start = Records.started("alice", Instant.now());
             store.recordStart(start);
-            assertThat(store.find(start.executionId())).contains(start);
-            assertThat(store.find(start.executionId()).orElseThrow().status()).isEqualTo(ExecutionStatus.RUNNING);
-
-            ExecutionRecord end = Records.ended(start);
-            store.recordEnd(end);
-            ExecutionRecord found = store.find(start.executionId()).orElseThrow();
-            assertThat(found).isEqualTo(end);
-            assertThat(found.result()).isEqualTo(end.result());
-            assertThat(found.securityEvents().get(0).details()).isEqualTo(end.securityEvents().get(0).details());
-            assertThat(found.outputBytes()).isEqualTo(end.outputBytes()).isPositive();
-            assertThat(store.find("no-such-id")).isEmpty();
-        }
-    }
-
-    @Test
-    void listsByUserNewestFirstWithLimit() {
-        try (SqliteExecutionStore store = open()) {
-            Instant t0 = Instant.parse("2030-01-01T00:00:00Z");
-            List<ExecutionRecord> alice = new ArrayList<>();
-            for (int i = 0; i < 5; i++) {
-                ExecutionRecord r = Records.started("alice", t0.plusSeconds(i));
-                alice.add(r);
-                store.recordStart(r);
-                store.recordStart(Records.started("bob", t0.plusSeconds(i).plusMillis(500)));
-            }
-            assertThat(store.list("alice", 3)).extracting(ExecutionRecord::executionId)
-                    .containsExactly(alice.get(4).executionId(), alice.get(3).executionId(), alice.get(2).executionId());
-            assertThat(store.list("alice", 100)).hasSize(5).allMatch(r -> r.userId().equals("alice"));
-            List<ExecutionRecord> all = store.list(null, 4);
-            assertThat(all).hasSize(4).isSortedAccordingTo((a, b) -> b.startedAt().compareTo(a.startedAt()));
-            assertThat(all.get(0).userId()).isEqualTo("bob");
-            assertThat(store.list("carol", 10)).isEmpty();
-            assertThatThrownBy(() -> store.list(null, 0)).isInstanceOf(IllegalArgumentException.class);
-        }
-    }
-
-    @Test
-    void runningListsOnlyUnfinished() {
-        try (SqliteExecutionStore store = open()) {
-            ExecutionRecord a = Records.started("alice", Instant.now());
-            ExecutionRecord b = Records.started("alice", Instant.now().plusMillis(1));
-            ExecutionRecord c = Records.started("bob", Instant.now().plusMillis(2));
-            store.recordStart(a);
-            store.recordStart(b);
-            store.recordStart(c);
-            store.recordEnd(Records.ended(b));
-            assertThat(store.running()).extracting(ExecutionRecord::executionId)
-                    .containsExactly(a.executionId(), c.executionId());
-        }
-    }
-
-    @Test
-    void recordsSurviveReopeningTheFile() throws Exception {
-        ExecutionRecord start = Records.started("alice", Instant.now());
-        ExecutionRecord other = Records.started("bob", Instant.now());
-        try (SqliteExecutionStore store = open()) {
-            store.recordStart(start);
             store.recordEnd(Records.ended(start));
-            store.recordStart(other);
-        }
-        try (SqliteExecutionStore store = open()) {
-            assertThat(store.find(start.executionId())).contains(Records.ended(start));
-            assertThat(store.running()).containsExactly(other);
+            store.recordStart(Records.started("bob", Instant.now()));
             assertThat(store.count()).isEqualTo(2);
+            assertThat(store.health().backend()).isEqualTo("sqlite");
+            assertThat(store.health().detail()).contains("2 records");
         }
-        Path file = dir.resolve(SqliteExecutionStore.FILE_NAME);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
-        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file()))).isEqualTo("rw-------");
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
              ResultSet rs = c.createStatement().executeQuery("PRAGMA journal_mode")) {
             assertThat(rs.next()).isTrue();
             assertThat(rs.getString(1)).isEqualToIgnoringCase("wal");
@@ -112,50 +110,18 @@ class SqliteExecutionStoreTest {
     }
 
     @Test
-    void concurrentWritesFromTwentyThreadsAreAllStored() throws Exception {
-        try (SqliteExecutionStore store = open(); ExecutorService pool = Executors.newFixedThreadPool(20)) {
-            List<Future<List<ExecutionRecord>>> futures = new ArrayList<>();
-            for (int t = 0; t < 20; t++) {
-                String user = "user-" + t;
-                futures.add(pool.submit(() -> {
-                    List<ExecutionRecord> ends = new ArrayList<>();
-                    for (int i = 0; i < 25; i++) {
-                        ExecutionRecord start = Records.started(user, Instant.now());
-                        store.recordStart(start);
-                        ExecutionRecord end = Records.ended(start);
-                        store.recordEnd(end);
-                        ends.add(end);
-                    }
-                    return ends;
-                }));
-            }
-            List<ExecutionRecord> written = new ArrayList<>();
-            for (Future<List<ExecutionRecord>> f : futures) {
-                written.addAll(f.get());
-            }
-            assertThat(store.count()).isEqualTo(500);
-            for (ExecutionRecord r : written) {
-                assertThat(store.find(r.executionId())).contains(r);
-            }
-            assertThat(store.list("user-7", 100)).hasSize(25);
-            assertThat(store.running()).isEmpty();
-        }
-    }
-
-    @Test
     void retentionPrunesOldRecordsOnOpenButKeepsPendingOnes() {
         Instant now = Instant.parse("2030-06-01T00:00:00Z");
-        Path file = dir.resolve(SqliteExecutionStore.FILE_NAME);
         ExecutionRecord old = Records.started("alice", now.minus(40, ChronoUnit.DAYS));
         ExecutionRecord oldPending = Records.started("alice", now.minus(41, ChronoUnit.DAYS));
         ExecutionRecord recent = Records.started("alice", now.minus(2, ChronoUnit.DAYS));
-        try (SqliteExecutionStore store = new SqliteExecutionStore(file, Duration.ZERO)) {
+        try (SqliteExecutionStore store = new SqliteExecutionStore(file(), Duration.ZERO)) {
             store.recordEnd(Records.ended(old));
             store.recordPending(oldPending);
             store.recordEnd(Records.ended(recent));
         }
         Clock clock = Clock.fixed(now, ZoneOffset.UTC);
-        try (SqliteExecutionStore store = new SqliteExecutionStore(file, Duration.ofDays(30), clock)) {
+        try (SqliteExecutionStore store = new SqliteExecutionStore(file(), RETENTION, clock)) {
             assertThat(store.find(old.executionId())).isEmpty();
             assertThat(store.find(recent.executionId())).isPresent();
             assertThat(store.find(oldPending.executionId())).isPresent();
@@ -181,20 +147,28 @@ class SqliteExecutionStoreTest {
     }
 
     @Test
-    void healthAndInvalidRecords() {
+    void storedBytesAreTheBytesOnDiskAndOutputsLiveOutsideTheJson() throws Exception {
+        ExecutionRecord end = Records.ended("alice", Instant.now(), controlFlood(2 * (int) MIB, 1), "short\n");
         try (SqliteExecutionStore store = open()) {
-            assertThat(store.health().ok()).isTrue();
-            assertThat(store.health().backend()).isEqualTo("sqlite");
-            assertThat(store.health().pendingWrites()).isZero();
-            ExecutionRecord noStart = new ExecutionRecord("x", "u", null, null, null, null, null, null, null, null,
-                    ExecutionStatus.RUNNING, null, 0, 0, null, null);
-            assertThatThrownBy(() -> store.recordStart(noStart)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("startedAt");
+            store.recordEnd(end);
+            long stored = stored(store, end).bytes();
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
+                 PreparedStatement ps = c.prepareStatement("SELECT length(output) + length(CAST(result AS BLOB)), "
+                         + "result FROM executions WHERE execution_id = ?")) {
+                ps.setString(1, end.executionId());
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(stored).isEqualTo(rs.getLong(1));
+                    assertThat(rs.getString(2)).contains("\"stdout\":\"\"").doesNotContain("\\u0001");
+                }
+            }
+            assertThat(store.storedBytes("alice")).isEqualTo(stored);
+            assertThat(store.storedBytes("bob")).isZero();
         }
     }
 
     @Test
-    void instantsAreWrittenAsIsoStrings() throws Exception {
+    void instantsAreWrittenAsIsoStrings() {
         ExecutionRecord end = Records.ended(Records.started("alice", Instant.parse("2030-01-02T03:04:05.123456789Z")));
         String json = RecordJson.write(end.result());
         assertThat(json).doesNotContain("\"timestamp\":1");
@@ -202,5 +176,14 @@ class SqliteExecutionStoreTest {
         assertThat(events).contains("\"2030-01-02T03:04:05.128456789Z\"").contains("\"high\"");
         assertThat(RecordJson.events(events)).isEqualTo(end.securityEvents());
         assertThat(RecordJson.result(json)).isEqualTo(end.result());
+    }
+
+    @Test
+    void aReadOfAStoreClosedUnderneathFailsLoudly() {
+        SqliteExecutionStore store = open();
+        store.close();
+        store.close(); // idempotent
+        assertThatThrownBy(() -> store.find("x"))
+                .isInstanceOf(ExecutionStoreException.class).hasMessageContaining("closed");
     }
 }

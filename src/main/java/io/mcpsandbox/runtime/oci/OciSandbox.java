@@ -28,6 +28,8 @@ import tools.jackson.databind.json.JsonMapper;
 final class OciSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(OciSandbox.class);
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(30);
+    /** How long close kills a still running (or still starting) runtime before it deletes it anyway. */
+    private static final Duration STOP_WAIT = Duration.ofSeconds(3);
     /** Joins the runtime process to our cgroup, then becomes the runtime (see SandboxCgroup). */
     private static final String JOIN_CGROUP =
             "for f in $CGROUP_PROCS; do echo $$ > \"$f\" || exit 125; done; exec \"$@\"";
@@ -172,6 +174,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
+        stopRuntime();
         try {
             HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
             if (!deleted.ok() && !deleted.message().contains("not exist")) {
@@ -197,6 +200,23 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         DeleteTree.deleteQuietly(bundle); // never follows a link the sandbox may have planted
         owner.close(); // last: until here a reaper must see this sandbox as owned
         runtime.releaseUids(hostUidBase);
+    }
+
+    /**
+     * Kills until the runtime process has ended: closed while it still creates the container, a delete finds
+     * nothing yet and the processes it then starts would hold their cgroup after close.
+     */
+    private void stopRuntime() {
+        Process p = runtimeProcess;
+        long deadline = System.nanoTime() + STOP_WAIT.toNanos();
+        try {
+            while (p != null && p.isAlive() && System.nanoTime() < deadline) {
+                kill();
+                p.waitFor(250, java.util.concurrent.TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the forced delete below still runs
+        }
     }
 
     private Path logFile() {

@@ -1,0 +1,370 @@
+package io.mcpsandbox.record;
+
+import static io.mcpsandbox.record.Records.MIB;
+import static io.mcpsandbox.record.Records.controlFlood;
+import static io.mcpsandbox.record.Records.noise;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What every {@link ExecutionStore} promises, whatever keeps the records: round trips, listing, concurrent
+ * writers, retention, a restart on the same data, an outage of the backend and the output caps. A subclass
+ * per store says how to open it, how to make a record outlive its retention, how to take the backend away,
+ * and how to see what the backend holds; cases that only one store has live in that subclass.
+ */
+abstract class ExecutionStoreContract {
+
+    /** The backend stops answering until {@link #close()}. */
+    interface Outage extends AutoCloseable {
+        @Override
+        void close() throws Exception;
+    }
+
+    /**
+     * What the backend holds for one record.
+     *
+     * @param bytes       bytes of the record's stored result as the backend counts or holds them
+     * @param outputState "full", "truncated" or "dropped"
+     */
+    record Stored(long bytes, String outputState) {
+    }
+
+    /** A store over this test's backend; each call opens it again on the same data (a restart). */
+    protected abstract ExecutionStore open(OutputCaps caps);
+
+    protected ExecutionStore open() {
+        return open(OutputCaps.DEFAULTS);
+    }
+
+    /**
+     * Makes {@code record} outlive its retention the way the backend would (SQLite: opened later than its
+     * retention, which prunes it; Redis: its TTL runs out).
+     *
+     * @return the store to go on with (the same one, or the store opened again)
+     */
+    protected abstract ExecutionStore pastRetention(ExecutionStore store, ExecutionRecord record) throws Exception;
+
+    /** Takes the backend away until the returned outage is closed. */
+    protected abstract Outage outage() throws Exception;
+
+    /** Whether a write during an outage is kept (and written later) rather than refused with an error. */
+    protected abstract boolean keepsWritesDuringAnOutage();
+
+    /** Whether {@link ExecutionStore#health()} reports the outage while it lasts. */
+    protected abstract boolean healthSeesAnOutage();
+
+    /** What the backend holds for a record, read past the store. */
+    protected abstract Stored stored(ExecutionStore store, ExecutionRecord record) throws Exception;
+
+    /** Bytes of stored results (JSON and compressed output) the backend counts over all records. */
+    protected abstract long storedOutputBytes(ExecutionStore store) throws Exception;
+
+    /** A password in the backend's address, which no message may show; null when there is none. */
+    protected String secret() {
+        return null;
+    }
+
+    private void showsNoSecret(String text) {
+        if (secret() != null) {
+            assertThat(text).doesNotContain(secret());
+        }
+    }
+
+    @Test
+    void startThenEndRoundTripsEveryField() {
+        try (ExecutionStore store = open()) {
+            ExecutionRecord start = Records.started("alice", Instant.now());
+            store.recordStart(start);
+            assertThat(store.find(start.executionId())).contains(start);
+            assertThat(store.find(start.executionId()).orElseThrow().status()).isEqualTo(ExecutionStatus.RUNNING);
+            assertThat(store.running()).containsExactly(start);
+
+            ExecutionRecord end = Records.ended(start);
+            store.recordEnd(end);
+            ExecutionRecord found = store.find(start.executionId()).orElseThrow();
+            assertThat(found).isEqualTo(end);
+            assertThat(found.result()).isEqualTo(end.result());
+            assertThat(found.securityEvents().get(0).details()).isEqualTo(end.securityEvents().get(0).details());
+            assertThat(found.outputBytes()).isEqualTo(end.outputBytes()).isPositive();
+            assertThat(store.running()).isEmpty();
+            assertThat(store.find("no-such-id")).isEmpty();
+            assertThat(store.health().ok()).isTrue();
+            assertThat(store.pendingWrites()).isZero();
+            assertThat(store.degraded()).isFalse();
+        }
+    }
+
+    @Test
+    void anEndWithoutAStartIsStored() {
+        try (ExecutionStore store = open()) {
+            ExecutionRecord end = Records.ended(Records.started("alice", Instant.now()));
+            store.recordEnd(end);
+            assertThat(store.find(end.executionId())).contains(end);
+            assertThat(store.running()).isEmpty();
+        }
+    }
+
+    @Test
+    void listsByUserNewestFirstWithLimitAndRunningOldestFirst() {
+        // Recent start times: Redis drops index entries older than its TTL.
+        Instant t0 = Instant.now().minusSeconds(600);
+        List<ExecutionRecord> alice = new ArrayList<>();
+        List<ExecutionRecord> bob = new ArrayList<>();
+        try (ExecutionStore store = open()) {
+            for (int i = 0; i < 5; i++) {
+                ExecutionRecord a = Records.started("alice", t0.plusSeconds(i));
+                store.recordStart(a);
+                alice.add(Records.ended(a));
+                store.recordEnd(alice.get(i));
+                bob.add(Records.started("bob", t0.plusSeconds(i).plusMillis(500)));
+                store.recordStart(bob.get(i));
+            }
+            assertThat(store.list("alice", 3)).containsExactly(alice.get(4), alice.get(3), alice.get(2));
+            assertThat(store.list("alice", 100)).hasSize(5).allMatch(r -> r.userId().equals("alice"));
+            assertThat(store.list("bob", 100)).hasSize(5).allMatch(r -> r.userId().equals("bob"));
+            List<ExecutionRecord> all = store.list(null, 4);
+            assertThat(all).hasSize(4).isSortedAccordingTo((a, b) -> b.startedAt().compareTo(a.startedAt()));
+            assertThat(all.get(0)).isEqualTo(bob.get(4));
+            assertThat(store.running()).as("only the unfinished, oldest first").containsExactlyElementsOf(bob);
+            assertThat(store.list("carol", 10)).isEmpty();
+            assertThatThrownBy(() -> store.list(null, 0)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void aRecordWithoutAStartTimeIsRefused() {
+        try (ExecutionStore store = open()) {
+            ExecutionRecord noStart = new ExecutionRecord("x", "u", null, null, null, null, null, null, null, null,
+                    ExecutionStatus.RUNNING, null, 0, 0, null, null);
+            assertThatThrownBy(() -> store.recordStart(noStart)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("startedAt");
+            assertThat(store.find("x")).isEmpty();
+        }
+    }
+
+    @Test
+    void concurrentWritesFromTwentyThreadsAreAllStored() throws Exception {
+        try (ExecutionStore store = open(); ExecutorService pool = Executors.newFixedThreadPool(20)) {
+            List<Future<List<ExecutionRecord>>> futures = new ArrayList<>();
+            for (int t = 0; t < 20; t++) {
+                String user = "user-" + t;
+                futures.add(pool.submit(() -> {
+                    List<ExecutionRecord> ends = new ArrayList<>();
+                    for (int i = 0; i < 25; i++) {
+                        ExecutionRecord start = Records.started(user, Instant.now());
+                        store.recordStart(start);
+                        ExecutionRecord end = Records.ended(start);
+                        store.recordEnd(end);
+                        ends.add(end);
+                    }
+                    return ends;
+                }));
+            }
+            List<ExecutionRecord> written = new ArrayList<>();
+            for (Future<List<ExecutionRecord>> f : futures) {
+                written.addAll(f.get());
+            }
+            assertThat(store.list(null, 1000)).hasSize(500);
+            for (ExecutionRecord r : written) {
+                assertThat(store.find(r.executionId())).contains(r);
+            }
+            assertThat(store.list("user-7", 100)).hasSize(25);
+            assertThat(store.running()).isEmpty();
+        }
+    }
+
+    @Test
+    void aRecordPastItsRetentionIsGoneAndTheOthersStay() throws Exception {
+        Instant now = Instant.now();
+        ExecutionRecord old = Records.ended(Records.started("alice", now.minusSeconds(60)));
+        ExecutionRecord recent = Records.ended(Records.started("alice", now));
+        ExecutionStore store = open();
+        try {
+            store.recordEnd(old);
+            store.recordEnd(recent);
+            store = pastRetention(store, old);
+            assertThat(store.find(old.executionId())).isEmpty();
+            assertThat(store.find(recent.executionId())).contains(recent);
+            assertThat(store.list("alice", 10)).containsExactly(recent);
+            assertThat(store.list(null, 10)).containsExactly(recent);
+        } finally {
+            store.close();
+        }
+    }
+
+    @Test
+    void recordsSurviveARestart() {
+        ExecutionRecord start = Records.started("alice", Instant.now());
+        ExecutionRecord other = Records.started("bob", Instant.now().plusMillis(1));
+        try (ExecutionStore store = open()) {
+            store.recordStart(start);
+            store.recordEnd(Records.ended(start));
+            store.recordStart(other);
+        }
+        try (ExecutionStore store = open()) {
+            assertThat(store.find(start.executionId())).contains(Records.ended(start));
+            assertThat(store.running()).as("what a crashed process left running").containsExactly(other);
+            assertThat(store.list(null, 10)).containsExactly(other, Records.ended(start));
+            store.recordEnd(Records.ended(other));
+            assertThat(store.running()).isEmpty();
+        }
+    }
+
+    @Test
+    void aWriteDuringAnOutageIsKeptOrRefusedLoudlyAndTheStoreRecovers() throws Exception {
+        ExecutionRecord before = Records.ended(Records.started("alice", Instant.now().minusSeconds(5)));
+        ExecutionRecord during = Records.started("alice", Instant.now());
+        try (ExecutionStore store = open()) {
+            store.recordEnd(before);
+            try (Outage outage = outage()) {
+                boolean kept;
+                try {
+                    store.recordStart(during);
+                    kept = true;
+                } catch (ExecutionStoreException e) {
+                    kept = false;
+                    assertThat(e.getMessage()).as("the error says what failed").contains(during.executionId());
+                    showsNoSecret(e.getMessage());
+                }
+                assertThat(kept).as("write during the outage kept").isEqualTo(keepsWritesDuringAnOutage());
+                StoreHealth health = store.health();
+                showsNoSecret(health.detail());
+                if (healthSeesAnOutage()) {
+                    assertThat(health.ok()).as(health.detail()).isFalse();
+                    assertThat(store.degraded()).isTrue();
+                }
+                if (kept) {
+                    assertThat(store.find(during.executionId())).as("readable meanwhile").contains(during);
+                    assertThat(store.pendingWrites()).isEqualTo(1);
+                }
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            assertThat(store.pendingWrites()).isZero();
+            assertThat(store.find(before.executionId())).contains(before);
+            if (keepsWritesDuringAnOutage()) {
+                assertThat(store.running()).as("written once the backend answered").containsExactly(during);
+            } else {
+                assertThat(store.find(during.executionId())).isEmpty();
+                store.recordStart(during);
+            }
+            store.recordEnd(Records.ended(during));
+            assertThat(store.list("alice", 10)).containsExactly(Records.ended(during), before);
+            assertThat(store.running()).isEmpty();
+        }
+    }
+
+    @Test
+    void aFloodOfControlBytesIsStoredCappedAndCompressedWithAMarker() throws Exception {
+        String flood = controlFlood(10 * (int) MIB, 1);
+        ExecutionRecord end = Records.ended("alice", Instant.now(), flood, "short\n");
+        try (ExecutionStore store = open(OutputCaps.DEFAULTS)) {
+            store.recordEnd(end);
+            ExecutionRecord found = store.find(end.executionId()).orElseThrow();
+            ExecutionResult back = found.result();
+            String kept = flood.substring(0, (int) MIB);
+            String marker = StoredResults.truncatedMarker("stdout", MIB, 10 * MIB);
+            assertThat(back.stdout()).startsWith(kept).endsWith(marker).hasSize(kept.length() + marker.length());
+            assertThat(back.stdoutTruncated()).as("the stored stdout says it is cut").isTrue();
+            assertThat(back.stderr()).isEqualTo("short\n");
+            assertThat(back.stderrTruncated()).isFalse();
+            assertThat(back.exitCode()).isZero();
+            assertThat(back.status()).isEqualTo(ExecutionStatus.COMPLETED);
+            assertThat(found.outputBytes()).as("how much the program printed").isEqualTo(10 * MIB + 6);
+            assertThat(store.list("alice", 5)).extracting(ExecutionRecord::executionId)
+                    .containsExactly(end.executionId());
+            // 1 MiB of control bytes, compressed: far below the 6 MiB of JSON escapes it would make.
+            Stored stored = stored(store, end);
+            assertThat(stored.bytes()).isPositive().isLessThan(MIB);
+            assertThat(stored.outputState()).isEqualTo("truncated");
+            assertThat(storedOutputBytes(store)).isPositive().isLessThan(MIB);
+        }
+    }
+
+    @Test
+    void outputUnderTheCapRoundTripsExactly() {
+        String text = "héllo ✓ 😀\u0000\u001b[31m\n" + noise(5000, 2);
+        ExecutionRecord end = Records.ended("alice", Instant.now(), text, text);
+        int size = text.getBytes(StandardCharsets.UTF_8).length;
+        try (ExecutionStore store = open(new OutputCaps(size, MIB, MIB))) {
+            store.recordEnd(end);
+            assertThat(store.find(end.executionId())).contains(end);
+        }
+    }
+
+    @Test
+    void thePerUserAndTotalCapsDropTheOldestOutputs() throws Exception {
+        Instant t0 = Instant.now().minusSeconds(600);
+        long size = StoredResults.encode(Records.ended("alice", t0, noise(30_000, 0), "").result(), MIB)
+                .storedBytes();
+        // Room for 3.5 records per user and 5.5 in all; each ~30 KB record passes the 1/32 of a cap that makes
+        // Redis check it.
+        OutputCaps caps = new OutputCaps(64 * 1024, size * 7 / 2, size * 11 / 2);
+        List<ExecutionRecord> alice = new ArrayList<>();
+        List<ExecutionRecord> bob = new ArrayList<>();
+        try (ExecutionStore store = open(caps)) {
+            // Older than every ended one, and still running: never touched.
+            ExecutionRecord running = Records.started("alice", t0.minusSeconds(60));
+            store.recordStart(running);
+            for (int i = 0; i < 8; i++) {
+                ExecutionRecord r = Records.ended("alice", t0.plusSeconds(i), noise(30_000, i), "err " + i);
+                store.recordEnd(r);
+                alice.add(r);
+            }
+            for (int i = 0; i < 5; i++) {
+                assertDropped(store, alice.get(i));
+            }
+            for (int i = 5; i < 8; i++) {
+                assertThat(store.find(alice.get(i).executionId())).as("alice's record %d", i).contains(alice.get(i));
+            }
+            assertThat(store.find(running.executionId())).contains(running);
+            assertThat(storedOutputBytes(store)).isLessThanOrEqualTo(caps.maxPerUser());
+
+            for (int i = 0; i < 4; i++) {
+                ExecutionRecord r = Records.ended("bob", t0.plusSeconds(100 + i), noise(30_000, 100 + i),
+                        "err b" + i);
+                store.recordEnd(r);
+                bob.add(r);
+            }
+            // bob's oldest goes by the per-user cap (not alice's, older); then 3 + 3 pass the total, and the
+            // oldest of anyone (alice's) goes.
+            assertDropped(store, bob.get(0));
+            for (int i = 1; i < 4; i++) {
+                assertThat(store.find(bob.get(i).executionId())).as("bob's record %d", i).contains(bob.get(i));
+            }
+            assertDropped(store, alice.get(5));
+            assertThat(store.find(alice.get(6).executionId())).contains(alice.get(6));
+            assertThat(store.find(alice.get(7).executionId())).contains(alice.get(7));
+            assertThat(storedOutputBytes(store)).isLessThanOrEqualTo(caps.maxTotal());
+            // The records themselves stay.
+            assertThat(store.list(null, 100)).hasSize(13);
+            assertThat(stored(store, alice.get(0)).outputState()).isEqualTo("dropped");
+        }
+    }
+
+    /** The record lost its output to a cap; everything else about it stays. */
+    private static void assertDropped(ExecutionStore store, ExecutionRecord r) {
+        ExecutionRecord back = store.find(r.executionId()).orElseThrow();
+        assertThat(back.result().stdout()).as(r.userId() + " " + r.startedAt())
+                .isEqualTo(StoredResults.droppedMarker("stdout"));
+        assertThat(back.result().stderr()).isEqualTo(StoredResults.droppedMarker("stderr"));
+        assertThat(back.result().stdoutTruncated()).isTrue();
+        assertThat(back.result().stderrTruncated()).isTrue();
+        assertThat(back.status()).isEqualTo(r.status());
+        assertThat(back.result().exitCode()).isZero();
+        assertThat(back.outputBytes()).isEqualTo(r.outputBytes());
+    }
+}

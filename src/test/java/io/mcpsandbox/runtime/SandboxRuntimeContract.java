@@ -232,7 +232,7 @@ abstract class SandboxRuntimeContract {
     private static void assertNoTraceOf(String name) throws IOException {
         for (String oci : TestSandbox.OCI_RUNTIMES) {
             OciRuntime runtime = (OciRuntime) sandbox.services().registry().find(oci).orElseThrow();
-            assertThat(runtime.leftovers().listContainers()).as(oci + " containers").doesNotContain(name);
+            assertThat(runtime.listContainers()).as(oci + " containers").doesNotContain(name);
         }
         if (sandbox.docker().isPresent()) {
             assertThat(sandbox.docker().get().leftovers().listContainers()).as("docker containers")

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * Crash recovery of the OCI backend, shared by its runtimes: finds sandboxes left by a process that died
  * and removes them with their containers, workspace mounts and cgroups. Candidates come only from this data
  * directory's bundles and this service's runtime state roots, never from host-wide names (another
- * installation's sandboxes are not ours). A sandbox whose owner lock is still held belongs to a live process (a CLI run next to a server, say) and is left alone.
+ * installation's sandboxes are not ours). A sandbox whose owner lock is still held belongs to a live process (a
+ * CLI run next to a server, say) and is left alone.
  */
 public final class OciLeftoverReaper implements LeftoverReaper {
     private static final Logger log = LoggerFactory.getLogger(OciLeftoverReaper.class);

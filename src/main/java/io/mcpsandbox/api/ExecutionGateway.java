@@ -62,7 +62,8 @@ public final class ExecutionGateway {
             });
             return new Started(s.executionId(), settled);
         }).whenComplete((started, error) -> {
-            if (error != null && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
+            if (error != null
+                    && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
                 metrics.recordRejection("admission");
             }
         });

@@ -11,7 +11,8 @@ public final class Json {
 
     public static JsonMapper mapper() {
         return JsonMapper.builder()
-                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION) // {"code":"a","code":"b"} is an error, not a guess
+                // {"code":"a","code":"b"} is an error, not a guess
+                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
                 .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
                 .build();
     }

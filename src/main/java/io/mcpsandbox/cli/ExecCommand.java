@@ -23,11 +23,13 @@ import picocli.CommandLine.Parameters;
 import tools.jackson.databind.json.JsonMapper;
 
 @Command(name = "exec", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Runs one command (exec [options] -- ARGV...) or a snippet (exec --lang LANG --code CODE | --file PATH)",
+        description = {"Runs one command (exec [options] -- ARGV...) or a snippet "
+                + "(exec --lang LANG --code CODE | --file PATH)",
                 "in a fresh sandbox that is removed afterwards."},
         footer = {"", "Exit status without --json: the program's own exit code (128+N if killed by signal N);",
                 "124 on timeout, 125 when the output limit was hit, 137 when killed for memory, 143 when terminated,",
-                "2 when the request was rejected, 1 when the service failed. The program's stdout and stderr go to ours;",
+                "2 when the request was rejected, 1 when the service failed. The program's stdout and stderr go to "
+                + "ours;",
                 "a line on stderr says why for anything but a normal exit.",
                 "With --json: one line holding the result object; exit 0 for any execution that produced a result,",
                 "2 for rejected, 1 for error."})
@@ -43,23 +45,28 @@ final class ExecCommand implements Callable<Integer> {
         Path file;
     }
 
-    @Option(names = "--lang", paramLabel = "LANG", description = "Language of --code/--file: python, node, sh, bash, java.")
+    @Option(names = "--lang", paramLabel = "LANG",
+            description = "Language of --code/--file: python, node, sh, bash, java.")
     String language;
 
-    @Option(names = "--runtime", paramLabel = "NAME", description = "Runtime to use (runc, runsc, ...); wins over --security-level.")
+    @Option(names = "--runtime", paramLabel = "NAME",
+            description = "Runtime to use (runc, runsc, ...); wins over --security-level.")
     String runtime;
 
-    @Option(names = "--security-level", paramLabel = "LEVEL", description = "low, medium (default), high, critical. Never downgraded.")
+    @Option(names = "--security-level", paramLabel = "LEVEL",
+            description = "low, medium (default), high, critical. Never downgraded.")
     String securityLevel;
 
     @Option(names = "--image", paramLabel = "REF", description = "Image to run in, as a reference such as "
             + "alpine:3.19 or python:3.11-slim (a missing tag is latest; default: host).")
     String image;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", description = "Wall-clock limit, e.g. 500ms, 5s, 2m (default 30s).")
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "Wall-clock limit, e.g. 500ms, 5s, 2m (default 30s).")
     String timeout;
 
-    @Option(names = "--memory", paramLabel = "SIZE", description = "Memory limit, no swap beyond it, e.g. 256m (default 256m).")
+    @Option(names = "--memory", paramLabel = "SIZE",
+            description = "Memory limit, no swap beyond it, e.g. 256m (default 256m).")
     String memory;
 
     @Option(names = "--cpus", paramLabel = "N", description = "CPU limit in cores, e.g. 0.5 (default 1).")
@@ -77,10 +84,12 @@ final class ExecCommand implements Callable<Integer> {
     @Option(names = "--env", paramLabel = "K=V", description = "Environment variable for the program (repeatable).")
     List<String> env = new ArrayList<>();
 
-    @Option(names = "--workdir", paramLabel = "DIR", description = "Working directory inside the sandbox: /workspace (default), /tmp, or a directory below one of them (made if missing).")
+    @Option(names = "--workdir", paramLabel = "DIR", description = "Working directory inside the sandbox: "
+            + "/workspace (default), /tmp, or a directory below one of them (made if missing).")
     String workDir;
 
-    @Option(names = "--stdin-file", paramLabel = "PATH", description = "Feed this file to the program's standard input.")
+    @Option(names = "--stdin-file", paramLabel = "PATH",
+            description = "Feed this file to the program's standard input.")
     Path stdinFile;
 
     @Option(names = "--json", description = "Print the result object as one JSON line.")
@@ -147,12 +156,14 @@ final class ExecCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--lang needs --code CODE or --file PATH");
             }
             if (!argv.isEmpty()) {
-                throw new IllegalArgumentException("give either a command after -- or --lang with --code/--file, not both");
+                throw new IllegalArgumentException(
+                        "give either a command after -- or --lang with --code/--file, not both");
             }
             b.language(language).code(source.code != null ? source.code : Files.readString(source.file));
         } else {
             if (argv.isEmpty()) {
-                throw new IllegalArgumentException("nothing to run: give a command after -- or --lang with --code/--file");
+                throw new IllegalArgumentException(
+                        "nothing to run: give a command after -- or --lang with --code/--file");
             }
             b.command(argv);
         }

@@ -42,7 +42,8 @@ final class ExecutionsCommand implements Runnable {
         @Option(names = "--user", paramLabel = "ID", description = "Only this user's executions.")
         String user;
 
-        @Option(names = "--limit", paramLabel = "N", defaultValue = "20", description = "How many at most (1 to 1000; default 20).")
+        @Option(names = "--limit", paramLabel = "N", defaultValue = "20",
+                description = "How many at most (1 to 1000; default 20).")
         int limit;
 
         @Option(names = "--json", description = "One JSON array of records (without their output).")
@@ -57,7 +58,8 @@ final class ExecutionsCommand implements Runnable {
             try (ExecutionStore store = store()) {
                 List<ExecutionRecord> records = store.list(user, limit);
                 if (json) {
-                    System.out.println(JSON.writeValueAsString(records.stream().map(ExecutionRecord::withoutResult).toList()));
+                    System.out.println(JSON.writeValueAsString(
+                            records.stream().map(ExecutionRecord::withoutResult).toList()));
                     return 0;
                 }
                 System.out.printf("%-36s %-20s %-12s %-8s %-6s %-9s %s%n", "EXECUTION", "STARTED", "STATUS", "RUNTIME",
@@ -108,7 +110,8 @@ final class ExecutionsCommand implements Runnable {
         @Parameters(paramLabel = "ID", description = "The execution id.")
         String id;
 
-        @Option(names = "--server", paramLabel = "URL", defaultValue = "${env:MCP_SANDBOX_SERVER:-http://127.0.0.1:8080}",
+        @Option(names = "--server", paramLabel = "URL",
+                defaultValue = "${env:MCP_SANDBOX_SERVER:-http://127.0.0.1:8080}",
                 description = "The server's base URL (env MCP_SANDBOX_SERVER; default ${DEFAULT-VALUE}).")
         String server;
 
@@ -119,7 +122,8 @@ final class ExecutionsCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             if (apiKey == null || apiKey.isBlank()) {
-                System.err.println("mcp-sandbox executions kill: an API key is needed (--api-key or MCP_SANDBOX_API_KEY)");
+                System.err.println(
+                        "mcp-sandbox executions kill: an API key is needed (--api-key or MCP_SANDBOX_API_KEY)");
                 return 2;
             }
             URI uri = URI.create(server.replaceAll("/+$", "") + "/v1/executions/"
@@ -134,10 +138,11 @@ final class ExecutionsCommand implements Runnable {
                     return 0;
                 }
                 case 409 -> System.err.println("mcp-sandbox executions kill: " + id + " has already finished");
-                case 404 -> System.err.println("mcp-sandbox executions kill: no execution " + id + " of yours is running");
+                case 404 -> System.err.println(
+                        "mcp-sandbox executions kill: no execution " + id + " of yours is running");
                 case 401 -> System.err.println("mcp-sandbox executions kill: the server refused the API key");
-                default -> System.err.println("mcp-sandbox executions kill: the server answered " + response.statusCode()
-                        + ": " + abbreviate(response.body(), 300));
+                default -> System.err.println("mcp-sandbox executions kill: the server answered "
+                        + response.statusCode() + ": " + abbreviate(response.body(), 300));
             }
             return 1;
         }

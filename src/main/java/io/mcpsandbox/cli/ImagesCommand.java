@@ -91,8 +91,8 @@ public final class ImagesCommand implements Callable<Integer> {
     }
 
     @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that name), "
-                    + "then scans it with trivy where installed.")
+            description = "Imports a `docker save` archive or an OCI archive under NAME (replacing an image of that "
+                    + "name), then scans it with trivy where installed.")
     static final class ImportImage implements Callable<Integer> {
         @Option(names = "--name", required = true, description = "Catalog name: an image reference such as "
                 + "alpine:3.19 or ghcr.io/org/tool:1.2 (a missing tag is latest; a @sha256: digest must match).")

@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
                 "/metrics and /healthz on one HTTP port."},
         footer = {"", "HTTP needs API keys: MCP_SANDBOX_API_KEYS=\"token:userId,token2:userId2\" (or api.keys in the "
                 + "config file); every request to /mcp, /v1 and /metrics must send Authorization: Bearer <token>, and "
-                + "runs as that token's user. Without keys, --http refuses to start unless --insecure-no-auth is given.",
+                + "runs as that token's user. Without keys, --http refuses to start unless --insecure-no-auth is "
+                + "given.",
                 "With --stdio, stdout carries JSON-RPC only (logs go to stderr), executions run as the local user, and "
                 + "the server exits when stdin closes. See docs/mcp-clients.md and docs/api.md."})
 final class ServeCommand implements Callable<Integer> {
@@ -111,7 +112,8 @@ final class ServeCommand implements Callable<Integer> {
             }
         }, "serve-shutdown"));
 
-        try (SandboxServices services = new SandboxServices(sandbox); SandboxApi api = new SandboxApi(services, server)) {
+        try (SandboxServices services = new SandboxServices(sandbox);
+                SandboxApi api = new SandboxApi(services, server)) {
             // Before anything else: what a previous server left behind is removed and its records closed.
             List<String> recovered = services.recoverFromCrash();
             if (!recovered.isEmpty()) {

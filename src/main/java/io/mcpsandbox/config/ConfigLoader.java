@@ -119,7 +119,8 @@ public final class ConfigLoader {
     private static void add(Map<String, LanguageSpec> table, Settings s, String name, String file, String command) {
         String prefix = "language." + name + ".";
         List<String> argv = Arrays.asList(s.string(prefix + "command", command).trim().split("\\s+"));
-        table.put(name, new LanguageSpec(name, s.string(prefix + "image", "host"), s.string(prefix + "file", file), argv));
+        table.put(name, new LanguageSpec(name, s.string(prefix + "image", "host"), s.string(prefix + "file", file),
+                argv));
     }
 
     /** The merged key lookup (environment over file), for other parts' settings (server, stores). */

@@ -50,7 +50,8 @@ public record Settings(Properties file, Map<String, String> env) {
         return switch (value) {
             case "true" -> true;
             case "false" -> false;
-            default -> throw new IllegalArgumentException(key + ": expected true or false; got '" + string(key, fallback) + "'");
+            default -> throw new IllegalArgumentException(
+                    key + ": expected true or false; got '" + string(key, fallback) + "'");
         };
     }
 

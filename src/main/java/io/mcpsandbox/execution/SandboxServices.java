@@ -171,7 +171,8 @@ public final class SandboxServices implements AutoCloseable {
             // The settings refuse every request for an excluded runtime, the test sandbox's too.
             if (info.usable() && testSandboxAllowed() && selector.exclusion(runtime).isEmpty()) {
                 ExecutionResult smoke = executions.execute(ExecutionRequest.builder().runtime(runtime.name())
-                        .image(HostImage.NAME).command("true").limits(new LimitsRequest(30_000L, null, null, null, null)).build());
+                        .image(HostImage.NAME).command("true")
+                        .limits(new LimitsRequest(30_000L, null, null, null, null)).build());
                 if (smoke.status() != ExecutionStatus.COMPLETED || smoke.exitCode() != 0) {
                     String why = smoke.reason() != null ? smoke.reason() : smoke.stderr().strip();
                     info = info.refused("a test sandbox failed here: " + why);

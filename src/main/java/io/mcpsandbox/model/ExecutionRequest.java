@@ -55,7 +55,10 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder language(String v) { language = v; return this; }
         public Builder code(String v) { code = v; return this; }
         public Builder file(String path, String content) { files.put(path, content); return this; }
-        public Builder files(Map<String, String> v) { files = new LinkedHashMap<>(v == null ? Map.of() : v); return this; }
+        public Builder files(Map<String, String> v) {
+            files = new LinkedHashMap<>(v == null ? Map.of() : v);
+            return this;
+        }
         public Builder command(List<String> v) { command = v; return this; }
         public Builder command(String... v) { command = List.of(v); return this; }
         public Builder stdin(String v) { stdin = v; return this; }

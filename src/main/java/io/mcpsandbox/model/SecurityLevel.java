@@ -22,6 +22,7 @@ public enum SecurityLevel {
                 return level;
             }
         }
-        throw new IllegalArgumentException("securityLevel must be one of low, medium, high, critical; got '" + text + "'");
+        throw new IllegalArgumentException(
+                "securityLevel must be one of low, medium, high, critical; got '" + text + "'");
     }
 }

@@ -17,7 +17,8 @@ public final class Units {
     public static Duration parseDuration(String field, String text) {
         Matcher m = DURATION.matcher(text.trim().toLowerCase(Locale.ROOT));
         if (!m.matches()) {
-            throw new IllegalArgumentException(field + ": expected a duration like 500ms, 5s, 2m, 24h, 30d; got '" + text + "'");
+            throw new IllegalArgumentException(
+                    field + ": expected a duration like 500ms, 5s, 2m, 24h, 30d; got '" + text + "'");
         }
         String unit = m.group(2) == null ? "s" : m.group(2);
         try {

@@ -61,7 +61,8 @@ public final class CommandPolicy {
                 CommandRule.of("rm_rf_root", reject, Severity.CRITICAL,
                         "recursive delete of / or the home directory (rm -rf /)",
                         List.of("rm"),
-                        CMD + "rm[ \\t]++(?:-{1,2}[A-Za-z-]{1,24}+[ \\t]++){1,4}+(?:/\\*?|~/?|\\$HOME/?)(?=$|[\\s;&|)'\"])"),
+                        CMD + "rm[ \\t]++(?:-{1,2}[A-Za-z-]{1,24}+[ \\t]++){1,4}+"
+                                + "(?:/\\*?|~/?|\\$HOME/?)(?=$|[\\s;&|)'\"])"),
                 CommandRule.of("fork_bomb", reject, Severity.HIGH,
                         "shell fork bomb: a function that pipes into itself in the background (:(){ :|:& };:)",
                         List.of("()"),
@@ -105,7 +106,8 @@ public final class CommandPolicy {
                 CommandRule.of("download_exec_substitution", reject, Severity.HIGH,
                         "a shell running a download through process or command substitution (bash <(curl ...))",
                         List.of("<(", "$("),
-                        CMD + "(?:ba|da|z|k)?sh[ \\t]++(?:-c[ \\t]++)?[\"']?(?:<\\(|\\$\\()[ \\t]{0,4}+(?:curl|wget)\\b"),
+                        CMD + "(?:ba|da|z|k)?sh[ \\t]++(?:-c[ \\t]++)?[\"']?"
+                                + "(?:<\\(|\\$\\()[ \\t]{0,4}+(?:curl|wget)\\b"),
                 CommandRule.of("base64_pipe_shell", reject, Severity.HIGH,
                         "base64-decoded text piped into a shell (echo ... | base64 -d | sh)",
                         List.of("base64"),
@@ -153,7 +155,8 @@ public final class CommandPolicy {
                 CommandRule.of("python_exec_base64", report, Severity.MEDIUM,
                         "python exec/eval of base64-decoded code (a common obfuscation)",
                         List.of("exec", "eval"),
-                        "\\b(?:exec|eval)[ \\t]{0,4}+\\([ \\t]{0,4}+(?:__import__\\([ \\t]{0,4}+['\"]base64['\"][ \\t]{0,4}+\\)"
+                        "\\b(?:exec|eval)[ \\t]{0,4}+\\([ \\t]{0,4}+"
+                                + "(?:__import__\\([ \\t]{0,4}+['\"]base64['\"][ \\t]{0,4}+\\)"
                                 + "|base64|codecs)\\.(?:b64decode|decode)\\b"),
                 CommandRule.of("sensitive_files", report, Severity.MEDIUM,
                         "credential and account files (/etc/shadow, ~/.ssh/id_*, ~/.aws/credentials, kube config, ...)",
@@ -188,7 +191,8 @@ public final class CommandPolicy {
         Set<String> rejectList = names(settings, REJECT_KEY, known);
         for (String name : reportOnly) {
             if (rejectList.contains(name)) {
-                throw new IllegalArgumentException(name + " is listed in both " + REPORT_ONLY_KEY + " and " + REJECT_KEY);
+                throw new IllegalArgumentException(
+                        name + " is listed in both " + REPORT_ONLY_KEY + " and " + REJECT_KEY);
             }
         }
         String mode = settings.string(MODE_KEY, "enforce").trim().toLowerCase(Locale.ROOT);

@@ -73,7 +73,9 @@ public record CommandRule(String name, List<String> literals, List<Pattern> step
         return newAction == action ? this : new CommandRule(name, literals, steps, newAction, severity, description);
     }
 
-    /** The prefilter: {@code lowerCaseText} (the text in lower case) contains one of the literals, or there are none. */
+    /**
+     * The prefilter: {@code lowerCaseText} (the text in lower case) contains one of the literals, or there are none.
+     */
     public boolean worthTrying(String lowerCaseText) {
         if (literals.isEmpty()) {
             return true;

@@ -75,10 +75,12 @@ public final class RequestValidator {
             }
             byte[] code = request.code().getBytes(StandardCharsets.UTF_8);
             if (code.length > MAX_CODE_BYTES) {
-                throw new PolicyViolation("code", code.length + " bytes exceeds the limit of " + MAX_CODE_BYTES + " bytes");
+                throw new PolicyViolation("code",
+                        code.length + " bytes exceeds the limit of " + MAX_CODE_BYTES + " bytes");
             }
             if (files.containsKey(language.fileName())) {
-                throw new PolicyViolation("files", "'" + language.fileName() + "' is where the code goes; rename that file");
+                throw new PolicyViolation("files",
+                        "'" + language.fileName() + "' is where the code goes; rename that file");
             }
             files.put(language.fileName(), code);
             command = language.commandFor(SandboxSpec.WORKSPACE + "/" + language.fileName());
@@ -93,7 +95,8 @@ public final class RequestValidator {
         }
         byte[] stdin = request.stdin() == null ? null : request.stdin().getBytes(StandardCharsets.UTF_8);
         if (stdin != null && stdin.length > MAX_STDIN_BYTES) {
-            throw new PolicyViolation("stdin", stdin.length + " bytes exceeds the limit of " + MAX_STDIN_BYTES + " bytes");
+            throw new PolicyViolation("stdin",
+                    stdin.length + " bytes exceeds the limit of " + MAX_STDIN_BYTES + " bytes");
         }
         ResourceLimits limits = limits(request.limits());
         long filesBytes = files.values().stream().mapToLong(b -> b.length).sum();
@@ -267,8 +270,8 @@ public final class RequestValidator {
         double cpus = def.cpus();
         if (req.cpus() != null) {
             if (req.cpus().isNaN() || req.cpus() < MIN_CPUS || req.cpus() > max.cpus()) {
-                throw new PolicyViolation("cpus", req.cpus() + " is outside the allowed range " + MIN_CPUS + " to " + max.cpus()
-                        + " (limits.max.cpus)");
+                throw new PolicyViolation("cpus", req.cpus() + " is outside the allowed range " + MIN_CPUS + " to "
+                        + max.cpus() + " (limits.max.cpus)");
             }
             cpus = req.cpus();
         }

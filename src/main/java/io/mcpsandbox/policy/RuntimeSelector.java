@@ -47,7 +47,8 @@ public final class RuntimeSelector {
         if (plan.securityLevel().compareTo(minimum) < 0) {
             // The validator raises a level the request left out; one it asked for is refused, not raised.
             throw new PolicyViolation("securityLevel", "'" + plan.securityLevel().wireName() + "' is below this "
-                    + "server's minimum level '" + minimum.wireName() + "' (" + RuntimeSettings.KEY_MINIMUM_LEVEL + ")");
+                    + "server's minimum level '" + minimum.wireName() + "' (" + RuntimeSettings.KEY_MINIMUM_LEVEL
+                    + ")");
         }
         if (plan.runtime() != null) {
             SandboxRuntime runtime = registry.find(plan.runtime()).orElseThrow(() -> new PolicyViolation("runtime",

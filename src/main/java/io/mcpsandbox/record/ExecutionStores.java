@@ -42,10 +42,11 @@ public final class ExecutionStores {
         Duration retention = duration(settings, SQLITE_RETENTION, DEFAULT_SQLITE_RETENTION);
         OutputCaps caps = caps(settings);
         String url = settings.string(REDIS_URL, "").trim();
-        SqliteExecutionStore sqlite = new SqliteExecutionStore(dataDir.resolve(SqliteExecutionStore.FILE_NAME), retention,
-                caps);
+        SqliteExecutionStore sqlite = new SqliteExecutionStore(dataDir.resolve(SqliteExecutionStore.FILE_NAME),
+                retention, caps);
         if (url.isEmpty()) {
-            log.info("Execution records: SQLite file {} (retention {}; output kept: {} per stream, {} per user, {} in all)",
+            log.info("Execution records: SQLite file {} (retention {}; output kept: {} per stream, {} per user, "
+                    + "{} in all)",
                     sqlite.file(), human(retention), Units.formatBytes(caps.maxStreamBytes()),
                     Units.formatBytes(caps.maxPerUser()), Units.formatBytes(caps.maxTotal()));
             return sqlite;

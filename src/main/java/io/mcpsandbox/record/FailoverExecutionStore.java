@@ -210,7 +210,8 @@ public final class FailoverExecutionStore implements ExecutionStore {
         try {
             pending = spool.pendingCount();
         } catch (ExecutionStoreException e) {
-            return new StoreHealth(false, "redis", "degraded: the embedded store cannot be read: " + e.getMessage(), -1);
+            return new StoreHealth(false, "redis", "degraded: the embedded store cannot be read: " + e.getMessage(),
+                    -1);
         }
         if (down.get()) {
             Instant since = downSince;

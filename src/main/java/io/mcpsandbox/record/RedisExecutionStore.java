@@ -75,7 +75,8 @@ public final class RedisExecutionStore implements ExecutionStore {
     }
 
     /** @param caps how much output records keep: per stream, per user and in all (see {@link OutputCaps}) */
-    @SuppressWarnings("deprecation") // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
+    // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
+    @SuppressWarnings("deprecation")
     public RedisExecutionStore(String url, Duration ttl, Duration timeout, int poolSize, OutputCaps caps) {
         this.caps = java.util.Objects.requireNonNull(caps, "caps");
         URI uri = RedisUrls.parse(url);
@@ -219,7 +220,8 @@ public final class RedisExecutionStore implements ExecutionStore {
             }
         } catch (RuntimeException e) {
             // The record is written: not a failed write. The next check tries again.
-            log.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl, e.toString());
+            log.warn("Execution records: cannot enforce the stored-output caps in Redis at {}: {}", maskedUrl,
+                    e.toString());
         }
     }
 
@@ -268,7 +270,8 @@ public final class RedisExecutionStore implements ExecutionStore {
             String user = hash.isEmpty() ? null : text(hash, "userId");
             try (AbstractTransaction t = client.multi()) {
                 if (!hash.isEmpty()) {
-                    StoredResults.Encoded smaller = StoredResults.drop(text(hash, "result"), binary(hash, OUTPUT_FIELD));
+                    StoredResults.Encoded smaller =
+                            StoredResults.drop(text(hash, "result"), binary(hash, OUTPUT_FIELD));
                     // HSET keeps the hash's TTL.
                     t.hset(key(id), Map.of("result", smaller.json(), "outputState", smaller.state().wireName(),
                             "storedBytes", Long.toString(smaller.storedBytes())));

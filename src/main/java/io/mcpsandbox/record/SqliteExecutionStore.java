@@ -76,7 +76,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     SqliteExecutionStore(Path file, Duration retention, OutputCaps caps, Clock clock) {
         if (retention == null || retention.isNegative()) {
-            throw new IllegalArgumentException("records.sqlite.retention must be zero (keep) or positive; got " + retention);
+            throw new IllegalArgumentException(
+                    "records.sqlite.retention must be zero (keep) or positive; got " + retention);
         }
         this.file = file.toAbsolutePath();
         this.retention = retention;
@@ -86,13 +87,15 @@ public final class SqliteExecutionStore implements ExecutionStore {
         try {
             connection = DriverManager.getConnection("jdbc:sqlite:" + this.file);
         } catch (SQLException e) {
-            throw new ExecutionStoreException("cannot open the execution store " + this.file + ": " + e.getMessage(), e);
+            throw new ExecutionStoreException("cannot open the execution store " + this.file + ": " + e.getMessage(),
+                    e);
         }
         try {
             migrate();
         } catch (SQLException e) {
             closeQuietly();
-            throw new ExecutionStoreException("cannot prepare the execution store " + this.file + ": " + e.getMessage(), e);
+            throw new ExecutionStoreException(
+                    "cannot prepare the execution store " + this.file + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -116,7 +119,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
             }
             if (!Files.exists(file)) {
                 try {
-                    Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                    Files.createFile(file,
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
                 } catch (UnsupportedOperationException e) {
                     Files.createFile(file);
                 }
@@ -143,7 +147,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
             }
             if (version > SCHEMA_VERSION) {
                 throw new ExecutionStoreException(file + " has record schema version " + version
-                        + ", newer than this service's " + SCHEMA_VERSION + ": run the newer service, or move the file away");
+                        + ", newer than this service's " + SCHEMA_VERSION
+                        + ": run the newer service, or move the file away");
             }
             st.execute("""
                     CREATE TABLE IF NOT EXISTS executions (
@@ -296,7 +301,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
         checkLimit(limit);
         return userIdOrNull == null
                 ? query(SELECT + " ORDER BY started_ms DESC, rowid DESC LIMIT ?", limit)
-                : query(SELECT + " WHERE user_id = ? ORDER BY started_ms DESC, rowid DESC LIMIT ?", userIdOrNull, limit);
+                : query(SELECT + " WHERE user_id = ? ORDER BY started_ms DESC, rowid DESC LIMIT ?", userIdOrNull,
+                        limit);
     }
 
     @Override
@@ -382,8 +388,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
         try {
             int dropped = 0;
             List<String> over = new ArrayList<>();
-            try (PreparedStatement ps = open().prepareStatement("SELECT user_id FROM executions WHERE user_id IS NOT NULL "
-                    + "GROUP BY user_id HAVING sum(stored_bytes) > ?")) {
+            try (PreparedStatement ps = open().prepareStatement("SELECT user_id FROM executions "
+                    + "WHERE user_id IS NOT NULL GROUP BY user_id HAVING sum(stored_bytes) > ?")) {
                 ps.setLong(1, caps.maxPerUser());
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
@@ -446,7 +452,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 StoredResults.Encoded smaller = StoredResults.drop((String) v[1], (byte[]) v[2]);
                 int n = update("UPDATE executions SET result = ?, output = ?, output_state = ?, stored_bytes = ?, "
                                 + "revision = revision + 1 WHERE execution_id = ? AND revision = ?",
-                        smaller.json(), smaller.output(), smaller.state().wireName(), smaller.storedBytes(), v[0], v[4]);
+                        smaller.json(), smaller.output(), smaller.state().wireName(), smaller.storedBytes(), v[0],
+                        v[4]);
                 if (n > 0) {
                     dropped++;
                     stored -= (long) v[3] - smaller.storedBytes();

@@ -51,7 +51,8 @@ final class StoredResults {
     record Encoded(String json, byte[] output, State state) {
         /** What this result takes in the store: its JSON and its compressed output. */
         long storedBytes() {
-            return (json == null ? 0 : json.getBytes(StandardCharsets.UTF_8).length) + (output == null ? 0 : output.length);
+            return (json == null ? 0 : json.getBytes(StandardCharsets.UTF_8).length)
+                    + (output == null ? 0 : output.length);
         }
     }
 
@@ -138,7 +139,8 @@ final class StoredResults {
                 size = 1;
             } else if (c < 0x800) {
                 size = 2;
-            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length()
+                    && Character.isLowSurrogate(s.charAt(i + 1))) {
                 size = 4;
                 chars = 2;
             } else {

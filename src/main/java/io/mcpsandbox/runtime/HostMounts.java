@@ -46,7 +46,8 @@ public final class HostMounts {
                 continue;
             }
             String point = unescape(fields[4]);
-            if (point.startsWith(prefix) && point.length() > prefix.length() && !found.contains(point.substring(prefix.length()))) {
+            if (point.startsWith(prefix) && point.length() > prefix.length()
+                    && !found.contains(point.substring(prefix.length()))) {
                 found.add(point.substring(prefix.length()));
             }
         }

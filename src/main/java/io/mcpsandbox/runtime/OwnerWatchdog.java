@@ -62,7 +62,8 @@ public final class OwnerWatchdog implements AutoCloseable {
             }
         }
         List<String> argv = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", String.join(File.pathSeparator, classPath), mainClass));
+                "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", String.join(File.pathSeparator, classPath),
+                mainClass));
         argv.addAll(List.of(args));
         return argv;
     }
@@ -88,7 +89,8 @@ public final class OwnerWatchdog implements AutoCloseable {
         try {
             Files.createDirectories(logFile.getParent());
             if (!Files.exists(logFile)) {
-                Files.createFile(logFile, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                Files.createFile(logFile,
+                        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             }
             pb.redirectInput(ProcessBuilder.Redirect.PIPE).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));

@@ -36,7 +36,8 @@ public final class PrivatePaths {
     /** Creates an empty file only its owner can read and write, or makes an existing one so. */
     public static Path file(Path file) throws IOException {
         try {
-            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(OWNER_ONLY_FILE)));
+            Files.createFile(file,
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(OWNER_ONLY_FILE)));
         } catch (FileAlreadyExistsException exists) {
             if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
                 throw new IOException(file + " is not a regular file");

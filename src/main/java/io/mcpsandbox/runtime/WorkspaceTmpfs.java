@@ -43,7 +43,8 @@ public final class WorkspaceTmpfs {
         }
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=" + mode + ",nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=" + mode + ",nosuid,nodev,uid=" + ownerUid
+                        + ",gid=" + ownerUid,
                 "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();
@@ -70,7 +71,8 @@ public final class WorkspaceTmpfs {
     public static void mountTmp(Path dir, long sizeBytes, long inodes, long ownerUid) throws IOException {
         Files.createDirectories(dir);
         HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid + ",gid=" + ownerUid,
+                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid
+                        + ",gid=" + ownerUid,
                 "mcp-sandbox-tmp", dir.toString()), TIMEOUT);
     }
 

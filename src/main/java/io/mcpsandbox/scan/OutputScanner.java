@@ -48,7 +48,9 @@ public final class OutputScanner {
         this.enabled = enabled.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(enabled));
     }
 
-    /** All detectors except those listed under {@value #DISABLED_KEY} (env {@code MCP_SANDBOX_DLP_DETECTORS_DISABLED}). */
+    /**
+     * All detectors except those listed under {@value #DISABLED_KEY} (env {@code MCP_SANDBOX_DLP_DETECTORS_DISABLED}).
+     */
     public static OutputScanner fromSettings(Settings settings) {
         EnumSet<DetectorType> on = EnumSet.allOf(DetectorType.class);
         String disabled = settings.string(DISABLED_KEY, "");

@@ -33,7 +33,8 @@ final class Malformed {
                 for (String line : a.text().lines().toList()) {
                     if (line.startsWith("data:")) {
                         JsonNode msg = JSON.readTree(line.substring(5).strip());
-                        if (msg.has("error") || (msg.has("result") && msg.get("result").path("isError").asBoolean(false))) {
+                        if (msg.has("error")
+                                || (msg.has("result") && msg.get("result").path("isError").asBoolean(false))) {
                             return null;
                         }
                         if (mayRun && msg.has("result")) {
@@ -180,7 +181,8 @@ final class Malformed {
         String args = switch (tool) {
             case "execute_code" -> "{\"language\":" + VALUES.get(r.nextInt(VALUES.size())) + ",\"code\":5}";
             case "run_command" -> "{\"command\":" + (r.nextBoolean() ? "\"true\"" : "[1,2]") + "}";
-            case "get_execution", "terminate_execution" -> "{\"executionId\":" + VALUES.get(r.nextInt(VALUES.size())) + "}";
+            case "get_execution", "terminate_execution" ->
+                    "{\"executionId\":" + VALUES.get(r.nextInt(VALUES.size())) + "}";
             case "list_active_executions" -> VALUES.get(r.nextInt(VALUES.size()));
             default -> "{}";
         };
@@ -195,12 +197,14 @@ final class Malformed {
         String auth = "Authorization: Bearer " + key + "\r\n";
         String host = "Host: 127.0.0.1:" + port + "\r\n";
         String path = List.of("/v1/executions", "/mcp", "/healthz", "/metrics", "/v1/runtimes", "/v1/executions/x",
-                "/nope", "/v1/executions/%00", "/v1/../etc/passwd", "/v1/executions/" + "a".repeat(3000)).get(r.nextInt(10));
+                "/nope", "/v1/executions/%00", "/v1/../etc/passwd", "/v1/executions/" + "a".repeat(3000))
+                .get(r.nextInt(10));
         byte[] body = utf8("{\"command\":[\"true\"]}");
         String head = switch (r.nextInt(12)) {
             case 0 -> List.of("PUT", "PATCH", "OPTIONS", "TRACE", "FOO", "PROPFIND", "CONNECT2").get(r.nextInt(7)) + " "
                     + path + " HTTP/1.1\r\n" + host + auth + "Connection: close\r\n\r\n";
-            case 1 -> "POST " + path + " HTTP/1.1\r\n" + host + auth + "Connection: close\r\nContent-Length: abc\r\n\r\n";
+            case 1 -> "POST " + path + " HTTP/1.1\r\n" + host + auth
+                    + "Connection: close\r\nContent-Length: abc\r\n\r\n";
             case 2 -> "POST " + path + " HTTP/1.1\r\n" + host + auth + "Connection: close\r\nContent-Length: 5\r\n"
                     + "Content-Length: 9\r\n\r\n";
             case 3 -> "POST /v1/executions HTTP/1.1\r\n" + host + auth + "Connection: close\r\nContent-Type: "
@@ -210,14 +214,16 @@ final class Malformed {
             case 5 -> "GET " + path + " HTTP/1.1\r\n" + host + auth + "X-Big: " + "b".repeat(20_000)
                     + "\r\nConnection: close\r\n\r\n";
             case 6 -> "GET " + path + " HTTP/9.9\r\n" + host + auth + "Connection: close\r\n\r\n";
-            case 7 -> "POST " + path + " HTTP/1.1\r\n" + host + auth + "Connection: close\r\nTransfer-Encoding: chunked\r\n"
+            case 7 -> "POST " + path + " HTTP/1.1\r\n" + host + auth
+                    + "Connection: close\r\nTransfer-Encoding: chunked\r\n"
                     + "Content-Type: application/json\r\n\r\nzz\r\n";
             case 8 -> "GET " + path + "\u0001\u0002 HTTP/1.1\r\n" + host + auth + "Connection: close\r\n\r\n";
             case 9 -> "GET /v1/executions?limit=" + List.of("-5", "99999999999999", "abc", "1e3").get(r.nextInt(4))
                     + "&active=" + List.of("maybe", "false", "").get(r.nextInt(3)) + " HTTP/1.1\r\n" + host + auth
                     + "Connection: close\r\n\r\n";
             case 10 -> "GET /v1/runtimes HTTP/1.1\r\n" + host + "Authorization: " + List.of("Bearer", "Basic abc",
-                    "Bearer " + "k".repeat(5000), "Bearer \u00ff\u00fe", "").get(r.nextInt(5)) + "\r\nConnection: close\r\n\r\n";
+                    "Bearer " + "k".repeat(5000), "Bearer \u00ff\u00fe", "").get(r.nextInt(5))
+                    + "\r\nConnection: close\r\n\r\n";
             default -> "POST /v1/executions?async=" + List.of("yes", "1", "TRUE").get(r.nextInt(3)) + " HTTP/1.1\r\n"
                     + host + auth + "Content-Type: application/json\r\nConnection: close\r\nContent-Length: "
                     + body.length + "\r\n\r\n";

@@ -112,9 +112,11 @@ class MalformedInputTest {
     void aBodyThatDeclaresTheLimitAndSendsLittleNeitherAllocatesItNorHangsTheServer() throws Exception {
         // Over the limit by declaration: refused at once, naming the limit.
         for (String path : List.of("/v1/executions", "/mcp")) {
-            RawHttp.Answer over = RawHttp.exchange(port(), RawHttp.ascii("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:"
-                    + port() + "\r\nAuthorization: Bearer " + KEY_ALICE + "\r\nContent-Type: application/json\r\n"
-                    + "Accept: application/json, text/event-stream\r\nContent-Length: 99999999999\r\n\r\n{"), null, 0, 10_000);
+            RawHttp.Answer over = RawHttp.exchange(port(), RawHttp.ascii("POST " + path + " HTTP/1.1\r\n"
+                    + "Host: 127.0.0.1:" + port() + "\r\nAuthorization: Bearer " + KEY_ALICE
+                    + "\r\nContent-Type: application/json\r\n"
+                    + "Accept: application/json, text/event-stream\r\nContent-Length: 99999999999\r\n\r\n{"),
+                    null, 0, 10_000);
             assertThat(problem(over)).as(path + ": " + over.text()).isNull();
             assertThat(over.status()).isEqualTo(413);
             assertThat(over.text()).contains("server.max-request-bytes");

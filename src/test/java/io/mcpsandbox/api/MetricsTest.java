@@ -36,7 +36,8 @@ class MetricsTest {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(fixture.url(path)))
                 .header("Authorization", "Bearer " + ApiServerFixture.KEY_ALICE)
                 .header("Content-Type", "application/json");
-        b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                : HttpRequest.BodyPublishers.ofString(body));
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
@@ -57,7 +58,8 @@ class MetricsTest {
     @Test
     void executionsDurationsEventsAndRejectionsAreExposed() throws Exception {
         assertThat(send("POST", "/v1/executions", "{\"command\":[\"true\"]}").statusCode()).isEqualTo(200);
-        assertThat(send("POST", "/v1/executions", "{\"command\":[\"sh\",\"-c\",\"yes\"],\"limits\":{\"outputBytes\":1024}}")
+        assertThat(send("POST", "/v1/executions",
+                "{\"command\":[\"sh\",\"-c\",\"yes\"],\"limits\":{\"outputBytes\":1024}}")
                 .statusCode()).isEqualTo(200);
         assertThat(send("POST", "/v1/executions", "{\"command\":[\"true\"],\"limits\":{\"timeoutMs\":99999999}}")
                 .statusCode()).isEqualTo(422);

@@ -58,7 +58,8 @@ class NodeClientsTest {
                     Path root = stateDir().resolve(runtime);
                     if (Files.isDirectory(root)) {
                         try (Stream<Path> left = Files.list(root)) {
-                            assertThat(left.filter(Files::isDirectory).toList()).as(runtime + " containers left").isEmpty();
+                            assertThat(left.filter(Files::isDirectory).toList()).as(runtime + " containers left")
+                                    .isEmpty();
                         }
                     }
                 }

@@ -61,7 +61,8 @@ class RestApiTest {
                 "/v1/openapi.json"}) {
             HttpResponse<String> none = send("GET", path, null, null);
             assertThat(none.statusCode()).as(path).isEqualTo(401);
-            assertThat(none.headers().firstValue("WWW-Authenticate")).hasValueSatisfying(v -> assertThat(v).startsWith("Bearer"));
+            assertThat(none.headers().firstValue("WWW-Authenticate"))
+                    .hasValueSatisfying(v -> assertThat(v).startsWith("Bearer"));
             assertThat(send("GET", path, KEY_ALICE + "x", null).statusCode()).as(path).isEqualTo(401);
             assertThat(send("GET", path, KEY_ALICE.substring(1), null).statusCode()).as(path).isEqualTo(401);
         }
@@ -102,7 +103,8 @@ class RestApiTest {
         assertThat(result.get("stdout").asString()).isEqualTo("42\n");
         assertThat(result.get("runtime").asString()).isEqualTo("runc");
 
-        r = send("POST", "/v1/executions", KEY_ALICE, "{\"image\":\"host\",\"command\":[\"sh\",\"-c\",\"echo $X; exit 7\"],"
+        r = send("POST", "/v1/executions", KEY_ALICE,
+                "{\"image\":\"host\",\"command\":[\"sh\",\"-c\",\"echo $X; exit 7\"],"
                 + "\"env\":{\"X\":\"y\"},\"limits\":{\"timeoutMs\":10000}}");
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(json(r).get("exitCode").asInt()).isEqualTo(7);
@@ -124,7 +126,8 @@ class RestApiTest {
 
         JsonNode running = json(send("GET", "/v1/executions/" + id, KEY_ALICE, null));
         assertThat(running.get("status").asString()).isEqualTo("running");
-        await().atMost(Duration.ofSeconds(20)).until(() -> json(send("GET", "/v1/executions?active=true", KEY_ALICE, null))
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> json(send("GET", "/v1/executions?active=true", KEY_ALICE, null))
                 .get("executions").size() == 1);
         assertThat(json(send("GET", "/v1/executions?active=true", KEY_BOB, null)).get("executions").size()).isZero();
         assertThat(send("DELETE", "/v1/executions/" + id, KEY_BOB, null).statusCode()).isEqualTo(404);
@@ -139,29 +142,46 @@ class RestApiTest {
 
     @Test
     void badInputIsAClearErrorNamingTheField() throws Exception {
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\",\"code\":"), 400, null, "malformed JSON");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\",\"code\":"),
+                400, null, "malformed JSON");
         assertError(send("POST", "/v1/executions", KEY_ALICE, "[1,2]"), 400, null, "JSON object");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\",\"code\":5}"), 400, "code", "must be a string");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\",\"code\":5}"),
+                400, "code", "must be a string");
         assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\"}"), 400, "code", "is required");
         assertError(send("POST", "/v1/executions", KEY_ALICE, "{}"), 400, "command", "is required");
         assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":\"ls\"}"), 400, "command", "array");
         assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\",3]}"), 400, "command[1]", "string");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"colour\":1}"), 400, "colour", "not a known field");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"userId\":\"bob\"}"), 400, "userId", "API key");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":\"5s\"}}"), 400, "limits.timeoutMs", "whole number");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":1e400}}"), 400, "limits.timeoutMs", "whole number");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":99999999999999999999999}}"), 400, "limits.timeoutMs", "whole number");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"wall\":1}}"), 400, "limits.wall", "not a known limit");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"securityLevel\":\"extreme\"}"), 400, "securityLevel", "one of");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"network\":\"yes\"}"), 400, "network", "true or false");
-        assertError(send("POST", "/v1/executions?async=maybe", KEY_ALICE, "{\"command\":[\"ls\"]}"), 400, "async", "true or false");
-        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"command\":[\"id\"]}"), 400, null, "malformed JSON");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"colour\":1}"),
+                400, "colour", "not a known field");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"userId\":\"bob\"}"),
+                400, "userId", "API key");
+        assertError(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":\"5s\"}}"), 400, "limits.timeoutMs", "whole number");
+        assertError(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":1e400}}"), 400, "limits.timeoutMs", "whole number");
+        assertError(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":99999999999999999999999}}"),
+                400, "limits.timeoutMs", "whole number");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"wall\":1}}"),
+                400, "limits.wall", "not a known limit");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"securityLevel\":\"extreme\"}"),
+                400, "securityLevel", "one of");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"network\":\"yes\"}"),
+                400, "network", "true or false");
+        assertError(send("POST", "/v1/executions?async=maybe", KEY_ALICE, "{\"command\":[\"ls\"]}"),
+                400, "async", "true or false");
+        assertError(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"command\":[\"id\"]}"),
+                400, null, "malformed JSON");
 
         // Well-formed but refused by policy: 422 with the result object, whose reason names the field.
-        assertRejected(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"cobol\",\"code\":\"x\"}"), "language: ");
-        assertRejected(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":-5}}"), "timeoutMs: ");
-        assertRejected(send("POST", "/v1/executions", KEY_ALICE, "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":86400000000}}"), "timeoutMs: ");
-        assertRejected(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"python\",\"code\":\"" + "x".repeat(10 << 20) + "\"}"), "code: ");
+        assertRejected(send("POST", "/v1/executions", KEY_ALICE, "{\"language\":\"cobol\",\"code\":\"x\"}"),
+                "language: ");
+        assertRejected(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":-5}}"), "timeoutMs: ");
+        assertRejected(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"command\":[\"ls\"],\"limits\":{\"timeoutMs\":86400000000}}"), "timeoutMs: ");
+        assertRejected(send("POST", "/v1/executions", KEY_ALICE,
+                "{\"language\":\"python\",\"code\":\"" + "x".repeat(10 << 20) + "\"}"), "code: ");
 
         // Expect: 100-continue, as a client sending a large body should: the server answers from the declared
         // length without reading the body (otherwise the client may still be writing when the server closes,
@@ -187,7 +207,8 @@ class RestApiTest {
         // The fixture admits 2 per user and queues none.
         String[] ids = new String[2];
         for (int i = 0; i < 2; i++) {
-            HttpResponse<String> r = send("POST", "/v1/executions?async=true", KEY_BOB, "{\"command\":[\"sleep\",\"60\"]}");
+            HttpResponse<String> r = send("POST", "/v1/executions?async=true", KEY_BOB,
+                    "{\"command\":[\"sleep\",\"60\"]}");
             assertThat(r.statusCode()).isEqualTo(202);
             ids[i] = json(r).get("executionId").asString();
         }

@@ -125,7 +125,8 @@ class RuntimePolicyEndToEndTest {
     @Test
     void mcpAppliesTheSameRules() throws Exception {
         HttpResponse<String> init = mcp(null, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
-                + "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
+                + "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+                + "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
         assertThat(init.statusCode()).as(init.body()).isEqualTo(200);
         String session = init.headers().firstValue("Mcp-Session-Id").orElseThrow();
         mcp(session, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");

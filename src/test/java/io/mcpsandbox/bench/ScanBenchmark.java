@@ -110,7 +110,8 @@ public final class ScanBenchmark {
                         .append("[worker-").append(random.nextInt(8)).append("] request ").append(UUID.randomUUID())
                         .append(" served in ").append(random.nextInt(900)).append(" ms, status 200, bytes ")
                         .append(random.nextInt(1 << 20)).append('\n');
-                case 3 -> sb.append("commit ").append(hex(random, 40)).append("\nAuthor: Dev Eloper <dev@example.com>\n")
+                case 3 -> sb.append("commit ").append(hex(random, 40))
+                        .append("\nAuthor: Dev Eloper <dev@example.com>\n")
                         .append("    fix flaky test in module ").append(random.nextInt(100)).append('\n');
                 case 4 -> sb.append("{\"id\":\"").append(UUID.randomUUID()).append("\",\"ts\":").append(epochMs)
                         .append(",\"user\":\"user").append(random.nextInt(10000)).append("\",\"sha256\":\"")

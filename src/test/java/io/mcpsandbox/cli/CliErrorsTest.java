@@ -41,7 +41,8 @@ class CliErrorsTest {
 
     @BeforeAll
     static void dirs() throws IOException {
-        dir = Files.createDirectories(Path.of("/tmp", "mcp-sandbox-cli-errors-" + UUID.randomUUID().toString().substring(0, 8)));
+        dir = Files.createDirectories(
+                Path.of("/tmp", "mcp-sandbox-cli-errors-" + UUID.randomUUID().toString().substring(0, 8)));
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
 
@@ -132,8 +133,8 @@ class CliErrorsTest {
         Path file = dir.resolve("bad.properties");
         Files.writeString(file, "dlp.mode=sometimes\n");
         assertOneLine(asRoot(Map.of("MCP_SANDBOX_CONFIG", file.toString()), "exec", "--", "true"), "dlp.mode");
-        assertOneLine(asRoot(Map.of("MCP_SANDBOX_CONFIG", dir.resolve("missing.properties").toString()), "exec", "--", "true"),
-                "missing.properties");
+        assertOneLine(asRoot(Map.of("MCP_SANDBOX_CONFIG", dir.resolve("missing.properties").toString()),
+                "exec", "--", "true"), "missing.properties");
     }
 
     @Test

@@ -87,7 +87,8 @@ class ExecCommandTest {
         assertThat(result.path("securityLevel").asString()).isEqualTo("medium");
         assertThat(result.path("image").asString()).isEqualTo("host");
         assertThat(result.path("executionId").asString()).matches("[0-9a-f-]{36}");
-        for (String field : List.of("stdoutTruncated", "stderrTruncated", "durationMs", "resourceUsage", "securityEvents")) {
+        for (String field : List.of("stdoutTruncated", "stderrTruncated", "durationMs", "resourceUsage",
+                "securityEvents")) {
             assertThat(result.has(field)).as(field).isTrue();
         }
         assertThat(result.path("resourceUsage").has("networkIO")).isTrue();
@@ -223,7 +224,8 @@ class ExecCommandTest {
             String id = null;
             for (int i = 0; i < 60 && id == null; i++) {
                 for (JsonNode record : cli("executions", "list", "--json").json()) {
-                    if (record.path("status").asString().equals("running") && record.path("image").asString().equals("busy:latest")) {
+                    if (record.path("status").asString().equals("running")
+                            && record.path("image").asString().equals("busy:latest")) {
                         id = record.path("executionId").asString();
                     }
                 }
@@ -232,7 +234,8 @@ class ExecCommandTest {
             assertThat(id).as("the execution's running record").isNotNull();
             Run refused = cli("images", "rm", "docker.io/library/busy");
             assertThat(refused.exitCode()).as(refused.stdout()).isEqualTo(1);
-            assertThat(refused.stderr()).contains("image 'docker.io/library/busy' is in use by running execution(s) " + id)
+            assertThat(refused.stderr())
+                    .contains("image 'docker.io/library/busy' is in use by running execution(s) " + id)
                     .contains("--force");
             assertThat(cli("images", "list").stdout()).contains("busy");
         } finally {

@@ -42,7 +42,8 @@ class UidRangeConfigTest {
         assertThatThrownBy(() -> load(Map.of("MCP_SANDBOX_SANDBOX_UID_BASE", "4294901760")))
                 .hasMessageContaining("sandbox.uid-base: 4294901760 + sandbox.uid-slots 512")
                 .hasMessageContaining("4294967294");
-        assertThat(load(Map.of("MCP_SANDBOX_SANDBOX_UID_BASE", "3000000000")).sandboxUidBase()).isEqualTo(3_000_000_000L);
+        assertThat(load(Map.of("MCP_SANDBOX_SANDBOX_UID_BASE", "3000000000")).sandboxUidBase())
+                .isEqualTo(3_000_000_000L);
         assertThatThrownBy(() -> load(Map.of("MCP_SANDBOX_SANDBOX_UID_SLOTS", "0")))
                 .hasMessage("sandbox.uid-slots: must be 1 to 65535; got 0");
     }

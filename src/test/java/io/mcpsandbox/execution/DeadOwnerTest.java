@@ -70,7 +70,8 @@ class DeadOwnerTest {
                             && sandbox.services().store().find(running.executionId()).map(ExecutionRecord::status)
                             .orElse(ExecutionStatus.RUNNING) != ExecutionStatus.RUNNING);
             Duration took = Duration.between(killed, Instant.now());
-            System.out.println(runtime + ": the watchdog reaped the dead exec's sandbox " + took.toMillis() + " ms after the kill");
+            System.out.println(runtime + ": the watchdog reaped the dead exec's sandbox " + took.toMillis()
+                    + " ms after the kill");
             // Nothing but the watchdog could end it (its owner is dead, and this test reaps nothing); on an idle
             // host it takes a second or two (a reaper JVM's start), on a host loaded 10x over still well under 30 s.
             assertThat(took).as("from the kill to nothing left").isLessThan(Duration.ofSeconds(30));
@@ -132,7 +133,8 @@ class DeadOwnerTest {
         await().atMost(Duration.ofSeconds(120)).until(() -> {
             List<String> names = containers(runtime);
             return sandbox.services().store().running().stream().anyMatch(r ->
-                    String.join(" ", r.command()).contains(marker) && names.contains(SandboxSpec.nameFor(r.executionId())));
+                    String.join(" ", r.command()).contains(marker)
+                            && names.contains(SandboxSpec.nameFor(r.executionId())));
         });
         List<ExecutionRecord> records = sandbox.services().store().running().stream()
                 .filter(r -> String.join(" ", r.command()).contains(marker)).toList();

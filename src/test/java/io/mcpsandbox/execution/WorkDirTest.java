@@ -82,7 +82,8 @@ class WorkDirTest {
                 String[] lines = r.stdout().split("\n");
                 assertThat(lines[0]).as(runtime + " " + image + " cwd").isEqualTo(dir);
                 // The program owns its working directory: it can write there.
-                assertThat(lines[1]).as(runtime + " " + image + " write in " + dir + ": " + r.stderr()).isEqualTo("written");
+                assertThat(lines[1]).as(runtime + " " + image + " write in " + dir + ": " + r.stderr())
+                        .isEqualTo("written");
                 // The mount under the cwd is the sandbox's own tmpfs; gVisor shows a host tmpfs bound in (always
                 // so for /workspace) as its gofer's 9p.
                 List<String> types = runtime.contains("runsc") ? List.of("tmpfs", "9p") : List.of("tmpfs");

@@ -114,7 +114,8 @@ class ImageCatalogTest {
                 .hasMessageContaining("NAME: 'Bad Name' is not a valid image reference");
         Path notTar = Files.writeString(work.resolve("not-a-tar"), "hello");
         assertThatThrownBy(() -> catalog.importArchive("x", notTar)).hasMessageContaining("not a tar archive");
-        assertThatThrownBy(() -> catalog.importArchive("x", work.resolve("missing.tar"))).hasMessageContaining("not a file");
+        assertThatThrownBy(() -> catalog.importArchive("x", work.resolve("missing.tar")))
+                .hasMessageContaining("not a file");
     }
 
     @Test
@@ -125,7 +126,8 @@ class ImageCatalogTest {
                 .hasMessageContaining("cannot pull 127.0.0.1:9/library/alpine:3.20")
                 .hasMessageContaining("registry cannot be reached");
         assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host");
-        assertThatThrownBy(() -> catalog.pull("--help", null)).hasMessageContaining("REF: '--help' is not a valid image reference");
+        assertThatThrownBy(() -> catalog.pull("--help", null))
+                .hasMessageContaining("REF: '--help' is not a valid image reference");
     }
 
     @Test
@@ -158,7 +160,8 @@ class ImageCatalogTest {
         catalog.remove("ghcr.io/org/tool:1.2");
         assertThat(catalog.list()).extracting(CatalogImage::name).containsExactly("host",
                 "localhost:5000/a__b/c---d:latest", "python:3.11-slim");
-        assertThatThrownBy(() -> catalog.remove("alpine:3.19")).hasMessageContaining("'alpine:3.19' is not in the catalog");
+        assertThatThrownBy(() -> catalog.remove("alpine:3.19"))
+                .hasMessageContaining("'alpine:3.19' is not in the catalog");
     }
 
     @Test
@@ -198,7 +201,8 @@ class ImageCatalogTest {
     void namesThatCouldBePathsOrAreMalformedAreRefusedWithTheRule() throws Exception {
         ImageCatalog catalog = newCatalog();
         assertThatThrownBy(() -> catalog.importArchive("../../etc:1", ociArchive))
-                .hasMessageContaining("NAME: '../../etc:1' is not a valid image reference: '..' is not a path component");
+                .hasMessageContaining("NAME: '../../etc:1' is not a valid image reference: '..' is not a path "
+                        + "component");
         assertThatThrownBy(() -> catalog.importArchive("Alpine:3.19", ociArchive))
                 .hasMessageContaining("the repository must be lower-case");
         assertThatThrownBy(() -> catalog.importArchive("alpine@sha256:abc", ociArchive))

@@ -18,25 +18,26 @@ class ImageReferenceTest {
 
     @ParameterizedTest(name = "{0} -> {1}")
     @CsvSource(delimiter = '|', textBlock = """
-            alpine                                   | alpine:latest                   | docker.io/library/alpine:latest
-            alpine:latest                            | alpine:latest                   | docker.io/library/alpine:latest
-            alpine:3.19                              | alpine:3.19                     | docker.io/library/alpine:3.19
-            docker.io/library/alpine:3.19            | alpine:3.19                     | docker.io/library/alpine:3.19
-            index.docker.io/library/alpine:3.19      | alpine:3.19                     | docker.io/library/alpine:3.19
-            library/alpine:3.19                      | alpine:3.19                     | docker.io/library/alpine:3.19
-            python:3.11-slim                         | python:3.11-slim                | docker.io/library/python:3.11-slim
-            node:20-alpine                           | node:20-alpine                  | docker.io/library/node:20-alpine
-            docker.io/myorg/tool                     | myorg/tool:latest               | docker.io/myorg/tool:latest
-            ghcr.io/org/tool:1.2                     | ghcr.io/org/tool:1.2            | ghcr.io/org/tool:1.2
-            ghcr.io/library/tool:1.2                 | ghcr.io/library/tool:1.2        | ghcr.io/library/tool:1.2
-            localhost:5000/a/b/c:V1.0_rc-2           | localhost:5000/a/b/c:V1.0_rc-2  | localhost:5000/a/b/c:V1.0_rc-2
-            localhost/x                              | localhost/x:latest              | localhost/x:latest
-            [::1]:5000/x:1                           | [::1]:5000/x:1                  | [::1]:5000/x:1
-            my-registry.example.com/a__b/c---d.e_f:t | my-registry.example.com/a__b/c---d.e_f:t | my-registry.example.com/a__b/c---d.e_f:t
-            host                                     | host                            | docker.io/library/host:latest
-            host:latest                              | host                            | docker.io/library/host:latest
-            docker.io/library/host                   | host                            | docker.io/library/host:latest
-            host:1                                   | host:1                          | docker.io/library/host:1
+            alpine                               | alpine:latest                   | docker.io/library/alpine:latest
+            alpine:latest                        | alpine:latest                   | docker.io/library/alpine:latest
+            alpine:3.19                          | alpine:3.19                     | docker.io/library/alpine:3.19
+            docker.io/library/alpine:3.19        | alpine:3.19                     | docker.io/library/alpine:3.19
+            index.docker.io/library/alpine:3.19  | alpine:3.19                     | docker.io/library/alpine:3.19
+            library/alpine:3.19                  | alpine:3.19                     | docker.io/library/alpine:3.19
+            python:3.11-slim                     | python:3.11-slim                | docker.io/library/python:3.11-slim
+            node:20-alpine                       | node:20-alpine                  | docker.io/library/node:20-alpine
+            docker.io/myorg/tool                 | myorg/tool:latest               | docker.io/myorg/tool:latest
+            ghcr.io/org/tool:1.2                 | ghcr.io/org/tool:1.2            | ghcr.io/org/tool:1.2
+            ghcr.io/library/tool:1.2             | ghcr.io/library/tool:1.2        | ghcr.io/library/tool:1.2
+            localhost:5000/a/b/c:V1.0_rc-2       | localhost:5000/a/b/c:V1.0_rc-2  | localhost:5000/a/b/c:V1.0_rc-2
+            localhost/x                          | localhost/x:latest              | localhost/x:latest
+            [::1]:5000/x:1                       | [::1]:5000/x:1                  | [::1]:5000/x:1
+            my-registry.example.com/a__b/c---d.e_f:t | my-registry.example.com/a__b/c---d.e_f:t \
+                | my-registry.example.com/a__b/c---d.e_f:t
+            host                                 | host                            | docker.io/library/host:latest
+            host:latest                          | host                            | docker.io/library/host:latest
+            docker.io/library/host               | host                            | docker.io/library/host:latest
+            host:1                               | host:1                          | docker.io/library/host:1
             """)
     void validReferencesAreNormalised(String written, String name, String remote) {
         ImageReference ref = ImageReference.parse("image", written);

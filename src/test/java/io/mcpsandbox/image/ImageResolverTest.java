@@ -106,7 +106,8 @@ class ImageResolverTest {
         tagged.importArchive("ghcr.io/org/tool:1.2", archive);
         tagged.importArchive("python:3.11-slim", archive);
         ImageResolver r = new ImageResolver(tagged, ImageAllowlist.parse(
-                "host, docker.io/library/alpine:3.19, python:3.11-slim@" + d + " ghcr.io/org/tool:1.2@" + OTHER_DIGEST));
+                "host, docker.io/library/alpine:3.19, python:3.11-slim@" + d + " ghcr.io/org/tool:1.2@"
+                        + OTHER_DIGEST));
         assertThat(r.names()).containsExactly("host", "alpine:3.19", "ghcr.io/org/tool:1.2", "python:3.11-slim");
         assertThat(r.resolve("alpine:3.19").image()).isEqualTo("alpine:3.19");
         assertThat(r.resolve("docker.io/library/alpine:3.19").rootDir().resolve("etc/marker")).exists();
@@ -117,14 +118,16 @@ class ImageResolverTest {
                 .isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("has digest " + d + ", not " + OTHER_DIGEST + " as the request requires");
         // The pin holds whatever tag spelling is used.
-        assertThatThrownBy(() -> r.resolve("ghcr.io/org/tool:1.2")).isInstanceOf(ImageResolver.UnknownImageException.class)
+        assertThatThrownBy(() -> r.resolve("ghcr.io/org/tool:1.2"))
+                .isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("pins it to " + OTHER_DIGEST);
         // alpine (= alpine:latest) is another name than alpine:3.19, and not allowed.
         assertThatThrownBy(() -> r.resolve("alpine")).isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("'alpine:latest' is not allowed here");
         assertThatThrownBy(() -> r.resolve("../alpine:3.19")).isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("image: '../alpine:3.19' is not a valid image reference");
-        assertThatThrownBy(() -> r.resolve("host@" + OTHER_DIGEST)).isInstanceOf(ImageResolver.UnknownImageException.class)
+        assertThatThrownBy(() -> r.resolve("host@" + OTHER_DIGEST))
+                .isInstanceOf(ImageResolver.UnknownImageException.class)
                 .hasMessageContaining("no manifest digest");
     }
 

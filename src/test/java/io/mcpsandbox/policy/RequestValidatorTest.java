@@ -59,7 +59,8 @@ class RequestValidatorTest {
         rejected(cmd().image("../../etc").build(), "image", "'../../etc' is not a valid image reference",
                 "'..' is not a path component");
         rejected(cmd().image("Alpine:3.19").build(), "image", "the repository must be lower-case");
-        rejected(cmd().image("alpine@sha256:123").build(), "image", "the digest must be sha256:<64 lower-case hex digits>");
+        rejected(cmd().image("alpine@sha256:123").build(), "image",
+                "the digest must be sha256:<64 lower-case hex digits>");
         rejected(cmd().image("a".repeat(300)).build(), "image", "300 characters; the limit is 255");
         rejected(cmd().image("").build(), "image", "an image reference is required");
     }
@@ -76,7 +77,8 @@ class RequestValidatorTest {
         rejected(cmd().limits(new LimitsRequest(120_001L, null, null, null, null)).build(),
                 "timeoutMs", "120000", "limits.max.timeout = 2m");
         rejected(cmd().limits(new LimitsRequest(-5L, null, null, null, null)).build(), "timeoutMs", "-5");
-        rejected(cmd().limits(new LimitsRequest(null, 1L << 40, null, null, null)).build(), "memoryBytes", "limits.max.memory");
+        rejected(cmd().limits(new LimitsRequest(null, 1L << 40, null, null, null)).build(), "memoryBytes",
+                "limits.max.memory");
         rejected(cmd().limits(new LimitsRequest(null, 1024L, null, null, null)).build(), "memoryBytes", "16777216");
         rejected(cmd().limits(new LimitsRequest(null, null, Double.NaN, null, null)).build(), "cpus");
         rejected(cmd().limits(new LimitsRequest(null, null, null, 100_000, null)).build(), "pids", "limits.max.pids");
@@ -88,8 +90,10 @@ class RequestValidatorTest {
         rejected(ExecutionRequest.builder().build(), "command", "required");
         rejected(ExecutionRequest.builder().language("cobol").code("x").build(), "language", "cobol", "python");
         rejected(ExecutionRequest.builder().language("python").build(), "code", "required");
-        rejected(ExecutionRequest.builder().language("python").code("1").command("true").build(), "command", "not both");
-        rejected(ExecutionRequest.builder().language("python").code("x".repeat(RequestValidator.MAX_CODE_BYTES + 1)).build(),
+        rejected(ExecutionRequest.builder().language("python").code("1").command("true").build(), "command",
+                "not both");
+        rejected(ExecutionRequest.builder().language("python")
+                .code("x".repeat(RequestValidator.MAX_CODE_BYTES + 1)).build(),
                 "code", "1048576");
         rejected(cmd().command("a\0b").build(), "command", "NUL");
         rejected(cmd().env("1BAD", "x").build(), "env", "1BAD");
@@ -114,7 +118,8 @@ class RequestValidatorTest {
         rejected(cmd().workDir("relative").build(), "workDir", "absolute");
         rejected(cmd().workDir("workspace/x").build(), "workDir", "absolute");
         rejected(cmd().workDir(" /tmp").build(), "workDir", "absolute");
-        for (String control : new String[] {"/tmp/a\0b", "/tmp/a\nb", "/tmp/\u001b[31m", "/tmp/\u0085", "/tmp/\u007f"}) {
+        for (String control : new String[] {"/tmp/a\0b", "/tmp/a\nb", "/tmp/\u001b[31m", "/tmp/\u0085",
+                "/tmp/\u007f"}) {
             rejected(cmd().workDir(control).build(), "workDir", "control characters");
         }
         rejected(cmd().workDir("/tmp/" + "a/".repeat(600)).build(), "workDir", "limit of 1024 bytes");
@@ -129,6 +134,7 @@ class RequestValidatorTest {
         for (String path : new String[] {"../x", "/etc/passwd", "a/../../x", "a//b", ".", "", "a/./b", "x\0y"}) {
             rejected(ExecutionRequest.builder().language("sh").code("true").file(path, "x").build(), "files");
         }
-        rejected(ExecutionRequest.builder().language("python").code("1").file("main.py", "x").build(), "files", "main.py");
+        rejected(ExecutionRequest.builder().language("python").code("1").file("main.py", "x").build(), "files",
+                "main.py");
     }
 }

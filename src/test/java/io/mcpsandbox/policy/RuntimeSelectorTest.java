@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
  */
 class RuntimeSelectorTest {
     private static final List<SecurityLevel> STANDARD = List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM);
-    private static final List<SecurityLevel> GVISOR = List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH);
+    private static final List<SecurityLevel> GVISOR =
+            List.of(SecurityLevel.LOW, SecurityLevel.MEDIUM, SecurityLevel.HIGH);
 
     /** The runtimes of this build with their levels, all usable; nothing here runs a sandbox. */
     private static final RuntimeRegistry REGISTRY = new RuntimeRegistry(List.of(
@@ -131,14 +132,17 @@ class RuntimeSelectorTest {
     @Test
     void aLevelBelowTheMinimumIsRejectedAndAMissingLevelGetsTheMinimum() throws PolicyViolation {
         Policy p = policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "high");
-        p.rejected(request().securityLevel(SecurityLevel.LOW), "securityLevel", "'low'", "security.minimum-level", "high");
+        p.rejected(request().securityLevel(SecurityLevel.LOW), "securityLevel", "'low'", "security.minimum-level",
+                "high");
         p.rejected(request().securityLevel(SecurityLevel.MEDIUM), "securityLevel", "security.minimum-level");
         assertThat(p.level(request())).isEqualTo(SecurityLevel.HIGH);
         assertThat(p.select(request())).isEqualTo("runsc");
         assertThat(p.select(request().securityLevel(SecurityLevel.HIGH))).isEqualTo("runsc");
         // A minimum below the default leaves the default alone.
-        assertThat(policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "low").level(request())).isEqualTo(SecurityLevel.MEDIUM);
-        assertThat(policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "medium").level(request().securityLevel(SecurityLevel.HIGH)))
+        assertThat(policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "low").level(request()))
+                .isEqualTo(SecurityLevel.MEDIUM);
+        assertThat(policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "medium")
+                .level(request().securityLevel(SecurityLevel.HIGH)))
                 .isEqualTo(SecurityLevel.HIGH);
         policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "medium")
                 .rejected(request().securityLevel(SecurityLevel.LOW), "securityLevel", "security.minimum-level");

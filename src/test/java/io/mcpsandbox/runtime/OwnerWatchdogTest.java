@@ -51,12 +51,14 @@ class OwnerWatchdogTest {
         long pid = w.pid().orElseThrow();
         // What the kernel does when this JVM dies: the write end closes without "stop".
         w.stop(false);
-        await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(out) && Files.readString(out).contains("PATH="));
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> Files.exists(out) && Files.readString(out).contains("PATH="));
         String reaped = Files.readString(out);
         assertThat(reaped).startsWith("reaper --owner-pid " + ProcessHandle.current().pid() + "\n");
         assertThat(reaped).contains("MCP_SANDBOX_DATA_DIR=/x").contains("PATH=");
         assertThat(reaped.lines().filter(l -> l.contains("=")).map(l -> l.substring(0, l.indexOf('=')))
-                .filter(k -> !List.of("MCP_SANDBOX_DATA_DIR", "PATH", "PWD", "SHLVL", "_", "OLDPWD").contains(k)).toList())
+                .filter(k -> !List.of("MCP_SANDBOX_DATA_DIR", "PATH", "PWD", "SHLVL", "_", "OLDPWD").contains(k))
+                .toList())
                 .as("nothing inherited from this JVM's environment").isEmpty();
         await().atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true));
     }

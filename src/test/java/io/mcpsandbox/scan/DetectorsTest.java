@@ -164,7 +164,8 @@ class DetectorsTest {
 
     @Test
     void aTruncatedPrivateKeyIsFoundToTheEnd() {
-        String text = "out\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAA";
+        String text = "out\n-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                + "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAA";
         assertThat(scan(text)).containsExactly(new Finding(DetectorType.PRIVATE_KEY, 4, text.length()));
     }
 
@@ -282,12 +283,14 @@ class DetectorsTest {
 
     @Test
     void identifiersPathsAndDigestsDoNotFire() {
-        findsNothing("at com.example.AbstractSingletonProxyFactoryBean2.getUserAccountDetailsForRegion2Async(X.java:42)");
+        findsNothing(
+                "at com.example.AbstractSingletonProxyFactoryBean2.getUserAccountDetailsForRegion2Async(X.java:42)");
         findsNothing("testShouldReturnHttp404WhenUserNotFound PASSED");
         findsNothing("X509TrustManagerFactoryImplementationV2 loaded");
         findsNothing("/usr/lib/jvm/Temurin-25-jdk-amd64/bin/java -Xmx512m");
         findsNothing("src/main/Java2/io/McpSandbox/Scan3/OutputScanner.java");
-        findsNothing("\"integrity\": \"sha512-" + "Dz2hL1HyDq7Wr4EbKpPuAR4Y+0K8sJgXqN3vF6tM9oZ1cB5aG7eH2iW4jQ0kR8lS3nT6uV9wX1yY2zA4bC5dE7==\"");
+        findsNothing("\"integrity\": \"sha512-"
+                + "Dz2hL1HyDq7Wr4EbKpPuAR4Y+0K8sJgXqN3vF6tM9oZ1cB5aG7eH2iW4jQ0kR8lS3nT6uV9wX1yY2zA4bC5dE7==\"");
         findsNothing("MCP_SANDBOX_POLICY_RULES_REPORT_ONLY_2=x");
         findsNothing("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1A");
     }

@@ -173,7 +173,8 @@ class FormattingEvasionTest {
         ScanOutcome o = scanner.scan(out, err, DlpMode.REDACT);
         SecurityEvent e = only(o, "dlp.credit_card");
         assertThat(e.details()).containsEntry("stream", OutputScanner.STDERR_THEN_STDOUT);
-        assertThat(o.stderr()).as("%s", o.stderr().replace(ESC, "ESC")).isEqualTo("warn " + ESC + "[33m" + "[REDACTED:credit_card]\n");
+        assertThat(o.stderr()).as("%s", o.stderr().replace(ESC, "ESC"))
+                .isEqualTo("warn " + ESC + "[33m" + "[REDACTED:credit_card]\n");
         assertThat(o.stdout()).isEqualTo(ESC + "[0m[REDACTED:credit_card] total\n"); // the escape before it is kept
     }
 

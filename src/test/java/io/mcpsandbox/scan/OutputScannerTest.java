@@ -180,7 +180,8 @@ class OutputScannerTest {
     void detectorsCanBeTurnedOffInSettings() {
         Properties file = new Properties();
         file.setProperty(OutputScanner.DISABLED_KEY, "ssn");
-        Settings settings = new Settings(file, Map.of("MCP_SANDBOX_DLP_DETECTORS_DISABLED", "high_entropy, credit-card"));
+        Settings settings = new Settings(file,
+                Map.of("MCP_SANDBOX_DLP_DETECTORS_DISABLED", "high_entropy, credit-card"));
         OutputScanner configured = OutputScanner.fromSettings(settings);
         assertThat(configured.enabled()).doesNotContain(DetectorType.HIGH_ENTROPY, DetectorType.CREDIT_CARD)
                 .contains(DetectorType.SSN); // the environment wins over the file

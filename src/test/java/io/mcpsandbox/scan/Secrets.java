@@ -23,10 +23,12 @@ final class Secrets {
     static final String RANDOM_KEY_URLSAFE = "q8Zr-Tn3_Vb6Hw9Ky2Lm" + "5Px7Qa1Sd4Fg0Jk";
 
     static final String GITHUB_PAT_CLASSIC = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
-    static final String GITHUB_FINE_GRAINED = "github_pat_" + "11ABCDEFG0123456789abc_" + "defGHIjklMNOpqrSTUvwxYZ0123456789abcdefGHIJKLmnopQRstuVWxyz01";
+    static final String GITHUB_FINE_GRAINED = "github_pat_" + "11ABCDEFG0123456789abc_"
+            + "defGHIjklMNOpqrSTUvwxYZ0123456789abcdefGHIJKLmnopQRstuVWxyz01";
     static final String GITLAB = "glpat-" + "xY3zAb9Cd7Ef5Gh1Ij2K";
     static final String SLACK_BOT = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx";
-    static final String SLACK_WEBHOOK = "https://hooks.slack.com/services/" + "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+    static final String SLACK_WEBHOOK = "https://hooks.slack.com/services/"
+            + "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
     static final String STRIPE_LIVE = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc";
     static final String STRIPE_TEST = "sk_" + "test_" + "4eC39HqLyjWDarjtT1zdp7dc";
     static final String JWT = b64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + "."

@@ -24,7 +24,8 @@ class SuiteLeftoversTest {
     @Test
     void noContainerImageProcessCgroupMountOrDirectoryRemains() throws Exception {
         DockerDaemon.ensureRunning();
-        assertThat(DockerDaemon.docker("ps", "-a", "-q", "--filter", "label=" + DockerEngine.LABEL_EXECUTION).lines().toList())
+        assertThat(DockerDaemon.docker("ps", "-a", "-q", "--filter", "label=" + DockerEngine.LABEL_EXECUTION)
+                .lines().toList())
                 .as("docker containers with our label").isEmpty();
         // Daemon images whose root directory is gone (CLI and server tests delete their data directories) are a
         // cache that a server prunes when it starts: prune as it would; then no image of ours may remain.

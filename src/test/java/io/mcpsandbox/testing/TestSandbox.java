@@ -202,7 +202,8 @@ public final class TestSandbox implements AutoCloseable {
             for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
                 try {
                     String cmdline = new String(Files.readAllBytes(p.resolve("cmdline"))).replace('\0', ' ');
-                    if (cmdline.contains(marker) && Long.parseLong(p.getFileName().toString()) != ProcessHandle.current().pid()) {
+                    if (cmdline.contains(marker)
+                            && Long.parseLong(p.getFileName().toString()) != ProcessHandle.current().pid()) {
                         pids.add(Long.parseLong(p.getFileName().toString()));
                     }
                 } catch (IOException vanished) {

@@ -95,7 +95,8 @@ public final class HttpApiServer implements AutoCloseable {
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
-        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, keys, api::storeHealth)), "/healthz");
+        context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, keys, api::storeHealth)),
+                "/healthz");
         JsonErrorHandler errors = new JsonErrorHandler(api.json(), config.maxRequestBytes());
         context.setErrorHandler(errors.forServlets());
         // Only the methods some endpoint serves; TRACE, OPTIONS, PATCH and made-up ones get a JSON 405.

@@ -154,7 +154,8 @@ final class McpRequestFilter extends HttpFilter {
             }
             if (r.method().equals(McpSchema.METHOD_INITIALIZE)) {
                 try {
-                    McpSchema.InitializeRequest init = mapper.convertValue(r.params(), McpSchema.InitializeRequest.class);
+                    McpSchema.InitializeRequest init =
+                            mapper.convertValue(r.params(), McpSchema.InitializeRequest.class);
                     if (init == null || init.protocolVersion() == null) {
                         return "params.protocolVersion is required in initialize";
                     }

@@ -75,7 +75,8 @@ public final class SandboxTools {
                         (ex, req) -> execute(ex, req, RequestForm.SNIPPET)),
                 spec(tool("run_command", "Run a command in a fresh, isolated sandbox",
                         "Runs one command line (an argv array, no shell unless you run one) in an image, in a new "
-                                + "sandbox that is removed afterwards. Same isolation, limits and result as execute_code.",
+                                + "sandbox that is removed afterwards. Same isolation, limits and result as "
+                                + "execute_code.",
                         schemas.input(RequestForm.COMMAND), schemas.result(), false),
                         (ex, req) -> execute(ex, req, RequestForm.COMMAND)),
                 spec(tool("list_runtimes", "List sandbox runtimes",
@@ -112,7 +113,8 @@ public final class SandboxTools {
         ExecutionListener listener = token == null ? ExecutionListener.NONE
                 : (elapsedMs, outputBytes) -> exchange.progressNotification(new ProgressNotification(token,
                         elapsedMs / 1000.0, null, "running for " + (elapsedMs / 100) / 10.0 + " s; " + outputBytes
-                        + " output bytes so far")).subscribe(v -> { }, e -> log.debug("progress not sent: {}", e.toString()));
+                        + " output bytes so far"))
+                        .subscribe(v -> { }, e -> log.debug("progress not sent: {}", e.toString()));
         String user = request.userId();
         AtomicReference<String> executionId = new AtomicReference<>();
         CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, listener);
@@ -202,7 +204,8 @@ public final class SandboxTools {
     private static String executionIdOf(CallToolRequest call) {
         Map<String, Object> args = arguments(call);
         Object id = args.get("executionId");
-        return args.size() == 1 && id instanceof String s && !s.isBlank() && s.length() <= RequestSchemas.MAX_EXECUTION_ID ? s : null;
+        return args.size() == 1 && id instanceof String s && !s.isBlank()
+                && s.length() <= RequestSchemas.MAX_EXECUTION_ID ? s : null;
     }
 
     private Mono<CallToolResult> quick(java.util.function.Supplier<CallToolResult> handler) {

@@ -94,10 +94,12 @@ public final class DockerRuntime implements SandboxRuntime {
         }
         String version = "Docker " + info.getServerVersion();
         if (!engine.connection().host().startsWith("unix://")) {
-            return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.connection().host() + " is not local: sandboxes "
-                    + "bind host paths (workspace, host image), so only a unix socket works", levels());
+            return RuntimeInfo.unusable(name(), version, "the daemon at " + engine.connection().host()
+                    + " is not local: sandboxes bind host paths (workspace, host image), so only a unix socket works",
+                    levels());
         }
-        if (info.getSecurityOptions() != null && info.getSecurityOptions().stream().anyMatch(o -> o.contains("name=userns"))) {
+        if (info.getSecurityOptions() != null
+                && info.getSecurityOptions().stream().anyMatch(o -> o.contains("name=userns"))) {
             return RuntimeInfo.unusable(name(), version, "the daemon runs with userns-remap: the sandbox's uid "
                     + "would not be the owner of its workspace and output files on the host", levels());
         }
@@ -105,7 +107,8 @@ public final class DockerRuntime implements SandboxRuntime {
             if (info.getRuntimes() == null || !info.getRuntimes().containsKey(kind.daemonRuntime())) {
                 return RuntimeInfo.unusable(name(), version, "the Docker daemon has no '" + kind.daemonRuntime()
                         + "' runtime registered (add {\"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
-                        + "\"runtimeArgs\": [\"--network=none\", \"--oci-seccomp\"]}}} to /etc/docker/daemon.json and restart dockerd)",
+                        + "\"runtimeArgs\": [\"--network=none\", \"--oci-seccomp\"]}}} to /etc/docker/daemon.json "
+                        + "and restart dockerd)",
                         levels());
             }
             version = version + ", runsc";

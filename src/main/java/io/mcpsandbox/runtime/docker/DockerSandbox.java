@@ -38,7 +38,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** One Docker container: created by prepare (with its workspace and output files), started by start, removed by close. */
+/**
+ * One Docker container: created by prepare (with its workspace and output files), started by start, removed by close.
+ */
 final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
     /** The sandbox user within its uid range (as on the OCI backend): the host uid is range base + this. */
@@ -158,7 +160,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         // stderr first: a failure to open stdin or stdout is then reported in it.
         String redirects = " 2> " + OutputFiles.STDERR_MOUNT + " < " + (hasStdin ? STDIN_MOUNT : "/dev/null")
                 + " > " + OutputFiles.STDOUT_MOUNT;
-        List<String> added = List.of("HOSTNAME", "OLDPWD", "PWD", "SHLVL").stream().filter(v -> !spec.env().containsKey(v)).toList();
+        List<String> added = List.of("HOSTNAME", "OLDPWD", "PWD", "SHLVL").stream()
+                .filter(v -> !spec.env().containsKey(v)).toList();
         // env would take a program name with '=' for an assignment: such a name is started by the shell itself.
         String start = spec.args().getFirst().contains("=")
                 ? (added.isEmpty() ? "" : "unset " + String.join(" ", added) + "; ") + "exec \"$@\""
@@ -167,7 +170,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         // The shell adds HOSTNAME, PWD, SHLVL (and OLDPWD with the cd below): the program gets only the request's.
         // The working directory (checked by policy to lie in /workspace or /tmp, both the sandbox's own tmpfs)
         // is $0, never part of the script's text; a failure to make it is reported in the captured stderr.
-        String enter = "exec 2> " + OutputFiles.STDERR_MOUNT + "; " + ENV_HELPER_MOUNT + " mkdir -p -- \"$0\" && cd -- \"$0\" && ";
+        String enter = "exec 2> " + OutputFiles.STDERR_MOUNT + "; " + ENV_HELPER_MOUNT
+                + " mkdir -p -- \"$0\" && cd -- \"$0\" && ";
         List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--",
                 ENV_HELPER_MOUNT, "sh", "-c", enter + start + redirects, spec.workDir()));
         argv.addAll(spec.args());
@@ -199,7 +203,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         }
         binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
         binds.add(new Bind(engine.init().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
-        engine.envHelper().ifPresent(h -> binds.add(new Bind(h.toString(), new Volume(ENV_HELPER_MOUNT), AccessMode.ro)));
+        engine.envHelper().ifPresent(h -> binds.add(new Bind(h.toString(), new Volume(ENV_HELPER_MOUNT),
+                AccessMode.ro)));
         binds.add(new Bind(output.stdoutPath().toString(), new Volume(OutputFiles.STDOUT_MOUNT), AccessMode.rw));
         binds.add(new Bind(output.stderrPath().toString(), new Volume(OutputFiles.STDERR_MOUNT), AccessMode.rw));
         if (stdinFile != null) {
@@ -248,7 +253,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
 
     private static Map<String, String> tmpfsMounts(DockerRuntime.Kind kind, ResourceLimits limits) {
         Map<String, String> tmpfs = new LinkedHashMap<>();
-        tmpfs.put("/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes() + ",mode=1777");
+        tmpfs.put("/tmp", "rw,nosuid,nodev,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes()
+                + ",mode=1777");
         tmpfs.put("/dev/shm", "rw,nosuid,nodev,noexec,size=" + limits.tmpBytes() + ",nr_inodes=" + limits.tmpInodes()
                 + ",mode=1777");
         if (kind.gvisor()) {
@@ -324,7 +330,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     public SandboxExit awaitExit() throws InterruptedException {
         InspectContainerResponse.ContainerState state;
         try {
-            engine.connection().streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback()).awaitStatusCode();
+            engine.connection().streams().waitContainerCmd(containerId).exec(new WaitContainerResultCallback())
+                    .awaitStatusCode();
             state = engine.connection().control().inspectContainerCmd(containerId).exec().getState();
         } catch (NotFoundException e) {
             return SandboxExit.failed(kind.runtimeName() + ": the container " + name + " is gone");

@@ -60,7 +60,8 @@ final class OutputFiles implements AutoCloseable {
         FileChannel stdout = null;
         try {
             stdout = FileChannel.open(dir.resolve("stdout"), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
-            FileChannel stderr = FileChannel.open(dir.resolve("stderr"), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+            FileChannel stderr = FileChannel.open(dir.resolve("stderr"), StandardOpenOption.READ,
+                    LinkOption.NOFOLLOW_LINKS);
             return new OutputFiles(dir, capBytes, stdout, stderr);
         } catch (IOException e) {
             if (stdout != null) {

@@ -142,7 +142,8 @@ public final class BundleWriter {
                 rlimit("RLIMIT_FSIZE", limits.tmpBytes()),
                 rlimit("RLIMIT_NPROC", limits.pids())));
         // Every other limit that guards something shared is set, not inherited from the server.
-        SandboxRlimits.FIXED.forEach((type, value) -> rlimits.add(rlimit("RLIMIT_" + type.toUpperCase(java.util.Locale.ROOT), value)));
+        SandboxRlimits.FIXED.forEach((type, value) ->
+                rlimits.add(rlimit("RLIMIT_" + type.toUpperCase(java.util.Locale.ROOT), value)));
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", SANDBOX_UID, "gid", SANDBOX_UID));
@@ -184,21 +185,26 @@ public final class BundleWriter {
         if (flavor.isUserSpaceKernel()) {
             // gVisor always mounts its own /dev, with fuse and net/tun in it, and ignores maskedPaths: an empty
             // /dev/net and an inaccessible directory over /dev/fuse close them.
-            mounts.add(mount("/dev/net", "tmpfs", "tmpfs", List.of("nosuid", "noexec", "nodev", "mode=755", "size=4k")));
-            mounts.add(mount("/dev/fuse", "tmpfs", "tmpfs", List.of("nosuid", "noexec", "nodev", "mode=000", "size=4k")));
+            mounts.add(mount("/dev/net", "tmpfs", "tmpfs",
+                    List.of("nosuid", "noexec", "nodev", "mode=755", "size=4k")));
+            mounts.add(mount("/dev/fuse", "tmpfs", "tmpfs",
+                    List.of("nosuid", "noexec", "nodev", "mode=000", "size=4k")));
         }
-        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", tmpSize, tmpInodes)));
+        mounts.add(mount("/dev/shm", "tmpfs", "shm",
+                List.of("nosuid", "noexec", "nodev", "mode=1777", tmpSize, tmpInodes)));
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
         mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
         if (tmpSource != null) {
             mounts.add(mount(SandboxSpec.TMP, "bind", tmpSource.toString(), List.of("rbind", "rw", "nosuid", "nodev")));
         } else {
-            mounts.add(mount(SandboxSpec.TMP, "tmpfs", "tmpfs", List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
+            mounts.add(mount(SandboxSpec.TMP, "tmpfs", "tmpfs",
+                    List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
         }
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
-        mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(), List.of("bind", "ro", "nosuid", "nodev")));
+        mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(),
+                List.of("bind", "ro", "nosuid", "nodev")));
         // Recursively read-only: with plain "ro" runc leaves submounts of a bound directory writable. runc
         // (>= 1.1, kernel >= 5.12) and crun know "rro"; gVisor rejects it and its "ro" already covers submounts.
         String readOnly = sharesHostKernel(flavor) ? "rro" : "ro";

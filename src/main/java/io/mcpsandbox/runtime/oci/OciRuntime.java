@@ -134,10 +134,12 @@ public final class OciRuntime implements SandboxRuntime {
                     + HostCommand.HOST_PATH + ")", levels());
         }
         try {
-            HostCommand.Result r = HostCommand.run(List.of(binary.get().toString(), "--version"), Duration.ofSeconds(10));
+            HostCommand.Result r = HostCommand.run(List.of(binary.get().toString(), "--version"),
+                    Duration.ofSeconds(10));
             String version = firstVersionLine(r.stdout() + "\n" + r.stderr());
             if (!r.ok()) {
-                return RuntimeInfo.unusable(name(), version, flavor.binary() + " --version failed: " + r.message(), levels());
+                return RuntimeInfo.unusable(name(), version, flavor.binary() + " --version failed: " + r.message(),
+                        levels());
             }
             return RuntimeInfo.usable(name(), version, levels());
         } catch (IOException e) {

@@ -42,7 +42,8 @@ public record Advisory(Component component, String id, Kind kind, List<Range> af
         return new Advisory(c, id, Kind.CVE, List.of(affected), fixedIn, source, summary, 0);
     }
 
-    static Advisory endOfLife(Component c, String id, String fixedIn, String source, String summary, Range... affected) {
+    static Advisory endOfLife(Component c, String id, String fixedIn, String source, String summary,
+            Range... affected) {
         return new Advisory(c, id, Kind.END_OF_LIFE, List.of(affected), fixedIn, source, summary, 0);
     }
 

@@ -12,7 +12,8 @@ import java.util.regex.Pattern;
  * versions: numbers first (missing ones are 0), then a release sorts after each of its pre-releases.
  */
 public record ReleaseVersion(List<Integer> numbers, String preRelease) implements Comparable<ReleaseVersion> {
-    private static final Pattern VERSION = Pattern.compile("(\\d+(?:\\.\\d+)*)(?:-([0-9A-Za-z.]+))?(?:\\+[0-9A-Za-z.~-]*)?");
+    private static final Pattern VERSION =
+            Pattern.compile("(\\d+(?:\\.\\d+)*)(?:-([0-9A-Za-z.]+))?(?:\\+[0-9A-Za-z.~-]*)?");
 
     public ReleaseVersion {
         numbers = List.copyOf(numbers);

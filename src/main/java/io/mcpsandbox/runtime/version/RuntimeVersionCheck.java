@@ -158,7 +158,8 @@ public final class RuntimeVersionCheck {
     private static Optional<String> runVersion(String binary) {
         try {
             HostCommand.Result r = HostCommand.run(List.of(binary, "--version"), Duration.ofSeconds(10));
-            return r.ok() ? r.stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).findFirst() : Optional.empty();
+            return r.ok() ? r.stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).findFirst()
+                    : Optional.empty();
         } catch (IOException e) {
             return Optional.empty();
         }

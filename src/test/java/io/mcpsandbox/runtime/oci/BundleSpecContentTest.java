@@ -29,7 +29,8 @@ class BundleSpecContentTest {
         RootFilesystem rootfs = new RootFilesystem("host", dir.resolve("root"),
                 List.of(new RootFilesystem.HostBind(Path.of("/usr"), "/usr")));
         SandboxSpec spec = new SandboxSpec("mcp-exec-test", List.of("true"), Map.of(), "/workspace", rootfs,
-                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of(), null);
+                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of(),
+                null);
         Path bundle = dir.resolve(flavor.name());
         writer.write(bundle, spec, flavor, dir.resolve("ws"), 200_000);
         return json.readTree(Files.readString(bundle.resolve("config.json")));
@@ -71,7 +72,8 @@ class BundleSpecContentTest {
 
     @Test
     void devptsHasAMaximum() throws Exception {
-        assertThat(options(mount(write(OciFlavor.RUNC), "/dev/pts"))).contains("newinstance", "max=" + BundleWriter.MAX_PTYS);
+        assertThat(options(mount(write(OciFlavor.RUNC), "/dev/pts")))
+                .contains("newinstance", "max=" + BundleWriter.MAX_PTYS);
     }
 
     @Test
@@ -94,9 +96,11 @@ class BundleSpecContentTest {
         // the hook's own parsing, run by the host shell on the state runc writes
         String script = BundleWriter.inotifyLimitHook().get("args").toString();
         assertThat(script).contains("${state#*\\\"pid\\\":}");
-        Process p = new ProcessBuilder("/bin/sh", "-c", "read -r state; pid=${state#*\\\"pid\\\":}; pid=${pid%%[!0-9]*}; echo $pid")
+        Process p = new ProcessBuilder("/bin/sh", "-c",
+                "read -r state; pid=${state#*\\\"pid\\\":}; pid=${pid%%[!0-9]*}; echo $pid")
                 .start();
-        p.getOutputStream().write("{\"ociVersion\":\"1.0.2\",\"id\":\"x\",\"status\":\"creating\",\"pid\":4242,\"bundle\":\"/b\"}\n"
+        p.getOutputStream().write(
+                "{\"ociVersion\":\"1.0.2\",\"id\":\"x\",\"status\":\"creating\",\"pid\":4242,\"bundle\":\"/b\"}\n"
                 .getBytes());
         p.getOutputStream().close();
         assertThat(new String(p.getInputStream().readAllBytes()).trim()).isEqualTo("4242");

@@ -68,7 +68,8 @@ class HostLsmTest {
                 .isEqualTo(HostLsm.PROFILE_NAME);
         assertThat(process(json, spec, dir, selinux, OciFlavor.RUNC).path("selinuxLabel").asString())
                 .isEqualTo(HostLsm.CONTAINER_LABEL);
-        assertThat(process(json, spec, dir, apparmor, OciFlavor.RUNSC).has("apparmorProfile")).as("not in gVisor").isFalse();
+        assertThat(process(json, spec, dir, apparmor, OciFlavor.RUNSC).has("apparmorProfile")).as("not in gVisor")
+                .isFalse();
     }
 
     private static JsonNode process(JsonMapper json, SandboxSpec spec, Path dir, HostLsm lsm, OciFlavor flavor)

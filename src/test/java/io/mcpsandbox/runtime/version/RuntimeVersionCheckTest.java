@@ -134,7 +134,8 @@ class RuntimeVersionCheckTest {
         try (var out = new java.util.zip.GZIPOutputStream(java.nio.file.Files.newOutputStream(changelog))) {
             out.write(("runc (1.1.5+ds1-1+deb12u1) bookworm-security; urgency=high\n\n"
                     + "  * CVE-2024-21626: several container breakouts due to internally leaked fds\n"
-                    + "  * fixes CVE-2023-25809 and CVE-2023-28642\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    + "  * fixes CVE-2023-25809 and CVE-2023-28642\n")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
         assertThat(DebianPackages.Dpkg.cvesIn(changelog))
                 .containsExactlyInAnyOrder("CVE-2024-21626", "CVE-2023-25809", "CVE-2023-28642");

@@ -48,7 +48,8 @@ class ServeProcessTest {
             Process p = serve(Map.of("MCP_SANDBOX_DATA_DIR", data.toString(), "MCP_SANDBOX_STATE_DIR", state.toString(),
                     "MCP_SANDBOX_LOG_LEVEL", "DEBUG"), "--stdio").redirectError(stderr.toFile()).start();
             OutputStream in = p.getOutputStream();
-            in.write(("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
+            in.write(("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                    + "{\"protocolVersion\":\"2025-06-18\","
                     + "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"
                     + "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
                     + "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"run_command\","
@@ -60,7 +61,8 @@ class ServeProcessTest {
             assertThat(init.get("result").get("serverInfo").get("name").asString()).isEqualTo("mcp-sandbox");
             JsonNode call = JSON.readTree(out.readLine());
             assertThat(call.get("id").asInt()).isEqualTo(2);
-            assertThat(call.get("result").get("structuredContent").get("stdout").asString()).isEqualTo("from-sandbox\n");
+            assertThat(call.get("result").get("structuredContent").get("stdout").asString())
+                    .isEqualTo("from-sandbox\n");
 
             in.close();
             assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("the server exits when stdin closes").isTrue();

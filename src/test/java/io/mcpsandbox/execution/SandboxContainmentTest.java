@@ -79,7 +79,8 @@ class SandboxContainmentTest {
     @ParameterizedTest
     @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void runtimeIsUsableHere(String runtime) {
-        RuntimeInfo info = sandbox.services().registry().info(sandbox.services().registry().find(runtime).orElseThrow());
+        RuntimeInfo info = sandbox.services().registry()
+                .info(sandbox.services().registry().find(runtime).orElseThrow());
         assertThat(info.usable()).as(runtime + ": " + info.reason()).isTrue();
         assertThat(info.version()).isNotBlank();
     }
@@ -116,7 +117,8 @@ class SandboxContainmentTest {
     @Test
     void javaSingleFileSource() {
         ExecutionResult java = run("runc", ExecutionRequest.builder().language("java")
-                .code("public class Main { public static void main(String[] a) { System.out.println(\"java \" + (6 * 7)); } }")
+                .code("public class Main { public static void main(String[] a) {"
+                        + " System.out.println(\"java \" + (6 * 7)); } }")
                 .limits(new LimitsRequest(60_000L, 512L << 20, 2.0, 256, null)));
         assertThat(java.status()).as(java.reason() + java.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
         assertThat(java.stdout()).isEqualTo("java 42\n");
@@ -170,7 +172,8 @@ class SandboxContainmentTest {
         ExecutionResult r = submission.result().get(60, java.util.concurrent.TimeUnit.SECONDS);
         assertThat(r.status()).isEqualTo(ExecutionStatus.TERMINATED);
         assertThat(r.durationMs()).isLessThan(15_000);
-        assertThat(sandbox.services().executions().terminate(submission.executionId())).as("no longer active").isFalse();
+        assertThat(sandbox.services().executions().terminate(submission.executionId())).as("no longer active")
+                .isFalse();
     }
 
     @ParameterizedTest
@@ -238,7 +241,8 @@ class SandboxContainmentTest {
     @ParameterizedTest
     @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void outputFloodStopsAtTheCapWithThePrefix(String runtime) {
-        ExecutionResult r = run(runtime, sh("yes 0123456789").limits(new LimitsRequest(30_000L, null, null, null, 1L << 20)));
+        ExecutionResult r = run(runtime,
+                sh("yes 0123456789").limits(new LimitsRequest(30_000L, null, null, null, 1L << 20)));
         assertThat(r.status()).isEqualTo(ExecutionStatus.OUTPUT_LIMIT);
         assertThat(r.stdoutTruncated()).isTrue();
         assertThat(r.stderrTruncated()).isFalse();
@@ -323,7 +327,8 @@ class SandboxContainmentTest {
     @ParameterizedTest
     @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void runsAsNonRootWithoutCapabilities(String runtime) {
-        ExecutionResult r = run(runtime, sh("id -u; id -g; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb)' /proc/self/status; "
+        ExecutionResult r = run(runtime, sh("id -u; id -g; "
+                + "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb)' /proc/self/status; "
                 + "python3 -c 'import ctypes; print(\"NoNewPrivs:\", ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))'"));
         String[] ids = r.stdout().split("\n", 3);
         sandbox.assertSandboxUid(runtime, Long.parseLong(ids[0]));
@@ -367,8 +372,10 @@ class SandboxContainmentTest {
     @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
     void nothingPersistsFromOneExecutionToTheNext(String runtime) {
         String secret = UUID.randomUUID().toString();
-        run(runtime, sh("echo " + secret + " > /tmp/left; echo " + secret + " > /workspace/left; echo " + secret + " > /dev/shm/left"));
-        ExecutionResult next = run(runtime, sh("cat /tmp/left /workspace/left /dev/shm/left 2>&1; ls -A /tmp /workspace /dev/shm"));
+        run(runtime, sh("echo " + secret + " > /tmp/left; echo " + secret + " > /workspace/left; echo " + secret
+                + " > /dev/shm/left"));
+        ExecutionResult next = run(runtime,
+                sh("cat /tmp/left /workspace/left /dev/shm/left 2>&1; ls -A /tmp /workspace /dev/shm"));
         assertThat(next.stdout()).doesNotContain(secret);
     }
 

@@ -63,7 +63,8 @@ class ExecutionStoresTest {
         assertThat(ExecutionStores.duration(settings(Map.of("MCP_SANDBOX_RECORDS_REDIS_TTL", "90m")),
                 ExecutionStores.REDIS_TTL, "24h")).isEqualTo(Duration.ofMinutes(90));
         assertThatThrownBy(() -> ExecutionStores.duration(settings(Map.of("MCP_SANDBOX_RECORDS_REDIS_TTL", "soon")),
-                ExecutionStores.REDIS_TTL, "24h")).hasMessageContaining("records.redis.ttl").hasMessageContaining("30d");
+                ExecutionStores.REDIS_TTL, "24h")).hasMessageContaining("records.redis.ttl")
+                .hasMessageContaining("30d");
         assertThat(ExecutionStores.human(Duration.ofDays(30))).isEqualTo("30d");
         assertThat(ExecutionStores.human(Duration.ofMinutes(90))).isEqualTo("90m");
     }

@@ -92,7 +92,8 @@ class StoredOutputCapsTest {
                         result TEXT, pending INTEGER NOT NULL DEFAULT 0, revision INTEGER NOT NULL DEFAULT 0,
                         updated_ms INTEGER NOT NULL)""");
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO executions VALUES "
-                    + "(?, 'alice', NULL, 'host', 'runc', 'medium', '[]', NULL, ?, ?, ?, 'completed', 0, 12, ?, '[]', ?, 0, 0, 0)")) {
+                    + "(?, 'alice', NULL, 'host', 'runc', 'medium', '[]', NULL, ?, ?, ?, 'completed', 0, 12, ?, '[]', "
+                    + "?, 0, 0, 0)")) {
                 ps.setString(1, end.executionId());
                 ps.setString(2, end.startedAt().toString());
                 ps.setLong(3, end.startedAt().toEpochMilli());
@@ -121,9 +122,11 @@ class StoredOutputCapsTest {
         assertThat(OutputCaps.DEFAULTS).isEqualTo(new OutputCaps(MIB, 100 * MIB, 1L << 30));
         assertThat(ExecutionStores.caps(new Settings(file, Map.of("MCP_SANDBOX_RECORDS_OUTPUT_MAX_PER_USER", "5m"))))
                 .isEqualTo(new OutputCaps(MIB, 5 * MIB, 1L << 30));
-        assertThatThrownBy(() -> ExecutionStores.caps(new Settings(file, Map.of("MCP_SANDBOX_RECORDS_OUTPUT_MAX_TOTAL", "0"))))
+        assertThatThrownBy(() -> ExecutionStores.caps(
+                new Settings(file, Map.of("MCP_SANDBOX_RECORDS_OUTPUT_MAX_TOTAL", "0"))))
                 .hasMessageContaining("records.output.max-total");
-        assertThatThrownBy(() -> ExecutionStores.caps(new Settings(file, Map.of("MCP_SANDBOX_RECORDS_OUTPUT_MAX_STORED", "lots"))))
+        assertThatThrownBy(() -> ExecutionStores.caps(
+                new Settings(file, Map.of("MCP_SANDBOX_RECORDS_OUTPUT_MAX_STORED", "lots"))))
                 .hasMessageContaining("records.output.max-stored");
     }
 

@@ -13,6 +13,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.SeccompProfile;
 import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * What only the Docker backend has, on a real daemon: its probe, catalog images loaded into the daemon,
@@ -85,7 +87,7 @@ class DockerRuntimeTest {
     void unusableWithAReasonWhenNoDaemonAnswers() throws IOException {
         try (DockerEngine nowhere = new DockerEngine("unix://" + work.resolve("no.sock"), work.resolve("d"),
                 Path.of("/usr/bin/tini-static"), Path.of("/bin/busybox"),
-                io.mcpsandbox.runtime.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
+                SeccompProfile.loadDefault(JsonMapper.builder().build()),
                 io.mcpsandbox.host.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
@@ -97,7 +99,7 @@ class DockerRuntimeTest {
     void unusableWithAReasonWithoutTheBusyboxHelper() throws IOException {
         try (DockerEngine noHelper = new DockerEngine(DockerConnection.DEFAULT_HOST, work.resolve("d2"),
                 Path.of("/usr/bin/tini-static"), work.resolve("no-busybox"),
-                io.mcpsandbox.runtime.SeccompProfile.loadDefault(tools.jackson.databind.json.JsonMapper.builder().build()),
+                SeccompProfile.loadDefault(JsonMapper.builder().build()),
                 io.mcpsandbox.host.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
@@ -127,14 +129,16 @@ class DockerRuntimeTest {
                 assertThat(r.runtime()).isEqualTo("docker");
             }
             assertThat(viaDocker.run(sh("true").build()).runtime()).as("no level given").isEqualTo("docker");
-            assertThat(viaDocker.run(sh("true").securityLevel(SecurityLevel.HIGH).build()).runtime()).isEqualTo("runsc");
+            assertThat(viaDocker.run(sh("true").securityLevel(SecurityLevel.HIGH).build()).runtime())
+                    .isEqualTo("runsc");
             viaDocker.assertNothingLeftBehind();
         }
     }
 
     @Test
     void highLevelCanRunOnDockerRunsc() {
-        ExecutionResult r = run("docker-runsc", sh("dmesg 2>/dev/null | head -1; echo ok").securityLevel(SecurityLevel.HIGH));
+        ExecutionResult r = run("docker-runsc",
+                sh("dmesg 2>/dev/null | head -1; echo ok").securityLevel(SecurityLevel.HIGH));
         assertThat(r.status()).as(r.reason()).isEqualTo(ExecutionStatus.COMPLETED);
         assertThat(r.stdout()).endsWith("ok\n");
         ExecutionResult refused = run("docker", sh("true").securityLevel(SecurityLevel.HIGH));
@@ -165,7 +169,8 @@ class DockerRuntimeTest {
         for (String runtime : List.of("docker", "docker-runsc", "runc", "runsc")) {
             for (CatalogImage image : List.of(fromSave, fromOci)) {
                 ExecutionResult r = run(runtime, sh("cat /etc/marker; id -u; ls /usr 2>&1 | head -1; "
-                        + "(echo x > /x) 2>/dev/null && echo WROTE; echo ok > /tmp/t && cat /tmp/t").image(image.name()));
+                        + "(echo x > /x) 2>/dev/null && echo WROTE; echo ok > /tmp/t && cat /tmp/t")
+                        .image(image.name()));
                 assertThat(r.status()).as(runtime + " " + image.name() + ": " + r.reason() + r.stderr())
                         .isEqualTo(ExecutionStatus.COMPLETED);
                 assertThat(r.stdout()).as(runtime).startsWith("catalog-image\n").doesNotContain("WROTE")
@@ -174,7 +179,8 @@ class DockerRuntimeTest {
             }
         }
         // One content, one unpacked root, one daemon image: removed with the root's last name.
-        String ref = DockerImages.REPOSITORY + ":" + DockerImages.tagFor(catalog.rootfs("bb-oci:3.19", fromOci.digest()).rootDir());
+        String ref = DockerImages.REPOSITORY + ":"
+                + DockerImages.tagFor(catalog.rootfs("bb-oci:3.19", fromOci.digest()).rootDir());
         catalog.remove("ghcr.io/org/bb-saved:1.2");
         assertThat(engine.images().prune()).as("the root is still used by bb-oci").doesNotContain(ref);
         catalog.remove("docker.io/library/bb-oci:3.19");

@@ -89,7 +89,8 @@ final class SchemaCheck {
         };
     }
 
-    private InvalidRequestException unknown(String parent, String name, RequestForm form) {
+    private InvalidRequestException unknown(String parent, String rawName, RequestForm form) {
+        String name = abbreviate(rawName); // the client's own key, echoed back: bounded
         if (parent == null) {
             String hint = name.equals("userId") ? "the user comes from the API key, not the request"
                     : "is not a known field (known: " + String.join(", ", schemas.fields(form)) + ")";

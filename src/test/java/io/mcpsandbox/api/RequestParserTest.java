@@ -112,6 +112,13 @@ class RequestParserTest {
         refused("{\"command\":[\"ls\"],\"files\":{}}", RequestForm.COMMAND, "files", "not a known field");
         // Unknown fields come first, before what is missing.
         refused("{\"bogus\":1}", RequestForm.SNIPPET, "bogus", "not a known field");
+        // The client's own key is echoed back bounded, not whole.
+        String huge = "k".repeat(40_000); // under Jackson's own 50,000-character cap on names
+        assertThatThrownBy(() -> parse("{\"command\":[\"ls\"],\"" + huge + "\":1}", RequestForm.ANY))
+                .isInstanceOfSatisfying(InvalidRequestException.class, e -> {
+                    assertThat(e.field()).hasSizeLessThanOrEqualTo(40).endsWith("...");
+                    assertThat(e.getMessage()).hasSizeLessThan(1000).contains("not a known field");
+                });
     }
 
     @Test

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -212,7 +213,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         try {
             while (p != null && p.isAlive() && System.nanoTime() < deadline) {
                 kill();
-                p.waitFor(250, java.util.concurrent.TimeUnit.MILLISECONDS);
+                p.waitFor(250, TimeUnit.MILLISECONDS);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt(); // the forced delete below still runs

@@ -110,9 +110,11 @@ class DeadOwnerTest {
         } finally {
             owner.destroyForcibly().waitFor();
         }
-        Thread.sleep(2000);
-        assertThat(sandboxProcesses(marker, name, containerId)).as("the leftover still runs: nobody reaped it")
-                .isNotEmpty();
+        String leftName = name;
+        String leftContainer = containerId;
+        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(sandboxProcesses(marker, leftName, leftContainer))
+                        .as("the leftover still runs: nobody reaped it").isNotEmpty());
         assertThat(containers(runtime)).contains(name);
 
         Process next = cliExec(noWatchdog, "--runtime", "runc", "--", "echo", "next-ran");

@@ -39,8 +39,8 @@ class OwnerWatchdogTest {
 
         w.stop(true);
         await().atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true));
-        Thread.sleep(300);
-        assertThat(out).as("no reaper ran").doesNotExist();
+        await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(out).as("no reaper ran").doesNotExist());
     }
 
     @Test

@@ -1,0 +1,597 @@
+/*
+ * mcp-agent: the in-sandbox agent (docs/agent-protocol.md, version 1).
+ *
+ * PID 1 of a sandbox: starts processes for the host, frames their stdout/stderr onto fd 1, feeds their
+ * stdin from fd 0, reaps every child (orphans too) and forwards termination signals to the process
+ * groups it started. One thread, one poll(2) loop over: fd 0 (host frames), a signalfd (SIGCHLD and the
+ * forwarded signals) and the pipes of every process it started.
+ *
+ * The host is trusted but checked strictly (a bad frame: `error` on stream 0, exit 2). Writes to fd 1 block
+ * until complete: a host that stops reading stops the agent, and full pipes then stop the children.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_NAME "mcp-agent 1.0"
+enum {
+    PROTOCOL_VERSION = 1,
+    MAX_PAYLOAD = 65536,
+    HEADER = 9,             /* u32 length, u8 type, u32 stream */
+    MAX_PROCS = 64,
+    MAX_STRINGS = 4096,
+    MAX_ERROR = 1024,
+    DRAIN_MS = 100,         /* how long pipes may outlive their process (a background descendant) */
+    DRAIN_CAP = 1 << 20,    /* at most this much more is read from such a pipe before it is closed */
+    MAX_ID = 0x7fffffff,
+};
+enum {
+    T_START = 0x01, T_STDIN, T_STDIN_CLOSE, T_SIGNAL, T_SHUTDOWN,
+    T_READY = 0x81, T_STARTED, T_STDOUT, T_STDERR, T_EXIT, T_ERROR,
+};
+
+struct proc {
+    uint32_t id;            /* 0: a free slot */
+    pid_t pid;              /* also its process group */
+    int in, out, err;       /* the agent's ends of its pipes, -1 once closed */
+    int host_closed_in;     /* the host sent stdin_close */
+    int exited, status;
+    int64_t deadline;       /* once exited: when its pipes stop being waited for */
+    size_t pend_off, pend_len;  /* stdin bytes accepted but not yet written */
+};
+
+static struct proc procs[MAX_PROCS];
+static unsigned char pending[MAX_PROCS][MAX_PAYLOAD];  /* one stdin frame per process */
+static unsigned char in_buf[HEADER + MAX_PAYLOAD];     /* the host frame being read */
+static size_t in_have;
+static int in_held;                                    /* a complete frame waits for a stdin pipe */
+static unsigned char out_buf[HEADER + MAX_PAYLOAD];    /* the frame being written */
+static uint32_t last_id;                               /* ids only grow: an id <= last_id has been used */
+static int sig_fd;
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static void finish(int code);
+
+/* ---- frame I/O ---------------------------------------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes all of it, waiting (blocking the agent) while the host does not read. */
+static void write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EAGAIN) {
+            struct pollfd pf = { .fd = fd, .events = POLLOUT };
+            poll(&pf, 1, -1);
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else {
+            finish(1);  /* the host is gone: nobody to report to */
+        }
+    }
+}
+
+/* One whole frame onto fd 1; the payload may already sit at out_buf + HEADER. */
+static void send_frame(uint8_t type, uint32_t stream, const void *payload, size_t n)
+{
+    put32(out_buf, (uint32_t)(n + 5));
+    out_buf[4] = type;
+    put32(out_buf + 5, stream);
+    if (n > 0 && payload != out_buf + HEADER)
+        memmove(out_buf + HEADER, payload, n);
+    write_all(1, out_buf, HEADER + n);
+}
+
+static void send_error(uint32_t stream, const char *fmt, ...)
+{
+    char text[MAX_ERROR + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 1)
+        n = snprintf(text, sizeof text, "error");
+    send_frame(T_ERROR, stream, text, n > MAX_ERROR ? MAX_ERROR : (size_t)n);
+}
+
+static void violation(const char *why)
+{
+    send_error(0, "protocol violation: %s", why);
+    finish(2);
+}
+
+/* ---- the process table -------------------------------------------------------------------------- */
+
+static struct proc *by_id(uint32_t id)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].id == id)
+            return &procs[i];
+    return NULL;
+}
+
+static struct proc *by_pid(pid_t pid)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].id != 0 && procs[i].pid == pid && !procs[i].exited)
+            return &procs[i];
+    return NULL;
+}
+
+/* The process a stdin/stdin_close/signal frame names, or NULL when it has ended (the host may not have
+ * read the end yet, so that is no violation). An id never started is. */
+static struct proc *target(uint32_t id)
+{
+    if (id == 0 || id > last_id)
+        violation("frame for a process id that was never started");
+    return by_id(id);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void close_stdin(struct proc *p)
+{
+    close_fd(&p->in);
+    p->pend_off = p->pend_len = 0;
+}
+
+/* Sends `exit` once the process is reaped and both its output pipes are closed; frees the slot. */
+static void maybe_exit(struct proc *p)
+{
+    if (p->id == 0 || !p->exited || p->out >= 0 || p->err >= 0)
+        return;
+    unsigned char e[2];
+    if (WIFSIGNALED(p->status)) {
+        e[0] = 1;
+        e[1] = (unsigned char)WTERMSIG(p->status);
+    } else {
+        e[0] = 0;
+        e[1] = (unsigned char)WEXITSTATUS(p->status);
+    }
+    send_frame(T_EXIT, p->id, e, 2);
+    close_stdin(p);
+    memset(p, 0, sizeof *p);
+    p->in = p->out = p->err = -1;
+}
+
+/* SIGKILL to every process group still known; as PID 1 to every process in the sandbox. Waits (bounded)
+ * for the killed leaders so that none outlives the agent unreaped. */
+static void kill_all(void)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].id != 0)
+            kill(-procs[i].pid, SIGKILL);
+    if (getpid() == 1)
+        kill(-1, SIGKILL);
+    for (int i = 0; i < MAX_PROCS; i++)
+        for (int tries = 0; procs[i].id != 0 && !procs[i].exited && tries < 1000; tries++) {
+            if (waitpid(procs[i].pid, NULL, WNOHANG) != 0)
+                break;
+            usleep(1000);
+        }
+}
+
+static void finish(int code)
+{
+    kill_all();
+    exit(code);
+}
+
+/* ---- start -------------------------------------------------------------------------------------- */
+
+/* In the forked child: becomes the process the host asked for, or reports why not through `status`. */
+static void child(int status, int in_r, int out_w, int err_w, const char *cwd, char **argv, char **envp)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < _NSIG; s++)
+        signal(s, SIG_DFL);  /* fails harmlessly for SIGKILL, SIGSTOP and libc-internal signals */
+    setpgid(0, 0);
+    int report[2] = { 'f', 0 };
+    if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) {
+        report[1] = errno;
+    } else if (chdir(cwd) < 0) {
+        report[0] = 'c';
+        report[1] = errno;
+    } else {
+        extern char **environ;
+        environ = envp;  /* execvp searches the PATH of the env the host gave */
+        execvp(argv[0], argv);
+        report[0] = 'x';
+        report[1] = errno;
+    }
+    if (write(status, report, sizeof report) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+/* Splits a start payload into cwd, argv and envp (pointers into the frame), or calls it a violation. */
+static const char *parse_start(unsigned char *p, size_t n, char **argv, char **envp)
+{
+    if (n < 4)
+        violation("start payload too short");
+    unsigned argc = (unsigned)p[0] << 8 | p[1], envc = (unsigned)p[2] << 8 | p[3];
+    if (argc < 1 || argc > MAX_STRINGS || envc > MAX_STRINGS)
+        violation("start with argc or envc out of range");
+    size_t at = 4;
+    const char *cwd = NULL;
+    for (unsigned i = 0; i < 1 + argc + envc; i++) {
+        unsigned char *end = memchr(p + at, 0, n - at);
+        if (end == NULL)
+            violation("start with fewer strings than its counts");
+        char *s = (char *)p + at;
+        size_t len = (size_t)(end - (p + at));
+        if (i == 0)
+            cwd = s;
+        else if (i <= argc)
+            argv[i - 1] = s;
+        else
+            envp[i - 1 - argc] = s;
+        if (len == 0 && i <= argc)
+            violation("start with an empty cwd or argument");
+        if (i > argc && (len == 0 || s[0] == '=' || memchr(s, '=', len) == NULL))
+            violation("start with an environment entry that is not NAME=value");
+        at += len + 1;
+    }
+    if (at != n)
+        violation("start with bytes after its last string");
+    argv[argc] = NULL;
+    envp[envc] = NULL;
+    return cwd;
+}
+
+static int nonblock(int fd)
+{
+    return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void start(uint32_t id, unsigned char *payload, size_t n)
+{
+    static char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1];
+    if (id == 0 || id > MAX_ID)
+        violation("start with an id out of range");
+    if (id <= last_id)
+        violation("start with an id that is not new");
+    last_id = id;
+    const char *cwd = parse_start(payload, n, argv, envp);
+    struct proc *p = by_id(0);
+    if (p == NULL) {
+        send_error(id, "too many running processes (at most %d)", MAX_PROCS);
+        return;
+    }
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, st[2] = { -1, -1 };
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0
+            || pipe2(st, O_CLOEXEC) < 0 || nonblock(in[1]) < 0 || nonblock(out[0]) < 0
+            || nonblock(err[0]) < 0) {
+        int e = errno;
+        int all[] = { in[0], in[1], out[0], out[1], err[0], err[1], st[0], st[1] };
+        for (int i = 0; i < 8; i++)
+            close_fd(&all[i]);
+        send_error(id, "cannot create pipes: %s", strerror(e));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        child(st[1], in[0], out[1], err[1], cwd, argv, envp);
+    int e = errno;
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    close(st[1]);
+    int report[2];
+    ssize_t got = 0;
+    if (pid > 0)
+        do
+            got = read(st[0], report, sizeof report);  /* EOF: exec succeeded (the pipe is close-on-exec) */
+        while (got < 0 && errno == EINTR);
+    close(st[0]);
+    if (pid < 0 || got != 0) {
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
+        if (pid < 0) {
+            send_error(id, "cannot fork: %s", strerror(e));
+            return;
+        }
+        if (got != sizeof report)
+            kill(pid, SIGKILL);  /* no clear word from it: make sure it is not left running */
+        waitpid(pid, NULL, 0);  /* it is exiting right now; reap it before anyone could signal it */
+        if (got != sizeof report)
+            send_error(id, "cannot start the process");
+        else
+            send_error(id, "cannot %s: %s", report[0] == 'c' ? "change to the working directory"
+                       : report[0] == 'x' ? "execute the program" : "set up stdio", strerror(report[1]));
+        return;
+    }
+    *p = (struct proc){ .id = id, .pid = pid, .in = in[1], .out = out[0], .err = err[0] };
+    unsigned char pidb[4];
+    put32(pidb, (uint32_t)pid);
+    send_frame(T_STARTED, id, pidb, 4);
+}
+
+/* ---- pumps -------------------------------------------------------------------------------------- */
+
+/* One read of an output pipe into one frame. Returns the bytes sent, 0 at EOF (the pipe is closed),
+ * -1 when nothing is there now. */
+static ssize_t pump(struct proc *p, int *fd, uint8_t type)
+{
+    ssize_t r = read(*fd, out_buf + HEADER, MAX_PAYLOAD);
+    if (r > 0) {
+        send_frame(type, p->id, out_buf + HEADER, (size_t)r);
+        return r;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return -1;
+    close_fd(fd);
+    return 0;
+}
+
+/* The process is gone but something (a background descendant) holds a pipe open past DRAIN_MS: take
+ * what is already buffered (bounded) and close it; the descendant's later writes fail with EPIPE. */
+static void drain(struct proc *p, int *fd, uint8_t type)
+{
+    size_t total = 0;
+    ssize_t r;
+    while (*fd >= 0 && total < DRAIN_CAP && (r = pump(p, fd, type)) > 0)
+        total += (size_t)r;
+    close_fd(fd);
+}
+
+/* Writes pending stdin without blocking; a closed reader drops it (the process no longer reads). */
+static void flush_stdin(struct proc *p)
+{
+    while (p->pend_off < p->pend_len) {
+        ssize_t w = write(p->in, pending[p - procs] + p->pend_off, p->pend_len - p->pend_off);
+        if (w > 0)
+            p->pend_off += (size_t)w;
+        else if (w < 0 && errno == EAGAIN)
+            return;
+        else if (!(w < 0 && errno == EINTR)) {
+            close_stdin(p);
+            return;
+        }
+    }
+    p->pend_off = p->pend_len = 0;
+    if (p->host_closed_in)
+        close_stdin(p);
+}
+
+/* ---- host frames -------------------------------------------------------------------------------- */
+
+/* Acts on the complete frame in in_buf. Returns 0 when it must wait (stdin for a process whose previous
+ * stdin frame is still being written); it is then dispatched again later, so nothing changes before. */
+static int dispatch(void)
+{
+    size_t n = get32(in_buf) - 5;
+    uint8_t type = in_buf[4];
+    uint32_t id = get32(in_buf + 5);
+    unsigned char *payload = in_buf + HEADER;
+    struct proc *p;
+    switch (type) {
+    case T_START:
+        start(id, payload, n);
+        return 1;
+    case T_STDIN:
+        if (n == 0)
+            violation("empty stdin frame");
+        p = target(id);
+        if (p != NULL && p->host_closed_in)
+            violation("stdin after stdin_close");
+        if (p == NULL || p->in < 0)
+            return 1;  /* the process has ended or stopped reading: the bytes are dropped */
+        if (p->pend_off < p->pend_len)
+            return 0;
+        memcpy(pending[p - procs], payload, n);
+        p->pend_off = 0;
+        p->pend_len = n;
+        flush_stdin(p);
+        return 1;
+    case T_STDIN_CLOSE:
+        if (n != 0)
+            violation("stdin_close with a payload");
+        p = target(id);
+        if (p != NULL && p->host_closed_in)
+            violation("stdin_close twice");
+        if (p != NULL) {
+            p->host_closed_in = 1;
+            if (p->pend_off == p->pend_len)
+                close_stdin(p);
+        }
+        return 1;
+    case T_SIGNAL:
+        if (n != 1 || payload[0] < 1 || payload[0] > 64)
+            violation("signal frame without one signal number 1..64");
+        p = target(id);
+        if (p != NULL && !p->exited)
+            kill(-p->pid, payload[0]);
+        return 1;
+    case T_SHUTDOWN:
+        if (id != 0 || n != 0)
+            violation("shutdown with a stream or payload");
+        finish(0);
+        return 1;
+    default:
+        violation("unknown frame type");
+        return 1;
+    }
+}
+
+/* Reads at most the rest of the current frame, so a held frame never has another behind it. */
+static void read_host(void)
+{
+    size_t want = in_have < 4 ? 4 : 4 + get32(in_buf);
+    ssize_t r = read(0, in_buf + in_have, want - in_have);
+    if (r == 0)
+        finish(0);  /* the host has gone away: so do the processes */
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        finish(1);
+    }
+    in_have += (size_t)r;
+    if (in_have == 4) {
+        uint32_t len = get32(in_buf);
+        if (len < 5 || len > 5 + MAX_PAYLOAD)
+            violation("frame length out of range");
+    }
+    if (in_have > 4 && in_have == 4 + get32(in_buf)) {
+        in_held = !dispatch();
+        if (!in_held)
+            in_have = 0;
+    }
+}
+
+/* ---- reaping and signals ------------------------------------------------------------------------ */
+
+static void reap(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct proc *p = by_pid(pid);
+        if (p == NULL)
+            continue;  /* an orphan this init inherited */
+        p->exited = 1;
+        p->status = status;
+        p->deadline = now_ms() + DRAIN_MS;
+        close_stdin(p);
+        maybe_exit(p);
+    }
+}
+
+static void on_signals(void)
+{
+    struct signalfd_siginfo si;
+    while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (si.ssi_signo != SIGCHLD)
+            for (int i = 0; i < MAX_PROCS; i++)
+                if (procs[i].id != 0 && !procs[i].exited)
+                    kill(-procs[i].pid, (int)si.ssi_signo);
+    reap();
+}
+
+/* ---- main loop ---------------------------------------------------------------------------------- */
+
+static void setup(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+            exit(1);  /* without its channel the agent has nothing to do */
+    /* Nothing else inherited may reach a child either. */
+    if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) < 0)
+        for (int fd = 3; fd < 1024; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(&set, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);  /* blocked signals are queued even for PID 1 */
+    sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0)
+        exit(1);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);  /* orphans come to us even when we are not PID 1 */
+    for (int i = 0; i < MAX_PROCS; i++)
+        procs[i].in = procs[i].out = procs[i].err = -1;
+}
+
+int main(void)
+{
+    setup();
+    unsigned char ready[2 + sizeof AGENT_NAME - 1] = { 0, PROTOCOL_VERSION };
+    memcpy(ready + 2, AGENT_NAME, sizeof AGENT_NAME - 1);
+    send_frame(T_READY, 0, ready, sizeof ready);
+    for (;;) {
+        if (in_held && dispatch()) {
+            in_held = 0;
+            in_have = 0;
+        }
+        struct pollfd pfd[2 + 3 * MAX_PROCS];
+        struct proc *owner[2 + 3 * MAX_PROCS];
+        int nfd = 0, timeout = -1;
+        int64_t now = now_ms();
+        pfd[nfd++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+        pfd[nfd++] = (struct pollfd){ .fd = in_held ? -1 : 0, .events = POLLIN };
+        for (int i = 0; i < MAX_PROCS; i++) {
+            struct proc *p = &procs[i];
+            if (p->id == 0)
+                continue;
+            int fds[3] = { p->out, p->err, p->pend_off < p->pend_len ? p->in : -1 };
+            for (int k = 0; k < 3; k++)
+                if (fds[k] >= 0) {
+                    owner[nfd] = p;
+                    pfd[nfd++] = (struct pollfd){ .fd = fds[k], .events = k < 2 ? POLLIN : POLLOUT };
+                }
+            if (p->exited) {
+                int64_t left = p->deadline > now ? p->deadline - now : 0;
+                if (timeout < 0 || left < timeout)
+                    timeout = (int)left;
+            }
+        }
+        if (poll(pfd, (nfds_t)nfd, timeout) < 0 && errno != EINTR)
+            finish(1);
+        /* Output first, so that a process's last bytes are read before its exit is noticed. */
+        for (int i = 2; i < nfd; i++) {
+            struct proc *p = owner[i];
+            if (pfd[i].revents == 0)
+                continue;
+            if (pfd[i].fd == p->out)
+                pump(p, &p->out, T_STDOUT);
+            else if (pfd[i].fd == p->err)
+                pump(p, &p->err, T_STDERR);
+            else if (pfd[i].fd == p->in)
+                flush_stdin(p);
+            maybe_exit(p);
+        }
+        if (pfd[0].revents)
+            on_signals();
+        now = now_ms();
+        for (int i = 0; i < MAX_PROCS; i++)
+            if (procs[i].id != 0 && procs[i].exited && procs[i].deadline <= now) {
+                drain(&procs[i], &procs[i].out, T_STDOUT);
+                drain(&procs[i], &procs[i].err, T_STDERR);
+                maybe_exit(&procs[i]);
+            }
+        if (pfd[1].revents)
+            read_host();
+    }
+}

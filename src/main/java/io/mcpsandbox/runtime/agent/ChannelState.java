@@ -126,10 +126,19 @@ final class ChannelState {
         startErrors.set(id, startError);
     }
 
-    /** The agent's text as one printable line: control characters (newlines, escapes) become '?'. */
+    /**
+     * The agent's text as one printable line for messages and logs: control characters (newlines, escapes),
+     * format characters (bidi overrides) and line separators become '?'.
+     */
     static String printable(String text) {
         StringBuilder out = new StringBuilder(text.length());
-        text.codePoints().forEach(c -> out.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+        text.codePoints().forEach(c -> out.appendCodePoint(hidden(c) ? '?' : c));
         return out.toString();
+    }
+
+    private static boolean hidden(int c) {
+        int type = Character.getType(c);
+        return Character.isISOControl(c) || type == Character.FORMAT || type == Character.LINE_SEPARATOR
+                || type == Character.PARAGRAPH_SEPARATOR;
     }
 }

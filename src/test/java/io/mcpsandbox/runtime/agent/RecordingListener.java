@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Records a process's events as short strings, and its output. */
-final class RecordingListener implements ProcessListener {
+class RecordingListener implements ProcessListener {
     private final List<String> events = new ArrayList<>();
     private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
     private final ByteArrayOutputStream stderr = new ByteArrayOutputStream();

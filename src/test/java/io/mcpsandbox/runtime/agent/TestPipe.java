@@ -10,15 +10,16 @@ import java.util.ArrayDeque;
  * real FIFOs do when the host closes them).
  */
 final class TestPipe extends InputStream {
-    private final ArrayDeque<Byte> bytes = new ArrayDeque<>();
+    private final ArrayDeque<byte[]> chunks = new ArrayDeque<>();
+    private int offset;
     private boolean writeClosed;
     private boolean closed;
 
     synchronized void feed(byte[] data) {
-        for (byte b : data) {
-            bytes.add(b);
+        if (data.length > 0) {
+            chunks.add(data.clone());
+            notifyAll();
         }
-        notifyAll();
     }
 
     /** The agent's end of stream: reads return -1 once the bytes fed are read. */
@@ -32,8 +33,17 @@ final class TestPipe extends InputStream {
     }
 
     @Override
-    public synchronized int read() throws IOException {
-        while (bytes.isEmpty()) {
+    public int read() throws IOException {
+        byte[] one = new byte[1];
+        return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public synchronized int read(byte[] into, int at, int length) throws IOException {
+        if (length == 0) {
+            return 0;
+        }
+        while (chunks.isEmpty()) {
             if (closed) {
                 throw new IOException("pipe closed");
             }
@@ -47,22 +57,16 @@ final class TestPipe extends InputStream {
                 throw new IOException("interrupted");
             }
         }
-        return bytes.poll() & 0xff;
-    }
-
-    @Override
-    public synchronized int read(byte[] into, int offset, int length) throws IOException {
-        if (length == 0) {
-            return 0;
+        if (closed) {
+            throw new IOException("pipe closed");
         }
-        int first = read();
-        if (first < 0) {
-            return -1;
-        }
-        into[offset] = (byte) first;
-        int count = 1;
-        while (count < length && !bytes.isEmpty()) {
-            into[offset + count++] = bytes.poll();
+        byte[] head = chunks.peek();
+        int count = Math.min(length, head.length - offset);
+        System.arraycopy(head, offset, into, at, count);
+        offset += count;
+        if (offset == head.length) {
+            chunks.poll();
+            offset = 0;
         }
         return count;
     }

@@ -76,7 +76,8 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     /**
-     * Asks the agent to start a process; its events go to {@code listener}. At most
+     * Asks the agent to start a process; its events go to {@code listener}. Its stdin stays open until
+     * {@link AgentProcess#closeStdin()} (call it at once when there is no input). At most
      * {@link AgentProtocol#MAX_PROCESSES} may be pending or running at once (else IllegalStateException).
      */
     public AgentProcess start(List<String> argv, Map<String, String> env, String cwd, ProcessListener listener)

@@ -134,6 +134,7 @@ class AgentBinaryTest {
     void aMebibyteOfOutputArrivesWhole() throws Exception {
         RecordingListener listener = new RecordingListener().discardOutput();
         AgentProcess process = channel.start(List.of("head", "-c", "1048576", "/dev/zero"), ENV, "/", listener);
+        process.closeStdin();
         awaitEnd(listener);
         assertThat(process.stdoutBytes()).isEqualTo(1 << 20);
         assertThat(listener.events()).last().isEqualTo("exited exit 0");
@@ -155,7 +156,7 @@ class AgentBinaryTest {
 
     private RecordingListener run(List<String> argv, Map<String, String> env, String cwd) throws Exception {
         RecordingListener listener = new RecordingListener();
-        channel.start(argv, env, cwd, listener);
+        channel.start(argv, env, cwd, listener).closeStdin();
         awaitEnd(listener);
         return listener;
     }

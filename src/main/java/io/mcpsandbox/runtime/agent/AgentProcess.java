@@ -54,7 +54,10 @@ public final class AgentProcess {
         return state == State.ENDED;
     }
 
-    /** Sends bytes to its stdin; nothing once it has ended (they have nowhere to go). */
+    /**
+     * Sends bytes to its stdin; nothing once it has ended (they have nowhere to go). Blocks while the agent does
+     * not read: the host's own timeout, which kills the sandbox, is what ends such a wait.
+     */
     public void writeStdin(byte[] data) throws IOException {
         if (stdinClosed) {
             throw new IllegalStateException("stdin of process " + id + " is closed");

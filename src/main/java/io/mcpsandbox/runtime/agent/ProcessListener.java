@@ -6,7 +6,9 @@ import java.io.IOException;
  * What happens to one process the host started, called on the channel's reader thread in the order the agent
  * sent it. Exactly one of {@link #exited}, {@link #startFailed} and {@link #failed} ends the sequence; nothing
  * comes after it. A slow listener slows the reading of the whole channel (that is the back-pressure); one that
- * throws is logged and does not break the channel.
+ * throws is logged and does not break the channel. A listener must not write to the channel (start, stdin,
+ * signal) from a callback: if the agent is itself blocked writing to the host, both would wait forever. Hand
+ * such work to another thread.
  */
 public interface ProcessListener {
     /** The agent started it with pid {@code pid} (inside the sandbox). */

@@ -156,6 +156,22 @@ class AgentBinaryTest {
         await().atMost(WAIT).until(() -> ProcessHandle.of(sleep.pid()).map(p -> !p.isAlive()).orElse(true));
     }
 
+    /** A frame the agent refuses: it says why on stream 0 and exits 2; the host hears that, not a mere EOF. */
+    @Test
+    void aHostViolationMakesTheAgentGiveUp() throws Exception {
+        RecordingListener sleeper = new RecordingListener();
+        AgentProcess sleep = channel.start(List.of("sleep", "100"), ENV, "/", sleeper);
+        await().atMost(WAIT).until(() -> sleep.pid() > 0);
+        agent.getOutputStream().write(new byte[] {0, 0, 0, 5, 0x7f, 0, 0, 0, 0});
+        agent.getOutputStream().flush();
+        await().atMost(WAIT).until(() -> channel.endCause().isPresent());
+        assertThat(channel.endCause().get()).isInstanceOf(AgentGaveUpException.class)
+                .hasMessageStartingWith("the agent gave up: ");
+        assertThat(sleeper.failure()).isSameAs(channel.endCause().get());
+        assertThat(agent.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(agent.exitValue()).isEqualTo(2);
+    }
+
     private RecordingListener run(List<String> argv, Map<String, String> env, String cwd) throws Exception {
         RecordingListener listener = new RecordingListener();
         channel.start(argv, env, cwd, listener).closeStdin();

@@ -26,6 +26,7 @@ final class ChannelState {
      * name for {@code ready}, otherwise null.
      */
     String accept(long frame, AgentFrame f) throws IOException {
+        // Even before ready: an agent may fail before it can say ready, and the channel ends either way.
         if (f.type() == FrameType.ERROR && f.stream() == 0) {
             throw new AgentGaveUpException(printable(f.text(0)));
         }

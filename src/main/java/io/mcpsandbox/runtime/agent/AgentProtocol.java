@@ -1,0 +1,21 @@
+package io.mcpsandbox.runtime.agent;
+
+/** The numbers of docs/agent-protocol.md (version 1) that both directions of the codec check. */
+public final class AgentProtocol {
+    public static final int VERSION = 1;
+    /** The largest payload of any frame. */
+    public static final int MAX_PAYLOAD = 65536;
+    /** The length field counts type (1) + stream (4) + payload. */
+    public static final int MIN_LENGTH = 5;
+    public static final int MAX_LENGTH = MIN_LENGTH + MAX_PAYLOAD;
+    /** Processes pending or running at once: the agent's own limit, kept by the host too. */
+    public static final int MAX_PROCESSES = 64;
+    public static final int MAX_ARGS = 4096;
+    public static final int MAX_ENV = 4096;
+    public static final int MAX_SIGNAL = 64;
+    public static final int MAX_ERROR_TEXT = 1024;
+    public static final int MAX_AGENT_NAME = 64;
+
+    private AgentProtocol() {
+    }
+}

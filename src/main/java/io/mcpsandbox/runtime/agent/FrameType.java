@@ -1,0 +1,74 @@
+package io.mcpsandbox.runtime.agent;
+
+import java.util.Locale;
+import java.util.Optional;
+
+/** The frame types of protocol version 1: code, direction and the payload sizes each allows. */
+public enum FrameType {
+    START(0x01, Direction.TO_AGENT, 8, AgentProtocol.MAX_PAYLOAD),
+    STDIN(0x02, Direction.TO_AGENT, 1, AgentProtocol.MAX_PAYLOAD),
+    STDIN_CLOSE(0x03, Direction.TO_AGENT, 0, 0),
+    SIGNAL(0x04, Direction.TO_AGENT, 1, 1),
+    SHUTDOWN(0x05, Direction.TO_AGENT, 0, 0),
+    READY(0x81, Direction.TO_HOST, 2, 2 + AgentProtocol.MAX_AGENT_NAME),
+    STARTED(0x82, Direction.TO_HOST, 4, 4),
+    STDOUT(0x83, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
+    STDERR(0x84, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
+    EXIT(0x85, Direction.TO_HOST, 2, 2),
+    ERROR(0x86, Direction.TO_HOST, 1, AgentProtocol.MAX_ERROR_TEXT);
+
+    /** Who sends a frame of this type. */
+    public enum Direction { TO_AGENT, TO_HOST }
+
+    private final int code;
+    private final Direction direction;
+    private final int minPayload;
+    private final int maxPayload;
+
+    FrameType(int code, Direction direction, int minPayload, int maxPayload) {
+        this.code = code;
+        this.direction = direction;
+        this.minPayload = minPayload;
+        this.maxPayload = maxPayload;
+    }
+
+    public int code() {
+        return code;
+    }
+
+    public Direction direction() {
+        return direction;
+    }
+
+    public int minPayload() {
+        return minPayload;
+    }
+
+    public int maxPayload() {
+        return maxPayload;
+    }
+
+    /** Whether a payload of {@code size} bytes is allowed (the shape inside is checked by reader and writer). */
+    public boolean allowsSize(int size) {
+        return size >= minPayload && size <= maxPayload;
+    }
+
+    /** The size rule as the messages say it: "2" or "1 .. 65536". */
+    public String sizeRule() {
+        return minPayload == maxPayload ? String.valueOf(minPayload) : minPayload + " .. " + maxPayload;
+    }
+
+    /** The spec's name: {@code stdin_close}. */
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    public static Optional<FrameType> ofCode(int code) {
+        for (FrameType type : values()) {
+            if (type.code == code) {
+                return Optional.of(type);
+            }
+        }
+        return Optional.empty();
+    }
+}

@@ -261,8 +261,7 @@ public final class SandboxServices implements AutoCloseable {
     }
 
     private static List<String> executionIds(List<String> sandboxNames) {
-        return sandboxNames.stream().filter(n -> n.startsWith(SandboxSpec.NAME_PREFIX))
-                .map(n -> n.substring(SandboxSpec.NAME_PREFIX.length())).toList();
+        return sandboxNames.stream().flatMap(n -> SandboxSpec.executionIdOf(n).stream()).toList();
     }
 
     /** Closes the running records among {@code ids} as error with {@code reason}, adding them to {@code closed}. */

@@ -4,6 +4,7 @@ import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What a runtime needs to build one sandbox. The environment is exactly {@code env}: the runtime adds
@@ -30,12 +31,17 @@ public record SandboxSpec(String name, List<String> args, Map<String, String> en
      * The working directory relative to {@code root} (/workspace or /tmp) when it lies strictly below it:
      * the backends create it in the sandbox's tmpfs before the program starts.
      */
-    public java.util.Optional<String> workDirBelow(String root) {
-        return workDir.startsWith(root + "/") ? java.util.Optional.of(workDir.substring(root.length() + 1))
-                : java.util.Optional.empty();
+    public Optional<String> workDirBelow(String root) {
+        return workDir.startsWith(root + "/") ? Optional.of(workDir.substring(root.length() + 1))
+                : Optional.empty();
     }
 
     public static String nameFor(String executionId) {
         return NAME_PREFIX + executionId;
+    }
+
+    /** The execution id in a sandbox name made by {@link #nameFor}; empty for a name that is not ours. */
+    public static Optional<String> executionIdOf(String name) {
+        return name.startsWith(NAME_PREFIX) ? Optional.of(name.substring(NAME_PREFIX.length())) : Optional.empty();
     }
 }

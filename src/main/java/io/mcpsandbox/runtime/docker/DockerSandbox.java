@@ -111,7 +111,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 Files.write(dir.resolve("stdin"), spec.stdin());
             }
             Map<String, String> labels = new LinkedHashMap<>();
-            labels.put(DockerEngine.LABEL_EXECUTION, name.substring(SandboxSpec.NAME_PREFIX.length()));
+            labels.put(DockerEngine.LABEL_EXECUTION, SandboxSpec.executionIdOf(name).orElse(name));
             labels.put(DockerEngine.LABEL_OWNER, engine.owner().label());
             labels.put(DockerEngine.LABEL_SANDBOX_DIR, dir.toString());
             CreateContainerResponse created = engine.connection().control().createContainerCmd(image)

@@ -2,8 +2,8 @@ package io.mcpsandbox.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.SystemTest;
-import io.mcpsandbox.testing.TestSandbox;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -63,8 +63,8 @@ class NodeClientsTest {
                         }
                     }
                 }
-                TestSandbox.deleteTree(stdioDirs);
-                TestSandbox.deleteTree(stateDir());
+                DeleteTree.delete(stdioDirs);
+                DeleteTree.delete(stateDir());
             }
         }
     }

@@ -2,6 +2,7 @@ package io.mcpsandbox.execution;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
@@ -204,7 +205,7 @@ class HostUserExposureTest {
             }
             return answers;
         } finally {
-            TestSandbox.deleteTree(work);
+            DeleteTree.delete(work);
         }
     }
 }

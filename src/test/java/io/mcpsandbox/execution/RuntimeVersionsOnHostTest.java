@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.mcpsandbox.config.Settings;
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
@@ -138,8 +139,8 @@ class RuntimeVersionsOnHostTest {
             assertThat(refusal.getFirst()).contains(RuntimeRegistry.REFUSE_VULNERABLE_KEY, "known-vulnerable");
             assertThat(err).doesNotContain("\tat ");
         } finally {
-            TestSandbox.deleteTree(data);
-            TestSandbox.deleteTree(state);
+            DeleteTree.delete(data);
+            DeleteTree.delete(state);
         }
     }
 

@@ -3,6 +3,7 @@ package io.mcpsandbox.execution;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.host.HostIdFiles;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
@@ -55,9 +56,9 @@ class UidRangeConflictTest {
             }
             assertThat(state.resolve("uid-slots")).as("no range was handed out").doesNotExist();
         } finally {
-            TestSandbox.deleteTree(data);
-            TestSandbox.deleteTree(state);
-            TestSandbox.deleteTree(etc);
+            DeleteTree.delete(data);
+            DeleteTree.delete(state);
+            DeleteTree.delete(etc);
         }
     }
 }

@@ -2,6 +2,7 @@ package io.mcpsandbox.execution;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
 import io.mcpsandbox.image.ImageCatalog;
@@ -57,7 +58,7 @@ class WorkDirTest {
     @AfterAll
     static void stop() throws IOException {
         sandbox.close();
-        TestImages.deleteTree(work);
+        DeleteTree.delete(work);
     }
 
     @AfterEach

@@ -3,6 +3,7 @@ package io.mcpsandbox.image;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.testing.SystemTest;
 import java.io.IOException;
@@ -35,7 +36,7 @@ class ImageCatalogTest {
 
     @AfterAll
     static void cleanUp() throws IOException {
-        TestImages.deleteTree(work);
+        DeleteTree.delete(work);
     }
 
     private static ImageCatalog newCatalog() throws IOException {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.mcpsandbox.config.ImageSettings;
 import io.mcpsandbox.config.Settings;
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.testing.SystemTest;
 import java.io.IOException;
@@ -36,7 +37,7 @@ class ImageResolverTest {
 
     @AfterAll
     static void cleanUp() throws IOException {
-        TestImages.deleteTree(work);
+        DeleteTree.delete(work);
     }
 
     private static ImageResolver resolver(String allowed) {

@@ -1,6 +1,5 @@
 package io.mcpsandbox.image;
 
-import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.host.HostCommand;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -64,9 +63,5 @@ public final class TestImages {
         HostCommand.check(List.of("skopeo", "copy", "--quiet", "oci:" + layout + ":" + tag,
                 "oci-archive:" + archive + ":" + tag), T);
         return archive;
-    }
-
-    public static void deleteTree(Path dir) throws IOException {
-        DeleteTree.delete(dir);
     }
 }

@@ -3,6 +3,7 @@ package io.mcpsandbox.record;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
@@ -33,7 +34,7 @@ class ExecutionsDuringRedisOutageTest {
         try {
             runBatchThroughAnOutage(dir);
         } finally {
-            TestSandbox.deleteTree(dir);
+            DeleteTree.delete(dir);
         }
     }
 

@@ -7,9 +7,9 @@ import static org.awaitility.Awaitility.await;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.testing.SystemTest;
-import io.mcpsandbox.testing.TestSandbox;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,7 +62,7 @@ class FailoverExecutionStoreTest extends ExecutionStoreContract {
         if (redis != null) {
             redis.close();
         }
-        TestSandbox.deleteTree(serverDir);
+        DeleteTree.delete(serverDir);
     }
 
     @BeforeEach

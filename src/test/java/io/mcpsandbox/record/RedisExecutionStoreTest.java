@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.testing.SystemTest;
-import io.mcpsandbox.testing.TestSandbox;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,7 +44,7 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
         if (server != null) {
             server.close();
         }
-        TestSandbox.deleteTree(serverDir);
+        DeleteTree.delete(serverDir);
     }
 
     @BeforeEach

@@ -228,13 +228,9 @@ public final class TestSandbox implements AutoCloseable {
             }
         } finally {
             services.close();
-            deleteTree(dataDir);
-            deleteTree(stateDir);
+            DeleteTree.delete(dataDir);
+            DeleteTree.delete(stateDir);
         }
         assertThat(imagesLeft).as("docker images not removed").isEmpty();
-    }
-
-    public static void deleteTree(Path dir) throws IOException {
-        DeleteTree.delete(dir);
     }
 }

@@ -3,6 +3,7 @@ package io.mcpsandbox.runtime.docker;
 import static org.assertj.core.api.Assertions.assertThat;
 
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.image.CatalogImage;
 import io.mcpsandbox.image.HostImage;
@@ -61,7 +62,7 @@ class DockerRuntimeTest {
         }
         assertThat(TestSandbox.runscProcessesOfDocker()).as("runsc shim/sentry processes left by Docker").isEmpty();
         if (work != null) {
-            TestSandbox.deleteTree(work);
+            DeleteTree.delete(work);
         }
     }
 

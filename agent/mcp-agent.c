@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -216,6 +217,27 @@ static void finish(int code)
 
 /* ---- start -------------------------------------------------------------------------------------- */
 
+/* Makes the missing directories of an absolute path (mode 0755), as the child's own user: `mkdir -p`. */
+static int make_dirs(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (dir[i] == '/' || dir[i] == 0) {
+            char c = dir[i];
+            dir[i] = 0;
+            if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -1;
+            dir[i] = c;
+        }
+    return 0;
+}
+
 /* In the forked child: becomes the process the host asked for, or reports why not through `status`. */
 static void child(int status, int in_r, int out_w, int err_w, const char *cwd, char **argv, char **envp)
 {
@@ -228,7 +250,7 @@ static void child(int status, int in_r, int out_w, int err_w, const char *cwd, c
     int report[2] = { 'f', 0 };
     if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) {
         report[1] = errno;
-    } else if (chdir(cwd) < 0) {
+    } else if ((cwd[0] == '/' && make_dirs(cwd) < 0) || chdir(cwd) < 0) {
         report[0] = 'c';
         report[1] = errno;
     } else {
@@ -530,6 +552,10 @@ static void setup(void)
         exit(1);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);  /* orphans come to us even when we are not PID 1 */
+    /* Not dumpable: processes of the same uid can neither ptrace the agent nor open its channel through
+     * /proc/1/fd. Its children are dumpable again after their execve. */
+    if (prctl(PR_SET_DUMPABLE, 0) < 0)
+        exit(1);
     for (int i = 0; i < MAX_PROCS; i++)
         procs[i].in = procs[i].out = procs[i].err = -1;
 }

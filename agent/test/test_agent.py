@@ -304,12 +304,20 @@ class ProtocolTest(unittest.TestCase):
         self.assertIn('No such file', r.error)
         r = a.run(2, ['no-such-program-anywhere'])
         self.assertIn('execute', r.error)
-        r = a.run(3, ['/bin/true'], cwd='/nonexistent')
+        r = a.run(3, ['/bin/true'], cwd='/etc/hostname/below-a-file')
         self.assertIn('working directory', r.error)
         with tempfile.NamedTemporaryFile(dir='/tmp') as plain:  # not executable, even for root
             r = a.run(4, [plain.name])
         self.assertIn('Permission denied', r.error)
         self.assertEqual((0, 0), a.run(5, ['/bin/true']).exit)
+
+    def test_a_missing_working_directory_is_made(self):
+        a = self.agent()
+        with tempfile.TemporaryDirectory() as top:
+            cwd = os.path.join(top, 'made', 'by', 'the', 'child')
+            r = a.run(1, ['/bin/pwd'], cwd=cwd)
+            self.assertEqual((0, 0), r.exit)
+            self.assertEqual(cwd + '\n', r.stdout.decode())
 
     def test_signal_frame_reaches_the_process_group(self):
         a = self.agent()

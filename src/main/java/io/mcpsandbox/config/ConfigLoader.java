@@ -57,7 +57,7 @@ public final class ConfigLoader {
         return new SandboxConfig(dataDir, Path.of(stateDir), defaults, max,
                 s.string("runtime.standard", "runc"), languages(s), s.string("image.default", "host"),
                 uidBase(s), uidSlots(s),
-                Path.of(s.string("sandbox.init", "/usr/bin/tini-static")),
+                Path.of(s.string("sandbox.agent", SandboxConfig.DEFAULT_AGENT)),
                 dlpMode(s.string("dlp.mode", "report")), s);
     }
 

@@ -222,8 +222,8 @@ public final class ExecutionService implements AutoCloseable {
             }
             log.info("execution started: user={} runtime={} level={} image={}", request.userId(), runtime.name(),
                     plan.securityLevel().wireName(), plan.image());
-            SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), plan.command(), plan.env(), plan.workDir(),
-                    rootfs, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
+            SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), rootfs, plan.limits(), false,
+                    plan.workspaceFiles());
             prepared = runtime.prepare(spec);
             ExecutionResult ran = sandboxes.run(execution, plan, prepared, listener, t0);
             List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());

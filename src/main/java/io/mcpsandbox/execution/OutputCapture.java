@@ -1,8 +1,6 @@
 package io.mcpsandbox.execution;
 
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -43,17 +41,9 @@ final class OutputCapture {
         private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         private boolean truncated;
 
-        /** Reads {@code in} to its end; keeps reading past the cap (discarding) so the writer never blocks. */
-        void pump(InputStream in) {
-            byte[] buffer = new byte[64 * 1024];
-            try (in) {
-                int n;
-                while ((n = in.read(buffer)) > 0) {
-                    accept(buffer, n);
-                }
-            } catch (IOException ignored) {
-                // the sandbox is gone; what was read is kept
-            }
+        /** Takes one chunk as it came; past the cap it is counted as lost, and the first such byte fires the cap. */
+        void accept(byte[] chunk) {
+            accept(chunk, chunk.length);
         }
 
         private void accept(byte[] buffer, int n) {

@@ -1,5 +1,6 @@
 package io.mcpsandbox.execution;
 
+import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.NetworkIO;
@@ -12,6 +13,11 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.runtime.agent.AgentExit;
+import io.mcpsandbox.runtime.agent.AgentLogTail;
+import io.mcpsandbox.runtime.agent.ProgramRun;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,15 +29,15 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The run of one prepared sandbox: start, output through the output cap, the wait under the deadline (a kill
  * at the deadline or on terminate), how it ended and what it used. Tearing the sandbox down is the caller's.
  */
 final class SandboxRunner implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(SandboxRunner.class);
+    /** How long a sandbox whose agent was lost may take to end before it is killed (for the runtime's reason). */
+    private static final Duration LOST_AGENT_WAIT = Duration.ofSeconds(5);
     /** How long a killed sandbox may take to die before it is forcibly deleted. */
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
@@ -49,7 +55,9 @@ final class SandboxRunner implements AutoCloseable {
     }
 
     /**
-     * Runs the sandbox to its end and returns its result, output not yet scanned.
+     * Runs the program in the sandbox to its end and returns its result, output not yet scanned. The sandbox's
+     * agent starts it; everything the agent says is a claim, so the deadline, the output cap and the memory
+     * verdict are the host's own (its clock, its byte count, the cgroup).
      *
      * @param startNanos when the execution started ({@link System#nanoTime}); the deadline counts from it
      */
@@ -62,35 +70,133 @@ final class SandboxRunner implements AutoCloseable {
                     List.of());
         }
         ResourceLimits limits = plan.limits();
+        long deadlineNanos = startNanos + limits.timeout().toNanos();
         RunningSandbox running = prepared.start();
         execution.started(running);
         OutputCapture output = new OutputCapture(limits.outputBytes(), running::kill);
-        // Platform threads: blocking reads of a FIFO would pin virtual threads' carriers.
-        Thread stdout = Thread.ofPlatform().daemon().name("stdout-" + id)
-                .start(() -> output.stdout().pump(running.stdout()));
-        Thread stderr = Thread.ofPlatform().daemon().name("stderr-" + id)
-                .start(() -> output.stderr().pump(running.stderr()));
+        AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), id);
+        AtomicReference<AgentChannel> channel = new AtomicReference<>();
+        CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
+        // A platform thread: the handshake and the start block on the sandbox's pipes.
+        Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id,
+                () -> startProgram(prepared.name(), running, plan, output, deadlineNanos, channel, end)));
         ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
                 () -> listener.progress(ExecutionService.elapsedMs(startNanos), output.totalBytes()),
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
-        SandboxExit exit;
+        ProgramRun.End programEnd;
         try {
-            exit = awaitExit(execution, running, prepared, startNanos + limits.timeout().toNanos());
-            joinQuietly(stdout, stderr);
+            programEnd = awaitEnd(execution, running, prepared, end, deadlineNanos);
         } finally {
             progress.cancel(false);
+            AgentChannel c = channel.get();
+            if (c != null) {
+                c.close(); // the agent reads end of file: it kills whatever the program left running, and exits
+            }
         }
         long durationMs = ExecutionService.elapsedMs(startNanos);
-
-        ExitClassification end = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
+        SandboxExit exit = exitOf(programEnd, running, execution.killRequested() || output.limitHit(), agentLog);
+        ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
+        String stderr = output.stderr().text();
+        if (programEnd instanceof ProgramRun.End.StartFailed failed && ended.status() == ExecutionStatus.COMPLETED) {
+            stderr += failed.reason() + "\n"; // what a shell prints for a program it cannot run
+        }
         ResourceUsage usage = ResourceUsage.of(exit.cpuMillis(), durationMs, exit.peakMemoryBytes(), NetworkIO.NONE);
         return ExecutionResult.running(id, execution.runtime(), plan.securityLevel(), plan.image(), durationMs)
-                .withStatus(end.status(), end.exitCode(), end.reason())
-                .withOutput(output.stdout().text(), running.withoutRuntimeNoise(output.stderr().text()),
-                        output.stdout().truncated(), output.stderr().truncated())
+                .withStatus(ended.status(), ended.exitCode(), ended.reason())
+                .withOutput(output.stdout().text(), stderr, output.stdout().truncated(), output.stderr().truncated())
                 .withResourceUsage(usage)
-                .withSecurityEvents(events(end, exit, limits));
+                .withSecurityEvents(events(ended, exit, limits));
+    }
+
+    /** Opens the agent's channel (its handshake bounded by the deadline) and starts the program on it. */
+    private static void startProgram(String name, RunningSandbox running, ExecutionPlan plan, OutputCapture output,
+                                     long deadlineNanos, AtomicReference<AgentChannel> channel,
+                                     CompletableFuture<ProgramRun.End> end) {
+        try {
+            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()));
+            AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
+            channel.set(c);
+            ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
+                    new ProgramRun.OutputSink() {
+                        @Override
+                        public void stdout(byte[] chunk) {
+                            output.stdout().accept(chunk);
+                        }
+
+                        @Override
+                        public void stderr(byte[] chunk) {
+                            output.stderr().accept(chunk);
+                        }
+                    });
+            run.end().thenAccept(end::complete);
+        } catch (IOException | RuntimeException e) {
+            end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));
+        }
+    }
+
+    /**
+     * The facts of the run: the program's exit as the agent reported it (the program's own business), the
+     * cgroup's usage and limit hits, and, when the agent was lost without the host killing the sandbox, the
+     * runtime's own failure or the agent's.
+     */
+    private static SandboxExit exitOf(ProgramRun.End end, RunningSandbox running, boolean killedByHost,
+                                      AgentLogTail agentLog) {
+        CgroupReader.Usage usage = running.usage();
+        long cpuMs = usage.cpuNanos() / 1_000_000;
+        boolean oom = usage.oomKills() > 0;
+        boolean pids = usage.pidsLimitHits() > 0;
+        return switch (end) {
+            case ProgramRun.End.Exited e -> new SandboxExit(e.exit().kind() == AgentExit.Kind.EXITED
+                    ? e.exit().value() : 128 + e.exit().value(), cpuMs, usage.peakMemoryBytes(), oom, pids, null);
+            case ProgramRun.End.StartFailed f -> f.reason().startsWith(EXEC_FAILURE)
+                    ? new SandboxExit(f.reason().contains("No such file") ? 127 : 126, cpuMs, usage.peakMemoryBytes(),
+                            oom, pids, null)
+                    : new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids,
+                            "the program could not be started: " + f.reason());
+            case ProgramRun.End.Lost lost -> {
+                if (killedByHost) {
+                    yield new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), oom, pids,
+                            null);
+                }
+                if (oom) {
+                    // The OOM killer took the agent (it is in the sandbox's cgroup too): the program went with it.
+                    yield new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true,
+                            pids, null);
+                }
+                SandboxExit sandbox = awaitSandboxEnd(running);
+                String why = sandbox.failure() != null ? sandbox.failure()
+                        : "the sandbox's agent ended before the program did (" + lost.cause().getMessage() + ")"
+                                + agentLog.describe();
+                yield new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
+            }
+        };
+    }
+
+    /** The agent's text for a program that cannot be executed (then 127 or 126, as a shell answers). */
+    static final String EXEC_FAILURE = "cannot execute the program: ";
+
+    /** The sandbox's end after its agent was lost, for the runtime's own failure; killed if it does not end. */
+    private static SandboxExit awaitSandboxEnd(RunningSandbox running) {
+        CompletableFuture<SandboxExit> exit = CompletableFuture.supplyAsync(() -> {
+            try {
+                return running.awaitExit();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return SandboxExit.failed("interrupted");
+            }
+        }, task -> Thread.ofPlatform().daemon().start(task));
+        try {
+            return exit.get(LOST_AGENT_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            running.kill();
+            return new SandboxExit(null, 0, 0, false, false, null);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new SandboxExit(null, 0, 0, false, false, null);
+        } catch (ExecutionException e) {
+            return new SandboxExit(null, 0, 0, false, false, null);
+        }
     }
 
     /** The limits the run ran into: the deadline and the output cap (its status), the OOM killer, the pids cap. */
@@ -115,28 +221,19 @@ final class SandboxRunner implements AutoCloseable {
     }
 
     /**
-     * Waits for the program's end. At the deadline, or on terminate, it is killed, and the kill is repeated
-     * until the program is gone: a kill can miss a container that is still being created.
+     * Waits for the program's end. At the deadline, or on terminate, the sandbox is killed, and the kill is
+     * repeated until the program's end is known: a kill can miss a container that is still being created.
      */
-    private static SandboxExit awaitExit(ActiveExecution execution, RunningSandbox running, PreparedSandbox prepared,
-                                         long deadlineNanos) throws SandboxException {
-        String id = execution.executionId();
-        // A platform thread: before JDK 24, Process.waitFor's monitor wait pins a virtual thread's carrier.
-        CompletableFuture<SandboxExit> exit = CompletableFuture.supplyAsync(() -> {
-            try {
-                return running.awaitExit();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return SandboxExit.failed("interrupted while waiting for the sandbox");
-            }
-        }, task -> Thread.ofPlatform().daemon().name("await-" + id).start(ExecutionService.withId(id, task)));
+    private static ProgramRun.End awaitEnd(ActiveExecution execution, RunningSandbox running,
+                                           PreparedSandbox prepared, CompletableFuture<ProgramRun.End> end,
+                                           long deadlineNanos) throws SandboxException {
         long killSince = 0;
         try {
             while (true) {
                 long slice = execution.killRequested() ? KILL_RETRY.toNanos()
                         : Math.max(0, Math.min(deadlineNanos - System.nanoTime(), KILL_RETRY.toNanos()));
                 try {
-                    return exit.get(slice, TimeUnit.NANOSECONDS);
+                    return end.get(slice, TimeUnit.NANOSECONDS);
                 } catch (TimeoutException stillRunning) {
                     if (!execution.killRequested() && System.nanoTime() >= deadlineNanos) {
                         execution.timeOut();
@@ -145,7 +242,7 @@ final class SandboxRunner implements AutoCloseable {
                         killSince = killSince == 0 ? System.nanoTime() : killSince;
                         if (System.nanoTime() - killSince > KILL_GRACE.toNanos()) {
                             prepared.close();
-                            return exit.get(5, TimeUnit.SECONDS);
+                            return end.get(5, TimeUnit.SECONDS);
                         }
                         running.kill();
                     }
@@ -159,20 +256,6 @@ final class SandboxRunner implements AutoCloseable {
             throw new SandboxException("interrupted while waiting for the sandbox");
         } catch (ExecutionException e) {
             throw new SandboxException("waiting for the sandbox failed: " + e.getCause(), e.getCause());
-        }
-    }
-
-    private static void joinQuietly(Thread... threads) {
-        for (Thread t : threads) {
-            try {
-                // Every writer is dead once the sandbox's pid namespace is gone; this only bounds a surprise.
-                if (!t.join(Duration.ofSeconds(5))) {
-                    log.warn("output pump {} still running after the sandbox ended", t);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
         }
     }
 

@@ -94,7 +94,7 @@ public final class SandboxServices implements AutoCloseable {
         }
         JsonMapper json = JsonMapper.builder().build();
         this.lsm = HostLsm.detect(Path.of("/"));
-        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit(), lsm);
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxAgent(), lsm);
         UidRangeAllocator uids = new UidRangeAllocator(config.sandboxUidBase(), config.sandboxUidSlots(),
                 config.stateDir().resolve("uid-slots"), hostIds);
         CgroupReader cgroups = CgroupReader.host();
@@ -102,9 +102,7 @@ public final class SandboxServices implements AutoCloseable {
         List<SandboxRuntime> runtimes = new ArrayList<>(
                 OciRuntime.allFlavors(config.stateDir(), config.bundlesDir(), bundles, uids, cgroups));
         this.docker = new DockerEngine(config.settings().string("docker.host", DockerConnection.DEFAULT_HOST),
-                config.dataDir().resolve("docker"), config.sandboxInit(),
-                Path.of(config.settings().string("docker.env-helper", "/bin/busybox")),
-                SeccompProfile.loadDefault(json), cgroups);
+                config.dataDir().resolve("docker"), config.sandboxAgent(), SeccompProfile.loadDefault(json), cgroups);
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC, uids));
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC, uids));
         this.registry = new RuntimeRegistry(runtimes, RuntimeVersionCheck.host()::check,

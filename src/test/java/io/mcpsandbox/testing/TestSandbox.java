@@ -33,6 +33,9 @@ public final class TestSandbox implements AutoCloseable {
     /** The runtimes every limit test runs on: .ci/run installs and starts all of them. */
     public static final List<String> ALL_RUNTIMES = List.of("runc", "runsc", "docker", "docker-runsc");
 
+    /** The agent as agent/Makefile builds it from this checkout (bin/test makes it first). */
+    public static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
+
     /** Data and state directories of every instance in this JVM: none may remain after the suite. */
     private static final java.util.Set<Path> everyDirectory = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -48,6 +51,7 @@ public final class TestSandbox implements AutoCloseable {
         Map<String, String> env = new HashMap<>(extraEnv);
         env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
         env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        env.putIfAbsent("MCP_SANDBOX_SANDBOX_AGENT", BUILT_AGENT.toString());
         SandboxConfig config = new ConfigLoader(env).load();
         this.services = new SandboxServices(config);
     }

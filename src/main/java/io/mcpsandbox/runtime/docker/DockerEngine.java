@@ -2,7 +2,6 @@ package io.mcpsandbox.runtime.docker;
 
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.runtime.SeccompProfile;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import tools.jackson.databind.json.JsonMapper;
@@ -22,8 +21,7 @@ public final class DockerEngine implements AutoCloseable {
     private final DockerImages images;
     private final DockerHostTraces traces;
     private final DockerLeftoverReaper leftovers;
-    private final Path init;
-    private final Path envHelper;
+    private final Path agent;
     private final CgroupReader cgroups;
     private final String seccompHostKernel;
     private final String seccompGvisor;
@@ -33,18 +31,14 @@ public final class DockerEngine implements AutoCloseable {
      * @param host      the daemon's address; only a local daemon works (the workspace and the host image are
      *                  bind-mounted host paths)
      * @param workDir   our per-sandbox host directories and image index (e.g. {@code <data dir>/docker})
-     * @param init      tini-static, bound read-only at /.mcp-init as every sandbox's PID 1
-     * @param envHelper a static busybox, bound read-only at /.mcp-bin/busybox to start the program with
-     *                  {@code env -u HOSTNAME} (Docker always adds HOSTNAME); null to skip that
+     * @param agent     the in-sandbox agent, bound read-only at /.mcp-init as every sandbox's PID 1
      */
-    public DockerEngine(String host, Path workDir, Path init, Path envHelper, SeccompProfile seccomp,
-                        CgroupReader cgroups) {
+    public DockerEngine(String host, Path workDir, Path agent, SeccompProfile seccomp, CgroupReader cgroups) {
         this.connection = new DockerConnection(host);
         this.images = new DockerImages(connection, workDir.resolve("images"));
         this.traces = new DockerHostTraces(workDir.resolve("sandboxes"), cgroups, owner);
         this.leftovers = new DockerLeftoverReaper(connection, traces, images);
-        this.init = init;
-        this.envHelper = envHelper;
+        this.agent = agent;
         this.cgroups = cgroups;
         JsonMapper json = JsonMapper.builder().build();
         this.seccompHostKernel = json.writeValueAsString(seccomp.forKernel(false));
@@ -67,12 +61,8 @@ public final class DockerEngine implements AutoCloseable {
         return traces;
     }
 
-    Path init() {
-        return init;
-    }
-
-    Optional<Path> envHelper() {
-        return envHelper != null && Files.isRegularFile(envHelper) ? Optional.of(envHelper) : Optional.empty();
+    Path agent() {
+        return agent;
     }
 
     OwnerId owner() {

@@ -1,6 +1,7 @@
 package io.mcpsandbox.runtime.docker;
 
 import com.github.dockerjava.api.model.Info;
+import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.runtime.LeftoverReaper;
@@ -77,14 +78,8 @@ public final class DockerRuntime implements SandboxRuntime {
         if (uids.conflict().isPresent()) {
             return RuntimeInfo.unusable(name(), null, uids.conflict().get(), levels());
         }
-        if (!Files.isExecutable(engine.init())) {
-            return RuntimeInfo.unusable(name(), null, engine.init() + " is missing (Debian package tini): "
-                    + "it runs as PID 1 in every sandbox", levels());
-        }
-        if (engine.envHelper().isEmpty()) {
-            return RuntimeInfo.unusable(name(), null, "docker.env-helper (a static busybox, default /bin/busybox from "
-                    + "the Debian package busybox-static) is missing: it connects the program's stdio in every sandbox",
-                    levels());
+        if (!Files.isExecutable(engine.agent())) {
+            return RuntimeInfo.unusable(name(), null, SandboxConfig.agentMissing(engine.agent()), levels());
         }
         Info info;
         try {

@@ -26,9 +26,8 @@ import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
+import java.io.OutputStream;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,14 +38,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One Docker container: created by prepare (with its workspace and output files), started by start, removed by close.
+ * One Docker container running the agent: created by prepare (with its workspace), attached and started by start,
+ * removed by close.
  */
 final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
     /** The sandbox user within its uid range (as on the OCI backend): the host uid is range base + this. */
     static final int SANDBOX_UID = 1000;
-    static final String ENV_HELPER_MOUNT = "/.mcp-bin/busybox";
-    static final String STDIN_MOUNT = "/.mcp-stdin";
 
     private final DockerEngine engine;
     private final DockerRuntime.Kind kind;
@@ -56,22 +54,20 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private final Optional<String> cgroupParent;
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final OutputFiles output;
+    private final AttachedChannel channel = new AttachedChannel();
     private final UidRangeAllocator uids;
     private final long hostUidBase;
     private volatile Thread sampler;
     private volatile boolean pidsLimitHit;
 
     private DockerSandbox(DockerEngine engine, DockerRuntime.Kind kind, String name, Path sandboxDir,
-                          String containerId, Optional<String> cgroupParent, OutputFiles output,
-                          UidRangeAllocator uids, long hostUidBase) {
+                          String containerId, Optional<String> cgroupParent, UidRangeAllocator uids, long hostUidBase) {
         this.engine = engine;
         this.kind = kind;
         this.name = name;
         this.sandboxDir = sandboxDir;
         this.containerId = containerId;
         this.cgroupParent = cgroupParent;
-        this.output = output;
         this.uids = uids;
         this.hostUidBase = hostUidBase;
     }
@@ -81,7 +77,6 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         String name = spec.name();
         Path dir = engine.traces().sandboxDir(name);
         String id = null;
-        OutputFiles output = null;
         Long uidBase = null;
         try {
             // Docker gives no user namespace: the program runs as a host uid of its own, from the same ranges the
@@ -90,7 +85,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             uidBase = uids.acquire();
             long uid = uidBase + SANDBOX_UID;
             // Only root (the daemon, gVisor's gofer) needs the host paths: other host users must not read the
-            // program's output, input or workspace, nor swap a file before Docker binds it, nor list sandboxes.
+            // workspace, nor swap a file before Docker binds it, nor list sandboxes.
             PrivatePaths.directory(dir.getParent().getParent(), PrivatePaths.OWNER_ONLY_DIR);
             PrivatePaths.directory(dir.getParent(), PrivatePaths.OWNER_ONLY_DIR);
             PrivatePaths.directory(dir, PrivatePaths.OWNER_ONLY_DIR);
@@ -100,16 +95,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
             WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), uid,
                     spec.workspaceFiles());
-            output = OutputFiles.create(dir.resolve("output"), spec.limits().outputBytes(), uid);
             String image = engine.images().ensure(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
-            if (engine.envHelper().isEmpty()) {
-                throw new IOException("the static busybox helper (docker.env-helper) is missing");
-            }
-            boolean hasStdin = spec.stdin() != null && spec.stdin().length > 0;
-            if (hasStdin) {
-                Files.write(dir.resolve("stdin"), spec.stdin());
-            }
             Map<String, String> labels = new LinkedHashMap<>();
             labels.put(DockerEngine.LABEL_EXECUTION, SandboxSpec.executionIdOf(name).orElse(name));
             labels.put(DockerEngine.LABEL_OWNER, engine.owner().label());
@@ -118,26 +105,23 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     .withName(name)
                     .withHostName("sandbox")
                     .withUser(uid + ":" + uid)
-                    .withEntrypoint(entrypoint(spec, hasStdin))
-                    .withEnv(env(spec))
-                    // The entrypoint's shell makes and enters the request's working directory: docker-runsc
-                    // does not create a missing one, and Docker's own would be made in the container's layer.
-                    .withWorkingDir(SandboxSpec.WORKSPACE)
+                    // The agent as PID 1; the programs get their argv, environment and directory from it.
+                    .withEntrypoint(RootFilesystem.INIT_MOUNT_POINT)
+                    .withCmd(List.of())
+                    .withEnv(List.of())
+                    .withWorkingDir("/")
                     .withLabels(labels)
                     .withNetworkDisabled(!spec.network())
-                    .withAttachStdout(false).withAttachStderr(false)
-                    .withAttachStdin(false).withStdinOpen(false).withTty(false)
-                    .withHostConfig(hostConfig(engine, kind, spec, workspace, output,
-                            hasStdin ? dir.resolve("stdin") : null, cgroupParent))
+                    // Its stdio are the channel (stdin, stdout) and its log (stderr), through an attach.
+                    .withAttachStdout(true).withAttachStderr(true)
+                    .withAttachStdin(true).withStdinOpen(true).withStdInOnce(false).withTty(false)
+                    .withHostConfig(hostConfig(engine, kind, spec, workspace, cgroupParent))
                     .exec();
             id = created.getId();
-            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, output, uids, uidBase);
+            return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, uids, uidBase);
         } catch (IOException | RuntimeException e) {
             if (id != null) {
                 removeQuietly(engine, id);
-            }
-            if (output != null) {
-                output.close();
             }
             DockerHostTraces.removeSandboxDir(dir);
             engine.traces().removeCgroup(name);
@@ -149,43 +133,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         }
     }
 
-    /**
-     * tini as PID 1 (forwards signals, reaps orphans, exits 128+N when the program dies of signal N), then the
-     * bound static busybox's shell, which connects the program's stdin (the request's input file, bound
-     * read-only, or /dev/null: docker-java 3.7.1 never half-closes an attached stdin), stdout and stderr (the
-     * output files), and starts it through {@code env} without what Docker (HOSTNAME) and the shell (PWD,
-     * SHLVL) add to the request's environment.
-     */
-    private static List<String> entrypoint(SandboxSpec spec, boolean hasStdin) {
-        // stderr first: a failure to open stdin or stdout is then reported in it.
-        String redirects = " 2> " + OutputFiles.STDERR_MOUNT + " < " + (hasStdin ? STDIN_MOUNT : "/dev/null")
-                + " > " + OutputFiles.STDOUT_MOUNT;
-        List<String> added = List.of("HOSTNAME", "OLDPWD", "PWD", "SHLVL").stream()
-                .filter(v -> !spec.env().containsKey(v)).toList();
-        // env would take a program name with '=' for an assignment: such a name is started by the shell itself.
-        String start = spec.args().getFirst().contains("=")
-                ? (added.isEmpty() ? "" : "unset " + String.join(" ", added) + "; ") + "exec \"$@\""
-                : "exec " + ENV_HELPER_MOUNT + " env" + added.stream().map(v -> " -u " + v).reduce("", String::concat)
-                        + " -- \"$@\"";
-        // The shell adds HOSTNAME, PWD, SHLVL (and OLDPWD with the cd below): the program gets only the request's.
-        // The working directory (checked by policy to lie in /workspace or /tmp, both the sandbox's own tmpfs)
-        // is $0, never part of the script's text; a failure to make it is reported in the captured stderr.
-        String enter = "exec 2> " + OutputFiles.STDERR_MOUNT + "; " + ENV_HELPER_MOUNT
-                + " mkdir -p -- \"$0\" && cd -- \"$0\" && ";
-        List<String> argv = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--",
-                ENV_HELPER_MOUNT, "sh", "-c", enter + start + redirects, spec.workDir()));
-        argv.addAll(spec.args());
-        return argv;
-    }
-
-    private static List<String> env(SandboxSpec spec) {
-        List<String> env = new ArrayList<>();
-        spec.env().forEach((k, v) -> env.add(k + "=" + v));
-        return env;
-    }
-
     private static HostConfig hostConfig(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec, Path workspace,
-                                         OutputFiles output, Path stdinFile, Optional<String> cgroupParent) {
+                                         Optional<String> cgroupParent) {
         ResourceLimits limits = spec.limits();
         List<Bind> binds = new ArrayList<>();
         // This Docker API has no recursive read-only bind ("ro" leaves submounts writable under runc): every
@@ -202,22 +151,13 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             }
         }
         binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
-        binds.add(new Bind(engine.init().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
-        engine.envHelper().ifPresent(h -> binds.add(new Bind(h.toString(), new Volume(ENV_HELPER_MOUNT),
-                AccessMode.ro)));
-        binds.add(new Bind(output.stdoutPath().toString(), new Volume(OutputFiles.STDOUT_MOUNT), AccessMode.rw));
-        binds.add(new Bind(output.stderrPath().toString(), new Volume(OutputFiles.STDERR_MOUNT), AccessMode.rw));
-        if (stdinFile != null) {
-            binds.add(new Bind(stdinFile.toString(), new Volume(STDIN_MOUNT), AccessMode.ro));
-        }
+        binds.add(new Bind(engine.agent().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));
 
         // Inside gVisor the pids cgroup also counts the sentry's threads and stub processes: keep it high and
         // bound the user's processes with RLIMIT_NPROC, which the sentry counts per sandbox. Under runc the pids
         // cgroup bounds them.
         long pids = kind.gvisor() ? Math.max(1024, limits.pids() * 4L) : limits.pids();
-        // The output files count against RLIMIT_FSIZE too: it must let them pass the output cap, so that a
-        // flood ends as output_limit rather than SIGXFSZ when the cap is as large as the tmpfs.
-        long fsize = Math.max(limits.tmpBytes(), limits.outputBytes() + 16 * 1024);
+        long fsize = limits.tmpBytes();
         List<Ulimit> ulimits = new ArrayList<>(List.of(
                 new Ulimit("nofile", (long) limits.openFiles(), (long) limits.openFiles()),
                 new Ulimit("fsize", fsize, fsize)));
@@ -240,7 +180,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 .withPidsLimit(pids)
                 .withUlimits(ulimits)
                 .withOomScoreAdj(1000)
-                // The program writes to the output files; only what tini itself might say would reach a log.
+                // Everything the sandbox says goes through the attach; nothing is kept in a Docker log.
                 .withLogConfig(new LogConfig(LogConfig.LoggingType.NONE, null))
                 .withInit(false)
                 .withAutoRemove(false);
@@ -280,7 +220,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             throw new IllegalStateException("sandbox " + name + " was already started");
         }
         try {
-            output.startTailing(name);
+            // Attached before the start, so that not a byte of the agent's is lost.
+            channel.attach(engine.connection().streams(), containerId, name);
             engine.connection().control().startContainerCmd(containerId).exec();
             startSampler();
             return this;
@@ -317,13 +258,26 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     @Override
-    public InputStream stdout() {
-        return output.stdout();
+    public OutputStream toAgent() {
+        return channel.toAgent();
     }
 
     @Override
-    public InputStream stderr() {
-        return output.stderr();
+    public InputStream fromAgent() {
+        return channel.fromAgent();
+    }
+
+    @Override
+    public InputStream agentLog() {
+        return channel.log();
+    }
+
+    @Override
+    public CgroupReader.Usage usage() {
+        CgroupReader.Usage usage = cgroupParent.map(p -> engine.cgroups().read(p))
+                .orElse(new CgroupReader.Usage(0, 0, 0, 0));
+        return pidsLimitHit ? new CgroupReader.Usage(usage.cpuNanos(), usage.peakMemoryBytes(), usage.oomKills(),
+                Math.max(1, usage.pidsLimitHits())) : usage;
     }
 
     @Override
@@ -342,23 +296,20 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             return SandboxExit.failed(kind.runtimeName() + ": waiting for " + name + " failed: "
                     + DockerConnection.rootMessage(e));
         } finally {
-            // On every path: the rest of the output is copied and its streams end (their readers wait for it).
             Thread s = sampler;
             if (s != null) {
                 s.interrupt();
             }
-            output.finish(Duration.ofSeconds(30));
         }
         String error = state.getError();
         Long code = state.getExitCodeLong();
         if (error != null && !error.isBlank() && (code == null || code == 0 || code >= 126 && code <= 128)) {
             return SandboxExit.failed(kind.runtimeName() + ": " + error);
         }
-        CgroupReader.Usage usage = cgroupParent.map(p -> engine.cgroups().read(p))
-                .orElse(new CgroupReader.Usage(0, 0, 0, 0));
+        CgroupReader.Usage usage = usage();
         boolean oom = Boolean.TRUE.equals(state.getOOMKilled()) || usage.oomKills() > 0;
         return new SandboxExit(code == null ? null : code.intValue(), usage.cpuNanos() / 1_000_000,
-                usage.peakMemoryBytes(), oom, pidsLimitHit || usage.pidsLimitHits() > 0, null);
+                usage.peakMemoryBytes(), oom, usage.pidsLimitHits() > 0, null);
     }
 
     @Override
@@ -381,9 +332,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             s.interrupt();
         }
         if (kind.gvisor()) {
-            DockerHostTraces.killStrays(containerId); // a stray sentry would keep the output files open
+            DockerHostTraces.killStrays(containerId); // a stray sentry would keep the workspace mounted
         }
-        output.close();
+        channel.close();
         DockerHostTraces.removeSandboxDir(sandboxDir);
         engine.traces().removeCgroup(name);
         uids.release(hostUidBase); // the container and every process of it are gone

@@ -25,8 +25,6 @@ public final class BundleWriter {
     /** The uid and gid the program runs as inside the sandbox. */
     public static final int SANDBOX_UID = 1000;
     public static final String CGROUP_PARENT = "/mcp-sandbox";
-    /** The bundle's host tmpfs bound at /tmp when the working directory lies below /tmp. */
-    public static final String TMP_DIR = "tmp";
 
     private static final List<String> MASKED_PATHS = List.of(
             "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -45,22 +43,22 @@ public final class BundleWriter {
 
     private final JsonMapper json;
     private final SeccompProfile seccomp;
-    private final Path init;
+    private final Path agent;
     private final HostLsm lsm;
 
     /**
-     * @param init a static init binary (tini-static) bound into every sandbox as its PID 1
+     * @param agent the in-sandbox agent (a static binary) bound read-only into every sandbox as its PID 1
      * @param lsm  the AppArmor profile or SELinux label the host enforces, if any
      */
-    public BundleWriter(JsonMapper json, SeccompProfile seccomp, Path init, HostLsm lsm) {
+    public BundleWriter(JsonMapper json, SeccompProfile seccomp, Path agent, HostLsm lsm) {
         this.json = json;
         this.seccomp = seccomp;
-        this.init = init;
+        this.agent = agent;
         this.lsm = lsm;
     }
 
-    public Path init() {
-        return init;
+    public Path agent() {
+        return agent;
     }
 
     /**
@@ -87,14 +85,12 @@ public final class BundleWriter {
         config.put("process", process(spec, flavor, lsm));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
-        // A working directory below /tmp was made on the host in a tmpfs of the bundle: /tmp is that tmpfs.
-        Path tmpSource = spec.workDirBelow(SandboxSpec.TMP).isPresent() ? bundleDir.resolve(TMP_DIR) : null;
-        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, tmpSource, init, flavor));
+        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, agent, flavor));
         config.put("linux", linux(spec, flavor, hostUidBase));
         if (sharesHostKernel(flavor)) {
             config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
         }
-        // It carries the request's argv and environment: root only (runc and runsc read it as root).
+        // Root only (runc and runsc read it as root): it maps this sandbox's uids and names its paths.
         try (java.io.OutputStream out = PrivatePaths.newFile(bundleDir.resolve("config.json"))) {
             json.writerWithDefaultPrettyPrinter().writeValue(out, config);
         }
@@ -128,8 +124,6 @@ public final class BundleWriter {
 
     private static Map<String, Object> process(SandboxSpec spec, OciFlavor flavor, HostLsm lsm) {
         ResourceLimits limits = spec.limits();
-        List<String> env = new ArrayList<>();
-        spec.env().forEach((k, v) -> env.add(k + "=" + v));
         List<String> none = List.of();
         Map<String, Object> caps = new LinkedHashMap<>();
         for (String set : List.of("bounding", "effective", "inheritable", "permitted", "ambient")) {
@@ -147,13 +141,11 @@ public final class BundleWriter {
         Map<String, Object> process = new LinkedHashMap<>();
         process.put("terminal", false);
         process.put("user", Map.of("uid", SANDBOX_UID, "gid", SANDBOX_UID));
-        // tini as PID 1: the kernel drops unhandled signals sent to a namespace's init, and orphans
-        // need a reaper. It exits with the program's status, 128+N when the program died of signal N.
-        List<String> args = new ArrayList<>(List.of(RootFilesystem.INIT_MOUNT_POINT, "-g", "--"));
-        args.addAll(spec.args());
-        process.put("args", args);
-        process.put("env", env);
-        process.put("cwd", spec.workDir());
+        // The agent as PID 1 (it reaps orphans and forwards signals); it starts the programs with their own
+        // argv, environment and working directory, and needs nothing of its own.
+        process.put("args", List.of(RootFilesystem.INIT_MOUNT_POINT));
+        process.put("env", List.of());
+        process.put("cwd", "/");
         process.put("capabilities", caps);
         process.put("rlimits", rlimits);
         process.put("noNewPrivileges", true);
@@ -174,7 +166,7 @@ public final class BundleWriter {
     }
 
     private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
-                                                    Path tmpSource, Path init, OciFlavor flavor) {
+                                                    Path agent, OciFlavor flavor) {
         String tmpSize = "size=" + limits.tmpBytes();
         String tmpInodes = "nr_inodes=" + limits.tmpInodes();
         List<Map<String, Object>> mounts = new ArrayList<>();
@@ -195,15 +187,11 @@ public final class BundleWriter {
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
         mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
-        if (tmpSource != null) {
-            mounts.add(mount(SandboxSpec.TMP, "bind", tmpSource.toString(), List.of("rbind", "rw", "nosuid", "nodev")));
-        } else {
-            mounts.add(mount(SandboxSpec.TMP, "tmpfs", "tmpfs",
-                    List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
-        }
+        mounts.add(mount(SandboxSpec.TMP, "tmpfs", "tmpfs",
+                List.of("nosuid", "nodev", "mode=1777", tmpSize, tmpInodes)));
         mounts.add(mount(SandboxSpec.WORKSPACE, "bind", workspace.toString(),
                 List.of("rbind", "rw", "nosuid", "nodev")));
-        mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", init.toString(),
+        mounts.add(mount(RootFilesystem.INIT_MOUNT_POINT, "bind", agent.toString(),
                 List.of("bind", "ro", "nosuid", "nodev")));
         // Recursively read-only: with plain "ro" runc leaves submounts of a bound directory writable. runc
         // (>= 1.1, kernel >= 5.12) and crun know "rro"; gVisor rejects it and its "ro" already covers submounts.

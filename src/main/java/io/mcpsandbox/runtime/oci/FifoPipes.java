@@ -13,30 +13,30 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
- * The sandbox's stdio as named pipes that this process owns. Java's own child pipes cannot be used: the
- * JDK drains and closes them when the child exits, and {@code runsc create} exits while the sandbox it
- * created goes on writing. Opening a FIFO blocks until the other end opens, so our ends are opened on
- * their own threads before the runtime is started. Platform threads: a native open() pins a virtual
+ * The agent's stdio, its channel and its log, as named pipes that this process owns. Java's own child pipes
+ * cannot be used: the JDK drains and closes them when the child exits, and {@code runsc create} exits while
+ * the sandbox it created goes on writing. Opening a FIFO blocks until the other end opens, so our ends are
+ * opened on their own threads before the runtime is started. Platform threads: a native open() pins a virtual
  * thread's carrier without compensation, and a few dozen concurrent sandboxes would starve the carriers.
  */
 final class FifoPipes implements AutoCloseable {
-    private final File stdoutFifo;
-    private final File stderrFifo;
-    private final File stdinFifo;
-    private final CompletableFuture<InputStream> stdout;
-    private final CompletableFuture<InputStream> stderr;
-    private final CompletableFuture<Void> stdinFeed;
+    private final File toAgentFifo;
+    private final File fromAgentFifo;
+    private final File logFifo;
+    private final CompletableFuture<OutputStream> toAgent;
+    private final CompletableFuture<InputStream> fromAgent;
+    private final CompletableFuture<InputStream> log;
 
-    private FifoPipes(Path dir, byte[] stdinBytes) {
-        this.stdoutFifo = dir.resolve("stdout.fifo").toFile();
-        this.stderrFifo = dir.resolve("stderr.fifo").toFile();
-        this.stdinFifo = stdinBytes == null ? null : dir.resolve("stdin.fifo").toFile();
-        this.stdout = CompletableFuture.supplyAsync(() -> openRead(stdoutFifo), FifoPipes::platformThread);
-        this.stderr = CompletableFuture.supplyAsync(() -> openRead(stderrFifo), FifoPipes::platformThread);
-        this.stdinFeed = stdinFifo == null ? CompletableFuture.completedFuture(null)
-                : CompletableFuture.runAsync(() -> feed(stdinFifo, stdinBytes), FifoPipes::platformThread);
+    private FifoPipes(Path dir) {
+        this.toAgentFifo = dir.resolve("to-agent.fifo").toFile();
+        this.fromAgentFifo = dir.resolve("from-agent.fifo").toFile();
+        this.logFifo = dir.resolve("agent-log.fifo").toFile();
+        this.toAgent = CompletableFuture.supplyAsync(() -> openWrite(toAgentFifo), FifoPipes::platformThread);
+        this.fromAgent = CompletableFuture.supplyAsync(() -> openRead(fromAgentFifo), FifoPipes::platformThread);
+        this.log = CompletableFuture.supplyAsync(() -> openRead(logFifo), FifoPipes::platformThread);
     }
 
     /** Runs blocking FIFO I/O on a short-lived daemon platform thread (see the class comment). */
@@ -44,51 +44,49 @@ final class FifoPipes implements AutoCloseable {
         Thread.ofPlatform().daemon().name("sandbox-fifo").start(task);
     }
 
-    static FifoPipes create(Path dir, byte[] stdinBytes) throws IOException {
-        List<String> argv = new java.util.ArrayList<>(List.of("mkfifo", "-m", "0600",
-                dir.resolve("stdout.fifo").toString(), dir.resolve("stderr.fifo").toString()));
-        if (stdinBytes != null) {
-            argv.add(dir.resolve("stdin.fifo").toString());
-        }
-        HostCommand.check(argv, Duration.ofSeconds(10));
-        return new FifoPipes(dir, stdinBytes);
+    static FifoPipes create(Path dir) throws IOException {
+        HostCommand.check(List.of("mkfifo", "-m", "0600", dir.resolve("to-agent.fifo").toString(),
+                dir.resolve("from-agent.fifo").toString(), dir.resolve("agent-log.fifo").toString()),
+                Duration.ofSeconds(10));
+        return new FifoPipes(dir);
     }
 
-    /** Points the runtime process's stdio at the FIFOs. */
+    /** Points the runtime process's stdio (the agent's, once it runs) at the FIFOs. */
     ProcessBuilder redirect(ProcessBuilder pb) {
-        pb.redirectOutput(stdoutFifo).redirectError(stderrFifo);
-        pb.redirectInput(stdinFifo == null ? ProcessBuilder.Redirect.from(new File("/dev/null"))
-                : ProcessBuilder.Redirect.from(stdinFifo));
-        return pb;
+        return pb.redirectInput(ProcessBuilder.Redirect.from(toAgentFifo)).redirectOutput(fromAgentFifo)
+                .redirectError(logFifo);
     }
 
-    InputStream stdout() {
-        return join(stdout);
+    OutputStream toAgent() {
+        return join(toAgent, OutputStream.nullOutputStream());
     }
 
-    InputStream stderr() {
-        return join(stderr);
+    InputStream fromAgent() {
+        return join(fromAgent, InputStream.nullInputStream());
+    }
+
+    InputStream log() {
+        return join(log, InputStream.nullInputStream());
     }
 
     /**
-     * Releases any of our ends still blocked in open (the runtime never opened its end): opening a FIFO
-     * read-write never blocks and counts as the missing peer.
+     * Releases any of our ends still blocked in open (the runtime never opened its end; opening a FIFO
+     * read-write never blocks and counts as the missing peer) and closes ours.
      */
     @Override
     public void close() {
-        release(stdoutFifo, stdout);
-        release(stderrFifo, stderr);
-        if (stdinFifo != null) {
-            release(stdinFifo, stdinFeed);
-        }
-        stdout.thenAccept(FifoPipes::closeQuietly);
-        stderr.thenAccept(FifoPipes::closeQuietly);
+        release(toAgentFifo, toAgent);
+        release(fromAgentFifo, fromAgent);
+        release(logFifo, log);
+        toAgent.thenAccept(FifoPipes::closeQuietly);
+        fromAgent.thenAccept(FifoPipes::closeQuietly);
+        log.thenAccept(FifoPipes::closeQuietly);
     }
 
     private static void release(File fifo, CompletableFuture<?> pending) {
         if (!pending.isDone()) {
             try (RandomAccessFile peer = new RandomAccessFile(fifo, "rw")) {
-                pending.get(2, java.util.concurrent.TimeUnit.SECONDS);
+                pending.get(2, TimeUnit.SECONDS);
             } catch (Exception ignored) {
                 // best effort: the FIFO is deleted with the bundle anyway
             }
@@ -103,29 +101,29 @@ final class FifoPipes implements AutoCloseable {
         }
     }
 
-    private static void feed(File fifo, byte[] bytes) {
-        try (OutputStream out = new FileOutputStream(fifo)) {
-            out.write(bytes);
-        } catch (IOException ignored) {
-            // the program exited without reading all of its input: that is its business
+    private static OutputStream openWrite(File fifo) {
+        try {
+            return new FileOutputStream(fifo);
+        } catch (IOException e) {
+            return OutputStream.nullOutputStream();
         }
     }
 
-    private static InputStream join(CompletableFuture<InputStream> future) {
+    private static <T> T join(CompletableFuture<T> future, T none) {
         try {
             return future.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return InputStream.nullInputStream();
+            return none;
         } catch (ExecutionException e) {
-            return InputStream.nullInputStream();
+            return none;
         }
     }
 
-    private static void closeQuietly(InputStream in) {
+    private static void closeQuietly(AutoCloseable c) {
         try {
-            in.close();
-        } catch (IOException ignored) {
+            c.close();
+        } catch (Exception ignored) {
             // nothing to do
         }
     }

@@ -125,7 +125,6 @@ public final class OciLeftoverReaper implements LeftoverReaper {
             }
         }
         WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve("workspace"));
-        WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve(BundleWriter.TMP_DIR));
         SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
         DeleteTree.deleteQuietly(bundlesDir.resolve(name));
     }

@@ -1,5 +1,6 @@
 package io.mcpsandbox.runtime.oci;
 
+import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.host.HostCommand;
@@ -120,9 +121,8 @@ public final class OciRuntime implements SandboxRuntime {
         if (uids.conflict().isPresent()) {
             return RuntimeInfo.unusable(name(), null, uids.conflict().get(), levels());
         }
-        if (!Files.isExecutable(bundles.init())) {
-            return RuntimeInfo.unusable(name(), null, bundles.init() + " is missing (Debian package tini): "
-                    + "it runs as PID 1 in every sandbox", levels());
+        if (!Files.isExecutable(bundles.agent())) {
+            return RuntimeInfo.unusable(name(), null, SandboxConfig.agentMissing(bundles.agent()), levels());
         }
         if (BundleWriter.sharesHostKernel(flavor) && !Files.isExecutable(Path.of(BundleWriter.NSENTER))) {
             return RuntimeInfo.unusable(name(), null, BundleWriter.NSENTER + " is missing (Debian package util-linux): "
@@ -168,26 +168,13 @@ public final class OciRuntime implements SandboxRuntime {
             WorkspaceTmpfs.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
                     spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID,
                     spec.workspaceFiles());
-            long sandboxUid = uidBase + BundleWriter.SANDBOX_UID;
-            // A missing working directory is made here, in the sandbox's tmpfs: runsc does not create one.
-            Optional<String> inWorkspace = spec.workDirBelow(SandboxSpec.WORKSPACE);
-            if (inWorkspace.isPresent()) {
-                WorkspaceTmpfs.makeDirs(bundle.resolve("workspace"), inWorkspace.get(), sandboxUid);
-            }
-            Optional<String> inTmp = spec.workDirBelow(SandboxSpec.TMP);
-            if (inTmp.isPresent()) {
-                WorkspaceTmpfs.mountTmp(bundle.resolve(BundleWriter.TMP_DIR), spec.limits().tmpBytes(),
-                        spec.limits().tmpInodes(), sandboxUid);
-                WorkspaceTmpfs.makeDirs(bundle.resolve(BundleWriter.TMP_DIR), inTmp.get(), sandboxUid);
-            }
             bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
             if (flavor.usesOwnCgroup()) {
                 cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
                         BundleWriter.pidsLimit(flavor, spec.limits()));
             }
             // In a directory of their own, root's alone: runsc hands the stdin FIFO to the host's nobody (65534).
-            pipes = FifoPipes.create(PrivatePaths.directory(bundle.resolve("stdio"), PrivatePaths.OWNER_ONLY_DIR),
-                    spec.stdin());
+            pipes = FifoPipes.create(PrivatePaths.directory(bundle.resolve("stdio"), PrivatePaths.OWNER_ONLY_DIR));
             return new OciSandbox(this, spec.name(), bundle, uidBase, cgroup, pipes, owner);
         } catch (IOException | RuntimeException e) {
             if (pipes != null) {
@@ -197,7 +184,6 @@ public final class OciRuntime implements SandboxRuntime {
                 cgroup.remove();
             }
             WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
-            WorkspaceTmpfs.unmount(bundle.resolve(BundleWriter.TMP_DIR));
             DeleteTree.deleteQuietly(bundle);
             if (owner != null) {
                 owner.close();

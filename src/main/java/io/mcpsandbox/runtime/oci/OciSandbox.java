@@ -10,6 +10,7 @@ import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,7 +25,8 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * One OCI container: its bundle, its foreground runtime process ({@code run}), its pipes and its teardown.
+ * One OCI container: its bundle, its foreground runtime process ({@code run}) whose stdio are the agent's
+ * channel and log, and its teardown.
  */
 final class OciSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(OciSandbox.class);
@@ -95,13 +97,23 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     @Override
-    public InputStream stdout() {
-        return pipes.stdout();
+    public OutputStream toAgent() {
+        return pipes.toAgent();
     }
 
     @Override
-    public InputStream stderr() {
-        return pipes.stderr();
+    public InputStream fromAgent() {
+        return pipes.fromAgent();
+    }
+
+    @Override
+    public InputStream agentLog() {
+        return pipes.log();
+    }
+
+    @Override
+    public CgroupReader.Usage usage() {
+        return ownCgroup != null ? ownCgroup.usage() : runtime.cgroups().read(BundleWriter.cgroupPath(name));
     }
 
     @Override
@@ -109,18 +121,14 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         int status = runtimeProcess.waitFor();
         String failure = runtimeFailure();
         if (failure != null) {
-            if (!isExecFailure(failure)) {
-                return SandboxExit.failed(runtime.name() + ": " + failure);
-            }
-            status = 127; // what a shell answers for a command it cannot run
+            return SandboxExit.failed(runtime.name() + ": " + failure);
         }
-        CgroupReader.Usage usage = ownCgroup != null ? ownCgroup.usage()
-                : runtime.cgroups().read(BundleWriter.cgroupPath(name));
+        CgroupReader.Usage usage = usage();
         return new SandboxExit(status, usage.cpuNanos() / 1_000_000, usage.peakMemoryBytes(), usage.oomKills() > 0,
                 usage.pidsLimitHits() > 0, null);
     }
 
-    /** The runtime logs its own failures as JSON lines at level error; the program's exit code is not one. */
+    /** The runtime logs its own failures as JSON lines at level error; the agent's exit status is not one. */
     private String runtimeFailure() {
         List<String> errors = new ArrayList<>();
         for (String line : readLogLines()) {
@@ -135,29 +143,6 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             }
         }
         return errors.isEmpty() ? null : String.join("; ", errors);
-    }
-
-    private static boolean isExecFailure(String failure) {
-        return failure.contains("executable file not found")
-                || failure.contains("exec: ") && (failure.contains("no such file or directory")
-                || failure.contains("permission denied"));
-    }
-
-    /**
-     * tini (PID 1) warns on the shared stderr when a signal arrives after the program has exited: this runsc
-     * forwards the Go runtime's SIGURG, once or several times. Only that exact line at the end is removed (every
-     * repetition of it there); its verbosity could be lowered only through an environment variable the program
-     * would then see.
-     */
-    static final String INIT_LATE_SIGNAL_WARNING = "[WARN  tini (1)] Child was dead when forwarding signal\n";
-
-    @Override
-    public String withoutRuntimeNoise(String stderr) {
-        String cleaned = stderr;
-        while (cleaned.endsWith(INIT_LATE_SIGNAL_WARNING)) {
-            cleaned = cleaned.substring(0, cleaned.length() - INIT_LATE_SIGNAL_WARNING.length());
-        }
-        return cleaned;
     }
 
     @Override
@@ -190,7 +175,6 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         }
         pipes.close();
         WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
-        WorkspaceTmpfs.unmount(bundle.resolve(BundleWriter.TMP_DIR));
         if (ownCgroup != null) {
             ownCgroup.remove();
         } else {

@@ -87,8 +87,7 @@ class DockerRuntimeTest {
     @Test
     void unusableWithAReasonWhenNoDaemonAnswers() throws IOException {
         try (DockerEngine nowhere = new DockerEngine("unix://" + work.resolve("no.sock"), work.resolve("d"),
-                Path.of("/usr/bin/tini-static"), Path.of("/bin/busybox"),
-                SeccompProfile.loadDefault(JsonMapper.builder().build()),
+                io.mcpsandbox.testing.TestSandbox.BUILT_AGENT, SeccompProfile.loadDefault(JsonMapper.builder().build()),
                 io.mcpsandbox.host.CgroupReader.host())) {
             RuntimeInfo info = new DockerRuntime(nowhere, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
@@ -97,14 +96,13 @@ class DockerRuntimeTest {
     }
 
     @Test
-    void unusableWithAReasonWithoutTheBusyboxHelper() throws IOException {
-        try (DockerEngine noHelper = new DockerEngine(DockerConnection.DEFAULT_HOST, work.resolve("d2"),
-                Path.of("/usr/bin/tini-static"), work.resolve("no-busybox"),
-                SeccompProfile.loadDefault(JsonMapper.builder().build()),
+    void unusableWithAReasonWithoutTheAgent() throws IOException {
+        try (DockerEngine noAgent = new DockerEngine(DockerConnection.DEFAULT_HOST, work.resolve("d2"),
+                work.resolve("no-agent"), SeccompProfile.loadDefault(JsonMapper.builder().build()),
                 io.mcpsandbox.host.CgroupReader.host())) {
-            RuntimeInfo info = new DockerRuntime(noHelper, DockerRuntime.Kind.RUNC, uids()).probe();
+            RuntimeInfo info = new DockerRuntime(noAgent, DockerRuntime.Kind.RUNC, uids()).probe();
             assertThat(info.usable()).isFalse();
-            assertThat(info.reason()).contains("docker.env-helper").contains("busybox-static");
+            assertThat(info.reason()).contains("no-agent").contains("bin/setup");
         }
     }
 

@@ -18,19 +18,18 @@ import tools.jackson.databind.json.JsonMapper;
 
 /** The spec content that bounds host-wide kernel resources (issue 10 items 4 and 5). */
 class BundleSpecContentTest {
+    private static final Path AGENT = Path.of("/opt/agent/mcp-agent");
     private final JsonMapper json = JsonMapper.builder().build();
 
     @TempDir
     Path dir;
 
     private JsonNode write(OciFlavor flavor) throws Exception {
-        BundleWriter writer = new BundleWriter(json, SeccompProfile.loadDefault(json), Path.of("/usr/bin/tini-static"),
-                HostLsm.none("test"));
+        BundleWriter writer = new BundleWriter(json, SeccompProfile.loadDefault(json), AGENT, HostLsm.none("test"));
         RootFilesystem rootfs = new RootFilesystem("host", dir.resolve("root"),
                 List.of(new RootFilesystem.HostBind(Path.of("/usr"), "/usr")));
-        SandboxSpec spec = new SandboxSpec("mcp-exec-test", List.of("true"), Map.of(), "/workspace", rootfs,
-                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of(),
-                null);
+        SandboxSpec spec = new SandboxSpec("mcp-exec-test", rootfs,
+                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of());
         Path bundle = dir.resolve(flavor.name());
         writer.write(bundle, spec, flavor, dir.resolve("ws"), 200_000);
         return json.readTree(Files.readString(bundle.resolve("config.json")));
@@ -61,6 +60,22 @@ class BundleSpecContentTest {
                     .containsEntry("RLIMIT_CORE", 0L).containsEntry("RLIMIT_MEMLOCK", 65536L)
                     .containsEntry("RLIMIT_MSGQUEUE", 65536L).containsEntry("RLIMIT_SIGPENDING", 1024L)
                     .containsEntry("RLIMIT_NOFILE", 256L).containsEntry("RLIMIT_NPROC", 32L);
+        }
+    }
+
+    @Test
+    void theAgentIsPid1WithNothingOfItsOwnAndBoundReadOnly() throws Exception {
+        for (OciFlavor flavor : List.of(OciFlavor.RUNC, OciFlavor.RUNSC)) {
+            JsonNode config = write(flavor);
+            JsonNode process = config.get("process");
+            assertThat(process.get("args").valueStream().map(JsonNode::asString).toList())
+                    .containsExactly(RootFilesystem.INIT_MOUNT_POINT);
+            assertThat(process.get("env").size()).as("the programs get their env from the agent").isZero();
+            assertThat(process.get("cwd").asString()).isEqualTo("/");
+            JsonNode agent = mount(config, RootFilesystem.INIT_MOUNT_POINT);
+            assertThat(agent.get("source").asString()).isEqualTo(AGENT.toString());
+            assertThat(options(agent)).contains("ro", "nosuid", "nodev");
+            assertThat(mount(config, "/tmp").get("type").asString()).isEqualTo("tmpfs");
         }
     }
 

@@ -57,9 +57,8 @@ class HostLsmTest {
     @Test
     void bundlesNameTheProfileOrLabelOnlyWhereTheHostEnforcesOne(@TempDir Path dir) throws IOException {
         JsonMapper json = JsonMapper.builder().build();
-        SandboxSpec spec = new SandboxSpec("mcp-exec-test", List.of("true"), Map.of("PATH", "/usr/bin"), "/workspace",
-                new RootFilesystem("host", dir, List.of()),
-                new ResourceLimits(Duration.ofSeconds(5), 64L << 20, 1, 16, 1024, 1 << 20, 64), false, Map.of(), null);
+        SandboxSpec spec = new SandboxSpec("mcp-exec-test", new RootFilesystem("host", dir, List.of()),
+                new ResourceLimits(Duration.ofSeconds(5), 64L << 20, 1, 16, 1024, 1 << 20, 64), false, Map.of());
         HostLsm apparmor = new HostLsm(true, HostLsm.PROFILE_NAME, false, null, "test");
         HostLsm selinux = new HostLsm(false, null, true, HostLsm.CONTAINER_LABEL, "test");
 
@@ -75,7 +74,7 @@ class HostLsmTest {
     private static JsonNode process(JsonMapper json, SandboxSpec spec, Path dir, HostLsm lsm, OciFlavor flavor)
             throws IOException {
         Path bundle = dir.resolve(flavor.name() + "-" + lsm.appArmor() + lsm.selinuxEnforcing());
-        new BundleWriter(json, SeccompProfile.loadDefault(json), Path.of("/usr/bin/tini-static"), lsm)
+        new BundleWriter(json, SeccompProfile.loadDefault(json), Path.of("/opt/agent/mcp-agent"), lsm)
                 .write(bundle, spec, flavor, dir, 200_000);
         return json.readTree(bundle.resolve("config.json").toFile()).path("process");
     }

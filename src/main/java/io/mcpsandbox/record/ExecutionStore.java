@@ -1,15 +1,17 @@
 package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.SessionRecord;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Where execution records live: written when an execution starts and again when it ends, so a record
- * outlives the process that ran it. See docs/records.md.
+ * Where execution records and session records live: an execution's written when it starts and again when it
+ * ends, a session's when it opens, as it is used and when it closes; a record outlives the process that
+ * wrote it. See docs/records.md.
  *
- * <p>Implementations are thread-safe. Writes are full overwrites of the record with that execution id
- * (idempotent). A failure that loses a record is never silent: it is an {@link ExecutionStoreException}.
+ * <p>Implementations are thread-safe. Writes are full overwrites of the record with that execution (or
+ * session) id (idempotent). A failure that loses a record is never silent: it is an {@link ExecutionStoreException}.
  */
 public interface ExecutionStore extends AutoCloseable {
 
@@ -32,6 +34,34 @@ public interface ExecutionStore extends AutoCloseable {
 
     /** Records still marked running: after a crash, the ones the crashed process never ended. */
     List<ExecutionRecord> running();
+
+    /**
+     * Writes a session's record (a full overwrite of the one with its id; idempotent). Open sessions are kept
+     * until they close; closed ones as long as execution records (the TTL, the SQLite retention).
+     */
+    void saveSession(SessionRecord session);
+
+    /** The record of one session, if the store has it. */
+    Optional<SessionRecord> findSession(String sessionId);
+
+    /**
+     * Session records, newest first by creation time.
+     *
+     * @param userIdOrNull only this user's sessions; null for every user's
+     * @param openOnly     only sessions still open
+     * @param limit        at most this many (at least 1)
+     */
+    List<SessionRecord> listSessions(String userIdOrNull, boolean openOnly, int limit);
+
+    /** Every session still marked open, oldest first: what a restarted server takes back or closes. */
+    List<SessionRecord> openSessions();
+
+    /**
+     * Records of the executions that ran in one session, newest first by start time.
+     *
+     * @param limit at most this many (at least 1)
+     */
+    List<ExecutionRecord> listBySession(String sessionId, int limit);
 
     /** Whether records are being stored where they should be; never blocks on a down backend. */
     StoreHealth health();

@@ -1,6 +1,7 @@
 package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.SessionRecord;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -32,6 +33,8 @@ import org.slf4j.LoggerFactory;
  *   seconds otherwise) and writes the pending records to Redis, oldest first, removing each from SQLite
  *   once Redis has it, unless it was written again meanwhile. Pending records left by a process that
  *   stopped are written by the next one.</li>
+ *   <li>Session records take the same way: to Redis, or to SQLite marked pending, replayed (before the
+ *   execution records, as a session opens before its executions run).</li>
  *   <li>Reads: a pending record (the newest version) first, then Redis, then SQLite. When Redis cannot be
  *   read and SQLite does not have the record, the read fails with {@link ExecutionStoreException} rather than
  *   answer "no such record".</li>
@@ -117,6 +120,137 @@ public final class FailoverExecutionStore implements ExecutionStore {
             throw new ExecutionStoreException("the record of " + record.executionId()
                     + " could not be stored: Redis is unreachable (" + lastError + ") and " + e.getMessage(), e);
         }
+    }
+
+    @Override
+    public void saveSession(SessionRecord session) {
+        RecordJson.valid(session);
+        if (!down.get() && !sessionPendingLocally(session.sessionId())) {
+            try {
+                redis.saveSession(session);
+                return;
+            } catch (ExecutionStoreException e) {
+                redisWriteFailures.incrementAndGet();
+                markDown(e);
+            }
+        }
+        try {
+            spool.saveSessionPending(session);
+        } catch (ExecutionStoreException e) {
+            throw new ExecutionStoreException("the record of session " + session.sessionId()
+                    + " could not be stored: Redis is unreachable (" + lastError + ") and " + e.getMessage(), e);
+        }
+    }
+
+    private boolean sessionPendingLocally(String sessionId) {
+        try {
+            return spool.isSessionPending(sessionId);
+        } catch (ExecutionStoreException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public Optional<SessionRecord> findSession(String sessionId) {
+        Optional<SqliteExecutionStore.SessionRow> local = spool.sessionRow(sessionId);
+        if (local.isPresent() && local.get().pending()) {
+            return Optional.of(local.get().session());
+        }
+        try {
+            Optional<SessionRecord> remote = redis.findSession(sessionId);
+            if (remote.isPresent()) {
+                return remote;
+            }
+        } catch (ExecutionStoreException e) {
+            markDown(e);
+            if (local.isPresent()) {
+                return Optional.of(local.get().session());
+            }
+            throw new ExecutionStoreException("cannot tell whether session " + sessionId + " has a record: "
+                    + e.getMessage(), e);
+        }
+        return local.map(SqliteExecutionStore.SessionRow::session);
+    }
+
+    @Override
+    public List<SessionRecord> listSessions(String userIdOrNull, boolean openOnly, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        List<SessionRecord> remote;
+        try {
+            remote = redis.listSessions(userIdOrNull, openOnly, limit);
+        } catch (ExecutionStoreException e) {
+            markDown(e);
+            throw new ExecutionStoreException("cannot list session records: " + e.getMessage(), e);
+        }
+        Map<String, SessionRecord> merged = new LinkedHashMap<>();
+        for (SessionRecord s : remote) {
+            merged.put(s.sessionId(), s);
+        }
+        // Without openOnly here: a pending close must replace the open version Redis still has.
+        for (SqliteExecutionStore.SessionRow row : spool.sessionRows(userIdOrNull, false, limit)) {
+            if (row.pending()) {
+                merged.put(row.session().sessionId(), row.session());
+            } else {
+                merged.putIfAbsent(row.session().sessionId(), row.session());
+            }
+        }
+        for (SqliteExecutionStore.SessionRow row : spool.pendingSessionRows(Integer.MAX_VALUE)) {
+            if (merged.containsKey(row.session().sessionId())) {
+                merged.put(row.session().sessionId(), row.session());
+            }
+        }
+        return merged.values().stream().filter(s -> !openOnly || s.isOpen())
+                .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).limit(limit).toList();
+    }
+
+    @Override
+    public List<SessionRecord> openSessions() {
+        List<SessionRecord> remote;
+        try {
+            remote = redis.openSessions();
+        } catch (ExecutionStoreException e) {
+            markDown(e);
+            throw new ExecutionStoreException("cannot list open sessions: " + e.getMessage(), e);
+        }
+        Map<String, SessionRecord> merged = new LinkedHashMap<>();
+        for (SessionRecord s : remote) {
+            merged.put(s.sessionId(), s);
+        }
+        // A pending version is newer than Redis's: it may have closed, or opened during the outage.
+        for (SqliteExecutionStore.SessionRow row : spool.pendingSessionRows(Integer.MAX_VALUE)) {
+            merged.remove(row.session().sessionId());
+            if (row.session().isOpen()) {
+                merged.put(row.session().sessionId(), row.session());
+            }
+        }
+        List<SessionRecord> out = new ArrayList<>(merged.values());
+        out.sort(Comparator.comparing(SessionRecord::createdAt));
+        return out;
+    }
+
+    @Override
+    public List<ExecutionRecord> listBySession(String sessionId, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        List<ExecutionRecord> remote;
+        try {
+            remote = redis.listBySession(sessionId, limit);
+        } catch (ExecutionStoreException e) {
+            markDown(e);
+            throw new ExecutionStoreException("cannot list the executions of session " + sessionId + ": "
+                    + e.getMessage(), e);
+        }
+        Map<String, ExecutionRecord> merged = new LinkedHashMap<>();
+        for (ExecutionRecord r : remote) {
+            merged.put(r.executionId(), r);
+        }
+        for (SqliteExecutionStore.Row row : spool.sessionExecutionRows(sessionId, limit)) {
+            if (row.pending()) {
+                merged.put(row.record().executionId(), row.record());
+            } else {
+                merged.putIfAbsent(row.record().executionId(), row.record());
+            }
+        }
+        return newestFirst(merged.values(), limit);
     }
 
     private boolean pendingLocally(String executionId) {
@@ -335,8 +469,21 @@ public final class FailoverExecutionStore implements ExecutionStore {
     private void replay() {
         long written = 0;
         for (int round = 0; round < REPLAY_ROUNDS && !closed; round++) {
+            List<SqliteExecutionStore.SessionRow> sessions = spool.pendingSessionRows(REPLAY_BATCH);
+            for (SqliteExecutionStore.SessionRow row : sessions) {
+                try {
+                    redis.saveSession(row.session());
+                } catch (ExecutionStoreException e) {
+                    markDown(e);
+                    return;
+                }
+                if (spool.clearPendingSession(row.session().sessionId(), row.revision())) {
+                    replayed.incrementAndGet();
+                    written++;
+                }
+            }
             List<SqliteExecutionStore.Row> rows = spool.pendingRows(REPLAY_BATCH);
-            if (rows.isEmpty()) {
+            if (rows.isEmpty() && sessions.isEmpty()) {
                 if (backlog.compareAndSet(true, false)) {
                     log.warn("Execution records: every record kept while Redis was unreachable is now in Redis at {}",
                             redis.maskedUrl());

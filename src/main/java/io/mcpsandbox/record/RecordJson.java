@@ -2,8 +2,12 @@ package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
+import io.mcpsandbox.model.SessionStatus;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
@@ -20,6 +24,8 @@ final class RecordJson {
             .disable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .build();
     private static final TypeReference<List<String>> STRINGS = new TypeReference<>() {
+    };
+    private static final TypeReference<ResourceLimits> LIMITS = new TypeReference<>() {
     };
     private static final TypeReference<List<SecurityEvent>> EVENTS = new TypeReference<>() {
     };
@@ -44,6 +50,14 @@ final class RecordJson {
 
     static List<String> command(String json) {
         return json == null ? List.of() : read(json, STRINGS);
+    }
+
+    static List<String> strings(String json) {
+        return json == null ? List.of() : read(json, STRINGS);
+    }
+
+    static ResourceLimits limits(String json) {
+        return json == null ? null : read(json, LIMITS);
     }
 
     static List<SecurityEvent> events(String json) {
@@ -84,6 +98,49 @@ final class RecordJson {
             throw new IllegalArgumentException("record " + record.executionId() + " has no status");
         }
         return record;
+    }
+
+    /** A session record the stores can index: it has an id, a creation time, and a consistent status. */
+    static SessionRecord valid(SessionRecord session) {
+        if (session == null) {
+            throw new IllegalArgumentException("session record is null");
+        }
+        if (session.sessionId() == null || session.sessionId().isBlank()) {
+            throw new IllegalArgumentException("session record has no sessionId");
+        }
+        if (session.createdAt() == null) {
+            throw new IllegalArgumentException("session " + session.sessionId() + " has no createdAt");
+        }
+        if (session.status() == null) {
+            throw new IllegalArgumentException("session " + session.sessionId() + " has no status");
+        }
+        boolean closed = session.status() == SessionStatus.CLOSED;
+        if (closed != (session.closeReason() != null) || closed != (session.closedAt() != null)) {
+            throw new IllegalArgumentException("session " + session.sessionId()
+                    + ": a closed session has a closeReason and closedAt, an open one neither");
+        }
+        if (session.rootfs() != null && !session.rootfs().equals(SessionRecord.READ_ONLY)
+                && !session.rootfs().equals(SessionRecord.WRITABLE)) {
+            throw new IllegalArgumentException("session " + session.sessionId() + ": rootfs must be "
+                    + SessionRecord.READ_ONLY + " or " + SessionRecord.WRITABLE);
+        }
+        return session;
+    }
+
+    static String sessionStatus(SessionStatus status) {
+        return status.wireName();
+    }
+
+    static SessionStatus sessionStatus(String text) {
+        return SessionStatus.parse(text);
+    }
+
+    static String closeReason(SessionCloseReason reason) {
+        return reason == null ? null : reason.wireName();
+    }
+
+    static SessionCloseReason closeReason(String text) {
+        return text == null ? null : SessionCloseReason.parse(text);
     }
 
     static String status(ExecutionStatus status) {

@@ -2,6 +2,7 @@ package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.SessionRecord;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -14,6 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.AbstractTransaction;
 import redis.clients.jedis.ConnectionPoolConfig;
@@ -28,7 +30,10 @@ import redis.clients.jedis.util.JedisURIHelper;
 /**
  * Execution records in Redis: a hash {@code execution:<executionId>} per execution with a TTL (24 h by
  * default, renewed by every write), sorted sets {@code executions:all} and {@code executions:user:<userId>}
- * scored by start time (epoch milliseconds) to list them, and a set {@code executions:running}.
+ * scored by start time (epoch milliseconds) to list them, and a set {@code executions:running}. Sessions: a
+ * hash {@code session:<sessionId>} (no TTL while open, the same TTL as executions once closed), sorted sets
+ * {@code sessions:all} and {@code sessions:user:<userId>} scored by creation time, and a set
+ * {@code sessions:open}; a session's executions are in {@code executions:session:<sessionId>}.
  *
  * <p>Short timeouts (500 ms by default for connecting, reading, and waiting for a pooled connection): a down
  * Redis makes a write fail fast with an {@link ExecutionStoreException}, it never stalls an execution.
@@ -44,6 +49,14 @@ public final class RedisExecutionStore implements ExecutionStore {
     public static final String USER_OUTPUTS_PREFIX = "executions:user-outputs:";
     /** Hash: id to the bytes its stored result takes, for every id in {@link #OUTPUTS_INDEX}. */
     public static final String STORED_BYTES = "executions:stored-bytes";
+    /** One sorted set per session: the ids of its executions, scored by start time. */
+    public static final String SESSION_EXECUTIONS_PREFIX = "executions:session:";
+    public static final String SESSION_KEY_PREFIX = "session:";
+    public static final String SESSIONS_INDEX = "sessions:all";
+    public static final String SESSIONS_USER_PREFIX = "sessions:user:";
+    public static final String SESSIONS_OPEN = "sessions:open";
+    /** Index entries past TTL + margin checked (and removed when their hash is gone) per session write. */
+    private static final int SESSION_TRIM_BATCH = 32;
     static final String OUTPUT_FIELD = "output";
     private static final byte[] OUTPUT_FIELD_BYTES = OUTPUT_FIELD.getBytes(StandardCharsets.UTF_8);
     /** Caps are checked once this share of a cap has been written since the last check (sums read every hash). */
@@ -121,6 +134,18 @@ public final class RedisExecutionStore implements ExecutionStore {
         return USER_INDEX_PREFIX + userId;
     }
 
+    public static String sessionExecutions(String sessionId) {
+        return SESSION_EXECUTIONS_PREFIX + sessionId;
+    }
+
+    public static String sessionKey(String sessionId) {
+        return SESSION_KEY_PREFIX + sessionId;
+    }
+
+    public static String userSessions(String userId) {
+        return SESSIONS_USER_PREFIX + userId;
+    }
+
     public static String userOutputs(String userId) {
         return USER_OUTPUTS_PREFIX + userId;
     }
@@ -164,6 +189,12 @@ public final class RedisExecutionStore implements ExecutionStore {
             t.zremrangeByScore(ALL_INDEX, "-inf", cutoff);
             if (record.userId() != null) {
                 String index = userIndex(record.userId());
+                t.zadd(index, score, record.executionId());
+                t.zremrangeByScore(index, "-inf", cutoff);
+                t.expire(index, ttlSeconds + INDEX_MARGIN.toSeconds());
+            }
+            if (record.sessionId() != null) {
+                String index = sessionExecutions(record.sessionId());
                 t.zadd(index, score, record.executionId());
                 t.zremrangeByScore(index, "-inf", cutoff);
                 t.expire(index, ttlSeconds + INDEX_MARGIN.toSeconds());
@@ -320,7 +351,27 @@ public final class RedisExecutionStore implements ExecutionStore {
     public List<ExecutionRecord> list(String userIdOrNull, int limit) {
         SqliteExecutionStore.checkLimit(limit);
         String index = userIdOrNull == null ? ALL_INDEX : userIndex(userIdOrNull);
-        List<ExecutionRecord> out = new ArrayList<>();
+        List<ExecutionRecord> out = newestFirst(index, limit, RedisExecutionStore::key, RedisExecutionStore::record);
+        out.sort(Comparator.comparing(ExecutionRecord::startedAt).reversed());
+        return out;
+    }
+
+    @Override
+    public List<ExecutionRecord> listBySession(String sessionId, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        List<ExecutionRecord> out = newestFirst(sessionExecutions(sessionId), limit, RedisExecutionStore::key,
+                RedisExecutionStore::record);
+        out.sort(Comparator.comparing(ExecutionRecord::startedAt).reversed());
+        return out;
+    }
+
+    /**
+     * The first {@code limit} hashes named by a sorted set, highest score first; entries whose hash has
+     * expired are skipped and removed from the set.
+     */
+    private <T> List<T> newestFirst(String index, int limit, Function<String, String> keyOf,
+                                    Function<Map<byte[], byte[]>, T> parse) {
+        List<T> out = new ArrayList<>();
         List<String> expired = new ArrayList<>();
         try {
             long offset = 0;
@@ -330,12 +381,12 @@ public final class RedisExecutionStore implements ExecutionStore {
                 if (ids.isEmpty()) {
                     break;
                 }
-                List<Map<byte[], byte[]>> hashes = hashes(ids);
+                List<Map<byte[], byte[]>> hashes = hashes(ids, keyOf);
                 for (int i = 0; i < ids.size(); i++) {
                     if (hashes.get(i).isEmpty()) {
                         expired.add(ids.get(i));
                     } else if (out.size() < limit) {
-                        out.add(record(hashes.get(i)));
+                        out.add(parse.apply(hashes.get(i)));
                     }
                 }
                 offset += ids.size();
@@ -349,7 +400,156 @@ public final class RedisExecutionStore implements ExecutionStore {
         } catch (JedisException e) {
             throw failure("cannot list " + index, e);
         }
-        out.sort(Comparator.comparing(ExecutionRecord::startedAt).reversed());
+        return out;
+    }
+
+    @Override
+    public void saveSession(SessionRecord session) {
+        RecordJson.valid(session);
+        String key = sessionKey(session.sessionId());
+        double score = session.createdAt().toEpochMilli();
+        try {
+            String userIndex = session.userId() == null ? null : userSessions(session.userId());
+            long userIndexTtl = userIndex == null ? 0 : userSessionsTtl(userIndex, session);
+            try (AbstractTransaction t = client.multi()) {
+                t.del(key);
+                t.hset(key, sessionHash(session));
+                if (session.isOpen()) {
+                    t.sadd(SESSIONS_OPEN, session.sessionId());
+                } else {
+                    t.expire(key, ttl.toSeconds());
+                    t.srem(SESSIONS_OPEN, session.sessionId());
+                }
+                t.zadd(SESSIONS_INDEX, score, session.sessionId());
+                if (userIndex != null) {
+                    t.zadd(userIndex, score, session.sessionId());
+                    if (userIndexTtl > 0) {
+                        t.expire(userIndex, userIndexTtl);
+                    } else {
+                        t.persist(userIndex);
+                    }
+                }
+                List<Object> replies = t.exec();
+                if (replies == null) {
+                    throw new ExecutionStoreException("Redis at " + maskedUrl + " discarded the write of " + key);
+                }
+                for (Object reply : replies) {
+                    if (reply instanceof Exception e) {
+                        throw new ExecutionStoreException("Redis at " + maskedUrl + " refused the write of " + key
+                                + ": " + e.getMessage(), e);
+                    }
+                }
+            }
+        } catch (JedisException e) {
+            throw failure("cannot write " + key, e);
+        }
+        try {
+            forgetExpiredSessions(SESSIONS_INDEX);
+            if (session.userId() != null) {
+                forgetExpiredSessions(userSessions(session.userId()));
+            }
+        } catch (JedisException e) {
+            // The session is written: not a failed write. The next write tries again.
+            log.warn("Execution records: cannot trim the session indexes in Redis at {}: {}", maskedUrl, e.toString());
+        }
+    }
+
+    /**
+     * How long a user's session index lives after this write, in seconds: as long as a closed session's hash
+     * plus the margin, and while one is open past its hard lifetime too; never shorter than it already lives.
+     * 0: no expiry (an open session without a hard lifetime).
+     */
+    private long userSessionsTtl(String userIndex, SessionRecord session) {
+        if (session.isOpen() && session.expiresAt() == null) {
+            return 0;
+        }
+        long keep = ttl.toSeconds() + INDEX_MARGIN.toSeconds();
+        if (session.isOpen()) {
+            keep += Math.max(0, Duration.between(clock.instant(), session.expiresAt()).toSeconds());
+        }
+        long current = client.ttl(userIndex);
+        return Math.max(keep, current);
+    }
+
+    /**
+     * Removes, from a session index, a bounded batch of the entries created longer ago than TTL + margin whose
+     * hash has expired: sessions are scored by creation and may stay open for long, so an index cannot be
+     * cut by score as the execution indexes are.
+     */
+    private void forgetExpiredSessions(String index) {
+        String cutoff = "(" + (clock.millis() - ttl.toMillis() - INDEX_MARGIN.toMillis());
+        List<String> old = client.zrangeByScore(index, "-inf", cutoff, 0, SESSION_TRIM_BATCH);
+        if (old.isEmpty()) {
+            return;
+        }
+        List<Response<Boolean>> exists = new ArrayList<>(old.size());
+        try (AbstractPipeline p = client.pipelined()) {
+            for (String id : old) {
+                exists.add(p.exists(sessionKey(id)));
+            }
+            p.sync();
+        }
+        List<String> gone = new ArrayList<>();
+        for (int i = 0; i < old.size(); i++) {
+            if (!exists.get(i).get()) {
+                gone.add(old.get(i));
+            }
+        }
+        if (!gone.isEmpty()) {
+            client.zrem(index, gone.toArray(String[]::new));
+        }
+    }
+
+    @Override
+    public Optional<SessionRecord> findSession(String sessionId) {
+        try {
+            Map<byte[], byte[]> hash = client.hgetAll(sessionKey(sessionId).getBytes(StandardCharsets.UTF_8));
+            return hash.isEmpty() ? Optional.empty() : Optional.of(session(hash));
+        } catch (JedisException e) {
+            throw failure("cannot read " + sessionKey(sessionId), e);
+        }
+    }
+
+    @Override
+    public List<SessionRecord> listSessions(String userIdOrNull, boolean openOnly, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        if (openOnly) {
+            // Open sessions are few, and all in one set.
+            return openSessions().stream().filter(s -> userIdOrNull == null || userIdOrNull.equals(s.userId()))
+                    .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).limit(limit).toList();
+        }
+        String index = userIdOrNull == null ? SESSIONS_INDEX : userSessions(userIdOrNull);
+        List<SessionRecord> out = newestFirst(index, limit, RedisExecutionStore::sessionKey,
+                RedisExecutionStore::session);
+        out.sort(Comparator.comparing(SessionRecord::createdAt).reversed());
+        return out;
+    }
+
+    @Override
+    public List<SessionRecord> openSessions() {
+        List<SessionRecord> out = new ArrayList<>();
+        try {
+            List<String> ids = new ArrayList<>(client.smembers(SESSIONS_OPEN));
+            if (ids.isEmpty()) {
+                return List.of();
+            }
+            List<Map<byte[], byte[]>> hashes = hashes(ids, RedisExecutionStore::sessionKey);
+            List<String> stale = new ArrayList<>();
+            for (int i = 0; i < ids.size(); i++) {
+                SessionRecord s = hashes.get(i).isEmpty() ? null : session(hashes.get(i));
+                if (s == null || !s.isOpen()) {
+                    stale.add(ids.get(i));
+                } else {
+                    out.add(s);
+                }
+            }
+            if (!stale.isEmpty()) {
+                client.srem(SESSIONS_OPEN, stale.toArray(String[]::new));
+            }
+        } catch (JedisException e) {
+            throw failure("cannot read " + SESSIONS_OPEN, e);
+        }
+        out.sort(Comparator.comparing(SessionRecord::createdAt));
         return out;
     }
 
@@ -361,7 +561,7 @@ public final class RedisExecutionStore implements ExecutionStore {
             if (ids.isEmpty()) {
                 return List.of();
             }
-            List<Map<byte[], byte[]>> hashes = hashes(ids);
+            List<Map<byte[], byte[]>> hashes = hashes(ids, RedisExecutionStore::key);
             List<String> stale = new ArrayList<>();
             for (int i = 0; i < ids.size(); i++) {
                 ExecutionRecord r = hashes.get(i).isEmpty() ? null : record(hashes.get(i));
@@ -381,11 +581,11 @@ public final class RedisExecutionStore implements ExecutionStore {
         return out;
     }
 
-    private List<Map<byte[], byte[]>> hashes(List<String> ids) {
+    private List<Map<byte[], byte[]>> hashes(List<String> ids, Function<String, String> keyOf) {
         List<Response<Map<byte[], byte[]>>> responses = new ArrayList<>(ids.size());
         try (AbstractPipeline p = client.pipelined()) {
             for (String id : ids) {
-                responses.add(p.hgetAll(key(id).getBytes(StandardCharsets.UTF_8)));
+                responses.add(p.hgetAll(keyOf.apply(id).getBytes(StandardCharsets.UTF_8)));
             }
             p.sync();
         }
@@ -459,6 +659,54 @@ public final class RedisExecutionStore implements ExecutionStore {
         put(h, "outputState", result.state() == null ? null : result.state().wireName());
         put(h, "storedBytes", result.output() == null ? null : Long.toString(result.storedBytes()));
         return h;
+    }
+
+    static Map<String, String> sessionHash(SessionRecord s) {
+        Map<String, String> h = new LinkedHashMap<>();
+        put(h, "sessionId", s.sessionId());
+        put(h, "userId", s.userId());
+        put(h, "image", s.image());
+        put(h, "runtime", s.runtime());
+        put(h, "securityLevel", RecordJson.level(s.securityLevel()));
+        put(h, "rootfs", s.rootfs());
+        put(h, "limits", RecordJson.write(s.limits()));
+        put(h, "envNames", RecordJson.write(s.envNames()));
+        put(h, "createdAt", RecordJson.instant(s.createdAt()));
+        put(h, "expiresAt", RecordJson.instant(s.expiresAt()));
+        put(h, "idleTimeoutSeconds", Long.toString(s.idleTimeoutSeconds()));
+        put(h, "lastActiveAt", RecordJson.instant(s.lastActiveAt()));
+        put(h, "status", RecordJson.sessionStatus(s.status()));
+        put(h, "closeReason", RecordJson.closeReason(s.closeReason()));
+        put(h, "closeDetail", s.closeDetail());
+        put(h, "closedAt", RecordJson.instant(s.closedAt()));
+        put(h, "sandboxName", s.sandboxName());
+        put(h, "serverId", s.serverId());
+        put(h, "executions", Long.toString(s.executions()));
+        return h;
+    }
+
+    /** A session record from its hash as Redis returns it. */
+    static SessionRecord session(Map<byte[], byte[]> binary) {
+        Map<String, String> h = new LinkedHashMap<>();
+        for (Map.Entry<byte[], byte[]> e : binary.entrySet()) {
+            h.put(new String(e.getKey(), StandardCharsets.UTF_8), new String(e.getValue(), StandardCharsets.UTF_8));
+        }
+        try {
+            return new SessionRecord(h.get("sessionId"), h.get("userId"), h.get("image"), h.get("runtime"),
+                    RecordJson.level(h.get("securityLevel")), h.get("rootfs"), RecordJson.limits(h.get("limits")),
+                    RecordJson.strings(h.get("envNames")), RecordJson.instant(h.get("createdAt")),
+                    RecordJson.instant(h.get("expiresAt")), parseLong(h.get("idleTimeoutSeconds")),
+                    RecordJson.instant(h.get("lastActiveAt")), RecordJson.sessionStatus(h.get("status")),
+                    RecordJson.closeReason(h.get("closeReason")), h.get("closeDetail"),
+                    RecordJson.instant(h.get("closedAt")), h.get("sandboxName"), h.get("serverId"),
+                    parseLong(h.get("executions")));
+        } catch (RuntimeException e) {
+            if (e instanceof ExecutionStoreException ese) {
+                throw ese;
+            }
+            throw new ExecutionStoreException("the Redis record of session " + h.get("sessionId") + " is malformed: "
+                    + e, e);
+        }
     }
 
     private static void put(Map<String, String> h, String field, String value) {

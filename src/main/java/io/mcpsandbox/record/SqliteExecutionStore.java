@@ -2,6 +2,8 @@ package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.SessionRecord;
+import io.mcpsandbox.model.SessionStatus;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -33,16 +35,25 @@ import org.slf4j.LoggerFactory;
  */
 public final class SqliteExecutionStore implements ExecutionStore {
     public static final String FILE_NAME = "executions.db";
-    static final int SCHEMA_VERSION = 2;
+    static final int SCHEMA_VERSION = 3;
     private static final Logger log = LoggerFactory.getLogger(SqliteExecutionStore.class);
 
     private static final String COLUMNS = "execution_id, user_id, session_id, image, runtime, security_level, command, "
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
             + "security_events, result, output, output_state, stored_bytes";
     private static final String SELECT = "SELECT " + COLUMNS + ", pending, revision FROM executions";
+    private static final String SESSION_COLUMNS = "session_id, user_id, image, runtime, security_level, rootfs, "
+            + "limits, env_names, created_at, created_ms, expires_at, idle_timeout_seconds, last_active_at, status, "
+            + "close_reason, close_detail, closed_at, closed_ms, sandbox_name, server_id, executions";
+    private static final String SELECT_SESSIONS = "SELECT " + SESSION_COLUMNS + ", pending, revision FROM sessions";
+    private static final String OPEN = SessionStatus.OPEN.wireName();
 
     /** A stored row: the record, whether it still has to be written to Redis, and its write count. */
     record Row(ExecutionRecord record, boolean pending, long revision) {
+    }
+
+    /** A stored session: the record, whether it still has to be written to Redis, and its write count. */
+    record SessionRow(SessionRecord session, boolean pending, long revision) {
     }
 
     private final Path file;
@@ -193,6 +204,40 @@ public final class SqliteExecutionStore implements ExecutionStore {
             // The oldest records that still keep their output, without stepping over the dropped ones.
             st.execute("CREATE INDEX IF NOT EXISTS executions_kept_output ON executions (started_ms) "
                     + "WHERE output_state IN ('full', 'truncated')");
+            // Version 3 added the sessions; a version-2 file gains the table and keeps its executions.
+            st.execute("""
+                    CREATE TABLE IF NOT EXISTS sessions (
+                        session_id           TEXT PRIMARY KEY,
+                        user_id              TEXT,
+                        image                TEXT,
+                        runtime              TEXT,
+                        security_level       TEXT,
+                        rootfs               TEXT,
+                        limits               TEXT,
+                        env_names            TEXT NOT NULL,
+                        created_at           TEXT NOT NULL,
+                        created_ms           INTEGER NOT NULL,
+                        expires_at           TEXT,
+                        idle_timeout_seconds INTEGER NOT NULL,
+                        last_active_at       TEXT,
+                        status               TEXT NOT NULL,
+                        close_reason         TEXT,
+                        close_detail         TEXT,
+                        closed_at            TEXT,
+                        closed_ms            INTEGER,
+                        sandbox_name         TEXT,
+                        server_id            TEXT,
+                        executions           INTEGER NOT NULL,
+                        pending              INTEGER NOT NULL DEFAULT 0,
+                        revision             INTEGER NOT NULL DEFAULT 0,
+                        updated_ms           INTEGER NOT NULL
+                    )""");
+            st.execute("CREATE INDEX IF NOT EXISTS sessions_user_created ON sessions (user_id, created_ms)");
+            st.execute("CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_ms)");
+            st.execute("CREATE INDEX IF NOT EXISTS sessions_open ON sessions (created_ms) WHERE status = 'open'");
+            st.execute("CREATE INDEX IF NOT EXISTS sessions_closed ON sessions (closed_ms) WHERE status = 'closed'");
+            st.execute("CREATE INDEX IF NOT EXISTS sessions_pending ON sessions (created_ms) WHERE pending = 1");
+            st.execute("CREATE INDEX IF NOT EXISTS executions_session ON executions (session_id, started_ms)");
             st.execute("PRAGMA user_version = " + SCHEMA_VERSION);
         }
     }
@@ -283,6 +328,101 @@ public final class SqliteExecutionStore implements ExecutionStore {
     }
 
     @Override
+    public void saveSession(SessionRecord session) {
+        upsertSession(RecordJson.valid(session), false);
+    }
+
+    /** Keeps a session record that could not be written to Redis, marked pending until it is. */
+    void saveSessionPending(SessionRecord session) {
+        upsertSession(RecordJson.valid(session), true);
+    }
+
+    private void upsertSession(SessionRecord s, boolean pending) {
+        String sql = "INSERT INTO sessions (" + SESSION_COLUMNS + ", pending, revision, updated_ms) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                + "ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, image = excluded.image, "
+                + "runtime = excluded.runtime, security_level = excluded.security_level, rootfs = excluded.rootfs, "
+                + "limits = excluded.limits, env_names = excluded.env_names, created_at = excluded.created_at, "
+                + "created_ms = excluded.created_ms, expires_at = excluded.expires_at, "
+                + "idle_timeout_seconds = excluded.idle_timeout_seconds, last_active_at = excluded.last_active_at, "
+                + "status = excluded.status, close_reason = excluded.close_reason, "
+                + "close_detail = excluded.close_detail, closed_at = excluded.closed_at, "
+                + "closed_ms = excluded.closed_ms, sandbox_name = excluded.sandbox_name, "
+                + "server_id = excluded.server_id, executions = excluded.executions, pending = excluded.pending, "
+                + "revision = sessions.revision + 1, updated_ms = excluded.updated_ms";
+        update(sql, s.sessionId(), s.userId(), s.image(), s.runtime(), RecordJson.level(s.securityLevel()),
+                s.rootfs(), RecordJson.write(s.limits()), RecordJson.write(s.envNames()),
+                RecordJson.instant(s.createdAt()), s.createdAt().toEpochMilli(), RecordJson.instant(s.expiresAt()),
+                s.idleTimeoutSeconds(), RecordJson.instant(s.lastActiveAt()), RecordJson.sessionStatus(s.status()),
+                RecordJson.closeReason(s.closeReason()), s.closeDetail(), RecordJson.instant(s.closedAt()),
+                s.closedAt() == null ? null : s.closedAt().toEpochMilli(), s.sandboxName(), s.serverId(),
+                s.executions(), pending ? 1 : 0, clock.millis());
+    }
+
+    @Override
+    public Optional<SessionRecord> findSession(String sessionId) {
+        return sessionRow(sessionId).map(SessionRow::session);
+    }
+
+    Optional<SessionRow> sessionRow(String sessionId) {
+        List<SessionRow> rows = querySessions(SELECT_SESSIONS + " WHERE session_id = ?", sessionId);
+        return rows.isEmpty() ? Optional.empty() : Optional.of(rows.get(0));
+    }
+
+    @Override
+    public List<SessionRecord> listSessions(String userIdOrNull, boolean openOnly, int limit) {
+        return sessionRows(userIdOrNull, openOnly, limit).stream().map(SessionRow::session).toList();
+    }
+
+    List<SessionRow> sessionRows(String userIdOrNull, boolean openOnly, int limit) {
+        checkLimit(limit);
+        List<Object> args = new ArrayList<>();
+        List<String> where = new ArrayList<>();
+        if (userIdOrNull != null) {
+            where.add("user_id = ?");
+            args.add(userIdOrNull);
+        }
+        if (openOnly) {
+            where.add("status = ?");
+            args.add(OPEN);
+        }
+        args.add(limit);
+        return querySessions(SELECT_SESSIONS + (where.isEmpty() ? "" : " WHERE " + String.join(" AND ", where))
+                + " ORDER BY created_ms DESC, rowid DESC LIMIT ?", args.toArray());
+    }
+
+    @Override
+    public List<SessionRecord> openSessions() {
+        return querySessions(SELECT_SESSIONS + " WHERE status = ? ORDER BY created_ms, rowid", OPEN).stream()
+                .map(SessionRow::session).toList();
+    }
+
+    /** Session records waiting to be written to Redis, oldest first. */
+    List<SessionRow> pendingSessionRows(int limit) {
+        return querySessions(SELECT_SESSIONS + " WHERE pending = 1 ORDER BY created_ms LIMIT ?", limit);
+    }
+
+    boolean isSessionPending(String sessionId) {
+        return count("SELECT count(*) FROM sessions WHERE session_id = ? AND pending = 1", sessionId) > 0;
+    }
+
+    /** Forgets a pending session record once Redis has it, unless it was written again meanwhile. */
+    boolean clearPendingSession(String sessionId, long revision) {
+        return update("DELETE FROM sessions WHERE session_id = ? AND pending = 1 AND revision = ?", sessionId,
+                revision) > 0;
+    }
+
+    @Override
+    public List<ExecutionRecord> listBySession(String sessionId, int limit) {
+        return sessionExecutionRows(sessionId, limit).stream().map(Row::record).toList();
+    }
+
+    List<Row> sessionExecutionRows(String sessionId, int limit) {
+        checkLimit(limit);
+        return query(SELECT + " WHERE session_id = ? ORDER BY started_ms DESC, rowid DESC LIMIT ?", sessionId, limit);
+    }
+
+    @Override
     public Optional<ExecutionRecord> find(String executionId) {
         return row(executionId).map(Row::record);
     }
@@ -323,8 +463,10 @@ public final class SqliteExecutionStore implements ExecutionStore {
         return count("SELECT count(*) FROM executions WHERE execution_id = ? AND pending = 1", executionId) > 0;
     }
 
+    /** Execution and session records waiting to be written to Redis. */
     long pendingCount() {
-        return count("SELECT count(*) FROM executions WHERE pending = 1");
+        return count("SELECT (SELECT count(*) FROM executions WHERE pending = 1) "
+                + "+ (SELECT count(*) FROM sessions WHERE pending = 1)");
     }
 
     /**
@@ -339,8 +481,9 @@ public final class SqliteExecutionStore implements ExecutionStore {
     }
 
     /**
-     * Deletes records that started longer ago than the retention (never one still pending for Redis).
-     * Runs when the store opens; callers may run it periodically.
+     * Deletes records that started longer ago than the retention, and sessions that closed longer ago (never
+     * an open session, nor a record still pending for Redis). Runs when the store opens; callers may run it
+     * periodically.
      *
      * @return how many records were deleted
      */
@@ -349,7 +492,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
             return 0;
         }
         long cutoff = clock.millis() - retention.toMillis();
-        return update("DELETE FROM executions WHERE started_ms < ? AND pending = 0", cutoff);
+        return update("DELETE FROM executions WHERE started_ms < ? AND pending = 0", cutoff)
+                + update("DELETE FROM sessions WHERE status = 'closed' AND closed_ms < ? AND pending = 0", cutoff);
     }
 
     public long count() {
@@ -528,6 +672,24 @@ public final class SqliteExecutionStore implements ExecutionStore {
         }
     }
 
+    private List<SessionRow> querySessions(String sql, Object... args) {
+        lock.lock();
+        try (PreparedStatement ps = open().prepareStatement(sql)) {
+            bind(ps, args);
+            List<SessionRow> rows = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(sessionRow(rs));
+                }
+            }
+            return rows;
+        } catch (SQLException e) {
+            throw failure("cannot read session records", e);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     private long count(String sql, Object... args) {
         lock.lock();
         try (PreparedStatement ps = open().prepareStatement(sql)) {
@@ -562,6 +724,35 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private ExecutionStoreException failure(String what, SQLException e) {
         return new ExecutionStoreException(what + " in " + file + ": " + e.getMessage(), e);
+    }
+
+    private SessionRow sessionRow(ResultSet rs) throws SQLException {
+        String id = rs.getString("session_id");
+        try {
+            SessionRecord session = new SessionRecord(
+                    id,
+                    rs.getString("user_id"),
+                    rs.getString("image"),
+                    rs.getString("runtime"),
+                    RecordJson.level(rs.getString("security_level")),
+                    rs.getString("rootfs"),
+                    RecordJson.limits(rs.getString("limits")),
+                    RecordJson.strings(rs.getString("env_names")),
+                    RecordJson.instant(rs.getString("created_at")),
+                    RecordJson.instant(rs.getString("expires_at")),
+                    rs.getLong("idle_timeout_seconds"),
+                    RecordJson.instant(rs.getString("last_active_at")),
+                    RecordJson.sessionStatus(rs.getString("status")),
+                    RecordJson.closeReason(rs.getString("close_reason")),
+                    rs.getString("close_detail"),
+                    RecordJson.instant(rs.getString("closed_at")),
+                    rs.getString("sandbox_name"),
+                    rs.getString("server_id"),
+                    rs.getLong("executions"));
+            return new SessionRow(session, rs.getInt("pending") == 1, rs.getLong("revision"));
+        } catch (IllegalArgumentException | java.time.DateTimeException e) {
+            throw new ExecutionStoreException("the session record " + id + " in " + file + " is malformed: " + e, e);
+        }
     }
 
     private static Row row(ResultSet rs) throws SQLException {

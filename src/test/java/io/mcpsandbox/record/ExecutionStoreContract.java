@@ -10,6 +10,9 @@ import static org.awaitility.Awaitility.await;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
+import io.mcpsandbox.model.SessionStatus;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -353,6 +356,182 @@ abstract class ExecutionStoreContract {
             assertThat(store.list(null, 100)).hasSize(13);
             assertThat(stored(store, alice.get(0)).outputState()).isEqualTo("dropped");
         }
+    }
+
+    @Test
+    void aSessionRoundTripsEveryFieldAndEachSaveOverwritesIt() {
+        Instant t0 = Instant.parse("2030-01-02T03:04:05.123456789Z");
+        SessionRecord opened = Records.session("alice", t0);
+        try (ExecutionStore store = open()) {
+            store.saveSession(opened);
+            SessionRecord found = store.findSession(opened.sessionId()).orElseThrow();
+            assertThat(found).isEqualTo(opened);
+            assertThat(found.limits()).isEqualTo(opened.limits());
+            assertThat(found.limits().timeout()).isEqualTo(Duration.ofSeconds(30));
+            assertThat(found.envNames()).containsExactly("API_TOKEN", "LANG");
+            assertThat(found.status()).isEqualTo(SessionStatus.OPEN);
+            assertThat(found.closeReason()).isNull();
+            assertThat(found.idleExpiresAt()).isEqualTo(t0.plusSeconds(600));
+            store.saveSession(opened); // idempotent
+            assertThat(store.listSessions(null, false, 10)).containsExactly(opened);
+
+            SessionRecord used = opened.executed(t0.plusSeconds(5)).executed(t0.plusSeconds(9));
+            store.saveSession(used);
+            assertThat(store.findSession(opened.sessionId())).contains(used);
+            assertThat(used.executions()).isEqualTo(2);
+            assertThat(used.idleExpiresAt()).isEqualTo(t0.plusSeconds(609));
+
+            SessionRecord closed = used.closed(SessionCloseReason.SERVER_RESTART, "sandbox gone", t0.plusSeconds(70));
+            store.saveSession(closed);
+            assertThat(store.findSession(opened.sessionId())).contains(closed);
+            assertThat(closed.closed(SessionCloseReason.IDLE, "later", t0.plusSeconds(99)))
+                    .as("the first close stays").isEqualTo(closed);
+            assertThat(store.listSessions(null, false, 10)).containsExactly(closed);
+            assertThat(store.findSession("no-such-session")).isEmpty();
+            assertThat(store.health().ok()).isTrue();
+        }
+        try (ExecutionStore store = open()) {
+            assertThat(store.findSession(opened.sessionId())).as("after a restart").map(SessionRecord::closeReason)
+                    .contains(SessionCloseReason.SERVER_RESTART);
+        }
+    }
+
+    @Test
+    void aSessionThatIsNotConsistentIsRefused() {
+        SessionRecord s = Records.session("alice", Instant.now());
+        try (ExecutionStore store = open()) {
+            SessionRecord closedWithoutReason = new SessionRecord(s.sessionId(), s.userId(), s.image(), s.runtime(),
+                    s.securityLevel(), s.rootfs(), s.limits(), s.envNames(), s.createdAt(), s.expiresAt(),
+                    s.idleTimeoutSeconds(), s.lastActiveAt(), SessionStatus.CLOSED, null, null, null,
+                    s.sandboxName(), s.serverId(), 0);
+            assertThatThrownBy(() -> store.saveSession(closedWithoutReason))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("closeReason");
+            SessionRecord oddRoot = new SessionRecord(s.sessionId(), s.userId(), s.image(), s.runtime(),
+                    s.securityLevel(), "rw", s.limits(), s.envNames(), s.createdAt(), s.expiresAt(),
+                    s.idleTimeoutSeconds(), s.lastActiveAt(), s.status(), null, null, null, s.sandboxName(),
+                    s.serverId(), 0);
+            assertThatThrownBy(() -> store.saveSession(oddRoot)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("rootfs");
+            assertThat(store.findSession(s.sessionId())).isEmpty();
+        }
+    }
+
+    @Test
+    void sessionsListNewestFirstByUserAndOpenOnly() {
+        Instant t0 = Instant.now().minusSeconds(600);
+        List<SessionRecord> alice = new ArrayList<>();
+        List<SessionRecord> bob = new ArrayList<>();
+        try (ExecutionStore store = open()) {
+            for (int i = 0; i < 4; i++) {
+                alice.add(Records.session("alice", t0.plusSeconds(i)));
+                bob.add(Records.session("bob", t0.plusSeconds(i).plusMillis(500)));
+                store.saveSession(alice.get(i));
+                store.saveSession(bob.get(i));
+            }
+            // alice's 0 and 2 close.
+            for (int i : new int[] {0, 2}) {
+                alice.set(i, alice.get(i).closed(SessionCloseReason.IDLE, null, t0.plusSeconds(100 + i)));
+                store.saveSession(alice.get(i));
+            }
+            assertThat(store.listSessions("alice", false, 10))
+                    .containsExactly(alice.get(3), alice.get(2), alice.get(1), alice.get(0));
+            assertThat(store.listSessions("alice", false, 2)).containsExactly(alice.get(3), alice.get(2));
+            assertThat(store.listSessions("alice", true, 10)).containsExactly(alice.get(3), alice.get(1));
+            assertThat(store.listSessions("alice", true, 1)).containsExactly(alice.get(3));
+            assertThat(store.listSessions("bob", true, 10)).containsExactly(bob.get(3), bob.get(2), bob.get(1),
+                    bob.get(0));
+            List<SessionRecord> all = store.listSessions(null, false, 5);
+            assertThat(all).containsExactly(bob.get(3), alice.get(3), bob.get(2), alice.get(2), bob.get(1));
+            assertThat(store.listSessions(null, true, 100)).hasSize(6).allMatch(SessionRecord::isOpen);
+            assertThat(store.listSessions("carol", false, 10)).isEmpty();
+            assertThatThrownBy(() -> store.listSessions(null, false, 0)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void openSessionsAreEveryOpenOneOldestFirstAndSurviveARestart() {
+        Instant t0 = Instant.now().minusSeconds(600);
+        SessionRecord a = Records.session("alice", t0);
+        SessionRecord b = Records.session("bob", t0.plusSeconds(1));
+        SessionRecord c = Records.session("alice", t0.plusSeconds(2));
+        try (ExecutionStore store = open()) {
+            store.saveSession(c);
+            store.saveSession(a);
+            store.saveSession(b);
+            assertThat(store.openSessions()).containsExactly(a, b, c);
+            store.saveSession(b.closed(SessionCloseReason.CLOSED, "by its user", t0.plusSeconds(30)));
+            assertThat(store.openSessions()).containsExactly(a, c);
+        }
+        try (ExecutionStore store = open()) {
+            assertThat(store.openSessions()).as("what a restarted server takes back").containsExactly(a, c);
+            store.saveSession(a.closed(SessionCloseReason.SERVER_RESTART, "container gone", Instant.now()));
+            store.saveSession(c.closed(SessionCloseReason.EXPIRED, null, Instant.now()));
+            assertThat(store.openSessions()).isEmpty();
+            assertThat(store.listSessions(null, true, 10)).isEmpty();
+            assertThat(store.listSessions(null, false, 10)).hasSize(3);
+        }
+    }
+
+    @Test
+    void listBySessionIsTheSessionsExecutionsNewestFirst() {
+        Instant t0 = Instant.now().minusSeconds(600);
+        SessionRecord s1 = Records.session("alice", t0);
+        SessionRecord s2 = Records.session("alice", t0);
+        List<ExecutionRecord> inS1 = new ArrayList<>();
+        try (ExecutionStore store = open()) {
+            store.saveSession(s1);
+            store.saveSession(s2);
+            for (int i = 0; i < 4; i++) {
+                ExecutionRecord r = Records.inSession(s1.sessionId(), "alice", t0.plusSeconds(i));
+                store.recordStart(ExecutionRecord.started(r.executionId(), "alice", s1.sessionId(), "host", "runc",
+                        r.securityLevel(), r.command(), r.language(), r.startedAt()));
+                store.recordEnd(r);
+                inS1.add(r);
+                store.recordEnd(Records.inSession(s2.sessionId(), "alice", t0.plusSeconds(i).plusMillis(300)));
+                store.recordEnd(Records.ended(Records.started("alice", t0.plusSeconds(i))));
+            }
+            assertThat(store.listBySession(s1.sessionId(), 10))
+                    .containsExactly(inS1.get(3), inS1.get(2), inS1.get(1), inS1.get(0));
+            assertThat(store.listBySession(s1.sessionId(), 2)).containsExactly(inS1.get(3), inS1.get(2));
+            assertThat(store.listBySession(s2.sessionId(), 10)).hasSize(4)
+                    .allMatch(r -> r.sessionId().equals(s2.sessionId()));
+            assertThat(store.listBySession("no-such-session", 10)).isEmpty();
+            assertThatThrownBy(() -> store.listBySession(s1.sessionId(), 0))
+                    .isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void aSessionWithHostileTextIsStoredAsItIsAndItsCloseDetailIsBounded() {
+        String hostile = "a\u0001\u001b[2J\r\n\t\u007f\u2028😀'\";--";
+        String id = "s-" + hostile + "-" + java.util.UUID.randomUUID();
+        String detail = "x\u0000\u0007" + "é".repeat(100 * 1024) + "😀";
+        SessionRecord s = SessionRecord.opened(id, "user:" + hostile, "img" + hostile, "runc", null,
+                SessionRecord.READ_ONLY, null, List.of("A" + hostile), Instant.now(), null, 0, "box" + hostile,
+                "srv" + hostile).closed(SessionCloseReason.FAILED, detail, Instant.now().plusSeconds(1));
+        assertThat(s.closeDetail()).hasSize(SessionRecord.MAX_CLOSE_DETAIL).startsWith("x\u0000\u0007é")
+                .endsWith("[cut]");
+        try (ExecutionStore store = open()) {
+            store.saveSession(s);
+            assertThat(store.findSession(id)).contains(s);
+            assertThat(store.listSessions("user:" + hostile, false, 10)).containsExactly(s);
+            assertThat(s.idleExpiresAt()).as("no idle timeout").isNull();
+            ExecutionRecord r = Records.inSession(id, "user:" + hostile, Instant.now());
+            store.recordEnd(r);
+            assertThat(store.listBySession(id, 10)).containsExactly(r);
+        }
+    }
+
+    @Test
+    void aCloseDetailCutBetweenASurrogatePairKeepsWholeCharacters() {
+        String detail = "a".repeat(SessionRecord.MAX_CLOSE_DETAIL - 7) + "😀".repeat(10);
+        SessionRecord s = Records.session("alice", Instant.now()).closed(SessionCloseReason.FAILED, detail,
+                Instant.now());
+        assertThat(s.closeDetail().length()).isLessThanOrEqualTo(SessionRecord.MAX_CLOSE_DETAIL);
+        String kept = s.closeDetail().substring(0, s.closeDetail().length() - " [cut]".length());
+        assertThat(kept.codePoints().filter(c -> c >= 0xD800 && c <= 0xDFFF).count()).as("no half character").isZero();
+        assertThat(SessionCloseReason.SERVER_RESTART.wireName()).isEqualTo("server_restart");
+        assertThat(SessionCloseReason.parse("idle")).isEqualTo(SessionCloseReason.IDLE);
     }
 
     /** The record lost its output to a cap; everything else about it stays. */

@@ -9,6 +9,8 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.testing.SystemTest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -308,6 +310,60 @@ class FailoverExecutionStoreTest extends ExecutionStoreContract {
             assertThat(store.find(start.executionId())).contains(Records.ended(start));
             assertThat(store.pendingWrites()).isEqualTo(1);
             assertThat(store.health().detail()).contains("1 records");
+        }
+    }
+
+    @Test
+    void sessionsSavedWhileRedisIsDownAreFoundAfterItReturns() throws Exception {
+        SessionRecord before = Records.session("alice", Instant.now().minusSeconds(10));
+        SessionRecord during = Records.session("alice", Instant.now());
+        try (FailoverExecutionStore store = store(Duration.ofMillis(500))) {
+            store.saveSession(before);
+            redis.kill();
+            SessionRecord beforeClosed = before.closed(SessionCloseReason.FAILED, "sandbox died", Instant.now());
+            store.saveSession(beforeClosed);
+            store.saveSession(during);
+            SessionRecord used = during.executed(Instant.now());
+            store.saveSession(used);
+            ExecutionRecord run = Records.inSession(during.sessionId(), "alice", Instant.now());
+            store.recordEnd(run);
+            assertThat(store.pendingWrites()).as("two sessions and one execution").isEqualTo(3);
+            assertThat(store.findSession(during.sessionId())).as("readable meanwhile").contains(used);
+            assertThat(store.findSession(before.sessionId())).contains(beforeClosed);
+            assertThatThrownBy(store::openSessions).isInstanceOf(ExecutionStoreException.class);
+
+            redis.start();
+            await().atMost(Duration.ofSeconds(30)).until(() -> store.health().ok());
+            assertThat(store.pendingWrites()).isZero();
+            assertThat(store.findSession(during.sessionId())).contains(used);
+            assertThat(store.openSessions()).containsExactly(used);
+            assertThat(store.listSessions("alice", false, 10)).containsExactly(used, beforeClosed);
+            assertThat(store.listBySession(during.sessionId(), 10)).containsExactly(run);
+            try (Jedis jedis = redis.client()) {
+                assertThat(RedisExecutionStore.session(jedis.hgetAll(RedisExecutionStore.sessionKey(
+                        before.sessionId()).getBytes(StandardCharsets.UTF_8)))).isEqualTo(beforeClosed);
+            }
+        }
+    }
+
+    @Test
+    void aPendingCloseHidesTheOpenVersionRedisStillHas() {
+        RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofMillis(500), 2);
+        SqliteExecutionStore spool = new SqliteExecutionStore(dir.resolve("spool.db"), Duration.ofDays(30));
+        SessionRecord open = Records.session("carol", Instant.now());
+        direct.saveSession(open);
+        SessionRecord closed = open.closed(SessionCloseReason.CLOSED, null, Instant.now());
+        spool.saveSessionPending(closed); // the close, kept during an outage; the replayer is slow here
+        try (FailoverExecutionStore store = new FailoverExecutionStore(direct, spool, Duration.ofHours(1),
+                Duration.ofHours(1))) {
+            assertThat(store.openSessions()).isEmpty();
+            assertThat(store.listSessions("carol", true, 10)).isEmpty();
+            assertThat(store.listSessions("carol", false, 10)).containsExactly(closed);
+            assertThat(store.findSession(open.sessionId())).contains(closed);
+            SessionRecord again = closed.closed(SessionCloseReason.IDLE, null, Instant.now());
+            store.saveSession(again);
+            assertThat(direct.findSession(open.sessionId())).as("follows its pending version").contains(open);
+            assertThat(store.pendingWrites()).isEqualTo(1);
         }
     }
 

@@ -4,9 +4,12 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.NetworkIO;
+import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.ResourceUsage;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.SessionRecord;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +31,22 @@ final class Records {
     static ExecutionRecord started(String executionId, String userId, Instant startedAt) {
         return ExecutionRecord.started(executionId, userId, "session-" + userId, "host", "runc", SecurityLevel.MEDIUM,
                 List.of("python3", "/workspace/main.py"), "python", startedAt);
+    }
+
+    /** A session of {@code userId} that has just opened, every field set. */
+    static SessionRecord session(String userId, Instant createdAt) {
+        return SessionRecord.opened(UUID.randomUUID().toString(), userId, "python:3.12", "runc", SecurityLevel.HIGH,
+                SessionRecord.WRITABLE,
+                new ResourceLimits(Duration.ofSeconds(30), 512L << 20, 1.5, 64, 8L << 20, 64L << 20, 256),
+                List.of("API_TOKEN", "LANG"), createdAt, createdAt.plusSeconds(3600), 600,
+                "mcp-sandbox-session-" + userId, "server-1");
+    }
+
+    /** An execution of {@code user} in {@code sessionId} that ended. */
+    static ExecutionRecord inSession(String sessionId, String user, Instant startedAt) {
+        ExecutionRecord start = ExecutionRecord.started(UUID.randomUUID().toString(), user, sessionId, "host", "runc",
+                SecurityLevel.MEDIUM, List.of("sh", "-c", "true"), "shell", startedAt);
+        return ended(start);
     }
 
     /** The end of {@code start}: completed with exit 3, output, resource usage and two security events. */

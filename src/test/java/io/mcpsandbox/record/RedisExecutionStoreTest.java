@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.testing.SystemTest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -179,6 +181,58 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
                 assertThat(jedis.zscore(RedisExecutionStore.userIndex("alice"), alice.get(5).executionId())).isNull();
                 assertThat(jedis.zcard(RedisExecutionStore.userIndex("alice"))).isEqualTo(5);
             }
+        }
+    }
+
+    @Test
+    void anOpenSessionNeverExpiresAndAClosedOneLivesTheTtl() {
+        SessionRecord open = Records.session("alice", Instant.now());
+        String key = RedisExecutionStore.sessionKey(open.sessionId());
+        try (RedisExecutionStore store = open(); Jedis jedis = server.client()) {
+            store.saveSession(open);
+            Map<String, String> hash = jedis.hgetAll(key);
+            assertThat(hash).containsEntry("status", "open").containsEntry("rootfs", "writable")
+                    .containsEntry("envNames", "[\"API_TOKEN\",\"LANG\"]").containsEntry("serverId", "server-1")
+                    .doesNotContainKeys("closeReason", "closedAt");
+            assertThat(jedis.ttl(key)).as("open: no TTL").isEqualTo(-1);
+            assertThat(jedis.sismember(RedisExecutionStore.SESSIONS_OPEN, open.sessionId())).isTrue();
+            assertThat(jedis.zscore(RedisExecutionStore.userSessions("alice"), open.sessionId()))
+                    .isEqualTo((double) open.createdAt().toEpochMilli());
+            assertThat(jedis.ttl(RedisExecutionStore.userSessions("alice")))
+                    .as("the user's index outlives the open session's hard lifetime")
+                    .isGreaterThan(TTL.toSeconds() + 3000);
+
+            store.saveSession(open.closed(SessionCloseReason.IDLE, "idle 600s", Instant.now()));
+            assertThat(jedis.hget(key, "closeReason")).isEqualTo("idle");
+            assertThat(jedis.ttl(key)).isPositive().isLessThanOrEqualTo(TTL.toSeconds());
+            assertThat(jedis.sismember(RedisExecutionStore.SESSIONS_OPEN, open.sessionId())).isFalse();
+
+            ExecutionRecord r = Records.inSession(open.sessionId(), "alice", Instant.now());
+            store.recordEnd(r);
+            String index = RedisExecutionStore.sessionExecutions(open.sessionId());
+            assertThat(jedis.zscore(index, r.executionId())).isEqualTo((double) r.startedAt().toEpochMilli());
+            assertThat(jedis.ttl(index)).isPositive();
+        }
+    }
+
+    @Test
+    void expiredSessionsLeaveTheIndexesAndStaleOpenEntriesAreDropped() {
+        SessionRecord old = Records.session("alice", Instant.now().minus(TTL).minus(Duration.ofDays(2)));
+        SessionRecord oldOpen = Records.session("alice", old.createdAt().plusSeconds(1));
+        try (RedisExecutionStore store = open(); Jedis jedis = server.client()) {
+            store.saveSession(old.closed(SessionCloseReason.EXPIRED, null, Instant.now()));
+            store.saveSession(oldOpen);
+            jedis.del(RedisExecutionStore.sessionKey(old.sessionId())); // its TTL ran out
+            store.saveSession(Records.session("alice", Instant.now())); // a write trims the old end
+            assertThat(jedis.zscore(RedisExecutionStore.SESSIONS_INDEX, old.sessionId())).isNull();
+            assertThat(jedis.zscore(RedisExecutionStore.userSessions("alice"), old.sessionId())).isNull();
+            assertThat(jedis.zscore(RedisExecutionStore.SESSIONS_INDEX, oldOpen.sessionId()))
+                    .as("an old session still open stays listed").isNotNull();
+            assertThat(store.listSessions("alice", false, 10)).hasSize(2).contains(oldOpen);
+
+            jedis.sadd(RedisExecutionStore.SESSIONS_OPEN, "gone");
+            assertThat(store.openSessions()).hasSize(2).contains(oldOpen);
+            assertThat(jedis.sismember(RedisExecutionStore.SESSIONS_OPEN, "gone")).isFalse();
         }
     }
 

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -13,6 +15,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -176,6 +179,111 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
         assertThat(events).contains("\"2030-01-02T03:04:05.128456789Z\"").contains("\"high\"");
         assertThat(RecordJson.events(events)).isEqualTo(end.securityEvents());
         assertThat(RecordJson.result(json)).isEqualTo(end.result());
+    }
+
+    /** The schema before sessions (version 2), as that service created it. */
+    private static final String VERSION_2_DDL = """
+            CREATE TABLE executions (
+                execution_id    TEXT PRIMARY KEY,
+                user_id         TEXT,
+                session_id      TEXT,
+                image           TEXT,
+                runtime         TEXT,
+                security_level  TEXT,
+                command         TEXT NOT NULL,
+                language        TEXT,
+                started_at      TEXT NOT NULL,
+                started_ms      INTEGER NOT NULL,
+                ended_at        TEXT,
+                status          TEXT NOT NULL,
+                exit_code       INTEGER,
+                duration_ms     INTEGER NOT NULL,
+                output_bytes    INTEGER NOT NULL,
+                security_events TEXT NOT NULL,
+                result          TEXT,
+                output          BLOB,
+                output_state    TEXT,
+                stored_bytes    INTEGER NOT NULL DEFAULT 0,
+                pending         INTEGER NOT NULL DEFAULT 0,
+                revision        INTEGER NOT NULL DEFAULT 0,
+                updated_ms      INTEGER NOT NULL
+            );
+            CREATE INDEX executions_user_started ON executions (user_id, started_ms);
+            CREATE INDEX executions_started ON executions (started_ms);
+            CREATE INDEX executions_status ON executions (status);
+            CREATE INDEX executions_pending ON executions (started_ms) WHERE pending = 1;
+            CREATE INDEX executions_user_stored ON executions (user_id, stored_bytes);
+            CREATE INDEX executions_kept_output ON executions (started_ms) WHERE output_state IN ('full', 'truncated');
+            """;
+
+    @Test
+    void aFileOfTheSchemaBeforeSessionsKeepsItsExecutionsAndGainsSessions() throws Exception {
+        Instant t0 = Instant.now().minusSeconds(60);
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
+             Statement st = c.createStatement()) {
+            for (String ddl : VERSION_2_DDL.split(";")) {
+                if (!ddl.isBlank()) {
+                    st.execute(ddl);
+                }
+            }
+            st.execute("PRAGMA user_version = 2");
+            st.execute("INSERT INTO executions (execution_id, user_id, session_id, image, runtime, security_level, "
+                    + "command, language, started_at, started_ms, status, duration_ms, output_bytes, "
+                    + "security_events, pending, updated_ms) VALUES ('old-1', 'alice', 'sess-old', 'host', 'runc', "
+                    + "'medium', '[\"true\"]', 'shell', '" + t0 + "', " + t0.toEpochMilli() + ", 'running', 0, 0, "
+                    + "'[]', 0, " + t0.toEpochMilli() + ")");
+        }
+        SessionRecord session = Records.session("alice", Instant.now());
+        try (SqliteExecutionStore store = open()) {
+            ExecutionRecord old = store.find("old-1").orElseThrow();
+            assertThat(old.userId()).isEqualTo("alice");
+            assertThat(old.startedAt()).isEqualTo(t0);
+            assertThat(store.running()).containsExactly(old);
+            assertThat(store.listBySession("sess-old", 10)).containsExactly(old);
+            assertThat(store.openSessions()).isEmpty();
+            store.saveSession(session);
+            assertThat(store.findSession(session.sessionId())).contains(session);
+        }
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
+             ResultSet rs = c.createStatement().executeQuery("PRAGMA user_version")) {
+            assertThat(rs.next()).isTrue();
+            assertThat(rs.getInt(1)).isEqualTo(SqliteExecutionStore.SCHEMA_VERSION).isEqualTo(3);
+        }
+        try (SqliteExecutionStore store = open()) {
+            assertThat(store.find("old-1")).isPresent();
+            assertThat(store.openSessions()).containsExactly(session);
+        }
+    }
+
+    @Test
+    void retentionPrunesLongClosedSessionsButNeverOpenOrPendingOnes() {
+        Instant now = Instant.parse("2030-06-01T00:00:00Z");
+        SessionRecord closedLongAgo = Records.session("alice", now.minus(50, ChronoUnit.DAYS))
+                .closed(SessionCloseReason.EXPIRED, null, now.minus(40, ChronoUnit.DAYS));
+        SessionRecord closedRecently = Records.session("alice", now.minus(50, ChronoUnit.DAYS))
+                .closed(SessionCloseReason.IDLE, null, now.minus(2, ChronoUnit.DAYS));
+        SessionRecord openLongAgo = Records.session("alice", now.minus(50, ChronoUnit.DAYS));
+        SessionRecord pendingClosed = Records.session("bob", now.minus(50, ChronoUnit.DAYS))
+                .closed(SessionCloseReason.FAILED, "x", now.minus(40, ChronoUnit.DAYS));
+        try (SqliteExecutionStore store = new SqliteExecutionStore(file(), Duration.ZERO)) {
+            store.saveSession(closedLongAgo);
+            store.saveSession(closedRecently);
+            store.saveSession(openLongAgo);
+            store.saveSessionPending(pendingClosed);
+            assertThat(store.pendingCount()).isEqualTo(1);
+            assertThat(store.isSessionPending(pendingClosed.sessionId())).isTrue();
+        }
+        try (SqliteExecutionStore store = new SqliteExecutionStore(file(), RETENTION,
+                Clock.fixed(now, ZoneOffset.UTC))) {
+            assertThat(store.findSession(closedLongAgo.sessionId())).isEmpty();
+            assertThat(store.findSession(closedRecently.sessionId())).contains(closedRecently);
+            assertThat(store.openSessions()).containsExactly(openLongAgo);
+            assertThat(store.findSession(pendingClosed.sessionId())).contains(pendingClosed);
+            SqliteExecutionStore.SessionRow row = store.pendingSessionRows(10).get(0);
+            assertThat(store.clearPendingSession(pendingClosed.sessionId(), row.revision() + 1)).isFalse();
+            assertThat(store.clearPendingSession(pendingClosed.sessionId(), row.revision())).isTrue();
+            assertThat(store.pendingCount()).isZero();
+        }
     }
 
     @Test

@@ -17,15 +17,22 @@ import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
 import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.PrivatePaths;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.SeccompProfile;
 import io.mcpsandbox.runtime.UidRangeAllocator;
+import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.runtime.agent.AgentExit;
+import io.mcpsandbox.runtime.agent.AgentLogTail;
+import io.mcpsandbox.runtime.agent.ProgramRun;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.OciFlavor;
 import io.mcpsandbox.runtime.oci.OciRuntime;
+import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -45,18 +52,25 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * End-to-end latency of a trivial command through the in-process API, side by side with the same command
  * run bare, through raw {@code runc run}/{@code runsc run} on an equivalent bundle, and through
  * {@code docker run --rm}. A program, not a test (Surefire does not pick this name up): run it with
- * {@code bench/latency.sh}. Needs root, runc and runsc; docker is measured when a daemon answers.
+ * {@code bench/latency.sh}. Needs root, runc, runsc and the agent ({@code make -C agent}); docker is measured
+ * when a daemon answers.
  *
  * <p>Every variant runs once per round, round-robin, so drift on a noisy machine hits them all alike.
- * "ours" is {@code SandboxServices.executions().execute(request)} from call to return (JVM start excluded);
- * its teardown runs off the request's path and is awaited, untimed, before the next sample.
+ * "ours" is {@code SandboxServices.executions().execute(request)} from call to return (JVM start excluded):
+ * the agent as the sandbox's PID 1, the program started over its channel. Its teardown runs off the request's
+ * path and is awaited, untimed, before the next sample. The raw and docker baselines have no agent: the
+ * program itself is the container's PID 1, as a bare {@code runc run} of it would be.
  */
 public final class LatencyBenchmark {
     private static final String BEGIN =
@@ -66,6 +80,14 @@ public final class LatencyBenchmark {
     private static final String DOCKER_IMAGE = "mcp-bench-host:latest";
     private static final String BENCH_PREFIX = "mcp-bench-";
     private static final Duration CMD_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * The agent as agent/Makefile builds it from this checkout: TestSandbox.BUILT_AGENT's value, not that
+     * field itself, because bench/latency.sh runs the benchmark from a copy of the bench classes alone.
+     */
+    private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
+    /** The environment the raw and docker baselines give the program, as ours does (RequestValidator). */
+    private static final Map<String, String> PROGRAM_ENV = Map.of("PATH", RequestValidator.PATH,
+            "HOME", SandboxSpec.WORKSPACE);
 
     /** The two workloads of issue 2, item 9. */
     enum Workload {
@@ -200,11 +222,16 @@ public final class LatencyBenchmark {
         Map<String, String> env = new HashMap<>();
         env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
         env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
+        env.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
         SandboxConfig config = new ConfigLoader(env).load();
+        if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
+            throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
+        }
         services = new SandboxServices(config);
 
         JsonMapper json = JsonMapper.builder().build();
-        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxInit(),
+        BundleWriter bundles = new BundleWriter(json, SeccompProfile.loadDefault(json), config.sandboxAgent(),
                 io.mcpsandbox.runtime.oci.HostLsm.detect(Path.of("/")));
         ImageResolver images = new ImageResolver(new HostImage(Path.of("/"), config.imagesDir()));
         RootFilesystem rootfs = images.resolve(HostImage.NAME);
@@ -238,7 +265,7 @@ public final class LatencyBenchmark {
                 }
             }
             if (dockerUp) {
-                list.add(docker(w, rootfs, config.defaultLimits(), config.sandboxInit()));
+                list.add(docker(w, rootfs, config.defaultLimits()));
             }
             variants.put(w, list);
         }
@@ -347,11 +374,6 @@ public final class LatencyBenchmark {
         };
     }
 
-    /**
-     * The runtime binary alone on a bundle written once, beforehand, by the project's own BundleWriter: the
-     * same rootfs, mounts, namespaces, user mapping, cgroup limits, rlimits and seccomp as ours. Timed:
-     * {@code run} (runc with --keep, as ours) then {@code delete}; the sample's extra figure is the delete.
-     */
     /** A bundle written once by the project's BundleWriter, and the runtime's global flags. */
     record RawBundle(String name, Path bundle, List<String> global) {
     }
@@ -372,12 +394,9 @@ public final class LatencyBenchmark {
         int sandboxUid = (int) (rawUidBase + BundleWriter.SANDBOX_UID);
         Files.setAttribute(workspace, "unix:uid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
         Files.setAttribute(workspace, "unix:gid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("PATH", RequestValidator.PATH);
-        env.put("HOME", SandboxSpec.WORKSPACE);
-        SandboxSpec spec = new SandboxSpec(name, w.argv, env, SandboxSpec.WORKSPACE, rootfs, limits, false,
-                Map.of(), null);
+        SandboxSpec spec = new SandboxSpec(name, rootfs, limits, false, Map.of());
         bundles.write(bundle, spec, flavor, workspace, rawUidBase);
+        runProgramAsInit(bundle.resolve("config.json"), w.argv);
         rawCgroups.add(BundleWriter.cgroupPath(name));
         names.add(name);
 
@@ -389,6 +408,29 @@ public final class LatencyBenchmark {
         return new RawBundle(name, bundle, List.copyOf(global));
     }
 
+    /**
+     * Rewrites a bundle's process to be the program itself as PID 1, with ours' environment and working
+     * directory: a bare {@code runc run} of the program, the yardstick. Everything else BundleWriter wrote
+     * (user, capabilities, rlimits, seccomp, mounts, namespaces, cgroup limits, hooks) stays as ours has it.
+     */
+    static void runProgramAsInit(Path configJson, List<String> argv) throws IOException {
+        JsonMapper json = JsonMapper.shared();
+        JsonNode config = json.readTree(Files.readString(configJson));
+        ObjectNode process = (ObjectNode) config.get("process");
+        ArrayNode args = process.putArray("args");
+        argv.forEach(args::add);
+        ArrayNode env = process.putArray("env");
+        new java.util.TreeMap<>(PROGRAM_ENV).forEach((k, v) -> env.add(k + "=" + v));
+        process.put("cwd", SandboxSpec.WORKSPACE);
+        Files.writeString(configJson, json.writerWithDefaultPrettyPrinter().writeValueAsString(config));
+    }
+
+    /**
+     * The runtime binary alone on a bundle written once, beforehand, by the project's own BundleWriter and
+     * then given the program as PID 1 (no agent): the same rootfs, mounts, namespaces, user mapping, cgroup
+     * limits, rlimits and seccomp as ours. Timed: {@code run} (runc with --keep, as ours) then {@code delete};
+     * the sample's extra figure is the delete.
+     */
     private Variant raw(Workload w, OciFlavor flavor, BundleWriter bundles, RootFilesystem rootfs,
                         ResourceLimits limits, boolean ourFlags) throws IOException {
         String suffix = ourFlags ? "-flags" : "";
@@ -500,9 +542,10 @@ public final class LatencyBenchmark {
 
     /**
      * {@code docker run --rm} with the closest equivalent flags, on an image imported from the very
-     * skeleton root our host image uses, with the same read-only host binds.
+     * skeleton root our host image uses, with the same read-only host binds. The program is the container's
+     * PID 1, no init: as the raw baselines (the agent would sit waiting for the frames of a host).
      */
-    private Variant docker(Workload w, RootFilesystem rootfs, ResourceLimits limits, Path init) {
+    private Variant docker(Workload w, RootFilesystem rootfs, ResourceLimits limits) {
         return new Variant() {
             public String name() {
                 return "docker run";
@@ -520,15 +563,12 @@ public final class LatencyBenchmark {
                         "--ulimit", "nofile=" + limits.openFiles() + ":" + limits.openFiles(),
                         "--tmpfs", "/tmp:size=" + limits.tmpBytes(),
                         "--tmpfs", "/workspace:size=" + limits.tmpBytes() + ",uid=1000,gid=1000",
-                        "-w", SandboxSpec.WORKSPACE, "-e", "PATH=" + RequestValidator.PATH,
-                        "-e", "HOME=" + SandboxSpec.WORKSPACE));
+                        "-w", SandboxSpec.WORKSPACE));
+                new java.util.TreeMap<>(PROGRAM_ENV).forEach((k, v) -> argv.addAll(List.of("-e", k + "=" + v)));
                 for (RootFilesystem.HostBind bind : rootfs.binds()) {
                     argv.addAll(List.of("-v", bind.source() + ":" + bind.destination() + ":ro"));
                 }
-                // The same static tini as PID 1 as ours (docker's --init mounts at /sbin, a symlink in this root).
-                argv.addAll(List.of("-v", init + ":/mcp-bench-init:ro", "--entrypoint", "/mcp-bench-init"));
-                argv.add(DOCKER_IMAGE);
-                argv.addAll(List.of("-g", "--"));
+                argv.add(DOCKER_IMAGE); // imported: no entrypoint, so the program runs as PID 1
                 argv.addAll(w.argv);
                 long t0 = System.nanoTime();
                 Captured c = capture(HostCommand.builder(argv));
@@ -826,9 +866,17 @@ public final class LatencyBenchmark {
         }
 
         static final List<String> PIPELINE = List.of("validate", "select runtime", "image resolve",
-                "prepare (OciRuntime.prepare)", "start (spawn runtime process)", "start -> exit (awaitExit)",
-                "output pumps joined", "usage read (cgroup, again)", "teardown (close, off path)");
+                "prepare (runtime.prepare)", "start (spawn runtime process)", "agent ready (channel handshake)",
+                "program start -> exit (ProgramRun)", "channel close", "usage read (cgroup)",
+                "sandbox end after close (awaitExit, off path)", "teardown (close, off path)");
+        /** Index in PIPELINE of the last phase on the request path: SandboxRunner returns after the usage read. */
+        private static final int LAST_ON_PATH = PIPELINE.indexOf("usage read (cgroup)");
 
+        /**
+         * Replays SandboxRunner's path through the SPI: prepare, start, the agent's channel, the program on it,
+         * the channel closed (the agent exits, so the sandbox ends), the usage read; then, off the request path,
+         * the sandbox's end and the teardown.
+         */
         Map<String, List<Long>> profile(String runtime, Workload w, int iterations) throws Exception {
             Map<String, List<Long>> phases = new LinkedHashMap<>();
             for (int i = -2; i < iterations; i++) { // two warm-ups
@@ -841,39 +889,77 @@ public final class LatencyBenchmark {
                 t[2] = System.nanoTime();
                 RootFilesystem root = images.resolve(plan.image());
                 t[3] = System.nanoTime();
-                SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(UUID.randomUUID().toString()), plan.command(),
-                        plan.env(), plan.workDir(), root, plan.limits(), false, plan.workspaceFiles(), plan.stdin());
+                SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(UUID.randomUUID().toString()), root,
+                        plan.limits(), false, plan.workspaceFiles());
                 names.add(spec.name());
                 PreparedSandbox prepared = rt.prepare(spec);
                 try {
                     t[4] = System.nanoTime();
                     RunningSandbox running = prepared.start();
                     t[5] = System.nanoTime();
-                    CompletableFuture<String> out = readAsync(running.stdout());
-                    CompletableFuture<String> err = readAsync(running.stderr());
-                    SandboxExit exit = running.awaitExit();
-                    t[6] = System.nanoTime();
-                    String stdout = out.join();
-                    err.join();
-                    t[7] = System.nanoTime();
-                    cgroups.read(BundleWriter.cgroupPath(spec.name()));
+                    AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), spec.name());
+                    Output output = new Output();
+                    ProgramRun.End end;
+                    AgentChannel channel = AgentChannel.open(spec.name(), running.fromAgent(), running.toAgent(),
+                            CMD_TIMEOUT);
+                    try {
+                        t[6] = System.nanoTime();
+                        ProgramRun run = ProgramRun.start(channel, plan.command(), plan.env(), plan.workDir(),
+                                plan.stdin(), output);
+                        end = run.end().get(CMD_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+                        t[7] = System.nanoTime();
+                    } finally {
+                        channel.close(); // the agent reads end of file and exits: the sandbox ends
+                    }
                     t[8] = System.nanoTime();
-                    if (exit.failure() != null || exit.exitCode() == null || exit.exitCode() != 0
-                            || !stdout.equals(w.expectedStdout)) {
-                        throw new IllegalStateException("phase run " + runtime + " " + w.label + ": " + exit);
+                    running.usage();
+                    t[9] = System.nanoTime();
+                    SandboxExit exit = running.awaitExit();
+                    t[10] = System.nanoTime();
+                    boolean exitedZero = end instanceof ProgramRun.End.Exited e
+                            && e.exit().kind() == AgentExit.Kind.EXITED && e.exit().value() == 0;
+                    if (!exitedZero || !output.stdout().equals(w.expectedStdout) || exit.failure() != null) {
+                        throw new IllegalStateException("phase run " + runtime + " " + w.label + ": " + end
+                                + ", stdout=" + output.stdout().strip() + ", stderr=" + output.stderr().strip()
+                                + ", sandbox " + exit + agentLog.describe());
                     }
                 } finally {
                     prepared.close();
                 }
-                t[9] = System.nanoTime();
+                t[11] = System.nanoTime();
                 if (i >= 0) {
                     for (int p = 0; p < PIPELINE.size(); p++) {
                         phases.computeIfAbsent(PIPELINE.get(p), k -> new ArrayList<>()).add(t[p + 1] - t[p]);
                     }
-                    phases.computeIfAbsent("sum on the request path", k -> new ArrayList<>()).add(t[7] - t[0]);
+                    phases.computeIfAbsent("sum on the request path", k -> new ArrayList<>())
+                            .add(t[LAST_ON_PATH + 1] - t[0]);
                 }
             }
             return phases;
+        }
+
+        /** The program's output as the agent relays it, kept whole (the workloads print a line at most). */
+        private static final class Output implements ProgramRun.OutputSink {
+            private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+            private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+            @Override
+            public synchronized void stdout(byte[] chunk) {
+                out.writeBytes(chunk);
+            }
+
+            @Override
+            public synchronized void stderr(byte[] chunk) {
+                err.writeBytes(chunk);
+            }
+
+            synchronized String stdout() {
+                return out.toString(StandardCharsets.UTF_8);
+            }
+
+            synchronized String stderr() {
+                return err.toString(StandardCharsets.UTF_8);
+            }
         }
 
         /** The steps of OciRuntime.prepare, each done the same way (same tools, same classes) and timed. */
@@ -881,7 +967,6 @@ public final class LatencyBenchmark {
             Map<String, List<Long>> steps = new LinkedHashMap<>();
             Path base = config.bundlesDir();
             ResourceLimits limits = config.defaultLimits();
-            Map<String, String> env = Map.of("PATH", RequestValidator.PATH, "HOME", SandboxSpec.WORKSPACE);
             for (int i = -2; i < iterations; i++) {
                 String name = BENCH_PREFIX + "steps-" + UUID.randomUUID();
                 names.add(name);
@@ -893,33 +978,36 @@ public final class LatencyBenchmark {
                 long uidBase = uids.acquire();
                 t[1] = System.nanoTime();
                 try {
-                    Files.createDirectories(bundle);
-                    Files.createDirectories(workspace);
+                    PrivatePaths.directory(bundle, flavor.acceptsPrivateBundle() ? PrivatePaths.OWNER_ONLY_DIR
+                            : PrivatePaths.TRAVERSE_ONLY);
+                    PrivatePaths.file(bundle.resolve("runtime.log"));
                     t[2] = System.nanoTime();
-                    HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                            "size=" + limits.tmpBytes() + ",mode=0755,nosuid,nodev,uid=" + (uidBase + 1000)
-                                    + ",gid=" + (uidBase + 1000), "mcp-sandbox-workspace", workspace.toString()),
-                            CMD_TIMEOUT);
+                    WorkspaceTmpfs.mount(workspace, limits.tmpBytes(), limits.tmpInodes(),
+                            uidBase + BundleWriter.SANDBOX_UID, Map.of());
                     t[3] = System.nanoTime();
-                    SandboxSpec spec = new SandboxSpec(name, List.of("true"), env, SandboxSpec.WORKSPACE, rootfs,
-                            limits, false, Map.of(), null);
+                    SandboxSpec spec = new SandboxSpec(name, rootfs, limits, false, Map.of());
                     bundles.write(bundle, spec, flavor, workspace, uidBase);
                     t[4] = System.nanoTime();
                     if (flavor.usesOwnCgroup()) {
                         createCgroup(cgroupPath, limits, Math.max(1024, limits.pids() * 4L));
                     }
                     t[5] = System.nanoTime();
-                    HostCommand.check(List.of("mkfifo", "-m", "0600", bundle.resolve("stdout.fifo").toString(),
-                            bundle.resolve("stderr.fifo").toString()), CMD_TIMEOUT);
+                    Path stdio = PrivatePaths.directory(bundle.resolve("stdio"), PrivatePaths.OWNER_ONLY_DIR);
+                    HostCommand.check(List.of("mkfifo", "-m", "0600", stdio.resolve("to-agent.fifo").toString(),
+                            stdio.resolve("from-agent.fifo").toString(), stdio.resolve("agent-log.fifo").toString()),
+                            CMD_TIMEOUT);
                     t[6] = System.nanoTime();
-                    // the two virtual threads FifoPipes starts to open the read ends (not waited for there)
-                    Thread a = Thread.startVirtualThread(() -> { });
-                    Thread b = Thread.startVirtualThread(() -> { });
-                    a.join();
-                    b.join();
+                    // the three platform threads FifoPipes starts to open our ends (not waited for there)
+                    List<Thread> openers = new ArrayList<>();
+                    for (int f = 0; f < 3; f++) {
+                        openers.add(Thread.ofPlatform().daemon().start(() -> { }));
+                    }
+                    for (Thread opener : openers) {
+                        opener.join();
+                    }
                     t[7] = System.nanoTime();
                 } finally {
-                    HostCommand.run(List.of("umount", workspace.toString()), CMD_TIMEOUT);
+                    WorkspaceTmpfs.unmount(workspace);
                     for (Path dir : cgroups.directories(cgroupPath)) {
                         Files.deleteIfExists(dir);
                     }
@@ -927,10 +1015,11 @@ public final class LatencyBenchmark {
                     uids.release(uidBase);
                 }
                 if (i >= 0) {
-                    String[] names = {"uid range acquire (file lock)", "mkdir bundle + workspace",
+                    String[] names = {"uid range acquire (file lock)", "private bundle dir + log file",
                             "mount tmpfs /workspace (spawns mount)", "write config.json (BundleWriter, Jackson)",
                             "create + limit own cgroup (runsc only)",
-                            "mkfifo stdout/stderr (spawns mkfifo)", "FIFO opener threads"};
+                            "mkfifo ×3 for the agent's stdio (spawns mkfifo)",
+                            "FIFO opener threads"};
                     for (int p = 0; p < names.length; p++) {
                         steps.computeIfAbsent(names[p], k -> new ArrayList<>()).add(t[p + 1] - t[p]);
                     }
@@ -1123,9 +1212,10 @@ public final class LatencyBenchmark {
             if (!phases.isEmpty()) {
                 md.append("\n### Where our time goes (medians, ms; ").append(options.phaseIterations())
                         .append(" runs each)\n\n");
-                md.append("The pipeline of `ExecutionService.run` replayed step by step through the same public ")
-                        .append("classes (validator, selector, image resolver, `SandboxRuntime.prepare`, `start`, ")
-                        .append("`awaitExit`).\n\n");
+                md.append("The pipeline of `ExecutionService.run` and `SandboxRunner` replayed step by step ")
+                        .append("through the same public classes (validator, selector, image resolver, ")
+                        .append("`SandboxRuntime.prepare`, `start`, `AgentChannel.open`, `ProgramRun`, the ")
+                        .append("channel's close, `usage`, `awaitExit`, `close`).\n\n");
                 List<String> cols = new ArrayList<>(phases.keySet());
                 md.append("| phase |");
                 for (String c : cols) {

@@ -41,7 +41,8 @@ if [ -z "${JAVA_HOME:-}" ]; then
   fi
 fi
 
-echo "building (mvn test-compile)..." >&2
+echo "building (the agent, mvn test-compile)..." >&2
+make -s -C agent   # every sandbox's PID 1: the benchmark binds agent/build/mcp-agent
 mvn -q -B test-compile
 cp_file=target/bench-classpath.txt
 mvn -q -B dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$cp_file" >/dev/null

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
@@ -357,6 +358,40 @@ class AgentChannelTest {
         assertThat(agent.isClosed()).isTrue();
         assertThatThrownBy(() -> channel.deleteFile("/f", WAIT)).isInstanceOf(IOException.class)
                 .hasMessageStartingWith("the agent channel has ended: frame 2");
+    }
+
+    /** Mutated file replies: every waiting caller returns or hears one of the known failures, never hangs. */
+    @Test
+    void mutatedFileRepliesEndEveryOperationInAKnownWay() throws Exception {
+        byte[] valid = Frames.concat(Frames.fileData(1, new byte[40]), Frames.fileDone(1, 0), Frames.fileEntry(2, "a"),
+                Frames.fileEntry(2, "b"), Frames.fileDone(2, 2), Frames.fileError(3, "no"));
+        Random random = new Random(14);
+        for (int round = 0; round < 200; round++) {
+            TestPipe pipe = new TestPipe();
+            pipe.feed(Frames.ready("a"));
+            ByteArrayOutputStream written = new ByteArrayOutputStream();
+            try (AgentChannel fuzzed = AgentChannel.open("fuzz", pipe, written, HANDSHAKE)) {
+                List<CompletableFuture<?>> calls = List.of(
+                        async(() -> fuzzed.readFile("/a", 100, new ByteArrayOutputStream(), WAIT)),
+                        async(() -> fuzzed.listDirectory("/", 2, WAIT)),
+                        async(() -> {
+                            fuzzed.deleteFile("/c", WAIT);
+                            return null;
+                        }));
+                await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(WAIT)
+                        .until(() -> Frames.hostFrames(written.toByteArray()).size() == 3);
+                pipe.feed(FrameReaderTest.Mutations.mutate(valid, random));
+                pipe.closeWrite();
+                for (CompletableFuture<?> call : calls) {
+                    try {
+                        call.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    } catch (ExecutionException e) {
+                        assertThat(e.getCause()).isInstanceOfAny(AgentProtocolException.class,
+                                AgentGaveUpException.class, EOFException.class, AgentFileException.class);
+                    }
+                }
+            }
+        }
     }
 
     private <T> CompletableFuture<T> async(Callable<T> call) {

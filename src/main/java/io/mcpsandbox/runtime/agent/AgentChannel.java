@@ -152,8 +152,8 @@ public final class AgentChannel implements AutoCloseable {
     /**
      * Copies the regular file {@code path} in the sandbox into {@code sink}, at most {@code maxBytes} of it.
      * No symbolic link on the path is followed; a FIFO, socket, device or directory is an AgentFileException.
-     * The sink is written on the channel's reader thread (a slow sink slows the channel). After an error or a
-     * timeout the sink may hold part of the file.
+     * The sink is written on the channel's reader thread (a slow sink slows the channel; like a listener, it must
+     * not use this channel). After an error or a timeout the sink may hold part of the file.
      *
      * @return whether the file is longer than {@code maxBytes} (the sink then holds its first maxBytes)
      * @throws AgentFileException the agent could not read it (the channel stays open)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -41,7 +42,9 @@ enum {
 };
 enum {
     T_START = 0x01, T_STDIN, T_STDIN_CLOSE, T_SIGNAL, T_SHUTDOWN,
+    T_FILE_WRITE, T_FILE_CHUNK, T_FILE_END, T_FILE_ABORT, T_FILE_READ, T_FILE_LIST, T_FILE_DELETE,
     T_READY = 0x81, T_STARTED, T_STDOUT, T_STDERR, T_EXIT, T_ERROR,
+    T_FILE_DATA, T_FILE_ENTRY, T_FILE_DONE,
 };
 
 struct proc {
@@ -65,6 +68,7 @@ static int sig_fd;
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
 static void finish(int code);
+static void abort_writes(void);
 
 /* ---- frame I/O ---------------------------------------------------------------------------------- */
 
@@ -211,6 +215,7 @@ static void kill_all(void)
 
 static void finish(int code)
 {
+    abort_writes();
     kill_all();
     exit(code);
 }
@@ -416,6 +421,493 @@ static void flush_stdin(struct proc *p)
         close_stdin(p);
 }
 
+/* ---- files -------------------------------------------------------------------------------------- */
+
+/* Every path is resolved from "/" one component at a time with O_NOFOLLOW, so no symbolic link is ever
+ * followed (openat2 would do it in one call, but gVisor may lack it). A write goes to a temporary file
+ * beside its target, renamed over the target at file_end: an aborted or failed write leaves the old file,
+ * and a hard link at the target is replaced, never written through. */
+enum {
+    MAX_WRITES = 8,         /* file writes open at once (until their file_end, file_abort or failure) */
+    MAX_PATH = 4096,
+    MAX_NAME = 255,
+    FILE_OK = 0, FILE_ERROR = 1, FILE_TRUNCATED = 2,
+    KIND_FILE = 0, KIND_DIR = 1, KIND_LINK = 2, KIND_OTHER = 3,
+};
+
+struct file_write {
+    uint32_t id;                /* 0: a free slot */
+    int dir, fd;                /* the target's directory (O_PATH) and the temporary file */
+    uint32_t mode;
+    char name[MAX_NAME + 1];    /* the target's name in dir */
+    char tmp[32];               /* the temporary file's name in dir */
+    char path[MAX_PATH + 1];    /* for messages */
+};
+
+static struct file_write writes[MAX_WRITES];
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* Copies s as valid UTF-8 (each byte of a bad sequence becomes '?') into at most cap bytes, never cutting a
+ * character: file names in messages are the sandbox's bytes, the host refuses text that is not UTF-8. */
+static size_t utf8_clean(const unsigned char *s, size_t n, unsigned char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (s[i + k] & 0xc0) == 0x80;
+        if (ok && len >= 3) {
+            unsigned c1 = s[i + 1];
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 > 0x9f) && !(c == 0xf0 && c1 < 0x90)
+                 && !(c == 0xf4 && c1 > 0x8f);
+        }
+        if (!ok)
+            len = 1;
+        if (o + len > cap)
+            break;
+        if (ok)
+            memcpy(out + o, s + i, len);
+        else
+            out[o] = '?';
+        o += len;
+        i += len;
+    }
+    return o;
+}
+
+static void file_done(uint32_t id, int status)
+{
+    unsigned char s = (unsigned char)status;
+    send_frame(T_FILE_DONE, id, &s, 1);
+}
+
+/* file_done with status error and why (valid UTF-8, at most MAX_ERROR bytes). */
+static void file_failed(uint32_t id, const char *fmt, ...)
+{
+    char text[2 * MAX_ERROR];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 1)
+        n = snprintf(text, sizeof text, "error");
+    if ((size_t)n >= sizeof text)
+        n = sizeof text - 1;
+    unsigned char *p = out_buf + HEADER;
+    p[0] = FILE_ERROR;
+    size_t len = utf8_clean((unsigned char *)text, (size_t)n, p + 1, MAX_ERROR);
+    send_frame(T_FILE_DONE, id, p, 1 + len);
+}
+
+static void failed_at(uint32_t id, const char *path, int e)
+{
+    if (e == ENOENT)
+        file_failed(id, "%s does not exist", path);
+    else
+        file_failed(id, "cannot open %s: %s", path, strerror(e));
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISREG(m) ? "a regular file" : S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link"
+         : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+/* A file operation takes a new id, like a start: ids only grow, whatever they name. */
+static void new_file_id(uint32_t id)
+{
+    if (id == 0 || id > MAX_ID)
+        violation("file operation with an id out of range");
+    if (id <= last_id)
+        violation("file operation with an id that is not new");
+    last_id = id;
+}
+
+/* The path that fills p[at..n): absolute, ending with the frame (its NUL is the last byte), at most
+ * MAX_PATH bytes, no empty, "." or ".." component. Anything else is a violation. */
+static char *parse_path(unsigned char *p, size_t at, size_t n)
+{
+    if (n <= at || memchr(p + at, 0, n - at) != p + n - 1)
+        violation("file path without exactly one NUL at its end");
+    char *path = (char *)p + at;
+    if (n - 1 - at > MAX_PATH || path[0] != '/')
+        violation("file path not absolute or longer than 4096 bytes");
+    if (path[1] != 0)
+        for (const char *c = path + 1;;) {
+            const char *end = strchr(c, '/');
+            size_t len = end != NULL ? (size_t)(end - c) : strlen(c);
+            if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+                violation("file path with an empty, \".\" or \"..\" component");
+            if (end == NULL)
+                break;
+            c = end + 1;
+        }
+    return path;
+}
+
+/* Opens (O_PATH) the directory holding the last component of path (not "/") without following any link and
+ * points *name at that component; or sends file_done error and returns -1. */
+static int open_parent(uint32_t id, char *path, char **name)
+{
+    *name = strrchr(path, '/') + 1;
+    int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        file_failed(id, "cannot open /: %s", strerror(errno));
+        return -1;
+    }
+    for (char *c = path + 1; c < *name;) {
+        char *slash = strchr(c, '/');
+        *slash = 0;  /* path is now the prefix up to c, for the messages */
+        int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            int e = errno;
+            struct stat st;
+            if ((e == ENOTDIR || e == ELOOP) && fstatat(dir, c, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                file_failed(id, S_ISLNK(st.st_mode) ? "%s is %s" : "%s is %s, not a directory", path,
+                            kind_of(st.st_mode));
+            else
+                failed_at(id, path, e);
+            close(dir);
+            return -1;
+        }
+        *slash = '/';
+        close(dir);
+        dir = next;
+        c = slash + 1;
+    }
+    return dir;
+}
+
+/* Opens path for reading if it is a regular file (looked at before it is opened, so no FIFO or device is
+ * ever opened); or sends file_done error and returns -1. */
+static int open_regular(uint32_t id, char *path)
+{
+    if (path[1] == 0) {
+        file_failed(id, "/ is a directory");
+        return -1;
+    }
+    char *name;
+    int dir = open_parent(id, path, &name);
+    if (dir < 0)
+        return -1;
+    struct stat st;
+    int fd = -1;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        failed_at(id, path, errno);
+    else if (!S_ISREG(st.st_mode))
+        file_failed(id, "%s is %s", path, kind_of(st.st_mode));
+    else if ((fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0) {
+        if (errno == ELOOP)
+            file_failed(id, "%s is a symbolic link", path);  /* swapped for one meanwhile */
+        else
+            failed_at(id, path, errno);
+    }
+    else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        file_failed(id, "%s is %s", path, kind_of(st.st_mode));
+        close(fd);
+        fd = -1;
+    }
+    close(dir);
+    return fd;
+}
+
+/* file_read: up to maxBytes in file_data frames, then file_done (truncated when there was more). */
+static void file_read(uint32_t id, unsigned char *p, size_t n)
+{
+    new_file_id(id);
+    if (n < 8)
+        violation("file_read payload too short");
+    uint64_t max = get64(p);
+    if (max == 0 || max > INT64_MAX)
+        violation("file_read with maxBytes 0 or above 2^63-1");
+    char *path = parse_path(p, 8, n);
+    int fd = open_regular(id, path);
+    if (fd < 0)
+        return;
+    for (uint64_t sent = 0;;) {
+        size_t want = max - sent < MAX_PAYLOAD ? (size_t)(max - sent) : MAX_PAYLOAD;
+        unsigned char probe;
+        ssize_t r = want > 0 ? read(fd, out_buf + HEADER, want) : read(fd, &probe, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            file_failed(id, "cannot read %s: %s", path, strerror(errno));
+        else if (want == 0 || r == 0)
+            file_done(id, r > 0 ? FILE_TRUNCATED : FILE_OK);
+        else {
+            send_frame(T_FILE_DATA, id, out_buf + HEADER, (size_t)r);
+            sent += (uint64_t)r;
+            continue;
+        }
+        close(fd);
+        return;
+    }
+}
+
+static int entry_kind(mode_t m)
+{
+    return S_ISREG(m) ? KIND_FILE : S_ISDIR(m) ? KIND_DIR : S_ISLNK(m) ? KIND_LINK : KIND_OTHER;
+}
+
+/* file_list: one file_entry per entry (not "." or ".."), at most maxEntries, then file_done. */
+static void file_list(uint32_t id, unsigned char *p, size_t n)
+{
+    new_file_id(id);
+    if (n < 4)
+        violation("file_list payload too short");
+    uint32_t max = get32(p);
+    if (max == 0)
+        violation("file_list with maxEntries 0");
+    char *path = parse_path(p, 4, n);
+    int fd;
+    if (path[1] == 0) {
+        fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            failed_at(id, path, errno);
+            return;
+        }
+    } else {
+        char *name;
+        int dir = open_parent(id, path, &name);
+        if (dir < 0)
+            return;
+        fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            struct stat st;
+            if ((e == ENOTDIR || e == ELOOP) && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                file_failed(id, "%s is %s, not a directory", path, kind_of(st.st_mode));
+            else
+                failed_at(id, path, e);
+            close(dir);
+            return;
+        }
+        close(dir);
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        file_failed(id, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+        return;
+    }
+    uint32_t count = 0;
+    int status = FILE_OK;
+    struct dirent *de;
+    for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+        size_t len = strlen(de->d_name);
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || len > MAX_NAME)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT)
+                continue;  /* removed since it was read */
+            memset(&st, 0, sizeof st);
+        }
+        if (count == max) {
+            status = FILE_TRUNCATED;
+            break;
+        }
+        unsigned char *e = out_buf + HEADER;
+        e[0] = st.st_mode == 0 ? KIND_OTHER : (unsigned char)entry_kind(st.st_mode);
+        put64(e + 1, st.st_size > 0 ? (uint64_t)st.st_size : 0);
+        put64(e + 9, (uint64_t)(int64_t)st.st_mtim.tv_sec);
+        memcpy(e + 17, de->d_name, len);
+        send_frame(T_FILE_ENTRY, id, e, 17 + len);
+        count++;
+    }
+    if (de == NULL && errno != 0)
+        file_failed(id, "cannot read %s: %s", path, strerror(errno));
+    else
+        file_done(id, status);
+    closedir(d);
+}
+
+/* file_delete: a regular file, a link (never its target), any other non-directory or an empty directory. */
+static void file_delete(uint32_t id, unsigned char *p, size_t n)
+{
+    new_file_id(id);
+    char *path = parse_path(p, 0, n);
+    if (path[1] == 0) {
+        file_failed(id, "cannot delete /");
+        return;
+    }
+    char *name;
+    int dir = open_parent(id, path, &name);
+    if (dir < 0)
+        return;
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        failed_at(id, path, errno);
+    else if (unlinkat(dir, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+        file_failed(id, "cannot delete %s: %s", path, errno == ENOTEMPTY || errno == EEXIST
+                    ? "the directory is not empty" : strerror(errno));
+    else
+        file_done(id, FILE_OK);
+    close(dir);
+}
+
+static struct file_write *write_by_id(uint32_t id)
+{
+    for (int i = 0; i < MAX_WRITES; i++)
+        if (writes[i].id == id)
+            return &writes[i];
+    return NULL;
+}
+
+/* The open write a file_chunk/file_end/file_abort names, or NULL when it has ended (its file_done is sent:
+ * the host may not have read it yet, so that is no violation). An id never used is. */
+static struct file_write *write_target(uint32_t id)
+{
+    if (id == 0 || id > last_id)
+        violation("file frame for an id that was never used");
+    return write_by_id(id);
+}
+
+static void end_write(struct file_write *w, int remove_tmp)
+{
+    if (remove_tmp)
+        unlinkat(w->dir, w->tmp, 0);
+    close(w->fd);
+    close(w->dir);
+    memset(w, 0, sizeof *w);
+}
+
+/* Ends the write (its temporary file removed unless it is no longer ours), then says why it failed: the
+ * host, reading file_done, sees no temporary file left. */
+static void write_failed(struct file_write *w, int remove_tmp, const char *fmt, ...)
+{
+    char text[2 * MAX_ERROR];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    uint32_t id = w->id;
+    end_write(w, remove_tmp);
+    file_failed(id, "%s", text);
+}
+
+static void abort_writes(void)
+{
+    for (int i = 0; i < MAX_WRITES; i++)
+        if (writes[i].id != 0)
+            end_write(&writes[i], 1);
+}
+
+/* Whether name in dir may be replaced by a written file (missing or a regular file); else why not. */
+static const char *not_replaceable(int dir, const char *name)
+{
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? NULL : strerror(errno);
+    return S_ISREG(st.st_mode) ? NULL : kind_of(st.st_mode);
+}
+
+static void file_write(uint32_t id, unsigned char *p, size_t n)
+{
+    new_file_id(id);
+    if (n < 4)
+        violation("file_write payload too short");
+    uint32_t mode = get32(p);
+    if (mode > 0777)
+        violation("file_write with a mode beyond the permission bits 0777");
+    char *path = parse_path(p, 4, n);
+    struct file_write *w = write_by_id(0);
+    if (w == NULL) {
+        file_failed(id, "too many file writes open (at most %d)", MAX_WRITES);
+        return;
+    }
+    if (path[1] == 0) {
+        file_failed(id, "/ is a directory");
+        return;
+    }
+    char *name;
+    int dir = open_parent(id, path, &name);
+    if (dir < 0)
+        return;
+    const char *why = strlen(name) > MAX_NAME ? "a name longer than 255 bytes" : not_replaceable(dir, name);
+    if (why != NULL) {
+        file_failed(id, "cannot write %s: it is %s", path, why);
+        close(dir);
+        return;
+    }
+    *w = (struct file_write){ .id = id, .dir = dir, .mode = mode };
+    snprintf(w->tmp, sizeof w->tmp, ".mcp-agent-%u.part", (unsigned)id);
+    strcpy(w->name, name);
+    strcpy(w->path, path);
+    /* 0600 until file_end: nobody else opens it half-written. */
+    w->fd = openat(dir, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (w->fd < 0) {
+        file_failed(id, "cannot create %s beside %s: %s", w->tmp, path, strerror(errno));
+        close(dir);
+        memset(w, 0, sizeof *w);
+    }
+}
+
+static void file_chunk(uint32_t id, unsigned char *p, size_t n)
+{
+    if (n == 0)
+        violation("empty file_chunk");
+    struct file_write *w = write_target(id);
+    while (w != NULL && n > 0) {
+        ssize_t r = write(w->fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            write_failed(w, 1, "cannot write %s: %s", w->path, r < 0 ? strerror(errno) : "no progress");
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+/* file_end: the temporary file becomes the target (renameat never follows a link: one swapped in meanwhile
+ * is replaced, a directory refuses). */
+static void file_end(uint32_t id, size_t n)
+{
+    if (n != 0)
+        violation("file_end with a payload");
+    struct file_write *w = write_target(id);
+    if (w == NULL)
+        return;
+    struct stat mine, there;
+    const char *why;
+    if (fstat(w->fd, &mine) < 0 || fstatat(w->dir, w->tmp, &there, AT_SYMLINK_NOFOLLOW) < 0
+            || mine.st_ino != there.st_ino || mine.st_dev != there.st_dev)
+        write_failed(w, 0, "cannot write %s: %s beside it was replaced or removed", w->path, w->tmp);
+    else if ((why = not_replaceable(w->dir, w->name)) != NULL)
+        write_failed(w, 1, "cannot write %s: it is %s", w->path, why);
+    else if (fchmod(w->fd, w->mode) < 0 || renameat(w->dir, w->tmp, w->dir, w->name) < 0)
+        write_failed(w, 1, "cannot write %s: %s", w->path, strerror(errno));
+    else {
+        end_write(w, 0);
+        file_done(id, FILE_OK);
+    }
+}
+
+static void file_abort(uint32_t id, size_t n)
+{
+    if (n != 0)
+        violation("file_abort with a payload");
+    struct file_write *w = write_target(id);
+    if (w != NULL)
+        write_failed(w, 1, "the host aborted the write of %s", w->path);
+}
+
 /* ---- host frames -------------------------------------------------------------------------------- */
 
 /* Acts on the complete frame in in_buf. Returns 0 when it must wait (stdin for a process whose previous
@@ -469,6 +961,27 @@ static int dispatch(void)
         if (id != 0 || n != 0)
             violation("shutdown with a stream or payload");
         finish(0);
+        return 1;
+    case T_FILE_WRITE:
+        file_write(id, payload, n);
+        return 1;
+    case T_FILE_CHUNK:
+        file_chunk(id, payload, n);
+        return 1;
+    case T_FILE_END:
+        file_end(id, n);
+        return 1;
+    case T_FILE_ABORT:
+        file_abort(id, n);
+        return 1;
+    case T_FILE_READ:
+        file_read(id, payload, n);
+        return 1;
+    case T_FILE_LIST:
+        file_list(id, payload, n);
+        return 1;
+    case T_FILE_DELETE:
+        file_delete(id, payload, n);
         return 1;
     default:
         violation("unknown frame type");

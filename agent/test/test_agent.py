@@ -22,6 +22,9 @@ PID1 = os.environ.get('AGENT_PID1') == '1'
 MAX_PAYLOAD = 65536
 START, STDIN, STDIN_CLOSE, SIGNAL, SHUTDOWN = 0x01, 0x02, 0x03, 0x04, 0x05
 READY, STARTED, STDOUT, STDERR, EXIT, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
+FILE_WRITE, FILE_CHUNK, FILE_END, FILE_ABORT, FILE_READ, FILE_LIST, FILE_DELETE = range(0x06, 0x0d)
+FILE_DATA, FILE_ENTRY, FILE_DONE = 0x87, 0x88, 0x89
+KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = range(4)
 PATH_ENV = {'PATH': '/usr/bin:/bin'}
 
 
@@ -47,6 +50,24 @@ class Result:
     @property
     def done(self):
         return self.exit is not None or self.error is not None
+
+
+class FileResult:
+    def __init__(self, op, limit):
+        self.op = op          # 'write' | 'read' | 'list' | 'delete'
+        self.limit = limit    # maxBytes or maxEntries
+        self.data = bytearray()
+        self.entries = []     # (kind, size, mtime, name bytes)
+        self.status = None    # 0 ok, 2 truncated
+        self.error = None     # the text of status 1
+
+    @property
+    def done(self):
+        return self.status is not None or self.error is not None
+
+
+def path_bytes(path):
+    return (path if isinstance(path, bytes) else path.encode()) + b'\0'
 
 
 class Agent:
@@ -124,6 +145,9 @@ class Agent:
 
     def check(self, ftype, stream, payload):
         state = self.state.get(stream)
+        if ftype in (FILE_DATA, FILE_ENTRY, FILE_DONE):
+            self.check_file(ftype, stream, payload, state)
+            return
         if ftype == READY:
             assert not self.seen_ready and stream == 0, 'ready only first and once'
             self.seen_ready = True
@@ -156,6 +180,61 @@ class Agent:
         else:
             self.state[stream] = 'dead'
             r.error = payload.decode()
+
+    def check_file(self, ftype, stream, payload, state):
+        assert self.seen_ready and state == 'file', (ftype, stream, state)
+        r = self.results[stream]
+        if ftype == FILE_DATA:
+            assert r.op == 'read' and 1 <= len(payload) <= MAX_PAYLOAD, (r.op, len(payload))
+            r.data += payload
+            assert len(r.data) <= r.limit
+        elif ftype == FILE_ENTRY:
+            assert r.op == 'list' and 18 <= len(payload) <= 17 + 255
+            kind, size, mtime = struct.unpack('>BQq', payload[:17])
+            name = payload[17:]
+            assert kind <= KIND_OTHER and b'/' not in name and b'\0' not in name and name not in (b'.', b'..')
+            r.entries.append((kind, size, mtime, name))
+            assert len(r.entries) <= r.limit
+        else:
+            status = payload[0]
+            if status == 1:
+                assert 1 <= len(payload) - 1 <= 1024
+                r.error = payload[1:].decode()
+            else:
+                assert len(payload) == 1 and status in (0, 2), payload
+                assert status == 0 or (r.op == 'read' and len(r.data) == r.limit) \
+                    or (r.op == 'list' and len(r.entries) == r.limit)
+                r.status = status
+            self.state[stream] = 'dead'
+
+    # -- file operations --
+    def file_op(self, ftype, fid, op, payload, limit=None):
+        self.state[fid] = 'file'
+        self.results[fid] = FileResult(op, limit)
+        self.send(ftype, fid, payload)
+        return self.results[fid]
+
+    def begin_write(self, fid, path, mode=0o644):
+        return self.file_op(FILE_WRITE, fid, 'write', struct.pack('>I', mode) + path_bytes(path))
+
+    def write_file(self, fid, path, data, mode=0o644):
+        self.begin_write(fid, path, mode)
+        for i in range(0, len(data), MAX_PAYLOAD):
+            self.send(FILE_CHUNK, fid, data[i:i + MAX_PAYLOAD])
+        self.send(FILE_END, fid)
+        return self.wait(fid)
+
+    def read_file(self, fid, path, max_bytes=1 << 30):
+        self.file_op(FILE_READ, fid, 'read', struct.pack('>Q', max_bytes) + path_bytes(path), max_bytes)
+        return self.wait(fid)
+
+    def list_dir(self, fid, path, max_entries=1 << 20):
+        self.file_op(FILE_LIST, fid, 'list', struct.pack('>I', max_entries) + path_bytes(path), max_entries)
+        return self.wait(fid, timeout=60)
+
+    def delete(self, fid, path):
+        self.file_op(FILE_DELETE, fid, 'delete', path_bytes(path))
+        return self.wait(fid)
 
     def until(self, predicate, timeout=30):
         deadline = time.monotonic() + timeout
@@ -429,11 +508,229 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual((0, 0), a.run(2, ['/bin/true']).exit)
 
 
+class FileTest(unittest.TestCase):
+    """File operations: paths resolved without following any link, regular files only, binary-safe."""
+
+    def setUp(self):
+        self.dir = os.path.realpath(tempfile.mkdtemp(prefix='agent-files-'))
+        self.addCleanup(subprocess.run, ['rm', '-rf', self.dir])
+        self.a = Agent(self)
+
+    def p(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def put(self, name, data=b'old'):
+        with open(self.p(name), 'wb') as f:
+            f.write(data)
+
+    def get(self, name):
+        with open(self.p(name), 'rb') as f:
+            return f.read()
+
+    def test_binary_round_trip_of_3_mib_with_nuls_and_its_mode(self):
+        data = os.urandom(3 << 20) + b'\0\0end\0'
+        r = self.a.write_file(1, self.p('f.bin'), data, mode=0o640)
+        self.assertEqual(0, r.status, r.error)
+        self.assertEqual(data, self.get('f.bin'))
+        self.assertEqual(0o640, os.stat(self.p('f.bin')).st_mode & 0o7777)
+        self.assertEqual(['f.bin'], os.listdir(self.dir))  # no temporary file left
+        r = self.a.read_file(2, self.p('f.bin'))
+        self.assertEqual((0, data), (r.status, bytes(r.data)))
+        r = self.a.write_file(3, self.p('empty'), b'')
+        self.assertEqual((0, b''), (r.status, self.get('empty')))
+        self.assertEqual((0, b''), (self.a.read_file(4, self.p('empty')).status, b''))
+
+    def test_a_read_is_bounded_by_max_bytes(self):
+        self.put('f', b'0123456789')
+        r = self.a.read_file(1, self.p('f'), 4)
+        self.assertEqual((2, b'0123'), (r.status, bytes(r.data)))
+        r = self.a.read_file(2, self.p('f'), 10)
+        self.assertEqual((0, b'0123456789'), (r.status, bytes(r.data)))
+        big = os.urandom(MAX_PAYLOAD + 5)
+        self.put('big', big)
+        r = self.a.read_file(3, self.p('big'), MAX_PAYLOAD + 1)
+        self.assertEqual((2, big[:MAX_PAYLOAD + 1]), (r.status, bytes(r.data)))
+
+    def test_a_symbolic_link_in_the_middle_is_refused(self):
+        os.mkdir(self.p('real'))
+        os.symlink(self.p('real'), self.p('link'))
+        self.put('real/f', b'secret')
+        for r in (self.a.write_file(1, self.p('link', 'f'), b'new'), self.a.read_file(2, self.p('link', 'f')),
+                  self.a.list_dir(3, self.p('link', 'x')), self.a.delete(4, self.p('link', 'f'))):
+            self.assertIn(self.p('link') + ' is a symbolic link', r.error)
+        self.assertEqual(b'secret', self.get('real/f'))
+        os.symlink('real', self.p('rel'))  # relative links too
+        self.assertIn('is a symbolic link', self.a.read_file(5, self.p('rel', 'f')).error)
+
+    def test_a_symbolic_link_at_the_end_is_refused_and_deleting_it_keeps_the_target(self):
+        self.put('target', b'keep')
+        os.symlink(self.p('target'), self.p('link'))
+        r = self.a.read_file(1, self.p('link'))
+        self.assertIn('is a symbolic link', r.error)
+        self.assertEqual(b'', bytes(r.data))
+        self.assertIn('is a symbolic link', self.a.write_file(2, self.p('link'), b'new').error)
+        self.assertIn('a symbolic link, not a directory', self.a.list_dir(3, self.p('link')).error)
+        self.assertEqual(b'keep', self.get('target'))
+        self.assertEqual(0, self.a.delete(4, self.p('link')).status)
+        self.assertFalse(os.path.lexists(self.p('link')))
+        self.assertEqual(b'keep', self.get('target'))
+
+    def test_an_absolute_link_to_outside_is_not_followed(self):
+        os.symlink('/etc', self.p('etc'))
+        self.assertIn('is a symbolic link', self.a.read_file(1, self.p('etc', 'passwd')).error)
+        self.assertIn('is a symbolic link', self.a.write_file(2, self.p('etc', 'agent-test'), b'x').error)
+        self.assertFalse(os.path.exists('/etc/agent-test'))
+
+    def test_a_fifo_never_blocks_the_agent(self):
+        os.mkfifo(self.p('fifo'))
+        t0 = time.monotonic()
+        self.assertIn('is a FIFO', self.a.read_file(1, self.p('fifo')).error)
+        self.assertIn('is a FIFO', self.a.write_file(2, self.p('fifo'), b'x').error)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(b'ok\n', bytes(self.a.run(3, ['echo', 'ok']).stdout))
+
+    def test_devices_and_sockets_are_not_regular_files(self):
+        self.assertIn('is a character device', self.a.read_file(1, '/dev/zero').error)
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        self.addCleanup(s.close)
+        s.bind(self.p('sock'))
+        self.assertIn('is a socket', self.a.read_file(2, self.p('sock')).error)
+
+    def test_a_write_to_a_hard_link_replaces_it_and_never_writes_through(self):
+        self.put('orig', b'original')
+        os.link(self.p('orig'), self.p('hard'))
+        self.assertEqual(b'original', bytes(self.a.read_file(1, self.p('hard')).data))
+        self.assertEqual(0, self.a.write_file(2, self.p('hard'), b'new').status)
+        self.assertEqual((b'original', b'new'), (self.get('orig'), self.get('hard')))
+
+    def test_directories(self):
+        os.makedirs(self.p('d', 'sub'))
+        self.assertIn('is a directory', self.a.read_file(1, self.p('d')).error)
+        self.assertIn('is a directory', self.a.write_file(2, self.p('d'), b'x').error)
+        self.assertIn('not empty', self.a.delete(3, self.p('d')).error)
+        self.assertEqual(0, self.a.delete(4, self.p('d', 'sub')).status)
+        self.assertEqual(0, self.a.delete(5, self.p('d')).status)
+        self.assertIn('does not exist', self.a.delete(6, self.p('d')).error)
+        self.put('f')
+        self.assertIn(self.p('f') + ' is a regular file, not a directory', self.a.read_file(7, self.p('f', 'x')).error)
+        self.assertIn('is a directory', self.a.read_file(8, '/').error)
+
+    def test_a_missing_parent_is_not_created_and_later_chunks_are_ignored(self):
+        r = self.a.begin_write(1, self.p('missing', 'f'))
+        self.a.wait(1)  # the error comes at once, before any chunk
+        self.assertIn(self.p('missing') + ' does not exist', r.error)
+        self.a.send(FILE_CHUNK, 1, b'late')
+        self.a.send(FILE_END, 1)
+        self.a.send(FILE_ABORT, 1)
+        self.assertFalse(os.path.exists(self.p('missing')))
+        self.assertEqual(0, self.a.write_file(2, self.p('f'), b'fine').status)
+
+    def test_an_aborted_write_keeps_the_old_file(self):
+        self.put('f', b'old')
+        self.a.begin_write(1, self.p('f'))
+        self.a.send(FILE_CHUNK, 1, b'half of the new')
+        self.a.send(FILE_ABORT, 1)
+        self.assertIn('aborted', self.a.wait(1).error)
+        self.assertEqual(b'old', self.get('f'))
+        self.assertEqual(['f'], os.listdir(self.dir))
+
+    def test_at_most_8_writes_are_open(self):
+        for i in range(1, 9):
+            self.a.begin_write(i, self.p('f%d' % i))
+        self.a.begin_write(9, self.p('f9'))
+        self.assertIn('too many', self.a.wait(9).error)
+        for i in range(1, 9):
+            self.a.send(FILE_CHUNK, i, b'%d' % i)
+            self.a.send(FILE_END, i)
+        self.a.wait(*range(1, 9))
+        self.assertEqual([b'%d' % i for i in range(1, 9)], [self.get('f%d' % i) for i in range(1, 9)])
+
+    def test_a_directory_swapped_for_a_link_during_a_write_is_not_followed(self):
+        os.mkdir(self.p('sub'))
+        outside = tempfile.mkdtemp(prefix='agent-outside-')
+        self.addCleanup(subprocess.run, ['rm', '-rf', outside])
+        self.a.begin_write(1, self.p('sub', 'f'))
+        self.a.send(FILE_CHUNK, 1, b'first ')
+        self.assertEqual(b'ok\n', bytes(self.a.run(2, ['echo', 'ok']).stdout))  # the chunk is written
+        os.rename(self.p('sub'), self.p('moved'))
+        os.symlink(outside, self.p('sub'))
+        self.a.send(FILE_CHUNK, 1, b'second')
+        self.a.send(FILE_END, 1)
+        self.assertEqual(0, self.a.wait(1).status)
+        self.assertEqual([], os.listdir(outside))
+        self.assertEqual(b'first second', self.get('moved/f'))
+
+    def test_a_target_swapped_for_a_link_during_a_write_is_replaced_not_followed(self):
+        self.put('victim', b'keep')
+        self.a.begin_write(1, self.p('f'))
+        self.a.send(FILE_CHUNK, 1, b'data')
+        self.assertEqual(b'ok\n', bytes(self.a.run(2, ['echo', 'ok']).stdout))
+        os.symlink(self.p('victim'), self.p('f'))
+        self.a.send(FILE_END, 1)
+        self.assertIn('is a symbolic link', self.a.wait(1).error)
+        self.assertEqual(b'keep', self.get('victim'))
+        self.assertTrue(os.path.islink(self.p('f')))
+
+    def test_listing_kinds_sizes_and_names(self):
+        self.put('file', b'12345')
+        os.mkdir(self.p('dir'))
+        os.symlink('/nowhere', self.p('link'))
+        os.mkfifo(self.p('fifo'))
+        self.put('we\u0301ird \n name')
+        os.utime(self.p('file'), (1000, 1234567890))
+        r = self.a.list_dir(1, self.dir)
+        self.assertEqual(0, r.status)
+        got = {e[3]: e for e in r.entries}
+        self.assertEqual({b'file', b'dir', b'link', b'fifo', 'we\u0301ird \n name'.encode()}, set(got))
+        self.assertEqual((KIND_FILE, 5, 1234567890), got[b'file'][:3])
+        self.assertEqual(KIND_DIR, got[b'dir'][0])
+        self.assertEqual((KIND_LINK, len('/nowhere')), got[b'link'][:2])
+        self.assertEqual(KIND_OTHER, got[b'fifo'][0])
+        self.assertEqual(0, self.a.list_dir(2, '/').status)
+        self.assertIn('is a regular file, not a directory', self.a.list_dir(3, self.p('file')).error)
+
+    def test_a_100k_file_directory_is_listed_within_max_entries(self):
+        big = self.p('big')
+        os.mkdir(big)
+        for i in range(100000):
+            os.close(os.open(os.path.join(big, 'f%06d' % i), os.O_CREAT | os.O_WRONLY, 0o644))
+        t0 = time.monotonic()
+        r = self.a.list_dir(1, big, 1000)
+        self.assertEqual((2, 1000), (r.status, len(r.entries)))
+        self.assertLess(time.monotonic() - t0, 5)
+        r = self.a.list_dir(2, big, 100000)
+        self.assertEqual((0, 100000), (r.status, len(r.entries)))
+        self.assertEqual({'f%06d' % i for i in range(100000)}, {e[3].decode() for e in r.entries})
+        r = self.a.list_dir(3, big, 99999)
+        self.assertEqual((2, 99999), (r.status, len(r.entries)))
+
+    def test_error_texts_are_utf8_even_for_names_that_are_not(self):
+        name = os.path.join(self.dir.encode(), b'bad\xff\xfe')
+        os.mkdir(name)
+        os.symlink('/', os.path.join(name, b'l'))
+        r = self.a.read_file(1, os.path.join(name, b'l', b'x'))
+        self.assertIn('bad??/l is a symbolic link', r.error)  # and check_file decoded it as UTF-8
+        r = self.a.list_dir(2, self.dir)
+        self.assertEqual([b'bad\xff\xfe'], [e[3] for e in r.entries])
+
+    def test_file_operations_and_processes_share_the_ids(self):
+        self.a.start(1, ['sleep', '0.2'])
+        self.put('f', b'x')
+        self.assertEqual(b'x', bytes(self.a.read_file(2, self.p('f')).data))
+        self.assertEqual((0, 0), self.a.run(3, ['/bin/true']).exit)
+        self.a.send(STDIN, 2, b'to a file id: ignored')
+        self.assertEqual((0, 0), self.a.wait(1).exit)
+
+
 class ViolationTest(unittest.TestCase):
     """A host frame breaking any rule: `error` on stream 0, then the agent exits 2 and its processes die."""
 
-    def violate(self, data, before=()):
+    def violate(self, data, before=(), files=()):
         a = Agent(self)
+        for fid in files:  # file operations whose file_done may come before the violation
+            a.state[fid] = 'file'
+            a.results[fid] = FileResult('delete', None)
         for pid_id, argv in before:
             a.start(pid_id, argv)
             a.wait_started(pid_id)
@@ -443,7 +740,8 @@ class ViolationTest(unittest.TestCase):
         return a, text
 
     def test_unknown_type(self):
-        self.violate(frame(0x09, 0))
+        self.violate(frame(0x0d, 0))
+        self.violate(frame(0x7f, 0))
         self.violate(frame(READY, 0, b'\x00\x01'))
 
     def test_length_out_of_range(self):
@@ -490,6 +788,40 @@ class ViolationTest(unittest.TestCase):
         self.violate(frame(STDIN_CLOSE, 1) + frame(STDIN, 1, b'x'), before=sleeper)
         self.violate(frame(SHUTDOWN, 1))
         self.violate(frame(SHUTDOWN, 0, b'x'))
+
+    def test_bad_file_frames(self):
+        read = lambda path, n=1: struct.pack('>Q', n) + path
+        for f in [
+            frame(FILE_READ, 1, read(b'/etc/passwd')),                 # no NUL
+            frame(FILE_READ, 1, read(b'/etc\0passwd\0')),              # a NUL inside
+            frame(FILE_READ, 1, read(b'etc/passwd\0')),                # relative
+            frame(FILE_READ, 1, read(b'/etc/../etc/passwd\0')),        # ..
+            frame(FILE_READ, 1, read(b'/etc/./passwd\0')),             # .
+            frame(FILE_READ, 1, read(b'/etc//passwd\0')),              # empty component
+            frame(FILE_READ, 1, read(b'/etc/\0')),                     # trailing slash
+            frame(FILE_READ, 1, read(b'/' + b'a' * 4096 + b'\0')),     # longer than 4096 bytes
+            frame(FILE_READ, 1, read(b'/etc/passwd\0', 0)),            # maxBytes 0
+            frame(FILE_READ, 1, read(b'/etc/passwd\0', 1 << 63)),      # maxBytes above 2^63-1
+            frame(FILE_READ, 1, b'\0' * 7),                            # too short
+            frame(FILE_LIST, 1, struct.pack('>I', 0) + b'/\0'),        # maxEntries 0
+            frame(FILE_WRITE, 1, struct.pack('>I', 0o4755) + b'/tmp/x\0'),  # beyond the permission bits
+            frame(FILE_DELETE, 1, b'/tmp/x\0\0'),
+            frame(FILE_DELETE, 0, b'/tmp/x\0'),                         # id 0
+            frame(FILE_CHUNK, 1, b'x'),                                 # an id never used
+            frame(FILE_END, 3),
+            frame(FILE_ABORT, 3),
+        ]:
+            with self.subTest(frame=f[:40]):
+                self.violate(f)
+        gone_file = frame(FILE_DELETE, 2, b'/nonexistent\0')
+        self.violate(gone_file + gone_file, files=[2])                             # an id that is not new
+        self.violate(gone_file + frame(START, 1, start_payload(['true'])), files=[2])
+        self.violate(frame(FILE_CHUNK, 3, b'x'), files=[2], before=[(1, ['sleep', '100'])])
+        part = '/tmp/.mcp-agent-1.part'
+        write = frame(FILE_WRITE, 1, struct.pack('>I', 0o644) + b'/tmp/agent-violation-test\0')
+        self.violate(write + frame(FILE_CHUNK, 1), files=[1])                     # an empty chunk
+        self.assertFalse(os.path.exists(part))                                    # removed as the agent ends
+        self.violate(write + frame(FILE_END, 1, b'x'), files=[1])
 
 
 if __name__ == '__main__':

@@ -90,6 +90,136 @@ public final class AgentChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes {@code content} (read to its end) to the regular file {@code path} in the sandbox with permission
+     * bits {@code mode}, replacing the file there; the parent directory must exist. The agent writes a temporary
+     * file beside it and renames it over {@code path} at the end, so a failed or aborted write leaves the old
+     * file. No symbolic link on the path is followed (one is an {@link AgentFileException}). At most
+     * {@link AgentProtocol#MAX_OPEN_WRITES} writes may be open at once (else IllegalStateException).
+     *
+     * @param maxBytes the most {@code content} may hold: more aborts the write with a FileTooLargeException
+     * @param timeout for the whole write; checked between frames (an agent that stops reading blocks the
+     *        caller until the channel ends, as stdin does)
+     * @throws AgentFileException the agent could not write it (the channel stays open)
+     * @throws TimeoutException the write was aborted, or its end did not come in time
+     */
+    public void writeFile(String path, int mode, InputStream content, long maxBytes, Duration timeout)
+            throws IOException, TimeoutException {
+        if (maxBytes < 0) {
+            throw new IllegalArgumentException("maxBytes " + maxBytes + " is negative");
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        FileOperation write;
+        synchronized (startLock) {
+            byte[] frame = FrameWriter.encodeFileWrite(state.nextId(), mode, path);
+            write = state.registerFile(FileOperation.Kind.WRITE, 0, null);
+            send(frame);
+        }
+        int id = write.id();
+        byte[] buffer = new byte[AgentProtocol.MAX_PAYLOAD];
+        long total = 0;
+        // An early file_done (an error: the agent ignores what follows) ends the sending.
+        while (!write.isDone()) {
+            if (System.nanoTime() - deadline >= 0) {
+                abort(write);
+                throw new TimeoutException("writing " + ChannelState.printable(path) + " did not finish in time");
+            }
+            int n;
+            try {
+                n = content.readNBytes(buffer, 0, buffer.length);
+            } catch (IOException | RuntimeException e) {
+                abort(write);
+                throw e;
+            }
+            if (n == 0) {
+                write.commit();
+                send(FrameWriter.encode(FrameType.FILE_END, id, buffer, 0, 0));
+                break;
+            }
+            if (total + n > maxBytes) {
+                abort(write);
+                throw new FileTooLargeException(path, maxBytes);
+            }
+            total += n;
+            send(FrameWriter.encode(FrameType.FILE_CHUNK, id, buffer, 0, n));
+        }
+        FileOperation.Outcome outcome = write.await(deadline, "writing " + ChannelState.printable(path));
+        if (outcome.error() != null) {
+            throw new AgentFileException("write", path, outcome.error());
+        }
+    }
+
+    /**
+     * Copies the regular file {@code path} in the sandbox into {@code sink}, at most {@code maxBytes} of it.
+     * No symbolic link on the path is followed; a FIFO, socket, device or directory is an AgentFileException.
+     * The sink is written on the channel's reader thread (a slow sink slows the channel; like a listener, it must
+     * not use this channel). After an error or a timeout the sink may hold part of the file.
+     *
+     * @return whether the file is longer than {@code maxBytes} (the sink then holds its first maxBytes)
+     * @throws AgentFileException the agent could not read it (the channel stays open)
+     * @throws TimeoutException the read did not end within {@code timeout} (the sink gets nothing more)
+     */
+    public boolean readFile(String path, long maxBytes, OutputStream sink, Duration timeout)
+            throws IOException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        FileOperation read;
+        synchronized (startLock) {
+            byte[] frame = FrameWriter.encodeFileRead(state.nextId(), maxBytes, path);
+            read = state.registerFile(FileOperation.Kind.READ, maxBytes, sink);
+            send(frame);
+        }
+        FileOperation.Outcome outcome = read.await(deadline, "reading " + ChannelState.printable(path));
+        if (outcome.error() != null) {
+            throw new AgentFileException("read", path, outcome.error());
+        }
+        if (read.sinkFailure() != null) {
+            throw read.sinkFailure();
+        }
+        return outcome.truncated();
+    }
+
+    /**
+     * Lists the directory {@code dir} in the sandbox (not following any symbolic link), at most
+     * {@code maxEntries} entries; "." and ".." are left out.
+     *
+     * @throws AgentFileException the agent could not list it (the channel stays open)
+     */
+    public DirectoryListing listDirectory(String dir, int maxEntries, Duration timeout)
+            throws IOException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        FileOperation list;
+        synchronized (startLock) {
+            byte[] frame = FrameWriter.encodeFileList(state.nextId(), maxEntries, dir);
+            list = state.registerFile(FileOperation.Kind.LIST, maxEntries, null);
+            send(frame);
+        }
+        FileOperation.Outcome outcome = list.await(deadline, "listing " + ChannelState.printable(dir));
+        if (outcome.error() != null) {
+            throw new AgentFileException("list", dir, outcome.error());
+        }
+        return new DirectoryListing(list.entries(), outcome.truncated());
+    }
+
+    /**
+     * Deletes {@code path} in the sandbox: a regular file, a symbolic link (never its target), any other
+     * non-directory, or an empty directory. No symbolic link before the last component is followed.
+     *
+     * @throws AgentFileException the agent could not delete it (missing, a directory not empty, ...)
+     */
+    public void deleteFile(String path, Duration timeout) throws IOException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        FileOperation delete;
+        synchronized (startLock) {
+            byte[] frame = FrameWriter.encodeFileDelete(state.nextId(), path);
+            delete = state.registerFile(FileOperation.Kind.DELETE, 0, null);
+            send(frame);
+        }
+        FileOperation.Outcome outcome = delete.await(deadline, "deleting " + ChannelState.printable(path));
+        if (outcome.error() != null) {
+            throw new AgentFileException("delete", path, outcome.error());
+        }
+    }
+
     /** Tells the agent to kill every process and exit; the channel then ends with the agent's end of stream. */
     public void shutdown() throws IOException {
         send(FrameWriter.encode(FrameType.SHUTDOWN, 0, new byte[0], 0, 0));
@@ -124,6 +254,21 @@ public final class AgentChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends a write without replacing its file; the agent still answers (an error) and the answer goes nowhere.
+     * Quiet: the caller throws why it aborted, and a channel that fails here has ended already.
+     */
+    private void abort(FileOperation write) {
+        write.abandon();
+        if (!write.isDone()) {
+            try {
+                send(FrameWriter.encode(FrameType.FILE_ABORT, write.id(), new byte[0], 0, 0));
+            } catch (IOException e) {
+                log.debug("aborting a write on agent channel {}: {}", name, e.toString());
+            }
+        }
+    }
+
     private void readLoop() {
         try {
             while (state.endCause() == null) {
@@ -155,6 +300,7 @@ public final class AgentChannel implements AutoCloseable {
             readerThread.interrupt();
         }
         ready.completeExceptionally(cause);
+        state.failFiles();
         orphans.forEach(process -> process.fail(cause));
         if (cause instanceof AgentProtocolException || cause instanceof AgentGaveUpException) {
             log.warn("agent channel {} ended: {}", name, cause.getMessage());

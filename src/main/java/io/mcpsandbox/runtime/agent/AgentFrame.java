@@ -24,6 +24,11 @@ public record AgentFrame(FrameType type, int stream, byte[] payload) {
         return ((long) u8(index) << 24) | (u8(index + 1) << 16) | (u8(index + 2) << 8) | u8(index + 3);
     }
 
+    /** The big-endian 64-bit value at {@code index} (signed as Java holds it). */
+    public long s64(int index) {
+        return (u32(index) << 32) | u32(index + 4);
+    }
+
     /** The payload from {@code from} on as UTF-8 (the reader has checked it is valid for text frames). */
     public String text(int from) {
         return new String(payload, from, payload.length - from, StandardCharsets.UTF_8);

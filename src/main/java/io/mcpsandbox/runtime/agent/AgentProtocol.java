@@ -15,6 +15,16 @@ public final class AgentProtocol {
     public static final int MAX_SIGNAL = 64;
     public static final int MAX_ERROR_TEXT = 1024;
     public static final int MAX_AGENT_NAME = 64;
+    /** The longest path a file operation names, in UTF-8 bytes (without its NUL). */
+    public static final int MAX_PATH = 4096;
+    /** The longest name of a directory entry, in bytes. */
+    public static final int MAX_NAME = 255;
+    /** File writes open at once (until their file_done): the agent's own limit, kept by the host too. */
+    public static final int MAX_OPEN_WRITES = 8;
+    /** The permission bits a written file may get. */
+    public static final int MAX_MODE = 0777;
+    /** A file_entry's fixed part: u8 kind, u64 size, i64 mtime. */
+    public static final int ENTRY_HEADER = 17;
 
     private AgentProtocol() {
     }

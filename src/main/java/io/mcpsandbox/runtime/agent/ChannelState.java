@@ -1,6 +1,7 @@
 package io.mcpsandbox.runtime.agent;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
@@ -10,13 +11,19 @@ import java.util.Map;
 /**
  * The order rules over the agent's frames: {@code ready} first and once, then every frame routed to the
  * process the host started under its stream id (each process keeps its own rules). Also the table of
- * pending and running processes, bounded at {@link AgentProtocol#MAX_PROCESSES}, and the channel's end:
- * once ended (first cause wins), every process still pending or running gets that cause.
+ * pending and running processes, bounded at {@link AgentProtocol#MAX_PROCESSES}, and of the file operations
+ * waiting for their file_done (open writes bounded at {@link AgentProtocol#MAX_OPEN_WRITES}); processes and
+ * file operations share the ids. Then the channel's end: once ended (first cause wins), every process still
+ * pending or running and every file operation still waiting gets that cause.
  */
 final class ChannelState {
     private final Map<Integer, AgentProcess> live = new HashMap<>();
     /** Ended ids whose end was a start error (the others below nextId ended by exit): for precise messages. */
     private final BitSet startErrors = new BitSet();
+    private final Map<Integer, FileOperation> files = new HashMap<>();
+    /** Every id a file operation took: for precise messages. */
+    private final BitSet fileIds = new BitSet();
+    private int openWrites;
     private int nextId = 1;
     private boolean ready;
     private IOException ended;
@@ -33,6 +40,10 @@ final class ChannelState {
         if (f.type() == FrameType.READY) {
             markReady(frame);
             return printable(f.text(2));
+        }
+        if (f.type().isFileReply()) {
+            acceptFile(frame, f);
+            return null;
         }
         AgentProcess process = find(frame, f);
         if (process == null) {
@@ -76,6 +87,32 @@ final class ChannelState {
         return process;
     }
 
+    /**
+     * Adds the file operation the host is about to ask for under {@link #nextId()}.
+     *
+     * @param limit maxBytes of a read, maxEntries of a listing
+     * @param sink where a read's bytes go
+     */
+    synchronized FileOperation registerFile(FileOperation.Kind kind, long limit, OutputStream sink)
+            throws IOException {
+        if (ended != null) {
+            throw new IOException("the agent channel has ended: " + ended.getMessage(), ended);
+        }
+        if (kind == FileOperation.Kind.WRITE && openWrites >= AgentProtocol.MAX_OPEN_WRITES) {
+            throw new IllegalStateException(openWrites + " file writes are open (the limit)");
+        }
+        if (nextId == Integer.MAX_VALUE) {
+            throw new IllegalStateException("this channel has used all its ids");
+        }
+        FileOperation operation = new FileOperation(nextId++, kind, limit, sink);
+        files.put(operation.id(), operation);
+        fileIds.set(operation.id());
+        if (kind == FileOperation.Kind.WRITE) {
+            openWrites++;
+        }
+        return operation;
+    }
+
     synchronized int liveCount() {
         return live.size();
     }
@@ -92,6 +129,13 @@ final class ChannelState {
         List<AgentProcess> orphans = new ArrayList<>(live.values());
         live.clear();
         return orphans;
+    }
+
+    /** After {@link #end}: fails every file operation still waiting for its file_done with the end's cause. */
+    synchronized void failFiles() {
+        files.values().forEach(operation -> operation.fail(ended));
+        files.clear();
+        openWrites = 0;
     }
 
     synchronized IOException endCause() {
@@ -115,11 +159,55 @@ final class ChannelState {
         if (process != null || ended != null) {
             return process;
         }
+        if (f.stream() > 0 && fileIds.get(f.stream())) {
+            throw AgentProtocolException.at(frame, what + ", which is a file operation");
+        }
         if (f.stream() > 0 && f.stream() < nextId) {
             throw AgentProtocolException.at(frame, what + (startErrors.get(f.stream())
                     ? " after its start error" : " after its exit"));
         }
         throw AgentProtocolException.at(frame, what + ", which the host never started");
+    }
+
+    private void acceptFile(long frame, AgentFrame f) throws AgentProtocolException {
+        FileOperation operation = findFile(frame, f);
+        if (operation == null) {
+            return;
+        }
+        switch (f.type()) {
+            case FILE_DATA -> operation.data(frame, f.payload());
+            case FILE_ENTRY -> operation.entry(frame, f);
+            case FILE_DONE -> {
+                operation.done(frame, f.u8(0), f.u8(0) == 1 ? printable(f.text(1)) : null);
+                removeFile(operation);
+            }
+            default -> throw new IllegalStateException("not a file reply: " + f);
+        }
+    }
+
+    /** The waiting file operation the frame names, null when the channel has ended meanwhile; else a violation. */
+    private synchronized FileOperation findFile(long frame, AgentFrame f) throws AgentProtocolException {
+        String what = f.type().label() + " for stream " + Integer.toUnsignedString(f.stream());
+        if (!ready) {
+            throw AgentProtocolException.at(frame, what + " before ready");
+        }
+        FileOperation operation = files.get(f.stream());
+        if (operation != null || ended != null) {
+            return operation;
+        }
+        if (f.stream() > 0 && fileIds.get(f.stream())) {
+            throw AgentProtocolException.at(frame, what + " after its file_done");
+        }
+        if (f.stream() > 0 && f.stream() < nextId) {
+            throw AgentProtocolException.at(frame, what + ", which is a process");
+        }
+        throw AgentProtocolException.at(frame, what + ", which the host never started");
+    }
+
+    private synchronized void removeFile(FileOperation operation) {
+        if (files.remove(operation.id()) != null && operation.kind() == FileOperation.Kind.WRITE) {
+            openWrites--;
+        }
     }
 
     private synchronized void remove(int id, boolean startError) {

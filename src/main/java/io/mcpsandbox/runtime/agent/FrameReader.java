@@ -102,9 +102,50 @@ public final class FrameReader {
                 }
             }
             case ERROR -> checkUtf8(n, frame, 0);
+            case FILE_ENTRY -> checkEntry(n, frame);
+            case FILE_DONE -> checkDone(n, frame);
             default -> {
                 // stdout and stderr: any bytes; their size was checked with the length.
             }
+        }
+    }
+
+    /** u8 kind (0 .. 3), u64 size (at most 2^63-1), i64 mtime, then a name: no '/' or NUL, not "." or "..". */
+    private static void checkEntry(long n, AgentFrame frame) throws AgentProtocolException {
+        if (frame.u8(0) > FileEntry.Kind.values().length - 1) {
+            throw AgentProtocolException.at(n, "file_entry of kind " + frame.u8(0) + " (must be 0 .. 3)");
+        }
+        if (frame.s64(1) < 0) {
+            throw AgentProtocolException.at(n, "file_entry with a size above 2^63-1");
+        }
+        byte[] p = frame.payload();
+        for (int i = AgentProtocol.ENTRY_HEADER; i < p.length; i++) {
+            if (p[i] == '/' || p[i] == 0) {
+                throw AgentProtocolException.at(n, "file_entry with a name that holds '/' or NUL");
+            }
+        }
+        int nameLength = p.length - AgentProtocol.ENTRY_HEADER;
+        if (p[p.length - 1] == '.' && (nameLength == 1 || nameLength == 2 && p[p.length - 2] == '.')) {
+            throw AgentProtocolException.at(n, "file_entry named \".\" or \"..\"");
+        }
+    }
+
+    /** u8 status: 0 ok or 2 truncated alone, 1 error with a reason (1 .. 1024 bytes of UTF-8). */
+    private static void checkDone(long n, AgentFrame frame) throws AgentProtocolException {
+        int status = frame.u8(0);
+        int size = frame.payload().length;
+        if (status > 2) {
+            throw AgentProtocolException.at(n, "file_done with status " + status + " (must be 0 .. 2)");
+        }
+        if (status == 1 && size == 1) {
+            throw AgentProtocolException.at(n, "file_done error without a reason");
+        }
+        if (status != 1 && size != 1) {
+            throw AgentProtocolException.at(n, "file_done with status " + status + " and " + (size - 1)
+                    + " bytes after it");
+        }
+        if (status == 1) {
+            checkUtf8(n, frame, 1);
         }
     }
 

@@ -10,12 +10,23 @@ public enum FrameType {
     STDIN_CLOSE(0x03, Direction.TO_AGENT, 0, 0),
     SIGNAL(0x04, Direction.TO_AGENT, 1, 1),
     SHUTDOWN(0x05, Direction.TO_AGENT, 0, 0),
+    FILE_WRITE(0x06, Direction.TO_AGENT, 4 + 2, 4 + AgentProtocol.MAX_PATH + 1),
+    FILE_CHUNK(0x07, Direction.TO_AGENT, 1, AgentProtocol.MAX_PAYLOAD),
+    FILE_END(0x08, Direction.TO_AGENT, 0, 0),
+    FILE_ABORT(0x09, Direction.TO_AGENT, 0, 0),
+    FILE_READ(0x0a, Direction.TO_AGENT, 8 + 2, 8 + AgentProtocol.MAX_PATH + 1),
+    FILE_LIST(0x0b, Direction.TO_AGENT, 4 + 2, 4 + AgentProtocol.MAX_PATH + 1),
+    FILE_DELETE(0x0c, Direction.TO_AGENT, 2, AgentProtocol.MAX_PATH + 1),
     READY(0x81, Direction.TO_HOST, 2, 2 + AgentProtocol.MAX_AGENT_NAME),
     STARTED(0x82, Direction.TO_HOST, 4, 4),
     STDOUT(0x83, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
     STDERR(0x84, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
     EXIT(0x85, Direction.TO_HOST, 2, 2),
-    ERROR(0x86, Direction.TO_HOST, 1, AgentProtocol.MAX_ERROR_TEXT);
+    ERROR(0x86, Direction.TO_HOST, 1, AgentProtocol.MAX_ERROR_TEXT),
+    FILE_DATA(0x87, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
+    FILE_ENTRY(0x88, Direction.TO_HOST, AgentProtocol.ENTRY_HEADER + 1,
+            AgentProtocol.ENTRY_HEADER + AgentProtocol.MAX_NAME),
+    FILE_DONE(0x89, Direction.TO_HOST, 1, 1 + AgentProtocol.MAX_ERROR_TEXT);
 
     /** Who sends a frame of this type. */
     public enum Direction { TO_AGENT, TO_HOST }
@@ -56,6 +67,11 @@ public enum FrameType {
     /** The size rule as the messages say it: "2" or "1 .. 65536". */
     public String sizeRule() {
         return minPayload == maxPayload ? String.valueOf(minPayload) : minPayload + " .. " + maxPayload;
+    }
+
+    /** Whether the agent sends it about a file operation (not a process). */
+    public boolean isFileReply() {
+        return this == FILE_DATA || this == FILE_ENTRY || this == FILE_DONE;
     }
 
     /** The spec's name: {@code stdin_close}. */

@@ -103,6 +103,76 @@ public final class FrameWriter {
         return encode(FrameType.START, id, bytes, 0, bytes.length);
     }
 
+    /** {@code file_write}: {@code u32 mode} (permission bits only), then the path and its NUL. */
+    public static byte[] encodeFileWrite(int id, int mode, String path) {
+        if (mode < 0 || mode > AgentProtocol.MAX_MODE) {
+            throw new IllegalArgumentException(String.format("mode 0%o is not permission bits only (0 .. 0777)",
+                    mode));
+        }
+        return encodeFileFrame(FrameType.FILE_WRITE, id, ByteBuffer.allocate(4).putInt(mode).array(), path, false);
+    }
+
+    /** {@code file_read}: {@code u64 maxBytes} (1 .. 2^63-1), then the path and its NUL. */
+    public static byte[] encodeFileRead(int id, long maxBytes, String path) {
+        if (maxBytes < 1) {
+            throw new IllegalArgumentException("maxBytes " + maxBytes + " is outside 1 .. 2^63-1");
+        }
+        return encodeFileFrame(FrameType.FILE_READ, id, ByteBuffer.allocate(8).putLong(maxBytes).array(), path,
+                false);
+    }
+
+    /** {@code file_list}: {@code u32 maxEntries} (at least 1), then the directory's path and its NUL. */
+    public static byte[] encodeFileList(int id, int maxEntries, String dir) {
+        if (maxEntries < 1) {
+            throw new IllegalArgumentException("maxEntries " + maxEntries + " is below 1");
+        }
+        return encodeFileFrame(FrameType.FILE_LIST, id, ByteBuffer.allocate(4).putInt(maxEntries).array(), dir,
+                true);
+    }
+
+    /** {@code file_delete}: the path and its NUL. */
+    public static byte[] encodeFileDelete(int id, String path) {
+        return encodeFileFrame(FrameType.FILE_DELETE, id, new byte[0], path, false);
+    }
+
+    /**
+     * The path as the agent takes it: absolute, well-formed Unicode, at most 4096 bytes of UTF-8, no NUL and no
+     * empty, "." or ".." component; "/" itself only where {@code rootAllowed} (a listing).
+     */
+    static byte[] pathBytes(String path, boolean rootAllowed) {
+        if (!path.startsWith("/")) {
+            throw new IllegalArgumentException("path '" + path + "' is not absolute");
+        }
+        if (path.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("path contains NUL");
+        }
+        if (path.equals("/")) {
+            if (!rootAllowed) {
+                throw new IllegalArgumentException("path / names no file");
+            }
+        } else {
+            for (String component : path.substring(1).split("/", -1)) {
+                if (component.isEmpty() || component.equals(".") || component.equals("..")) {
+                    throw new IllegalArgumentException("path '" + path + "' has an empty, '.' or '..' component");
+                }
+            }
+        }
+        byte[] bytes = utf8("path", path);
+        if (bytes.length > AgentProtocol.MAX_PATH) {
+            throw new IllegalArgumentException("path of " + bytes.length + " bytes is over "
+                    + AgentProtocol.MAX_PATH);
+        }
+        return bytes;
+    }
+
+    private static byte[] encodeFileFrame(FrameType type, int id, byte[] head, String path, boolean rootAllowed) {
+        checkId(id);
+        byte[] name = pathBytes(path, rootAllowed);
+        byte[] payload = ByteBuffer.allocate(head.length + name.length + 1).put(head).put(name).put((byte) 0)
+                .array();
+        return encode(type, id, payload, 0, payload.length);
+    }
+
     /** One frame: {@code u32 length, u8 type, u32 stream, payload}. */
     static byte[] encode(FrameType type, int stream, byte[] data, int offset, int size) {
         if (!type.allowsSize(size)) {
@@ -130,15 +200,21 @@ public final class FrameWriter {
         if (value.indexOf('\0') >= 0) {
             throw new IllegalArgumentException(what + " contains NUL");
         }
+        into.writeBytes(utf8(what, value));
+        into.write(0);
+    }
+
+    private static byte[] utf8(String what, String value) {
         try {
             ByteBuffer utf8 = StandardCharsets.UTF_8.newEncoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
                     .encode(CharBuffer.wrap(value));
-            into.write(utf8.array(), utf8.arrayOffset() + utf8.position(), utf8.remaining());
+            byte[] bytes = new byte[utf8.remaining()];
+            utf8.get(bytes);
+            return bytes;
         } catch (CharacterCodingException e) {
             throw new IllegalArgumentException(what + " is not well-formed Unicode");
         }
-        into.write(0);
     }
 }

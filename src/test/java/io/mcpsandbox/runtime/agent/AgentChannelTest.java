@@ -4,14 +4,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InputStream;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -216,6 +223,192 @@ class AgentChannelTest {
                 }
             }
         }
+    }
+
+    @Test
+    void aWriteSendsChunksThenItsEndAndTheAgentsOkEndsIt() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        byte[] content = new byte[150_000];
+        new Random(2).nextBytes(content);
+        CompletableFuture<Void> write = async(() -> {
+            channel.writeFile("/w/f", 0640, new ByteArrayInputStream(content), content.length, WAIT);
+            return null;
+        });
+        List<Frames.HostFrame> sent = awaitHostFrames(5);
+        assertThat(sent).extracting(Frames.HostFrame::type).containsExactly(0x06, 0x07, 0x07, 0x07, 0x08);
+        assertThat(sent).extracting(Frames.HostFrame::stream).containsOnly(1);
+        assertThat(sent.get(0).payload())
+                .isEqualTo(Frames.concat(new byte[] {0, 0, 1, (byte) 0xa0}, "/w/f\0".getBytes()));
+        assertThat(Frames.concat(sent.get(1).payload(), sent.get(2).payload(), sent.get(3).payload()))
+                .isEqualTo(content);
+        assertThat(write).isNotDone();
+        agent.feed(Frames.fileDone(1, 0));
+        write.get(10, TimeUnit.SECONDS);
+        assertThat(channel.start(List.of("x"), Map.of(), "/", new RecordingListener()).id()).isEqualTo(2);
+    }
+
+    @Test
+    void anEarlyAgentErrorStopsTheWrite() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        InputStream endless = new InputStream() {
+            private boolean fed;
+
+            @Override
+            public int read() {
+                return 'x';
+            }
+
+            @Override
+            public int read(byte[] into, int at, int length) {
+                if (!fed) {
+                    fed = true;
+                    agent.feed(Frames.fileError(1, "/w does not exist"));
+                }
+                return length;
+            }
+        };
+        assertThatThrownBy(() -> channel.writeFile("/w/f", 0644, endless, Long.MAX_VALUE, WAIT))
+                .isInstanceOf(AgentFileException.class).hasMessage("the agent could not write /w/f: /w does not exist");
+        assertThat(Frames.hostFrames(toAgent.toByteArray())).extracting(Frames.HostFrame::type)
+                .doesNotContain(0x08, 0x09);
+        assertThat(channel.endCause()).isEmpty();
+    }
+
+    @Test
+    void contentOverMaxBytesAbortsTheWrite() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        assertThatThrownBy(() -> channel.writeFile("/f", 0644, new ByteArrayInputStream(new byte[70_000]), 69_999,
+                WAIT)).isInstanceOf(FileTooLargeException.class)
+                .hasMessage("the content for /f is larger than 69999 bytes");
+        assertThat(Frames.hostFrames(toAgent.toByteArray())).extracting(Frames.HostFrame::type)
+                .containsExactly(0x06, 0x07, 0x09);
+        // The agent's answer to the abort is still checked, then goes nowhere; the channel goes on.
+        agent.feed(Frames.fileError(1, "the host aborted the write of /f"));
+        CompletableFuture<Void> delete = async(() -> {
+            channel.deleteFile("/f", WAIT);
+            return null;
+        });
+        awaitHostFrames(4);
+        agent.feed(Frames.fileDone(2, 0));
+        delete.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aReadFillsTheSinkAndSaysWhetherItWasTruncated() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        CompletableFuture<Boolean> read = async(() -> channel.readFile("/f", 4, sink, WAIT));
+        assertThat(awaitHostFrames(1).getFirst().payload())
+                .isEqualTo(Frames.concat(new byte[] {0, 0, 0, 0, 0, 0, 0, 4}, "/f\0".getBytes()));
+        agent.feed(Frames.concat(Frames.fileData(1, new byte[] {1, 0}), Frames.fileData(1, new byte[] {0, 2}),
+                Frames.fileDone(1, 2)));
+        assertThat(read.get(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(sink.toByteArray()).containsExactly(1, 0, 0, 2);
+    }
+
+    @Test
+    void aReadThatTimesOutGetsNothingLater() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        assertThatThrownBy(() -> channel.readFile("/f", 10, sink, Duration.ofMillis(100)))
+                .isInstanceOf(TimeoutException.class).hasMessage("reading /f did not finish in time");
+        agent.feed(Frames.concat(Frames.fileData(1, new byte[3]), Frames.fileDone(1, 0)));
+        CompletableFuture<Boolean> next = async(() -> channel.readFile("/g", 10, sink, WAIT));
+        awaitHostFrames(2);
+        agent.feed(Frames.fileDone(2, 0));
+        assertThat(next.get(10, TimeUnit.SECONDS)).isFalse();
+        assertThat(sink.size()).isZero();
+    }
+
+    @Test
+    void aListingAndADeleteError() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        CompletableFuture<DirectoryListing> list = async(() -> channel.listDirectory("/", 2, WAIT));
+        awaitHostFrames(1);
+        agent.feed(Frames.concat(Frames.fileEntry(1, 1, 4096, 7, "d".getBytes()),
+                Frames.fileEntry(1, 0, 3, 8, "f".getBytes()), Frames.fileDone(1, 2)));
+        assertThat(list.get(10, TimeUnit.SECONDS)).isEqualTo(new DirectoryListing(List.of(
+                new FileEntry("d", true, FileEntry.Kind.DIRECTORY, 4096, 7),
+                new FileEntry("f", true, FileEntry.Kind.FILE, 3, 8)), true));
+        CompletableFuture<Void> delete = async(() -> {
+            channel.deleteFile("/x", WAIT);
+            return null;
+        });
+        awaitHostFrames(2);
+        agent.feed(Frames.fileError(2, "/x does not exist"));
+        assertThatThrownBy(() -> delete.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(AgentFileException.class)
+                .hasMessage("the agent could not delete /x: /x does not exist");
+    }
+
+    @Test
+    void aHostileReplyEndsTheChannelAndTheWaitingCallerHearsWhy() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        CompletableFuture<Boolean> read = async(() -> channel.readFile("/f", 2, new ByteArrayOutputStream(), WAIT));
+        awaitHostFrames(1);
+        agent.feed(Frames.fileData(1, new byte[3]));
+        assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(AgentProtocolException.class)
+                .hasMessage("frame 2: file_data for stream 1 beyond the 2 bytes the host asked for");
+        assertThat(agent.isClosed()).isTrue();
+        assertThatThrownBy(() -> channel.deleteFile("/f", WAIT)).isInstanceOf(IOException.class)
+                .hasMessageStartingWith("the agent channel has ended: frame 2");
+    }
+
+    /** Mutated file replies: every waiting caller returns or hears one of the known failures, never hangs. */
+    @Test
+    void mutatedFileRepliesEndEveryOperationInAKnownWay() throws Exception {
+        byte[] valid = Frames.concat(Frames.fileData(1, new byte[40]), Frames.fileDone(1, 0), Frames.fileEntry(2, "a"),
+                Frames.fileEntry(2, "b"), Frames.fileDone(2, 2), Frames.fileError(3, "no"));
+        Random random = new Random(14);
+        for (int round = 0; round < 200; round++) {
+            TestPipe pipe = new TestPipe();
+            pipe.feed(Frames.ready("a"));
+            ByteArrayOutputStream written = new ByteArrayOutputStream();
+            try (AgentChannel fuzzed = AgentChannel.open("fuzz", pipe, written, HANDSHAKE)) {
+                List<CompletableFuture<?>> calls = List.of(
+                        async(() -> fuzzed.readFile("/a", 100, new ByteArrayOutputStream(), WAIT)),
+                        async(() -> fuzzed.listDirectory("/", 2, WAIT)),
+                        async(() -> {
+                            fuzzed.deleteFile("/c", WAIT);
+                            return null;
+                        }));
+                await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(WAIT)
+                        .until(() -> Frames.hostFrames(written.toByteArray()).size() == 3);
+                pipe.feed(FrameReaderTest.Mutations.mutate(valid, random));
+                pipe.closeWrite();
+                for (CompletableFuture<?> call : calls) {
+                    try {
+                        call.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    } catch (ExecutionException e) {
+                        assertThat(e.getCause()).isInstanceOfAny(AgentProtocolException.class,
+                                AgentGaveUpException.class, EOFException.class, AgentFileException.class);
+                    }
+                }
+            }
+        }
+    }
+
+    private <T> CompletableFuture<T> async(Callable<T> call) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                result.complete(call.call());
+            } catch (Exception e) {
+                result.completeExceptionally(e);
+            }
+        });
+        return result;
+    }
+
+    private List<Frames.HostFrame> awaitHostFrames(int count) {
+        await().atMost(WAIT).until(() -> Frames.hostFrames(toAgent.toByteArray()).size() >= count);
+        return Frames.hostFrames(toAgent.toByteArray());
     }
 
     private AgentChannel open() throws IOException {

@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.Test;
 
 /** The order rules, frame by frame, without threads: frames are built as bytes and parsed by the reader. */
@@ -174,6 +175,119 @@ class ChannelStateTest {
         accept(Frames.exit(1, 0, 0));
         assertThat(process.stdoutBytes()).isEqualTo(7);
         assertThat(process.hasEnded()).isTrue();
+    }
+
+    @Test
+    void aReadDeliversItsBytesAndEndsOnce() throws Exception {
+        accept(Frames.ready("a"));
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        FileOperation read = state.registerFile(FileOperation.Kind.READ, 5, sink);
+        accept(Frames.fileData(1, new byte[] {0, 1}));
+        accept(Frames.fileData(1, new byte[] {2, 3, 4}));
+        accept(Frames.fileDone(1, 2));
+        assertThat(sink.toByteArray()).containsExactly(0, 1, 2, 3, 4);
+        assertThat(read.await(System.nanoTime(), "reading")).isEqualTo(new FileOperation.Outcome(true, null));
+        assertViolation(Frames.fileDone(1, 0), "frame 5: file_done for stream 1 after its file_done");
+        assertViolation(Frames.fileData(1, new byte[1]), "frame 6: file_data for stream 1 after its file_done");
+    }
+
+    @Test
+    void aReadNeverGetsMoreThanItsMaxBytesAndIsTruncatedOnlyAtIt() throws IOException {
+        accept(Frames.ready("a"));
+        state.registerFile(FileOperation.Kind.READ, 3, new ByteArrayOutputStream());
+        accept(Frames.fileData(1, new byte[2]));
+        assertViolation(Frames.fileData(1, new byte[2]),
+                "frame 3: file_data for stream 1 beyond the 3 bytes the host asked for");
+        state.registerFile(FileOperation.Kind.READ, 3, new ByteArrayOutputStream());
+        assertViolation(Frames.fileDone(2, 2), "frame 4: file_done truncated for stream 2 after 0 of 3");
+    }
+
+    @Test
+    void anAgentErrorIsTheOutcomeMadePrintable() throws Exception {
+        accept(Frames.ready("a"));
+        FileOperation delete = state.registerFile(FileOperation.Kind.DELETE, 0, null);
+        accept(Frames.fileError(1, "/x\nis a \u202edirectory"));
+        assertThat(delete.await(System.nanoTime(), "deleting").error()).isEqualTo("/x?is a ?directory");
+    }
+
+    @Test
+    void aListingKeepsItsRules() throws Exception {
+        accept(Frames.ready("a"));
+        FileOperation list = state.registerFile(FileOperation.Kind.LIST, 2, null);
+        accept(Frames.fileEntry(1, "a"));
+        assertViolation(Frames.fileEntry(1, "a"), "frame 3: file_entry for stream 1 repeats a name");
+        FileOperation other = state.registerFile(FileOperation.Kind.LIST, 2, null);
+        accept(Frames.fileEntry(2, "a"));
+        accept(Frames.fileEntry(2, "b"));
+        assertViolation(Frames.fileEntry(2, "c"),
+                "frame 6: file_entry for stream 2 beyond the 2 entries the host asked for");
+        assertViolation(Frames.fileData(2, new byte[1]), "frame 7: file_data for stream 2, a list");
+        accept(Frames.fileDone(2, 2));
+        assertThat(other.entries()).extracting(FileEntry::name).containsExactly("a", "b");
+        assertThat(list.isDone()).isFalse();
+    }
+
+    @Test
+    void aWriteGetsOnlyItsFileDoneAndOkOnlyAfterItsEnd() throws Exception {
+        accept(Frames.ready("a"));
+        FileOperation write = state.registerFile(FileOperation.Kind.WRITE, 0, null);
+        assertViolation(Frames.fileData(1, new byte[1]), "frame 2: file_data for stream 1, a write");
+        assertViolation(Frames.fileEntry(1, "x"), "frame 3: file_entry for stream 1, a write");
+        assertViolation(Frames.fileDone(1, 0), "frame 4: file_done ok for stream 1 before its file_end");
+        assertViolation(Frames.fileDone(1, 2), "frame 5: file_done truncated for stream 1, a write");
+        write.commit();
+        accept(Frames.fileDone(1, 0));
+        assertThat(write.await(System.nanoTime(), "writing")).isEqualTo(new FileOperation.Outcome(false, null));
+        FileOperation early = state.registerFile(FileOperation.Kind.WRITE, 0, null);
+        accept(Frames.fileError(2, "no parent"));  // an error may come before the end
+        assertThat(early.await(System.nanoTime(), "writing").error()).isEqualTo("no parent");
+    }
+
+    @Test
+    void processesAndFileOperationsShareIdsButNotFrames() throws IOException {
+        accept(Frames.ready("a"));
+        state.register(new RecordingListener(), writer);
+        state.registerFile(FileOperation.Kind.DELETE, 0, null);
+        assertThat(state.register(new RecordingListener(), writer).id()).isEqualTo(3);
+        assertViolation(Frames.fileDone(1, 0), "frame 2: file_done for stream 1, which is a process");
+        assertViolation(Frames.started(2, 5), "frame 3: started for stream 2, which is a file operation");
+        assertViolation(Frames.fileDone(4, 0), "frame 4: file_done for stream 4, which the host never started");
+        assertViolation(Frames.fileDone(0, 0), "frame 5: file_done for stream 0, which the host never started");
+    }
+
+    @Test
+    void atMost8WritesAreOpenAndTheEndFailsEveryWaitingOperation() throws Exception {
+        accept(Frames.ready("a"));
+        List<FileOperation> writes = new ArrayList<>();
+        for (int i = 0; i < AgentProtocol.MAX_OPEN_WRITES; i++) {
+            writes.add(state.registerFile(FileOperation.Kind.WRITE, 0, null));
+        }
+        assertThatThrownBy(() -> state.registerFile(FileOperation.Kind.WRITE, 0, null))
+                .isInstanceOf(IllegalStateException.class).hasMessage("8 file writes are open (the limit)");
+        FileOperation read = state.registerFile(FileOperation.Kind.READ, 1, new ByteArrayOutputStream());
+        accept(Frames.fileError(3, "no"));
+        assertThat(state.registerFile(FileOperation.Kind.WRITE, 0, null).id()).isEqualTo(10);
+        IOException cause = new IOException("gone");
+        state.end(cause);
+        assertThat(read.isDone()).isFalse();
+        state.failFiles();
+        assertThatThrownBy(() -> read.await(System.nanoTime() + 1_000_000_000L, "reading")).isSameAs(cause);
+        assertThatThrownBy(() -> writes.getFirst().await(System.nanoTime(), "writing")).isSameAs(cause);
+        assertThatThrownBy(() -> state.registerFile(FileOperation.Kind.READ, 1, null)).isInstanceOf(IOException.class)
+                .hasMessage("the agent channel has ended: gone");
+    }
+
+    @Test
+    void aTimedOutReadIsAbandonedButStillChecked() throws Exception {
+        accept(Frames.ready("a"));
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        FileOperation read = state.registerFile(FileOperation.Kind.READ, 4, sink);
+        assertThatThrownBy(() -> read.await(System.nanoTime(), "reading /x"))
+                .isInstanceOf(TimeoutException.class).hasMessage("reading /x did not finish in time");
+        accept(Frames.fileData(1, new byte[3]));
+        assertThat(sink.size()).isZero();
+        assertViolation(Frames.fileData(1, new byte[2]),
+                "frame 3: file_data for stream 1 beyond the 4 bytes the host asked for");
     }
 
     @Test

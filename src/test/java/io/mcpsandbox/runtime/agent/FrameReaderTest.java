@@ -86,11 +86,12 @@ class FrameReaderTest {
     @Test
     void unknownTypesAndTheHostsTypesAreRefused() {
         assertViolation(frame(0x00, 0, new byte[0]), "frame 1: unknown type 0x00");
-        assertViolation(frame(0x87, 0, new byte[0]), "frame 1: unknown type 0x87");
+        assertViolation(frame(0x8a, 0, new byte[0]), "frame 1: unknown type 0x8a");
         assertViolation(frame(0xff, 0, new byte[0]), "frame 1: unknown type 0xff");
         assertViolation(frame(0x01, 1, new byte[8]), "frame 1: type 0x01 (start) is a host's frame");
         assertViolation(frame(0x02, 1, new byte[1]), "frame 1: type 0x02 (stdin) is a host's frame");
         assertViolation(frame(0x05, 0, new byte[0]), "frame 1: type 0x05 (shutdown) is a host's frame");
+        assertViolation(frame(0x07, 1, new byte[1]), "frame 1: type 0x07 (file_chunk) is a host's frame");
     }
 
     @Test
@@ -154,6 +155,53 @@ class FrameReaderTest {
                 .isEqualTo(Integer.MAX_VALUE);
     }
 
+    @Test
+    void fileFramesAreReadWithTheirFields() throws IOException {
+        FrameReader reader = reader(concat(Frames.fileData(3, new byte[] {0, 1, 0}),
+                Frames.fileEntry(4, 2, Long.MAX_VALUE, -5, "a b".getBytes()), Frames.fileDone(4, 2),
+                Frames.fileError(5, "no such file")));
+        assertThat(reader.next().orElseThrow().payload()).containsExactly(0, 1, 0);
+        AgentFrame entry = reader.next().orElseThrow();
+        FileEntry parsed = FileEntry.of(entry);
+        assertThat(parsed).isEqualTo(new FileEntry("a b", true, FileEntry.Kind.LINK, Long.MAX_VALUE, -5));
+        assertThat(reader.next().orElseThrow().u8(0)).isEqualTo(2);
+        assertThat(reader.next().orElseThrow().text(1)).isEqualTo("no such file");
+        assertThat(reader.next()).isEmpty();
+        assertThat(FileEntry.of(reader(Frames.fileEntry(1, 0, 0, 0, new byte[] {'x', (byte) 0xff})).next()
+                .orElseThrow())).isEqualTo(new FileEntry("x\ufffd", false, FileEntry.Kind.FILE, 0, 0));
+        assertThat(reader(Frames.fileEntry(1, 0, 0, 0, "n".repeat(255).getBytes())).next()).isPresent();
+        assertThat(reader(Frames.fileEntry(1, 3, 0, 0, "...".getBytes())).next()).isPresent();
+        assertThat(reader(Frames.fileError(1, "é".repeat(512))).next()).isPresent();
+    }
+
+    @Test
+    void fileFrameSizeAndContentRules() {
+        assertViolation(Frames.fileData(1, new byte[0]),
+                "frame 1: file_data with a payload of 0 bytes (allowed: 1 .. 65536)");
+        assertViolation(Frames.fileData(1, new byte[65537]), "frame 1: length 65542 is outside 5 .. 65541");
+        assertViolation(Frames.fileEntry(1, 0, 0, 0, new byte[0]),
+                "frame 1: file_entry with a payload of 17 bytes (allowed: 18 .. 272)");
+        assertViolation(Frames.fileEntry(1, 0, 0, 0, "n".repeat(256).getBytes()),
+                "frame 1: file_entry with a payload of 273 bytes (allowed: 18 .. 272)");
+        assertViolation(Frames.fileEntry(1, 4, 0, 0, "a".getBytes()), "frame 1: file_entry of kind 4 (must be 0 .. 3)");
+        assertViolation(Frames.fileEntry(1, 0, -1, 0, "a".getBytes()), "frame 1: file_entry with a size above 2^63-1");
+        for (String name : List.of("a/b", "/", "a\0b", "\0")) {
+            assertViolation(Frames.fileEntry(1, 0, 0, 0, name.getBytes()),
+                    "frame 1: file_entry with a name that holds '/' or NUL");
+        }
+        assertViolation(Frames.fileEntry(1, 1, 0, 0, ".".getBytes()), "frame 1: file_entry named \".\" or \"..\"");
+        assertViolation(Frames.fileEntry(1, 1, 0, 0, "..".getBytes()), "frame 1: file_entry named \".\" or \"..\"");
+        assertViolation(frame(0x89, 1, new byte[0]),
+                "frame 1: file_done with a payload of 0 bytes (allowed: 1 .. 1025)");
+        assertViolation(Frames.fileDone(1, 3), "frame 1: file_done with status 3 (must be 0 .. 2)");
+        assertViolation(frame(0x89, 1, new byte[] {1}), "frame 1: file_done error without a reason");
+        assertViolation(frame(0x89, 1, new byte[] {0, 'x'}), "frame 1: file_done with status 0 and 1 bytes after it");
+        assertViolation(frame(0x89, 1, new byte[] {2, 'x'}), "frame 1: file_done with status 2 and 1 bytes after it");
+        assertViolation(frame(0x89, 1, new byte[] {1, 'x', (byte) 0xc3}), "frame 1: file_done text is not valid UTF-8");
+        assertViolation(Frames.fileError(1, "x".repeat(1025)),
+                "frame 1: file_done with a payload of 1026 bytes (allowed: 1 .. 1025)");
+    }
+
     /** Random bytes: the reader ends cleanly or with a violation, never anything else, never asking much. */
     @Test
     void randomBytesNeverBreakTheReader() {
@@ -165,7 +213,7 @@ class FrameReaderTest {
                 // Half the rounds get a plausible length and an agent type, to reach deeper rules.
                 junk[0] = 0;
                 junk[1] = 0;
-                junk[4] = (byte) (0x81 + random.nextInt(6));
+                junk[4] = (byte) (0x81 + random.nextInt(9));
             }
             readToTheEnd(junk);
         }
@@ -175,7 +223,8 @@ class FrameReaderTest {
     @Test
     void mutatedValidStreamsNeverBreakTheReader() {
         byte[] valid = concat(Frames.ready("mcp-agent"), Frames.started(1, 10), Frames.stdout(1, new byte[300]),
-                Frames.stderr(1, "warn".getBytes()), Frames.exit(1, 0, 0), Frames.error(2, "nope"));
+                Frames.stderr(1, "warn".getBytes()), Frames.exit(1, 0, 0), Frames.error(2, "nope"),
+                Frames.fileData(3, new byte[40]), Frames.fileEntry(4, "name"), Frames.fileError(5, "why"));
         Random random = new Random(12);
         for (int round = 0; round < 3000; round++) {
             readToTheEnd(Mutations.mutate(valid, random));

@@ -60,6 +60,47 @@ class FrameWriterTest {
     }
 
     @Test
+    void fileFramesByteForByte() {
+        assertThat(hex(FrameWriter.encodeFileWrite(7, 0640, "/w/a"))).isEqualTo(
+                "0000000e" + "06" + "00000007" + "000001a0" + "2f772f6100");
+        assertThat(hex(FrameWriter.encodeFileRead(8, 65536, "/é"))).isEqualTo(
+                "00000011" + "0a" + "00000008" + "0000000000010000" + "2fc3a900");
+        assertThat(hex(FrameWriter.encodeFileList(9, 1000, "/"))).isEqualTo(
+                "0000000b" + "0b" + "00000009" + "000003e8" + "2f00");
+        assertThat(hex(FrameWriter.encodeFileDelete(10, "/x"))).isEqualTo(
+                "00000008" + "0c" + "0000000a" + "2f7800");
+        assertThat(hex(FrameWriter.encode(FrameType.FILE_CHUNK, 7, new byte[] {0, 1}, 0, 2)))
+                .isEqualTo("00000007" + "07" + "00000007" + "0001");
+        assertThat(hex(FrameWriter.encode(FrameType.FILE_END, 7, new byte[0], 0, 0)))
+                .isEqualTo("00000005" + "08" + "00000007");
+        assertThat(hex(FrameWriter.encode(FrameType.FILE_ABORT, 7, new byte[0], 0, 0)))
+                .isEqualTo("00000005" + "09" + "00000007");
+        assertThat(FrameWriter.encodeFileRead(1, Long.MAX_VALUE, "/" + "a".repeat(4095))).hasSize(9 + 8 + 4097);
+    }
+
+    @Test
+    void filePathsAndLimitsTheSpecRefusesAreRefused() {
+        for (String path : List.of("", "a", "a/b", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/..", "/.")) {
+            assertThatThrownBy(() -> FrameWriter.encodeFileDelete(1, path))
+                    .isInstanceOf(IllegalArgumentException.class);
+        }
+        assertRefused(() -> FrameWriter.encodeFileDelete(1, "/a\0b"), "path contains NUL");
+        assertRefused(() -> FrameWriter.encodeFileDelete(1, "/\ud800"), "path is not well-formed Unicode");
+        assertRefused(() -> FrameWriter.encodeFileRead(1, 1, "/"), "path / names no file");
+        assertRefused(() -> FrameWriter.encodeFileRead(1, 1, "/" + "é".repeat(2048)),
+                "path of 4097 bytes is over 4096");
+        assertRefused(() -> FrameWriter.encodeFileRead(1, 0, "/a"), "maxBytes 0 is outside 1 .. 2^63-1");
+        assertRefused(() -> FrameWriter.encodeFileList(1, 0, "/a"), "maxEntries 0 is below 1");
+        assertRefused(() -> FrameWriter.encodeFileWrite(1, 01000, "/a"),
+                "mode 01000 is not permission bits only (0 .. 0777)");
+        assertRefused(() -> FrameWriter.encodeFileWrite(1, -1, "/a"),
+                "mode 037777777777 is not permission bits only (0 .. 0777)");
+        assertRefused(() -> FrameWriter.encodeFileWrite(0, 0644, "/a"), "process id 0 is outside 1 .. 2^31-1");
+        assertThat(FrameWriter.encodeFileList(1, 1, "/")).hasSize(9 + 4 + 2);
+        assertThat(FrameWriter.encodeFileDelete(1, "/a/.b/..c/...")).hasSize(9 + 14);
+    }
+
+    @Test
     void stdinIsCutIntoFramesOfAtMost65536Bytes() throws IOException {
         byte[] data = new byte[2 * 65536 + 1];
         for (int i = 0; i < data.length; i++) {

@@ -45,6 +45,27 @@ final class Frames {
         return frame(0x86, id, text.getBytes(StandardCharsets.UTF_8));
     }
 
+    static byte[] fileData(int id, byte[] data) {
+        return frame(0x87, id, data);
+    }
+
+    static byte[] fileEntry(int id, int kind, long size, long mtime, byte[] name) {
+        return frame(0x88, id, ByteBuffer.allocate(17 + name.length).put((byte) kind).putLong(size).putLong(mtime)
+                .put(name).array());
+    }
+
+    static byte[] fileEntry(int id, String name) {
+        return fileEntry(id, 0, 1, 2, name.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static byte[] fileDone(int id, int status) {
+        return frame(0x89, id, new byte[] {(byte) status});
+    }
+
+    static byte[] fileError(int id, String reason) {
+        return frame(0x89, id, concat(new byte[] {1}, reason.getBytes(StandardCharsets.UTF_8)));
+    }
+
     static byte[] concat(byte[]... parts) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (byte[] part : parts) {

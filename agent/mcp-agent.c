@@ -429,6 +429,7 @@ static void flush_stdin(struct proc *p)
  * and a hard link at the target is replaced, never written through. */
 enum {
     MAX_WRITES = 8,         /* file writes open at once (until their file_end, file_abort or failure) */
+    MAKE_PARENTS = 0x10000, /* file_write mode flag: make missing parent directories */
     MAX_PATH = 4096,
     MAX_NAME = 255,
     FILE_OK = 0, FILE_ERROR = 1, FILE_TRUNCATED = 2,
@@ -560,8 +561,9 @@ static char *parse_path(unsigned char *p, size_t at, size_t n)
 }
 
 /* Opens (O_PATH) the directory holding the last component of path (not "/") without following any link and
- * points *name at that component; or sends file_done error and returns -1. */
-static int open_parent(uint32_t id, char *path, char **name)
+ * points *name at that component; or sends file_done error and returns -1. With make, a missing directory on
+ * the way is made (mode 0755; mkdirat makes nothing where a link is, and the link is then refused). */
+static int open_parent(uint32_t id, char *path, char **name, int make)
 {
     *name = strrchr(path, '/') + 1;
     int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -573,6 +575,8 @@ static int open_parent(uint32_t id, char *path, char **name)
         char *slash = strchr(c, '/');
         *slash = 0;  /* path is now the prefix up to c, for the messages */
         int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && errno == ENOENT && make && (mkdirat(dir, c, 0755) == 0 || errno == EEXIST))
+            next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0) {
             int e = errno;
             struct stat st;
@@ -601,7 +605,7 @@ static int open_regular(uint32_t id, char *path)
         return -1;
     }
     char *name;
-    int dir = open_parent(id, path, &name);
+    int dir = open_parent(id, path, &name, 0);
     if (dir < 0)
         return -1;
     struct stat st;
@@ -682,7 +686,7 @@ static void file_list(uint32_t id, unsigned char *p, size_t n)
         }
     } else {
         char *name;
-        int dir = open_parent(id, path, &name);
+        int dir = open_parent(id, path, &name, 0);
         if (dir < 0)
             return;
         fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -746,7 +750,7 @@ static void file_delete(uint32_t id, unsigned char *p, size_t n)
         return;
     }
     char *name;
-    int dir = open_parent(id, path, &name);
+    int dir = open_parent(id, path, &name, 0);
     if (dir < 0)
         return;
     struct stat st;
@@ -822,8 +826,10 @@ static void file_write(uint32_t id, unsigned char *p, size_t n)
     if (n < 4)
         violation("file_write payload too short");
     uint32_t mode = get32(p);
+    int make_parents = (mode & MAKE_PARENTS) != 0;
+    mode &= ~(uint32_t)MAKE_PARENTS;
     if (mode > 0777)
-        violation("file_write with a mode beyond the permission bits 0777");
+        violation("file_write with a mode beyond the permission bits 0777 and the make-parents flag");
     char *path = parse_path(p, 4, n);
     struct file_write *w = write_by_id(0);
     if (w == NULL) {
@@ -835,7 +841,7 @@ static void file_write(uint32_t id, unsigned char *p, size_t n)
         return;
     }
     char *name;
-    int dir = open_parent(id, path, &name);
+    int dir = open_parent(id, path, &name, make_parents);
     if (dir < 0)
         return;
     const char *why = strlen(name) > MAX_NAME ? "a name longer than 255 bytes" : not_replaceable(dir, name);

@@ -626,6 +626,22 @@ class FileTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.p('missing')))
         self.assertEqual(0, self.a.write_file(2, self.p('f'), b'fine').status)
 
+    def test_make_parents_makes_missing_directories_but_never_through_a_link(self):
+        r = self.a.write_file(1, self.p('made', 'by', 'the', 'agent.txt'), b'deep', mode=0o644 | 0x10000)
+        self.assertEqual(0, r.status, r.error)
+        with open(self.p('made', 'by', 'the', 'agent.txt'), 'rb') as f:
+            self.assertEqual(b'deep', f.read())
+        self.assertEqual(0o755, os.stat(self.p('made', 'by')).st_mode & 0o777)
+        outside = os.path.realpath(tempfile.mkdtemp(prefix='agent-outside-'))
+        self.addCleanup(subprocess.run, ['rm', '-rf', outside])
+        os.symlink(outside, self.p('link'))
+        os.symlink(os.path.join(outside, 'dangling'), self.p('dangling'))
+        for fid, parts in [(2, ('link', 'sub', 'f')), (3, ('dangling', 'f')), (4, ('dangling', 'sub', 'f'))]:
+            r = self.a.write_file(fid, self.p(*parts), b'x', mode=0o644 | 0x10000)
+            self.assertIsNone(r.status)
+            self.assertIn('symbolic link', r.error)
+        self.assertEqual([], os.listdir(outside), 'nothing was made through a link')
+
     def test_an_aborted_write_keeps_the_old_file(self):
         self.put('f', b'old')
         self.a.begin_write(1, self.p('f'))

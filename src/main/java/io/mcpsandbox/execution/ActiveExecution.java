@@ -1,7 +1,6 @@
 package io.mcpsandbox.execution;
 
 import io.mcpsandbox.model.SecurityLevel;
-import io.mcpsandbox.runtime.RunningSandbox;
 import java.time.Instant;
 
 /** An execution between its start and its result: what can be listed and terminated. */
@@ -13,7 +12,8 @@ public final class ActiveExecution {
     private volatile SecurityLevel securityLevel;
     private volatile String image;
     private final Instant startedAt;
-    private volatile RunningSandbox running;
+    /** Kills what runs for this execution: its sandbox, or in a session its program's process group. */
+    private volatile Runnable killer;
     private volatile boolean terminated;
     private volatile boolean timedOut;
 
@@ -51,10 +51,10 @@ public final class ActiveExecution {
         return timedOut;
     }
 
-    void started(RunningSandbox sandbox) {
-        running = sandbox;
+    void started(Runnable kill) {
+        killer = kill;
         if (terminated) {
-            sandbox.kill(); // terminate arrived while the sandbox was starting
+            kill.run(); // terminate arrived while the sandbox was starting
         }
     }
 
@@ -74,9 +74,9 @@ public final class ActiveExecution {
     }
 
     void kill() {
-        RunningSandbox sandbox = running;
-        if (sandbox != null) {
-            sandbox.kill();
+        Runnable k = killer;
+        if (k != null) {
+            k.run();
         }
     }
 }

@@ -23,6 +23,10 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.session.SessionFiles;
+import io.mcpsandbox.session.SessionLease;
+import io.mcpsandbox.session.SessionService;
+import io.mcpsandbox.session.SessionUnavailableException;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -62,6 +66,7 @@ public final class ExecutionService implements AutoCloseable {
     private final ExecutionStore store;
     private final SandboxRunner sandboxes;
     private final Runnable beforeSandbox;
+    private final SessionService sessions;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
@@ -73,12 +78,14 @@ public final class ExecutionService implements AutoCloseable {
      * @param defaultDlpMode what the scanner does when a request does not say
      * @param imageScans     vulnerability findings of catalog images (events, or a refusal)
      * @param beforeSandbox  runs before each execution's record and sandbox exist (starts the owner watchdog)
+     * @param sessions       the live sessions, for a request with a {@code sessionId}
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
                             DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
-                            Runnable beforeSandbox) {
+                            Runnable beforeSandbox, SessionService sessions) {
         this.beforeSandbox = beforeSandbox;
+        this.sessions = sessions;
         this.validator = validator;
         this.commandPolicy = commandPolicy;
         this.selector = selector;
@@ -177,6 +184,9 @@ public final class ExecutionService implements AutoCloseable {
         // Until policy has chosen, what the request asked for; rejections are recorded with it.
         ExecutionRecord record = ExecutionRecord.started(id, request.userId(), request.sessionId(), request.image(),
                 request.runtime(), level, request.command(), request.language(), execution.startedAt());
+        if (request.sessionId() != null) {
+            return runInSession(execution, request, listener, t0, record);
+        }
         PreparedSandbox prepared = null;
         try {
             ExecutionPlan plan;
@@ -238,6 +248,96 @@ public final class ExecutionService implements AutoCloseable {
             if (prepared != null) {
                 scheduleTeardown(id, prepared);
             }
+        }
+    }
+
+    /**
+     * An execution in one of its user's sessions: checked like any other (its command, its own timeout and
+     * output cap, its env on top of the session's), run as a new process of the session's agent, recorded with
+     * the session's id. The sandbox-wide limits, image, runtime and level are the session's: asking for others
+     * is a rejection, never a silent change.
+     */
+    private ExecutionResult runInSession(ActiveExecution execution, ExecutionRequest request,
+                                         ExecutionListener listener, long t0, ExecutionRecord asked) {
+        String id = execution.executionId();
+        ExecutionRecord record = asked;
+        try (SessionLease lease = sessions.lease(request.userId(), request.sessionId())) {
+            ExecutionPlan plan;
+            CommandPolicy.Verdict verdict;
+            try {
+                checkAgainstSession(request, lease);
+                plan = validator.validate(request.toBuilder().image(lease.image()).runtime(null)
+                        .securityLevel(lease.securityLevel()).build());
+                verdict = commandPolicy.check(plan.command(), request.code());
+                if (verdict.rejected()) {
+                    CommandRule rule = verdict.rejectedBy().orElseThrow();
+                    return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
+                            "policy." + rule.name() + ": " + verdict.reason().orElse(rule.name()), lease.runtime(),
+                            lease.securityLevel(), lease.image(), elapsedMs(t0),
+                            verdict.rejectionEvent().stream().toList()));
+                }
+            } catch (PolicyViolation e) {
+                return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
+                        lease.runtime(), lease.securityLevel(), lease.image(), elapsedMs(t0), List.of()));
+            }
+            execution.resolved(lease.runtime(), lease.securityLevel(), lease.image());
+            record = ExecutionRecord.started(id, request.userId(), request.sessionId(), lease.image(),
+                    lease.runtime(), lease.securityLevel(), plan.command(), request.language(),
+                    execution.startedAt());
+            try {
+                store.recordStart(record);
+            } catch (RuntimeException e) {
+                log.error("execution {} not started: its record could not be written", id, e);
+                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, "the execution record could not be written: "
+                        + e.getMessage(), lease.runtime(), lease.securityLevel(), lease.image(), elapsedMs(t0),
+                        List.of());
+            }
+            try {
+                SessionFiles.write(lease.channel(), plan.workspaceFiles(), plan.limits().timeout());
+            } catch (IOException | java.util.concurrent.TimeoutException e) {
+                // A link the session's programs planted where a file goes is refused by the agent, not followed.
+                return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, "files: could not be "
+                        + "written to the session: " + e.getMessage(), lease.runtime(), lease.securityLevel(),
+                        lease.image(), elapsedMs(t0), List.of()));
+            }
+            // The session's environment, then the variables this request set itself.
+            Map<String, String> env = new java.util.LinkedHashMap<>(lease.env());
+            env.putAll(request.env());
+            ExecutionPlan inSession = new ExecutionPlan(plan.command(), env, plan.workDir(), lease.image(),
+                    lease.securityLevel(), true, lease.runtime(), plan.limits(), plan.workspaceFiles(), plan.stdin());
+            log.info("execution started in session {}: user={} runtime={}", request.sessionId(), request.userId(),
+                    lease.runtime());
+            ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease, env, listener, t0);
+            return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
+        } catch (SessionUnavailableException e) {
+            return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "sessionId: "
+                    + e.getMessage(), request.runtime(), execution.securityLevel(), request.image(), elapsedMs(t0),
+                    List.of()));
+        } catch (RuntimeException e) {
+            log.warn("execution {} in session {} failed: {}", id, request.sessionId(), e.getMessage(), e);
+            return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, e.getMessage(),
+                    execution.runtime(), execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
+        } finally {
+            active.remove(id);
+        }
+    }
+
+    /** What a session fixes for all its executions may not be asked for differently by one of them. */
+    private static void checkAgainstSession(ExecutionRequest request, SessionLease lease) throws PolicyViolation {
+        if (request.runtime() != null && !request.runtime().equals(lease.runtime())) {
+            throw new PolicyViolation("runtime", "the session runs on '" + lease.runtime() + "'");
+        }
+        if (request.securityLevel() != null && request.securityLevel() != lease.securityLevel()) {
+            throw new PolicyViolation("securityLevel", "the session runs at '" + lease.securityLevel().wireName()
+                    + "'");
+        }
+        if (request.image() != null && !request.image().equals(lease.image())) {
+            throw new PolicyViolation("image", "the session runs image '" + lease.image() + "'");
+        }
+        if (request.limits().memoryBytes() != null || request.limits().cpus() != null
+                || request.limits().pids() != null) {
+            throw new PolicyViolation("limits", "memory, CPUs and pids are the session's, set when it is "
+                    + "created; an execution in it sets only its timeout and output cap");
         }
     }
 

@@ -17,6 +17,7 @@ import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentExit;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.runtime.agent.ProgramRun;
+import io.mcpsandbox.session.SessionLease;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -72,8 +73,11 @@ final class SandboxRunner implements AutoCloseable {
         ResourceLimits limits = plan.limits();
         long deadlineNanos = startNanos + limits.timeout().toNanos();
         RunningSandbox running = prepared.start();
-        execution.started(running);
-        OutputCapture output = new OutputCapture(limits.outputBytes(), running::kill);
+        execution.started(running::kill);
+        // The cap is seen on the channel's reader thread, which must go on reading while the kill happens: a
+        // Docker kill waits for the attach's output to be taken, so a kill on that thread would never return.
+        OutputCapture output = new OutputCapture(limits.outputBytes(),
+                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(running::kill));
         AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), id);
         AtomicReference<AgentChannel> channel = new AtomicReference<>();
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
@@ -85,7 +89,7 @@ final class SandboxRunner implements AutoCloseable {
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
         ProgramRun.End programEnd;
         try {
-            programEnd = awaitEnd(execution, running, prepared, end, deadlineNanos);
+            programEnd = awaitEnd(execution, running::kill, prepared::close, end, deadlineNanos);
         } finally {
             progress.cancel(false);
             AgentChannel c = channel.get();
@@ -97,12 +101,123 @@ final class SandboxRunner implements AutoCloseable {
         SandboxExit exit = exitOf(programEnd, running, execution.killRequested() || output.limitHit(), agentLog);
         ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
+        return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(exit.cpuMillis(), durationMs,
+                exit.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits);
+    }
+
+    /**
+     * Runs the program in a session's sandbox, as a new process of its agent, with its own deadline and output
+     * cap. A kill (deadline, terminate, cap) ends the program's process group through the agent; an agent that
+     * does not end it within {@link #KILL_GRACE} loses the session (its sandbox is killed). Usage is the
+     * session's cgroup: CPU counted from this program's start, peak memory the session's.
+     */
+    ExecutionResult runInSession(ActiveExecution execution, ExecutionPlan plan, SessionLease lease,
+                                 Map<String, String> env, ExecutionListener listener, long startNanos) {
+        String id = execution.executionId();
+        ResourceLimits limits = plan.limits();
+        long deadlineNanos = startNanos + limits.timeout().toNanos();
+        AtomicReference<ProgramRun> run = new AtomicReference<>();
+        Runnable killProgram = () -> {
+            ProgramRun r = run.get();
+            if (r != null) {
+                try {
+                    r.process().signal(SIGKILL);
+                } catch (IOException | RuntimeException e) {
+                    // the channel is gone: the run's end says so
+                }
+            }
+        };
+        execution.started(killProgram);
+        OutputCapture output = new OutputCapture(limits.outputBytes(),
+                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(killProgram));
+        long cpuBefore = lease.usage().cpuNanos();
+        CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
+        try {
+            ProgramRun started = ProgramRun.start(lease.channel(), plan.command(), env, plan.workDir(), plan.stdin(),
+                    sinkOf(output));
+            run.set(started);
+            started.end().thenAccept(end::complete);
+            if (execution.killRequested()) {
+                killProgram.run();
+            }
+        } catch (IOException | RuntimeException e) {
+            end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));
+        }
+        ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
+                () -> listener.progress(ExecutionService.elapsedMs(startNanos), output.totalBytes()),
+                progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
+        ProgramRun.End programEnd;
+        try {
+            programEnd = awaitEnd(execution, killProgram,
+                    () -> lease.fail("its agent did not end a program the host killed"), end, deadlineNanos);
+        } catch (SandboxException e) {
+            programEnd = new ProgramRun.End.Lost(new IOException(e.getMessage()));
+        } finally {
+            progress.cancel(false);
+        }
+        long durationMs = ExecutionService.elapsedMs(startNanos);
+        CgroupReader.Usage usage = lease.usage();
+        boolean killedByHost = execution.killRequested() || output.limitHit();
+        SandboxExit exit = switch (programEnd) {
+            case ProgramRun.End.Lost lost -> {
+                if (!killedByHost) {
+                    lease.fail("its agent was lost (" + lost.cause().getMessage() + ")" + lease.agentLog());
+                }
+                yield new SandboxExit(killedByHost ? ExitClassification.SIGKILL_EXIT : null, 0, 0,
+                        usage.oomKills() > 0, usage.pidsLimitHits() > 0, killedByHost ? null
+                        : "the session's agent was lost: " + lost.cause().getMessage());
+            }
+            default -> programExit(programEnd, usage);
+        };
+        long cpuMs = Math.max(0, usage.cpuNanos() - cpuBefore) / 1_000_000;
+        ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
+                output.limitHit(), limits);
+        return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(cpuMs, durationMs,
+                usage.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits);
+    }
+
+    private static final int SIGKILL = 9;
+
+    private static ProgramRun.OutputSink sinkOf(OutputCapture output) {
+        return new ProgramRun.OutputSink() {
+            @Override
+            public void stdout(byte[] chunk) {
+                output.stdout().accept(chunk);
+            }
+
+            @Override
+            public void stderr(byte[] chunk) {
+                output.stderr().accept(chunk);
+            }
+        };
+    }
+
+    /** The end the agent reported, as an exit: its code (128+N for a signal), 127/126 for a program it cannot run. */
+    private static SandboxExit programExit(ProgramRun.End end, CgroupReader.Usage usage) {
+        long cpuMs = usage.cpuNanos() / 1_000_000;
+        boolean oom = usage.oomKills() > 0;
+        boolean pids = usage.pidsLimitHits() > 0;
+        return switch (end) {
+            case ProgramRun.End.Exited e -> new SandboxExit(e.exit().kind() == AgentExit.Kind.EXITED
+                    ? e.exit().value() : 128 + e.exit().value(), cpuMs, usage.peakMemoryBytes(), oom, pids, null);
+            case ProgramRun.End.StartFailed f -> f.reason().startsWith(EXEC_FAILURE)
+                    ? new SandboxExit(f.reason().contains("No such file") ? 127 : 126, cpuMs, usage.peakMemoryBytes(),
+                            oom, pids, null)
+                    : new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids,
+                            "the program could not be started: " + f.reason());
+            case ProgramRun.End.Lost lost -> throw new IllegalArgumentException("not a program's own end");
+        };
+    }
+
+    private static ExecutionResult result(ActiveExecution execution, ExecutionPlan plan, ProgramRun.End programEnd,
+                                          ExitClassification ended, OutputCapture output, SandboxExit exit,
+                                          ResourceUsage usage, long durationMs, ResourceLimits limits) {
         String stderr = output.stderr().text();
         if (programEnd instanceof ProgramRun.End.StartFailed failed && ended.status() == ExecutionStatus.COMPLETED) {
             stderr += failed.reason() + "\n"; // what a shell prints for a program it cannot run
         }
-        ResourceUsage usage = ResourceUsage.of(exit.cpuMillis(), durationMs, exit.peakMemoryBytes(), NetworkIO.NONE);
-        return ExecutionResult.running(id, execution.runtime(), plan.securityLevel(), plan.image(), durationMs)
+        return ExecutionResult.running(execution.executionId(), execution.runtime(), plan.securityLevel(),
+                        plan.image(), durationMs)
                 .withStatus(ended.status(), ended.exitCode(), ended.reason())
                 .withOutput(output.stdout().text(), stderr, output.stdout().truncated(), output.stderr().truncated())
                 .withResourceUsage(usage)
@@ -118,17 +233,7 @@ final class SandboxRunner implements AutoCloseable {
             AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
             ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
-                    new ProgramRun.OutputSink() {
-                        @Override
-                        public void stdout(byte[] chunk) {
-                            output.stdout().accept(chunk);
-                        }
-
-                        @Override
-                        public void stderr(byte[] chunk) {
-                            output.stderr().accept(chunk);
-                        }
-                    });
+                    sinkOf(output));
             run.end().thenAccept(end::complete);
         } catch (IOException | RuntimeException e) {
             end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));
@@ -143,34 +248,24 @@ final class SandboxRunner implements AutoCloseable {
     private static SandboxExit exitOf(ProgramRun.End end, RunningSandbox running, boolean killedByHost,
                                       AgentLogTail agentLog) {
         CgroupReader.Usage usage = running.usage();
+        if (!(end instanceof ProgramRun.End.Lost lost)) {
+            return programExit(end, usage);
+        }
         long cpuMs = usage.cpuNanos() / 1_000_000;
         boolean oom = usage.oomKills() > 0;
         boolean pids = usage.pidsLimitHits() > 0;
-        return switch (end) {
-            case ProgramRun.End.Exited e -> new SandboxExit(e.exit().kind() == AgentExit.Kind.EXITED
-                    ? e.exit().value() : 128 + e.exit().value(), cpuMs, usage.peakMemoryBytes(), oom, pids, null);
-            case ProgramRun.End.StartFailed f -> f.reason().startsWith(EXEC_FAILURE)
-                    ? new SandboxExit(f.reason().contains("No such file") ? 127 : 126, cpuMs, usage.peakMemoryBytes(),
-                            oom, pids, null)
-                    : new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids,
-                            "the program could not be started: " + f.reason());
-            case ProgramRun.End.Lost lost -> {
-                if (killedByHost) {
-                    yield new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), oom, pids,
-                            null);
-                }
-                if (oom) {
-                    // The OOM killer took the agent (it is in the sandbox's cgroup too): the program went with it.
-                    yield new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true,
-                            pids, null);
-                }
-                SandboxExit sandbox = awaitSandboxEnd(running);
-                String why = sandbox.failure() != null ? sandbox.failure()
-                        : "the sandbox's agent ended before the program did (" + lost.cause().getMessage() + ")"
-                                + agentLog.describe();
-                yield new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
-            }
-        };
+        if (killedByHost) {
+            return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), oom, pids, null);
+        }
+        if (oom) {
+            // The OOM killer took the agent (it is in the sandbox's cgroup too): the program went with it.
+            return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true, pids, null);
+        }
+        SandboxExit sandbox = awaitSandboxEnd(running);
+        String why = sandbox.failure() != null ? sandbox.failure()
+                : "the sandbox's agent ended before the program did (" + lost.cause().getMessage() + ")"
+                        + agentLog.describe();
+        return new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
     }
 
     /** The agent's text for a program that cannot be executed (then 127 or 126, as a shell answers). */
@@ -221,12 +316,13 @@ final class SandboxRunner implements AutoCloseable {
     }
 
     /**
-     * Waits for the program's end. At the deadline, or on terminate, the sandbox is killed, and the kill is
-     * repeated until the program's end is known: a kill can miss a container that is still being created.
+     * Waits for the program's end. At the deadline, or on terminate, {@code kill} runs, repeated until the
+     * program's end is known (a kill can miss a container that is still being created); when that takes longer
+     * than {@link #KILL_GRACE}, {@code forceStop} (which ends the channel, so the end is known at once).
      */
-    private static ProgramRun.End awaitEnd(ActiveExecution execution, RunningSandbox running,
-                                           PreparedSandbox prepared, CompletableFuture<ProgramRun.End> end,
-                                           long deadlineNanos) throws SandboxException {
+    private static ProgramRun.End awaitEnd(ActiveExecution execution, Runnable kill, Runnable forceStop,
+                                           CompletableFuture<ProgramRun.End> end, long deadlineNanos)
+            throws SandboxException {
         long killSince = 0;
         try {
             while (true) {
@@ -241,10 +337,10 @@ final class SandboxRunner implements AutoCloseable {
                     if (execution.killRequested()) {
                         killSince = killSince == 0 ? System.nanoTime() : killSince;
                         if (System.nanoTime() - killSince > KILL_GRACE.toNanos()) {
-                            prepared.close();
+                            forceStop.run();
                             return end.get(5, TimeUnit.SECONDS);
                         }
-                        running.kill();
+                        kill.run();
                     }
                 }
             }
@@ -252,7 +348,7 @@ final class SandboxRunner implements AutoCloseable {
             throw new SandboxException("the sandbox did not stop after being killed; it was force-deleted");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            running.kill();
+            kill.run();
             throw new SandboxException("interrupted while waiting for the sandbox");
         } catch (ExecutionException e) {
             throw new SandboxException("waiting for the sandbox failed: " + e.getCause(), e.getCause());

@@ -39,9 +39,12 @@ import io.mcpsandbox.runtime.oci.OciRuntime;
 import io.mcpsandbox.runtime.version.RuntimeVersionCheck;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
+import io.mcpsandbox.session.SessionService;
+import io.mcpsandbox.session.SessionSettings;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -71,6 +74,7 @@ public final class SandboxServices implements AutoCloseable {
     private final SandboxConfig config;
     private final RuntimeRegistry registry;
     private final ExecutionService executions;
+    private final SessionService sessions;
     private final RuntimeSelector selector;
     private final DockerEngine docker;
     private final ExecutionStore store;
@@ -119,10 +123,12 @@ public final class SandboxServices implements AutoCloseable {
         this.watchdog = new OwnerWatchdog(config.settings().bool("sandbox.watchdog", "true"),
                 OwnerWatchdog.thisJvm(REAPER_MAIN, REAPER_COMMAND), watchdogEnv(config),
                 config.dataDir().resolve("watchdog.log"));
-        this.executions = new ExecutionService(new RequestValidator(config, runtimeSettings.minimumLevel()),
-                CommandPolicy.fromSettings(config.settings()), selector,
+        RequestValidator validator = new RequestValidator(config, runtimeSettings.minimumLevel());
+        this.sessions = new SessionService(SessionSettings.from(config.settings()), validator, selector, images,
+                imageScans, store, Clock.systemUTC(), watchdog::ensureStarted);
+        this.executions = new ExecutionService(validator, CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
-                Duration.ofSeconds(1), watchdog::ensureStarted);
+                Duration.ofSeconds(1), watchdog::ensureStarted, sessions);
     }
 
     public SandboxConfig config() {
@@ -131,6 +137,10 @@ public final class SandboxServices implements AutoCloseable {
 
     public ExecutionService executions() {
         return executions;
+    }
+
+    public SessionService sessions() {
+        return sessions;
     }
 
     /** A name in runtimes.allowed that no runtime of this build has is a typo that would refuse everything. */
@@ -255,6 +265,11 @@ public final class SandboxServices implements AutoCloseable {
             closeRecords(executionIds(reaper.reapLeftovers()), reason, closed);
         }
         closeRecords(orphanRecords(), reason, closed);
+        try {
+            sessions.closeOrphans(); // their sandboxes were reaped above with every dead owner's
+        } catch (RuntimeException e) {
+            log.warn("open sessions of a stopped server could not be closed now: {}", e.getMessage());
+        }
         return closed;
     }
 
@@ -339,6 +354,7 @@ public final class SandboxServices implements AutoCloseable {
 
     @Override
     public void close() {
+        sessions.close();
         executions.close();
         // Every sandbox torn down: the watchdog ends quietly. Otherwise it reaps them once this JVM exits.
         watchdog.stop(executions.active().isEmpty() && executions.awaitTeardowns(Duration.ZERO));

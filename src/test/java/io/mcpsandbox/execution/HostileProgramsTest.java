@@ -748,6 +748,101 @@ class HostileProgramsTest {
                 attempt('process_vm_writev', 311, child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
                 os.kill(child, signal.SIGKILL)
                 """));
+        list.addAll(againstTheAgent());
+        return list;
+    }
+
+    /**
+     * Programs aimed at the sandbox's agent (its PID 1, which runs as their own user): whatever they do to it,
+     * the result stays truthful (their own exit code and output, or a limit's status) and the host unharmed.
+     */
+    private static List<Hostile> againstTheAgent() {
+        List<Hostile> list = new ArrayList<>();
+        list.add(new Hostile("signals aimed at the agent", "PID 1 of its own pid namespace, signals it forwards",
+                py("""
+                import os, signal, time
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+                for s in [signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS]:
+                    try:
+                        os.kill(1, s)
+                    except OSError as e:
+                        print("kill", s, "errno", e.errno, flush=True)
+                for i in range(20000):
+                    os.kill(1, signal.SIGUSR1)
+                time.sleep(0.3)
+                print("still here", flush=True)
+                os._exit(7)
+                """), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).as("the program's own exit code").isEqualTo(7);
+                    assertThat(r.stdout()).endsWith("still here\n");
+                }));
+        list.add(new Hostile("ptrace the agent", "the agent is not dumpable; seccomp", py(SYSCALL + """
+                attempt('ptrace attach 1', 101, 16, 1, 0, 0)
+                attempt('ptrace seize 1', 101, 0x4206, 1, 0, 0)
+                """), refused(EPERM, EACCES)));
+        list.add(new Hostile("open the agent's channel through /proc/1/fd", "the agent is not dumpable",
+                py(SYSCALL + """
+                for fd in ["0", "1", "2"]:
+                    for mode in [os.O_WRONLY, os.O_RDONLY]:
+                        attempt_py("open /proc/1/fd/%s %d" % (fd, mode),
+                                   lambda: os.close(os.open("/proc/1/fd/" + fd, mode)))
+                attempt_py("list /proc/1/fd", lambda: os.listdir("/proc/1/fd"))
+                attempt_py("read /proc/1/environ", lambda: open("/proc/1/environ", "rb").read())
+                attempt_py("read /proc/1/mem", lambda: open("/proc/1/mem", "rb").read(1))
+                """), refused(EACCES, EPERM, ENOENT)));
+        list.add(new Hostile("replace the agent's binary", "read-only bind of the agent", py(SYSCALL + """
+                for mode in [os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC]:
+                    attempt_py("open /.mcp-init %d" % mode, lambda: os.close(os.open("/.mcp-init", mode)))
+                attempt_py("rename /.mcp-init", lambda: os.rename("/.mcp-init", "/tmp/x"))
+                attempt_py("unlink /.mcp-init", lambda: os.unlink("/.mcp-init"))
+                """), refused(EACCES, EPERM, 26 /* ETXTBSY */, 30 /* EROFS */, 16 /* EBUSY */)));
+        list.add(new Hostile("fake agent frames on its own stdout", "stdout is data, framed by the agent",
+                py("""
+                import os, struct
+                def frame(t, stream, payload):
+                    return struct.pack(">IBI", 5 + len(payload), t, stream) + payload
+                fake = frame(0x81, 0, b"\\x00\\x01fake") + frame(0x85, 1, b"\\x00\\x00")
+                fake += frame(0x86, 0, b"protocol violation: fake")
+                os.write(1, b"before|" + fake + b"|after")
+                os.write(2, fake)
+                os._exit(5)
+                """), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).isEqualTo(5);
+                    assertThat(r.stdout()).startsWith("before|").endsWith("|after").contains("fake");
+                    assertThat(r.stderr()).contains("protocol violation: fake");
+                }));
+        list.add(new Hostile("close every descriptor, then write", "the channel is not the program's", py("""
+                import os
+                os.closerange(0, 65536)
+                for fd in range(0, 16):
+                    try:
+                        os.write(fd, b"\\x00\\x00\\x00\\x07\\x85\\x00\\x00\\x00\\x01\\x00\\x00")
+                    except OSError:
+                        pass
+                os._exit(9)
+                """), (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).isEqualTo(9);
+                    assertThat(r.stdout() + r.stderr()).isEmpty();
+                }));
+        list.add(new Hostile("fork bomb left running behind an exit", "pids; the agent reports the exit",
+                sh("(f() { f | f & }; f) >/dev/null 2>&1 & sleep 2; echo done; exit 3")
+                        .limits(limits(15_000, null, null, 32, null)),
+                (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).isEqualTo(3);
+                    assertThat(r.stdout()).isEqualTo("done\n");
+                }));
+        list.add(new Hostile("a descendant holding stdout open", "the agent drains for 100 ms, then reports",
+                sh("(sleep 1000; echo late) & echo early; exit 4"),
+                (r, c) -> {
+                    assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
+                    assertThat(r.exitCode()).isEqualTo(4);
+                    assertThat(r.stdout()).isEqualTo("early\n");
+                    assertThat(r.durationMs()).as("not the 20 s timeout").isLessThan(10_000);
+                }));
         return list;
     }
 

@@ -24,6 +24,8 @@ import org.slf4j.LoggerFactory;
  * {@link ProcessListener#failed}. The caller still kills the sandbox: a broken agent is not trusted to go.
  */
 public final class AgentChannel implements AutoCloseable {
+    /** Or'ed into {@link #writeFile}'s mode: missing parent directories are made (0755), never through a link. */
+    public static final int MAKE_PARENTS = AgentProtocol.MAKE_PARENTS;
     private static final Logger log = LoggerFactory.getLogger(AgentChannel.class);
 
     private final String name;

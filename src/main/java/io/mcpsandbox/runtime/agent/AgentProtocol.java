@@ -23,6 +23,8 @@ public final class AgentProtocol {
     public static final int MAX_OPEN_WRITES = 8;
     /** The permission bits a written file may get. */
     public static final int MAX_MODE = 0777;
+    /** A {@code file_write} mode flag: the agent makes missing parent directories (0755), never through a link. */
+    public static final int MAKE_PARENTS = 0x10000;
     /** A file_entry's fixed part: u8 kind, u64 size, i64 mtime. */
     public static final int ENTRY_HEADER = 17;
 

@@ -105,9 +105,10 @@ public final class FrameWriter {
 
     /** {@code file_write}: {@code u32 mode} (permission bits only), then the path and its NUL. */
     public static byte[] encodeFileWrite(int id, int mode, String path) {
-        if (mode < 0 || mode > AgentProtocol.MAX_MODE) {
-            throw new IllegalArgumentException(String.format("mode 0%o is not permission bits only (0 .. 0777)",
-                    mode));
+        int bits = mode & ~AgentProtocol.MAKE_PARENTS;
+        if (bits < 0 || bits > AgentProtocol.MAX_MODE) {
+            throw new IllegalArgumentException(String.format("mode 0%o is not permission bits (0 .. 0777) and the "
+                    + "make-parents flag", mode));
         }
         return encodeFileFrame(FrameType.FILE_WRITE, id, ByteBuffer.allocate(4).putInt(mode).array(), path, false);
     }

@@ -1,0 +1,111 @@
+package io.mcpsandbox.session;
+
+import io.mcpsandbox.model.SessionRecord;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.RunningSandbox;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.runtime.agent.AgentLogTail;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One open session held by this server: its sandbox, the agent's channel into it, and its record as last
+ * written. The record changes only under this object's lock, so the store sees each change once, in order.
+ */
+final class LiveSession {
+    private final PreparedSandbox prepared;
+    private final RunningSandbox running;
+    private final AgentChannel channel;
+    private final AgentLogTail agentLog;
+    private final Map<String, String> env;
+    private final AtomicBoolean closing = new AtomicBoolean();
+    private SessionRecord record;
+    private int activeExecutions;
+    private boolean idleWarned;
+    private boolean lifetimeWarned;
+
+    LiveSession(SessionRecord record, PreparedSandbox prepared, RunningSandbox running, AgentChannel channel,
+                AgentLogTail agentLog, Map<String, String> env) {
+        this.record = record;
+        this.prepared = prepared;
+        this.running = running;
+        this.channel = channel;
+        this.agentLog = agentLog;
+        this.env = Map.copyOf(env);
+    }
+
+    synchronized SessionRecord record() {
+        return record;
+    }
+
+    synchronized void update(SessionRecord changed) {
+        record = changed;
+    }
+
+    String id() {
+        return record().sessionId();
+    }
+
+    String userId() {
+        return record().userId();
+    }
+
+    PreparedSandbox prepared() {
+        return prepared;
+    }
+
+    RunningSandbox running() {
+        return running;
+    }
+
+    AgentChannel channel() {
+        return channel;
+    }
+
+    AgentLogTail agentLog() {
+        return agentLog;
+    }
+
+    Map<String, String> env() {
+        return env;
+    }
+
+    /** True for the one caller that gets to close it. */
+    boolean startClosing() {
+        return closing.compareAndSet(false, true);
+    }
+
+    boolean isClosing() {
+        return closing.get();
+    }
+
+    synchronized void executionStarted() {
+        activeExecutions++;
+    }
+
+    synchronized void executionEnded() {
+        activeExecutions--;
+    }
+
+    synchronized int activeExecutions() {
+        return activeExecutions;
+    }
+
+    /** Whether the idle warning is due for the first time (then it is marked sent). */
+    synchronized boolean warnIdleOnce() {
+        boolean first = !idleWarned;
+        idleWarned = true;
+        return first;
+    }
+
+    /** Activity moves the idle end: a later approach to it is warned of again. */
+    synchronized void resetIdleWarning() {
+        idleWarned = false;
+    }
+
+    synchronized boolean warnLifetimeOnce() {
+        boolean first = !lifetimeWarned;
+        lifetimeWarned = true;
+        return first;
+    }
+}

@@ -1,0 +1,78 @@
+package io.mcpsandbox.session;
+
+import io.mcpsandbox.host.CgroupReader;
+import io.mcpsandbox.model.ResourceLimits;
+import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import java.util.Map;
+
+/**
+ * One execution's hold on a session: what it runs in (the agent's channel, the session's environment and
+ * limits) and how it reports back. {@link #close} ends the hold; it must be called once, whatever happened.
+ */
+public final class SessionLease implements AutoCloseable {
+    private final SessionService sessions;
+    private final LiveSession session;
+    private boolean closed;
+
+    SessionLease(SessionService sessions, LiveSession session) {
+        this.sessions = sessions;
+        this.session = session;
+    }
+
+    public String sessionId() {
+        return session.id();
+    }
+
+    public String runtime() {
+        return session.record().runtime();
+    }
+
+    public String image() {
+        return session.record().image();
+    }
+
+    public SecurityLevel securityLevel() {
+        return session.record().securityLevel();
+    }
+
+    /** The sandbox's limits (memory, CPUs, pids; timeout and output are the per-execution defaults). */
+    public ResourceLimits limits() {
+        return session.record().limits();
+    }
+
+    /** The session's environment; an execution's own variables go on top. */
+    public Map<String, String> env() {
+        return session.env();
+    }
+
+    public AgentChannel channel() {
+        return session.channel();
+    }
+
+    /** The sandbox's cgroup so far (CPU and peak memory of everything that ran in the session). */
+    public CgroupReader.Usage usage() {
+        return session.running().usage();
+    }
+
+    /** The agent's last log lines, for a message about a lost agent. */
+    public String agentLog() {
+        return session.agentLog().describe();
+    }
+
+    /**
+     * The host gives up on the session: its sandbox is killed and the session closed as failed, with
+     * {@code why}. For an agent that broke its channel, or did not end a program the host asked it to kill.
+     */
+    public void fail(String why) {
+        sessions.fail(session, why);
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            sessions.release(session);
+        }
+    }
+}

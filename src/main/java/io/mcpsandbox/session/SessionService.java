@@ -1,0 +1,493 @@
+package io.mcpsandbox.session;
+
+import io.mcpsandbox.image.ImageResolver;
+import io.mcpsandbox.model.ExecutionRequest;
+import io.mcpsandbox.model.SessionCloseReason;
+import io.mcpsandbox.model.SessionRecord;
+import io.mcpsandbox.model.SessionRequest;
+import io.mcpsandbox.policy.ExecutionPlan;
+import io.mcpsandbox.policy.PolicyViolation;
+import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.runtime.PreparedSandbox;
+import io.mcpsandbox.runtime.RunningSandbox;
+import io.mcpsandbox.runtime.SandboxException;
+import io.mcpsandbox.runtime.SandboxRuntime;
+import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.runtime.agent.AgentLogTail;
+import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
+import io.mcpsandbox.runtime.agent.DirectoryListing;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The sessions this server holds: creates them (policy, image, runtime as for an execution, then a sandbox
+ * whose agent waits for programs), hands out leases to run in them, closes them (on request, when idle, at
+ * the end of their lifetime, when their agent fails, at shutdown) and records each step. A session is its
+ * owner's alone: for anyone else it does not exist.
+ */
+public final class SessionService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SessionService.class);
+    /** How long a new sandbox's agent may take to say ready (runsc on a loaded host takes seconds). */
+    private static final Duration HANDSHAKE = Duration.ofSeconds(60);
+    private static final Duration EXPIRY_TICK = Duration.ofSeconds(1);
+    /** How long one file operation may take (a slow agent is the sandbox's problem, not a held request's). */
+    private static final Duration FILE_TIMEOUT = Duration.ofSeconds(60);
+
+    /** A session about to end without its owner asking: sent once per session and cause, ahead of time. */
+    public record ExpiryWarning(String userId, String sessionId, SessionCloseReason reason, Instant at) {
+    }
+
+    private final SessionSettings settings;
+    private final RequestValidator validator;
+    private final RuntimeSelector selector;
+    private final ImageResolver images;
+    private final ImageVulnerabilityPolicy imageScans;
+    private final ExecutionStore store;
+    private final Clock clock;
+    /** Runs before a sandbox exists (starts the owner watchdog, which kills it should this JVM die). */
+    private final Runnable beforeSandbox;
+    private final String serverId = ServerIdentity.current();
+    private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
+    /** Sessions being created, by user: they count against the caps before they exist. */
+    private final Map<String, Integer> opening = new ConcurrentHashMap<>();
+    private final List<Consumer<ExpiryWarning>> warningListeners = new CopyOnWriteArrayList<>();
+    private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
+    private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "session-expiry");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public SessionService(SessionSettings settings, RequestValidator validator, RuntimeSelector selector,
+                          ImageResolver images, ImageVulnerabilityPolicy imageScans, ExecutionStore store,
+                          Clock clock, Runnable beforeSandbox) {
+        this.beforeSandbox = beforeSandbox;
+        this.settings = settings;
+        this.validator = validator;
+        this.selector = selector;
+        this.images = images;
+        this.imageScans = imageScans;
+        this.store = store;
+        this.clock = clock;
+        ticker.scheduleWithFixedDelay(this::expire, EXPIRY_TICK.toMillis(), EXPIRY_TICK.toMillis(),
+                TimeUnit.MILLISECONDS);
+    }
+
+    public SessionSettings settings() {
+        return settings;
+    }
+
+    /** Hears of sessions about to be closed for idleness or at the end of their lifetime. */
+    public void onExpiryWarning(Consumer<ExpiryWarning> listener) {
+        warningListeners.add(listener);
+    }
+
+    /**
+     * Opens a session for {@code request.userId()}: checked like an execution's request (image, level,
+     * runtime, limits, env, files), then its sandbox started and its agent ready, then recorded.
+     *
+     * @throws PolicyViolation         the request is invalid or refused (the field and why)
+     * @throws SessionLimitException   the user or the server holds as many sessions as allowed
+     * @throws SandboxException        the sandbox could not be started
+     */
+    public SessionRecord create(SessionRequest request) throws PolicyViolation, SessionLimitException,
+            SandboxException {
+        String user = request.userId();
+        reserve(user);
+        try {
+            return open(request);
+        } finally {
+            opening.computeIfPresent(user, (u, n) -> n <= 1 ? null : n - 1);
+        }
+    }
+
+    private SessionRecord open(SessionRequest request) throws PolicyViolation, SandboxException {
+        Duration idle = seconds("idleTimeoutSeconds", request.idleTimeoutSeconds(), settings.idleTimeout(), true);
+        Duration lifetime = seconds("lifetimeSeconds", request.lifetimeSeconds(), settings.lifetime(), false);
+        if (request.rootfs() != null && !request.rootfs().equals(SessionRecord.READ_ONLY)) {
+            throw new PolicyViolation("rootfs", request.rootfs().equals(SessionRecord.WRITABLE)
+                    ? "'writable' is not available on this server yet; the root is read-only ('read-only')"
+                    : "must be 'read-only' or 'writable'");
+        }
+        // Checked as an execution would be, with a program that never runs: the same fields, the same limits.
+        ExecutionPlan plan = validator.validate(ExecutionRequest.builder().command("true").image(request.image())
+                .runtime(request.runtime()).securityLevel(request.securityLevel()).limits(request.limits())
+                .env(request.env()).files(request.files()).userId(request.userId()).build());
+        SandboxRuntime runtime = selector.select(plan);
+        ImageResolver.Resolved image;
+        try {
+            image = images.resolveImage(plan.image());
+        } catch (ImageResolver.UnknownImageException e) {
+            throw new PolicyViolation("image", e.getMessage());
+        } catch (IOException e) {
+            throw new SandboxException("cannot resolve image " + plan.image() + ": " + e.getMessage(), e);
+        }
+        Optional<String> refusal = image.digest()
+                .flatMap(d -> imageScans.check(plan.image(), d, image.rootfs().rootDir()).refusal());
+        if (refusal.isPresent()) {
+            throw new PolicyViolation("image", refusal.get());
+        }
+        String id = UUID.randomUUID().toString();
+        String name = SandboxSpec.nameFor(id);
+        beforeSandbox.run();
+        PreparedSandbox prepared = runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), false,
+                plan.workspaceFiles()));
+        AgentChannel channel = null;
+        try {
+            RunningSandbox running = prepared.start();
+            AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), name);
+            try {
+                channel = AgentChannel.open(name, running.fromAgent(), running.toAgent(), HANDSHAKE);
+            } catch (IOException e) {
+                throw new SandboxException("the session's sandbox did not start: " + e.getMessage()
+                        + agentLog.describe(), e);
+            }
+            Instant now = clock.instant();
+            SessionRecord record = SessionRecord.opened(id, request.userId(), plan.image(), runtime.name(),
+                    plan.securityLevel(), SessionRecord.READ_ONLY, plan.limits(),
+                    List.copyOf(request.env().keySet()), now, now.plus(lifetime), idle.toSeconds(), name, serverId);
+            store.saveSession(record); // nothing is open without its record
+            live.put(id, new LiveSession(record, prepared, running, channel, agentLog, plan.env()));
+            log.info("session opened: id={} user={} runtime={} image={}", id, request.userId(), runtime.name(),
+                    plan.image());
+            return record;
+        } catch (SandboxException | RuntimeException e) {
+            if (channel != null) {
+                channel.close();
+            }
+            prepared.close();
+            throw e;
+        }
+    }
+
+    private Duration seconds(String field, Long requested, Duration fallback, boolean zeroAllowed)
+            throws PolicyViolation {
+        if (requested == null) {
+            return fallback;
+        }
+        long max = settings.maxLifetime().toSeconds();
+        if (requested < (zeroAllowed ? 0 : 1) || requested > max) {
+            throw new PolicyViolation(field, "must be between " + (zeroAllowed ? 0 : 1) + " and " + max
+                    + " seconds (session.max-lifetime); got " + requested);
+        }
+        return Duration.ofSeconds(requested);
+    }
+
+    private void reserve(String user) throws SessionLimitException {
+        synchronized (opening) {
+            long mine = live.values().stream().filter(s -> s.userId().equals(user)).count()
+                    + opening.getOrDefault(user, 0);
+            long all = live.size() + opening.values().stream().mapToInt(Integer::intValue).sum();
+            if (mine >= settings.maxPerUser()) {
+                throw new SessionLimitException("you hold " + mine + " open sessions, the most allowed per user ("
+                        + settings.maxPerUser() + ", session.max-per-user); close one first");
+            }
+            if (all >= settings.maxOpen()) {
+                throw new SessionLimitException("this server holds " + all + " open sessions, its maximum ("
+                        + settings.maxOpen() + ", session.max-open); try again later");
+            }
+            opening.merge(user, 1, Integer::sum);
+        }
+    }
+
+    /** The user's open sessions, newest first. */
+    public List<SessionRecord> list(String userId) {
+        return live.values().stream().filter(s -> s.userId().equals(userId)).map(LiveSession::record)
+                .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).toList();
+    }
+
+    /**
+     * One of the user's sessions.
+     *
+     * @throws SessionUnavailableException unknown or another's (not found), or closed (gone, with why)
+     */
+    public SessionRecord show(String userId, String sessionId) throws SessionUnavailableException {
+        return require(userId, sessionId).record();
+    }
+
+    /** Closes one of the user's sessions on request; closing a closed one says it is gone. */
+    public SessionRecord close(String userId, String sessionId) throws SessionUnavailableException {
+        LiveSession session = require(userId, sessionId);
+        return closeSession(session, SessionCloseReason.CLOSED, "closed by its owner");
+    }
+
+    /** Takes a hold on the user's session to run one execution in it; close the lease when done. */
+    public SessionLease lease(String userId, String sessionId) throws SessionUnavailableException {
+        LiveSession session = require(userId, sessionId);
+        session.executionStarted();
+        Instant now = clock.instant();
+        synchronized (session) {
+            if (session.isClosing()) {
+                session.executionEnded();
+                throw gone(session.record());
+            }
+            session.update(session.record().executed(now));
+            session.resetIdleWarning();
+        }
+        save(session);
+        return new SessionLease(this, session);
+    }
+
+    /**
+     * Writes {@code content} (at most {@code maxBytes}) to {@code path} below /workspace in the user's session,
+     * making missing parent directories, replacing a file there. Counts as activity.
+     */
+    public void writeFile(String userId, String sessionId, String path, InputStream content, long maxBytes)
+            throws SessionUnavailableException, SessionFileException, IOException {
+        String checked = SessionFiles.check("path", path, true, false);
+        long cap = Math.min(maxBytes, settings.maxFileBytes());
+        try (SessionLease lease = lease(userId, sessionId)) {
+            lease.channel().writeFile(checked, SessionFiles.FILE_MODE | AgentChannel.MAKE_PARENTS, content, cap,
+                    FILE_TIMEOUT);
+        } catch (TimeoutException e) {
+            throw new IOException("the session's agent did not finish writing " + checked + " in time");
+        } catch (IOException e) {
+            SessionFileException refused = SessionFiles.refusal(e);
+            if (refused != null) {
+                throw refused.kind() == SessionFileException.Kind.TOO_LARGE && cap < maxBytes
+                        ? new SessionFileException(SessionFileException.Kind.TOO_LARGE, "path: larger than "
+                        + cap + " bytes (session.max-file-bytes)") : refused;
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Copies the regular file {@code path} (below /workspace or /tmp) of the user's session into {@code sink},
+     * at most {@code maxBytes} of it.
+     *
+     * @return whether the file is longer than what was copied
+     */
+    public boolean readFile(String userId, String sessionId, String path, long maxBytes, OutputStream sink)
+            throws SessionUnavailableException, SessionFileException, IOException {
+        String checked = SessionFiles.check("path", path, false, false);
+        try (SessionLease lease = lease(userId, sessionId)) {
+            return lease.channel().readFile(checked, Math.min(maxBytes, settings.maxFileBytes()), sink,
+                    FILE_TIMEOUT);
+        } catch (TimeoutException e) {
+            throw new IOException("the session's agent did not finish reading " + checked + " in time");
+        } catch (IOException e) {
+            SessionFileException refused = SessionFiles.refusal(e);
+            if (refused != null) {
+                throw refused;
+            }
+            throw e;
+        }
+    }
+
+    /** The entries of directory {@code dir} (below /workspace or /tmp, or either itself), at most 10,000. */
+    public DirectoryListing listFiles(String userId, String sessionId, String dir)
+            throws SessionUnavailableException, SessionFileException, IOException {
+        String checked = SessionFiles.check("dir", dir, false, true);
+        try (SessionLease lease = lease(userId, sessionId)) {
+            return lease.channel().listDirectory(checked, SessionFiles.MAX_LIST_ENTRIES, FILE_TIMEOUT);
+        } catch (TimeoutException e) {
+            throw new IOException("the session's agent did not finish listing " + checked + " in time");
+        } catch (IOException e) {
+            SessionFileException refused = SessionFiles.refusal(e);
+            if (refused != null) {
+                throw refused;
+            }
+            throw e;
+        }
+    }
+
+    /** Deletes a file, a link (never its target) or an empty directory below /workspace. */
+    public void deleteFile(String userId, String sessionId, String path)
+            throws SessionUnavailableException, SessionFileException, IOException {
+        String checked = SessionFiles.check("path", path, true, false);
+        try (SessionLease lease = lease(userId, sessionId)) {
+            lease.channel().deleteFile(checked, FILE_TIMEOUT);
+        } catch (TimeoutException e) {
+            throw new IOException("the session's agent did not finish deleting " + checked + " in time");
+        } catch (IOException e) {
+            SessionFileException refused = SessionFiles.refusal(e);
+            if (refused != null) {
+                throw refused;
+            }
+            throw e;
+        }
+    }
+
+    void release(LiveSession session) {
+        session.executionEnded();
+        synchronized (session) {
+            if (!session.isClosing()) {
+                session.update(session.record().touched(clock.instant()));
+            }
+        }
+        save(session);
+    }
+
+    void fail(LiveSession session, String why) {
+        closeSession(session, SessionCloseReason.FAILED, why);
+    }
+
+    private LiveSession require(String userId, String sessionId) throws SessionUnavailableException {
+        LiveSession session = sessionId == null ? null : live.get(sessionId);
+        if (session != null && session.userId().equals(userId)) {
+            if (session.isClosing()) {
+                throw gone(session.record());
+            }
+            return session;
+        }
+        Optional<SessionRecord> stored = sessionId == null ? Optional.empty() : findStored(sessionId);
+        if (stored.isPresent() && stored.get().userId().equals(userId) && !stored.get().isOpen()) {
+            throw gone(stored.get());
+        }
+        throw SessionUnavailableException.notFound(sessionId);
+    }
+
+    private Optional<SessionRecord> findStored(String sessionId) {
+        try {
+            return store.findSession(sessionId);
+        } catch (RuntimeException e) {
+            log.warn("session {}: its record cannot be read: {}", sessionId, e.getMessage());
+            return Optional.empty();
+        }
+    }
+
+    private static SessionUnavailableException gone(SessionRecord record) {
+        return SessionUnavailableException.gone(record.sessionId(),
+                record.closeReason() != null ? record.closeReason() : SessionCloseReason.CLOSED, record.closeDetail());
+    }
+
+    /** Closes once: the channel (the agent kills everything and exits), the sandbox (in the background), the record. */
+    private SessionRecord closeSession(LiveSession session, SessionCloseReason reason, String detail) {
+        if (!session.startClosing()) {
+            return session.record();
+        }
+        SessionRecord closed;
+        synchronized (session) {
+            closed = session.record().closed(reason, detail, clock.instant());
+            session.update(closed);
+        }
+        live.remove(session.id(), session);
+        session.channel().close();
+        teardowns.submit(() -> session.prepared().close());
+        save(session);
+        log.info("session closed: id={} reason={} detail={}", session.id(), reason.wireName(), detail);
+        return closed;
+    }
+
+    private void save(LiveSession session) {
+        try {
+            store.saveSession(session.record());
+        } catch (RuntimeException e) {
+            log.error("session {}: its record could not be written: {}", session.id(), e.getMessage());
+        }
+    }
+
+    /** Closes what is past its lifetime or idle end; warns ahead of both. */
+    private void expire() {
+        try {
+            Instant now = clock.instant();
+            for (LiveSession session : List.copyOf(live.values())) {
+                SessionRecord r = session.record();
+                if (!now.isBefore(r.expiresAt())) {
+                    closeSession(session, SessionCloseReason.EXPIRED, "its lifetime ended at " + r.expiresAt());
+                    continue;
+                }
+                Instant idleEnd = r.idleExpiresAt();
+                boolean busy = session.activeExecutions() > 0;
+                if (idleEnd != null && !busy && !now.isBefore(idleEnd)) {
+                    closeSession(session, SessionCloseReason.IDLE, "nothing ran in it for "
+                            + r.idleTimeoutSeconds() + " s");
+                    continue;
+                }
+                if (!session.channel().endCause().isEmpty()) {
+                    closeSession(session, SessionCloseReason.FAILED, "its sandbox's agent is gone ("
+                            + session.channel().endCause().get().getMessage() + ")" + session.agentLog().describe());
+                    continue;
+                }
+                Instant warnFrom = now.plus(settings.expiryWarning());
+                if (!warnFrom.isBefore(r.expiresAt()) && session.warnLifetimeOnce()) {
+                    warn(r, SessionCloseReason.EXPIRED, r.expiresAt());
+                } else if (idleEnd != null && !busy && !warnFrom.isBefore(idleEnd) && session.warnIdleOnce()) {
+                    warn(r, SessionCloseReason.IDLE, idleEnd);
+                }
+            }
+        } catch (RuntimeException e) {
+            log.warn("session expiry check failed: {}", e.toString());
+        }
+    }
+
+    private void warn(SessionRecord r, SessionCloseReason reason, Instant at) {
+        ExpiryWarning warning = new ExpiryWarning(r.userId(), r.sessionId(), reason, at);
+        for (Consumer<ExpiryWarning> listener : warningListeners) {
+            try {
+                listener.accept(warning);
+            } catch (RuntimeException e) {
+                log.debug("an expiry listener failed: {}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * After a start: open sessions in the store whose server is gone cannot be taken back (their agent ended
+     * with its channel, and the crash reaper removes their sandboxes), so they are closed with that reason.
+     * Sessions of another live server sharing the store are left alone.
+     *
+     * @return the ids closed
+     */
+    public List<String> closeOrphans() {
+        List<String> closed = new ArrayList<>();
+        for (SessionRecord r : store.openSessions()) {
+            if (live.containsKey(r.sessionId()) || ServerIdentity.isAlive(r.serverId())) {
+                continue;
+            }
+            store.saveSession(r.closed(SessionCloseReason.SERVER_RESTART, "the server that held it stopped; "
+                    + "its sandbox ended with it", clock.instant()));
+            closed.add(r.sessionId());
+        }
+        if (!closed.isEmpty()) {
+            log.warn("closed {} session(s) left open by a server that stopped: {}", closed.size(), closed);
+        }
+        return closed;
+    }
+
+    /** Open sessions on this server. */
+    public int openCount() {
+        return live.size();
+    }
+
+    /** Closes every session (the server shuts down) and waits a little for their sandboxes to go. */
+    @Override
+    public void close() {
+        ticker.shutdownNow();
+        for (LiveSession session : List.copyOf(live.values())) {
+            closeSession(session, SessionCloseReason.SERVER_RESTART, "the server shut down");
+        }
+        teardowns.shutdown();
+        try {
+            if (!teardowns.awaitTermination(60, TimeUnit.SECONDS)) {
+                log.warn("session sandboxes still being removed at shutdown");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -15,6 +15,8 @@ import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentExit;
+import io.mcpsandbox.runtime.agent.AgentGaveUpException;
+import io.mcpsandbox.runtime.agent.AgentProtocolException;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.runtime.agent.ProgramRun;
 import io.mcpsandbox.session.SessionLease;
@@ -165,7 +167,7 @@ final class SandboxRunner implements AutoCloseable {
                 }
                 yield new SandboxExit(killedByHost ? ExitClassification.SIGKILL_EXIT : null, 0, 0,
                         usage.oomKills() > 0, usage.pidsLimitHits() > 0, killedByHost ? null
-                        : "the session's agent was lost: " + lost.cause().getMessage());
+                        : lostAgent(lost.cause()) + "; the session is closed");
             }
             default -> programExit(programEnd, usage);
         };
@@ -262,10 +264,19 @@ final class SandboxRunner implements AutoCloseable {
             return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true, pids, null);
         }
         SandboxExit sandbox = awaitSandboxEnd(running);
-        String why = sandbox.failure() != null ? sandbox.failure()
-                : "the sandbox's agent ended before the program did (" + lost.cause().getMessage() + ")"
-                        + agentLog.describe();
+        String why = sandbox.failure() != null ? sandbox.failure() : lostAgent(lost.cause()) + agentLog.describe();
         return new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
+    }
+
+    /** Why the channel ended, as the result says it: a broken protocol is the sandbox's doing, never a result. */
+    private static String lostAgent(IOException cause) {
+        if (cause instanceof AgentProtocolException) {
+            return "the sandbox's agent broke the protocol (" + cause.getMessage() + ")";
+        }
+        if (cause instanceof AgentGaveUpException) {
+            return "the sandbox's agent gave up (" + cause.getMessage() + ")";
+        }
+        return "the sandbox's agent ended before the program did (" + cause.getMessage() + ")";
     }
 
     /** The agent's text for a program that cannot be executed (then 127 or 126, as a shell answers). */

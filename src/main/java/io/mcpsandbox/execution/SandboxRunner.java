@@ -41,6 +41,8 @@ import java.util.concurrent.atomic.AtomicReference;
 final class SandboxRunner implements AutoCloseable {
     /** How long a sandbox whose agent was lost may take to end before it is killed (for the runtime's reason). */
     private static final Duration LOST_AGENT_WAIT = Duration.ofSeconds(5);
+    /** How long the agent's ready may come after the deadline: the deadline's kill ends the wait first. */
+    private static final Duration HANDSHAKE_GRACE = Duration.ofSeconds(5);
     /** How long a killed sandbox may take to die before it is forcibly deleted. */
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
@@ -231,7 +233,10 @@ final class SandboxRunner implements AutoCloseable {
                                      long deadlineNanos, AtomicReference<AgentChannel> channel,
                                      CompletableFuture<ProgramRun.End> end) {
         try {
-            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()));
+            // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
+            // a timeout, not a lost agent.
+            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()))
+                    .plus(HANDSHAKE_GRACE);
             AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
             ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
@@ -340,7 +345,12 @@ final class SandboxRunner implements AutoCloseable {
                 long slice = execution.killRequested() ? KILL_RETRY.toNanos()
                         : Math.max(0, Math.min(deadlineNanos - System.nanoTime(), KILL_RETRY.toNanos()));
                 try {
-                    return end.get(slice, TimeUnit.NANOSECONDS);
+                    ProgramRun.End ended = end.get(slice, TimeUnit.NANOSECONDS);
+                    if (ended instanceof ProgramRun.End.Lost && !execution.killRequested()
+                            && System.nanoTime() >= deadlineNanos) {
+                        execution.timeOut(); // lost at the deadline: the clock ran out first
+                    }
+                    return ended;
                 } catch (TimeoutException stillRunning) {
                     if (!execution.killRequested() && System.nanoTime() >= deadlineNanos) {
                         execution.timeOut();

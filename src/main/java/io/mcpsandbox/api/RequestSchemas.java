@@ -353,7 +353,8 @@ public final class RequestSchemas {
         kind.set("enum", strings(List.of("file", "dir", "link", "other")));
         entry.set("type", kind.put("description", "What the entry is, never following a link."));
         entry.set("size", type("integer").put("description", "Bytes (for a link: the length of its target)."));
-        entry.set("modifiedAt", instant());
+        entry.set("modifiedAt", nullable("string").put("format", "date-time")
+                .put("description", "null when the sandbox claims a time no date can be."));
         ObjectNode entries = NODES.objectNode().put("type", "array").put("description", "In the sandbox's order, "
                 + "at most " + SessionFiles.MAX_LIST_ENTRIES + ".");
         entries.set("items", type("object").<ObjectNode>set("properties", entry)

@@ -281,7 +281,7 @@ class SessionRestApiTest {
         assertThat(raw("GET", "/v1/sessions/" + id + "/files?dir=/etc", KEY_ALICE, null, null).statusCode())
                 .isEqualTo(400);
         // Names are the sandbox's text, escaped as JSON and nothing more.
-        exec(id, "touch \"/workspace/$(printf 'q\\\"<b>\\t')\"");
+        exec(id, "touch \"/workspace/$(printf 'q\"<b>\\t')\"");
         JsonNode listing = send("GET", "/v1/sessions/" + id + "/files", KEY_ALICE, null).json();
         List<String> names = new ArrayList<>();
         listing.get("entries").forEach(e -> names.add(e.get("name").asString()));

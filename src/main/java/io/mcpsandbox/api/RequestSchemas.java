@@ -273,6 +273,74 @@ public final class RequestSchemas {
     }
 
     /** Tools without arguments. */
+    /** close_session's input: the one session. */
+    public ObjectNode sessionIdOnly() {
+        return object(Map.of("sessionId", sessionIdField()), List.of("sessionId"));
+    }
+
+    /** write_file's input: a path below /workspace and its content, as text or as base64. */
+    public ObjectNode writeFile() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("path", pathField("Absolute path below /workspace; missing directories are made."));
+        p.put("content", string("The file's content as text (UTF-8). Give this or contentBase64."));
+        p.put("contentBase64", string("The file's content as base64, for bytes. Give this or content."));
+        ObjectNode schema = object(p, List.of("sessionId", "path"));
+        ArrayNode oneOf = NODES.arrayNode();
+        oneOf.add(required("content"));
+        oneOf.add(required("contentBase64"));
+        return schema.set("oneOf", oneOf);
+    }
+
+    /** read_file's input. */
+    public ObjectNode readFile() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("path", pathField("Absolute path of a regular file below /workspace or /tmp."));
+        return object(p, List.of("sessionId", "path"));
+    }
+
+    /** list_files's input. */
+    public ObjectNode listFiles() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("dir", pathField("A directory: /workspace (the default), /tmp, or one below them."));
+        return object(p, List.of("sessionId"));
+    }
+
+    /** What read_file and write_file answer. */
+    public ObjectNode fileResult() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("path", type("string"));
+        p.put("size", type("integer").put("description", "Bytes written, or returned."));
+        p.put("truncated", type("boolean").put("description", "read_file: the file is longer than returned."));
+        p.put("content", type("string").put("description", "read_file: the content, when it is UTF-8 text."));
+        p.put("contentBase64", type("string").put("description", "read_file: the content as base64 otherwise."));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        ObjectNode props = NODES.objectNode();
+        p.forEach(props::set);
+        schema.set("properties", props);
+        return schema.set("required", strings(List.of("path", "size")));
+    }
+
+    private static ObjectNode sessionIdField() {
+        ObjectNode id = string("A session of yours (create_session).");
+        return id.put("minLength", 1).put("maxLength", MAX_SESSION_ID);
+    }
+
+    private static ObjectNode pathField(String description) {
+        return string(description).put("minLength", 1).put("maxLength", SessionFiles.MAX_PATH_BYTES);
+    }
+
+    private static ObjectNode object(Map<String, ObjectNode> properties, List<String> required) {
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        ObjectNode props = NODES.objectNode();
+        properties.forEach(props::set);
+        schema.set("properties", props);
+        schema.set("required", strings(required));
+        return schema.put("additionalProperties", false);
+    }
+
     public ObjectNode empty() {
         ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
         schema.set("properties", NODES.objectNode());

@@ -37,6 +37,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -80,7 +81,13 @@ class SessionSystemTest {
     }
 
     @AfterEach
-    void closeWhatIsLeftOpen() {
+    void closeWhatIsLeftOpen() throws Exception {
+        closeAllOf(users);
+        // A failed test leaves sessions: their sandboxes must go before the next test (and the images at the end).
+        assertNothingLeftBehind();
+    }
+
+    private static void closeAllOf(Set<String> users) {
         for (String user : users) {
             for (SessionRecord open : sessions().list(user)) {
                 try {
@@ -166,8 +173,13 @@ class SessionSystemTest {
         // The records: each execution's carries the session; the session counts them.
         assertRecordsOf(id, owner, ran);
 
+        // File operations are not executions (checked last: the rest holds either way).
+        sessions().writeFile(owner, id, "/workspace/counted.txt", input("x"), 10);
+        sessions().listFiles(owner, id, "/workspace");
         ownershipAndClose(runtime, owner, id);
         assertNothingLeftBehind();
+        assertThat(sandbox.services().store().findSession(id).orElseThrow().executions())
+                .as("executions counted after two file operations").isEqualTo(ran.size());
     }
 
     /** Another user's operations find nothing; a closed session is gone, with why. */
@@ -216,10 +228,6 @@ class SessionSystemTest {
         });
         assertThat(sessions().show(owner, id).executions()).as("executions counted by the session")
                 .isEqualTo(ran.size());
-        // A file operation is not an execution.
-        sessions().writeFile(owner, id, "/workspace/counted.txt", input("x"), 10);
-        assertThat(sessions().show(owner, id).executions()).as("executions after a file operation")
-                .isEqualTo(ran.size());
         SessionRecord stored = sandbox.services().store().findSession(id).orElseThrow();
         assertThat(stored.executions()).as("executions in the stored record").isEqualTo(ran.size());
     }
@@ -238,6 +246,7 @@ class SessionSystemTest {
         killFromHost(runtime, session.sandboxName());
 
         ExecutionResult lost = submission.result().get(60, TimeUnit.SECONDS);
+        System.out.println(runtime + ": sandbox killed mid-call -> " + lost.status() + ": " + lost.reason());
         assertThat(lost.status()).as(lost.reason()).isIn(ExecutionStatus.ERROR, ExecutionStatus.OOM_KILLED);
         assertThat(lost.stdout()).doesNotContain("never");
         assertThat(lost.reason()).isNotBlank();
@@ -288,7 +297,7 @@ class SessionSystemTest {
         // The slots hold working sessions.
         assertCompleted(sandbox.run(sh("echo c").sessionId(c1.sessionId()).userId(c).build()), "c\n");
         assertCompleted(sandbox.run(sh("echo a").sessionId(a3.sessionId()).userId(a).build()), "a\n");
-        closeWhatIsLeftOpen();
+        closeAllOf(users);
         assertThat(sessions().openCount()).isZero();
         assertNothingLeftBehind();
     }
@@ -383,10 +392,11 @@ class SessionSystemTest {
                 "/workspace/big2.bin", new ByteArrayInputStream(big), big.length - 1));
 
         invalidPaths(owner, id);
-        plantedLinks(runtime, owner, id);
+        SoftAssertions refusals = plantedLinks(runtime, owner, id);
         largeDirectory(owner, id);
         sessions().close(owner, id);
         assertNothingLeftBehind();
+        refusals.assertAll();
     }
 
     private void invalidPaths(String owner, String id) {
@@ -405,34 +415,53 @@ class SessionSystemTest {
         }
     }
 
-    private void plantedLinks(String runtime, String owner, String id) throws Exception {
+    /** @return the refusals, asserted by the caller last (what follows holds either way) */
+    private SoftAssertions plantedLinks(String runtime, String owner, String id) throws Exception {
         byte[] hostPasswd = Files.readAllBytes(Path.of("/etc/passwd"));
         ExecutionResult passwdBefore = sandbox.run(sh("sha256sum < /etc/passwd").sessionId(id).userId(owner).build());
         assertThat(passwdBefore.status()).isEqualTo(ExecutionStatus.COMPLETED);
         // A hard link across /tmp and /workspace is refused by the kernel when they are two filesystems
-        // (EXDEV); then a hard link inside /workspace stands in for it.
+        // (EXDEV); then a hard link inside /workspace stands in for it. mknod (a FIFO) may be denied by the
+        // seccomp profile: then a Unix socket is the special file.
         ExecutionResult planted = sandbox.run(sh("cd /workspace && ln -s /etc/passwd link && ln -s /etc dirlink"
-                + " && mkfifo fifo && echo tmp-original > /tmp/orig && echo ws-original > orig"
+                + " && ln -s /tmp tmplink"
+                + " && { mkfifo fifo 2>/dev/null && echo fifo=fifo || python3 -c \"import socket;"
+                + " socket.socket(socket.AF_UNIX).bind('fifo')\" && echo fifo=socket; }"
+                + " && echo tmp-original > /tmp/orig && echo ws-original > orig"
                 + " && { ln /tmp/orig hard 2>/dev/null && echo hard=/tmp/orig"
-                + " || { ln orig hard && echo hard=orig; }; }")
+                + " || { ln orig hard && echo hard=orig; }; }"
+                // What the kernel (or gVisor) does with O_DIRECTORY|O_NOFOLLOW on a link, for the report.
+                + " && { python3 -c \"import os; os.open('dirlink', os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)\""
+                + " 2>/dev/null && echo o_directory_nofollow=followed || echo o_directory_nofollow=refused; }")
                 .sessionId(id).userId(owner).build());
         assertThat(planted.status()).as(planted.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
         assertThat(planted.exitCode()).as(planted.stderr()).isZero();
+        System.out.println(runtime + ": planted " + planted.stdout().replace('\n', ' '));
         String hardTarget = planted.stdout().contains("hard=/tmp/orig") ? "/tmp/orig" : "/workspace/orig";
         String hardOriginal = hardTarget.startsWith("/tmp") ? "tmp-original\n" : "ws-original\n";
 
         Map<String, SessionFileException.Kind> kinds = new java.util.LinkedHashMap<>();
-        assertFileError(SessionFileException.Kind.REFUSED, () -> read(owner, id, "/workspace/link"));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> read(owner, id, "/workspace/dirlink/passwd"));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> read(owner, id, "/workspace/fifo"));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> sessions().listFiles(owner, id,
-                "/workspace/dirlink"));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> sessions().writeFile(owner, id,
+        // Each refusal is checked on its own, so one report names every path that was followed.
+        SoftAssertions soft = new SoftAssertions();
+        softFileError(soft, "read link", () -> read(owner, id, "/workspace/link"));
+        softFileError(soft, "read dirlink/passwd", () -> read(owner, id, "/workspace/dirlink/passwd"));
+        softFileError(soft, "read special file", () -> read(owner, id, "/workspace/fifo"));
+        softFileError(soft, "list dirlink", () -> sessions().listFiles(owner, id, "/workspace/dirlink"));
+        softFileError(soft, "list tmplink", () -> sessions().listFiles(owner, id, "/workspace/tmplink"));
+        softFileError(soft, "write dirlink/passwd", () -> sessions().writeFile(owner, id,
                 "/workspace/dirlink/passwd", input("owned\n"), 100));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> sessions().writeFile(owner, id,
+        softFileError(soft, "write dirlink/new-file", () -> sessions().writeFile(owner, id,
                 "/workspace/dirlink/new-file", input("owned\n"), 100));
-        assertFileError(SessionFileException.Kind.REFUSED, () -> sessions().deleteFile(owner, id,
+        softFileError(soft, "write tmplink/evil", () -> sessions().writeFile(owner, id, "/workspace/tmplink/evil",
+                input("evil\n"), 100));
+        softFileError(soft, "write tmplink/made/evil", () -> sessions().writeFile(owner, id,
+                "/workspace/tmplink/made/evil", input("evil\n"), 100));
+        softFileError(soft, "delete dirlink/passwd", () -> sessions().deleteFile(owner, id,
                 "/workspace/dirlink/passwd"));
+        softFileError(soft, "delete tmplink/orig", () -> sessions().deleteFile(owner, id, "/workspace/tmplink/orig"));
+        ExecutionResult tmp = sandbox.run(sh("ls /tmp; cat /tmp/orig").sessionId(id).userId(owner).build());
+        soft.assertThat(tmp.stdout()).as("/tmp after the writes and deletes through tmplink")
+                .doesNotContain("evil", "made").contains("tmp-original");
         // Writing at a link's or a FIFO's name is refused or replaces that name; never written through.
         kinds.put("link", writeOrRefuse(owner, id, "/workspace/link", "replaced-link\n"));
         kinds.put("fifo", writeOrRefuse(owner, id, "/workspace/fifo", "replaced-fifo\n"));
@@ -450,15 +479,17 @@ class SessionSystemTest {
         sandbox.run(sh("cd /workspace && rm -f link && ln -s /etc/passwd link").sessionId(id).userId(owner).build());
         sessions().deleteFile(owner, id, "/workspace/link");
         sessions().deleteFile(owner, id, "/workspace/dirlink");
+        sessions().deleteFile(owner, id, "/workspace/tmplink");
         List<String> names = sessions().listFiles(owner, id, "/workspace").entries().stream().map(FileEntry::name)
                 .toList();
-        assertThat(names).doesNotContain("link", "dirlink");
+        assertThat(names).doesNotContain("link", "dirlink", "tmplink");
         ExecutionResult after = sandbox.run(sh("sha256sum < /etc/passwd; ls /etc | wc -l | tr -d ' '; test -e"
                 + " /workspace/link || echo no-link").sessionId(id).userId(owner).build());
         assertThat(after.stdout()).startsWith(passwdBefore.stdout()).contains("no-link");
         assertThat(Integer.parseInt(after.stdout().split("\n")[1])).isPositive();
         assertThat(Files.readAllBytes(Path.of("/etc/passwd"))).as(runtime + ": the host's /etc/passwd")
                 .isEqualTo(hostPasswd);
+        return soft;
     }
 
     private SessionFileException.Kind writeOrRefuse(String owner, String id, String path, String content)
@@ -595,6 +626,17 @@ class SessionSystemTest {
             assertThat(e.kind()).isEqualTo(SessionUnavailableException.Kind.GONE);
             assertThat(e.reason()).isEqualTo(reason);
         });
+    }
+
+    private static void softFileError(SoftAssertions soft, String what, Call call) {
+        try {
+            call.run();
+            soft.fail(what + ": done, not refused");
+        } catch (SessionFileException e) {
+            soft.assertThat(e.kind()).as(what + ": " + e.getMessage()).isEqualTo(SessionFileException.Kind.REFUSED);
+        } catch (Exception e) {
+            soft.fail(what + ": " + e);
+        }
     }
 
     private static void assertFileError(SessionFileException.Kind kind, Call call) {

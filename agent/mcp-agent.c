@@ -560,6 +560,29 @@ static char *parse_path(unsigned char *p, size_t at, size_t n)
     return path;
 }
 
+/* openat(O_DIRECTORY | O_NOFOLLOW) that holds on gVisor too, which follows a link in the last component: the
+ * entry is looked at first (a link is ELOOP, anything else not a directory ENOTDIR), and what was opened must
+ * be what was looked at (else ELOOP: it was swapped in between). */
+static int open_dir_at(int dir, const char *name, int flags)
+{
+    struct stat before, after;
+    if (fstatat(dir, name, &before, AT_SYMLINK_NOFOLLOW) < 0)
+        return -1;
+    if (!S_ISDIR(before.st_mode)) {
+        errno = S_ISLNK(before.st_mode) ? ELOOP : ENOTDIR;
+        return -1;
+    }
+    int fd = openat(dir, name, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+        close(fd);
+        errno = ELOOP;
+        return -1;
+    }
+    return fd;
+}
+
 /* Opens (O_PATH) the directory holding the last component of path (not "/") without following any link and
  * points *name at that component; or sends file_done error and returns -1. With make, a missing directory on
  * the way is made (mode 0755; mkdirat makes nothing where a link is, and the link is then refused). */
@@ -574,9 +597,9 @@ static int open_parent(uint32_t id, char *path, char **name, int make)
     for (char *c = path + 1; c < *name;) {
         char *slash = strchr(c, '/');
         *slash = 0;  /* path is now the prefix up to c, for the messages */
-        int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = open_dir_at(dir, c, O_PATH);
         if (next < 0 && errno == ENOENT && make && (mkdirat(dir, c, 0755) == 0 || errno == EEXIST))
-            next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            next = open_dir_at(dir, c, O_PATH);
         if (next < 0) {
             int e = errno;
             struct stat st;
@@ -689,7 +712,7 @@ static void file_list(uint32_t id, unsigned char *p, size_t n)
         int dir = open_parent(id, path, &name, 0);
         if (dir < 0)
             return;
-        fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        fd = open_dir_at(dir, name, O_RDONLY | O_NONBLOCK);
         if (fd < 0) {
             int e = errno;
             struct stat st;

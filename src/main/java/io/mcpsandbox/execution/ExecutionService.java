@@ -310,6 +310,10 @@ public final class ExecutionService implements AutoCloseable {
             ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease, env, listener, t0);
             return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
         } catch (SessionUnavailableException e) {
+            // Recorded without the session's id: an attempt on a session that is not the caller's (or is gone)
+            // must not show up among that session's executions.
+            record = ExecutionRecord.started(id, request.userId(), null, request.image(), request.runtime(),
+                    execution.securityLevel(), request.command(), request.language(), execution.startedAt());
             return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "sessionId: "
                     + e.getMessage(), request.runtime(), execution.securityLevel(), request.image(), elapsedMs(t0),
                     List.of()));

@@ -141,7 +141,9 @@ final class SandboxRunner implements AutoCloseable {
                     sinkOf(output));
             run.set(started);
             started.end().thenAccept(end::complete);
-            if (execution.killRequested()) {
+            // A kill asked for before the program's handle existed (terminate, or output past the cap) found
+            // nothing to signal: it is repeated now.
+            if (execution.killRequested() || output.limitHit()) {
                 killProgram.run();
             }
         } catch (IOException | RuntimeException e) {
@@ -269,6 +271,10 @@ final class SandboxRunner implements AutoCloseable {
             return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true, pids, null);
         }
         SandboxExit sandbox = awaitSandboxEnd(running);
+        if (sandbox.oomKilled()) {
+            // Seen only once the sandbox ended (Docker's own OOM flag; gVisor's OOM killer may take the agent).
+            return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true, pids, null);
+        }
         String why = sandbox.failure() != null ? sandbox.failure() : lostAgent(lost.cause()) + agentLog.describe();
         return new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
     }

@@ -75,6 +75,7 @@ public final class SessionService implements AutoCloseable {
     private final Map<String, Integer> opening = new ConcurrentHashMap<>();
     private final List<Consumer<ExpiryWarning>> warningListeners = new CopyOnWriteArrayList<>();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
+    private final java.util.Set<java.util.concurrent.Future<?>> pendingTeardowns = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "session-expiry");
         t.setDaemon(true);
@@ -393,7 +394,8 @@ public final class SessionService implements AutoCloseable {
         }
         live.remove(session.id(), session);
         session.channel().close();
-        teardowns.submit(() -> session.prepared().close());
+        java.util.concurrent.Future<?> teardown = teardowns.submit(() -> session.prepared().close());
+        pendingTeardowns.add(teardown);
         save(session);
         log.info("session closed: id={} reason={} detail={}", session.id(), reason.wireName(), detail);
         return closed;
@@ -473,6 +475,25 @@ public final class SessionService implements AutoCloseable {
             log.warn("closed {} session(s) left open by a server that stopped: {}", closed.size(), closed);
         }
         return closed;
+    }
+
+    /** Waits until every closed session's sandbox is removed; false if some still were after {@code timeout}. */
+    public boolean awaitTeardowns(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (java.util.concurrent.Future<?> f : List.copyOf(pendingTeardowns)) {
+            try {
+                f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                return false;
+            } catch (java.util.concurrent.ExecutionException e) {
+                log.warn("a session's sandbox teardown failed: {}", e.getCause().toString());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+            pendingTeardowns.remove(f);
+        }
+        return true;
     }
 
     /** Open sessions on this server. */

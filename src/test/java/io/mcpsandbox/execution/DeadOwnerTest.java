@@ -110,12 +110,17 @@ class DeadOwnerTest {
         } finally {
             owner.destroyForcibly().waitFor();
         }
+        // The owner's end closed the agent's channel: the agent killed the program and exited, so nothing of the
+        // sandbox runs on. Its container, mounts, cgroup and running record stay until somebody reaps them.
         String leftName = name;
         String leftContainer = containerId;
-        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
                 assertThat(sandboxProcesses(marker, leftName, leftContainer))
-                        .as("the leftover still runs: nobody reaped it").isNotEmpty());
-        assertThat(containers(runtime)).contains(name);
+                        .as("the program ended with its owner's channel").isEmpty());
+        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(containers(runtime)).as("the leftover container: nobody reaped it").contains(leftName));
+        assertThat(sandbox.services().store().find(running.executionId()).orElseThrow().status())
+                .as("the record until a reap").isEqualTo(ExecutionStatus.RUNNING);
 
         Process next = cliExec(noWatchdog, "--runtime", "runc", "--", "echo", "next-ran");
         assertThat(next.waitFor(120, TimeUnit.SECONDS)).as("the next exec ends").isTrue();

@@ -33,8 +33,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Issue 10 item 2: another host user ({@code nobody}) cannot list or read anything of a running sandbox:
- * its bundle or sandbox directory, config.json (argv, env, code), runtime log, FIFOs, workspace and output
- * files, the runtimes' state, the uid-range and owner locks, nor the program's /proc environ and root. Root
+ * its bundle or sandbox directory, config.json, runtime log, the agent's FIFOs (argv, env and stdin pass there),
+ * workspace files, the runtimes' state, the uid-range and owner locks, nor the program's /proc environ and root. Root
  * reads the same paths and finds the secret (they exist and hold it), and the program itself used its
  * workspace and /tmp.
  */
@@ -96,13 +96,11 @@ class HostUserExposureTest {
             // Docker too: no user namespace there, but a host uid of the sandbox's own from the same ranges.
             assertThat(owner).as("workspace owned by the sandbox user's host uid")
                     .isBetween(base + 1000, base + sandbox.services().config().sandboxUidSlots() * 65536L - 1);
-            if (docker) {
-                assertThat(Files.readString(sandboxDir.resolve("stdin"))).isEqualTo(secret);
-                assertThat(Files.readString(sandboxDir.resolve("output/stdout"))).contains("tmp-ok");
-            } else {
-                assertThat(Files.readString(sandboxDir.resolve("config.json"))).contains("SECRET_ENV=" + secret);
+            if (!docker) {
+                // The request's argv, env and stdin travel over the agent's channel, never through a host file.
+                assertThat(Files.readString(sandboxDir.resolve("config.json"))).doesNotContain(secret);
                 assertThat(sandboxDir.resolve("runtime.log")).exists();
-                assertThat(sandboxDir.resolve("stdio/stdout.fifo")).exists();
+                assertThat(sandboxDir.resolve("stdio/from-agent.fifo")).exists();
             }
 
             Set<Path> paths = new LinkedHashSet<>();
@@ -142,9 +140,7 @@ class HostUserExposureTest {
                     .contains(workspace.resolve("private.txt"), workspace.resolve("input.txt"));
             if (!docker) {
                 assertThat(paths).contains(sandboxDir.resolve("config.json"), sandboxDir.resolve("runtime.log"),
-                        sandboxDir.resolve("stdio/stdout.fifo"));
-            } else {
-                assertThat(paths).contains(sandboxDir.resolve("stdin"), sandboxDir.resolve("output/stdout"));
+                        sandboxDir.resolve("stdio/to-agent.fifo"), sandboxDir.resolve("stdio/from-agent.fifo"));
             }
         } finally {
             sandbox.services().executions().terminate(submission.executionId());

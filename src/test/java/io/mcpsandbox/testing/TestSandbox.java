@@ -128,6 +128,8 @@ public final class TestSandbox implements AutoCloseable {
     /** Waits for teardowns, then asserts that no trace of any sandbox remains. */
     public void assertNothingLeftBehind() throws IOException {
         assertThat(services.executions().awaitTeardowns(Duration.ofSeconds(60))).as("teardowns finished").isTrue();
+        assertThat(services.sessions().awaitTeardowns(Duration.ofSeconds(60))).as("session teardowns finished")
+                .isTrue();
         for (String runtime : OCI_RUNTIMES) {
             OciRuntime oci = (OciRuntime) services.registry().find(runtime).orElseThrow();
             assertThat(oci.listContainers()).as(runtime + " list").isEmpty();

@@ -114,7 +114,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     .withNetworkDisabled(!spec.network())
                     // Its stdio are the channel (stdin, stdout) and its log (stderr), through an attach.
                     .withAttachStdout(true).withAttachStderr(true)
-                    .withAttachStdin(true).withStdinOpen(true).withStdInOnce(false).withTty(false)
+                    .withAttachStdin(true).withStdinOpen(true).withStdInOnce(true).withTty(false)
                     .withHostConfig(hostConfig(engine, kind, spec, workspace, cgroupParent))
                     .exec();
             id = created.getId();
@@ -272,12 +272,21 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         return channel.log();
     }
 
+    /**
+     * CPU and peak memory from our cgroup parent (hierarchical totals that outlive the container); OOM kills and
+     * pids-limit hits from the container's own cgroup while it exists (cgroup v1 counts them there only), or as
+     * sampled before it went.
+     */
     @Override
     public CgroupReader.Usage usage() {
-        CgroupReader.Usage usage = cgroupParent.map(p -> engine.cgroups().read(p))
-                .orElse(new CgroupReader.Usage(0, 0, 0, 0));
-        return pidsLimitHit ? new CgroupReader.Usage(usage.cpuNanos(), usage.peakMemoryBytes(), usage.oomKills(),
-                Math.max(1, usage.pidsLimitHits())) : usage;
+        if (cgroupParent.isEmpty()) {
+            return new CgroupReader.Usage(0, 0, 0, 0);
+        }
+        CgroupReader.Usage total = engine.cgroups().read(cgroupParent.get());
+        CgroupReader.Usage own = engine.cgroups().read(cgroupParent.get() + "/" + containerId);
+        long pids = Math.max(Math.max(total.pidsLimitHits(), own.pidsLimitHits()), pidsLimitHit ? 1 : 0);
+        return new CgroupReader.Usage(total.cpuNanos(), total.peakMemoryBytes(),
+                Math.max(total.oomKills(), own.oomKills()), pids);
     }
 
     @Override

@@ -248,7 +248,7 @@ final class SessionsClient {
             case 401 -> new Failure("the server refused the API key" + said + " (give one with --api-key or "
                     + "MCP_SANDBOX_API_KEY)", KEY_REFUSED);
             case 403 -> new Failure("the server refused the request" + said, KEY_REFUSED);
-            case 404 -> new Failure("not found" + said, NOT_FOUND);
+            case 404 -> new Failure(message == null ? "not found (404)" : oneLine(message), NOT_FOUND);
             case 410 -> {
                 String reason = body == null ? null : text(body, "reason");
                 String why = reason == null ? "" : " (reason: " + oneLine(reason) + ")";
@@ -266,7 +266,8 @@ final class SessionsClient {
 
     /** Whether the server's message already names the reason ("... (idle)", "reason: idle"). */
     private static boolean said(String message, String reason) {
-        return message.contains("(" + reason + ")") || message.contains("reason: " + reason);
+        return message.contains("(" + reason + ")") || message.contains("(" + reason + ":")
+                || message.contains("reason: " + reason);
     }
 
     private static String text(JsonNode body, String field) {

@@ -174,7 +174,7 @@ class SessionsCommandTest {
         assertThat(badKey.stderr()).contains("refused the API key: missing or unknown API key");
         Run unknown = cli("sessions", "show", "no-such-session");
         assertThat(unknown.exitCode()).isEqualTo(SessionsClient.NOT_FOUND);
-        assertThat(unknown.stderr()).isEqualTo("mcp-sandbox sessions show: not found: no session no-such-session\n");
+        assertThat(unknown.stderr()).isEqualTo("mcp-sandbox sessions show: no session no-such-session\n");
         cli("sessions", "create");
         cli("sessions", "create");
         Run third = cli("sessions", "create");

@@ -66,7 +66,8 @@ final class SessionsClient {
     SessionsClient(String url, String apiKey) {
         this.base = baseUri(url);
         this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
+        // HTTP/1.1, as the server serves it: no h2c upgrade attempt on plain http.
+        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10))
                 .followRedirects(HttpClient.Redirect.NEVER).build();
     }
 

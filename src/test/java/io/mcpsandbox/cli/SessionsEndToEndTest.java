@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.ChildJvm;
 import io.mcpsandbox.testing.SystemTest;
+import io.mcpsandbox.testing.TestSandbox;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
@@ -27,6 +28,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /** The sessions CLI against a real {@code serve --http} process: real sessions, real files, real executions. */
 @SystemTest
@@ -59,6 +62,7 @@ class SessionsEndToEndTest {
         pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
         pb.environment().put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
         pb.environment().put("MCP_SANDBOX_API_KEYS", KEY + ":carol");
+        pb.environment().put("MCP_SANDBOX_SANDBOX_AGENT", TestSandbox.BUILT_AGENT.toString());
         server = pb.start();
         CompletableFuture<String> port = new CompletableFuture<>();
         Thread.ofPlatform().daemon().name("serve-stderr").start(() -> {
@@ -143,12 +147,17 @@ class SessionsEndToEndTest {
             assertThat(list.stdout()).contains(id);
             Run shown = cli("sessions", "show", id, "--json");
             assertThat(shown.exitCode()).as(shown.stderr()).isZero();
-            assertThat(shown.stdout()).contains("\"status\":\"open\"").contains("\"executions\":2");
-        } finally {
-            Run closed = cli("sessions", "close", id);
-            assertThat(closed.exitCode()).as(closed.stderr()).isZero();
-            assertThat(closed.stdout()).isEqualTo("closed " + id + "\n");
+            JsonNode view = JsonMapper.shared().readTree(shown.stdout());
+            assertThat(view.path("status").asString()).isEqualTo("open");
+            assertThat(view.path("sessionId").asString()).isEqualTo(id);
+            assertThat(view.path("executions").asLong()).isGreaterThanOrEqualTo(2);
+        } catch (AssertionError e) {
+            cli("sessions", "close", id); // not left open for the server's shutdown; the first failure is the one
+            throw e;
         }
+        Run closed = cli("sessions", "close", id);
+        assertThat(closed.exitCode()).as(closed.stderr()).isZero();
+        assertThat(closed.stdout()).isEqualTo("closed " + id + "\n");
         Run show = cli("sessions", "show", id);
         assertThat(show.exitCode()).isEqualTo(SessionsClient.GONE);
         assertThat(show.stderr()).startsWith("mcp-sandbox sessions show: ").contains("closed")

@@ -1069,7 +1069,12 @@ static void setup(void)
     sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sig_fd < 0)
         exit(1);
-    signal(SIGPIPE, SIG_IGN);
+    /* Every other signal is ignored: the kernel keeps a namespace's init from signals sent from inside it, but
+     * gVisor does not, and the sandbox's programs run as our user. A real fault still kills (the kernel forces
+     * SIGSEGV/SIGBUS/SIGILL/SIGFPE then). Children get every disposition back to the default (child()). */
+    for (int s = 1; s < _NSIG; s++)
+        if (!sigismember(&set, s) && s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_IGN);  /* fails harmlessly for libc-internal signals */
     prctl(PR_SET_CHILD_SUBREAPER, 1);  /* orphans come to us even when we are not PID 1 */
     /* Not dumpable: processes of the same uid can neither ptrace the agent nor open its channel through
      * /proc/1/fd. Its children are dumpable again after their execve. */

@@ -38,14 +38,15 @@ async function main() {
   const a = await connect(process.env.MCP_KEY);
 
   const { tools } = await a.listTools();
-  assert.deepEqual(tools.map((t) => t.name).sort(), ["execute_code", "get_execution", "list_active_executions",
-    "list_runtimes", "run_command", "terminate_execution"]);
+  assert.deepEqual(tools.map((t) => t.name).sort(), ["close_session", "create_session", "execute_code",
+    "get_execution", "list_active_executions", "list_files", "list_runtimes", "list_sessions", "read_file",
+    "run_command", "terminate_execution", "write_file"]);
   const exec = tools.find((t) => t.name === "execute_code");
   assert.deepEqual(exec.inputSchema.required, ["language", "code"]);
   assert.ok(exec.inputSchema.properties.limits.properties.timeoutMs.maximum > 0, "timeout maximum is stated");
   assert.ok(exec.inputSchema.properties.language.enum.includes("python"));
   assert.ok(exec.outputSchema, "execute_code has an output schema");
-  check("tools/list: six tools with schemas");
+  check("tools/list: twelve tools with schemas");
 
   // The SDK client validates structuredContent against outputSchema: a mismatch would throw here.
   let r = await a.callTool({ name: "execute_code", arguments: { language: "python", code: "print(6*7)" } });
@@ -137,6 +138,40 @@ async function main() {
   assert.ok(r.structuredContent.durationMs < 30000);
   check("terminate_execution stops a running execution");
   if (b !== a) await b.close();
+
+  // A session: create -> write_file -> execute_code in it -> read_file -> list_files -> close. The SDK client
+  // validates every structuredContent against the tool's outputSchema.
+  r = await a.callTool({ name: "create_session", arguments: { idleTimeoutSeconds: 120, env: { MODE: "session" } } });
+  assert.equal(r.isError, false, text(r));
+  const sid = r.structuredContent.sessionId;
+  assert.equal(r.structuredContent.status, "open");
+  r = await a.callTool({ name: "write_file", arguments: { sessionId: sid, path: "/workspace/in/data.txt", content: "21\n" } });
+  assert.equal(r.isError, false, text(r));
+  r = await a.callTool({ name: "execute_code", arguments: { sessionId: sid, language: "python",
+      code: "import os\nn = int(open('in/data.txt').read())\nopen('out.txt', 'w').write(str(2 * n))\nprint(os.environ['MODE'])" } });
+  assert.equal(r.isError, false, text(r));
+  assert.equal(r.structuredContent.stdout, "session\n");
+  r = await a.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/out.txt" } });
+  assert.equal(r.isError, false, text(r));
+  assert.equal(r.structuredContent.content, "42");
+  r = await a.callTool({ name: "list_files", arguments: { sessionId: sid } });
+  assert.ok(r.structuredContent.entries.some((e) => e.name === "out.txt" && e.type === "file"), text(r));
+  r = await a.callTool({ name: "list_sessions", arguments: {} });
+  assert.ok(r.structuredContent.sessions.some((x) => x.sessionId === sid));
+  if (mode === "http") {
+    const other = await connect(process.env.MCP_KEY_B);
+    const denied = await other.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/out.txt" } });
+    assert.equal(denied.isError, true, "another user cannot read it");
+    assert.match(text(denied), /no session/);
+    await other.close();
+  }
+  r = await a.callTool({ name: "close_session", arguments: { sessionId: sid } });
+  assert.equal(r.isError, false, text(r));
+  assert.equal(r.structuredContent.status, "closed");
+  r = await a.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/out.txt" } });
+  assert.equal(r.isError, true);
+  assert.match(text(r), /is closed \(closed/);
+  check("a session: create, write_file, execute_code, read_file, list_files, close");
 
   await a.close();
   console.log(`OK ${checks} checks (${mode})`);

@@ -7,7 +7,9 @@ public enum RequestForm {
     /** The MCP tool run_command: an argv in an image. */
     COMMAND("run_command"),
     /** The body of REST {@code POST /v1/executions}: either of the two. */
-    ANY("ExecutionRequest");
+    ANY("ExecutionRequest"),
+    /** A session to open: REST {@code POST /v1/sessions}, and MCP's create_session. */
+    SESSION("SessionRequest");
 
     private final String schemaName;
 

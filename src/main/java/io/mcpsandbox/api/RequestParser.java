@@ -4,6 +4,8 @@ import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.SessionRequest;
+import io.mcpsandbox.policy.PolicyViolation;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,9 +15,10 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Reads the JSON arguments of {@code execute_code}, {@code run_command} and {@code POST /v1/executions} into an
- * {@link ExecutionRequest}: first against the form's schema ({@link RequestSchemas}, the one description of the
- * request), then into the model. Limits and values are policy's job, so MCP, REST and the CLI refuse the same
- * things with the same words. A field that is {@code null} counts as left out.
+ * {@link ExecutionRequest} (a session's body: {@link #parseSession}): first against the form's schema
+ * ({@link RequestSchemas}, the one description of the request), then into the model. Limits and values are
+ * policy's job, so MCP, REST and the CLI refuse the same things with the same words. A field that is
+ * {@code null} counts as left out.
  */
 public final class RequestParser {
     private final RequestSchemas schemas;
@@ -61,16 +64,58 @@ public final class RequestParser {
                         + SchemaCheck.abbreviate(dlp) + "'");
             }
         }
-        String level = string(request, "securityLevel");
-        if (level != null) {
-            try {
-                b.securityLevel(SecurityLevel.parse(level));
-            } catch (IllegalArgumentException e) {
-                throw new InvalidRequestException("securityLevel", "must be one of low, medium, high, critical; got '"
-                        + SchemaCheck.abbreviate(level) + "'");
-            }
+        return b.securityLevel(level(request)).build();
+    }
+
+    /**
+     * Reads the body of {@code POST /v1/sessions} (and MCP's create_session) into a {@link SessionRequest}:
+     * the {@link RequestForm#SESSION} schema first, then the model. Values (limits, lifetimes, image, runtime)
+     * are the session service's to check, as policy checks an execution's.
+     *
+     * @param userId who asks: from the API key, never from the body
+     * @throws PolicyViolation network asked for: refused as an execution's request is (no network provider)
+     */
+    public SessionRequest parseSession(JsonNode body, String userId) throws InvalidRequestException,
+            PolicyViolation {
+        if (body == null || !body.isObject()) {
+            throw new InvalidRequestException(null, "the request must be a JSON object");
         }
-        return b.build();
+        ObjectNode request = withoutNulls((ObjectNode) body, RequestForm.SESSION);
+        check.check(request, RequestForm.SESSION);
+        if (request.has("network") && request.get("network").booleanValue()) {
+            throw new PolicyViolation("network", "network access is not available on this server: sandboxes run "
+                    + "in an empty network namespace and no network provider is configured");
+        }
+        return new SessionRequest(string(request, "image"), string(request, "runtime"), level(request),
+                limits(request.get("limits")), stringMap(request.get("env")), stringMap(request.get("files")),
+                string(request, "rootfs"), seconds(request, "idleTimeoutSeconds"),
+                seconds(request, "lifetimeSeconds"), userId);
+    }
+
+    private Long seconds(JsonNode request, String name) throws InvalidRequestException {
+        JsonNode n = request.get(name);
+        if (n == null) {
+            return null;
+        }
+        if (!n.isIntegralNumber() || !n.canConvertToLong()) {
+            throw new InvalidRequestException(name, "must be a whole number, at most "
+                    + schemas.input(RequestForm.SESSION).at("/properties/" + name + "/maximum").asString()
+                    + "; got " + SchemaCheck.abbreviate(n.toString()));
+        }
+        return n.longValue();
+    }
+
+    private static SecurityLevel level(JsonNode request) throws InvalidRequestException {
+        String level = string(request, "securityLevel");
+        if (level == null) {
+            return null;
+        }
+        try {
+            return SecurityLevel.parse(level);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("securityLevel", "must be one of low, medium, high, critical; got '"
+                    + SchemaCheck.abbreviate(level) + "'");
+        }
     }
 
     /** A copy without the null fields the form knows, at the top and in limits; unknown ones stay, to be refused. */

@@ -6,8 +6,11 @@ import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityLevel;
+import io.mcpsandbox.model.SessionStatus;
 import io.mcpsandbox.model.Units;
 import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.session.SessionFiles;
+import io.mcpsandbox.session.SessionSettings;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashSet;
@@ -49,7 +52,7 @@ public final class RequestSchemas {
         this.runtimeNames = List.copyOf(runtimeNames);
         for (RequestForm form : RequestForm.values()) {
             Set<String> later = new HashSet<>();
-            inputs.put(form, input(form, later));
+            inputs.put(form, form == RequestForm.SESSION ? sessionInput(later) : input(form, later));
             deferred.put(form, Set.copyOf(later));
         }
     }
@@ -82,18 +85,11 @@ public final class RequestSchemas {
             p.set("code", bounded(string("Source code to run. It is written to a file in /workspace and run with the "
                     + "language's interpreter. At most " + RequestValidator.MAX_CODE_BYTES + " bytes (UTF-8)."),
                     "maxLength", RequestValidator.MAX_CODE_BYTES, "/properties/code", later));
-            p.set("files", bounded(stringMap("Extra files written to /workspace before the code runs, by relative "
-                    + "path (letters, digits, '._+@- ', '/' between segments, no '.' or '..'). At most "
-                    + RequestValidator.MAX_FILES + " files, " + config.defaultLimits().tmpBytes()
-                    + " bytes together (the size of /workspace)."), "maxProperties", RequestValidator.MAX_FILES,
-                    "/properties/files", later));
+            p.set("files", files("Extra files written to /workspace before the code runs", later));
         }
         if (form != RequestForm.SNIPPET) {
-            ObjectNode image = string("Image whose root filesystem the program runs in, as a reference such as "
-                    + "'alpine:3.19' or 'python:3.11-slim' (a missing tag is 'latest'; default: the language's image, "
-                    + "or '" + config.defaultImage() + "' for a command: the host's own programs, read-only).");
-            image.put("maxLength", MAX_NAME);
-            p.set("image", image);
+            p.set("image", image("the language's image, or '" + config.defaultImage() + "' for a command: the host's "
+                    + "own programs, read-only"));
             ObjectNode command = NODES.objectNode().put("type", "array").put("description", "The program and its "
                     + "arguments, run directly (no shell unless you run one, e.g. [\"sh\", \"-c\", \"echo hi\"]). At "
                     + "most " + RequestValidator.MAX_ARGS + " arguments and " + RequestValidator.MAX_ARGV_BYTES
@@ -101,11 +97,7 @@ public final class RequestSchemas {
             command.set("items", NODES.objectNode().put("type", "string"));
             bounded(command, "minItems", 1, "/properties/command", later);
             p.set("command", bounded(command, "maxItems", RequestValidator.MAX_ARGS, "/properties/command", later));
-            p.set("env", bounded(stringMap("Environment variables for the program (names like "
-                    + "[A-Za-z_][A-Za-z0-9_]*). Nothing of the server's environment is passed; PATH and HOME are set. "
-                    + "At most " + RequestValidator.MAX_ENV_ENTRIES + " variables, " + RequestValidator.MAX_ENV_BYTES
-                    + " bytes together."), "maxProperties", RequestValidator.MAX_ENV_ENTRIES, "/properties/env",
-                    later));
+            p.set("env", env("Environment variables for the program", later));
             p.set("workDir", bounded(string("Working directory inside the sandbox: /workspace (the default), /tmp, "
                     + "or a directory below one of them, made if missing. An absolute path without '.', '..' or empty "
                     + "components; at most " + RequestValidator.MAX_WORKDIR_BYTES + " bytes."), "maxLength",
@@ -141,9 +133,24 @@ public final class RequestSchemas {
                 + RequestValidator.MAX_STDIN_BYTES + " bytes (UTF-8)."), "maxLength", RequestValidator.MAX_STDIN_BYTES,
                 "/properties/stdin", later));
         p.set("limits", limits(later));
-        p.set("network", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
-                "Ask for network access. Sandboxes have no network by default; this server has no network provider, "
-                        + "so true is rejected."));
+        p.set("network", network());
+        isolation(p, later);
+        ObjectNode sessionId = string("Runs the program in this session of yours (POST /v1/sessions, MCP "
+                + "create_session): a new process in its sandbox, beside what earlier executions left there. The "
+                + "session fixes image, runtime, level, memory, CPUs and pids; this request sets its own timeout, "
+                + "output cap, env, files, stdin and workDir.");
+        sessionId.put("maxLength", MAX_SESSION_ID);
+        p.set("sessionId", sessionId);
+        ObjectNode dlp = string("What the output scanner does with secrets and personal data it finds: report them "
+                + "as security events (the server's default unless configured otherwise), redact them in the returned "
+                + "output, or block (withhold) the output.");
+        dlp.set("enum", strings(Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList()));
+        p.set("dlpMode", dlp);
+        later.add("/properties/dlpMode/enum");
+    }
+
+    /** securityLevel and runtime, which choose the sandbox's isolation. */
+    private void isolation(ObjectNode p, Set<String> later) {
         SecurityLevel minimum = RuntimeSettings.from(config.settings()).minimumLevel();
         SecurityLevel level = SecurityLevel.DEFAULT.compareTo(minimum) >= 0 ? SecurityLevel.DEFAULT : minimum;
         ObjectNode securityLevel = string("Isolation strength: low and medium run under runc (namespaces, cgroups, "
@@ -160,15 +167,73 @@ public final class RequestSchemas {
         runtime.put("maxLength", MAX_RUNTIME_NAME);
         p.set("runtime", runtime);
         later.add("/properties/runtime/enum");
-        ObjectNode sessionId = string("Your own id to group executions in records.");
-        sessionId.put("maxLength", MAX_SESSION_ID);
-        p.set("sessionId", sessionId);
-        ObjectNode dlp = string("What the output scanner does with secrets and personal data it finds: report them "
-                + "as security events (the server's default unless configured otherwise), redact them in the returned "
-                + "output, or block (withhold) the output.");
-        dlp.set("enum", strings(Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList()));
-        p.set("dlpMode", dlp);
-        later.add("/properties/dlpMode/enum");
+    }
+
+    private static ObjectNode network() {
+        return NODES.objectNode().put("type", "boolean").put("default", false).put("description",
+                "Ask for network access. Sandboxes have no network by default; this server has no network provider, "
+                        + "so true is rejected.");
+    }
+
+    private ObjectNode image(String defaultText) {
+        ObjectNode image = string("Image whose root filesystem the program runs in, as a reference such as "
+                + "'alpine:3.19' or 'python:3.11-slim' (a missing tag is 'latest'; default: " + defaultText + ").");
+        image.put("maxLength", MAX_NAME);
+        return image;
+    }
+
+    private static ObjectNode env(String what, Set<String> later) {
+        return bounded(stringMap(what + " (names like [A-Za-z_][A-Za-z0-9_]*). Nothing of the server's environment "
+                + "is passed; PATH and HOME are set. At most " + RequestValidator.MAX_ENV_ENTRIES + " variables, "
+                + RequestValidator.MAX_ENV_BYTES + " bytes together."), "maxProperties",
+                RequestValidator.MAX_ENV_ENTRIES, "/properties/env", later);
+    }
+
+    private ObjectNode files(String what, Set<String> later) {
+        return bounded(stringMap(what + ", by relative path (letters, digits, '._+@- ', '/' between segments, no "
+                + "'.' or '..'), as UTF-8 text. At most " + RequestValidator.MAX_FILES + " files, "
+                + config.defaultLimits().tmpBytes() + " bytes together (the size of /workspace)."), "maxProperties",
+                RequestValidator.MAX_FILES, "/properties/files", later);
+    }
+
+    /**
+     * The request to open a session: the sandbox's image, isolation and limits, what it starts with, how long
+     * it lives. The lifetimes' bounds ({@code session.max-lifetime}) are stated here and answered by the
+     * session service, which names them.
+     */
+    private ObjectNode sessionInput(Set<String> later) {
+        SessionSettings sessions = SessionSettings.from(config.settings());
+        long maxSeconds = sessions.maxLifetime().toSeconds();
+        ObjectNode p = NODES.objectNode();
+        p.set("image", image("'" + config.defaultImage() + "', the host's own programs, read-only"));
+        isolation(p, later);
+        ObjectNode limits = limits(later);
+        limits.put("description", "The session's sandbox: memoryBytes, cpus and pids hold for everything running "
+                + "in it together; timeoutMs and outputBytes are the defaults of each execution in it (one may ask "
+                + "for its own). Each one left out gets the server's default.");
+        p.set("limits", limits);
+        p.set("env", env("Environment variables every execution in the session gets (its own are added on top)",
+                later));
+        p.set("files", files("Text files placed in /workspace before the session opens", later));
+        p.set("network", network());
+        ObjectNode rootfs = string("The sandbox's root filesystem: read-only (the default), or writable (an "
+                + "overlay in the session's capped storage, where the server offers it).");
+        rootfs.set("enum", strings(List.of("read-only", "writable")));
+        rootfs.put("default", "read-only");
+        p.set("rootfs", rootfs);
+        p.set("idleTimeoutSeconds", range("integer", "Closed (reason idle) after this many seconds without an "
+                + "execution or file operation; 0: never for idleness. At most " + maxSeconds
+                + " (session.max-lifetime).", 0, maxSeconds, sessions.idleTimeout().toSeconds()));
+        p.set("lifetimeSeconds", range("integer", "Closed (reason expired) at the latest this many seconds after it "
+                + "opened. At most " + maxSeconds + " (session.max-lifetime).", 1, maxSeconds,
+                sessions.lifetime().toSeconds()));
+        for (String name : List.of("idleTimeoutSeconds", "lifetimeSeconds")) {
+            later.add("/properties/" + name + "/minimum");
+            later.add("/properties/" + name + "/maximum");
+        }
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        schema.set("properties", p);
+        return schema.put("additionalProperties", false);
     }
 
     private ObjectNode limits(Set<String> later) {
@@ -208,6 +273,74 @@ public final class RequestSchemas {
     }
 
     /** Tools without arguments. */
+    /** close_session's input: the one session. */
+    public ObjectNode sessionIdOnly() {
+        return object(Map.of("sessionId", sessionIdField()), List.of("sessionId"));
+    }
+
+    /** write_file's input: a path below /workspace and its content, as text or as base64. */
+    public ObjectNode writeFile() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("path", pathField("Absolute path below /workspace; missing directories are made."));
+        p.put("content", string("The file's content as text (UTF-8). Give this or contentBase64."));
+        p.put("contentBase64", string("The file's content as base64, for bytes. Give this or content."));
+        ObjectNode schema = object(p, List.of("sessionId", "path"));
+        ArrayNode oneOf = NODES.arrayNode();
+        oneOf.add(required("content"));
+        oneOf.add(required("contentBase64"));
+        return schema.set("oneOf", oneOf);
+    }
+
+    /** read_file's input. */
+    public ObjectNode readFile() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("path", pathField("Absolute path of a regular file below /workspace or /tmp."));
+        return object(p, List.of("sessionId", "path"));
+    }
+
+    /** list_files's input. */
+    public ObjectNode listFiles() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("sessionId", sessionIdField());
+        p.put("dir", pathField("A directory: /workspace (the default), /tmp, or one below them."));
+        return object(p, List.of("sessionId"));
+    }
+
+    /** What read_file and write_file answer. */
+    public ObjectNode fileResult() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("path", type("string"));
+        p.put("size", type("integer").put("description", "Bytes written, or returned."));
+        p.put("truncated", type("boolean").put("description", "read_file: the file is longer than returned."));
+        p.put("content", type("string").put("description", "read_file: the content, when it is UTF-8 text."));
+        p.put("contentBase64", type("string").put("description", "read_file: the content as base64 otherwise."));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        ObjectNode props = NODES.objectNode();
+        p.forEach(props::set);
+        schema.set("properties", props);
+        return schema.set("required", strings(List.of("path", "size")));
+    }
+
+    private static ObjectNode sessionIdField() {
+        ObjectNode id = string("A session of yours (create_session).");
+        return id.put("minLength", 1).put("maxLength", MAX_SESSION_ID);
+    }
+
+    private static ObjectNode pathField(String description) {
+        return string(description).put("minLength", 1).put("maxLength", SessionFiles.MAX_PATH_BYTES);
+    }
+
+    private static ObjectNode object(Map<String, ObjectNode> properties, List<String> required) {
+        ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
+        ObjectNode props = NODES.objectNode();
+        properties.forEach(props::set);
+        schema.set("properties", props);
+        schema.set("required", strings(required));
+        return schema.put("additionalProperties", false);
+    }
+
     public ObjectNode empty() {
         ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
         schema.set("properties", NODES.objectNode());
@@ -239,6 +372,73 @@ public final class RequestSchemas {
         schema.set("properties", p);
         schema.set("required", strings(List.of("executionId", "status")));
         return schema;
+    }
+
+    /** A session as REST and MCP show it (never where its sandbox is: no sandbox name, no server id). */
+    public ObjectNode session() {
+        ObjectNode p = NODES.objectNode();
+        p.set("sessionId", type("string"));
+        ObjectNode status = type("string").put("description", "open: it takes executions and files; closed: its "
+                + "sandbox is gone (closeReason says why).");
+        status.set("enum", strings(Arrays.stream(SessionStatus.values()).map(SessionStatus::wireName).toList()));
+        p.set("status", status);
+        p.set("image", type("string"));
+        p.set("runtime", type("string"));
+        p.set("securityLevel", type("string"));
+        p.set("rootfs", type("string").put("description", "read-only or writable"));
+        ObjectNode limits = NODES.objectNode();
+        for (String name : List.of("timeoutMs", "memoryBytes", "pids", "outputBytes", "tmpBytes")) {
+            limits.set(name, type("integer"));
+        }
+        limits.set("cpus", type("number"));
+        p.set("limits", type("object").put("description", "What the sandbox runs under; tmpBytes is the size of "
+                + "its /workspace and /tmp each.").set("properties", limits));
+        p.set("createdAt", instant());
+        p.set("expiresAt", instant().put("description", "The end of its lifetime."));
+        p.set("idleTimeoutSeconds", type("integer").put("description", "0: never closed for idleness."));
+        p.set("idleExpiresAt", nullable("string").put("format", "date-time").put("description",
+                "When it closes as idle unless something runs before; null without an idle timeout."));
+        p.set("lastActiveAt", instant());
+        p.set("executions", type("integer").put("description", "How many executions and file operations used it."));
+        ObjectNode reason = nullable("string").put("description", "Why it closed (closed: by its owner; idle; "
+                + "expired: its lifetime ended; failed: its sandbox broke; server_restart).");
+        p.set("closeReason", reason);
+        p.set("closeDetail", nullable("string"));
+        p.set("closedAt", nullable("string").put("format", "date-time"));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        schema.set("required", strings(List.of("sessionId", "status", "image", "runtime", "securityLevel", "rootfs",
+                "limits", "createdAt", "expiresAt", "idleTimeoutSeconds", "idleExpiresAt", "lastActiveAt",
+                "executions")));
+        return schema;
+    }
+
+    /** A directory of a session, as the sandbox's agent listed it. */
+    public ObjectNode fileListing() {
+        ObjectNode entry = NODES.objectNode();
+        entry.set("name", type("string").put("description", "As the sandbox named it: untrusted text."));
+        ObjectNode kind = type("string");
+        kind.set("enum", strings(List.of("file", "dir", "link", "other")));
+        entry.set("type", kind.put("description", "What the entry is, never following a link."));
+        entry.set("size", type("integer").put("description", "Bytes (for a link: the length of its target)."));
+        entry.set("modifiedAt", nullable("string").put("format", "date-time")
+                .put("description", "null when the sandbox claims a time no date can be."));
+        ObjectNode entries = NODES.objectNode().put("type", "array").put("description", "In the sandbox's order, "
+                + "at most " + SessionFiles.MAX_LIST_ENTRIES + ".");
+        entries.set("items", type("object").<ObjectNode>set("properties", entry)
+                .set("required", strings(List.of("name", "type", "size", "modifiedAt"))));
+        ObjectNode p = NODES.objectNode();
+        p.set("dir", type("string"));
+        p.set("entries", entries);
+        p.set("truncated", type("boolean").put("description", "The directory holds more entries than listed."));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        schema.set("required", strings(List.of("dir", "entries", "truncated")));
+        return schema;
+    }
+
+    private static ObjectNode instant() {
+        return type("string").put("format", "date-time");
     }
 
     /** {@code {property: [objects]}}, the shape of the listings. */

@@ -6,12 +6,13 @@ import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.StoreHealth;
+import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.metrics.SandboxMetrics;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
  * What every served interface shares: one admission, one gateway, one metrics registry over the sandbox
- * services. Closing it does not close the services (their owner does).
+ * services, and their sessions. Closing it does not close the services (their owner does).
  */
 public final class SandboxApi implements AutoCloseable {
     /** Where the HTTP layer puts the API key's user for the MCP tools (a request attribute, a transport key). */
@@ -24,6 +25,7 @@ public final class SandboxApi implements AutoCloseable {
     private final ExecutionGateway gateway;
     private final JsonMapper json = Json.mapper();
     private final RequestParser parser;
+    private final SessionService sessions;
 
     public SandboxApi(SandboxServices services, ServerConfig server) {
         this.config = services.config();
@@ -31,6 +33,7 @@ public final class SandboxApi implements AutoCloseable {
         this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
                 limits.queueTimeout());
         this.store = services.store();
+        this.sessions = services.sessions();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
         this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
         this.parser = new RequestParser(new RequestSchemas(config, gateway.runtimes().stream()
@@ -43,6 +46,11 @@ public final class SandboxApi implements AutoCloseable {
 
     public ExecutionGateway gateway() {
         return gateway;
+    }
+
+    /** The live sessions (the callers check ownership by passing the key's user). */
+    public SessionService sessions() {
+        return sessions;
     }
 
     /** Whether records reach their primary store (Redis, where configured). */

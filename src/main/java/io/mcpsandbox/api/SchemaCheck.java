@@ -70,6 +70,9 @@ final class SchemaCheck {
             case "oneOf" -> neitherOrBoth(body);
             case "maxLength" -> new InvalidRequestException(field, "is longer than " + rule.get("maxLength").asInt()
                     + " characters");
+            case "enum" -> new InvalidRequestException(field, "must be one of " + String.join(", ",
+                    rule.get("enum").valueStream().map(JsonNode::asString).toList()) + "; got "
+                    + abbreviate(value == null ? "?" : value.toString()));
             default -> new InvalidRequestException(field, "does not match the schema: " + e.getMessage());
         };
     }

@@ -15,6 +15,8 @@ import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentExit;
+import io.mcpsandbox.runtime.agent.AgentGaveUpException;
+import io.mcpsandbox.runtime.agent.AgentProtocolException;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.runtime.agent.ProgramRun;
 import io.mcpsandbox.session.SessionLease;
@@ -39,6 +41,8 @@ import java.util.concurrent.atomic.AtomicReference;
 final class SandboxRunner implements AutoCloseable {
     /** How long a sandbox whose agent was lost may take to end before it is killed (for the runtime's reason). */
     private static final Duration LOST_AGENT_WAIT = Duration.ofSeconds(5);
+    /** How long the agent's ready may come after the deadline: the deadline's kill ends the wait first. */
+    private static final Duration HANDSHAKE_GRACE = Duration.ofSeconds(5);
     /** How long a killed sandbox may take to die before it is forcibly deleted. */
     private static final Duration KILL_GRACE = Duration.ofSeconds(10);
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
@@ -165,7 +169,7 @@ final class SandboxRunner implements AutoCloseable {
                 }
                 yield new SandboxExit(killedByHost ? ExitClassification.SIGKILL_EXIT : null, 0, 0,
                         usage.oomKills() > 0, usage.pidsLimitHits() > 0, killedByHost ? null
-                        : "the session's agent was lost: " + lost.cause().getMessage());
+                        : lostAgent(lost.cause()) + "; the session is closed");
             }
             default -> programExit(programEnd, usage);
         };
@@ -229,7 +233,10 @@ final class SandboxRunner implements AutoCloseable {
                                      long deadlineNanos, AtomicReference<AgentChannel> channel,
                                      CompletableFuture<ProgramRun.End> end) {
         try {
-            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()));
+            // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
+            // a timeout, not a lost agent.
+            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()))
+                    .plus(HANDSHAKE_GRACE);
             AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
             ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
@@ -262,10 +269,19 @@ final class SandboxRunner implements AutoCloseable {
             return new SandboxExit(ExitClassification.SIGKILL_EXIT, cpuMs, usage.peakMemoryBytes(), true, pids, null);
         }
         SandboxExit sandbox = awaitSandboxEnd(running);
-        String why = sandbox.failure() != null ? sandbox.failure()
-                : "the sandbox's agent ended before the program did (" + lost.cause().getMessage() + ")"
-                        + agentLog.describe();
+        String why = sandbox.failure() != null ? sandbox.failure() : lostAgent(lost.cause()) + agentLog.describe();
         return new SandboxExit(null, cpuMs, usage.peakMemoryBytes(), oom, pids, why);
+    }
+
+    /** Why the channel ended, as the result says it: a broken protocol is the sandbox's doing, never a result. */
+    private static String lostAgent(IOException cause) {
+        if (cause instanceof AgentProtocolException) {
+            return "the sandbox's agent broke the protocol (" + cause.getMessage() + ")";
+        }
+        if (cause instanceof AgentGaveUpException) {
+            return "the sandbox's agent gave up (" + cause.getMessage() + ")";
+        }
+        return "the sandbox's agent ended before the program did (" + cause.getMessage() + ")";
     }
 
     /** The agent's text for a program that cannot be executed (then 127 or 126, as a shell answers). */
@@ -329,7 +345,12 @@ final class SandboxRunner implements AutoCloseable {
                 long slice = execution.killRequested() ? KILL_RETRY.toNanos()
                         : Math.max(0, Math.min(deadlineNanos - System.nanoTime(), KILL_RETRY.toNanos()));
                 try {
-                    return end.get(slice, TimeUnit.NANOSECONDS);
+                    ProgramRun.End ended = end.get(slice, TimeUnit.NANOSECONDS);
+                    if (ended instanceof ProgramRun.End.Lost && !execution.killRequested()
+                            && System.nanoTime() >= deadlineNanos) {
+                        execution.timeOut(); // lost at the deadline: the clock ran out first
+                    }
+                    return ended;
                 } catch (TimeoutException stillRunning) {
                     if (!execution.killRequested() && System.nanoTime() >= deadlineNanos) {
                         execution.timeOut();

@@ -234,8 +234,14 @@ public final class SessionService implements AutoCloseable {
         return closeSession(session, SessionCloseReason.CLOSED, "closed by its owner");
     }
 
-    /** Takes a hold on the user's session to run one execution in it; close the lease when done. */
+    /** Takes a hold on the user's session to run one execution in it (counted); close the lease when done. */
     public SessionLease lease(String userId, String sessionId) throws SessionUnavailableException {
+        return take(userId, sessionId, true);
+    }
+
+    /** A hold for file work: activity (it moves the idle end), not an execution. */
+    private SessionLease take(String userId, String sessionId, boolean execution)
+            throws SessionUnavailableException {
         LiveSession session = require(userId, sessionId);
         session.executionStarted();
         Instant now = clock.instant();
@@ -244,7 +250,7 @@ public final class SessionService implements AutoCloseable {
                 session.executionEnded();
                 throw gone(session.record());
             }
-            session.update(session.record().executed(now));
+            session.update(execution ? session.record().executed(now) : session.record().touched(now));
             session.resetIdleWarning();
         }
         save(session);
@@ -259,7 +265,7 @@ public final class SessionService implements AutoCloseable {
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, true, false);
         long cap = Math.min(maxBytes, settings.maxFileBytes());
-        try (SessionLease lease = lease(userId, sessionId)) {
+        try (SessionLease lease = take(userId, sessionId, false)) {
             lease.channel().writeFile(checked, SessionFiles.FILE_MODE | AgentChannel.MAKE_PARENTS, content, cap,
                     FILE_TIMEOUT);
         } catch (TimeoutException e) {
@@ -284,7 +290,7 @@ public final class SessionService implements AutoCloseable {
     public boolean readFile(String userId, String sessionId, String path, long maxBytes, OutputStream sink)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, false, false);
-        try (SessionLease lease = lease(userId, sessionId)) {
+        try (SessionLease lease = take(userId, sessionId, false)) {
             return lease.channel().readFile(checked, Math.min(maxBytes, settings.maxFileBytes()), sink,
                     FILE_TIMEOUT);
         } catch (TimeoutException e) {
@@ -302,7 +308,7 @@ public final class SessionService implements AutoCloseable {
     public DirectoryListing listFiles(String userId, String sessionId, String dir)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("dir", dir, false, true);
-        try (SessionLease lease = lease(userId, sessionId)) {
+        try (SessionLease lease = take(userId, sessionId, false)) {
             return lease.channel().listDirectory(checked, SessionFiles.MAX_LIST_ENTRIES, FILE_TIMEOUT);
         } catch (TimeoutException e) {
             throw new IOException("the session's agent did not finish listing " + checked + " in time");
@@ -319,7 +325,7 @@ public final class SessionService implements AutoCloseable {
     public void deleteFile(String userId, String sessionId, String path)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, true, false);
-        try (SessionLease lease = lease(userId, sessionId)) {
+        try (SessionLease lease = take(userId, sessionId, false)) {
             lease.channel().deleteFile(checked, FILE_TIMEOUT);
         } catch (TimeoutException e) {
             throw new IOException("the session's agent did not finish deleting " + checked + " in time");

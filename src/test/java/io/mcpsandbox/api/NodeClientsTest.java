@@ -74,7 +74,7 @@ class NodeClientsTest {
         Result r = node(List.of("mcp-client.mjs"), Map.of("MODE", "http", "MCP_URL", fixture.url("/mcp"),
                 "MCP_KEY", ApiServerFixture.KEY_ALICE, "MCP_KEY_B", ApiServerFixture.KEY_BOB));
         assertThat(r.exit).as(r.output).isZero();
-        assertThat(r.output).contains("OK 11 checks (http)");
+        assertThat(r.output).contains("OK 12 checks (http)");
     }
 
     @Test
@@ -82,7 +82,7 @@ class NodeClientsTest {
         Result r = node(List.of("mcp-client.mjs"), Map.of("MODE", "stdio", "JAVA_BIN", javaBin(),
                 "JAVA_CP", System.getProperty("java.class.path"), "SERVER_ENV", JSON.writeValueAsString(serverEnv())));
         assertThat(r.exit).as(r.output).isZero();
-        assertThat(r.output).contains("OK 10 checks (stdio)");
+        assertThat(r.output).contains("OK 11 checks (stdio)");
     }
 
     @Test
@@ -91,7 +91,8 @@ class NodeClientsTest {
                 "--header", "Authorization: Bearer " + ApiServerFixture.KEY_ALICE);
         JsonNode tools = inspector(target, List.of("--method", "tools/list"));
         assertThat(tools.get("tools").findValuesAsString("name")).containsExactlyInAnyOrder("execute_code",
-                "run_command", "list_runtimes", "get_execution", "list_active_executions", "terminate_execution");
+                "run_command", "list_runtimes", "get_execution", "list_active_executions", "terminate_execution",
+                "create_session", "list_sessions", "close_session", "write_file", "read_file", "list_files");
         JsonNode call = inspector(target, List.of("--method", "tools/call", "--tool-name", "execute_code",
                 "--tool-arg", "language=python", "--tool-arg", "code=print(6*7)"));
         assertThat(call.get("structuredContent").get("stdout").asString()).isEqualTo("42\n");
@@ -100,6 +101,23 @@ class NodeClientsTest {
                 "--tool-arg", "language=brainfuck", "--tool-arg", "code=+"));
         assertThat(bad.get("isError").asBoolean()).isTrue();
         assertThat(bad.get("structuredContent").get("reason").asString()).startsWith("language: ");
+
+        // A session through the Inspector: every call is a new MCP connection, the session outlives them.
+        JsonNode created = inspector(target, List.of("--method", "tools/call", "--tool-name", "create_session"));
+        String sid = created.get("structuredContent").get("sessionId").asString();
+        JsonNode wrote = inspector(target, List.of("--method", "tools/call", "--tool-name", "write_file",
+                "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/n.txt", "--tool-arg", "content=7"));
+        assertThat(wrote.get("isError").asBoolean()).as(wrote.toString()).isFalse();
+        JsonNode ran = inspector(target, List.of("--method", "tools/call", "--tool-name", "run_command",
+                "--tool-arg", "sessionId=" + sid, "--tool-arg",
+                "command=[\"sh\",\"-c\",\"echo $(( $(cat n.txt) * 6 )) > out.txt\"]"));
+        assertThat(ran.get("structuredContent").get("status").asString()).as(ran.toString()).isEqualTo("completed");
+        JsonNode read = inspector(target, List.of("--method", "tools/call", "--tool-name", "read_file",
+                "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/out.txt"));
+        assertThat(read.get("structuredContent").get("content").asString()).isEqualTo("42\n");
+        JsonNode closed = inspector(target, List.of("--method", "tools/call", "--tool-name", "close_session",
+                "--tool-arg", "sessionId=" + sid));
+        assertThat(closed.get("structuredContent").get("status").asString()).isEqualTo("closed");
 
         Result denied = node(List.of("node_modules/.bin/mcp-inspector", "--cli", fixture.url("/mcp"), "--transport",
                 "http", "--method", "tools/list"), Map.of());

@@ -116,6 +116,15 @@ public final class TestSandbox implements AutoCloseable {
         return submission;
     }
 
+    /** Opens a session, tracked like {@link #run}: its sandbox is one whose leftovers are looked for. */
+    public io.mcpsandbox.model.SessionRecord openSession(io.mcpsandbox.model.SessionRequest request)
+            throws io.mcpsandbox.policy.PolicyViolation, io.mcpsandbox.session.SessionLimitException,
+            io.mcpsandbox.runtime.SandboxException {
+        io.mcpsandbox.model.SessionRecord session = services.sessions().create(request);
+        sandboxNames.add(session.sandboxName());
+        return session;
+    }
+
     /** Waits for teardowns, then asserts that no trace of any sandbox remains. */
     public void assertNothingLeftBehind() throws IOException {
         assertThat(services.executions().awaitTeardowns(Duration.ofSeconds(60))).as("teardowns finished").isTrue();

@@ -91,7 +91,7 @@ public final class HttpApiServer implements AutoCloseable {
         mcpHolder.setAsyncSupported(true);
         context.addServlet(mcpHolder, "/mcp");
         ServletHolder restHolder = new ServletHolder("rest",
-                new RestServlet(api.gateway(), api.parser(), api.json(), http));
+                new RestServlet(api.gateway(), api.sessions(), api.parser(), api.json(), http));
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
@@ -117,7 +117,9 @@ public final class HttpApiServer implements AutoCloseable {
         context.addFilter(restAuth, "/v1/*", EnumSet.of(DispatcherType.REQUEST));
         context.addFilter(restAuth, "/metrics", EnumSet.of(DispatcherType.REQUEST));
 
-        SizeLimitHandler limit = new SizeLimitHandler(config.maxRequestBytes() + JETTY_LIMIT_SLACK, -1);
+        // JSON bodies are bounded by server.max-request-bytes where they are read; a session file may be larger.
+        long largestBody = Math.max(config.maxRequestBytes(), api.sessions().settings().maxFileBytes());
+        SizeLimitHandler limit = new SizeLimitHandler(largestBody + JETTY_LIMIT_SLACK, -1);
         limit.setHandler(context);
         server.setHandler(limit);
         server.setErrorHandler(errors);

@@ -14,7 +14,7 @@ import java.util.Set;
  * charset other than UTF-8 is a JSON 415.
  */
 final class MethodFilter extends HttpFilter {
-    private static final Set<String> SERVED = Set.of("GET", "HEAD", "POST", "DELETE");
+    private static final Set<String> SERVED = Set.of("GET", "HEAD", "POST", "PUT", "DELETE");
     private final HttpJson http;
 
     MethodFilter(HttpJson http) {
@@ -25,8 +25,9 @@ final class MethodFilter extends HttpFilter {
     protected void doFilter(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws IOException, ServletException {
         if (!SERVED.contains(request.getMethod())) {
-            response.setHeader("Allow", "GET, HEAD, POST, DELETE");
-            http.error(response, 405, null, "method not allowed: use GET, POST or DELETE as the endpoint says");
+            response.setHeader("Allow", "GET, HEAD, POST, PUT, DELETE");
+            http.error(response, 405, null, "method not allowed: use GET, POST, PUT or DELETE as the endpoint "
+                    + "says");
             return;
         }
         // Jetty fails with a 500 on a charset it does not know once anything reads parameters or the body.

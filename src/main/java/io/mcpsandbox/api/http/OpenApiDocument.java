@@ -44,6 +44,7 @@ final class OpenApiDocument {
                                         ref("Termination")))
                                 .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
                                 .set("409", json("It had already finished", ref("Termination"))))));
+        sessionPaths(paths);
         paths.set("/v1/runtimes", NODES.objectNode().set("get", operation("listRuntimes", "Each runtime, whether it "
                 + "is usable here, its version, levels, and known vulnerabilities", responses()
                 .set("200", json("The runtimes", schemas.listOf("runtimes", "One object per runtime."))))));
@@ -72,6 +73,16 @@ final class OpenApiDocument {
         defs.set("ExecutionRequest", schemas.input(RequestForm.ANY));
         defs.set("ExecutionResult", schemas.result());
         defs.set("Termination", schemas.terminated());
+        defs.set("SessionRequest", schemas.input(RequestForm.SESSION));
+        defs.set("Session", schemas.session());
+        defs.set("FileListing", schemas.fileListing());
+        ObjectNode gone = NODES.objectNode().put("type", "object");
+        ObjectNode reason = type("string").put("description", "Why it closed");
+        reason.set("enum", NODES.arrayNode().add("closed").add("idle").add("expired").add("failed")
+                .add("server_restart"));
+        gone.set("properties", NODES.objectNode().<ObjectNode>set("error", type("string")).set("reason", reason));
+        gone.set("required", NODES.arrayNode().add("error").add("reason"));
+        defs.set("SessionGone", gone);
         ObjectNode error = NODES.objectNode().put("type", "object");
         error.set("properties", NODES.objectNode()
                 .<ObjectNode>set("error", type("string").put("description", "What is wrong"))
@@ -84,12 +95,111 @@ final class OpenApiDocument {
         return doc;
     }
 
+    private static void sessionPaths(ObjectNode paths) {
+        ObjectNode create = operation("createSession", "Open a session: a sandbox that lives across executions, "
+                + "with its files, until it is closed, idle or at the end of its lifetime", responses()
+                .<ObjectNode>set("201", json("The session", ref("Session")).set("headers", NODES.objectNode()
+                        .set("Location", NODES.objectNode().set("schema", type("string")))))
+                .<ObjectNode>set("400", error("The request cannot be read; field names what is wrong"))
+                .<ObjectNode>set("408", error("The body stopped arriving"))
+                .<ObjectNode>set("413", error("The body exceeds server.max-request-bytes"))
+                .<ObjectNode>set("415", error("Not application/json in UTF-8"))
+                .<ObjectNode>set("422", error("Refused by policy (field names what); e.g. a limit beyond the "
+                        + "server's maximum, network, a runtime not allowed"))
+                .<ObjectNode>set("429", error("You or the server hold as many open sessions as allowed "
+                        + "(session.max-per-user, session.max-open)").set("headers", retryAfter()))
+                .set("500", error("The sandbox could not be started")));
+        create.set("requestBody", NODES.objectNode().put("required", true).set("content", NODES.objectNode()
+                .set("application/json", NODES.objectNode().set("schema", ref("SessionRequest")))));
+        ObjectNode list = operation("listSessions", "Your open sessions, newest first", responses()
+                .set("200", json("The sessions", NODES.objectNode().put("type", "object")
+                        .<ObjectNode>set("properties", NODES.objectNode().set("sessions", NODES.objectNode()
+                                .put("type", "array").set("items", ref("Session"))))
+                        .set("required", NODES.arrayNode().add("sessions")))));
+        paths.set("/v1/sessions", NODES.objectNode().<ObjectNode>set("post", create).set("get", list));
+
+        paths.set("/v1/sessions/{sessionId}", NODES.objectNode()
+                .<ObjectNode>set("parameters", NODES.arrayNode().add(sessionIdParameter()))
+                .<ObjectNode>set("get", operation("getSession", "One of your sessions", unavailable(responses()
+                        .set("200", json("The session", ref("Session"))))))
+                .set("delete", operation("closeSession", "Close a session: every process in it ends and its "
+                        + "sandbox is removed", unavailable(responses()
+                        .set("200", json("The session, closed", ref("Session")))))));
+
+        ObjectNode run = startExecution("startSessionExecution", "Run a snippet or a command in the session, "
+                + "exactly as POST /v1/executions does (its sessionId is this one; a body naming another is a 400)");
+        paths.set("/v1/sessions/{sessionId}/executions", NODES.objectNode()
+                .<ObjectNode>set("parameters", NODES.arrayNode().add(sessionIdParameter()))
+                .set("post", run));
+
+        ObjectNode listing = operation("listSessionFiles", "A directory's entries (below /workspace or /tmp), "
+                + "as the sandbox gave them: names are untrusted text", fileErrors(responses()
+                .set("200", json("The entries", ref("FileListing")))));
+        listing.set("parameters", NODES.arrayNode().add(query("dir", "An absolute directory: /workspace (the "
+                + "default), /tmp, or one below them", type("string").put("default", "/workspace"))));
+        paths.set("/v1/sessions/{sessionId}/files", NODES.objectNode()
+                .<ObjectNode>set("parameters", NODES.arrayNode().add(sessionIdParameter()))
+                .set("get", listing));
+
+        ObjectNode octets = NODES.objectNode().set("application/octet-stream", NODES.objectNode()
+                .set("schema", type("string").put("contentMediaType", "application/octet-stream")));
+        ObjectNode put = operation("putSessionFile", "Write the raw body to the file (below /workspace), making "
+                + "missing parent directories, replacing a file there; never through a link", fileErrors(responses()
+                .set("204", NODES.objectNode().put("description", "Written"))));
+        put.set("requestBody", NODES.objectNode().put("required", true).set("content", octets.deepCopy()));
+        ObjectNode get = operation("getSessionFile", "The file's bytes (below /workspace or /tmp); a link is "
+                + "refused, never followed", fileErrors(responses()
+                .set("200", NODES.objectNode().put("description", "The file").set("content", octets))));
+        ObjectNode delete = operation("deleteSessionFile", "Delete a file, a link (never its target) or an empty "
+                + "directory below /workspace", fileErrors(responses()
+                .set("204", NODES.objectNode().put("description", "Deleted"))));
+        ObjectNode filePath = NODES.objectNode().put("name", "path").put("in", "path").put("required", true)
+                .put("description", "The file's absolute path in the sandbox without its leading slash, e.g. "
+                        + "workspace/data.csv (its slashes are part of it; no '.', '..' or empty component)");
+        filePath.set("schema", type("string"));
+        paths.set("/v1/sessions/{sessionId}/files/{path}", NODES.objectNode()
+                .<ObjectNode>set("parameters", NODES.arrayNode().add(sessionIdParameter()).add(filePath))
+                .<ObjectNode>set("put", put).<ObjectNode>set("get", get).set("delete", delete));
+    }
+
+    private static ObjectNode sessionIdParameter() {
+        return NODES.objectNode().put("name", "sessionId").put("in", "path").put("required", true)
+                .set("schema", type("string"));
+    }
+
+    /** The answers of every route of one session that is not there (any more). */
+    private static ObjectNode unavailable(ObjectNode responses) {
+        responses.set("404", error("Unknown, or someone else's: the same answer"));
+        responses.set("410", json("The session is closed; reason says why", ref("SessionGone")));
+        return responses;
+    }
+
+    private static ObjectNode fileErrors(ObjectNode responses) {
+        unavailable(responses);
+        responses.set("400", error("The path breaks the rules: not absolute, a '.', '..' or empty component, or "
+                + "outside /workspace (and /tmp for reading)"));
+        responses.set("404", error("Unknown session, or no such file"));
+        responses.set("413", error("The file is larger than session.max-file-bytes"));
+        responses.set("422", error("Refused by the sandbox's agent: a link, a directory, a FIFO, a full disk..."));
+        responses.set("500", error("The session's agent did not answer in time"));
+        return responses;
+    }
+
+    private static ObjectNode retryAfter() {
+        return NODES.objectNode().set("Retry-After", NODES.objectNode().set("schema", type("integer")));
+    }
+
     private static ObjectNode startExecution() {
+        return startExecution("startExecution", "Run a snippet (language and code) or a command in a fresh "
+                + "sandbox, or in one of your sessions (sessionId); waits for the result unless async=true");
+    }
+
+    /** Either way in a session, that session is checked first: 404 and 410 as on its own routes. */
+    private static ObjectNode startExecution(String id, String summary) {
         ObjectNode accepted = NODES.objectNode().put("type", "object");
         accepted.set("properties", NODES.objectNode().<ObjectNode>set("executionId", type("string"))
                 .set("status", type("string").set("const", NODES.stringNode("running"))));
-        ObjectNode op = operation("startExecution", "Run a snippet (language and code) or a command in a fresh "
-                + "sandbox; waits for the result unless async=true", responses()
+        ObjectNode op = operation(id, summary, responses()
                 .<ObjectNode>set("200", json("The result object: the program ran (any exit code, timeout, ...)",
                         ref("ExecutionResult")))
                 .<ObjectNode>set("202", json("async=true: started; poll the Location", accepted)
@@ -102,11 +212,11 @@ final class OpenApiDocument {
                 .<ObjectNode>set("422", json("Rejected by policy; reason names the field and the limit",
                         ref("ExecutionResult")))
                 .<ObjectNode>set("429", error("Admission refused (server or user at its limit)")
-                        .set("headers", NODES.objectNode().set("Retry-After", NODES.objectNode()
-                                .set("schema", type("integer")))))
+                        .set("headers", retryAfter()))
                 .set("500", json("The service failed: a result object with reason, or an error",
                         NODES.objectNode().set("oneOf", NODES.arrayNode().add(ref("ExecutionResult"))
                                 .add(ref("Error"))))));
+        unavailable((ObjectNode) op.get("responses"));
         op.set("parameters", NODES.arrayNode().add(query("async", "Answer at once with 202 and the executionId",
                 type("boolean").put("default", false))));
         op.set("requestBody", NODES.objectNode().put("required", true).set("content", NODES.objectNode()

@@ -11,6 +11,8 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.session.SessionService;
+import io.mcpsandbox.session.SessionUnavailableException;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -30,11 +32,13 @@ import tools.jackson.databind.node.ObjectNode;
  * The REST API of DESIGN.md under {@code /v1}. A sync execution holds no thread while it runs: the request
  * goes async and is completed by the result's future.
  *
- * <p>Status codes: 200 a result (any way the program ended), 202 accepted (async, terminate), 400 a request
- * that cannot be read (names the field), 401 no key, 404 unknown or someone else's, 409 already finished,
- * 413 body too large, 415 not JSON, 422 rejected by policy (the result object says why), 429 admission
- * refused (Retry-After), 500 the service failed (the result object says why), 503 the store cannot answer.
- * {@code GET /v1/openapi.json} describes all of it (OpenAPI 3.1); it needs a key like the rest.
+ * <p>Status codes: 200 a result (any way the program ended), 201 a session opened, 202 accepted (async,
+ * terminate), 204 a file written or deleted, 400 a request that cannot be read (names the field), 401 no key,
+ * 404 unknown or someone else's, 409 already finished, 410 a closed session (with why), 413 body too large,
+ * 415 not JSON, 422 rejected by policy (the result object says why), 429 admission or the session caps refused
+ * (Retry-After), 500 the service failed (the result object says why), 503 the store cannot answer. The session
+ * routes are {@link SessionRoutes}. {@code GET /v1/openapi.json} describes all of it (OpenAPI 3.1); it needs a
+ * key like the rest.
  */
 final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
@@ -47,13 +51,18 @@ final class RestServlet extends HttpServlet {
     private final JsonMapper json;
     private final HttpJson http;
     private final ObjectNode openApi;
+    private final SessionService sessions;
+    private final SessionRoutes sessionRoutes;
 
-    RestServlet(ExecutionGateway gateway, RequestParser parser, JsonMapper json, HttpJson http) {
+    RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
+                HttpJson http) {
         this.gateway = gateway;
+        this.sessions = sessions;
         this.parser = parser;
         this.json = json;
         this.http = http;
         this.openApi = OpenApiDocument.build(parser.schemas());
+        this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
     }
 
     @Override
@@ -63,7 +72,7 @@ final class RestServlet extends HttpServlet {
         String method = req.getMethod();
         if (path.equals(EXECUTIONS)) {
             switch (method) {
-                case "POST" -> post(req, resp, user);
+                case "POST" -> post(req, resp, user, null);
                 case "GET" -> listActive(req, resp, user);
                 default -> notAllowed(resp, "GET, POST");
             }
@@ -74,6 +83,8 @@ final class RestServlet extends HttpServlet {
                 case "DELETE" -> terminate(resp, user, id);
                 default -> notAllowed(resp, "GET, DELETE");
             }
+        } else if (path.equals(SessionRoutes.PREFIX) || path.startsWith(SessionRoutes.PREFIX + "/")) {
+            sessionRoutes.serve(req, resp, user, path);
         } else if (path.equals("/runtimes")) {
             if (method.equals("GET")) {
                 http.write(resp, 200, Map.of("runtimes", gateway.runtimes()));
@@ -88,11 +99,17 @@ final class RestServlet extends HttpServlet {
             }
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
-                    + " (see /v1/executions, /v1/executions/{id}, /v1/runtimes, /v1/openapi.json)");
+                    + " (see /v1/executions, /v1/executions/{id}, /v1/sessions, /v1/runtimes, /v1/openapi.json)");
         }
     }
 
-    private void post(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+    /**
+     * Runs the body's execution request, sync or async; in a session when the body names one or
+     * {@code inSession} (from the URL) does: a body naming another session is refused. The session is checked
+     * first, so an unknown one is a 404 and a closed one a 410, as on its own routes.
+     */
+    private void post(HttpServletRequest req, HttpServletResponse resp, String user, String inSession)
+            throws IOException {
         String typeProblem = HttpJson.contentTypeProblem(req.getContentType());
         if (typeProblem != null) {
             http.error(resp, 415, null, typeProblem);
@@ -112,9 +129,7 @@ final class RestServlet extends HttpServlet {
                 tree = json.readTree(body);
             } catch (JacksonException e) {
                 // The original message only: no echo of the body, which may hold secrets.
-                http.error(resp, 400, null, "malformed JSON: " + e.getOriginalMessage()
-                        + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
-                        + ", column " + e.getLocation().getColumnNr()));
+                http.error(resp, 400, null, malformed(e));
                 return;
             }
             request = parser.parse(tree, RequestForm.ANY, user);
@@ -127,6 +142,21 @@ final class RestServlet extends HttpServlet {
         } catch (InvalidRequestException e) {
             http.error(resp, 400, e.field(), e.getMessage());
             return;
+        }
+        if (inSession != null) {
+            if (request.sessionId() != null && !request.sessionId().equals(inSession)) {
+                http.error(resp, 400, "sessionId", "names another session than the URL; leave it out");
+                return;
+            }
+            request = request.toBuilder().sessionId(inSession).build();
+        }
+        if (request.sessionId() != null) {
+            try {
+                sessions.show(user, request.sessionId());
+            } catch (SessionUnavailableException e) {
+                SessionRoutes.unavailable(http, resp, e);
+                return;
+            }
         }
 
         AsyncContext ac = req.startAsync();
@@ -240,11 +270,21 @@ final class RestServlet extends HttpServlet {
     }
 
     private void notAllowed(HttpServletResponse resp, String allow) throws IOException {
+        notAllowed(http, resp, allow);
+    }
+
+    static void notAllowed(HttpJson http, HttpServletResponse resp, String allow) throws IOException {
         resp.setHeader("Allow", allow);
         http.error(resp, 405, null, "method not allowed; use " + allow);
     }
 
-    private static String abbreviate(String s) {
+    /** The parser's own words and where: never the body, which may hold secrets. */
+    static String malformed(JacksonException e) {
+        return "malformed JSON: " + e.getOriginalMessage() + (e.getLocation() == null ? ""
+                : " at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr());
+    }
+
+    static String abbreviate(String s) {
         return s.length() <= 64 ? s : s.substring(0, 61) + "...";
     }
 }

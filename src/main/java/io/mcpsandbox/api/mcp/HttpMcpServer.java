@@ -13,8 +13,8 @@ public final class HttpMcpServer {
     }
 
     public static McpAsyncServer create(SandboxApi api, McpStreamableServerTransportProvider transport) {
-        SandboxTools tools = new SandboxTools(api,
-                exchange -> (String) exchange.transportContext().get(SandboxApi.USER));
-        return McpServers.streamable(transport, tools);
+        java.util.function.Function<io.modelcontextprotocol.server.McpAsyncServerExchange, String> users =
+                exchange -> (String) exchange.transportContext().get(SandboxApi.USER);
+        return McpServers.streamable(transport, new SandboxTools(api, users), new SessionTools(api, users));
     }
 }

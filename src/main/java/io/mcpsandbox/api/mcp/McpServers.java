@@ -4,6 +4,7 @@ import io.mcpsandbox.model.ProductVersion;
 import io.modelcontextprotocol.json.McpJsonDefaults;
 import io.modelcontextprotocol.server.McpAsyncServer;
 import io.modelcontextprotocol.server.McpServer;
+import io.modelcontextprotocol.server.McpServerFeatures;
 import io.modelcontextprotocol.spec.McpSchema;
 import io.modelcontextprotocol.spec.McpServerTransportProvider;
 import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
@@ -13,27 +14,40 @@ public final class McpServers {
     public static final String NAME = ProductVersion.NAME;
     public static final String VERSION = ProductVersion.VERSION;
     static final String INSTRUCTIONS = "Runs untrusted code in isolated sandboxes (runc, gVisor). Use execute_code "
-            + "for a snippet in a language, run_command for an argv in an image. Each call gets a fresh sandbox "
-            + "without network; nothing persists between calls. Results carry stdout, stderr, exit code, status, "
-            + "resource usage and security events.";
+            + "for a snippet in a language, run_command for an argv in an image. Without a sessionId each call gets a "
+            + "fresh sandbox without network and nothing persists; create_session opens a sandbox of yours that "
+            + "lives across calls (pass its sessionId to execute_code, run_command, write_file, read_file, "
+            + "list_files; close_session when done). Results carry stdout, stderr, exit code, status, resource "
+            + "usage and security events.";
 
     private McpServers() {
     }
 
-    public static McpAsyncServer stdio(McpServerTransportProvider transport, SandboxTools tools) {
+    public static McpAsyncServer stdio(McpServerTransportProvider transport, SandboxTools tools,
+                                       SessionTools sessions) {
         return McpServer.async(transport).serverInfo(NAME, VERSION).instructions(INSTRUCTIONS)
                 .jsonMapper(McpJsonDefaults.getMapper())
-                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).build())
+                // logging: a session's owner is warned before it is closed for idleness or at its lifetime's end
+                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().build())
                 // Our own parser checks arguments, with the same messages as REST.
                 .validateToolInputs(false)
-                .tools(tools.specifications()).build();
+                .tools(all(tools, sessions)).build();
     }
 
-    public static McpAsyncServer streamable(McpStreamableServerTransportProvider transport, SandboxTools tools) {
+    public static McpAsyncServer streamable(McpStreamableServerTransportProvider transport, SandboxTools tools,
+                                            SessionTools sessions) {
         return McpServer.async(transport).serverInfo(NAME, VERSION).instructions(INSTRUCTIONS)
                 .jsonMapper(McpJsonDefaults.getMapper())
-                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).build())
+                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().build())
                 .validateToolInputs(false)
-                .tools(tools.specifications()).build();
+                .tools(all(tools, sessions)).build();
+    }
+
+    private static java.util.List<McpServerFeatures.AsyncToolSpecification> all(SandboxTools tools,
+                                                                               SessionTools sessions) {
+        java.util.List<McpServerFeatures.AsyncToolSpecification> all = new java.util.ArrayList<>(
+                tools.specifications());
+        all.addAll(sessions.specifications());
+        return all;
     }
 }

@@ -33,8 +33,8 @@ public final class StdioMcpServer implements AutoCloseable {
         CountDownLatch eof = new CountDownLatch(1);
         StdioServerTransportProvider transport = new StdioServerTransportProvider(McpJsonDefaults.getMapper(),
                 new EofSignal(in, eof), out);
-        SandboxTools tools = new SandboxTools(api, exchange -> user);
-        return new StdioMcpServer(McpServers.stdio(transport, tools), eof);
+        return new StdioMcpServer(McpServers.stdio(transport, new SandboxTools(api, exchange -> user),
+                new SessionTools(api, exchange -> user)), eof);
     }
 
     public void awaitEndOfInput() throws InterruptedException {

@@ -20,7 +20,21 @@ class OpenApiDocumentTest {
         ObjectNode doc = OpenApiDocument.build(SCHEMAS);
         assertThat(doc.get("openapi").asString()).isEqualTo("3.1.0");
         assertThat(doc.get("paths").propertyNames()).containsExactlyInAnyOrder("/v1/executions",
-                "/v1/executions/{executionId}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz", "/mcp");
+                "/v1/executions/{executionId}", "/v1/sessions", "/v1/sessions/{sessionId}",
+                "/v1/sessions/{sessionId}/executions", "/v1/sessions/{sessionId}/files",
+                "/v1/sessions/{sessionId}/files/{path}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz",
+                "/mcp");
+        assertThat(doc.at("/paths/~1v1~1sessions/post/responses").propertyNames()).contains("201", "400", "422",
+                "429");
+        assertThat(doc.at("/paths/~1v1~1sessions~1{sessionId}~1files~1{path}").propertyNames())
+                .contains("get", "put", "delete");
+        assertThat(doc.at("/paths/~1v1~1sessions~1{sessionId}~1executions/post/responses").propertyNames())
+                .contains("200", "202", "404", "410", "422");
+        // The session request is the parser's schema; a session shows nothing of where its sandbox is.
+        assertThat(doc.at("/components/schemas/SessionRequest"))
+                .isEqualTo(SCHEMAS.input(io.mcpsandbox.api.RequestForm.SESSION));
+        assertThat(doc.at("/components/schemas/Session/properties").propertyNames())
+                .doesNotContain("sandboxName", "serverId", "userId");
         assertThat(doc.at("/paths/~1v1~1executions").propertyNames()).containsExactlyInAnyOrder("get", "post");
         assertThat(doc.at("/paths/~1v1~1executions~1{executionId}").propertyNames())
                 .contains("get", "delete");

@@ -8,6 +8,7 @@ import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.Units;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,11 +17,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
 
 @Command(name = "exec", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Runs one command (exec [options] -- ARGV...) or a snippet "
@@ -32,7 +39,12 @@ import tools.jackson.databind.json.JsonMapper;
                 + "ours;",
                 "a line on stderr says why for anything but a normal exit.",
                 "With --json: one line holding the result object; exit 0 for any execution that produced a result,",
-                "2 for rejected, 1 for error."})
+                "2 for rejected, 1 for error.",
+                "",
+                "With --session ID the command runs in that session of a running `mcp-sandbox serve --http` at --url "
+                + "(env MCP_SANDBOX_URL) with --api-key (env MCP_SANDBOX_API_KEY); the session fixes image, runtime, "
+                + "level, memory, CPUs and pids. Failures before anything ran: 3 server unreachable, 4 key refused, "
+                + "5 no such session, 6 session closed (with its reason), 7 too many (see `sessions --help`)."})
 final class ExecCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true)
     Source source;
@@ -98,14 +110,31 @@ final class ExecCommand implements Callable<Integer> {
     @Option(names = "--user", paramLabel = "ID", description = "User id recorded with the execution.")
     String user;
 
-    @Option(names = "--session", paramLabel = "ID", description = "Session id recorded with the execution.")
+    @Option(names = "--session", paramLabel = "ID", description = "Run in this session on the server of --url "
+            + "instead of a fresh local sandbox (see `sessions --help`).")
     String session;
+
+    @Mixin
+    ServerOptions server;
+
+    @Spec
+    CommandSpec spec;
 
     @Parameters(paramLabel = "ARGV", description = "The command and its arguments (after --).")
     List<String> argv = new ArrayList<>();
 
     @Override
     public Integer call() throws IOException {
+        if (session != null) {
+            return callInSession();
+        }
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        if (parsed.hasMatchedOption("--url") || parsed.hasMatchedOption("--api-key")) {
+            spec.commandLine().getErr().println("mcp-sandbox exec: --url and --api-key go with --session ID (a "
+                    + "session on a server); without --session, exec runs here");
+            spec.commandLine().getErr().flush();
+            return 2;
+        }
         ExecutionRequest request;
         try {
             request = request();
@@ -134,8 +163,13 @@ final class ExecCommand implements Callable<Integer> {
             System.err.println("mcp-sandbox: " + result.status().wireName()
                     + (result.reason() == null ? "" : ": " + result.reason()));
         }
-        return switch (result.status()) {
-            case COMPLETED -> result.exitCode();
+        return exitCode(result.status(), result.exitCode());
+    }
+
+    /** The exit status of {@code exec} without --json for an execution that ended so (see the footer). */
+    static int exitCode(ExecutionStatus status, Integer programExit) {
+        return switch (status) {
+            case COMPLETED -> programExit == null ? 1 : programExit;
             case REJECTED -> 2;
             case ERROR -> 1;
             case TIMEOUT -> 124;
@@ -144,6 +178,73 @@ final class ExecCommand implements Callable<Integer> {
             case TERMINATED -> 143;
             case RUNNING -> 1;
         };
+    }
+
+    /** {@code exec --session ID}: the same request, sent to the session on the server. */
+    private int callInSession() {
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            if (user != null) {
+                throw new IllegalArgumentException("--user cannot go with --session: on a server the user is the API "
+                        + "key's");
+            }
+            SessionsClient client = server.client();
+            ObjectNode body = SessionsCommand.executionBody(timeout, outputLimit, env, workDir, stdinFile);
+            requestSource(body);
+            putIfSet(body, "image", image);
+            putIfSet(body, "runtime", runtime);
+            if (securityLevel != null) {
+                body.put("securityLevel", SecurityLevel.parse(securityLevel).wireName());
+            }
+            ObjectNode limits = body.has("limits") ? (ObjectNode) body.get("limits") : body.putObject("limits");
+            if (memory != null) {
+                limits.put("memoryBytes", Units.parseBytes("--memory", memory));
+            }
+            if (cpus != null) {
+                limits.put("cpus", cpus);
+            }
+            if (pids != null) {
+                limits.put("pids", pids);
+            }
+            if (limits.isEmpty()) {
+                body.remove("limits");
+            }
+            if (network) {
+                body.put("network", true);
+            }
+            return SessionsCommand.printResult(client.execute(session, body).result(), json,
+                    spec.commandLine().getOut(), err);
+        } catch (SessionsClient.Failure f) {
+            err.println("mcp-sandbox exec: " + f.getMessage());
+            return f.exitCode;
+        } catch (IllegalArgumentException | IOException e) {
+            err.println("mcp-sandbox exec: " + e.getMessage());
+            return 2;
+        } finally {
+            err.flush();
+        }
+    }
+
+    /** The command, or the language and code, as a REST body has them (the same checks as a local run). */
+    private void requestSource(ObjectNode body) throws IOException {
+        if (source != null || language != null) {
+            if (language == null || source == null || !argv.isEmpty()) {
+                request(); // says which combination is wrong
+            }
+            body.put("language", language);
+            body.put("code", source.code != null ? source.code : Files.readString(source.file));
+        } else if (argv.isEmpty()) {
+            throw new IllegalArgumentException("nothing to run: give a command after -- or --lang with --code/--file");
+        } else {
+            ArrayNode command = body.putArray("command");
+            argv.forEach(command::add);
+        }
+    }
+
+    private static void putIfSet(ObjectNode body, String field, String value) {
+        if (value != null) {
+            body.put(field, value);
+        }
     }
 
     private ExecutionRequest request() throws IOException {
@@ -184,7 +285,7 @@ final class ExecCommand implements Callable<Integer> {
                 .securityLevel(securityLevel == null ? null : SecurityLevel.parse(securityLevel))
                 .image(image).limits(limits).network(network).env(vars).workDir(workDir)
                 .stdin(stdinFile == null ? null : Files.readString(stdinFile, StandardCharsets.UTF_8))
-                .userId(user == null ? System.getProperty("user.name") : user).sessionId(session)
+                .userId(user == null ? System.getProperty("user.name") : user)
                 .build();
     }
 }

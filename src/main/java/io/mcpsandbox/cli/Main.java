@@ -4,6 +4,7 @@ import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.ProductVersion;
+import java.io.PrintWriter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -13,7 +14,7 @@ import picocli.CommandLine.Command;
 @Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
         subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class,
-                ImagesCommand.class, ReapCommand.class},
+                ImagesCommand.class, ReapCommand.class, SessionsCommand.class},
         footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
                 + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
                 "See docs/configuration.md for every key."})
@@ -32,7 +33,18 @@ public final class Main implements Runnable {
     }
 
     public static int run(String... args) {
+        return run(new CommandLine(new Main()), args);
+    }
+
+    /** Runs with these writers as the commands' stdout and stderr (tests read them). */
+    static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cli = new CommandLine(new Main());
+        cli.setOut(out);
+        cli.setErr(err);
+        return run(cli, args);
+    }
+
+    private static int run(CommandLine cli, String... args) {
         // Every failure a command throws is one line with what to do; the stack trace only with --debug.
         cli.setExecutionExceptionHandler((e, cmd, parsed) ->
                 Failures.report(e, cmd.getCommandName(), debug(parsed), cmd.getErr()));

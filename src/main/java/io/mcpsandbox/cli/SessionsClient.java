@@ -1,0 +1,284 @@
+package io.mcpsandbox.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The sessions part of a running server's REST API (docs/api.md), as the CLI uses it. Every answer other than
+ * the expected one becomes a {@link Failure} worded for a person, with the exit code the commands document.
+ */
+final class SessionsClient {
+    /** Exit codes of the commands that talk to a server (their --help lists them). */
+    static final int FAILED = 1;
+    static final int REFUSED = 2;
+    static final int UNREACHABLE = 3;
+    static final int KEY_REFUSED = 4;
+    static final int NOT_FOUND = 5;
+    static final int GONE = 6;
+    static final int TOO_MANY = 7;
+
+    /** Most bytes of a JSON answer read (a list of many sessions fits; a runaway answer does not). */
+    static final int MAX_JSON_BYTES = 16 << 20;
+    /** Most bytes of an error answer read: only its message is shown. */
+    private static final int MAX_ERROR_BYTES = 64 << 10;
+    private static final Duration CALL_TIMEOUT = Duration.ofSeconds(120);
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    /** What went wrong, worded for the user; {@link #exitCode} is what the command returns. */
+    static final class Failure extends Exception {
+        final int exitCode;
+
+        Failure(String message, int exitCode) {
+            super(message, null, false, false);
+            this.exitCode = exitCode;
+        }
+    }
+
+    /** An execution's answer: the result object (200, or 422 rejected, or 500 with a result). */
+    record ExecutionAnswer(int status, JsonNode result) {
+    }
+
+    private final URI base;
+    private final String apiKey;
+    private final HttpClient http;
+
+    /**
+     * @param url    the server's base URL, http or https (a trailing slash is ignored)
+     * @param apiKey the bearer token, or null to send none (a server run with --insecure-no-auth)
+     */
+    SessionsClient(String url, String apiKey) {
+        this.base = baseUri(url);
+        this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
+        // HTTP/1.1, as the server serves it: no h2c upgrade attempt on plain http.
+        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10))
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+    }
+
+    static URI baseUri(String url) {
+        URI uri;
+        try {
+            uri = URI.create(url.strip().replaceAll("/+$", ""));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--url: not a URL: '" + url + "'");
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https") || uri.getHost() == null
+                || uri.getQuery() != null || uri.getFragment() != null) {
+            throw new IllegalArgumentException("--url: expected the server's base URL such as http://127.0.0.1:8080; "
+                    + "got '" + url + "'");
+        }
+        return uri;
+    }
+
+    String url() {
+        return base.toString();
+    }
+
+    JsonNode create(ObjectNode body) throws Failure {
+        return json(call(post("/v1/sessions", body), CALL_TIMEOUT), 201, null);
+    }
+
+    JsonNode list() throws Failure {
+        return json(call(request("/v1/sessions").GET(), CALL_TIMEOUT), 200, null).path("sessions");
+    }
+
+    JsonNode show(String id) throws Failure {
+        return json(call(request(sessionPath(id)).GET(), CALL_TIMEOUT), 200, id);
+    }
+
+    JsonNode close(String id) throws Failure {
+        return json(call(request(sessionPath(id)).DELETE(), CALL_TIMEOUT), 200, id);
+    }
+
+    /** Runs in the session and waits for the result: as long as the program's own timeout, so no call timeout. */
+    ExecutionAnswer execute(String id, ObjectNode body) throws Failure {
+        HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions", body), null);
+        int status = response.statusCode();
+        if (status == 200 || status == 422 || status == 500) {
+            JsonNode result = parse(response, MAX_JSON_BYTES);
+            if (result != null && result.has("status") && result.has("executionId")) {
+                return new ExecutionAnswer(status, result);
+            }
+            throw failure(status, result, id, response);
+        }
+        throw failure(status, parse(response, MAX_ERROR_BYTES), id, response);
+    }
+
+    /** Streams a local file into the session at {@code sandboxPath} (absolute), replacing what is there. */
+    void upload(String id, String sandboxPath, Path local) throws Failure, IOException {
+        HttpRequest.Builder put = request(filePath(id, sandboxPath))
+                .header("Content-Type", "application/octet-stream")
+                .PUT(HttpRequest.BodyPublishers.ofFile(local));
+        HttpResponse<InputStream> response = call(put, null);
+        if (response.statusCode() != 204 && response.statusCode() != 200 && response.statusCode() != 201) {
+            throw failure(response.statusCode(), parse(response, MAX_ERROR_BYTES), id, response);
+        }
+        drain(response);
+    }
+
+    /** Streams a file of the session into {@code sink}; returns how many bytes came. */
+    long download(String id, String sandboxPath, OutputStream sink) throws Failure, IOException {
+        HttpResponse<InputStream> response = call(request(filePath(id, sandboxPath)).GET(), null);
+        if (response.statusCode() != 200) {
+            throw failure(response.statusCode(), parse(response, MAX_ERROR_BYTES), id, response);
+        }
+        try (InputStream in = response.body()) {
+            return in.transferTo(sink);
+        }
+    }
+
+    private HttpRequest.Builder post(String path, ObjectNode body) {
+        return request(path).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body), StandardCharsets.UTF_8));
+    }
+
+    private HttpRequest.Builder request(String path) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).header("Accept", "application/json");
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        return b;
+    }
+
+    private static String sessionPath(String id) {
+        return "/v1/sessions/" + URLEncoder.encode(id, StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
+    /** {@code /v1/sessions/ID/files/workspace/x}: each segment of the absolute path encoded on its own. */
+    static String filePath(String id, String sandboxPath) {
+        if (!sandboxPath.startsWith("/")) {
+            throw new IllegalArgumentException("a path in the session must be absolute, such as /workspace/data.csv; "
+                    + "got '" + sandboxPath + "'");
+        }
+        StringBuilder path = new StringBuilder(sessionPath(id)).append("/files");
+        for (String segment : sandboxPath.substring(1).split("/", -1)) {
+            path.append('/').append(URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20"));
+        }
+        return path.toString();
+    }
+
+    private HttpResponse<InputStream> call(HttpRequest.Builder request, Duration timeout) throws Failure {
+        if (timeout != null) {
+            request.timeout(timeout);
+        }
+        try {
+            return http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+        } catch (HttpConnectTimeoutException e) {
+            throw new Failure("cannot reach the server at " + base + ": no connection within 10s", UNREACHABLE);
+        } catch (HttpTimeoutException e) {
+            throw new Failure("the server at " + base + " did not answer within " + timeout.toSeconds() + "s",
+                    UNREACHABLE);
+        } catch (ConnectException e) {
+            throw new Failure("cannot reach the server at " + base + " (connection refused); is `mcp-sandbox serve "
+                    + "--http` running there? Set --url or MCP_SANDBOX_URL", UNREACHABLE);
+        } catch (IOException e) {
+            throw new Failure("cannot talk to the server at " + base + ": " + describe(e), UNREACHABLE);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Failure("interrupted", FAILED);
+        }
+    }
+
+    private static String describe(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    private JsonNode json(HttpResponse<InputStream> response, int expected, String id) throws Failure {
+        int status = response.statusCode();
+        JsonNode body = parse(response, status == expected ? MAX_JSON_BYTES : MAX_ERROR_BYTES);
+        if (status != expected) {
+            throw failure(status, body, id, response);
+        }
+        if (body == null) {
+            throw new Failure("the server at " + base + " answered " + status + " without a JSON body", FAILED);
+        }
+        return body;
+    }
+
+    /** The body as JSON, or null when it is not JSON; at most {@code max} bytes are read. */
+    private static JsonNode parse(HttpResponse<InputStream> response, int max) throws Failure {
+        byte[] bytes;
+        try (InputStream in = response.body()) {
+            bytes = in.readNBytes(max + 1);
+        } catch (IOException e) {
+            throw new Failure("the server's answer broke off: " + describe(e), FAILED);
+        }
+        if (bytes.length > max) {
+            throw new Failure("the server's answer is larger than " + max + " bytes", FAILED);
+        }
+        try {
+            JsonNode node = JSON.readTree(bytes);
+            return node == null || node.isMissingNode() ? null : node;
+        } catch (JacksonException e) {
+            return null;
+        }
+    }
+
+    private static void drain(HttpResponse<InputStream> response) throws IOException {
+        try (InputStream in = response.body()) {
+            in.skip(MAX_ERROR_BYTES);
+        }
+    }
+
+    /** An answer that is not the expected one, worded with the server's own message. */
+    private Failure failure(int status, JsonNode body, String id, HttpResponse<?> response) {
+        String message = body == null ? null : text(body, "error");
+        if (message == null && body != null) {
+            message = text(body, "reason");
+        }
+        String said = message == null ? "" : ": " + oneLine(message);
+        String session = id == null ? "" : "session " + id;
+        return switch (status) {
+            case 401 -> new Failure("the server refused the API key" + said + " (give one with --api-key or "
+                    + "MCP_SANDBOX_API_KEY)", KEY_REFUSED);
+            case 403 -> new Failure("the server refused the request" + said, KEY_REFUSED);
+            case 404 -> new Failure(message == null ? "not found (404)" : oneLine(message), NOT_FOUND);
+            case 410 -> {
+                String reason = body == null ? null : text(body, "reason");
+                String why = reason == null ? "" : " (reason: " + oneLine(reason) + ")";
+                yield new Failure(message == null ? (id == null ? "the session" : session) + " is closed" + why
+                        : oneLine(message) + (reason == null || said(message, reason) ? "" : why), GONE);
+            }
+            case 429 -> new Failure("the server refused: too many" + said
+                    + response.headers().firstValue("Retry-After").map(s -> " (retry after " + oneLine(s) + "s)")
+                            .orElse(""), TOO_MANY);
+            case 400, 413, 415, 422 -> new Failure("the server refused the request (" + status + ")" + said,
+                    REFUSED);
+            default -> new Failure("the server at " + base + " answered " + status + said, FAILED);
+        };
+    }
+
+    /** Whether the server's message already names the reason ("... (idle)", "reason: idle"). */
+    private static boolean said(String message, String reason) {
+        return message.contains("(" + reason + ")") || message.contains("(" + reason + ":")
+                || message.contains("reason: " + reason);
+    }
+
+    private static String text(JsonNode body, String field) {
+        JsonNode value = body.get(field);
+        return value == null || !value.isString() ? null : value.asString();
+    }
+
+    /** One line, bounded: the message came from the network. */
+    private static String oneLine(String s) {
+        String line = s.replaceAll("[\\p{Cntrl}]+", " ").strip();
+        return line.length() <= 500 ? line : line.substring(0, 499) + "…";
+    }
+}

@@ -266,19 +266,16 @@ public final class SessionService implements AutoCloseable {
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, true, false);
         long cap = Math.min(maxBytes, settings.maxFileBytes());
-        try (SessionLease lease = take(userId, sessionId, false)) {
-            lease.channel().writeFile(checked, SessionFiles.FILE_MODE | AgentChannel.MAKE_PARENTS, content, cap,
-                    FILE_TIMEOUT);
-        } catch (TimeoutException e) {
-            throw new IOException("the session's agent did not finish writing " + checked + " in time");
-        } catch (IOException e) {
-            SessionFileException refused = SessionFiles.refusal(e);
-            if (refused != null) {
-                throw refused.kind() == SessionFileException.Kind.TOO_LARGE && cap < maxBytes
-                        ? new SessionFileException(SessionFileException.Kind.TOO_LARGE, "path: larger than "
-                        + cap + " bytes (session.max-file-bytes)") : refused;
-            }
-            throw e;
+        try {
+            onAgent(userId, sessionId, "writing " + checked, channel -> {
+                channel.writeFile(checked, SessionFiles.FILE_MODE | AgentChannel.MAKE_PARENTS, content, cap,
+                        FILE_TIMEOUT);
+                return null;
+            });
+        } catch (SessionFileException e) {
+            throw e.kind() == SessionFileException.Kind.TOO_LARGE && cap < maxBytes
+                    ? new SessionFileException(SessionFileException.Kind.TOO_LARGE, "path: larger than " + cap
+                    + " bytes (session.max-file-bytes)") : e;
         }
     }
 
@@ -291,45 +288,40 @@ public final class SessionService implements AutoCloseable {
     public boolean readFile(String userId, String sessionId, String path, long maxBytes, OutputStream sink)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, false, false);
-        try (SessionLease lease = take(userId, sessionId, false)) {
-            return lease.channel().readFile(checked, Math.min(maxBytes, settings.maxFileBytes()), sink,
-                    FILE_TIMEOUT);
-        } catch (TimeoutException e) {
-            throw new IOException("the session's agent did not finish reading " + checked + " in time");
-        } catch (IOException e) {
-            SessionFileException refused = SessionFiles.refusal(e);
-            if (refused != null) {
-                throw refused;
-            }
-            throw e;
-        }
+        return onAgent(userId, sessionId, "reading " + checked, channel -> channel.readFile(checked,
+                Math.min(maxBytes, settings.maxFileBytes()), sink, FILE_TIMEOUT));
     }
 
     /** The entries of directory {@code dir} (below /workspace or /tmp, or either itself), at most 10,000. */
     public DirectoryListing listFiles(String userId, String sessionId, String dir)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("dir", dir, false, true);
-        try (SessionLease lease = take(userId, sessionId, false)) {
-            return lease.channel().listDirectory(checked, SessionFiles.MAX_LIST_ENTRIES, FILE_TIMEOUT);
-        } catch (TimeoutException e) {
-            throw new IOException("the session's agent did not finish listing " + checked + " in time");
-        } catch (IOException e) {
-            SessionFileException refused = SessionFiles.refusal(e);
-            if (refused != null) {
-                throw refused;
-            }
-            throw e;
-        }
+        return onAgent(userId, sessionId, "listing " + checked,
+                channel -> channel.listDirectory(checked, SessionFiles.MAX_LIST_ENTRIES, FILE_TIMEOUT));
     }
 
     /** Deletes a file, a link (never its target) or an empty directory below /workspace. */
     public void deleteFile(String userId, String sessionId, String path)
             throws SessionUnavailableException, SessionFileException, IOException {
         String checked = SessionFiles.check("path", path, true, false);
+        onAgent(userId, sessionId, "deleting " + checked, channel -> {
+            channel.deleteFile(checked, FILE_TIMEOUT);
+            return null;
+        });
+    }
+
+    /** One file operation of the agent's, under a hold on the session (activity, not an execution). */
+    private interface FileWork<T> {
+        T run(AgentChannel channel) throws IOException, TimeoutException;
+    }
+
+    /** Runs {@code work} in the user's session; the agent's refusals become the session's (404, 413, 422). */
+    private <T> T onAgent(String userId, String sessionId, String what, FileWork<T> work)
+            throws SessionUnavailableException, SessionFileException, IOException {
         try (SessionLease lease = take(userId, sessionId, false)) {
-            lease.channel().deleteFile(checked, FILE_TIMEOUT);
+            return work.run(lease.channel());
         } catch (TimeoutException e) {
-            throw new IOException("the session's agent did not finish deleting " + checked + " in time");
+            throw new IOException("the session's agent did not finish " + what + " in time");
         } catch (IOException e) {
             SessionFileException refused = SessionFiles.refusal(e);
             if (refused != null) {

@@ -106,11 +106,11 @@ class NodeClientsTest {
         JsonNode created = inspector(target, List.of("--method", "tools/call", "--tool-name", "create_session"));
         String sid = created.get("structuredContent").get("sessionId").asString();
         JsonNode wrote = inspector(target, List.of("--method", "tools/call", "--tool-name", "write_file",
-                "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/n.txt", "--tool-arg", "content=7"));
+                "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/n.txt", "--tool-arg", "content=6*7"));
         assertThat(wrote.get("isError").asBoolean()).as(wrote.toString()).isFalse();
         JsonNode ran = inspector(target, List.of("--method", "tools/call", "--tool-name", "run_command",
                 "--tool-arg", "sessionId=" + sid, "--tool-arg",
-                "command=[\"sh\",\"-c\",\"echo $(( $(cat n.txt) * 6 )) > out.txt\"]"));
+                "command=[\"sh\",\"-c\",\"echo $(( $(cat n.txt) )) > out.txt\"]"));
         assertThat(ran.get("structuredContent").get("status").asString()).as(ran.toString()).isEqualTo("completed");
         JsonNode read = inspector(target, List.of("--method", "tools/call", "--tool-name", "read_file",
                 "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/out.txt"));

@@ -65,7 +65,8 @@ class HostUserExposureTest {
         // Writes its workspace and /tmp, then says so through a file root waits for, and stays running.
         String script = "echo " + secret + " > /workspace/private.txt && echo tmp-ok > /tmp/t && cat /tmp/t"
                 + " && echo ok > /workspace/ready.tmp && mv /workspace/ready.tmp /workspace/ready"
-                + " && exec sleep 120";
+                // The secret stays in a live argv (the agent's own is only /.mcp-init): the sweep finds the program.
+                + " && exec sh -c 'sleep 120' " + secret;
         var submission = sandbox.submit(ExecutionRequest.builder().command("sh", "-c", script).runtime(runtime)
                 .env("SECRET_ENV", secret).file("input.txt", secret).stdin(secret)
                 .limits(new LimitsRequest(120_000L, null, null, null, null)).build());

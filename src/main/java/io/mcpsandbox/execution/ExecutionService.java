@@ -5,6 +5,8 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityLevel;
@@ -266,8 +268,14 @@ public final class ExecutionService implements AutoCloseable {
             CommandPolicy.Verdict verdict;
             try {
                 checkAgainstSession(request, lease);
+                // The session's timeout and output cap are the defaults of its executions.
+                ResourceLimits own = lease.limits();
+                LimitsRequest perCall = request.limits();
+                LimitsRequest limits = new LimitsRequest(perCall.timeoutMs() != null ? perCall.timeoutMs()
+                        : own.timeout().toMillis(), null, null, null,
+                        perCall.outputBytes() != null ? perCall.outputBytes() : own.outputBytes());
                 plan = validator.validate(request.toBuilder().image(lease.image()).runtime(null)
-                        .securityLevel(lease.securityLevel()).build());
+                        .securityLevel(lease.securityLevel()).limits(limits).build());
                 verdict = commandPolicy.check(plan.command(), request.code());
                 if (verdict.rejected()) {
                     CommandRule rule = verdict.rejectedBy().orElseThrow();
@@ -303,8 +311,12 @@ public final class ExecutionService implements AutoCloseable {
             // The session's environment, then the variables this request set itself.
             Map<String, String> env = new java.util.LinkedHashMap<>(lease.env());
             env.putAll(request.env());
+            // This execution's timeout and output cap within the session's sandbox-wide limits.
+            ResourceLimits session = lease.limits();
+            ResourceLimits limits = new ResourceLimits(plan.limits().timeout(), session.memoryBytes(), session.cpus(),
+                    session.pids(), plan.limits().outputBytes(), session.tmpBytes(), session.openFiles());
             ExecutionPlan inSession = new ExecutionPlan(plan.command(), env, plan.workDir(), lease.image(),
-                    lease.securityLevel(), true, lease.runtime(), plan.limits(), plan.workspaceFiles(), plan.stdin());
+                    lease.securityLevel(), true, lease.runtime(), limits, plan.workspaceFiles(), plan.stdin());
             log.info("execution started in session {}: user={} runtime={}", request.sessionId(), request.userId(),
                     lease.runtime());
             ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease, env, listener, t0);

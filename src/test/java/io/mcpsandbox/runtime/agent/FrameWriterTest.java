@@ -92,9 +92,9 @@ class FrameWriterTest {
         assertRefused(() -> FrameWriter.encodeFileRead(1, 0, "/a"), "maxBytes 0 is outside 1 .. 2^63-1");
         assertRefused(() -> FrameWriter.encodeFileList(1, 0, "/a"), "maxEntries 0 is below 1");
         assertRefused(() -> FrameWriter.encodeFileWrite(1, 01000, "/a"),
-                "mode 01000 is not permission bits only (0 .. 0777)");
+                "mode 01000 is not permission bits (0 .. 0777) and the make-parents flag");
         assertRefused(() -> FrameWriter.encodeFileWrite(1, -1, "/a"),
-                "mode 037777777777 is not permission bits only (0 .. 0777)");
+                "mode 037777777777 is not permission bits (0 .. 0777) and the make-parents flag");
         assertRefused(() -> FrameWriter.encodeFileWrite(0, 0644, "/a"), "process id 0 is outside 1 .. 2^31-1");
         assertThat(FrameWriter.encodeFileList(1, 1, "/")).hasSize(9 + 4 + 2);
         assertThat(FrameWriter.encodeFileDelete(1, "/a/.b/..c/...")).hasSize(9 + 14);

@@ -103,6 +103,7 @@ static void write_all(int fd, const unsigned char *p, size_t n)
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else {
+            fprintf(stderr, "mcp-agent: writing to the host failed: %s\n", w < 0 ? strerror(errno) : "no progress");
             finish(1);  /* the host is gone: nobody to report to */
         }
     }
@@ -1028,6 +1029,7 @@ static void read_host(void)
     if (r < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
+        fprintf(stderr, "mcp-agent: reading from the host failed: %s\n", strerror(errno));
         finish(1);
     }
     in_have += (size_t)r;
@@ -1140,8 +1142,10 @@ int main(void)
                     timeout = (int)left;
             }
         }
-        if (poll(pfd, (nfds_t)nfd, timeout) < 0 && errno != EINTR)
+        if (poll(pfd, (nfds_t)nfd, timeout) < 0 && errno != EINTR) {
+            fprintf(stderr, "mcp-agent: poll failed: %s\n", strerror(errno));
             finish(1);
+        }
         /* Output first, so that a process's last bytes are read before its exit is noticed. */
         for (int i = 2; i < nfd; i++) {
             struct proc *p = owner[i];

@@ -322,7 +322,17 @@ class HostileProgramsTest {
         // --- processes ---
         list.add(new Hostile("fork bomb (shell)", "pids",
                 sh("f() { f | f & }; f; sleep 3; echo survived").limits(limits(8_000, null, null, 32, null)),
-                (r, c) -> assertThat(r.status()).isIn(ExecutionStatus.COMPLETED, ExecutionStatus.TIMEOUT)));
+                (r, c) -> {
+                    if (c.runtime().endsWith("runsc") && r.status() == ExecutionStatus.ERROR) {
+                        // Seen on gVisor 2022-12 only: the bomb can take the agent (PID 1) down with it. The run
+                        // then says so, promptly; it is never a made-up result. (An open finding: issue 11 note.)
+                        assertThat(r.reason()).contains("agent ended before the program did");
+                        assertThat(r.exitCode()).isNull();
+                        assertThat(r.durationMs()).isLessThan(8_000);
+                        return;
+                    }
+                    assertThat(r.status()).as(r.reason()).isIn(ExecutionStatus.COMPLETED, ExecutionStatus.TIMEOUT);
+                }));
         list.add(new Hostile("thread bomb", "pids", py("""
                 import threading, time
                 n = 0
@@ -544,17 +554,18 @@ class HostileProgramsTest {
         list.add(new Hostile("read the server's environment", "environment from the request only", py("""
                 import os
                 for p in ["/proc/self/environ", "/proc/1/environ"]:
-                    print(sorted(v.split("=")[0] for v in open(p).read().split("\\0") if v))
+                    try:
+                        print(sorted(v.split("=")[0] for v in open(p).read().split("\\0") if v))
+                    except PermissionError:
+                        print("denied")
                 """), (r, c) -> {
                     List<String> lines = r.stdout().lines().toList();
                     assertThat(lines).as(r.stderr()).hasSize(2);
                     assertThat(lines.get(0)).isEqualTo("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']");
-                    if (c.runtime().startsWith("docker")) {
-                        assertThat(lines.get(1)).isIn("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']",
-                                "['CANARY', 'HOME', 'HOSTNAME', 'MARKER', 'PATH', 'PORT']");
-                    } else {
-                        assertThat(lines.get(1)).isEqualTo("['CANARY', 'HOME', 'MARKER', 'PATH', 'PORT']");
-                    }
+                    // PID 1 is the agent: nothing of the request's or the server's; unreadable where the host
+                    // kernel honours "not dumpable", else at most what the runtime itself gives an init.
+                    assertThat(lines.get(1)).isIn("denied", "[]", "['HOME']", "['HOME', 'HOSTNAME', 'PATH']",
+                            "['HOSTNAME', 'PATH']");
                 }));
         list.add(new Hostile("write to the read-only root", "read-only root and binds",
                 sh("for f in /x /usr/bin/x /etc/passwd /bin/sh /.mcp-init; do "

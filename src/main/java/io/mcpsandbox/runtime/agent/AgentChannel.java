@@ -111,12 +111,8 @@ public final class AgentChannel implements AutoCloseable {
             throw new IllegalArgumentException("maxBytes " + maxBytes + " is negative");
         }
         long deadline = System.nanoTime() + timeout.toNanos();
-        FileOperation write;
-        synchronized (startLock) {
-            byte[] frame = FrameWriter.encodeFileWrite(state.nextId(), mode, path);
-            write = state.registerFile(FileOperation.Kind.WRITE, 0, null);
-            send(frame);
-        }
+        FileOperation write = request(FileOperation.Kind.WRITE, 0, null,
+                id -> FrameWriter.encodeFileWrite(id, mode, path));
         int id = write.id();
         byte[] buffer = new byte[AgentProtocol.MAX_PAYLOAD];
         long total = 0;
@@ -145,10 +141,7 @@ public final class AgentChannel implements AutoCloseable {
             total += n;
             send(FrameWriter.encode(FrameType.FILE_CHUNK, id, buffer, 0, n));
         }
-        FileOperation.Outcome outcome = write.await(deadline, "writing " + ChannelState.printable(path));
-        if (outcome.error() != null) {
-            throw new AgentFileException("write", path, outcome.error());
-        }
+        awaitDone(write, deadline, "write", "writing", path);
     }
 
     /**
@@ -164,16 +157,9 @@ public final class AgentChannel implements AutoCloseable {
     public boolean readFile(String path, long maxBytes, OutputStream sink, Duration timeout)
             throws IOException, TimeoutException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        FileOperation read;
-        synchronized (startLock) {
-            byte[] frame = FrameWriter.encodeFileRead(state.nextId(), maxBytes, path);
-            read = state.registerFile(FileOperation.Kind.READ, maxBytes, sink);
-            send(frame);
-        }
-        FileOperation.Outcome outcome = read.await(deadline, "reading " + ChannelState.printable(path));
-        if (outcome.error() != null) {
-            throw new AgentFileException("read", path, outcome.error());
-        }
+        FileOperation read = request(FileOperation.Kind.READ, maxBytes, sink,
+                id -> FrameWriter.encodeFileRead(id, maxBytes, path));
+        FileOperation.Outcome outcome = awaitDone(read, deadline, "read", "reading", path);
         if (read.sinkFailure() != null) {
             throw read.sinkFailure();
         }
@@ -189,16 +175,9 @@ public final class AgentChannel implements AutoCloseable {
     public DirectoryListing listDirectory(String dir, int maxEntries, Duration timeout)
             throws IOException, TimeoutException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        FileOperation list;
-        synchronized (startLock) {
-            byte[] frame = FrameWriter.encodeFileList(state.nextId(), maxEntries, dir);
-            list = state.registerFile(FileOperation.Kind.LIST, maxEntries, null);
-            send(frame);
-        }
-        FileOperation.Outcome outcome = list.await(deadline, "listing " + ChannelState.printable(dir));
-        if (outcome.error() != null) {
-            throw new AgentFileException("list", dir, outcome.error());
-        }
+        FileOperation list = request(FileOperation.Kind.LIST, maxEntries, null,
+                id -> FrameWriter.encodeFileList(id, maxEntries, dir));
+        FileOperation.Outcome outcome = awaitDone(list, deadline, "list", "listing", dir);
         return new DirectoryListing(list.entries(), outcome.truncated());
     }
 
@@ -210,16 +189,33 @@ public final class AgentChannel implements AutoCloseable {
      */
     public void deleteFile(String path, Duration timeout) throws IOException, TimeoutException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        FileOperation delete;
+        FileOperation delete = request(FileOperation.Kind.DELETE, 0, null,
+                id -> FrameWriter.encodeFileDelete(id, path));
+        awaitDone(delete, deadline, "delete", "deleting", path);
+    }
+
+    /**
+     * Sends one file operation's first frame under a new id, registered before it is sent (its answer may come
+     * at once). Held like a start: ids reach the agent in increasing order.
+     */
+    private FileOperation request(FileOperation.Kind kind, long limit, OutputStream sink,
+                                  java.util.function.IntFunction<byte[]> frameFor) throws IOException {
         synchronized (startLock) {
-            byte[] frame = FrameWriter.encodeFileDelete(state.nextId(), path);
-            delete = state.registerFile(FileOperation.Kind.DELETE, 0, null);
+            byte[] frame = frameFor.apply(state.nextId());
+            FileOperation operation = state.registerFile(kind, limit, sink);
             send(frame);
+            return operation;
         }
-        FileOperation.Outcome outcome = delete.await(deadline, "deleting " + ChannelState.printable(path));
+    }
+
+    /** Waits for the operation's file_done; the agent's refusal becomes an AgentFileException. */
+    private static FileOperation.Outcome awaitDone(FileOperation operation, long deadline, String verb,
+                                                   String doing, String path) throws IOException, TimeoutException {
+        FileOperation.Outcome outcome = operation.await(deadline, doing + " " + ChannelState.printable(path));
         if (outcome.error() != null) {
-            throw new AgentFileException("delete", path, outcome.error());
+            throw new AgentFileException(verb, path, outcome.error());
         }
+        return outcome;
     }
 
     /** Tells the agent to kill every process and exit; the channel then ends with the agent's end of stream. */

@@ -200,10 +200,9 @@ public final class ExecutionService implements AutoCloseable {
                 plan = validator.validate(request);
                 verdict = commandPolicy.check(plan.command(), request.code());
                 if (verdict.rejected()) {
-                    CommandRule rule = verdict.rejectedBy().orElseThrow();
                     return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
-                            "policy." + rule.name() + ": " + verdict.reason().orElse(rule.name()), request.runtime(),
-                            level, request.image(), elapsedMs(t0), verdict.rejectionEvent().stream().toList()));
+                            rejection(verdict), request.runtime(), level, request.image(), elapsedMs(t0),
+                            verdict.rejectionEvent().stream().toList()));
                 }
                 runtime = selector.select(plan);
                 ImageResolver.Resolved image = images.resolveImage(plan.image());
@@ -224,13 +223,10 @@ public final class ExecutionService implements AutoCloseable {
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), plan.image(), runtime.name(),
                     plan.securityLevel(), plan.command(), request.language(), execution.startedAt());
             beforeSandbox.run();
-            try {
-                store.recordStart(record);
-            } catch (RuntimeException e) {
-                // Nothing runs without a record.
-                log.error("execution {} not started: its record could not be written", id, e);
-                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, "the execution record could not be written: "
-                        + e.getMessage(), runtime.name(), plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
+            String unrecorded = recordStart(record);
+            if (unrecorded != null) {
+                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, runtime.name(),
+                        plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
             }
             log.info("execution started: user={} runtime={} level={} image={}", request.userId(), runtime.name(),
                     plan.securityLevel().wireName(), plan.image());
@@ -278,11 +274,9 @@ public final class ExecutionService implements AutoCloseable {
                         .securityLevel(lease.securityLevel()).limits(limits).build());
                 verdict = commandPolicy.check(plan.command(), request.code());
                 if (verdict.rejected()) {
-                    CommandRule rule = verdict.rejectedBy().orElseThrow();
                     return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
-                            "policy." + rule.name() + ": " + verdict.reason().orElse(rule.name()), lease.runtime(),
-                            lease.securityLevel(), lease.image(), elapsedMs(t0),
-                            verdict.rejectionEvent().stream().toList()));
+                            rejection(verdict), lease.runtime(), lease.securityLevel(), lease.image(),
+                            elapsedMs(t0), verdict.rejectionEvent().stream().toList()));
                 }
             } catch (PolicyViolation e) {
                 return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
@@ -292,13 +286,10 @@ public final class ExecutionService implements AutoCloseable {
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), lease.image(),
                     lease.runtime(), lease.securityLevel(), plan.command(), request.language(),
                     execution.startedAt());
-            try {
-                store.recordStart(record);
-            } catch (RuntimeException e) {
-                log.error("execution {} not started: its record could not be written", id, e);
-                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, "the execution record could not be written: "
-                        + e.getMessage(), lease.runtime(), lease.securityLevel(), lease.image(), elapsedMs(t0),
-                        List.of());
+            String unrecorded = recordStart(record);
+            if (unrecorded != null) {
+                return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, lease.runtime(),
+                        lease.securityLevel(), lease.image(), elapsedMs(t0), List.of());
             }
             try {
                 SessionFiles.write(lease.channel(), plan.workspaceFiles(), plan.limits().timeout());
@@ -335,6 +326,25 @@ public final class ExecutionService implements AutoCloseable {
                     execution.runtime(), execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
         } finally {
             active.remove(id);
+        }
+    }
+
+    /** The reason of a command policy's rejection, naming its rule. */
+    private static String rejection(CommandPolicy.Verdict verdict) {
+        CommandRule rule = verdict.rejectedBy().orElseThrow();
+        return "policy." + rule.name() + ": " + verdict.reason().orElse(rule.name());
+    }
+
+    /**
+     * Writes an execution's start record. Nothing runs without one: on failure the reason (logged), else null.
+     */
+    private String recordStart(ExecutionRecord record) {
+        try {
+            store.recordStart(record);
+            return null;
+        } catch (RuntimeException e) {
+            log.error("execution {} not started: its record could not be written", record.executionId(), e);
+            return "the execution record could not be written: " + e.getMessage();
         }
     }
 

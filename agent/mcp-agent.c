@@ -30,7 +30,7 @@
 
 #define AGENT_NAME "mcp-agent 1.0"
 enum {
-    PROTOCOL_VERSION = 1,
+    PROTOCOL_VERSION = 2,
     MAX_PAYLOAD = 65536,
     HEADER = 9,             /* u32 length, u8 type, u32 stream */
     MAX_PROCS = 64,
@@ -44,7 +44,7 @@ enum {
     T_START = 0x01, T_STDIN, T_STDIN_CLOSE, T_SIGNAL, T_SHUTDOWN,
     T_FILE_WRITE, T_FILE_CHUNK, T_FILE_END, T_FILE_ABORT, T_FILE_READ, T_FILE_LIST, T_FILE_DELETE,
     T_READY = 0x81, T_STARTED, T_STDOUT, T_STDERR, T_EXIT, T_ERROR,
-    T_FILE_DATA, T_FILE_ENTRY, T_FILE_DONE,
+    T_FILE_DATA, T_FILE_ENTRY, T_FILE_DONE, T_STDIN_TAKEN,
 };
 
 struct proc {
@@ -403,7 +403,8 @@ static void drain(struct proc *p, int *fd, uint8_t type)
     close_fd(fd);
 }
 
-/* Writes pending stdin without blocking; a closed reader drops it (the process no longer reads). */
+/* Writes pending stdin without blocking; a closed reader drops it (the process no longer reads). Once the
+ * frame is written or dropped, `stdin_taken` tells the host it may send the next one. */
 static void flush_stdin(struct proc *p)
 {
     while (p->pend_off < p->pend_len) {
@@ -414,12 +415,14 @@ static void flush_stdin(struct proc *p)
             return;
         else if (!(w < 0 && errno == EINTR)) {
             close_stdin(p);
+            send_frame(T_STDIN_TAKEN, p->id, NULL, 0);
             return;
         }
     }
     p->pend_off = p->pend_len = 0;
     if (p->host_closed_in)
         close_stdin(p);
+    send_frame(T_STDIN_TAKEN, p->id, NULL, 0);
 }
 
 /* ---- files -------------------------------------------------------------------------------------- */
@@ -959,8 +962,12 @@ static int dispatch(void)
         p = target(id);
         if (p != NULL && p->host_closed_in)
             violation("stdin after stdin_close");
-        if (p == NULL || p->in < 0)
-            return 1;  /* the process has ended or stopped reading: the bytes are dropped */
+        if (p == NULL)
+            return 1;  /* the process has ended: the bytes are dropped (its exit tells the host) */
+        if (p->in < 0) {
+            send_frame(T_STDIN_TAKEN, p->id, NULL, 0);  /* it stopped reading: dropped */
+            return 1;
+        }
         if (p->pend_off < p->pend_len)
             return 0;
         memcpy(pending[p - procs], payload, n);

@@ -20,10 +20,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.join(HERE, '..', 'build', 'mcp-agent')
 PID1 = os.environ.get('AGENT_PID1') == '1'
 MAX_PAYLOAD = 65536
+PROTOCOL_VERSION = 2
 START, STDIN, STDIN_CLOSE, SIGNAL, SHUTDOWN = 0x01, 0x02, 0x03, 0x04, 0x05
 READY, STARTED, STDOUT, STDERR, EXIT, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 FILE_WRITE, FILE_CHUNK, FILE_END, FILE_ABORT, FILE_READ, FILE_LIST, FILE_DELETE = range(0x06, 0x0d)
 FILE_DATA, FILE_ENTRY, FILE_DONE = 0x87, 0x88, 0x89
+STDIN_TAKEN = 0x8a
 KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = range(4)
 PATH_ENV = {'PATH': '/usr/bin:/bin'}
 
@@ -46,6 +48,7 @@ class Result:
         self.exit = None      # (kind, value)
         self.error = None     # text of an error frame for this id
         self.largest = 0      # the largest output frame's payload
+        self.taken = 0        # stdin_taken frames: stdin frames written (or dropped) by the agent
 
     @property
     def done(self):
@@ -84,7 +87,7 @@ class Agent:
         self.seen_ready = False
         ftype, stream, payload = self.frame()
         assert ftype == READY and stream == 0, (ftype, stream)
-        assert struct.unpack('>H', payload[:2])[0] == 1 and 0 < len(payload) - 2 <= 64
+        assert struct.unpack('>H', payload[:2])[0] == PROTOCOL_VERSION and 0 < len(payload) - 2 <= 64
         self.name = payload[2:].decode()
 
     def cleanup(self):
@@ -163,6 +166,8 @@ class Agent:
             assert state == 'running' and 1 <= len(payload) <= MAX_PAYLOAD, (state, len(payload))
         elif ftype == EXIT:
             assert state == 'running' and len(payload) == 2 and payload[0] in (0, 1)
+        elif ftype == STDIN_TAKEN:
+            assert state == 'running' and payload == b'', (state, payload)
         else:
             raise AssertionError('unexpected frame type %#x' % ftype)
         if stream == 0:
@@ -177,6 +182,8 @@ class Agent:
         elif ftype == EXIT:
             self.state[stream] = 'dead'
             r.exit = (payload[0], payload[1])
+        elif ftype == STDIN_TAKEN:
+            r.taken += 1
         else:
             self.state[stream] = 'dead'
             r.error = payload.decode()
@@ -397,6 +404,44 @@ class ProtocolTest(unittest.TestCase):
             r = a.run(1, ['/bin/pwd'], cwd=cwd)
             self.assertEqual((0, 0), r.exit)
             self.assertEqual(cwd + '\n', r.stdout.decode())
+
+    def test_each_stdin_frame_is_acknowledged_once_written(self):
+        a = self.agent()
+        a.start(1, ['/bin/sh', '-c', 'read a; echo "1 $a"; read b; echo "2 $b"'])
+        a.wait_started(1)
+        a.send(STDIN, 1, b'x\n')
+        a.until(lambda: a.results[1].taken == 1)
+        a.send(STDIN, 1, b'y\n')
+        a.until(lambda: a.results[1].taken == 2)
+        a.send(STDIN_CLOSE, 1)
+        r = a.wait(1)
+        self.assertEqual(b'1 x\n2 y\n', bytes(r.stdout))
+        self.assertEqual(2, r.taken)
+
+    def test_a_host_that_waits_for_stdin_taken_never_stalls_the_channel(self):
+        a = self.agent()
+        a.start(1, ['sleep', '100'])  # never reads its stdin
+        a.wait_started(1)
+        a.send(STDIN, 1, os.urandom(MAX_PAYLOAD))  # fits the pipe: taken at once
+        a.until(lambda: a.results[1].taken == 1)
+        a.send(STDIN, 1, os.urandom(MAX_PAYLOAD))  # stays pending: no taken, and the host sends no more
+        time.sleep(0.3)
+        self.assertEqual(1, a.results[1].taken)
+        # The channel still moves: a new process runs, and a signal reaches the one that does not read.
+        self.assertEqual(b'ok\n', bytes(a.run(2, ['echo', 'ok']).stdout))
+        a.send(SIGNAL, 1, bytes([signal.SIGKILL]))
+        self.assertEqual((1, signal.SIGKILL), a.wait(1, timeout=10).exit)
+
+    def test_stdin_to_a_process_that_closed_its_stdin_is_acknowledged_as_dropped(self):
+        a = self.agent()
+        a.start(1, ['/bin/sh', '-c', 'exec 0<&-; sleep 0.5; echo done'])
+        a.wait_started(1)
+        time.sleep(0.2)
+        a.send(STDIN, 1, b'nobody reads this\n')
+        a.until(lambda: a.results[1].taken == 1)
+        a.send(STDIN_CLOSE, 1)
+        r = a.wait(1)
+        self.assertEqual(b'done\n', bytes(r.stdout))
 
     def test_signal_frame_reaches_the_process_group(self):
         a = self.agent()

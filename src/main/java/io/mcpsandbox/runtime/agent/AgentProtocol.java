@@ -2,7 +2,7 @@ package io.mcpsandbox.runtime.agent;
 
 /** The numbers of docs/agent-protocol.md (version 1) that both directions of the codec check. */
 public final class AgentProtocol {
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
     /** The largest payload of any frame. */
     public static final int MAX_PAYLOAD = 65536;
     /** The length field counts type (1) + stream (4) + payload. */

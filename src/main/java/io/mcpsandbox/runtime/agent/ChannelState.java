@@ -52,6 +52,7 @@ final class ChannelState {
         switch (f.type()) {
             case STARTED -> process.started(frame, f.u32(0));
             case STDOUT, STDERR -> process.output(frame, f.type(), f.payload());
+            case STDIN_TAKEN -> process.stdinTaken(frame);
             case EXIT -> {
                 process.exited(frame, new AgentExit(f.u8(0) == 0 ? AgentExit.Kind.EXITED : AgentExit.Kind.KILLED,
                         f.u8(1)));

@@ -3,7 +3,7 @@ package io.mcpsandbox.runtime.agent;
 import java.util.Locale;
 import java.util.Optional;
 
-/** The frame types of protocol version 1: code, direction and the payload sizes each allows. */
+/** The frame types of protocol version 2: code, direction and the payload sizes each allows. */
 public enum FrameType {
     START(0x01, Direction.TO_AGENT, 8, AgentProtocol.MAX_PAYLOAD),
     STDIN(0x02, Direction.TO_AGENT, 1, AgentProtocol.MAX_PAYLOAD),
@@ -26,7 +26,8 @@ public enum FrameType {
     FILE_DATA(0x87, Direction.TO_HOST, 1, AgentProtocol.MAX_PAYLOAD),
     FILE_ENTRY(0x88, Direction.TO_HOST, AgentProtocol.ENTRY_HEADER + 1,
             AgentProtocol.ENTRY_HEADER + AgentProtocol.MAX_NAME),
-    FILE_DONE(0x89, Direction.TO_HOST, 1, 1 + AgentProtocol.MAX_ERROR_TEXT);
+    FILE_DONE(0x89, Direction.TO_HOST, 1, 1 + AgentProtocol.MAX_ERROR_TEXT),
+    STDIN_TAKEN(0x8a, Direction.TO_HOST, 0, 0);
 
     /** Who sends a frame of this type. */
     public enum Direction { TO_AGENT, TO_HOST }

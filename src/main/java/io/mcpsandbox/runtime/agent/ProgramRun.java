@@ -59,6 +59,8 @@ public final class ProgramRun {
                     p.closeStdin();
                 } catch (IOException | IllegalStateException e) {
                     // the program or its sandbox ended first: its end says how
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             });
         }

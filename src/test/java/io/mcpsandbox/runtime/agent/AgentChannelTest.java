@@ -69,7 +69,7 @@ class AgentChannelTest {
     }
 
     @Test
-    void aProcessRunsAndTheHostsFramesReachTheAgent() throws IOException {
+    void aProcessRunsAndTheHostsFramesReachTheAgent() throws Exception {
         agent.feed(Frames.ready("a"));
         channel = open();
         RecordingListener listener = new RecordingListener();
@@ -97,6 +97,57 @@ class AgentChannelTest {
         int before = toAgent.size();
         process.signal(9);
         assertThat(toAgent.size()).isEqualTo(before);
+    }
+
+    @Test
+    void stdinGoesOneFrameAtATimeEachAfterTheAgentTookTheOneBefore() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        RecordingListener listener = new RecordingListener();
+        AgentProcess process = channel.start(List.of("cat"), Map.of(), "/w", listener);
+        agent.feed(Frames.started(1, 9));
+        await().atMost(WAIT).until(() -> listener.events().contains("started 9"));
+        byte[] input = new byte[2 * AgentProtocol.MAX_PAYLOAD + 10];
+        java.util.concurrent.CompletableFuture<Long> sent = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return process.writeStdin(input, java.util.concurrent.TimeUnit.SECONDS.toNanos(30));
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        await().atMost(WAIT).until(() -> stdinFrames() == 1);
+        Thread.sleep(200);
+        assertThat(stdinFrames()).as("no second frame before stdin_taken").isEqualTo(1);
+        agent.feed(Frames.frame(0x8a, 1, new byte[0]));
+        await().atMost(WAIT).until(() -> stdinFrames() == 2);
+        agent.feed(Frames.frame(0x8a, 1, new byte[0]));
+        assertThat(sent.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(input.length);
+        assertThat(stdinFrames()).isEqualTo(3);
+
+        // A program that does not take its input: the write gives up at its timeout with what it sent.
+        assertThat(process.writeStdin(new byte[10], java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200)))
+                .isZero();
+        // Its end releases a waiting writer.
+        agent.feed(Frames.exit(1, 0, 0));
+        await().atMost(WAIT).until(listener::ended);
+        assertThat(process.writeStdin(new byte[10], Long.MAX_VALUE)).isZero();
+    }
+
+    @Test
+    void aStdinTakenWithNoFrameInFlightIsAViolation() throws IOException {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        RecordingListener listener = new RecordingListener();
+        channel.start(List.of("cat"), Map.of(), "/w", listener);
+        agent.feed(Frames.concat(Frames.started(1, 9), Frames.frame(0x8a, 1, new byte[0])));
+        await().atMost(WAIT).until(listener::ended);
+        assertThat(channel.endCause()).get().isInstanceOf(AgentProtocolException.class)
+                .extracting(Throwable::getMessage)
+                .asString().contains("stdin_taken for stream 1 with no stdin frame in flight");
+    }
+
+    private long stdinFrames() {
+        return Frames.hostFrames(toAgent.toByteArray()).stream().filter(f -> f.type() == 0x02).count();
     }
 
     @Test

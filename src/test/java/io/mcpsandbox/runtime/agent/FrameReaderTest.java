@@ -29,7 +29,7 @@ class FrameReaderTest {
 
         AgentFrame ready = reader.next().orElseThrow();
         assertThat(ready.type()).isEqualTo(FrameType.READY);
-        assertThat(ready.u16(0)).isEqualTo(1);
+        assertThat(ready.u16(0)).isEqualTo(AgentProtocol.VERSION);
         assertThat(ready.text(2)).isEqualTo("mcp-agent 1.0");
         AgentFrame started = reader.next().orElseThrow();
         assertThat(started.type()).isEqualTo(FrameType.STARTED);
@@ -86,7 +86,8 @@ class FrameReaderTest {
     @Test
     void unknownTypesAndTheHostsTypesAreRefused() {
         assertViolation(frame(0x00, 0, new byte[0]), "frame 1: unknown type 0x00");
-        assertViolation(frame(0x8a, 0, new byte[0]), "frame 1: unknown type 0x8a");
+        assertViolation(frame(0x8b, 0, new byte[0]), "frame 1: unknown type 0x8b");
+        assertViolation(frame(0x8a, 1, new byte[1]), "frame 1: stdin_taken with a payload of 1 bytes (allowed: 0)");
         assertViolation(frame(0xff, 0, new byte[0]), "frame 1: unknown type 0xff");
         assertViolation(frame(0x01, 1, new byte[8]), "frame 1: type 0x01 (start) is a host's frame");
         assertViolation(frame(0x02, 1, new byte[1]), "frame 1: type 0x02 (stdin) is a host's frame");
@@ -127,11 +128,11 @@ class FrameReaderTest {
     void readyRules() {
         assertViolation(frame(0x81, 3, new byte[] {0, 1}), "frame 1: ready on stream 3 (must be 0)");
         assertViolation(frame(0x81, -1, new byte[] {0, 1}), "frame 1: ready on stream 4294967295 (must be 0)");
-        assertViolation(frame(0x81, 0, new byte[] {0, 2}),
-                "frame 1: ready for protocol version 2 (this host speaks 1)");
-        assertViolation(frame(0x81, 0, new byte[] {1, 1}),
-                "frame 1: ready for protocol version 257 (this host speaks 1)");
-        assertViolation(frame(0x81, 0, new byte[] {0, 1, 'a', (byte) 0xc3}),
+        assertViolation(frame(0x81, 0, new byte[] {0, 1}),
+                "frame 1: ready for protocol version 1 (this host speaks 2)");
+        assertViolation(frame(0x81, 0, new byte[] {1, 2}),
+                "frame 1: ready for protocol version 258 (this host speaks 2)");
+        assertViolation(frame(0x81, 0, new byte[] {0, 2, 'a', (byte) 0xc3}),
                 "frame 1: ready text is not valid UTF-8");
     }
 

@@ -22,7 +22,8 @@ final class Frames {
 
     static byte[] ready(String name) {
         byte[] text = name.getBytes(StandardCharsets.UTF_8);
-        return frame(0x81, 0, ByteBuffer.allocate(2 + text.length).putShort((short) 1).put(text).array());
+        return frame(0x81, 0,
+                ByteBuffer.allocate(2 + text.length).putShort((short) AgentProtocol.VERSION).put(text).array());
     }
 
     static byte[] started(int id, int pid) {

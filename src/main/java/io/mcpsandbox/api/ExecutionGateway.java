@@ -74,6 +74,14 @@ public final class ExecutionGateway {
         return owns(userId, executionId) ? executions.find(executionId) : Optional.empty();
     }
 
+    /**
+     * The user's execution while it runs here: to follow its output or write to its stdin. Empty when it is
+     * not running (any more), or someone else's.
+     */
+    public Optional<ActiveExecution> running(String userId, String executionId) {
+        return executions.active(executionId).filter(a -> userId.equals(a.userId()));
+    }
+
     public List<ActiveExecution> active(String userId) {
         return executions.active().stream().filter(a -> userId.equals(a.userId())).toList();
     }

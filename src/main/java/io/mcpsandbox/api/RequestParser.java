@@ -54,6 +54,8 @@ public final class RequestParser {
                 .runtime(string(request, "runtime"))
                 .sessionId(string(request, "sessionId"))
                 .network(request.has("network") && request.get("network").booleanValue())
+                .background(request.has("background") && request.get("background").booleanValue())
+                .keepStdinOpen(request.has("keepStdinOpen") && request.get("keepStdinOpen").booleanValue())
                 .limits(limits(request.get("limits")));
         String dlp = string(request, "dlpMode");
         if (dlp != null) {

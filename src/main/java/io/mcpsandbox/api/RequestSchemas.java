@@ -147,6 +147,14 @@ public final class RequestSchemas {
         dlp.set("enum", strings(Arrays.stream(DlpMode.values()).map(DlpMode::wireName).toList()));
         p.set("dlpMode", dlp);
         later.add("/properties/dlpMode/enum");
+        p.set("background", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
+                "Answer at once with the execution's id (status running) and let it run on: its output so far is in "
+                        + "get_execution / GET /v1/executions/{id} (add ?stream=true to follow it live), its result "
+                        + "there once it ends; terminate_execution / DELETE ends it."));
+        p.set("keepStdinOpen", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
+                "Keep the program's standard input open after `stdin`, for more input while it runs (MCP "
+                        + "write_stdin, POST /v1/executions/{id}/stdin) until that closes it or the program ends. "
+                        + "Without it, stdin ends after `stdin`."));
     }
 
     /** securityLevel and runtime, which choose the sandbox's isolation. */
@@ -272,7 +280,32 @@ public final class RequestSchemas {
         return schema.put("additionalProperties", false);
     }
 
-    /** Tools without arguments. */
+    /** write_stdin's input: the execution, text or base64 bytes, and whether to close its stdin after. */
+    public ObjectNode writeStdin() {
+        Map<String, ObjectNode> p = new java.util.LinkedHashMap<>();
+        p.put("executionId", string("A running execution of yours started with keepStdinOpen.")
+                .put("minLength", 1).put("maxLength", MAX_EXECUTION_ID));
+        p.put("data", string("Text to send (UTF-8). Give this or dataBase64 (or neither, with eof)."));
+        p.put("dataBase64", string("Bytes to send, as base64."));
+        p.put("eof", NODES.objectNode().put("type", "boolean").put("default", false)
+                .put("description", "Close its stdin after these bytes."));
+        ObjectNode schema = object(p, List.of("executionId"));
+        ObjectNode notBoth = NODES.objectNode();
+        notBoth.set("required", strings(List.of("data", "dataBase64")));
+        return schema.set("not", notBoth);
+    }
+
+    /** What write_stdin answers. */
+    public ObjectNode stdinWritten() {
+        ObjectNode p = NODES.objectNode();
+        p.set("executionId", type("string"));
+        p.set("bytesWritten", type("integer").put("description", "Bytes that reached the program."));
+        p.set("stdinClosed", type("boolean"));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        return schema.set("required", strings(List.of("executionId", "bytesWritten", "stdinClosed")));
+    }
+
     /** close_session's input: the one session. */
     public ObjectNode sessionIdOnly() {
         return object(Map.of("sessionId", sessionIdField()), List.of("sessionId"));
@@ -341,6 +374,7 @@ public final class RequestSchemas {
         return schema.put("additionalProperties", false);
     }
 
+    /** Tools without arguments. */
     public ObjectNode empty() {
         ObjectNode schema = NODES.objectNode().put("$schema", DIALECT).put("type", "object");
         schema.set("properties", NODES.objectNode());

@@ -1,5 +1,9 @@
 package io.mcpsandbox.cli;
 
+import io.mcpsandbox.api.OutputRelay;
+import io.mcpsandbox.execution.ExecutionListener;
+import io.mcpsandbox.execution.ExecutionService;
+import io.mcpsandbox.execution.OutputChunk;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
@@ -16,7 +20,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -144,9 +150,26 @@ final class ExecCommand implements Callable<Integer> {
         }
         Preflight.requireRoot("exec");
         ExecutionResult result;
+        boolean live = false;
         try (SandboxServices services = new SandboxServices(Main.config())) {
             Main.reapDeadOwners(services);
-            result = services.executions().execute(request);
+            if (json) {
+                result = services.executions().execute(request);
+            } else {
+                // Printed as it comes; the result's output then only when nothing could be followed live.
+                ExecutionService.Submission submitted = services.executions().submit(request, ExecutionListener.NONE);
+                Optional<CompletableFuture<ExecutionResult>> relay = services.executions()
+                        .active(submitted.executionId()).flatMap(a -> OutputRelay.start(a, ExecCommand::printLive));
+                result = submitted.result().join();
+                if (relay.isPresent()) {
+                    live = true;
+                    try {
+                        relay.get().join();
+                    } catch (java.util.concurrent.CompletionException e) {
+                        // our own stdout or stderr is gone: nothing more to print
+                    }
+                }
+            }
         }
         if (json) {
             System.out.println(JsonMapper.builder().build().writeValueAsString(result));
@@ -156,14 +179,22 @@ final class ExecCommand implements Callable<Integer> {
                 default -> 0;
             };
         }
-        System.out.print(result.stdout());
-        System.out.flush();
-        System.err.print(result.stderr());
+        if (!live) {
+            System.out.print(result.stdout());
+            System.out.flush();
+            System.err.print(result.stderr());
+        }
         if (result.status() != ExecutionStatus.COMPLETED) {
             System.err.println("mcp-sandbox: " + result.status().wireName()
                     + (result.reason() == null ? "" : ": " + result.reason()));
         }
         return exitCode(result.status(), result.exitCode());
+    }
+
+    private static void printLive(OutputChunk.Stream stream, long offset, String text) {
+        java.io.PrintStream to = stream == OutputChunk.Stream.STDOUT ? System.out : System.err;
+        to.print(text);
+        to.flush();
     }
 
     /** The exit status of {@code exec} without --json for an execution that ended so (see the footer). */
@@ -212,8 +243,17 @@ final class ExecCommand implements Callable<Integer> {
             if (network) {
                 body.put("network", true);
             }
-            return SessionsCommand.printResult(client.execute(session, body).result(), json,
-                    spec.commandLine().getOut(), err);
+            if (json) {
+                return SessionsCommand.printResult(client.execute(session, body).result(), true,
+                        spec.commandLine().getOut(), err);
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            SessionsClient.StreamedAnswer answer = client.executeStreaming(session, body, (toStderr, text) -> {
+                PrintWriter w = toStderr ? err : out;
+                w.print(text);
+                w.flush();
+            });
+            return SessionsCommand.printResult(answer.result(), false, answer.live(), out, err);
         } catch (SessionsClient.Failure f) {
             err.println("mcp-sandbox exec: " + f.getMessage());
             return f.exitCode;

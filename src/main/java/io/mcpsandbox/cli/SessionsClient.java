@@ -121,6 +121,45 @@ final class SessionsClient {
         throw failure(status, parse(response, MAX_ERROR_BYTES), id, response);
     }
 
+    /** Where the output of a streamed execution goes while it runs. */
+    interface OutputPrinter {
+        void print(boolean stderr, String text);
+    }
+
+    /**
+     * Runs in the session, printing its output as it comes ({@code ?stream=true}, NDJSON events), and returns the
+     * result; {@code live} says whether any output was printed on the way (then the result's output was).
+     */
+    StreamedAnswer executeStreaming(String id, ObjectNode body, OutputPrinter printer) throws Failure {
+        HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions?stream=true", body), null);
+        int status = response.statusCode();
+        if (status != 200) {
+            throw failure(status, parse(response, MAX_ERROR_BYTES), id, response);
+        }
+        boolean live = false;
+        try (java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(
+                response.body(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = lines.readLine()) != null) {
+                JsonNode event = JSON.readTree(line);
+                String type = event.path("type").asString("");
+                if (type.equals("stdout") || type.equals("stderr")) {
+                    printer.print(type.equals("stderr"), event.path("data").asString(""));
+                    live = true;
+                } else if (type.equals("result")) {
+                    return new StreamedAnswer(event.get("result"), live);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new Failure("the server's stream broke off: " + e.getMessage(), FAILED);
+        }
+        throw new Failure("the server's stream ended without a result", FAILED);
+    }
+
+    /** A streamed execution's result; whether its output was printed live already. */
+    record StreamedAnswer(JsonNode result, boolean live) {
+    }
+
     /** Streams a local file into the session at {@code sandboxPath} (absolute), replacing what is there. */
     void upload(String id, String sandboxPath, Path local) throws Failure, IOException {
         HttpRequest.Builder put = request(filePath(id, sandboxPath))

@@ -412,15 +412,22 @@ final class SessionsCommand implements Runnable {
      * program's stdout and stderr, a line saying why for anything but a normal exit, and its exit code.
      */
     static int printResult(JsonNode result, boolean json, PrintWriter out, PrintWriter err) {
+        return printResult(result, json, false, out, err);
+    }
+
+    /** @param printedLive its output was printed while it ran: only the footer is left */
+    static int printResult(JsonNode result, boolean json, boolean printedLive, PrintWriter out, PrintWriter err) {
         ExecutionStatus status = status(result.path("status").asString(""));
         if (json) {
             out.println(JSON.writeValueAsString(result));
             out.flush();
             return status == ExecutionStatus.REJECTED ? 2 : status == ExecutionStatus.ERROR ? 1 : 0;
         }
-        out.print(result.path("stdout").asString(""));
-        out.flush();
-        err.print(result.path("stderr").asString(""));
+        if (!printedLive) {
+            out.print(result.path("stdout").asString(""));
+            out.flush();
+            err.print(result.path("stderr").asString(""));
+        }
         if (status != ExecutionStatus.COMPLETED) {
             String reason = result.path("reason").asString(null);
             err.println("mcp-sandbox: " + status.wireName() + (reason == null ? "" : ": " + reason));

@@ -128,8 +128,11 @@ public final class ExecutionService implements AutoCloseable {
     public Optional<ExecutionResult> find(String executionId) {
         ActiveExecution a = active.get(executionId);
         if (a != null) {
-            return Optional.of(ExecutionResult.running(a.executionId(), a.runtime(), a.securityLevel(), a.image(),
-                    Duration.between(a.startedAt(), Instant.now()).toMillis()));
+            ExecutionResult running = ExecutionResult.running(a.executionId(), a.runtime(), a.securityLevel(),
+                    a.image(), Duration.between(a.startedAt(), Instant.now()).toMillis());
+            // Its output so far, unless it must be scanned whole first.
+            return Optional.of(a.output().withheld() ? running : running.withOutput(
+                    a.output().text(OutputChunk.Stream.STDOUT), a.output().text(OutputChunk.Stream.STDERR)));
         }
         return store.find(executionId).map(r -> r.result() != null ? r.result()
                 : ExecutionResult.running(r.executionId(), r.runtime(), r.securityLevel(), r.image(),
@@ -167,15 +170,22 @@ public final class ExecutionService implements AutoCloseable {
     /** Lists (and so makes terminable) an execution from its first moment, before policy has looked at it. */
     private ActiveExecution register(ExecutionRequest request) {
         SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
+        // Output the scanner must see whole before anyone does (redact, block) is not shown live.
+        DlpMode dlp = request.dlpMode() != null ? request.dlpMode() : defaultDlpMode;
         ActiveExecution execution = new ActiveExecution(UUID.randomUUID().toString(), request.userId(),
-                request.sessionId(), request.runtime(), level, request.image(), Instant.now());
+                request.sessionId(), request.runtime(), level, request.image(), Instant.now(), dlp != DlpMode.REPORT,
+                request.keepStdinOpen());
         active.put(execution.executionId(), execution);
         return execution;
     }
 
     private ExecutionResult run(ActiveExecution execution, ExecutionRequest request, ExecutionListener listener) {
+        ExecutionResult result = null;
         try (MDC.MDCCloseable ignored = MDC.putCloseable(MDC_EXECUTION_ID, execution.executionId())) {
-            return runLogged(execution, request, listener);
+            result = runLogged(execution, request, listener);
+            return result;
+        } finally {
+            execution.end(result);
         }
     }
 

@@ -1,23 +1,22 @@
 package io.mcpsandbox.execution;
 
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
-
 /**
- * Captures stdout and stderr under one shared byte cap. The first byte over the cap triggers
- * {@code onLimit} (which kills the sandbox); what was captured before it is kept.
+ * Captures stdout and stderr under one shared byte cap into the execution's {@link LiveOutput}. The first byte
+ * over the cap triggers {@code onLimit} (which kills the program); what was captured before it is kept.
  */
 final class OutputCapture {
     private final long cap;
     private final Runnable onLimit;
-    private final Stream stdout = new Stream();
-    private final Stream stderr = new Stream();
+    private final LiveOutput live;
+    private final Stream stdout = new Stream(OutputChunk.Stream.STDOUT);
+    private final Stream stderr = new Stream(OutputChunk.Stream.STDERR);
     private long total;
     private boolean limitHit;
 
-    OutputCapture(long cap, Runnable onLimit) {
+    OutputCapture(long cap, Runnable onLimit, LiveOutput live) {
         this.cap = cap;
         this.onLimit = onLimit;
+        this.live = live;
     }
 
     Stream stdout() {
@@ -38,22 +37,22 @@ final class OutputCapture {
 
     /** One captured stream. */
     final class Stream {
-        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        private final OutputChunk.Stream which;
         private boolean truncated;
+
+        private Stream(OutputChunk.Stream which) {
+            this.which = which;
+        }
 
         /** Takes one chunk as it came; past the cap it is counted as lost, and the first such byte fires the cap. */
         void accept(byte[] chunk) {
-            accept(chunk, chunk.length);
-        }
-
-        private void accept(byte[] buffer, int n) {
             boolean fire = false;
             synchronized (OutputCapture.this) {
                 long room = Math.max(0, cap - total);
-                int keep = (int) Math.min(room, n);
-                bytes.write(buffer, 0, keep);
+                int keep = (int) Math.min(room, chunk.length);
+                live.append(which, chunk, keep);
                 total += keep;
-                if (keep < n) {
+                if (keep < chunk.length) {
                     truncated = true;
                     fire = !limitHit;
                     limitHit = true;
@@ -65,10 +64,7 @@ final class OutputCapture {
         }
 
         String text() {
-            synchronized (OutputCapture.this) {
-                // Invalid UTF-8 (and a character cut at the cap) becomes U+FFFD.
-                return bytes.toString(StandardCharsets.UTF_8);
-            }
+            return live.text(which);
         }
 
         boolean truncated() {

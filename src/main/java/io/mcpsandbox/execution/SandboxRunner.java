@@ -81,13 +81,13 @@ final class SandboxRunner implements AutoCloseable {
         // The cap is seen on the channel's reader thread, which must go on reading while the kill happens: a
         // Docker kill waits for the attach's output to be taken, so a kill on that thread would never return.
         OutputCapture output = new OutputCapture(limits.outputBytes(),
-                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(running::kill));
+                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(running::kill), execution.output());
         AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), id);
         AtomicReference<AgentChannel> channel = new AtomicReference<>();
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
         // A platform thread: the handshake and the start block on the sandbox's pipes.
         Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id,
-                () -> startProgram(prepared.name(), running, plan, output, deadlineNanos, channel, end)));
+                () -> startProgram(execution, prepared.name(), running, plan, output, deadlineNanos, channel, end)));
         ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
                 () -> listener.progress(ExecutionService.elapsedMs(startNanos), output.totalBytes()),
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
@@ -133,13 +133,14 @@ final class SandboxRunner implements AutoCloseable {
         };
         execution.started(killProgram);
         OutputCapture output = new OutputCapture(limits.outputBytes(),
-                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(killProgram));
+                () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(killProgram), execution.output());
         long cpuBefore = lease.usage().cpuNanos();
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
         try {
             ProgramRun started = ProgramRun.start(lease.channel(), plan.command(), env, plan.workDir(), plan.stdin(),
-                    sinkOf(output));
+                    execution.keepsStdinOpen(), sinkOf(output));
             run.set(started);
+            execution.programStarted(started);
             started.end().thenAccept(end::complete);
             // A kill asked for before the program's handle existed (terminate, or output past the cap) found
             // nothing to signal: it is repeated now.
@@ -231,9 +232,9 @@ final class SandboxRunner implements AutoCloseable {
     }
 
     /** Opens the agent's channel (its handshake bounded by the deadline) and starts the program on it. */
-    private static void startProgram(String name, RunningSandbox running, ExecutionPlan plan, OutputCapture output,
-                                     long deadlineNanos, AtomicReference<AgentChannel> channel,
-                                     CompletableFuture<ProgramRun.End> end) {
+    private static void startProgram(ActiveExecution execution, String name, RunningSandbox running,
+                                     ExecutionPlan plan, OutputCapture output, long deadlineNanos,
+                                     AtomicReference<AgentChannel> channel, CompletableFuture<ProgramRun.End> end) {
         try {
             // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
             // a timeout, not a lost agent.
@@ -242,7 +243,8 @@ final class SandboxRunner implements AutoCloseable {
             AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
             ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
-                    sinkOf(output));
+                    execution.keepsStdinOpen(), sinkOf(output));
+            execution.programStarted(run);
             run.end().thenAccept(end::complete);
         } catch (IOException | RuntimeException e) {
             end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));

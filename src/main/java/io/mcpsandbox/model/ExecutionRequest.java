@@ -11,11 +11,14 @@ import java.util.Map;
  * @param files     extra files placed in /workspace, by relative path
  * @param runtime   an explicit runtime name; wins over {@code securityLevel}
  * @param dlpMode   what the output scanner does with findings; null for the configured mode
+ * @param background     answer at once with the execution's id; it runs on (its output stays readable)
+ * @param keepStdinOpen  the program's stdin stays open after {@code stdin} until closed through the API
  */
 public record ExecutionRequest(String language, String code, Map<String, String> files, List<String> command,
                                String stdin, String image, String runtime, SecurityLevel securityLevel,
                                LimitsRequest limits, boolean network, Map<String, String> env, String workDir,
-                               String userId, String sessionId, DlpMode dlpMode) {
+                               String userId, String sessionId, DlpMode dlpMode, boolean background,
+                               boolean keepStdinOpen) {
 
     public ExecutionRequest {
         files = files == null ? Map.of() : Map.copyOf(files);
@@ -37,7 +40,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         b.language = language; b.code = code; b.files = new LinkedHashMap<>(files); b.command = command;
         b.stdin = stdin; b.image = image; b.runtime = runtime; b.securityLevel = securityLevel; b.limits = limits;
         b.network = network; b.env = new LinkedHashMap<>(env); b.workDir = workDir; b.userId = userId;
-        b.sessionId = sessionId; b.dlpMode = dlpMode;
+        b.sessionId = sessionId; b.dlpMode = dlpMode; b.background = background; b.keepStdinOpen = keepStdinOpen;
         return b;
     }
 
@@ -48,7 +51,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         private List<String> command = List.of();
         private SecurityLevel securityLevel;
         private LimitsRequest limits = LimitsRequest.DEFAULTS;
-        private boolean network;
+        private boolean network, background, keepStdinOpen;
         private Map<String, String> env = new LinkedHashMap<>();
         private DlpMode dlpMode;
 
@@ -73,10 +76,12 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder userId(String v) { userId = v; return this; }
         public Builder sessionId(String v) { sessionId = v; return this; }
         public Builder dlpMode(DlpMode v) { dlpMode = v; return this; }
+        public Builder background(boolean v) { background = v; return this; }
+        public Builder keepStdinOpen(boolean v) { keepStdinOpen = v; return this; }
 
         public ExecutionRequest build() {
             return new ExecutionRequest(language, code, files, command, stdin, image, runtime, securityLevel, limits,
-                    network, env, workDir, userId, sessionId, dlpMode);
+                    network, env, workDir, userId, sessionId, dlpMode, background, keepStdinOpen);
         }
     }
 }

@@ -33,17 +33,14 @@ final class OpenApiDocument {
         paths.set("/v1/executions/{executionId}", NODES.objectNode()
                 .<ObjectNode>set("parameters", NODES.arrayNode().add(NODES.objectNode().put("name", "executionId")
                         .put("in", "path").put("required", true).set("schema", type("string"))))
-                .<ObjectNode>set("get", operation("getExecution", "An execution's result: status 'running' while it "
-                        + "runs, then the final result", responses()
-                        .<ObjectNode>set("200", json("The result object", ref("ExecutionResult")))
-                        .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
-                        .set("503", error("The execution store cannot answer right now"))))
+                .<ObjectNode>set("get", getExecution())
                 .set("delete", operation("terminateExecution", "Kill every process of a running execution",
                         responses()
                                 .<ObjectNode>set("202", json("It is being killed; its result will say 'terminated'",
                                         ref("Termination")))
                                 .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
                                 .set("409", json("It had already finished", ref("Termination"))))));
+        paths.set("/v1/executions/{executionId}/stdin", stdinPath());
         sessionPaths(paths);
         paths.set("/v1/runtimes", NODES.objectNode().set("get", operation("listRuntimes", "Each runtime, whether it "
                 + "is usable here, its version, levels, and known vulnerabilities", responses()
@@ -72,6 +69,7 @@ final class OpenApiDocument {
         ObjectNode defs = NODES.objectNode();
         defs.set("ExecutionRequest", schemas.input(RequestForm.ANY));
         defs.set("ExecutionResult", schemas.result());
+        defs.set("ExecutionEvent", executionEvent());
         defs.set("Termination", schemas.terminated());
         defs.set("SessionRequest", schemas.input(RequestForm.SESSION));
         defs.set("Session", schemas.session());
@@ -217,10 +215,73 @@ final class OpenApiDocument {
                         NODES.objectNode().set("oneOf", NODES.arrayNode().add(ref("ExecutionResult"))
                                 .add(ref("Error"))))));
         unavailable((ObjectNode) op.get("responses"));
-        op.set("parameters", NODES.arrayNode().add(query("async", "Answer at once with 202 and the executionId",
-                type("boolean").put("default", false))));
+        ((ObjectNode) op.get("responses").get("200").get("content")).set(NdjsonExecutionStream.CONTENT_TYPE
+                .split(";")[0], NODES.objectNode().set("schema", ref("ExecutionEvent")));
+        op.set("parameters", NODES.arrayNode().add(query("async", "Answer at once with 202 and the executionId "
+                        + "(as the body's background does)", type("boolean").put("default", false)))
+                .add(query("stream", "Answer with NDJSON events while it runs: started, stdout/stderr chunks, then "
+                        + "one result (not with async or background)", type("boolean").put("default", false))));
         op.set("requestBody", NODES.objectNode().put("required", true).set("content", NODES.objectNode()
                 .set("application/json", NODES.objectNode().set("schema", ref("ExecutionRequest")))));
+        return op;
+    }
+
+    /** One line of an execution's NDJSON stream. */
+    private static ObjectNode executionEvent() {
+        ObjectNode p = NODES.objectNode();
+        ObjectNode kind = type("string").put("description", "started (executionId), stdout or stderr (data, offset), "
+                + "notice (message: why no live output), result (result): always last");
+        kind.set("enum", NODES.arrayNode().add("started").add("stdout").add("stderr").add("notice").add("result"));
+        p.set("type", kind);
+        p.set("executionId", type("string"));
+        p.set("data", type("string").put("description", "Output text as it came (UTF-8; invalid bytes are U+FFFD)"));
+        p.set("offset", type("integer").put("description", "Where data starts in its stream, in bytes"));
+        p.set("message", type("string"));
+        p.set("result", ref("ExecutionResult"));
+        ObjectNode schema = NODES.objectNode().put("type", "object");
+        schema.set("properties", p);
+        return schema.set("required", NODES.arrayNode().add("type"));
+    }
+
+    /** POST /v1/executions/{executionId}/stdin. */
+    private static ObjectNode stdinPath() {
+        ObjectNode written = NODES.objectNode().put("type", "object");
+        written.set("properties", NODES.objectNode().<ObjectNode>set("executionId", type("string"))
+                .<ObjectNode>set("bytesWritten", type("integer").put("description", "Bytes that reached the program"))
+                .<ObjectNode>set("stdinClosed", type("boolean"))
+                .set("error", type("string")));
+        ObjectNode op = operation("writeStdin", "Write the raw body (at most " + RestServlet.MAX_STDIN_WRITE
+                + " bytes) to the standard input of your running execution started with keepStdinOpen; eof=true "
+                + "closes it after", responses()
+                .<ObjectNode>set("200", json("All bytes reached the program", written))
+                .<ObjectNode>set("404", error("Unknown, or someone else's"))
+                .<ObjectNode>set("409", json("Its stdin is not open (no keepStdinOpen, or closed), or it ended",
+                        written))
+                .<ObjectNode>set("413", error("More than " + RestServlet.MAX_STDIN_WRITE + " bytes"))
+                .set("503", json("The program did not take the bytes within " + RestServlet.STDIN_WAIT.toSeconds()
+                        + " s; bytesWritten says how many it did", written).set("headers", retryAfter())));
+        op.set("parameters", NODES.arrayNode().add(query("eof", "Close its stdin after these bytes",
+                type("boolean").put("default", false))));
+        op.set("requestBody", NODES.objectNode().put("required", false).set("content", NODES.objectNode()
+                .set("application/octet-stream", NODES.objectNode().set("schema", type("string")
+                        .put("contentMediaType", "application/octet-stream")))));
+        return NODES.objectNode().<ObjectNode>set("parameters", NODES.arrayNode().add(NODES.objectNode()
+                .put("name", "executionId").put("in", "path").put("required", true).set("schema", type("string"))))
+                .set("post", op);
+    }
+
+    private static ObjectNode getExecution() {
+        ObjectNode ok = json("The result object (while it runs: status running, the output so far)",
+                ref("ExecutionResult"));
+        ((ObjectNode) ok.get("content")).set(NdjsonExecutionStream.CONTENT_TYPE.split(";")[0],
+                NODES.objectNode().set("schema", ref("ExecutionEvent")));
+        ObjectNode op = operation("getExecution", "An execution's result: status 'running' while it runs, then the "
+                + "final result; stream=true follows it as NDJSON events (its output from the start, then live)",
+                responses().<ObjectNode>set("200", ok)
+                        .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
+                        .set("503", error("The execution store cannot answer right now")));
+        op.set("parameters", NODES.arrayNode().add(query("stream", "Answer with NDJSON events",
+                type("boolean").put("default", false))));
         return op;
     }
 

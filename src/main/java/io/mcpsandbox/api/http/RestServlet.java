@@ -43,6 +43,11 @@ import tools.jackson.databind.node.ObjectNode;
 final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
     private static final String EXECUTIONS = "/executions";
+    private static final String STDIN = "/stdin";
+    /** Most bytes one write to a running program's stdin takes. */
+    static final int MAX_STDIN_WRITE = 1 << 20;
+    /** How long a write waits for the program to take its input. */
+    static final java.time.Duration STDIN_WAIT = java.time.Duration.ofSeconds(30);
     /** Most records one listing returns. */
     static final int MAX_LIST = 1000;
 
@@ -53,6 +58,7 @@ final class RestServlet extends HttpServlet {
     private final ObjectNode openApi;
     private final SessionService sessions;
     private final SessionRoutes sessionRoutes;
+    private final NdjsonExecutionStream streams;
 
     RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
                 HttpJson http) {
@@ -63,6 +69,7 @@ final class RestServlet extends HttpServlet {
         this.http = http;
         this.openApi = OpenApiDocument.build(parser.schemas());
         this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
+        this.streams = new NdjsonExecutionStream(json);
     }
 
     @Override
@@ -79,9 +86,17 @@ final class RestServlet extends HttpServlet {
         } else if (path.startsWith(EXECUTIONS + "/") && path.indexOf('/', EXECUTIONS.length() + 1) < 0) {
             String id = path.substring(EXECUTIONS.length() + 1);
             switch (method) {
-                case "GET" -> get(resp, user, id);
+                case "GET" -> get(req, resp, user, id);
                 case "DELETE" -> terminate(resp, user, id);
                 default -> notAllowed(resp, "GET, DELETE");
+            }
+        } else if (path.startsWith(EXECUTIONS + "/") && path.endsWith(STDIN)
+                && path.indexOf('/', EXECUTIONS.length() + 1) == path.length() - STDIN.length()) {
+            String id = path.substring(EXECUTIONS.length() + 1, path.length() - STDIN.length());
+            if (method.equals("POST")) {
+                writeStdin(req, resp, user, id);
+            } else {
+                notAllowed(resp, "POST");
             }
         } else if (path.equals(SessionRoutes.PREFIX) || path.startsWith(SessionRoutes.PREFIX + "/")) {
             sessionRoutes.serve(req, resp, user, path);
@@ -121,6 +136,10 @@ final class RestServlet extends HttpServlet {
             return;
         }
         boolean async = "true".equals(asyncParam);
+        Boolean stream = flag(req, resp, "stream");
+        if (stream == null) {
+            return;
+        }
         ExecutionRequest request;
         try {
             byte[] body = http.readBody(req);
@@ -143,6 +162,12 @@ final class RestServlet extends HttpServlet {
             http.error(resp, 400, e.field(), e.getMessage());
             return;
         }
+        async = async || request.background();
+        if (stream && async) {
+            http.error(resp, 400, "stream", "cannot be combined with async or background: follow a background "
+                    + "execution with GET /v1/executions/{id}?stream=true");
+            return;
+        }
         if (inSession != null) {
             if (request.sessionId() != null && !request.sessionId().equals(inSession)) {
                 http.error(resp, 400, "sessionId", "names another session than the URL; leave it out");
@@ -162,7 +187,15 @@ final class RestServlet extends HttpServlet {
         AsyncContext ac = req.startAsync();
         ac.setTimeout(0); // bounded by the execution's own timeout and the admission queue's
         CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, ExecutionListener.NONE);
-        if (async) {
+        if (stream) {
+            started.whenComplete((s, e) -> {
+                if (e != null) {
+                    complete(ac, r -> failure(r, e));
+                } else {
+                    streams.stream(ac, s.executionId(), gateway.running(user, s.executionId()), s::result);
+                }
+            });
+        } else if (async) {
             started.whenComplete((s, e) -> complete(ac, r -> {
                 if (e != null) {
                     failure(r, e);
@@ -212,7 +245,12 @@ final class RestServlet extends HttpServlet {
         }
     }
 
-    private void get(HttpServletResponse resp, String user, String id) throws IOException {
+    /** One execution's result (or running placeholder with its output so far); {@code ?stream=true} follows it. */
+    private void get(HttpServletRequest req, HttpServletResponse resp, String user, String id) throws IOException {
+        Boolean stream = flag(req, resp, "stream");
+        if (stream == null) {
+            return;
+        }
         java.util.Optional<ExecutionResult> found;
         try {
             found = gateway.find(user, id);
@@ -222,9 +260,95 @@ final class RestServlet extends HttpServlet {
         }
         if (found.isEmpty()) {
             http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
-        } else {
+        } else if (!stream) {
             http.write(resp, 200, found.get());
+        } else {
+            AsyncContext ac = req.startAsync();
+            ac.setTimeout(0); // bounded by the execution's own timeout
+            java.util.Optional<io.mcpsandbox.execution.ActiveExecution> running = gateway.running(user, id);
+            ExecutionResult now = found.get();
+            streams.stream(ac, id, running, () -> running.isPresent() ? running.get().ended()
+                    : CompletableFuture.completedFuture(now));
         }
+    }
+
+    /**
+     * {@code POST /v1/executions/{id}/stdin}: the raw body goes to the running program's stdin (kept open by
+     * {@code keepStdinOpen}); {@code ?eof=true} closes it after. Answers how many bytes reached it.
+     */
+    private void writeStdin(HttpServletRequest req, HttpServletResponse resp, String user, String id)
+            throws IOException {
+        if (req.getContentLengthLong() > MAX_STDIN_WRITE) {
+            resp.setHeader("Connection", "close");
+            http.error(resp, 413, null, "at most " + MAX_STDIN_WRITE + " bytes of stdin per request");
+            return;
+        }
+        java.util.Optional<io.mcpsandbox.execution.ActiveExecution> running = gateway.running(user, id);
+        if (running.isEmpty()) {
+            boolean ended = gateway.find(user, id).isPresent();
+            http.error(resp, ended ? 409 : 404, null, ended ? "the execution has ended; its stdin is gone"
+                    : "no execution '" + abbreviate(id) + "' of yours is known");
+            return;
+        }
+        byte[] data;
+        try (java.io.InputStream in = req.getInputStream()) {
+            data = in.readNBytes(MAX_STDIN_WRITE + 1);
+        }
+        if (data.length > MAX_STDIN_WRITE) {
+            resp.setHeader("Connection", "close");
+            http.error(resp, 413, null, "at most " + MAX_STDIN_WRITE + " bytes of stdin per request");
+            return;
+        }
+        // Only after the body is read: a form content type would otherwise have it parsed as parameters.
+        Boolean eof = flag(req, resp, "eof");
+        if (eof == null) {
+            return;
+        }
+        io.mcpsandbox.execution.ActiveExecution.StdinWrite w;
+        try {
+            w = running.get().writeStdin(data, eof, STDIN_WAIT);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            http.error(resp, 503, null, "interrupted");
+            return;
+        } catch (IOException e) {
+            http.error(resp, 409, null, "the execution's sandbox is gone: " + e.getMessage());
+            return;
+        }
+        Map<String, Object> body = new java.util.LinkedHashMap<>();
+        body.put("executionId", id);
+        body.put("bytesWritten", w.bytesWritten());
+        switch (w.outcome()) {
+            case WRITTEN -> {
+                body.put("stdinClosed", eof);
+                http.write(resp, 200, body);
+            }
+            case TIMED_OUT -> {
+                resp.setHeader("Retry-After", "1");
+                body.put("error", "the program did not take its input within " + STDIN_WAIT.toSeconds() + " s: "
+                        + w.bytesWritten() + " of " + data.length + " bytes reached it; send the rest again");
+                http.write(resp, 503, body);
+            }
+            case NOT_OPEN -> {
+                body.put("error", "its stdin is not open: start it with keepStdinOpen, and write before closing");
+                http.write(resp, 409, body);
+            }
+            case ENDED -> {
+                body.put("error", "the program has ended; " + w.bytesWritten() + " of " + data.length
+                        + " bytes reached it");
+                http.write(resp, 409, body);
+            }
+        }
+    }
+
+    /** A true/false query parameter (absent: false); null after answering 400 for anything else. */
+    private Boolean flag(HttpServletRequest req, HttpServletResponse resp, String name) throws IOException {
+        String value = req.getParameter(name);
+        if (value != null && !value.equals("true") && !value.equals("false")) {
+            http.error(resp, 400, name, "must be true or false; got '" + abbreviate(value) + "'");
+            return null;
+        }
+        return "true".equals(value);
     }
 
     private void terminate(HttpServletResponse resp, String user, String id) throws IOException {

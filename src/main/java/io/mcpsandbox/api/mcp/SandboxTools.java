@@ -3,6 +3,7 @@ package io.mcpsandbox.api.mcp;
 import io.mcpsandbox.api.ExecutionGateway;
 import io.mcpsandbox.api.ExecutionViews;
 import io.mcpsandbox.api.InvalidRequestException;
+import io.mcpsandbox.api.OutputRelay;
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.api.RequestSchemas;
@@ -15,6 +16,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.modelcontextprotocol.server.McpAsyncServerExchange;
 import io.modelcontextprotocol.server.McpServerFeatures.AsyncToolSpecification;
+import io.modelcontextprotocol.spec.McpSchema;
 import io.modelcontextprotocol.spec.McpSchema.CallToolRequest;
 import io.modelcontextprotocol.spec.McpSchema.CallToolResult;
 import io.modelcontextprotocol.spec.McpSchema.ProgressNotification;
@@ -37,7 +39,8 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * The six MCP tools of DESIGN.md over the execution gateway. Handlers never block a transport thread: quick
+ * The execution tools of DESIGN.md over the execution gateway (the session tools are {@link SessionTools}).
+ * Handlers never block a transport thread: quick
  * ones run on a bounded elastic scheduler, executions complete a future. A program that exits non-zero is a normal
  * result; {@code isError} is only for rejected, error, and requests that could not be served at all.
  */
@@ -45,6 +48,12 @@ public final class SandboxTools {
     private static final Logger log = LoggerFactory.getLogger(SandboxTools.class);
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() {
     };
+    /** Most bytes one write_stdin takes. */
+    static final int MAX_STDIN_WRITE = 1 << 20;
+    /** How long write_stdin waits for the program to take its input. */
+    static final java.time.Duration STDIN_WAIT = java.time.Duration.ofSeconds(30);
+    /** How long one output notification may take to send before the relay gives up on the client. */
+    private static final java.time.Duration NOTIFICATION_WAIT = java.time.Duration.ofSeconds(30);
 
     private final ExecutionGateway gateway;
     private final RequestParser parser;
@@ -69,14 +78,16 @@ public final class SandboxTools {
                         "Runs source code (python, node, sh, bash, java, ...) in a new sandbox that is removed "
                                 + "afterwards: no network, read-only root, writable /tmp and /workspace, resource "
                                 + "limits. Returns what it printed, how it ended and what it used. A program that "
-                                + "exits non-zero is a normal result. Sends progress notifications when the request "
-                                + "carries a progress token.",
+                                + "exits non-zero is a normal result. With sessionId it runs in that session's "
+                                + "sandbox instead. Output is sent while it runs as logging notifications (logger "
+                                + "stdout or stderr); progress notifications when the request carries a progress "
+                                + "token. background: answer at once with its id.",
                         schemas.input(RequestForm.SNIPPET), schemas.result(), false),
                         (ex, req) -> execute(ex, req, RequestForm.SNIPPET)),
                 spec(tool("run_command", "Run a command in a fresh, isolated sandbox",
                         "Runs one command line (an argv array, no shell unless you run one) in an image, in a new "
-                                + "sandbox that is removed afterwards. Same isolation, limits and result as "
-                                + "execute_code.",
+                                + "sandbox that is removed afterwards (or in a session, with sessionId). Same "
+                                + "isolation, limits, result, live output and background as execute_code.",
                         schemas.input(RequestForm.COMMAND), schemas.result(), false),
                         (ex, req) -> execute(ex, req, RequestForm.COMMAND)),
                 spec(tool("list_runtimes", "List sandbox runtimes",
@@ -95,6 +106,13 @@ public final class SandboxTools {
                         "Your executions that are running now, with their ids (for terminate_execution).",
                         schemas.empty(), schemas.listOf("executions", "One object per running execution."), true),
                         (ex, req) -> quick(() -> listActive(users.apply(ex)))),
+                spec(tool("write_stdin", "Write to a running execution's standard input",
+                        "Sends text (data) or bytes (dataBase64) to the standard input of one of your running "
+                                + "executions that was started with keepStdinOpen (usually with background); eof "
+                                + "closes it after. Waits until the program has taken the input (at most "
+                                + STDIN_WAIT.toSeconds() + " s) and says how many bytes reached it.",
+                        schemas.writeStdin(), schemas.stdinWritten(), false),
+                        (ex, req) -> quick(() -> writeStdin(users.apply(ex), req))),
                 spec(tool("terminate_execution", "Terminate one of your running executions",
                         "Kills every process of a running execution; its result then has status 'terminated'.",
                         schemas.executionId("The executionId to terminate."), schemas.terminated(), false),
@@ -118,8 +136,16 @@ public final class SandboxTools {
         String user = request.userId();
         AtomicReference<String> executionId = new AtomicReference<>();
         CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, listener);
+        if (request.background()) {
+            // Answer with the running placeholder at once; it runs on, whatever this call does.
+            return Mono.fromFuture(started, true)
+                    .map(s -> gateway.find(user, s.executionId()).map(r -> backgroundResult(r))
+                            .orElseGet(() -> error("executionId: " + s.executionId() + " is gone already")))
+                    .onErrorResume(e -> Mono.just(failure(e)));
+        }
         CompletableFuture<ExecutionResult> result = started.thenCompose(s -> {
             executionId.set(s.executionId());
+            gateway.running(user, s.executionId()).ifPresent(a -> relayOutput(exchange, a));
             return s.result();
         });
         return Mono.fromFuture(result, true)
@@ -133,6 +159,79 @@ public final class SandboxTools {
                         blocking.schedule(() -> gateway.terminate(user, id));
                     }
                 });
+    }
+
+    /**
+     * Sends the execution's output while it runs, as logging notifications: logger {@code stdout} or
+     * {@code stderr}, the text as data, {@code executionId} and {@code offset} (bytes) in {@code _meta}. One at a
+     * time, in order, from the relay's thread; a client that cannot take them stops them, not the execution.
+     */
+    private void relayOutput(McpAsyncServerExchange exchange, ActiveExecution execution) {
+        if (execution.output().withheld()) {
+            return; // the scanner sees the whole output before the client does: it comes with the result
+        }
+        OutputRelay.start(execution, (stream, offset, text) -> exchange.loggingNotification(
+                        McpSchema.LoggingMessageNotification.builder()
+                                .level(McpSchema.LoggingLevel.INFO).logger(stream.wireName()).data(text)
+                                .meta(Map.of("executionId", execution.executionId(), "offset", offset)).build())
+                .block(NOTIFICATION_WAIT));
+    }
+
+    private CallToolResult backgroundResult(ExecutionResult running) {
+        String text = "running in the background as " + running.executionId() + ": get_execution shows its output "
+                + "so far and then its result; write_stdin feeds it (with keepStdinOpen); terminate_execution ends it";
+        return structured(json.convertValue(running, MAP), text, false);
+    }
+
+    private CallToolResult writeStdin(String user, CallToolRequest call) {
+        Map<String, Object> args = arguments(call);
+        Object id = args.get("executionId");
+        Object text = args.get("data");
+        Object base64 = args.get("dataBase64");
+        Object eof = args.getOrDefault("eof", Boolean.FALSE);
+        java.util.Set<String> known = java.util.Set.of("executionId", "data", "dataBase64", "eof");
+        if (!(id instanceof String executionId) || executionId.isBlank() || !(eof instanceof Boolean close)
+                || !known.containsAll(args.keySet()) || (text != null && base64 != null)
+                || (text != null && !(text instanceof String)) || (base64 != null && !(base64 instanceof String))) {
+            return error("invalid arguments: executionId (a string) is required; data (text) or dataBase64, not "
+                    + "both; eof a boolean; nothing else");
+        }
+        byte[] data;
+        try {
+            data = base64 != null ? java.util.Base64.getDecoder().decode((String) base64)
+                    : text != null ? ((String) text).getBytes(java.nio.charset.StandardCharsets.UTF_8) : new byte[0];
+        } catch (IllegalArgumentException e) {
+            return error("invalid arguments: dataBase64: not base64 (" + e.getMessage() + ")");
+        }
+        if (data.length > MAX_STDIN_WRITE) {
+            return error("invalid arguments: data: at most " + MAX_STDIN_WRITE + " bytes per call");
+        }
+        Optional<ActiveExecution> running = gateway.running(user, executionId);
+        if (running.isEmpty()) {
+            return error("executionId: no running execution '" + executionId + "' of yours (it may have ended: "
+                    + "see get_execution)");
+        }
+        ActiveExecution.StdinWrite w;
+        try {
+            w = running.get().writeStdin(data, close, STDIN_WAIT);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return error("interrupted");
+        } catch (java.io.IOException e) {
+            return error("the execution's sandbox is gone: " + e.getMessage());
+        }
+        Map<String, Object> out = Map.of("executionId", executionId, "bytesWritten", w.bytesWritten(),
+                "stdinClosed", close && w.outcome() == ActiveExecution.StdinOutcome.WRITTEN);
+        return switch (w.outcome()) {
+            case WRITTEN -> structured(out, w.bytesWritten() + " bytes written" + (close ? "; stdin closed" : ""),
+                    false);
+            case TIMED_OUT -> structured(out, "the program did not take its input within " + STDIN_WAIT.toSeconds()
+                    + " s: " + w.bytesWritten() + " of " + data.length + " bytes reached it", true);
+            case NOT_OPEN -> structured(out, "its stdin is not open: start it with keepStdinOpen, and write before "
+                    + "closing", true);
+            case ENDED -> structured(out, "the program has ended; " + w.bytesWritten() + " of " + data.length
+                    + " bytes reached it", true);
+        };
     }
 
     private CallToolResult listRuntimes() {

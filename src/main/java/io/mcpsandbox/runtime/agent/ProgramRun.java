@@ -34,6 +34,7 @@ public final class ProgramRun {
     }
 
     private final CompletableFuture<End> end = new CompletableFuture<>();
+    private final CompletableFuture<Void> initialStdin = new CompletableFuture<>();
     private volatile AgentProcess process;
 
     private ProgramRun() {
@@ -46,25 +47,49 @@ public final class ProgramRun {
      */
     public static ProgramRun start(AgentChannel channel, List<String> argv, Map<String, String> env, String cwd,
                                    byte[] stdin, OutputSink sink) throws IOException {
+        return start(channel, argv, env, cwd, stdin, false, sink);
+    }
+
+    /**
+     * Starts the program; {@code stdin} (null or empty for none) is written to it, then its stdin is closed
+     * unless {@code keepStdinOpen} (then the caller writes more through {@link #process()} after
+     * {@link #initialStdinSent()}, and closes it).
+     *
+     * @throws IOException the channel failed while the start was sent
+     */
+    public static ProgramRun start(AgentChannel channel, List<String> argv, Map<String, String> env, String cwd,
+                                   byte[] stdin, boolean keepStdinOpen, OutputSink sink) throws IOException {
         ProgramRun run = new ProgramRun();
         run.process = channel.start(argv, env, cwd, run.listener(sink));
         AgentProcess p = run.process;
         if (stdin == null || stdin.length == 0) {
-            p.closeStdin();
+            if (!keepStdinOpen) {
+                p.closeStdin();
+            }
+            run.initialStdin.complete(null);
         } else {
-            // Writes block while the program does not read: never on the caller's thread.
+            // Writes wait while the program does not read: never on the caller's thread.
             Thread.ofPlatform().daemon().name("stdin-" + p.id()).start(() -> {
                 try {
                     p.writeStdin(stdin);
-                    p.closeStdin();
+                    if (!keepStdinOpen) {
+                        p.closeStdin();
+                    }
                 } catch (IOException | IllegalStateException e) {
                     // the program or its sandbox ended first: its end says how
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
+                } finally {
+                    run.initialStdin.complete(null);
                 }
             });
         }
         return run;
+    }
+
+    /** Completes once the request's own stdin has been sent (or could not be). */
+    public CompletableFuture<Void> initialStdinSent() {
+        return initialStdin;
     }
 
     /** Completes once, with how it ended; never exceptionally. */

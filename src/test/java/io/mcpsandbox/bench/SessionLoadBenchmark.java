@@ -332,6 +332,12 @@ public final class SessionLoadBenchmark {
         final Map<String, AtomicLong> errorKinds = new ConcurrentHashMap<>();
         final List<String> firstErrors = new CopyOnWriteArrayList<>();
         long maxServerRssKb;
+        /** CPU used during the load, ns: the server JVM, all sandboxes' cgroups, this client JVM. */
+        long serverCpuNanos;
+        long sandboxCpuNanos;
+        long clientCpuNanos;
+        /** The share of the host's CPU time that was busy during the load (anyone's work). */
+        double hostBusy;
         long maxServerPssKb;
         long minAvailableKb = Long.MAX_VALUE;
         String loadAtStart;
@@ -350,6 +356,10 @@ public final class SessionLoadBenchmark {
     private LoadResult runLoad(long serverPid) throws Exception {
         LoadResult result = new LoadResult();
         result.loadAtStart = LatencyBenchmark.Machine.loadAverage();
+        long server0 = processCpuNanos(serverPid);
+        long client0 = processCpuNanos(ProcessHandle.current().pid());
+        long sandboxes0 = sandboxCpuNanos();
+        long[] host0 = hostCpuTicks();
         long interval = TimeUnit.MILLISECONDS.toNanos(options.intervalMs());
         long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
         long end = start + TimeUnit.SECONDS.toNanos(options.durationSeconds());
@@ -382,6 +392,12 @@ public final class SessionLoadBenchmark {
         }
         result.seconds = (System.nanoTime() - start) / 1e9;
         result.loadAtEnd = LatencyBenchmark.Machine.loadAverage();
+        result.serverCpuNanos = processCpuNanos(serverPid) - server0;
+        result.clientCpuNanos = processCpuNanos(ProcessHandle.current().pid()) - client0;
+        result.sandboxCpuNanos = sandboxCpuNanos() - sandboxes0;
+        long[] host1 = hostCpuTicks();
+        result.hostBusy = host1[1] == host0[1] ? Double.NaN
+                : 1 - (double) (host1[0] - host0[0]) / (host1[1] - host0[1]);
         return result;
     }
 
@@ -444,6 +460,42 @@ public final class SessionLoadBenchmark {
             sup.forEach(this::remember);
         }
         return new Snapshot(label, server[0], server[1], memAvailableKb(), cgroup, cgroupRss, inside, supervisors);
+    }
+
+    /** utime + stime of a process (its threads; not its children), ns; USER_HZ is 100 on Linux. */
+    private static long processCpuNanos(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+        } catch (IOException | RuntimeException gone) {
+            return 0;
+        }
+    }
+
+    /** CPU time used so far by every session's sandbox cgroup, ns. */
+    private long sandboxCpuNanos() {
+        long sum = 0;
+        for (Session s : sessions) {
+            String rel = BundleWriter.cgroupPath(s.sandboxName()).substring(1);
+            sum += UNIFIED ? keyed(Path.of("/sys/fs/cgroup").resolve(rel).resolve("cpu.stat"), "usage_usec") * 1000
+                    : number(Path.of("/sys/fs/cgroup/cpuacct").resolve(rel).resolve("cpuacct.usage"));
+        }
+        return sum;
+    }
+
+    /** The host's idle (idle + iowait) and total CPU ticks from /proc/stat. */
+    private static long[] hostCpuTicks() {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/stat"))) {
+            String[] f = lines.filter(l -> l.startsWith("cpu ")).findFirst().orElseThrow().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < f.length && i <= 8; i++) {
+                total += Long.parseLong(f[i]);
+            }
+            return new long[] {Long.parseLong(f[4]) + Long.parseLong(f[5]), total};
+        } catch (IOException | RuntimeException e) {
+            return new long[] {0, 0};
+        }
     }
 
     private static Path memoryCgroup(String sandboxName) {
@@ -531,6 +583,19 @@ public final class SessionLoadBenchmark {
         if (load.errors.get() > 0) {
             md.append("Errors by kind: ").append(load.errorKinds).append("; the first: ").append(load.firstErrors)
                     .append("\n\n");
+        }
+        long all = done + load.errors.get();
+        if (all > 0) {
+            double cores = Runtime.getRuntime().availableProcessors();
+            double perExec = (load.serverCpuNanos + load.sandboxCpuNanos) / 1e6 / all;
+            md.append(String.format(Locale.ROOT, "CPU during the load, per execution answered: server JVM %.1f ms, "
+                            + "sandboxes (their cgroups) %.1f ms, this client %.1f ms; server and sandboxes together "
+                            + "%.1f ms, so %d CPUs give at most about %.0f executions/s. The host's CPUs were %.0f%% "
+                            + "busy during the load (everyone's work; ours is %.0f%% of its CPU time).%n%n",
+                    load.serverCpuNanos / 1e6 / all, load.sandboxCpuNanos / 1e6 / all, load.clientCpuNanos / 1e6 / all,
+                    perExec, (int) cores, cores * 1000 / perExec, load.hostBusy * 100,
+                    (load.serverCpuNanos + load.sandboxCpuNanos + load.clientCpuNanos) / 1e9
+                            / (cores * load.seconds) * 100));
         }
         md.append("| latency (ms) | p50 | p95 | p99 | max | n |\n|---|---:|---:|---:|---:|---:|\n");
         row(md, "execution in a session (`POST /v1/sessions/{id}/executions`)", load.latencies);

@@ -255,7 +255,9 @@ public final class SandboxServices implements AutoCloseable {
      * Removes the sandboxes dead processes left (their owner lock is free, or their Docker owner is gone) and
      * closes their records as {@code error} with {@code reason}. With the embedded store (one host), also
      * closes running records that no live process owns (a death before the sandbox existed); with a shared
-     * Redis such a record may be another host's, so only reaped ones are closed. Returns the closed ids.
+     * Redis such a record may be another host's, so only reaped ones are closed. Then the open sessions of a
+     * stopped server are closed ({@code server_restart}) and their running executions with {@code reason}.
+     * Returns the closed execution ids.
      */
     public List<String> recoverFromCrash(String reason) {
         List<String> closed = new ArrayList<>();
@@ -266,7 +268,13 @@ public final class SandboxServices implements AutoCloseable {
         }
         closeRecords(orphanRecords(), reason, closed);
         try {
-            sessions.closeOrphans(); // their sandboxes were reaped above with every dead owner's
+            // Their sandboxes were reaped above with every dead owner's. Their running executions end with them
+            // now: younger than ORPHAN_AGE they are not orphanRecords() yet, and no later pass would close them.
+            Set<String> orphaned = new HashSet<>(sessions.closeOrphans());
+            if (!orphaned.isEmpty()) {
+                closeRecords(store.running().stream().filter(r -> orphaned.contains(r.sessionId()))
+                        .map(ExecutionRecord::executionId).toList(), reason, closed);
+            }
         } catch (RuntimeException e) {
             log.warn("open sessions of a stopped server could not be closed now: {}", e.getMessage());
         }

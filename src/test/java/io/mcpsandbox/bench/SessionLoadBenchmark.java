@@ -1,0 +1,758 @@
+package io.mcpsandbox.bench;
+
+import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.config.SandboxConfig;
+import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.host.HostCommand;
+import io.mcpsandbox.runtime.oci.BundleWriter;
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Issue 11's load figure: many sessions open at once (default 50, on runc), each running a short execution
+ * (python {@code print(1)}) once a second for a while (default 120 s), through REST on a real
+ * {@code mcp-sandbox serve --http} in a JVM of its own (the launcher's flags), with {@code java.net.http} as the
+ * client. Prints executions done, errors (with why), latency percentiles, memory (the server JVM's Pss/RSS, each
+ * sandbox's cgroup and processes, the runtime process that supervises it, MemAvailable) with every session idle
+ * before and after the load, and what is left once every session is closed and the server stopped. A program,
+ * not a test: run it with {@code bench/session-load.sh}. Needs root, runc and the agent ({@code make -C agent}).
+ *
+ * <p>The server keeps its default caps and admission limits: sessions are spread over several API keys
+ * (users) so that no user holds more than {@code session.max-per-user} (10) sessions, nor more than
+ * {@code admission.max-per-user} (4 on 2 cores: a user's executions running or queued beyond it answer 429;
+ * {@code --users} overrides, to show exactly that). Each session's executions are
+ * ticks of a fixed 1 s clock, started at an offset of its own so that they are spread over the second; a tick
+ * missed because the previous execution was still running is counted as late, not run twice.
+ */
+public final class SessionLoadBenchmark {
+    private static final String PREFIX = "mcp-bench-load-";
+    private static final Duration HTTP_TIMEOUT = Duration.ofSeconds(90);
+    private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final int MAX_PER_USER = 10;
+    private static final boolean UNIFIED = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"));
+
+    record Options(int sessions, int durationSeconds, int intervalMs, String runtime, String program, int users) {
+        static Options parse(String[] args) {
+            int sessions = 50;
+            int duration = 120;
+            int interval = 1000;
+            String runtime = "runc";
+            String program = "python";
+            int users = 0;
+            for (int i = 0; i < args.length; i++) {
+                switch (args[i]) {
+                    case "--sessions" -> sessions = Integer.parseInt(args[++i]);
+                    case "--duration" -> duration = Integer.parseInt(args[++i]);
+                    case "--interval-ms" -> interval = Integer.parseInt(args[++i]);
+                    case "--runtime" -> runtime = args[++i];
+                    case "--program" -> program = args[++i];
+                    case "--users" -> users = Integer.parseInt(args[++i]);
+                    case "-h", "--help" -> {
+                        System.out.println("usage: SessionLoadBenchmark [--sessions N] [--duration SECONDS]"
+                                + " [--interval-ms MS] [--runtime runc|runsc] [--program python|true] [--users N]");
+                        System.exit(0);
+                    }
+                    default -> throw new IllegalArgumentException("unknown option " + args[i] + " (try --help)");
+                }
+            }
+            if (sessions < 1 || sessions > 64 || duration < 1 || duration > 1800 || interval < 10 || users < 0
+                    || (users > 0 && sessions > users * MAX_PER_USER)) {
+                throw new IllegalArgumentException("--sessions 1..64 (session.max-open), --duration 1..1800 s,"
+                        + " --interval-ms >= 10, --users N with at most " + MAX_PER_USER + " sessions each");
+            }
+            if (!program.equals("python") && !program.equals("true")) {
+                throw new IllegalArgumentException("--program python|true");
+            }
+            LatencyBenchmark.flavorOf(runtime); // only the OCI runtimes: a clear error before anything starts
+            return new Options(sessions, duration, interval, runtime, program, users);
+        }
+
+        String body() {
+            return program.equals("python") ? "{\"language\": \"python\", \"code\": \"print(1)\"}"
+                    : "{\"command\": [\"true\"]}";
+        }
+
+        String expectedStdout() {
+            return program.equals("python") ? "1\n" : "";
+        }
+
+        /**
+         * How many users (API keys) hold the sessions: as given, else as few as the server's defaults allow
+         * without refusing anything: at most {@code session.max-per-user} sessions each, and no more than
+         * {@code admission.max-per-user} (a user's executions running or queued beyond it answer 429).
+         */
+        int users(ServerConfig.AdmissionLimits admission) {
+            int perUser = Math.min(MAX_PER_USER, admission.maxPerUser());
+            return users > 0 ? users : (sessions + perUser - 1) / perUser;
+        }
+    }
+
+    /** One open session: the key of its owner and its sandbox's name. */
+    record Session(String id, String key, String sandboxName) {
+    }
+
+    /** Memory with every session idle, in KiB. */
+    record Snapshot(String label, long serverPssKb, long serverRssKb, long memAvailableKb, List<Long> cgroupKb,
+                    List<Long> cgroupRssKb, List<Long> sandboxPssKb, List<Long> supervisorPssKb) {
+    }
+
+    private final Options options;
+    private final String runId = UUID.randomUUID().toString().substring(0, 8);
+    private final Path dataDir = Path.of("/tmp", PREFIX + runId);
+    private final Path stateDir = Path.of("/run", PREFIX + runId);
+    private final Path serverLog = Path.of("/tmp", PREFIX + runId + ".log");
+    private final List<String> keys = new ArrayList<>();
+    private final List<Session> sessions = new CopyOnWriteArrayList<>();
+    /** Every host process ever seen in or supervising a sandbox: pid -> start time (to tell a reused pid). */
+    private final Map<Long, String> seenProcesses = new ConcurrentHashMap<>();
+    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+    private Process server;
+    private int port;
+    private Map<String, String> serverEnv;
+
+    private SessionLoadBenchmark(Options options) {
+        this.options = options;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Options options = Options.parse(args);
+        if (!"0".equals(String.valueOf(Files.getAttribute(Path.of("/proc/self"), "unix:uid")))) {
+            System.err.println("the benchmark needs root (the server mounts, creates cgroups and runs runc)");
+            System.exit(2);
+        }
+        SessionLoadBenchmark bench = new SessionLoadBenchmark(options);
+        Thread hook = new Thread(bench::stopServerHard, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(hook);
+        int rc;
+        List<String> left = List.of();
+        try {
+            rc = bench.run();
+        } catch (Exception | Error e) {
+            System.err.println("benchmark failed: " + e);
+            e.printStackTrace();
+            System.err.println("server log (tail):\n" + bench.serverLogTail());
+            rc = 1;
+        } finally {
+            bench.stopServerHard();
+            left = bench.leftovers();
+            bench.reapAndDelete(!left.isEmpty());
+            Runtime.getRuntime().removeShutdownHook(hook);
+        }
+        if (left.isEmpty()) {
+            System.out.println("leftovers: none (no open session, container, bundle, mount, cgroup, sandbox process"
+                    + " or directory)");
+        } else {
+            System.out.println("leftovers: LEFT BEHIND (removed now by a reap): " + left);
+            rc = rc == 0 ? 3 : rc;
+        }
+        System.exit(rc);
+    }
+
+    // ------------------------------------------------------------------------------------------------ run
+
+    private int run() throws Exception {
+        LatencyBenchmark.Machine machine = LatencyBenchmark.Machine.describe();
+        System.out.println("machine: " + machine.oneLine());
+        long availBefore = memAvailableKb();
+        startServer();
+        long serverPid = server.pid();
+        Thread.sleep(2000); // the server's start-up work (its runtime checks) settles
+        long[] serverIdle = smaps(serverPid);
+        long availServer = memAvailableKb();
+
+        List<Long> creates = new ArrayList<>();
+        for (int i = 0; i < options.sessions(); i++) {
+            String key = keys.get(i % keys.size());
+            long t0 = System.nanoTime();
+            HttpResponse<String> r = send(key, "POST", "/v1/sessions", "{\"runtime\": \"" + options.runtime()
+                    + "\", \"idleTimeoutSeconds\": " + (options.durationSeconds() + 600) + "}");
+            creates.add(System.nanoTime() - t0);
+            if (r.statusCode() != 201) {
+                throw new IllegalStateException("session create " + (i + 1) + ": " + r.statusCode() + " " + r.body());
+            }
+            String id = JSON.readTree(r.body()).path("sessionId").asString();
+            sessions.add(new Session(id, key, "mcp-exec-" + id));
+        }
+        System.out.printf(Locale.ROOT, "%d sessions open on %s over %d users (create p50 %s ms)%n",
+                sessions.size(), options.runtime(), keys.size(),
+                LatencyBenchmark.Report.ms(LatencyBenchmark.Report.median(creates)));
+        Thread.sleep(3000);
+        Snapshot before = snapshot("idle, before the load", serverPid);
+
+        LoadResult load = runLoad(serverPid);
+
+        Thread.sleep(3000);
+        Snapshot after = snapshot("idle, after the load", serverPid);
+
+        for (Session s : sessions) {
+            HttpResponse<String> r = send(s.key(), "DELETE", "/v1/sessions/" + s.id(), null);
+            if (r.statusCode() != 200) {
+                throw new IllegalStateException("session close " + s.id() + ": " + r.statusCode() + " " + r.body());
+            }
+        }
+        int listed = 0;
+        for (String key : keys) {
+            listed += JSON.readTree(send(key, "GET", "/v1/sessions", null).body()).path("sessions").size();
+        }
+        server.destroy(); // SIGTERM: the server stops as an operator would stop it
+        boolean stopped = server.waitFor(120, TimeUnit.SECONDS);
+        Thread.sleep(1000);
+        long availEnd = memAvailableKb();
+
+        System.out.println();
+        System.out.println(render(machine, creates, load, before, after, availBefore, availServer, serverIdle,
+                availEnd, listed, stopped));
+        return load.errors.get() == 0 && listed == 0 && stopped ? 0 : 1;
+    }
+
+    // ------------------------------------------------------------------------------------------------ server
+
+    private void startServer() throws Exception {
+        Files.createDirectories(dataDir);
+        Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createDirectories(stateDir);
+        try (ServerSocket free = new ServerSocket(0)) {
+            port = free.getLocalPort();
+        }
+        String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
+        serverEnv = new HashMap<>();
+        serverEnv.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
+        serverEnv.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        serverEnv.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
+        SandboxConfig config = new ConfigLoader(serverEnv).load();
+        if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
+            throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
+        }
+        ServerConfig.AdmissionLimits admission = ServerConfig.machineDefaults(Runtime.getRuntime()
+                .availableProcessors(), totalMemoryBytes(), config.defaultLimits().memoryBytes());
+        System.out.printf(Locale.ROOT, "server: default caps (session.max-open 64, session.max-per-user %d) and "
+                        + "admission (max-concurrent %d, max-per-user %d, queue %d, queue-timeout %d s); %d users%n",
+                MAX_PER_USER, admission.maxConcurrent(), admission.maxPerUser(), admission.queueSize(),
+                admission.queueTimeout().toSeconds(), options.users(admission));
+        List<String> apiKeys = new ArrayList<>();
+        for (int u = 0; u < options.users(admission); u++) {
+            String key = "load-" + UUID.randomUUID().toString().replace("-", "");
+            keys.add(key);
+            apiKeys.add(key + ":load-user-" + u);
+        }
+        Map<String, String> env = new HashMap<>(serverEnv);
+        env.put("MCP_SANDBOX_API_KEYS", String.join(",", apiKeys));
+        List<String> argv = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED",
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", // bin/mcp-sandbox's flags
+                "-cp", System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main",
+                "serve", "--http", "127.0.0.1:" + port));
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(serverLog.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(env);
+        server = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (true) {
+            if (!server.isAlive()) {
+                throw new IllegalStateException("the server exited: " + serverLogTail());
+            }
+            try {
+                HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(base() + "/healthz"))
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200) {
+                    break;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the server did not answer /healthz in 120 s");
+            }
+            Thread.sleep(200);
+        }
+        System.out.println("server: pid " + server.pid() + " on " + base());
+    }
+
+    private static String java() {
+        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+    }
+
+    private String base() {
+        return "http://127.0.0.1:" + port;
+    }
+
+    private String serverLogTail() {
+        try {
+            List<String> lines = Files.readAllLines(serverLog);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        } catch (IOException e) {
+            return "(no server log: " + e.getMessage() + ")";
+        }
+    }
+
+    private HttpResponse<String> send(String key, String method, String path, String json) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base() + path))
+                .timeout(HTTP_TIMEOUT).header("Authorization", "Bearer " + key)
+                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
+        if (json != null) {
+            b.header("Content-Type", "application/json");
+        }
+        return client.send(b.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+    }
+
+    // ------------------------------------------------------------------------------------------------ load
+
+    /** What the load phase measured. */
+    static final class LoadResult {
+        final List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
+        final AtomicLong errors = new AtomicLong();
+        final AtomicLong late = new AtomicLong();
+        final Map<String, AtomicLong> errorKinds = new ConcurrentHashMap<>();
+        final List<String> firstErrors = new CopyOnWriteArrayList<>();
+        long maxServerRssKb;
+        /** CPU used during the load, ns: the server JVM, all sandboxes' cgroups, this client JVM. */
+        long serverCpuNanos;
+        long sandboxCpuNanos;
+        long clientCpuNanos;
+        /** The share of the host's CPU time that was busy during the load (anyone's work). */
+        double hostBusy;
+        long maxServerPssKb;
+        long minAvailableKb = Long.MAX_VALUE;
+        String loadAtStart;
+        String loadAtEnd;
+        double seconds;
+
+        void error(String kind, String detail) {
+            errors.incrementAndGet();
+            errorKinds.computeIfAbsent(kind, k -> new AtomicLong()).incrementAndGet();
+            if (firstErrors.size() < 5) {
+                firstErrors.add(kind + ": " + detail);
+            }
+        }
+    }
+
+    private LoadResult runLoad(long serverPid) throws Exception {
+        LoadResult result = new LoadResult();
+        result.loadAtStart = LatencyBenchmark.Machine.loadAverage();
+        long server0 = processCpuNanos(serverPid);
+        long client0 = processCpuNanos(ProcessHandle.current().pid());
+        long sandboxes0 = sandboxCpuNanos();
+        long[] host0 = hostCpuTicks();
+        long interval = TimeUnit.MILLISECONDS.toNanos(options.intervalMs());
+        long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+        long end = start + TimeUnit.SECONDS.toNanos(options.durationSeconds());
+        System.out.printf(Locale.ROOT, "load: every session runs %s every %d ms for %d s...%n",
+                options.program().equals("python") ? "python print(1)" : "true", options.intervalMs(),
+                options.durationSeconds());
+        List<Thread> workers = new ArrayList<>();
+        for (int i = 0; i < sessions.size(); i++) {
+            Session s = sessions.get(i);
+            long offset = interval * i / sessions.size();
+            workers.add(Thread.ofVirtual().name("load-" + i).start(() -> drive(s, start + offset, end, interval,
+                    result)));
+        }
+        long nextReport = start + TimeUnit.SECONDS.toNanos(10);
+        while (workers.stream().anyMatch(Thread::isAlive)) {
+            long[] mem = smaps(serverPid);
+            result.maxServerPssKb = Math.max(result.maxServerPssKb, mem[0]);
+            result.maxServerRssKb = Math.max(result.maxServerRssKb, mem[1]);
+            result.minAvailableKb = Math.min(result.minAvailableKb, memAvailableKb());
+            if (System.nanoTime() > nextReport) {
+                System.out.printf(Locale.ROOT, "  %3.0f s: %d executions, %d errors, %d late ticks, server RSS %d MiB,"
+                                + " load %s%n", (System.nanoTime() - start) / 1e9, result.latencies.size(),
+                        result.errors.get(), result.late.get(), mem[1] / 1024, LatencyBenchmark.Machine.loadAverage());
+                nextReport += TimeUnit.SECONDS.toNanos(10);
+            }
+            Thread.sleep(1000);
+        }
+        for (Thread t : workers) {
+            t.join();
+        }
+        result.seconds = (System.nanoTime() - start) / 1e9;
+        result.loadAtEnd = LatencyBenchmark.Machine.loadAverage();
+        result.serverCpuNanos = processCpuNanos(serverPid) - server0;
+        result.clientCpuNanos = processCpuNanos(ProcessHandle.current().pid()) - client0;
+        result.sandboxCpuNanos = sandboxCpuNanos() - sandboxes0;
+        long[] host1 = hostCpuTicks();
+        result.hostBusy = host1[1] == host0[1] ? Double.NaN
+                : 1 - (double) (host1[0] - host0[0]) / (host1[1] - host0[1]);
+        return result;
+    }
+
+    /** One session's executions: one per tick until {@code end}; ticks passed while one ran are late. */
+    private void drive(Session s, long first, long end, long interval, LoadResult result) {
+        long tick = first;
+        while (tick < end) {
+            long wait = tick - System.nanoTime();
+            if (wait > 0) {
+                try {
+                    Thread.sleep(Duration.ofNanos(wait));
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            long t0 = System.nanoTime();
+            try {
+                HttpResponse<String> r = send(s.key(), "POST", "/v1/sessions/" + s.id() + "/executions",
+                        options.body());
+                long took = System.nanoTime() - t0;
+                JsonNode body = r.statusCode() == 200 ? JSON.readTree(r.body()) : null;
+                if (body == null) {
+                    result.error("HTTP " + r.statusCode(), s.id() + " " + r.body());
+                } else if (!"completed".equals(body.path("status").asString()) || body.path("exitCode").asInt(-1) != 0
+                        || !options.expectedStdout().equals(body.path("stdout").asString())) {
+                    result.error("status " + body.path("status").asString(), s.id() + " " + r.body());
+                } else {
+                    result.latencies.add(took);
+                }
+            } catch (Exception e) {
+                result.error(e.getClass().getSimpleName(), s.id() + " " + e.getMessage());
+            }
+            long next = tick + interval;
+            long now = System.nanoTime();
+            while (next < now && next < end) {
+                result.late.incrementAndGet();
+                next += interval;
+            }
+            tick = next;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ memory
+
+    private Snapshot snapshot(String label, long serverPid) throws IOException {
+        long[] server = smaps(serverPid);
+        List<Long> cgroup = new ArrayList<>();
+        List<Long> cgroupRss = new ArrayList<>();
+        List<Long> inside = new ArrayList<>();
+        List<Long> supervisors = new ArrayList<>();
+        for (Session s : sessions) {
+            Path dir = memoryCgroup(s.sandboxName());
+            cgroup.add(number(dir.resolve(UNIFIED ? "memory.current" : "memory.usage_in_bytes")) / 1024);
+            cgroupRss.add(keyed(dir.resolve("memory.stat"), UNIFIED ? "anon" : "total_rss") / 1024);
+            List<Long> in = pidsIn(dir);
+            inside.add(in.stream().mapToLong(pid -> smaps(pid)[0]).sum());
+            List<Long> sup = processesNaming(s.sandboxName()).stream().filter(p -> !in.contains(p)).toList();
+            supervisors.add(sup.stream().mapToLong(pid -> smaps(pid)[0]).sum());
+            in.forEach(this::remember);
+            sup.forEach(this::remember);
+        }
+        return new Snapshot(label, server[0], server[1], memAvailableKb(), cgroup, cgroupRss, inside, supervisors);
+    }
+
+    /** utime + stime of a process (its threads; not its children), ns; USER_HZ is 100 on Linux. */
+    private static long processCpuNanos(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+        } catch (IOException | RuntimeException gone) {
+            return 0;
+        }
+    }
+
+    /** CPU time used so far by every session's sandbox cgroup, ns. */
+    private long sandboxCpuNanos() {
+        long sum = 0;
+        for (Session s : sessions) {
+            String rel = BundleWriter.cgroupPath(s.sandboxName()).substring(1);
+            sum += UNIFIED ? keyed(Path.of("/sys/fs/cgroup").resolve(rel).resolve("cpu.stat"), "usage_usec") * 1000
+                    : number(Path.of("/sys/fs/cgroup/cpuacct").resolve(rel).resolve("cpuacct.usage"));
+        }
+        return sum;
+    }
+
+    /** The host's idle (idle + iowait) and total CPU ticks from /proc/stat. */
+    private static long[] hostCpuTicks() {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/stat"))) {
+            String[] f = lines.filter(l -> l.startsWith("cpu ")).findFirst().orElseThrow().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < f.length && i <= 8; i++) {
+                total += Long.parseLong(f[i]);
+            }
+            return new long[] {Long.parseLong(f[4]) + Long.parseLong(f[5]), total};
+        } catch (IOException | RuntimeException e) {
+            return new long[] {0, 0};
+        }
+    }
+
+    private static Path memoryCgroup(String sandboxName) {
+        String rel = BundleWriter.cgroupPath(sandboxName).substring(1);
+        return UNIFIED ? Path.of("/sys/fs/cgroup").resolve(rel) : Path.of("/sys/fs/cgroup/memory").resolve(rel);
+    }
+
+    private static List<Long> pidsIn(Path cgroupDir) throws IOException {
+        Path procs = cgroupDir.resolve("cgroup.procs");
+        if (!Files.isReadable(procs)) {
+            return List.of();
+        }
+        return Files.readAllLines(procs).stream().filter(l -> !l.isBlank()).map(l -> Long.parseLong(l.trim()))
+                .toList();
+    }
+
+    private void remember(long pid) {
+        String start = startTimeOf(pid);
+        if (start != null) {
+            seenProcesses.put(pid, start);
+        }
+    }
+
+    /** Pss and Rss of a process, KiB (zeros when it is gone). */
+    private static long[] smaps(long pid) {
+        return new long[] {keyed(Path.of("/proc", Long.toString(pid), "smaps_rollup"), "Pss:"),
+                keyed(Path.of("/proc", Long.toString(pid), "smaps_rollup"), "Rss:")};
+    }
+
+    private static long memAvailableKb() {
+        return keyed(Path.of("/proc/meminfo"), "MemAvailable:");
+    }
+
+    private static long totalMemoryBytes() {
+        return keyed(Path.of("/proc/meminfo"), "MemTotal:") * 1024;
+    }
+
+    private static long number(Path file) {
+        try {
+            return Long.parseLong(Files.readString(file).trim());
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /** The number after {@code key} on its line ("key value [kB]"), 0 when missing. */
+    private static long keyed(Path file, String key) {
+        try (Stream<String> lines = Files.lines(file)) {
+            return lines.map(l -> l.trim().split("\\s+")).filter(f -> f.length >= 2 && f[0].equals(key))
+                    .mapToLong(f -> Long.parseLong(f[1])).findFirst().orElse(0);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /** Field 22 of /proc/PID/stat, or null when there is no such process. */
+    private static String startTimeOf(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19];
+        } catch (IOException | RuntimeException gone) {
+            return null;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ report
+
+    private String render(LatencyBenchmark.Machine machine, List<Long> creates, LoadResult load, Snapshot before,
+                          Snapshot after, long availBefore, long availServer, long[] serverIdle, long availEnd,
+                          int listed, boolean stopped) {
+        StringBuilder md = new StringBuilder();
+        int n = sessions.size();
+        md.append("Measured ").append(machine.date()).append(" on ").append(machine.nproc()).append(" CPUs (")
+                .append(machine.cpu()).append("), Linux ").append(machine.kernel()).append(", cgroup ")
+                .append(machine.cgroups()).append(", ").append(machine.runc()).append(", ").append(machine.java())
+                .append(". Load average (1/5/15 min) at the load's start ").append(load.loadAtStart)
+                .append(", at its end ").append(load.loadAtEnd).append(".\n\n");
+        long done = load.latencies.size();
+        md.append(String.format(Locale.ROOT, "%d sessions on %s (%d users), each %s every %d ms for %d s: "
+                        + "**%d executions in %.0f s (%.1f/s), %d errors**, %d late ticks (a tick that came while the "
+                        + "session's previous execution still ran, skipped).%n%n", n, options.runtime(), keys.size(),
+                options.program().equals("python") ? "python `print(1)`" : "`true`", options.intervalMs(),
+                options.durationSeconds(), done, load.seconds, done / load.seconds, load.errors.get(),
+                load.late.get()));
+        if (load.errors.get() > 0) {
+            md.append("Errors by kind: ").append(load.errorKinds).append("; the first: ").append(load.firstErrors)
+                    .append("\n\n");
+        }
+        long all = done + load.errors.get();
+        if (all > 0) {
+            double cores = Runtime.getRuntime().availableProcessors();
+            double perExec = (load.serverCpuNanos + load.sandboxCpuNanos) / 1e6 / all;
+            md.append(String.format(Locale.ROOT, "CPU during the load, per execution answered: server JVM %.1f ms, "
+                            + "sandboxes (their cgroups) %.1f ms, this client %.1f ms; server and sandboxes together "
+                            + "%.1f ms, so %d CPUs give at most about %.0f executions/s. The host's CPUs were %.0f%% "
+                            + "busy during the load (everyone's work; ours is %.0f%% of its CPU time).%n%n",
+                    load.serverCpuNanos / 1e6 / all, load.sandboxCpuNanos / 1e6 / all, load.clientCpuNanos / 1e6 / all,
+                    perExec, (int) cores, cores * 1000 / perExec, load.hostBusy * 100,
+                    (load.serverCpuNanos + load.sandboxCpuNanos + load.clientCpuNanos) / 1e9
+                            / (cores * load.seconds) * 100));
+        }
+        md.append("| latency (ms) | p50 | p95 | p99 | max | n |\n|---|---:|---:|---:|---:|---:|\n");
+        row(md, "execution in a session (`POST /v1/sessions/{id}/executions`)", load.latencies);
+        row(md, "session create, one at a time before the load", creates);
+        md.append("\nMemory (KiB unless said; per session: mean, min–max over the ").append(n)
+                .append(" sessions):\n\n");
+        md.append("| | ").append(before.label()).append(" | ").append(after.label()).append(" |\n|---|---:|---:|\n");
+        md.append("| sandbox cgroup, ").append(UNIFIED ? "memory.current" : "memory.usage_in_bytes")
+                .append(" (includes its tmpfs and page cache) | ").append(stats(before.cgroupKb())).append(" | ")
+                .append(stats(after.cgroupKb())).append(" |\n");
+        md.append("| sandbox cgroup, ").append(UNIFIED ? "anon" : "total_rss").append(" | ")
+                .append(stats(before.cgroupRssKb())).append(" | ").append(stats(after.cgroupRssKb())).append(" |\n");
+        md.append("| processes in the sandbox (the agent), Pss | ").append(stats(before.sandboxPssKb())).append(" | ")
+                .append(stats(after.sandboxPssKb())).append(" |\n");
+        md.append("| its `").append(options.runtime()).append(" run` process on the host, Pss | ")
+                .append(stats(before.supervisorPssKb())).append(" | ").append(stats(after.supervisorPssKb()))
+                .append(" |\n");
+        md.append(String.format(Locale.ROOT, "| server JVM Pss / RSS, MiB (%d / %d with no session) | %d / %d | "
+                        + "%d / %d |%n", serverIdle[0] / 1024, serverIdle[1] / 1024, before.serverPssKb() / 1024,
+                before.serverRssKb() / 1024, after.serverPssKb() / 1024, after.serverRssKb() / 1024));
+        md.append(String.format(Locale.ROOT, "| server JVM per session: (Pss with sessions − without) / %d | %d | "
+                        + "%d |%n", n, (before.serverPssKb() - serverIdle[0]) / n,
+                (after.serverPssKb() - serverIdle[0]) / n));
+        md.append(String.format(Locale.ROOT, "| host MemAvailable, MiB (%d before the server, %d with it and no "
+                        + "session) | %d | %d |%n", availBefore / 1024, availServer / 1024,
+                before.memAvailableKb() / 1024, after.memAvailableKb() / 1024));
+        md.append(String.format(Locale.ROOT, "| host per session: (MemAvailable with no session − with them) / %d"
+                        + " | %d | %d |%n", n, (availServer - before.memAvailableKb()) / n,
+                (availServer - after.memAvailableKb()) / n));
+        md.append(String.format(Locale.ROOT, "%nDuring the load: server RSS at most %d MiB (Pss %d MiB), MemAvailable "
+                        + "at least %d MiB. After every session was closed (`GET /v1/sessions` of every user lists %d) "
+                        + "and the server stopped by SIGTERM (%s): MemAvailable %d MiB (%+d MiB against before the "
+                        + "server; other people's work on this machine moves it too).%n",
+                load.maxServerRssKb / 1024, load.maxServerPssKb / 1024, load.minAvailableKb / 1024, listed,
+                stopped ? "it exited" : "**it did not exit in 120 s**", availEnd / 1024,
+                (availEnd - availBefore) / 1024));
+        return md.toString();
+    }
+
+    private static void row(StringBuilder md, String what, List<Long> nanos) {
+        List<Long> s = new ArrayList<>(nanos);
+        md.append("| ").append(what).append(" | ").append(LatencyBenchmark.Report.ms(LatencyBenchmark.Report.median(s)))
+                .append(" | ").append(LatencyBenchmark.Report.ms(LatencyBenchmark.Report.percentile(s, 95)))
+                .append(" | ").append(LatencyBenchmark.Report.ms(LatencyBenchmark.Report.percentile(s, 99)))
+                .append(" | ").append(LatencyBenchmark.Report.ms(LatencyBenchmark.Report.percentile(s, 100)))
+                .append(" | ").append(s.size()).append(" |\n");
+    }
+
+    private static String stats(List<Long> kb) {
+        if (kb.isEmpty()) {
+            return "–";
+        }
+        long min = kb.stream().mapToLong(Long::longValue).min().orElse(0);
+        long max = kb.stream().mapToLong(Long::longValue).max().orElse(0);
+        double mean = kb.stream().mapToLong(Long::longValue).average().orElse(0);
+        return String.format(Locale.ROOT, "%.0f (%d–%d)", mean, min, max);
+    }
+
+    // ------------------------------------------------------------------------------------------------ cleanup
+
+    private synchronized void stopServerHard() {
+        if (server != null && server.isAlive()) {
+            server.destroy();
+            try {
+                if (!server.waitFor(120, TimeUnit.SECONDS)) {
+                    server.destroyForcibly().waitFor();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** What the run left: containers, bundles, mounts, cgroups named after its sessions, their processes. */
+    private List<String> leftovers() {
+        List<String> left = new ArrayList<>();
+        try {
+            for (String runtime : List.of("runc", "runsc")) {
+                Path root = stateDir.resolve(runtime);
+                if (Files.isDirectory(root)) {
+                    HostCommand.Result r = HostCommand.run(List.of(runtime, "--root", root.toString(), "list", "-q"),
+                            Duration.ofSeconds(60));
+                    r.stdout().lines().filter(l -> !l.isBlank()).forEach(c -> left.add(runtime + " container " + c));
+                }
+            }
+            Path bundles = dataDir.resolve("bundles");
+            if (Files.isDirectory(bundles)) {
+                try (Stream<Path> b = Files.list(bundles)) {
+                    b.forEach(p -> left.add("bundle " + p));
+                }
+            }
+            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
+                String[] f = line.split(" ");
+                if (f.length > 1 && (f[1].startsWith(dataDir.toString()) || f[1].startsWith(stateDir.toString()))) {
+                    left.add("mount " + f[1]);
+                }
+            }
+            for (Session s : sessions) {
+                for (Path dir : io.mcpsandbox.host.CgroupReader.host().directories(BundleWriter.cgroupPath(
+                        s.sandboxName()))) {
+                    if (Files.isDirectory(dir)) {
+                        left.add("cgroup " + dir);
+                    }
+                }
+                processesNaming(s.sandboxName()).forEach(pid -> left.add("process " + pid + " naming "
+                        + s.sandboxName()));
+            }
+            seenProcesses.forEach((pid, start) -> {
+                if (start.equals(startTimeOf(pid))) {
+                    left.add("sandbox process " + pid);
+                }
+            });
+        } catch (IOException | RuntimeException e) {
+            left.add("(leftover check failed: " + e + ")");
+        }
+        return left;
+    }
+
+    /** Reaps what a failed run left (the project's own reaper, same directories), then removes the directories. */
+    private void reapAndDelete(boolean reap) {
+        if (reap && serverEnv != null) {
+            try {
+                ProcessBuilder pb = new ProcessBuilder(java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+                        System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main", "reap").inheritIO();
+                pb.environment().putAll(serverEnv);
+                pb.environment().put("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
+                pb.start().waitFor(120, TimeUnit.SECONDS);
+            } catch (IOException | InterruptedException e) {
+                System.err.println("cleanup: reap failed: " + e);
+            }
+        }
+        LatencyBenchmark.deleteTree(dataDir);
+        LatencyBenchmark.deleteTree(stateDir);
+        try {
+            Files.deleteIfExists(serverLog);
+        } catch (IOException e) {
+            System.err.println("cleanup: " + serverLog + ": " + e.getMessage());
+        }
+    }
+
+    /** Host processes (not this one) whose command line contains {@code text}. */
+    private static List<Long> processesNaming(String text) throws IOException {
+        List<Long> pids = new ArrayList<>();
+        long self = ProcessHandle.current().pid();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    String cmdline = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
+                    long pid = Long.parseLong(p.getFileName().toString());
+                    if (cmdline.contains(text) && pid != self) {
+                        pids.add(pid);
+                    }
+                } catch (IOException vanished) {
+                    // it ended while we looked
+                }
+            }
+        }
+        return pids;
+    }
+}

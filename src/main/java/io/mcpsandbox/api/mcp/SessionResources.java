@@ -121,10 +121,10 @@ public final class SessionResources {
                         + sink.size() + " bytes, the most a resource read returns: read it through REST or the CLI");
             }
         } catch (SessionUnavailableException e) {
-            throw McpError.RESOURCE_NOT_FOUND.apply(uri + ": " + e.getMessage());
+            throw error(McpSchema.ErrorCodes.RESOURCE_NOT_FOUND, e.getMessage());
         } catch (SessionFileException e) {
             throw e.kind() == SessionFileException.Kind.MISSING
-                    ? McpError.RESOURCE_NOT_FOUND.apply(uri + ": " + e.getMessage())
+                    ? error(McpSchema.ErrorCodes.RESOURCE_NOT_FOUND, e.getMessage())
                     : error(McpSchema.ErrorCodes.INVALID_PARAMS, e.getMessage());
         } catch (IOException e) {
             log.warn("resource {} not read: {}", target.getValue(), e.getMessage());

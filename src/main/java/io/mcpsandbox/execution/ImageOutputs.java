@@ -55,11 +55,12 @@ public final class ImageOutputs {
     /**
      * What a call returns.
      *
-     * @param skipped one line per image file not returned, saying why (too large, over the count, not an image,
-     *                a link...), for the call's text; at most a few dozen
+     * @param skipped   one line per image file not returned, saying why (too large, over the count, not an
+     *                  image, a link...), for the call's text; at most {@link #MAX_NOTES} and a summary line
+     * @param filesRead how many files were read (at most {@link #MAX_READS})
      */
-    public record Collected(List<OutputImage> images, List<String> skipped) {
-        public static final Collected NONE = new Collected(List.of(), List.of());
+    public record Collected(List<OutputImage> images, List<String> skipped, int filesRead) {
+        public static final Collected NONE = new Collected(List.of(), List.of(), 0);
 
         public Collected {
             images = List.copyOf(images);
@@ -67,6 +68,8 @@ public final class ImageOutputs {
         }
     }
 
+    /** The most files read per call, images or not (a program may plant thousands of fake .png files). */
+    static final int MAX_READS = 64;
     /** The most skip notes kept (a program may plant thousands of hostile names). */
     static final int MAX_NOTES = 20;
 
@@ -103,7 +106,8 @@ public final class ImageOutputs {
     /** The image files new or changed since {@code before}, within the caps and the time allowed. */
     public Collected collect(AgentChannel channel, Snapshot before) {
         if (before.unusable() != null) {
-            return settings.maxImages() == 0 ? Collected.NONE : new Collected(List.of(), List.of(before.unusable()));
+            return settings.maxImages() == 0 ? Collected.NONE
+                    : new Collected(List.of(), List.of(before.unusable()), 0);
         }
         long deadline = System.nanoTime() + settings.timeout().toNanos();
         List<String> notes = new ArrayList<>();
@@ -116,7 +120,7 @@ public final class ImageOutputs {
             }
             if (listing.get().truncated()) {
                 return new Collected(List.of(), List.of(settings.dir() + " holds more than " + MAX_ENTRIES
-                        + " entries: image files are not collected"));
+                        + " entries: image files are not collected"), 0);
             }
             candidates = listing.get().entries().stream()
                     .filter(e -> ImageSniffer.hasImageName(e.name()))
@@ -124,16 +128,22 @@ public final class ImageOutputs {
                     .sorted(Comparator.comparing(FileEntry::name)).toList();
         } catch (IOException | TimeoutException e) {
             return new Collected(List.of(), List.of("the directory " + settings.dir()
-                    + " could not be listed after the program: " + e.getMessage()));
+                    + " could not be listed after the program: " + e.getMessage()), 0);
         }
         long total = 0;
+        int reads = 0;
+        int more = 0;
         for (FileEntry entry : candidates) {
             String path = settings.dir() + "/" + entry.name();
             String skipped = reasonToSkip(entry, images.size(), total);
             if (skipped == null && System.nanoTime() - deadline > 0) {
                 skipped = "not read: collecting images took longer than " + settings.timeout().toMillis() + " ms";
             }
+            if (skipped == null && reads >= MAX_READS) {
+                skipped = "not read: " + MAX_READS + " files were read already (the most per call)";
+            }
             if (skipped == null) {
+                reads++;
                 long cap = Math.min(settings.maxImageBytes(), settings.maxTotalBytes() - total);
                 ByteArrayOutputStream sink = new ByteArrayOutputStream();
                 try {
@@ -157,10 +167,17 @@ public final class ImageOutputs {
                 }
             }
             if (skipped != null) {
-                note(notes, path, skipped);
+                if (notes.size() < MAX_NOTES) {
+                    notes.add(LogText.escape(path) + ": " + skipped);
+                } else {
+                    more++;
+                }
             }
         }
-        return new Collected(images, notes);
+        if (more > 0) {
+            notes.add("... and " + more + " more image files skipped");
+        }
+        return new Collected(images, notes, reads);
     }
 
     /** Why an entry is not read at all, from the listing alone (null: read it). */
@@ -188,14 +205,6 @@ public final class ImageOutputs {
 
     private String capName(long cap) {
         return cap == settings.maxImageBytes() ? "outputs.image-max-bytes" : "outputs.images-max-bytes";
-    }
-
-    private static void note(List<String> notes, String path, String why) {
-        if (notes.size() < MAX_NOTES) {
-            notes.add(LogText.escape(path) + ": " + why);
-        } else if (notes.size() == MAX_NOTES) {
-            notes.add("... more image files skipped");
-        }
     }
 
     /** The directory's entries, or empty when it does not exist. */

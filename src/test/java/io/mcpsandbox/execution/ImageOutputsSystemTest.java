@@ -164,6 +164,25 @@ class ImageOutputsSystemTest {
                 "/workspace/e.png: skipped: already 2 images (outputs.max-images)");
     }
 
+    /** Thousands of fake images: a bounded number of reads, a bounded list of notes, quickly. */
+    @Test
+    void manyFakeImagesCostABoundedNumberOfReads() throws Exception {
+        ImageOutputs outputs = new ImageOutputs(settings(8, 2L << 20, 8L << 20));
+        ImageOutputs.Snapshot before = snapshot(outputs);
+        python(PNG_FUNCTION + "for i in range(5000):\n    write('fake%04d.png' % i, b'no image here')\n"
+                + "write('real.png', png(1, 1, (0, 0, 0)))");
+        long t0 = System.nanoTime();
+        ImageOutputs.Collected got = collect(outputs, before);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        // By name: the fakes come first and use up the reads; real.png is not reached.
+        assertThat(got.images()).isEmpty();
+        assertThat(got.filesRead()).isEqualTo(ImageOutputs.MAX_READS);
+        assertThat(got.skipped()).hasSize(ImageOutputs.MAX_NOTES + 1).last()
+                .isEqualTo("... and " + (5001 - ImageOutputs.MAX_NOTES) + " more image files skipped");
+        assertThat(got.skipped().get(0)).isEqualTo("/workspace/fake0000.png: not a PNG, JPEG, GIF or SVG image (by "
+                + "its content): skipped");
+    }
+
     /** A directory too full to list whole is not looked at (a partial listing would make old files look new). */
     @Test
     void aDirectoryTooFullToListIsLeftAlone() throws Exception {

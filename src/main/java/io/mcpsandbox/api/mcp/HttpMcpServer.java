@@ -15,6 +15,7 @@ public final class HttpMcpServer {
     public static McpAsyncServer create(SandboxApi api, McpStreamableServerTransportProvider transport) {
         java.util.function.Function<io.modelcontextprotocol.server.McpAsyncServerExchange, String> users =
                 exchange -> (String) exchange.transportContext().get(SandboxApi.USER);
-        return McpServers.streamable(transport, new SandboxTools(api, users), new SessionTools(api, users));
+        return McpServers.streamable(transport, new SandboxTools(api, users), new SessionTools(api, users),
+                new SessionResources(api, users));
     }
 }

@@ -24,23 +24,31 @@ public final class McpServers {
     }
 
     public static McpAsyncServer stdio(McpServerTransportProvider transport, SandboxTools tools,
-                                       SessionTools sessions) {
+                                       SessionTools sessions, SessionResources resources) {
         return McpServer.async(transport).serverInfo(NAME, VERSION).instructions(INSTRUCTIONS)
                 .jsonMapper(McpJsonDefaults.getMapper())
                 // logging: a session's owner is warned before it is closed for idleness or at its lifetime's end
-                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().build())
+                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().resources(false, false)
+                        .build())
                 // Our own parser checks arguments, with the same messages as REST.
                 .validateToolInputs(false)
-                .tools(all(tools, sessions)).build();
+                .tools(all(tools, sessions))
+                // session files (SessionResources); {+path} spans "/", which the SDK's own matcher does not
+                .uriTemplateManagerFactory(new ResourceUriTemplates())
+                .resources(resources.resources()).resourceTemplates(resources.templates()).build();
     }
 
     public static McpAsyncServer streamable(McpStreamableServerTransportProvider transport, SandboxTools tools,
-                                            SessionTools sessions) {
+                                            SessionTools sessions, SessionResources resources) {
         return McpServer.async(transport).serverInfo(NAME, VERSION).instructions(INSTRUCTIONS)
                 .jsonMapper(McpJsonDefaults.getMapper())
-                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().build())
+                .capabilities(McpSchema.ServerCapabilities.builder().tools(false).logging().resources(false, false)
+                        .build())
                 .validateToolInputs(false)
-                .tools(all(tools, sessions)).build();
+                .tools(all(tools, sessions))
+                // session files (SessionResources); {+path} spans "/", which the SDK's own matcher does not
+                .uriTemplateManagerFactory(new ResourceUriTemplates())
+                .resources(resources.resources()).resourceTemplates(resources.templates()).build();
     }
 
     private static java.util.List<McpServerFeatures.AsyncToolSpecification> all(SandboxTools tools,

@@ -34,7 +34,7 @@ public final class StdioMcpServer implements AutoCloseable {
         StdioServerTransportProvider transport = new StdioServerTransportProvider(McpJsonDefaults.getMapper(),
                 new EofSignal(in, eof), out);
         return new StdioMcpServer(McpServers.stdio(transport, new SandboxTools(api, exchange -> user),
-                new SessionTools(api, exchange -> user)), eof);
+                new SessionTools(api, exchange -> user), new SessionResources(api, exchange -> user)), eof);
     }
 
     public void awaitEndOfInput() throws InterruptedException {

@@ -18,6 +18,7 @@ final class LiveSession {
     private final AgentChannel channel;
     private final AgentLogTail agentLog;
     private final Map<String, String> env;
+    private final SessionInterpreters interpreters;
     private final AtomicBoolean closing = new AtomicBoolean();
     private SessionRecord record;
     private int activeExecutions;
@@ -32,6 +33,7 @@ final class LiveSession {
         this.channel = channel;
         this.agentLog = agentLog;
         this.env = Map.copyOf(env);
+        this.interpreters = new SessionInterpreters(channel);
     }
 
     synchronized SessionRecord record() {
@@ -60,6 +62,10 @@ final class LiveSession {
 
     AgentChannel channel() {
         return channel;
+    }
+
+    SessionInterpreters interpreters() {
+        return interpreters;
     }
 
     AgentLogTail agentLog() {

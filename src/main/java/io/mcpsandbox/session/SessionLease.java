@@ -1,5 +1,6 @@
 package io.mcpsandbox.session;
 
+import io.mcpsandbox.config.LanguageSpec;
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityLevel;
@@ -48,6 +49,19 @@ public final class SessionLease implements AutoCloseable {
 
     public AgentChannel channel() {
         return session.channel();
+    }
+
+    /**
+     * The session's persistent interpreter for the snippet language {@code spec} (python or node: check with
+     * {@link KernelLanguage#of} first), made on first use and kept until the session closes. It runs the
+     * interpreter an ordinary snippet of the language runs (argv[0] of its configured command).
+     *
+     * @throws IllegalArgumentException the language has no persistent interpreter
+     */
+    public Interpreter interpreter(LanguageSpec spec) {
+        KernelLanguage language = KernelLanguage.of(spec).orElseThrow(() -> new IllegalArgumentException(
+                "'" + spec.name() + "' has no persistent interpreter (python and node have)"));
+        return session.interpreters().get(language, spec.command().get(0));
     }
 
     /** The sandbox's cgroup so far (CPU and peak memory of everything that ran in the session). */

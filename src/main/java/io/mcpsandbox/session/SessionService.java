@@ -385,6 +385,7 @@ public final class SessionService implements AutoCloseable {
             session.update(closed);
         }
         live.remove(session.id(), session);
+        session.interpreters().close();
         session.channel().close();
         java.util.concurrent.Future<?> teardown = teardowns.submit(() -> session.prepared().close());
         pendingTeardowns.add(teardown);

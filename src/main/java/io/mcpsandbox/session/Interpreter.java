@@ -128,6 +128,8 @@ public final class Interpreter {
             } catch (IOException | IllegalStateException e) {
                 // the interpreter or its channel ended: its listener ends the cell
                 log.debug("sending a cell to interpreter {}: {}", process.id(), e.toString());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         });
     }

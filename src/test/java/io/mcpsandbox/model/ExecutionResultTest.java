@@ -20,14 +20,16 @@ class ExecutionResultTest {
 
     /** A result with every field set and none at its default. */
     private static final ExecutionResult FULL = new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "out",
-            "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed");
+            "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed", "2",
+            "restarted", List.of(), List.of());
 
     @Test
     void runningIsAnEmptyPlaceholder() {
         ExecutionResult r = ExecutionResult.running("id-1", "runc", SecurityLevel.MEDIUM, "alpine", 42);
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.RUNNING, null, "", "", false, false, 42,
-                "runc", SecurityLevel.MEDIUM, "alpine", ResourceUsage.NONE, List.of(), null));
+                "runc", SecurityLevel.MEDIUM, "alpine", ResourceUsage.NONE, List.of(), null,
+                null, null, List.of(), List.of()));
     }
 
     @Test
@@ -36,7 +38,8 @@ class ExecutionResultTest {
                 SecurityLevel.LOW, "alpine", 7, List.of(EVENT));
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.REJECTED, null, "", "", false, false, 7,
-                null, SecurityLevel.LOW, "alpine", ResourceUsage.NONE, List.of(EVENT), "policy.x: no"));
+                null, SecurityLevel.LOW, "alpine", ResourceUsage.NONE, List.of(EVENT), "policy.x: no",
+                null, null, List.of(), List.of()));
     }
 
     @Test
@@ -44,7 +47,8 @@ class ExecutionResultTest {
         ExecutionResult r = FULL.withStatus(ExecutionStatus.COMPLETED, 0, null);
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.COMPLETED, 0, "out", "err", true, false,
-                960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), null));
+                960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), null,
+                null, null, List.of(), List.of()));
     }
 
     @Test
@@ -52,7 +56,8 @@ class ExecutionResultTest {
         ExecutionResult r = FULL.withOutput("[REDACTED]", "");
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "[REDACTED]", "", true,
-                false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed"));
+                false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
+                null, null, List.of(), List.of()));
     }
 
     @Test
@@ -60,7 +65,8 @@ class ExecutionResultTest {
         ExecutionResult r = FULL.withOutput("", "e", false, true);
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "", "e", false, true,
-                960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed"));
+                960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
+                null, null, List.of(), List.of()));
     }
 
     @Test
@@ -77,7 +83,7 @@ class ExecutionResultTest {
 
         assertThat(FULL.withResourceUsage(other)).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED,
                 137, "out", "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", other, List.of(EVENT),
-                "killed"));
+                "killed", null, null, List.of(), List.of()));
     }
 
     @Test
@@ -87,7 +93,8 @@ class ExecutionResultTest {
         events.clear();
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "out", "err", true,
-                false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT, EVENT), "killed"));
+                false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT, EVENT), "killed",
+                null, null, List.of(), List.of()));
         assertThat(FULL.withSecurityEvents(null).securityEvents()).isEmpty();
     }
 

@@ -63,7 +63,8 @@ final class Records {
                 new SecurityEvent(end, "command_pattern", SecurityEvent.Severity.LOW, "curl seen", Map.of()));
         ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 3,
                 "héllo wörld\n", "warn: ✓\n", false, true, 1234, "runc", SecurityLevel.MEDIUM, "host",
-                ResourceUsage.of(800, 1234, 64L << 20, new NetworkIO(10, 20)), events, null);
+                ResourceUsage.of(800, 1234, 64L << 20, new NetworkIO(10, 20)), events, null,
+                        null, null, List.of(), List.of());
         return start.ended(result, end);
     }
 
@@ -71,7 +72,8 @@ final class Records {
     static ExecutionRecord ended(String user, Instant startedAt, String stdout, String stderr) {
         ExecutionRecord start = started(user, startedAt);
         ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 0, stdout, stderr,
-                false, false, 12, "runc", SecurityLevel.MEDIUM, "host", ResourceUsage.NONE, List.of(), null);
+                false, false, 12, "runc", SecurityLevel.MEDIUM, "host", ResourceUsage.NONE, List.of(), null,
+                        null, null, List.of(), List.of());
         return start.ended(result, startedAt.plusMillis(12));
     }
 

@@ -2,11 +2,16 @@ package io.mcpsandbox.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.image.HostImage;
+import io.mcpsandbox.image.ImageResolver;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionRequest;
+import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WritableRoot;
 import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
@@ -21,6 +26,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
@@ -28,6 +34,7 @@ import java.util.zip.ZipOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -190,6 +197,29 @@ class WritableRootSystemTest {
         assertThat(writes.stdout()).as(writes.stderr()).matches("(" + refused + "\n){4}");
         assertThat(rootStores()).as("no root store for a read-only session").isEmpty();
         sessions().close(user, session.sessionId());
+    }
+
+    /**
+     * A crashed server's writable root (mounted, no owner lock, no container): the OCI reaper unmounts the
+     * store and every overlay before it deletes the bundle.
+     */
+    @Test
+    void theCrashReaperUnmountsALeftWritableRoot() throws Exception {
+        String name = SandboxSpec.nameFor(UUID.randomUUID().toString());
+        Path bundle = sandbox.services().config().bundlesDir().resolve(name);
+        RootFilesystem host = new ImageResolver(new HostImage(Path.of("/"), sandbox.services().config().imagesDir()))
+                .resolve(HostImage.NAME);
+        WritableRoot root = WritableRoot.mount(bundle.resolve("rootfs-rw"), host, CAP, 1000, 201_000);
+        assertThat(root.trees()).extracting(WritableRoot.Tree::destination).contains("/etc", "/usr/local", "/opt");
+        assertThat(rootStores()).hasSize(1);
+        Files.writeString(root.trees().get(0).merged().resolve("planted"), "x");
+        Files.createSymbolicLink(root.trees().get(0).merged().resolve("canary-link"), CANARY_DIR);
+
+        List<String> reaped = sandbox.services().registry().find("runc").orElseThrow().leftovers().reapLeftovers();
+        assertThat(reaped).contains(name);
+        assertThat(rootStores()).isEmpty();
+        assertThat(bundle).doesNotExist();
+        assertThat(Files.readString(CANARY_DIR.resolve("canary"))).isEqualTo("host");
     }
 
     /** The writable roots' tmpfs stores mounted under this service's data directory. */

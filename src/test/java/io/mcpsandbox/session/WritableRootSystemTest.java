@@ -7,6 +7,7 @@ import io.mcpsandbox.image.ImageResolver;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionRequest;
@@ -102,6 +103,11 @@ class WritableRootSystemTest {
         assertCompleted(run(user, id, "cp /etc/passwd /tmp/p && echo 'extra:x:2000:2000::/:/bin/sh' >> /tmp/p"
                 + " && cat /tmp/p > /etc/passwd.new && mv /etc/passwd.new /etc/passwd && grep -c extra /etc/passwd"),
                 "1\n");
+        // The host image's host binds below /etc stay read-only, over the writable /etc (not hidden by it). A glob,
+        // not ls: this gVisor answers statx with EINVAL.
+        assertCompleted(run(user, id, "set -- /etc/ssl/*; test -e \"$1\" && ! touch /etc/ssl/x 2>/dev/null"
+                + " && echo ro"),
+                "ro\n");
         // The host image's /usr/local is the host's, seen through the overlay: the host's stays as it was.
         assertThat(Path.of("/usr/local/lib/x")).doesNotExist();
         assertThat(Path.of("/etc/y")).doesNotExist();
@@ -120,7 +126,9 @@ class WritableRootSystemTest {
     private void installsAPackage(String user, String id) throws Exception {
         sessions().writeFile(user, id, "/workspace/mcp_probe-1.0-py3-none-any.whl", new ByteArrayInputStream(wheel()),
                 1 << 20);
-        ExecutionResult install = run(user, id, "export HOME=/tmp; if python3 -m pip --version >/dev/null 2>&1; then"
+        // pip starts slowly on two shared cores: its own timeout, longer than the default.
+        ExecutionResult install = run(user, id, new LimitsRequest(180_000L, null, null, null, null),
+                "export HOME=/tmp; if python3 -m pip --version >/dev/null 2>&1; then"
                 + " python3 -m pip install -q --no-index --no-cache-dir --break-system-packages"
                 + " /workspace/mcp_probe-1.0-py3-none-any.whl && echo pip; else"
                 + " d=$(python3 -c 'import site; print(site.getsitepackages()[0])') && mkdir -p \"$d\""
@@ -245,7 +253,12 @@ class WritableRootSystemTest {
     }
 
     private static ExecutionResult run(String user, String id, String script) {
-        return sandbox.run(ExecutionRequest.builder().command("sh", "-c", script).sessionId(id).userId(user).build());
+        return run(user, id, null, script);
+    }
+
+    private static ExecutionResult run(String user, String id, LimitsRequest limits, String script) {
+        return sandbox.run(ExecutionRequest.builder().command("sh", "-c", script).limits(limits).sessionId(id)
+                .userId(user).build());
     }
 
     private static void assertCompleted(ExecutionResult result, String stdout) {

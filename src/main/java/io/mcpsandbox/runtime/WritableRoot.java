@@ -118,6 +118,22 @@ public final class WritableRoot {
     }
 
     /**
+     * Why this host cannot give writable roots, if it cannot: its kernel has no overlayfs loaded (a module not
+     * loaded yet counts as missing: the operator loads it, and the refusal says how).
+     */
+    public static Optional<String> unsupportedReason() {
+        try {
+            boolean overlay = Files.readAllLines(Path.of("/proc/filesystems")).stream()
+                    .map(l -> l.strip().split("\\s+")).anyMatch(f -> f[f.length - 1].equals("overlay"));
+            return overlay ? Optional.empty()
+                    : Optional.of("this host's kernel has no overlayfs loaded (modprobe overlay); a writable root "
+                            + "needs it");
+        } catch (IOException e) {
+            return Optional.of("cannot read /proc/filesystems: " + e.getMessage());
+        }
+    }
+
+    /**
      * Where the image's content of {@code tree} lies on the host: below the deepest host bind that covers it,
      * else below the root directory. Empty when it is not a directory there (missing, a file or reached
      * through a link: such a tree stays as the image has it), or when the host mounts something below it (an

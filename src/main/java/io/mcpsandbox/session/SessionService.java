@@ -15,6 +15,7 @@ import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WritableRoot;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
@@ -131,6 +132,10 @@ public final class SessionService implements AutoCloseable {
         String rootfs = request.rootfs() == null ? SessionRecord.READ_ONLY : request.rootfs();
         if (!rootfs.equals(SessionRecord.READ_ONLY) && !rootfs.equals(SessionRecord.WRITABLE)) {
             throw new PolicyViolation("rootfs", "must be 'read-only' or 'writable'");
+        }
+        if (rootfs.equals(SessionRecord.WRITABLE) && WritableRoot.unsupportedReason().isPresent()) {
+            throw new PolicyViolation("rootfs", "'writable' is not available here: "
+                    + WritableRoot.unsupportedReason().get());
         }
         // A writable root is capped by session.rootfs-bytes (WritableRoot); read-only needs no cap.
         long rootfsBytes = rootfs.equals(SessionRecord.WRITABLE) ? settings.rootfsBytes() : 0;

@@ -48,6 +48,11 @@ public final class WritableRoot {
     public static final List<String> TREES = List.of("/etc", "/home", "/opt", "/root", "/srv", "/usr/local", "/var");
     /** Directories made the sandbox user's in all trees together; deeper ones keep the image's owner. */
     public static final int MAX_OWNED_DIRS = 20_000;
+    /**
+     * The store's inodes beyond the sandbox's own: the directories made here, the work directories, and the
+     * xattrs overlayfs sets on upper directories (tmpfs charges them to its inode budget).
+     */
+    static final long STORE_OVERHEAD_INODES = 2L * MAX_OWNED_DIRS + 64;
     /** The store's directory in this root's directory. */
     static final String STORE = "store";
 
@@ -84,7 +89,8 @@ public final class WritableRoot {
             Path store = dir.resolve(STORE);
             Files.createDirectory(store);
             HostCommand.check(List.of("mount", "-t", "tmpfs", "-o", "size=" + sizeBytes + ",nr_inodes="
-                    + (inodes + MAX_OWNED_DIRS) + ",mode=0700,nosuid,nodev", "mcp-sandbox-rootfs", store.toString()),
+                    + (inodes + STORE_OVERHEAD_INODES) + ",mode=0700,nosuid,nodev", "mcp-sandbox-rootfs",
+                    store.toString()),
                     TIMEOUT);
             int[] budget = {MAX_OWNED_DIRS};
             List<Tree> trees = new ArrayList<>();
@@ -174,6 +180,9 @@ public final class WritableRoot {
             @Override
             public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes attrs) throws IOException {
                 Path target = upper.resolve(lower.relativize(d).toString());
+                if (budget[0] <= 0 && !target.equals(upper)) {
+                    return FileVisitResult.SKIP_SUBTREE; // spent: this one keeps the image's owner
+                }
                 Set<PosixFilePermission> mode = EnumSet.copyOf(Files.getPosixFilePermissions(d,
                         LinkOption.NOFOLLOW_LINKS));
                 mode.addAll(OWNER_RWX);
@@ -181,7 +190,8 @@ public final class WritableRoot {
                 Files.setPosixFilePermissions(target, mode); // the umask took some
                 Files.setAttribute(target, "unix:uid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
                 Files.setAttribute(target, "unix:gid", (int) ownerUid, LinkOption.NOFOLLOW_LINKS);
-                return --budget[0] > 0 ? FileVisitResult.CONTINUE : FileVisitResult.SKIP_SUBTREE;
+                budget[0]--;
+                return FileVisitResult.CONTINUE;
             }
 
             @Override

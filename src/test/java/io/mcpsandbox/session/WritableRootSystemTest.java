@@ -230,6 +230,43 @@ class WritableRootSystemTest {
         assertThat(Files.readString(CANARY_DIR.resolve("canary"))).isEqualTo("host");
     }
 
+    /**
+     * A hostile image with more directories than a writable root makes the sandbox user's: the host makes
+     * {@link WritableRoot#MAX_OWNED_DIRS} and stops; the rest keep the image's owner, nothing fails.
+     */
+    @Test
+    void anImageWithTooManyDirectoriesGetsOnlyTheBudget(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        Path root = Files.createDirectories(dir.resolve("root"));
+        Path opt = Files.createDirectories(root.resolve("opt"));
+        for (int i = 0; i < WritableRoot.MAX_OWNED_DIRS / 100 + 1; i++) {
+            for (int j = 0; j < 100; j++) {
+                Files.createDirectories(opt.resolve("d" + i).resolve("e" + j));
+            }
+        }
+        Path rw = sandbox.services().config().dataDir().resolve("budget-test");
+        WritableRoot written = WritableRoot.mount(rw, new RootFilesystem("many", root, List.of()), CAP, 100, 201_000);
+        try {
+            Path merged = written.trees().get(0).merged();
+            assertThat(written.trees()).extracting(WritableRoot.Tree::destination).containsExactly("/opt");
+            long owned;
+            try (Stream<Path> all = Files.walk(merged)) {
+                owned = all.filter(p -> {
+                    try {
+                        return ((Integer) Files.getAttribute(p, "unix:uid")) == 201_000;
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }).count();
+            }
+            assertThat(owned).isEqualTo(WritableRoot.MAX_OWNED_DIRS);
+        } finally {
+            WritableRoot.unmount(rw);
+        }
+        assertThat(WritableRoot.anyMounted(rw)).isFalse();
+        io.mcpsandbox.host.DeleteTree.delete(rw);
+    }
+
     /** The writable roots' tmpfs stores mounted under this service's data directory. */
     private static List<Path> rootStores() throws IOException {
         String dataDir = sandbox.services().config().dataDir().toString();

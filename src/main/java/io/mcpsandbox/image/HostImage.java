@@ -30,7 +30,9 @@ public final class HostImage {
     private static final List<String> TOP_LEVEL = List.of("bin", "sbin", "lib", "lib32", "lib64", "libx32");
     /** Host /etc entries some runtimes need at run time (java's alternatives and conf, CA certificates). */
     private static final List<String> ETC_BINDS = List.of("alternatives", "ssl", "ca-certificates");
-    private static final List<String> MOUNT_POINTS = List.of("usr", "etc", "tmp", "proc", "dev", "sys", "workspace");
+    /** Mount points, and the empty homes of a writable root's trees (see runtime.WritableRoot). */
+    private static final List<String> MOUNT_POINTS = List.of("usr", "etc", "tmp", "proc", "dev", "sys", "workspace",
+            "home", "opt", "root", "srv", "var");
 
     private final Path hostRoot;
     private final Path imagesDir;

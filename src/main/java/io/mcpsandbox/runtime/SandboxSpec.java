@@ -10,17 +10,33 @@ import java.util.Optional;
  * as its init; the programs (argv, environment, working directory, stdin) are the agent's to start, over its
  * channel, and are not part of this.
  *
- * @param name           the container name, {@code mcp-exec-<executionId>}
- * @param workspaceFiles files placed in /workspace before the agent starts, by relative path
+ * @param name               the container name, {@code mcp-exec-<executionId>}
+ * @param workspaceFiles     files placed in /workspace before the agent starts, by relative path
+ * @param writableRootBytes  0 for a read-only root (the default); else the root is writable where
+ *                           {@link WritableRoot} says, and this is what the sandbox may write to it in all
  */
 public record SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits, boolean network,
-                          Map<String, byte[]> workspaceFiles) {
+                          Map<String, byte[]> workspaceFiles, long writableRootBytes) {
     public static final String NAME_PREFIX = "mcp-exec-";
     public static final String WORKSPACE = "/workspace";
     public static final String TMP = "/tmp";
 
     public SandboxSpec {
         workspaceFiles = Map.copyOf(workspaceFiles);
+        if (writableRootBytes < 0) {
+            throw new IllegalArgumentException("writableRootBytes must be 0 (read-only) or a size cap; got "
+                    + writableRootBytes);
+        }
+    }
+
+    /** A sandbox with a read-only root. */
+    public SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits, boolean network,
+                       Map<String, byte[]> workspaceFiles) {
+        this(name, rootfs, limits, network, workspaceFiles, 0);
+    }
+
+    public boolean writableRoot() {
+        return writableRootBytes > 0;
     }
 
     public static String nameFor(String executionId) {

@@ -15,6 +15,7 @@ import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
+import io.mcpsandbox.runtime.WritableRoot;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
@@ -128,11 +129,16 @@ public final class SessionService implements AutoCloseable {
     private SessionRecord open(SessionRequest request) throws PolicyViolation, SandboxException {
         Duration idle = seconds("idleTimeoutSeconds", request.idleTimeoutSeconds(), settings.idleTimeout(), true);
         Duration lifetime = seconds("lifetimeSeconds", request.lifetimeSeconds(), settings.lifetime(), false);
-        if (request.rootfs() != null && !request.rootfs().equals(SessionRecord.READ_ONLY)) {
-            throw new PolicyViolation("rootfs", request.rootfs().equals(SessionRecord.WRITABLE)
-                    ? "'writable' is not available on this server yet; the root is read-only ('read-only')"
-                    : "must be 'read-only' or 'writable'");
+        String rootfs = request.rootfs() == null ? SessionRecord.READ_ONLY : request.rootfs();
+        if (!rootfs.equals(SessionRecord.READ_ONLY) && !rootfs.equals(SessionRecord.WRITABLE)) {
+            throw new PolicyViolation("rootfs", "must be 'read-only' or 'writable'");
         }
+        if (rootfs.equals(SessionRecord.WRITABLE) && WritableRoot.unsupportedReason().isPresent()) {
+            throw new PolicyViolation("rootfs", "'writable' is not available here: "
+                    + WritableRoot.unsupportedReason().get());
+        }
+        // A writable root is capped by session.rootfs-bytes (WritableRoot); read-only needs no cap.
+        long rootfsBytes = rootfs.equals(SessionRecord.WRITABLE) ? settings.rootfsBytes() : 0;
         // Checked as an execution would be, with a program that never runs: the same fields, the same limits.
         ExecutionPlan plan = validator.validate(ExecutionRequest.builder().command("true").image(request.image())
                 .runtime(request.runtime()).securityLevel(request.securityLevel()).limits(request.limits())
@@ -155,7 +161,7 @@ public final class SessionService implements AutoCloseable {
         String name = SandboxSpec.nameFor(id);
         beforeSandbox.run();
         PreparedSandbox prepared = runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), false,
-                plan.workspaceFiles()));
+                plan.workspaceFiles(), rootfsBytes));
         AgentChannel channel = null;
         try {
             RunningSandbox running = prepared.start();
@@ -168,7 +174,7 @@ public final class SessionService implements AutoCloseable {
             }
             Instant now = clock.instant();
             SessionRecord record = SessionRecord.opened(id, request.userId(), plan.image(), runtime.name(),
-                    plan.securityLevel(), SessionRecord.READ_ONLY, plan.limits(),
+                    plan.securityLevel(), rootfs, plan.limits(),
                     List.copyOf(request.env().keySet()), now, now.plus(lifetime), idle.toSeconds(), name, serverId);
             store.saveSession(record); // nothing is open without its record
             live.put(id, new LiveSession(record, prepared, running, channel, agentLog, plan.env()));

@@ -14,15 +14,19 @@ import java.time.Duration;
  * @param expiryWarning   how long before an idle or lifetime end its owner is told (MCP log notification)
  * @param maxFileBytes    the largest file put into or read from a session at once (its /workspace size bounds
  *                        what it can hold in all)
+ * @param rootfsBytes     what a session with a writable root ({@code rootfs: "writable"}) may write to its root
+ *                        in all (docs/sessions.md, "Writable root")
  */
 public record SessionSettings(Duration idleTimeout, Duration lifetime, Duration maxLifetime, int maxPerUser,
-                              int maxOpen, Duration expiryWarning, long maxFileBytes) {
+                              int maxOpen, Duration expiryWarning, long maxFileBytes, long rootfsBytes) {
     public SessionSettings {
         if (idleTimeout.isNegative() || lifetime.isNegative() || lifetime.isZero()
-                || maxLifetime.compareTo(lifetime) < 0 || maxPerUser < 1 || maxOpen < 1 || maxFileBytes < 1) {
+                || maxLifetime.compareTo(lifetime) < 0 || maxPerUser < 1 || maxOpen < 1 || maxFileBytes < 1
+                || rootfsBytes < 1) {
             throw new IllegalArgumentException("session settings out of range: idle-timeout " + idleTimeout
                     + ", lifetime " + lifetime + ", max-lifetime " + maxLifetime + " (at least the lifetime), "
-                    + "max-per-user " + maxPerUser + " and max-open " + maxOpen + " (at least 1)");
+                    + "max-per-user " + maxPerUser + " and max-open " + maxOpen + " (at least 1), rootfs-bytes "
+                    + rootfsBytes + " (at least 1)");
         }
     }
 
@@ -30,6 +34,6 @@ public record SessionSettings(Duration idleTimeout, Duration lifetime, Duration 
         return new SessionSettings(s.duration("session.idle-timeout", "10m"), s.duration("session.lifetime", "1h"),
                 s.duration("session.max-lifetime", "24h"), s.integer("session.max-per-user", "10"),
                 s.integer("session.max-open", "64"), s.duration("session.expiry-warning", "1m"),
-                s.bytes("session.max-file-bytes", "64m"));
+                s.bytes("session.max-file-bytes", "64m"), s.bytes("session.rootfs-bytes", "512m"));
     }
 }

@@ -3,6 +3,7 @@ package io.mcpsandbox.runtime.docker;
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -68,6 +69,11 @@ final class DockerHostTraces {
             } catch (IOException ignored) {
                 // try to delete anyway
             }
+        }
+        WritableRoot.unmount(dir); // a writable root's store and overlays
+        if (WritableRoot.anyMounted(dir)) {
+            log.warn("{}: something is still mounted below it; left in place", dir);
+            stillMounted = true;
         }
         if (!stillMounted) {
             DeleteTree.deleteQuietly(dir);

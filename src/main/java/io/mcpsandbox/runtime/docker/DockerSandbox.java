@@ -24,6 +24,7 @@ import io.mcpsandbox.runtime.SandboxRlimits;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -45,6 +46,8 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     private static final Logger log = LoggerFactory.getLogger(DockerSandbox.class);
     /** The sandbox user within its uid range (as on the OCI backend): the host uid is range base + this. */
     static final int SANDBOX_UID = 1000;
+    /** A writable root's store and overlays, in the sandbox's directory (see {@link WritableRoot}). */
+    static final String WRITABLE_ROOT_DIR = "rootfs-rw";
 
     private final DockerEngine engine;
     private final DockerRuntime.Kind kind;
@@ -95,6 +98,13 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
             // empty until the container starts, and copyArchiveToContainer into it would land under the mount.
             WorkspaceTmpfs.mount(workspace, spec.limits().tmpBytes(), spec.limits().tmpInodes(), uid,
                     spec.workspaceFiles());
+            List<WritableRoot.Tree> writable = List.of();
+            if (spec.writableRoot()) {
+                // Not Docker's own writable layer: overlay2 can cap it (--storage-opt size) only over xfs with
+                // project quotas. The same host overlays as on runc, capped by their tmpfs, bound read-write.
+                writable = WritableRoot.mount(dir.resolve(WRITABLE_ROOT_DIR), spec.rootfs(), spec.writableRootBytes(),
+                        spec.limits().tmpInodes(), uid).trees();
+            }
             String image = engine.images().ensure(spec.rootfs().rootDir());
             Optional<String> cgroupParent = engine.cgroupParent(name);
             Map<String, String> labels = new LinkedHashMap<>();
@@ -115,7 +125,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     // Its stdio are the channel (stdin, stdout) and its log (stderr), through an attach.
                     .withAttachStdout(true).withAttachStderr(true)
                     .withAttachStdin(true).withStdinOpen(true).withStdInOnce(true).withTty(false)
-                    .withHostConfig(hostConfig(engine, kind, spec, workspace, cgroupParent))
+                    .withHostConfig(hostConfig(engine, kind, spec, workspace, writable, cgroupParent))
                     .exec();
             id = created.getId();
             return new DockerSandbox(engine, kind, name, dir, id, cgroupParent, uids, uidBase);
@@ -134,7 +144,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     private static HostConfig hostConfig(DockerEngine engine, DockerRuntime.Kind kind, SandboxSpec spec, Path workspace,
-                                         Optional<String> cgroupParent) {
+                                         List<WritableRoot.Tree> writable, Optional<String> cgroupParent) {
         ResourceLimits limits = spec.limits();
         List<Bind> binds = new ArrayList<>();
         // This Docker API has no recursive read-only bind ("ro" leaves submounts writable under runc): every
@@ -144,11 +154,19 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                 hostBinds.stream().map(RootFilesystem.HostBind::source).toList());
         for (int i = 0; i < hostBinds.size(); i++) {
             RootFilesystem.HostBind b = hostBinds.get(i);
+            if (writable.stream().anyMatch(t -> t.destination().equals(b.destination()))) {
+                continue; // the writable overlay of that bind replaces it
+            }
             binds.add(new Bind(b.source().toString(), new Volume(b.destination()), AccessMode.ro));
             for (String sub : submounts.get(i)) {
                 binds.add(new Bind(b.source().resolve(sub).toString(),
                         new Volume(b.destination() + "/" + sub), AccessMode.ro));
             }
+        }
+        // Docker mounts parents before children: an overlay lands on the read-only bind holding it (/usr/local
+        // on /usr), and host binds below one (/etc/ssl) land on it, still read-only.
+        for (WritableRoot.Tree tree : writable) {
+            binds.add(new Bind(tree.merged().toString(), new Volume(tree.destination()), AccessMode.rw));
         }
         binds.add(new Bind(workspace.toString(), new Volume(SandboxSpec.WORKSPACE), AccessMode.rw));
         binds.add(new Bind(engine.agent().toString(), new Volume(RootFilesystem.INIT_MOUNT_POINT), AccessMode.ro));

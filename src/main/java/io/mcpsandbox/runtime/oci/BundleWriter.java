@@ -7,10 +7,12 @@ import io.mcpsandbox.runtime.SandboxRlimits;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.SeccompProfile;
 import io.mcpsandbox.runtime.UidRangeAllocator;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -79,13 +81,20 @@ public final class BundleWriter {
      */
     public void write(Path bundleDir, SandboxSpec spec, OciFlavor flavor, Path workspaceSource, long hostUidBase)
             throws IOException {
+        write(bundleDir, spec, flavor, workspaceSource, hostUidBase, List.of());
+    }
+
+    /** As above, with a writable root's overlays bound read-write over the read-only root. */
+    public void write(Path bundleDir, SandboxSpec spec, OciFlavor flavor, Path workspaceSource, long hostUidBase,
+                      List<WritableRoot.Tree> writable) throws IOException {
         Files.createDirectories(bundleDir);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("ociVersion", "1.0.2");
         config.put("process", process(spec, flavor, lsm));
         config.put("root", Map.of("path", spec.rootfs().rootDir().toString(), "readonly", true));
         config.put("hostname", "sandbox");
-        config.put("mounts", mounts(spec.rootfs(), spec.limits(), workspaceSource, agent, flavor));
+        config.put("mounts", mounts(spec.rootfs(), writable, spec.limits(), workspaceSource, agent,
+                flavor));
         config.put("linux", linux(spec, flavor, hostUidBase));
         if (sharesHostKernel(flavor)) {
             config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
@@ -165,8 +174,9 @@ public final class BundleWriter {
         return Map.of("type", type, "hard", value, "soft", value);
     }
 
-    private static List<Map<String, Object>> mounts(RootFilesystem rootfs, ResourceLimits limits, Path workspace,
-                                                    Path agent, OciFlavor flavor) {
+    private static List<Map<String, Object>> mounts(RootFilesystem rootfs, List<WritableRoot.Tree> writable,
+                                                    ResourceLimits limits, Path workspace, Path agent,
+                                                    OciFlavor flavor) {
         String tmpSize = "size=" + limits.tmpBytes();
         String tmpInodes = "nr_inodes=" + limits.tmpInodes();
         List<Map<String, Object>> mounts = new ArrayList<>();
@@ -196,10 +206,22 @@ public final class BundleWriter {
         // Recursively read-only: with plain "ro" runc leaves submounts of a bound directory writable. runc
         // (>= 1.1, kernel >= 5.12) and crun know "rro"; gVisor rejects it and its "ro" already covers submounts.
         String readOnly = sharesHostKernel(flavor) ? "rro" : "ro";
+        List<Map<String, Object>> root = new ArrayList<>();
         for (RootFilesystem.HostBind bind : rootfs.binds()) {
-            mounts.add(mount(bind.destination(), "bind", bind.source().toString(),
-                    List.of("rbind", readOnly, "nosuid", "nodev")));
+            if (writable.stream().noneMatch(t -> t.destination().equals(bind.destination()))) {
+                root.add(mount(bind.destination(), "bind", bind.source().toString(),
+                        List.of("rbind", readOnly, "nosuid", "nodev")));
+            }
         }
+        // A writable tree's overlay (no submounts of its own) goes over the read-only bind that holds it (/usr
+        // under /usr/local) and under the host binds below it (/etc/ssl over /etc): parents first.
+        for (WritableRoot.Tree tree : writable) {
+            root.add(mount(tree.destination(), "bind", tree.merged().toString(),
+                    List.of("bind", "rw", "nosuid", "nodev")));
+        }
+        root.sort(Comparator.comparingLong(m -> ((String) m.get("destination")).chars().filter(c -> c == '/')
+                .count()));
+        mounts.addAll(root);
         return mounts;
     }
 

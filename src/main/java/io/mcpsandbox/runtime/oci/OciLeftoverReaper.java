@@ -5,6 +5,7 @@ import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.runtime.LeftoverReaper;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -125,7 +126,11 @@ public final class OciLeftoverReaper implements LeftoverReaper {
             }
         }
         WorkspaceTmpfs.unmount(bundlesDir.resolve(name).resolve("workspace"));
+        WritableRoot.unmount(bundlesDir.resolve(name));
         SandboxCgroup.existing(cgroups, BundleWriter.cgroupPath(name)).remove();
+        if (WritableRoot.anyMounted(bundlesDir.resolve(name))) {
+            throw new IOException("something is still mounted below " + bundlesDir.resolve(name));
+        }
         DeleteTree.deleteQuietly(bundlesDir.resolve(name));
     }
 

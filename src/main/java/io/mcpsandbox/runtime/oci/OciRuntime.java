@@ -14,6 +14,7 @@ import io.mcpsandbox.runtime.SandboxRuntime;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +29,9 @@ import java.util.Optional;
  * through create/start/kill/delete, the way containerd's shims do.
  */
 public final class OciRuntime implements SandboxRuntime {
+    /** A writable root's store and overlays, in the bundle (see {@link WritableRoot}). */
+    static final String WRITABLE_ROOT_DIR = "rootfs-rw";
+
     private final OciFlavor flavor;
     private final Path stateRoot;
     private final Path bundlesDir;
@@ -168,7 +172,14 @@ public final class OciRuntime implements SandboxRuntime {
             WorkspaceTmpfs.mount(bundle.resolve("workspace"), spec.limits().tmpBytes(),
                     spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID,
                     spec.workspaceFiles());
-            bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase);
+            List<WritableRoot.Tree> writable = List.of();
+            if (spec.writableRoot()) {
+                // In the bundle, root's alone: the overlays' upper layers are on a tmpfs of the root's size cap.
+                writable = WritableRoot.mount(bundle.resolve(WRITABLE_ROOT_DIR), spec.rootfs(),
+                        spec.writableRootBytes(), spec.limits().tmpInodes(), uidBase + BundleWriter.SANDBOX_UID)
+                        .trees();
+            }
+            bundles.write(bundle, spec, flavor, bundle.resolve("workspace"), uidBase, writable);
             if (flavor.usesOwnCgroup()) {
                 cgroup = SandboxCgroup.create(cgroups, BundleWriter.cgroupPath(spec.name()), spec.limits(),
                         BundleWriter.pidsLimit(flavor, spec.limits()));
@@ -184,7 +195,10 @@ public final class OciRuntime implements SandboxRuntime {
                 cgroup.remove();
             }
             WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
-            DeleteTree.deleteQuietly(bundle);
+            WritableRoot.unmount(bundle.resolve(WRITABLE_ROOT_DIR));
+            if (!WritableRoot.anyMounted(bundle)) {
+                DeleteTree.deleteQuietly(bundle);
+            }
             if (owner != null) {
                 owner.close();
             }

@@ -8,6 +8,7 @@ import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.SandboxExit;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
+import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -175,6 +176,7 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         }
         pipes.close();
         WorkspaceTmpfs.unmount(bundle.resolve("workspace"));
+        WritableRoot.unmount(bundle.resolve(OciRuntime.WRITABLE_ROOT_DIR));
         if (ownCgroup != null) {
             ownCgroup.remove();
         } else {
@@ -182,7 +184,11 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
                 deleteQuietly(dir); // runc removes its cgroup on delete; this only catches a failed delete
             }
         }
-        DeleteTree.deleteQuietly(bundle); // never follows a link the sandbox may have planted
+        if (WritableRoot.anyMounted(bundle)) {
+            log.warn("{}: something is still mounted below {}; left in place", name, bundle);
+        } else {
+            DeleteTree.deleteQuietly(bundle); // never follows a link the sandbox may have planted
+        }
         owner.close(); // last: until here a reaper must see this sandbox as owned
         runtime.releaseUids(hostUidBase);
     }

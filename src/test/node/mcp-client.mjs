@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const mode = process.env.MODE;
 let checks = 0;
@@ -40,13 +41,16 @@ async function main() {
   const { tools } = await a.listTools();
   assert.deepEqual(tools.map((t) => t.name).sort(), ["close_session", "create_session", "execute_code",
     "get_execution", "list_active_executions", "list_files", "list_runtimes", "list_sessions", "read_file",
-    "run_command", "terminate_execution", "write_file"]);
+    "run_command", "terminate_execution", "write_file", "write_stdin"]);
   const exec = tools.find((t) => t.name === "execute_code");
   assert.deepEqual(exec.inputSchema.required, ["language", "code"]);
   assert.ok(exec.inputSchema.properties.limits.properties.timeoutMs.maximum > 0, "timeout maximum is stated");
   assert.ok(exec.inputSchema.properties.language.enum.includes("python"));
   assert.ok(exec.outputSchema, "execute_code has an output schema");
-  check("tools/list: twelve tools with schemas");
+  check("tools/list: thirteen tools with schemas");
+  // Output while a program runs arrives as logging notifications (logger stdout or stderr).
+  const logged = [];
+  a.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logged.push({ ...n.params, at: Date.now() }));
 
   // The SDK client validates structuredContent against outputSchema: a mismatch would throw here.
   let r = await a.callTool({ name: "execute_code", arguments: { language: "python", code: "print(6*7)" } });
@@ -104,6 +108,10 @@ async function main() {
   assert.ok(progress.length >= 1, "progress notifications arrived");
   assert.match(progress[0].message, /running for .* s; \d+ output bytes so far/);
   check(`progress notifications (${progress.length})`);
+  const mine = logged.filter((n) => n._meta && n._meta.executionId === r.structuredContent.executionId);
+  assert.deepEqual(mine.filter((n) => n.logger === "stdout").map((n) => n.data).join(""), "0\n1\n2\n");
+  assert.equal(mine[0].data, "0\n", "the first line came by itself, while the program ran");
+  check(`output as logging notifications while it runs (${mine.length})`);
 
   const id = r.structuredContent.executionId;
   r = await a.callTool({ name: "get_execution", arguments: { executionId: id } });
@@ -154,6 +162,36 @@ async function main() {
   r = await a.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/out.txt" } });
   assert.equal(r.isError, false, text(r));
   assert.equal(r.structuredContent.content, "42");
+  // Notebook mode: the interpreter keeps its state between calls; the last expression comes back as result.
+  r = await a.callTool({ name: "execute_code", arguments: { sessionId: sid, language: "python", persistent: true,
+      code: "import math\nx = int(open('in/data.txt').read())" } });
+  assert.equal(r.structuredContent.status, "completed", text(r));
+  r = await a.callTool({ name: "execute_code", arguments: { sessionId: sid, language: "python", persistent: true,
+      code: "x += 21\nmath.sqrt(x * x)" } });
+  assert.equal(r.structuredContent.result, "42.0", text(r));
+  assert.match(text(r), /--- result ---\n42\.0/);
+  check("execute_code persistent keeps state and returns the last value");
+  // Background with stdin kept open: write_stdin feeds it, get_execution shows its output so far.
+  r = await a.callTool({ name: "run_command", arguments: { sessionId: sid, background: true, keepStdinOpen: true,
+      command: ["python3", "-u", "-c", "import sys\nfor l in sys.stdin: print('got', l.strip())"] } });
+  assert.equal(r.structuredContent.status, "running", text(r));
+  const bg = r.structuredContent.executionId;
+  r = await a.callTool({ name: "write_stdin", arguments: { executionId: bg, data: "ping\n" } });
+  assert.equal(r.structuredContent.bytesWritten, 5, text(r));
+  for (let i = 0; i < 100; i++) {
+    r = await a.callTool({ name: "get_execution", arguments: { executionId: bg } });
+    if (r.structuredContent.stdout === "got ping\n") break;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  assert.equal(r.structuredContent.stdout, "got ping\n", text(r));
+  r = await a.callTool({ name: "write_stdin", arguments: { executionId: bg, eof: true } });
+  assert.equal(r.structuredContent.stdinClosed, true, text(r));
+  for (let i = 0; i < 100 && r.structuredContent.status !== "completed"; i++) {
+    await new Promise((ok) => setTimeout(ok, 100));
+    r = await a.callTool({ name: "get_execution", arguments: { executionId: bg } });
+  }
+  assert.equal(r.structuredContent.status, "completed", text(r));
+  check("background run_command fed by write_stdin");
   r = await a.callTool({ name: "list_files", arguments: { sessionId: sid } });
   assert.ok(r.structuredContent.entries.some((e) => e.name === "out.txt" && e.type === "file"), text(r));
   r = await a.callTool({ name: "list_sessions", arguments: {} });
@@ -171,7 +209,7 @@ async function main() {
   r = await a.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/out.txt" } });
   assert.equal(r.isError, true);
   assert.match(text(r), /is closed \(closed/);
-  check("a session: create, write_file, execute_code, read_file, list_files, close");
+  check("a session: create, write_file, execute_code (persistent), read_file, list_files, close");
 
   await a.close();
   console.log(`OK ${checks} checks (${mode})`);

@@ -56,6 +56,7 @@ public final class RequestParser {
                 .network(request.has("network") && request.get("network").booleanValue())
                 .background(request.has("background") && request.get("background").booleanValue())
                 .keepStdinOpen(request.has("keepStdinOpen") && request.get("keepStdinOpen").booleanValue())
+                .persistent(request.has("persistent") && request.get("persistent").booleanValue())
                 .limits(limits(request.get("limits")));
         String dlp = string(request, "dlpMode");
         if (dlp != null) {

@@ -86,6 +86,12 @@ public final class RequestSchemas {
                     + "language's interpreter. At most " + RequestValidator.MAX_CODE_BYTES + " bytes (UTF-8)."),
                     "maxLength", RequestValidator.MAX_CODE_BYTES, "/properties/code", later));
             p.set("files", files("Extra files written to /workspace before the code runs", later));
+            p.set("persistent", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
+                    "With sessionId, python or node: run the code in the session's interpreter, which keeps "
+                            + "variables, imports and definitions between calls like a notebook kernel; the last "
+                            + "expression's value comes back as result. One call at a time per interpreter; one "
+                            + "killed (time or output limit) or crashed is restarted on the next call, which says "
+                            + "so in notice. No stdin."));
         }
         if (form != RequestForm.SNIPPET) {
             p.set("image", image("the language's image, or '" + config.defaultImage() + "' for a command: the host's "
@@ -402,6 +408,10 @@ public final class RequestSchemas {
         p.set("resourceUsage", type("object"));
         p.set("securityEvents", NODES.objectNode().put("type", "array").set("items", type("object")));
         p.set("reason", type("string").put("description", "Why, for rejected, error, timeout and the like."));
+        p.set("result", type("string").put("description", "persistent: the last expression's value as text "
+                + "(absent when it has none)."));
+        p.set("notice", type("string").put("description", "Something to know about how it ran, e.g. that the "
+                + "session's interpreter was restarted (its earlier state is gone)."));
         ObjectNode schema = NODES.objectNode().put("type", "object");
         schema.set("properties", p);
         schema.set("required", strings(List.of("executionId", "status")));

@@ -29,6 +29,15 @@ import io.mcpsandbox.session.SessionFiles;
 import io.mcpsandbox.session.SessionLease;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
+import io.mcpsandbox.config.LanguageSpec;
+import io.mcpsandbox.runtime.agent.AgentExit;
+import io.mcpsandbox.runtime.agent.ProgramRun;
+import io.mcpsandbox.session.CellEnd;
+import io.mcpsandbox.session.CellRun;
+import io.mcpsandbox.session.Interpreter;
+import io.mcpsandbox.session.InterpreterBusyException;
+import io.mcpsandbox.session.KernelLanguage;
+import java.util.concurrent.atomic.AtomicReference;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -81,11 +90,12 @@ public final class ExecutionService implements AutoCloseable {
      * @param imageScans     vulnerability findings of catalog images (events, or a refusal)
      * @param beforeSandbox  runs before each execution's record and sandbox exist (starts the owner watchdog)
      * @param sessions       the live sessions, for a request with a {@code sessionId}
+     * @param imageOutputs   finds the images a snippet wrote, for a request that wants them back
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
                             DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
-                            Runnable beforeSandbox, SessionService sessions) {
+                            Runnable beforeSandbox, SessionService sessions, ImageOutputs imageOutputs) {
         this.beforeSandbox = beforeSandbox;
         this.sessions = sessions;
         this.validator = validator;
@@ -96,7 +106,7 @@ public final class ExecutionService implements AutoCloseable {
         this.scanner = scanner;
         this.defaultDlpMode = defaultDlpMode;
         this.store = store;
-        this.sandboxes = new SandboxRunner(progressInterval);
+        this.sandboxes = new SandboxRunner(progressInterval, imageOutputs);
     }
 
     /** Runs a request to its end and returns the result object. Never throws for a request's failure. */
@@ -199,6 +209,11 @@ public final class ExecutionService implements AutoCloseable {
         if (request.sessionId() != null) {
             return runInSession(execution, request, listener, t0, record);
         }
+        if (request.persistent()) {
+            return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "persistent: needs a "
+                    + "sessionId (a session keeps the interpreter between calls)", request.runtime(), level,
+                    request.image(), elapsedMs(t0), List.of()));
+        }
         PreparedSandbox prepared = null;
         try {
             ExecutionPlan plan;
@@ -243,7 +258,7 @@ public final class ExecutionService implements AutoCloseable {
             SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), rootfs, plan.limits(), false,
                     plan.workspaceFiles());
             prepared = runtime.prepare(spec);
-            ExecutionResult ran = sandboxes.run(execution, plan, prepared, listener, t0);
+            ExecutionResult ran = sandboxes.run(execution, plan, prepared, listener, t0, wantsImages(request));
             List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());
             before.addAll(verdict.events());
             return remember(record, scanned(ran, before, request.dlpMode()));
@@ -292,6 +307,15 @@ public final class ExecutionService implements AutoCloseable {
                 return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
                         lease.runtime(), lease.securityLevel(), lease.image(), elapsedMs(t0), List.of()));
             }
+            LanguageSpec persistentLanguage = null;
+            if (request.persistent()) {
+                try {
+                    persistentLanguage = persistentLanguage(request);
+                } catch (PolicyViolation e) {
+                    return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, e.getMessage(),
+                            lease.runtime(), lease.securityLevel(), lease.image(), elapsedMs(t0), List.of()));
+                }
+            }
             execution.resolved(lease.runtime(), lease.securityLevel(), lease.image());
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), lease.image(),
                     lease.runtime(), lease.securityLevel(), plan.command(), request.language(),
@@ -301,8 +325,13 @@ public final class ExecutionService implements AutoCloseable {
                 return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, lease.runtime(),
                         lease.securityLevel(), lease.image(), elapsedMs(t0), List.of());
             }
+            // A persistent cell travels to the interpreter: its code is not written as a file.
+            Map<String, byte[]> files = new java.util.LinkedHashMap<>(plan.workspaceFiles());
+            if (persistentLanguage != null) {
+                files.remove(persistentLanguage.fileName());
+            }
             try {
-                SessionFiles.write(lease.channel(), plan.workspaceFiles(), plan.limits().timeout());
+                SessionFiles.write(lease.channel(), files, plan.limits().timeout());
             } catch (IOException | java.util.concurrent.TimeoutException e) {
                 // A link the session's programs planted where a file goes is refused by the agent, not followed.
                 return remember(record, ExecutionResult.notRun(id, ExecutionStatus.ERROR, "files: could not be "
@@ -318,10 +347,23 @@ public final class ExecutionService implements AutoCloseable {
                     session.pids(), plan.limits().outputBytes(), session.tmpBytes(), session.openFiles());
             ExecutionPlan inSession = new ExecutionPlan(plan.command(), env, plan.workDir(), lease.image(),
                     lease.securityLevel(), true, lease.runtime(), limits, plan.workspaceFiles(), plan.stdin());
-            log.info("execution started in session {}: user={} runtime={}", request.sessionId(), request.userId(),
-                    lease.runtime());
-            ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease, env, listener, t0);
-            return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
+            log.info("execution started in session {}: user={} runtime={}{}", request.sessionId(), request.userId(),
+                    lease.runtime(), persistentLanguage != null ? " (persistent)" : "");
+            if (persistentLanguage == null) {
+                ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease,
+                        SandboxRunner.process(execution, inSession, lease), listener, t0, wantsImages(request));
+                return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
+            }
+            Interpreter interpreter = lease.interpreter(persistentLanguage);
+            AtomicReference<CellRun> cell = new AtomicReference<>();
+            ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease,
+                    cellOf(execution, interpreter, request.code(), inSession, cell), listener, t0,
+                    wantsImages(request));
+            return remember(record, scanned(withCellEnd(ran, cell.get()), verdict.events(), request.dlpMode()));
+        } catch (InterpreterBusyException e) {
+            return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "persistent: "
+                    + e.getMessage(), execution.runtime(), execution.securityLevel(), execution.image(),
+                    elapsedMs(t0), List.of()));
         } catch (SessionUnavailableException e) {
             // Recorded without the session's id: an attempt on a session that is not the caller's (or is gone)
             // must not show up among that session's executions.
@@ -337,6 +379,63 @@ public final class ExecutionService implements AutoCloseable {
         } finally {
             active.remove(id);
         }
+    }
+
+    /** Whether the caller wants the images a snippet writes (MCP execute_code). */
+    private static boolean wantsImages(ExecutionRequest request) {
+        return request.returnImages() && request.isSnippet();
+    }
+
+    /** The language of a persistent call: a snippet of one with an interpreter, no stdin of its own. */
+    private LanguageSpec persistentLanguage(ExecutionRequest request) throws PolicyViolation {
+        if (!request.isSnippet()) {
+            throw new PolicyViolation("persistent", "is for snippets (language and code), not commands");
+        }
+        LanguageSpec spec = validator.language(request.language());
+        if (KernelLanguage.of(spec).isEmpty()) {
+            throw new PolicyViolation("persistent", "'" + spec.name() + "' has no persistent interpreter (python and "
+                    + "node have)");
+        }
+        if (request.stdin() != null || request.keepStdinOpen()) {
+            throw new PolicyViolation("stdin", "a persistent call takes no stdin (the interpreter reads its cells "
+                    + "there)");
+        }
+        return spec;
+    }
+
+    /**
+     * The code as the next cell of the session's interpreter. The host's kill names why (the next call's
+     * notice says it); the interpreter's own end of a cell is an exit: 0, or 1 when the cell raised.
+     */
+    private static SandboxRunner.SessionProgram cellOf(ActiveExecution execution, Interpreter interpreter, String code,
+                                                       ExecutionPlan plan, AtomicReference<CellRun> cell) {
+        return sink -> {
+            CellRun run = interpreter.run(code, plan.env(), plan.workDir(), sink);
+            cell.set(run);
+            CompletableFuture<ProgramRun.End> end = run.end().thenApply(e -> switch (e) {
+                case CellEnd.Completed c -> new ProgramRun.End.Exited(new AgentExit(AgentExit.Kind.EXITED,
+                        c.error() ? 1 : 0));
+                case CellEnd.Ended x -> new ProgramRun.End.Exited(x.exit());
+                case CellEnd.Failed f -> new ProgramRun.End.Exited(new AgentExit(AgentExit.Kind.EXITED, 1));
+                case CellEnd.Lost l -> new ProgramRun.End.Lost(l.cause());
+            });
+            return new SandboxRunner.Started(() -> run.kill(execution.timedOut() ? "time limit"
+                    : execution.terminated() ? "terminated" : "output limit"), end);
+        };
+    }
+
+    /** A cell's value and notice on its result; a cell the interpreter could not run is an error saying why. */
+    private static ExecutionResult withCellEnd(ExecutionResult ran, CellRun cell) {
+        if (cell == null) {
+            return ran;
+        }
+        CellEnd end = cell.end().getNow(null);
+        ExecutionResult r = ran.withResultText(end instanceof CellEnd.Completed c ? c.result() : null,
+                cell.notice().orElse(null));
+        if (end instanceof CellEnd.Failed f && r.status() == ExecutionStatus.COMPLETED) {
+            return r.withStatus(ExecutionStatus.ERROR, null, f.reason());
+        }
+        return r;
     }
 
     /** The reason of a command policy's rejection, naming its rule. */

@@ -19,6 +19,7 @@ import io.mcpsandbox.runtime.agent.AgentGaveUpException;
 import io.mcpsandbox.runtime.agent.AgentProtocolException;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
 import io.mcpsandbox.runtime.agent.ProgramRun;
+import io.mcpsandbox.session.InterpreterBusyException;
 import io.mcpsandbox.session.SessionLease;
 import java.io.IOException;
 import java.time.Duration;
@@ -48,15 +49,35 @@ final class SandboxRunner implements AutoCloseable {
     private static final Duration KILL_RETRY = Duration.ofMillis(250);
 
     private final Duration progressInterval;
+    private final ImageOutputs imageOutputs;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "execution-progress");
         t.setDaemon(true);
         return t;
     });
 
-    /** @param progressInterval how often a running execution's listener hears of its elapsed time and output */
-    SandboxRunner(Duration progressInterval) {
+    /**
+     * @param progressInterval how often a running execution's listener hears of its elapsed time and output
+     * @param imageOutputs     finds the images a snippet wrote, for a request that wants them back
+     */
+    SandboxRunner(Duration progressInterval, ImageOutputs imageOutputs) {
         this.progressInterval = progressInterval;
+        this.imageOutputs = imageOutputs;
+    }
+
+    /** What runs in a session for one execution: a new process of its agent, or a cell of its interpreter. */
+    @FunctionalInterface
+    interface SessionProgram {
+        /**
+         * Starts it, its output going to {@code sink}; the handle kills it and tells its end.
+         *
+         * @throws InterpreterBusyException the session's interpreter still runs an earlier call: nothing started
+         */
+        Started start(ProgramRun.OutputSink sink) throws IOException, InterpreterBusyException;
+    }
+
+    /** A started session program: how to kill it (repeatable) and how it ended. */
+    record Started(Runnable kill, CompletableFuture<ProgramRun.End> end) {
     }
 
     /**
@@ -67,7 +88,7 @@ final class SandboxRunner implements AutoCloseable {
      * @param startNanos when the execution started ({@link System#nanoTime}); the deadline counts from it
      */
     ExecutionResult run(ActiveExecution execution, ExecutionPlan plan, PreparedSandbox prepared,
-                        ExecutionListener listener, long startNanos) throws SandboxException {
+                        ExecutionListener listener, long startNanos, boolean wantImages) throws SandboxException {
         String id = execution.executionId();
         if (execution.terminated()) {
             return ExecutionResult.notRun(id, ExecutionStatus.TERMINATED, "terminated before it started",
@@ -84,16 +105,24 @@ final class SandboxRunner implements AutoCloseable {
                 () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(running::kill), execution.output());
         AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), id);
         AtomicReference<AgentChannel> channel = new AtomicReference<>();
+        AtomicReference<ImageOutputs.Snapshot> images = new AtomicReference<>();
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
         // A platform thread: the handshake and the start block on the sandbox's pipes.
-        Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id,
-                () -> startProgram(execution, prepared.name(), running, plan, output, deadlineNanos, channel, end)));
+        Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id, () -> startProgram(
+                execution, prepared.name(), running, plan, output, deadlineNanos, channel, end,
+                wantImages ? c -> images.set(imageOutputs.snapshot(c)) : c -> { })));
         ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
                 () -> listener.progress(ExecutionService.elapsedMs(startNanos), output.totalBytes()),
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
         ProgramRun.End programEnd;
+        long durationMs;
+        ImageOutputs.Collected collected = ImageOutputs.Collected.NONE;
         try {
             programEnd = awaitEnd(execution, running::kill, prepared::close, end, deadlineNanos);
+            durationMs = ExecutionService.elapsedMs(startNanos);
+            if (images.get() != null && channel.get() != null && !(programEnd instanceof ProgramRun.End.Lost)) {
+                collected = imageOutputs.collect(channel.get(), images.get());
+            }
         } finally {
             progress.cancel(false);
             AgentChannel c = channel.get();
@@ -101,46 +130,42 @@ final class SandboxRunner implements AutoCloseable {
                 c.close(); // the agent reads end of file: it kills whatever the program left running, and exits
             }
         }
-        long durationMs = ExecutionService.elapsedMs(startNanos);
         SandboxExit exit = exitOf(programEnd, running, execution.killRequested() || output.limitHit(), agentLog);
         ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
         return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(exit.cpuMillis(), durationMs,
-                exit.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits);
+                exit.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits)
+                .withImages(collected.images(), collected.skipped());
     }
 
     /**
-     * Runs the program in a session's sandbox, as a new process of its agent, with its own deadline and output
-     * cap. A kill (deadline, terminate, cap) ends the program's process group through the agent; an agent that
-     * does not end it within {@link #KILL_GRACE} loses the session (its sandbox is killed). Usage is the
+     * Runs a program in a session's sandbox (a new process of its agent, or a cell of its interpreter), with its
+     * own deadline and output cap. A kill (deadline, terminate, cap) goes through the agent; an agent that does
+     * not end the program within {@link #KILL_GRACE} loses the session (its sandbox is killed). Usage is the
      * session's cgroup: CPU counted from this program's start, peak memory the session's.
      */
     ExecutionResult runInSession(ActiveExecution execution, ExecutionPlan plan, SessionLease lease,
-                                 Map<String, String> env, ExecutionListener listener, long startNanos) {
+                                 SessionProgram program, ExecutionListener listener, long startNanos,
+                                 boolean wantImages) throws InterpreterBusyException {
         String id = execution.executionId();
         ResourceLimits limits = plan.limits();
         long deadlineNanos = startNanos + limits.timeout().toNanos();
-        AtomicReference<ProgramRun> run = new AtomicReference<>();
+        AtomicReference<Runnable> kill = new AtomicReference<>();
         Runnable killProgram = () -> {
-            ProgramRun r = run.get();
-            if (r != null) {
-                try {
-                    r.process().signal(SIGKILL);
-                } catch (IOException | RuntimeException e) {
-                    // the channel is gone: the run's end says so
-                }
+            Runnable k = kill.get();
+            if (k != null) {
+                k.run();
             }
         };
         execution.started(killProgram);
         OutputCapture output = new OutputCapture(limits.outputBytes(),
                 () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(killProgram), execution.output());
         long cpuBefore = lease.usage().cpuNanos();
+        ImageOutputs.Snapshot images = wantImages ? imageOutputs.snapshot(lease.channel()) : null;
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
         try {
-            ProgramRun started = ProgramRun.start(lease.channel(), plan.command(), env, plan.workDir(), plan.stdin(),
-                    execution.keepsStdinOpen(), sinkOf(output));
-            run.set(started);
-            execution.programStarted(started);
+            Started started = program.start(sinkOf(output));
+            kill.set(started.kill());
             started.end().thenAccept(end::complete);
             // A kill asked for before the program's handle existed (terminate, or output past the cap) found
             // nothing to signal: it is repeated now.
@@ -163,6 +188,8 @@ final class SandboxRunner implements AutoCloseable {
             progress.cancel(false);
         }
         long durationMs = ExecutionService.elapsedMs(startNanos);
+        ImageOutputs.Collected collected = images != null && !(programEnd instanceof ProgramRun.End.Lost)
+                ? imageOutputs.collect(lease.channel(), images) : ImageOutputs.Collected.NONE;
         CgroupReader.Usage usage = lease.usage();
         boolean killedByHost = execution.killRequested() || output.limitHit();
         SandboxExit exit = switch (programEnd) {
@@ -180,7 +207,24 @@ final class SandboxRunner implements AutoCloseable {
         ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
         return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(cpuMs, durationMs,
-                usage.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits);
+                usage.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits)
+                .withImages(collected.images(), collected.skipped());
+    }
+
+    /** A new process of the session's agent: {@code argv} as planned, its stdin as the request asked. */
+    static SessionProgram process(ActiveExecution execution, ExecutionPlan plan, SessionLease lease) {
+        return sink -> {
+            ProgramRun run = ProgramRun.start(lease.channel(), plan.command(), plan.env(), plan.workDir(),
+                    plan.stdin(), execution.keepsStdinOpen(), sink);
+            execution.programStarted(run);
+            return new Started(() -> {
+                try {
+                    run.process().signal(SIGKILL);
+                } catch (IOException | RuntimeException e) {
+                    // the channel is gone: the run's end says so
+                }
+            }, run.end());
+        };
     }
 
     private static final int SIGKILL = 9;
@@ -234,7 +278,8 @@ final class SandboxRunner implements AutoCloseable {
     /** Opens the agent's channel (its handshake bounded by the deadline) and starts the program on it. */
     private static void startProgram(ActiveExecution execution, String name, RunningSandbox running,
                                      ExecutionPlan plan, OutputCapture output, long deadlineNanos,
-                                     AtomicReference<AgentChannel> channel, CompletableFuture<ProgramRun.End> end) {
+                                     AtomicReference<AgentChannel> channel, CompletableFuture<ProgramRun.End> end,
+                                     java.util.function.Consumer<AgentChannel> beforeStart) {
         try {
             // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
             // a timeout, not a lost agent.
@@ -242,6 +287,7 @@ final class SandboxRunner implements AutoCloseable {
                     .plus(HANDSHAKE_GRACE);
             AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
+            beforeStart.accept(c);
             ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
                     execution.keepsStdinOpen(), sinkOf(output));
             execution.programStarted(run);

@@ -128,7 +128,8 @@ public final class SandboxServices implements AutoCloseable {
                 imageScans, store, Clock.systemUTC(), watchdog::ensureStarted);
         this.executions = new ExecutionService(validator, CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
-                Duration.ofSeconds(1), watchdog::ensureStarted, sessions);
+                Duration.ofSeconds(1), watchdog::ensureStarted, sessions,
+                new ImageOutputs(ImageOutputSettings.from(config.settings())));
     }
 
     public SandboxConfig config() {

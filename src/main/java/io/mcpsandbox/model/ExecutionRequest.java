@@ -13,12 +13,14 @@ import java.util.Map;
  * @param dlpMode   what the output scanner does with findings; null for the configured mode
  * @param background     answer at once with the execution's id; it runs on (its output stays readable)
  * @param keepStdinOpen  the program's stdin stays open after {@code stdin} until closed through the API
+ * @param persistent     run the snippet in the session's persistent interpreter (python, node)
+ * @param returnImages   give back the images a snippet wrote (MCP execute_code); not a field of the API's body
  */
 public record ExecutionRequest(String language, String code, Map<String, String> files, List<String> command,
                                String stdin, String image, String runtime, SecurityLevel securityLevel,
                                LimitsRequest limits, boolean network, Map<String, String> env, String workDir,
                                String userId, String sessionId, DlpMode dlpMode, boolean background,
-                               boolean keepStdinOpen) {
+                               boolean keepStdinOpen, boolean persistent, boolean returnImages) {
 
     public ExecutionRequest {
         files = files == null ? Map.of() : Map.copyOf(files);
@@ -41,6 +43,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         b.stdin = stdin; b.image = image; b.runtime = runtime; b.securityLevel = securityLevel; b.limits = limits;
         b.network = network; b.env = new LinkedHashMap<>(env); b.workDir = workDir; b.userId = userId;
         b.sessionId = sessionId; b.dlpMode = dlpMode; b.background = background; b.keepStdinOpen = keepStdinOpen;
+        b.persistent = persistent; b.returnImages = returnImages;
         return b;
     }
 
@@ -51,7 +54,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         private List<String> command = List.of();
         private SecurityLevel securityLevel;
         private LimitsRequest limits = LimitsRequest.DEFAULTS;
-        private boolean network, background, keepStdinOpen;
+        private boolean network, background, keepStdinOpen, persistent, returnImages;
         private Map<String, String> env = new LinkedHashMap<>();
         private DlpMode dlpMode;
 
@@ -78,10 +81,13 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder dlpMode(DlpMode v) { dlpMode = v; return this; }
         public Builder background(boolean v) { background = v; return this; }
         public Builder keepStdinOpen(boolean v) { keepStdinOpen = v; return this; }
+        public Builder persistent(boolean v) { persistent = v; return this; }
+        public Builder returnImages(boolean v) { returnImages = v; return this; }
 
         public ExecutionRequest build() {
             return new ExecutionRequest(language, code, files, command, stdin, image, runtime, securityLevel, limits,
-                    network, env, workDir, userId, sessionId, dlpMode, background, keepStdinOpen);
+                    network, env, workDir, userId, sessionId, dlpMode, background, keepStdinOpen, persistent,
+                    returnImages);
         }
     }
 }

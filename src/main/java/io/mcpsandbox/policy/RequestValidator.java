@@ -134,7 +134,8 @@ public final class RequestValidator {
         }
     }
 
-    private LanguageSpec language(String name) throws PolicyViolation {
+    /** The configured snippet language of that name (trimmed, any case). */
+    public LanguageSpec language(String name) throws PolicyViolation {
         if (name == null || name.isBlank()) {
             throw new PolicyViolation("language", "is required with code (supported: " + supported() + ")");
         }

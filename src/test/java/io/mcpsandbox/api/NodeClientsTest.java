@@ -74,7 +74,7 @@ class NodeClientsTest {
         Result r = node(List.of("mcp-client.mjs"), Map.of("MODE", "http", "MCP_URL", fixture.url("/mcp"),
                 "MCP_KEY", ApiServerFixture.KEY_ALICE, "MCP_KEY_B", ApiServerFixture.KEY_BOB));
         assertThat(r.exit).as(r.output).isZero();
-        assertThat(r.output).contains("OK 12 checks (http)");
+        assertThat(r.output).contains("OK 15 checks (http)");
     }
 
     @Test
@@ -82,7 +82,7 @@ class NodeClientsTest {
         Result r = node(List.of("mcp-client.mjs"), Map.of("MODE", "stdio", "JAVA_BIN", javaBin(),
                 "JAVA_CP", System.getProperty("java.class.path"), "SERVER_ENV", JSON.writeValueAsString(serverEnv())));
         assertThat(r.exit).as(r.output).isZero();
-        assertThat(r.output).contains("OK 11 checks (stdio)");
+        assertThat(r.output).contains("OK 14 checks (stdio)");
     }
 
     @Test
@@ -92,7 +92,8 @@ class NodeClientsTest {
         JsonNode tools = inspector(target, List.of("--method", "tools/list"));
         assertThat(toolNames(tools)).containsExactlyInAnyOrder("execute_code",
                 "run_command", "list_runtimes", "get_execution", "list_active_executions", "terminate_execution",
-                "create_session", "list_sessions", "close_session", "write_file", "read_file", "list_files");
+                "create_session", "list_sessions", "close_session", "write_file", "read_file", "list_files",
+                "write_stdin");
         JsonNode call = inspector(target, List.of("--method", "tools/call", "--tool-name", "execute_code",
                 "--tool-arg", "language=python", "--tool-arg", "code=print(6*7)"));
         assertThat(call.get("structuredContent").get("stdout").asString()).isEqualTo("42\n");
@@ -115,6 +116,15 @@ class NodeClientsTest {
         JsonNode read = inspector(target, List.of("--method", "tools/call", "--tool-name", "read_file",
                 "--tool-arg", "sessionId=" + sid, "--tool-arg", "path=/workspace/out.txt"));
         assertThat(read.get("structuredContent").get("content").asString()).isEqualTo("42\n");
+        // Notebook mode across two Inspector connections: the interpreter outlives them, as the session does.
+        JsonNode define = inspector(target, List.of("--method", "tools/call", "--tool-name", "execute_code",
+                "--tool-arg", "sessionId=" + sid, "--tool-arg", "language=python", "--tool-arg", "persistent=true",
+                "--tool-arg", "code=x = 6"));
+        assertThat(define.get("isError").asBoolean()).as(define.toString()).isFalse();
+        JsonNode use = inspector(target, List.of("--method", "tools/call", "--tool-name", "execute_code",
+                "--tool-arg", "sessionId=" + sid, "--tool-arg", "language=python", "--tool-arg", "persistent=true",
+                "--tool-arg", "code=x * 7"));
+        assertThat(use.get("structuredContent").get("result").asString()).as(use.toString()).isEqualTo("42");
         JsonNode closed = inspector(target, List.of("--method", "tools/call", "--tool-name", "close_session",
                 "--tool-arg", "sessionId=" + sid));
         assertThat(closed.get("structuredContent").get("status").asString()).isEqualTo("closed");

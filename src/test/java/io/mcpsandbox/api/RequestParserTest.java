@@ -102,7 +102,8 @@ class RequestParserTest {
 
     @Test
     void unknownFieldsAreNamedWithTheKnownOnes() {
-        refused("{\"command\":[\"ls\"],\"colour\":1}", RequestForm.ANY, "colour", "is not a known field (known: code,");
+        refused("{\"command\":[\"ls\"],\"colour\":1}", RequestForm.ANY, "colour",
+                "is not a known field (known: background, code,");
         refused("{\"command\":[\"ls\"],\"userId\":\"bob\"}", RequestForm.ANY, "userId", "comes from the API key");
         refused("{\"command\":[\"ls\"],\"limits\":{\"wall\":1}}", RequestForm.ANY, "limits.wall",
                 "is not a known limit (known: timeoutMs, memoryBytes, cpus, pids, outputBytes)");
@@ -175,9 +176,13 @@ class RequestParserTest {
         assertThat(metaSchema.validate(schemas.result())).isEmpty();
         assertThat(metaSchema.validate(schemas.executionId("x"))).isEmpty();
         assertThat(metaSchema.validate(schemas.terminated())).isEmpty();
+        assertThat(metaSchema.validate(schemas.writeStdin())).isEmpty();
+        assertThat(metaSchema.validate(schemas.stdinWritten())).isEmpty();
         assertThat(schemas.fields(RequestForm.SNIPPET)).containsExactlyInAnyOrder("language", "code", "files",
-                "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode");
+                "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode", "persistent",
+                "background", "keepStdinOpen");
         assertThat(schemas.fields(RequestForm.COMMAND)).containsExactlyInAnyOrder("image", "command", "env",
-                "workDir", "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode");
+                "workDir", "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode",
+                "background", "keepStdinOpen");
     }
 }

@@ -33,10 +33,11 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Live output, stdin and background executions through the REST API, against a real server and real sandboxes
- * on every runtime: NDJSON streams that arrive while the program runs and add up to its result, input written
- * to a running program, a program that never reads that cannot stall its session, the output cap and the DLP
- * modes holding in the stream too, and bad requests named.
+ * Live output, stdin, background executions and notebook-style persistent calls through the REST API, against a
+ * real server and real sandboxes on every runtime: NDJSON streams that arrive while the program runs and add up
+ * to its result, input written to a running program, a program that never reads that cannot stall its session,
+ * the output cap and the DLP modes holding in the stream too, interpreter state kept between calls and a killed
+ * interpreter restarted with a notice, and bad requests named.
  */
 @SystemTest
 class StreamingRestApiTest {
@@ -299,5 +300,70 @@ class StreamingRestApiTest {
         send("DELETE", "/v1/executions/" + id, KEY_ALICE, null, null);
         await().atMost(Duration.ofSeconds(30)).until(() -> !JSON.readTree(send("GET", "/v1/executions/" + id,
                 KEY_ALICE, null, null).body()).get("status").asString().equals("running"));
+    }
+
+    private JsonNode cell(String session, String language, String code, Map<String, Object> extra) throws Exception {
+        Map<String, Object> body = new java.util.HashMap<>(Map.of("language", language, "code", code,
+                "persistent", true));
+        body.putAll(extra);
+        HttpResponse<String> r = post("/v1/sessions/" + session + "/executions", body);
+        return JSON.readTree(r.body());
+    }
+
+    @ParameterizedTest
+    @MethodSource("runtimes")
+    void persistentCallsKeepStateAndAKilledInterpreterIsRestartedWithANotice(String runtime) throws Exception {
+        String session = createSession(runtime);
+        assertThat(cell(session, "python", "import json\nx = 1", Map.of()).get("status").asString())
+                .isEqualTo("completed");
+        JsonNode second = cell(session, "python", "x += 1\nprint('side', x)\njson.dumps({'x': x})", Map.of());
+        assertThat(second.get("stdout").asString()).as(second.toString()).isEqualTo("side 2\n");
+        assertThat(second.get("result").asString()).isEqualTo("'{\"x\": 2}'");
+        assertThat(second.has("notice")).isFalse();
+        JsonNode raised = cell(session, "python", "1 / 0", Map.of());
+        assertThat(raised.get("exitCode").asInt()).isEqualTo(1);
+        assertThat(raised.get("stderr").asString()).contains("ZeroDivisionError");
+        assertThat(cell(session, "python", "x", Map.of()).get("result").asString()).isEqualTo("2");
+
+        // The time limit kills the interpreter; the next call gets a new one and is told.
+        JsonNode loop = cell(session, "python", "while True: pass", Map.of("limits", Map.of("timeoutMs", 1500)));
+        assertThat(loop.get("status").asString()).as(loop.toString()).isEqualTo("timeout");
+        JsonNode after = cell(session, "python", "'x' in globals()", Map.of());
+        assertThat(after.get("result").asString()).isEqualTo("False");
+        assertThat(after.get("notice").asString()).contains("python interpreter was restarted").contains("time limit");
+
+        // node keeps its own interpreter beside python's.
+        cell(session, "node", "const greet = (n) => `hi ${n}`; let count = 40", Map.of());
+        assertThat(cell(session, "node", "count += 2; greet(count)", Map.of()).get("result").asString())
+                .isEqualTo("'hi 42'");
+    }
+
+    @Test
+    void persistentCallsThatCannotBeAreRefusedNamingWhy() throws Exception {
+        HttpResponse<String> noSession = post("/v1/executions", Map.of("language", "python", "code", "1",
+                "persistent", true));
+        assertThat(noSession.statusCode()).isEqualTo(422);
+        assertThat(JSON.readTree(noSession.body()).get("reason").asString())
+                .startsWith("persistent: needs a sessionId");
+        String session = createSession("runc");
+        assertThat(cell(session, "sh", "echo", Map.of()).get("reason").asString())
+                .isEqualTo("persistent: 'sh' has no persistent interpreter (python and node have)");
+        assertThat(cell(session, "python", "input()", Map.of("stdin", "x\n")).get("reason").asString())
+                .startsWith("stdin: a persistent call takes no stdin");
+
+        // One call at a time per interpreter: a second one while the first runs is refused, nothing else changes.
+        HttpResponse<String> slow = post("/v1/sessions/" + session + "/executions", Map.of("language", "python",
+                "code", "import time\ntime.sleep(3)\n'slept'", "persistent", true, "background", true));
+        String slowId = JSON.readTree(slow.body()).get("executionId").asString();
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            JsonNode busy = cell(session, "python", "1", Map.of());
+            return busy.get("status").asString().equals("rejected");
+        });
+        JsonNode busy = cell(session, "python", "1", Map.of());
+        assertThat(busy.get("reason").asString()).contains("still running an earlier call");
+        await().atMost(Duration.ofSeconds(30)).until(() -> JSON.readTree(send("GET", "/v1/executions/" + slowId,
+                KEY_ALICE, null, null).body()).get("status").asString().equals("completed"));
+        assertThat(JSON.readTree(send("GET", "/v1/executions/" + slowId, KEY_ALICE, null, null).body())
+                .get("result").asString()).isEqualTo("'slept'");
     }
 }

@@ -48,7 +48,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.COMPLETED, 0, "out", "err", true, false,
                 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), null,
-                null, null, List.of(), List.of()));
+                "2", "restarted", List.of(), List.of()));
     }
 
     @Test
@@ -57,7 +57,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "[REDACTED]", "", true,
                 false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
-                null, null, List.of(), List.of()));
+                "2", "restarted", List.of(), List.of()));
     }
 
     @Test
@@ -66,7 +66,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "", "e", false, true,
                 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
-                null, null, List.of(), List.of()));
+                "2", "restarted", List.of(), List.of()));
     }
 
     @Test
@@ -83,7 +83,7 @@ class ExecutionResultTest {
 
         assertThat(FULL.withResourceUsage(other)).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED,
                 137, "out", "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", other, List.of(EVENT),
-                "killed", null, null, List.of(), List.of()));
+                "killed", "2", "restarted", List.of(), List.of()));
     }
 
     @Test
@@ -94,8 +94,21 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "out", "err", true,
                 false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT, EVENT), "killed",
-                null, null, List.of(), List.of()));
+                "2", "restarted", List.of(), List.of()));
         assertThat(FULL.withSecurityEvents(null).securityEvents()).isEmpty();
+    }
+
+    @Test
+    void withResultTextAndWithImagesChangeOnlyThose() {
+        ExecutionResult r = FULL.withResultText(null, "n").withImages(List.of(new OutputImage("/workspace/a.png",
+                "image/png", 3, new byte[] {1, 2, 3})), List.of("b.png: too large"));
+
+        assertThat(r.result()).isNull();
+        assertThat(r.notice()).isEqualTo("n");
+        assertThat(r.images()).hasSize(1);
+        assertThat(r.imageNotes()).containsExactly("b.png: too large");
+        assertThat(r.withStatus(ExecutionStatus.COMPLETED, 0, null).withResultText("2", "restarted")
+                .withImages(List.of(), List.of())).isEqualTo(FULL.withStatus(ExecutionStatus.COMPLETED, 0, null));
     }
 
     @Test
@@ -107,7 +120,10 @@ class ExecutionResultTest {
         assertThat(FULL.securityEvents()).containsExactly(EVENT);
     }
 
-    /** The JSON form is a contract: the with-copies add no property, and a null reason is left out. */
+    /**
+     * The JSON form is a contract: the with-copies add no property; a null reason, result and notice are left
+     * out; images never go into it (they are MCP content).
+     */
     @Test
     void theJsonFormHasExactlyTheResultsFields() {
         JsonMapper json = JsonMapper.builder().build();
@@ -115,11 +131,13 @@ class ExecutionResultTest {
                 "stderrTruncated", "durationMs", "runtime", "securityLevel", "image", "resourceUsage",
                 "securityEvents");
 
-        JsonNode full = json.valueToTree(FULL);
-        JsonNode noReason = json.valueToTree(FULL.withStatus(ExecutionStatus.COMPLETED, 0, null));
+        JsonNode full = json.valueToTree(FULL.withImages(List.of(new OutputImage("/workspace/a.png", "image/png", 1,
+                new byte[] {1})), List.of("note")));
+        JsonNode noReason = json.valueToTree(FULL.withStatus(ExecutionStatus.COMPLETED, 0, null)
+                .withResultText(null, null));
 
         assertThat(full.propertyNames()).containsExactlyInAnyOrderElementsOf(
-                concat(fields, "reason"));
+                concat(concat(concat(fields, "reason"), "result"), "notice"));
         assertThat(noReason.propertyNames()).containsExactlyInAnyOrderElementsOf(fields);
         assertThat(full.get("status").asString()).isEqualTo("oom_killed");
         assertThat(json.readValue(json.writeValueAsString(FULL), ExecutionResult.class)).isEqualTo(FULL);

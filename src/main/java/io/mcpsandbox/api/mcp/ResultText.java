@@ -27,8 +27,14 @@ final class ResultText {
         if (r.reason() != null) {
             sb.append("\nreason: ").append(r.reason());
         }
+        if (r.notice() != null) {
+            sb.append("\nnotice: ").append(r.notice());
+        }
         stream(sb, "stdout", r.stdout(), r.stdoutTruncated());
         stream(sb, "stderr", r.stderr(), r.stderrTruncated());
+        if (r.result() != null) {
+            stream(sb, "result", r.result(), false);
+        }
         if (!r.securityEvents().isEmpty()) {
             sb.append("\nsecurity events: ").append(r.securityEvents().size()).append(" (see structuredContent)");
         }

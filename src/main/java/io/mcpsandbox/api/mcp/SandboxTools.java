@@ -124,6 +124,8 @@ public final class SandboxTools {
         ExecutionRequest request;
         try {
             request = parser.parse(json.valueToTree(arguments(call)), form, users.apply(exchange));
+            // execute_code gives back the images its program wrote, as image content.
+            request = request.toBuilder().returnImages(form == RequestForm.SNIPPET).build();
         } catch (InvalidRequestException e) {
             return Mono.just(error("invalid arguments: " + e.getMessage()));
         }
@@ -275,7 +277,11 @@ public final class SandboxTools {
 
     private CallToolResult resultOf(ExecutionResult r) {
         boolean isError = r.status() == ExecutionStatus.REJECTED || r.status() == ExecutionStatus.ERROR;
-        return structured(json.convertValue(r, MAP), ResultText.of(r), isError);
+        CallToolResult.Builder b = CallToolResult.builder().structuredContent(json.convertValue(r, MAP))
+                .addTextContent(ResultText.of(r)).isError(isError);
+        ImageContents.of(r.images()).forEach(b::addContent);
+        ImageContents.skipped(r.imageNotes()).forEach(b::addContent);
+        return b.build();
     }
 
     private CallToolResult failure(Throwable e) {

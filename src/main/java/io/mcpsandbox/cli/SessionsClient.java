@@ -110,11 +110,16 @@ final class SessionsClient {
     /** Runs in the session and waits for the result: as long as the program's own timeout, so no call timeout. */
     ExecutionAnswer execute(String id, ObjectNode body) throws Failure {
         HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions", body), null);
+        return new ExecutionAnswer(response.statusCode(), result(response, id));
+    }
+
+    /** The result object of a 200, 422 or 500 answer; any other answer is a failure saying why. */
+    private JsonNode result(HttpResponse<InputStream> response, String id) throws Failure {
         int status = response.statusCode();
         if (status == 200 || status == 422 || status == 500) {
             JsonNode result = parse(response, MAX_JSON_BYTES);
             if (result != null && result.has("status") && result.has("executionId")) {
-                return new ExecutionAnswer(status, result);
+                return result;
             }
             throw failure(status, result, id, response);
         }
@@ -133,8 +138,10 @@ final class SessionsClient {
     StreamedAnswer executeStreaming(String id, ObjectNode body, OutputPrinter printer) throws Failure {
         HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions?stream=true", body), null);
         int status = response.statusCode();
-        if (status != 200) {
-            throw failure(status, parse(response, MAX_ERROR_BYTES), id, response);
+        boolean ndjson = response.headers().firstValue("Content-Type").orElse("").startsWith("application/x-ndjson");
+        if (!ndjson) {
+            // Not a stream (a server without it, or an answer before the stream began): a result or an error.
+            return new StreamedAnswer(result(response, id), false);
         }
         boolean live = false;
         try (java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(

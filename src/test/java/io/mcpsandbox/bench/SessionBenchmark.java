@@ -74,6 +74,7 @@ public final class SessionBenchmark {
         t.put("session exec runc", 25.0);
         t.put("session exec runsc", 60.0);
         t.put("session create runc", 100.0);
+        t.put("persistent x += 1 runc", 10.0);
         return t;
     }
 
@@ -207,6 +208,7 @@ public final class SessionBenchmark {
         Map<String, String> sessions = new LinkedHashMap<>();
         for (String runtime : options.runtimes()) {
             sessions.put(runtime, createSession(runtime));
+            definePersistentX(sessions.get(runtime));
         }
 
         List<Measurement> measurements = new ArrayList<>();
@@ -219,6 +221,9 @@ public final class SessionBenchmark {
                     () -> timedCreate(runtime)));
             measurements.add(new Measurement("session exec " + runtime,
                     "`POST /v1/sessions/{id}/executions` python `print(1)`", () -> sessionExec(sessions.get(runtime))));
+            measurements.add(new Measurement("persistent x += 1 " + runtime,
+                    "`POST /v1/sessions/{id}/executions` python `x += 1`, `persistent: true`",
+                    () -> persistentIncrement(sessions.get(runtime))));
             measurements.add(new Measurement("one-shot " + runtime, "`POST /v1/executions` python `print(1)`",
                     () -> oneShot(runtime)));
         }
@@ -309,6 +314,37 @@ public final class SessionBenchmark {
         long t1 = System.nanoTime();
         expectPrinted(r, "session exec " + id);
         return t1 - t0;
+    }
+
+    /**
+     * A persistent-mode call {@code x += 1; x} in the session's python interpreter (defined before the first
+     * round, untimed): its value must have grown by one since the last call.
+     */
+    private long persistentIncrement(String id) throws Exception {
+        String body = "{\"language\": \"python\", \"persistent\": true, \"code\": \"x += 1\\nx\"}";
+        long t0 = System.nanoTime();
+        HttpResponse<String> r = send("POST", "/v1/sessions/" + id + "/executions", body);
+        long t1 = System.nanoTime();
+        JsonNode result = r.statusCode() == 200 ? JSON.readTree(r.body()) : null;
+        long value = result == null ? -1 : Long.parseLong(result.path("result").asString("-1"));
+        Long last = lastValue.put(id, value);
+        if (result == null || !"completed".equals(result.path("status").asString()) || last == null
+                || value != last + 1) {
+            throw new IllegalStateException("persistent x += 1 in " + id + ": " + r.statusCode() + " " + r.body());
+        }
+        return t1 - t0;
+    }
+
+    private final Map<String, Long> lastValue = new ConcurrentHashMap<>();
+
+    /** Defines x = 0 in the session's python interpreter (the first persistent call starts it). */
+    private void definePersistentX(String id) throws Exception {
+        HttpResponse<String> r = send("POST", "/v1/sessions/" + id + "/executions",
+                "{\"language\": \"python\", \"persistent\": true, \"code\": \"x = 0\\nx\"}");
+        if (r.statusCode() != 200 || !"0".equals(JSON.readTree(r.body()).path("result").asString())) {
+            throw new IllegalStateException("persistent x = 0 in " + id + ": " + r.statusCode() + " " + r.body());
+        }
+        lastValue.put(id, 0L);
     }
 
     /** A one-shot execution; its teardown (off the request's path) is awaited, untimed, before the next sample. */

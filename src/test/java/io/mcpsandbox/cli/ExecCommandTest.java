@@ -74,6 +74,33 @@ class ExecCommandTest {
         assertThat(r.stderr()).isEqualTo("err\n");
     }
 
+    /** Without --json the program's output is printed as it comes, not when it ends. */
+    @Test
+    void outputIsPrintedWhileTheProgramRuns() throws Exception {
+        List<String> argv = new ArrayList<>(ChildJvm.cli());
+        argv.addAll(List.of("exec", "--", "sh", "-c", "echo first; sleep 2; echo second"));
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
+        pb.environment().put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
+        Process p = pb.start();
+        List<String> lines = new ArrayList<>();
+        List<Long> at = new ArrayList<>();
+        try (var reader = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                lines.add(line);
+                at.add(System.nanoTime());
+            }
+        }
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).isZero();
+        assertThat(lines).containsExactly("first", "second");
+        assertThat(at.get(1) - at.get(0)).as("first came before the sleep ended")
+                .isGreaterThan(TimeUnit.MILLISECONDS.toNanos(1500));
+    }
+
     @Test
     void withJsonOneLineHoldsTheResultObject() throws Exception {
         Run r = cli("exec", "--json", "--lang", "python", "--code", "import sys; print('hi'); sys.exit(4)");

@@ -42,7 +42,7 @@ import tools.jackson.databind.node.ObjectNode;
         footer = {"", "Exit status without --json: the program's own exit code (128+N if killed by signal N);",
                 "124 on timeout, 125 when the output limit was hit, 137 when killed for memory, 143 when terminated,",
                 "2 when the request was rejected, 1 when the service failed. The program's stdout and stderr go to "
-                + "ours;",
+                + "ours as it prints;",
                 "a line on stderr says why for anything but a normal exit.",
                 "With --json: one line holding the result object; exit 0 for any execution that produced a result,",
                 "2 for rejected, 1 for error.",
@@ -243,17 +243,7 @@ final class ExecCommand implements Callable<Integer> {
             if (network) {
                 body.put("network", true);
             }
-            if (json) {
-                return SessionsCommand.printResult(client.execute(session, body).result(), true,
-                        spec.commandLine().getOut(), err);
-            }
-            PrintWriter out = spec.commandLine().getOut();
-            SessionsClient.StreamedAnswer answer = client.executeStreaming(session, body, (toStderr, text) -> {
-                PrintWriter w = toStderr ? err : out;
-                w.print(text);
-                w.flush();
-            });
-            return SessionsCommand.printResult(answer.result(), false, answer.live(), out, err);
+            return SessionsCommand.printStreamed(client, session, body, json, spec.commandLine().getOut(), err);
         } catch (SessionsClient.Failure f) {
             err.println("mcp-sandbox exec: " + f.getMessage());
             return f.exitCode;

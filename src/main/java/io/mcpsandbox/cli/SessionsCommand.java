@@ -295,7 +295,7 @@ final class SessionsCommand implements Runnable {
             }
             ObjectNode body = executionBody(timeout, outputLimit, env, workDir, stdinFile);
             body.set("command", JSON.valueToTree(argv));
-            return printResult(client.execute(id, body).result(), json, out(), err());
+            return printStreamed(client, id, body, json, out(), err());
         }
     }
 
@@ -413,6 +413,23 @@ final class SessionsCommand implements Runnable {
      */
     static int printResult(JsonNode result, boolean json, PrintWriter out, PrintWriter err) {
         return printResult(result, json, false, out, err);
+    }
+
+    /**
+     * Runs the body in the session and prints as {@code exec} does: without --json the program's output as it
+     * comes (a stream), then the footer; with --json the one result line.
+     */
+    static int printStreamed(SessionsClient client, String id, ObjectNode body, boolean json, PrintWriter out,
+                             PrintWriter err) throws SessionsClient.Failure {
+        if (json) {
+            return printResult(client.execute(id, body).result(), true, out, err);
+        }
+        SessionsClient.StreamedAnswer answer = client.executeStreaming(id, body, (toStderr, text) -> {
+            PrintWriter w = toStderr ? err : out;
+            w.print(text);
+            w.flush();
+        });
+        return printResult(answer.result(), false, answer.live(), out, err);
     }
 
     /** @param printedLive its output was printed while it ran: only the footer is left */

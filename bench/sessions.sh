@@ -17,27 +17,11 @@ finish() {
 }
 trap finish EXIT
 
-if [ -z "${JAVA_HOME:-}" ]; then
-  if [ -d /usr/lib/jvm/temurin-25-jdk-amd64 ]; then
-    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-  else
-    JAVA_HOME=$(ls -d /usr/lib/jvm/*/ 2>/dev/null | sort -V | tail -n1)
-    export JAVA_HOME=${JAVA_HOME%/}
-  fi
-fi
+source bench/lib.sh
+bench_java_home
 
-echo "building (the agent, mvn test-compile)..." >&2
-make -s -C agent   # every sandbox's PID 1: the benchmark binds agent/build/mcp-agent
-mvn -q -B test-compile
-cp_file=target/bench-classpath.txt
-mvn -q -B dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$cp_file" >/dev/null
-
-# Run from a private copy of the classes: a concurrent build in this tree (mvn clean, a recompile) must not
-# pull them from under a running benchmark.
-stage=$(mktemp -d /tmp/mcp-bench-classes.XXXXXX)
-cp -r target/classes "$stage/classes"
-mkdir -p "$stage/test-classes/io/mcpsandbox"
-cp -r target/test-classes/io/mcpsandbox/bench "$stage/test-classes/io/mcpsandbox/"
-classpath="$stage/test-classes:$stage/classes:$(cat "$cp_file")"
+bench_build --agent
+stage=$bench_stage
+classpath=$bench_classpath
 
 "$JAVA_HOME/bin/java" -cp "$classpath" io.mcpsandbox.bench.SessionBenchmark "$@"

@@ -17,9 +17,6 @@ import io.modelcontextprotocol.spec.McpSchema;
 import io.modelcontextprotocol.spec.McpSchema.ReadResourceResult;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -132,7 +129,7 @@ public final class SessionResources {
         }
         byte[] bytes = sink.toByteArray();
         Optional<String> image = ImageSniffer.mimeType(bytes);
-        String text = utf8(bytes);
+        String text = SessionTools.utf8(bytes);
         McpSchema.ResourceContents contents = text != null
                 ? new McpSchema.TextResourceContents(uri, image.orElse(textType(target.getValue())), text)
                 : new McpSchema.BlobResourceContents(uri, image.orElse("application/octet-stream"),
@@ -206,7 +203,7 @@ public final class SessionResources {
                 i += Character.charCount(c) - 1;
             }
         }
-        return Optional.ofNullable(utf8(bytes.toByteArray()));
+        return Optional.ofNullable(SessionTools.utf8(bytes.toByteArray()));
     }
 
     private static String textType(String path) {
@@ -221,14 +218,6 @@ public final class SessionResources {
         };
     }
 
-    private static String utf8(byte[] bytes) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
-        }
-    }
 
     private static McpError error(int code, String message) {
         return McpError.builder(code).message(message).build();

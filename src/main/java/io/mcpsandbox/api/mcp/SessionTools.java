@@ -271,7 +271,8 @@ public final class SessionTools {
         return null;
     }
 
-    private static String utf8(byte[] bytes) {
+    /** The bytes as text when they are valid UTF-8, else null (then they travel as base64). */
+    static String utf8(byte[] bytes) {
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();

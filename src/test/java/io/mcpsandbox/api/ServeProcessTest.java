@@ -59,7 +59,13 @@ class ServeProcessTest {
             JsonNode init = JSON.readTree(out.readLine());
             assertThat(init.get("id").asInt()).isEqualTo(1);
             assertThat(init.get("result").get("serverInfo").get("name").asString()).isEqualTo("mcp-sandbox");
+            // The program's output comes first as logging notifications, then the call's response.
             JsonNode call = JSON.readTree(out.readLine());
+            while (!call.has("id")) {
+                assertThat(call.get("method").asString()).isEqualTo("notifications/message");
+                assertThat(call.get("params").get("logger").asString()).isEqualTo("stdout");
+                call = JSON.readTree(out.readLine());
+            }
             assertThat(call.get("id").asInt()).isEqualTo(2);
             assertThat(call.get("result").get("structuredContent").get("stdout").asString())
                     .isEqualTo("from-sandbox\n");

@@ -1,5 +1,6 @@
 package io.mcpsandbox.cli;
 
+import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,7 +30,13 @@ final class ReapCommand implements Callable<Integer> {
                 Thread.sleep(50);
             }
         }
-        try (SandboxServices services = new SandboxServices(Main.config())) {
+        SandboxConfig config = Main.config();
+        if (!Files.isDirectory(config.dataDir()) && !Files.isDirectory(config.stateDir())) {
+            // Both gone (removed after their owner closed): nothing can be left there, and starting the services
+            // would only make them again, empty.
+            return 0;
+        }
+        try (SandboxServices services = new SandboxServices(config)) {
             List<String> closed = services.recoverFromCrash(SandboxServices.OWNER_DIED);
             if (!closed.isEmpty()) {
                 System.err.println("mcp-sandbox reap: closed " + closed.size() + " execution(s) whose process died"

@@ -101,6 +101,22 @@ class ExecCommandTest {
                 .isGreaterThan(TimeUnit.MILLISECONDS.toNanos(1500));
     }
 
+    /**
+     * The owner watchdog's reap after its owner removed both directories (a test's cleanup, an uninstall) finds
+     * nothing there and must not make them again.
+     */
+    @Test
+    void reapOfDirectoriesThatAreGoneMakesNothing() throws Exception {
+        String id = UUID.randomUUID().toString().substring(0, 8);
+        Path data = Path.of("/tmp", "mcp-sandbox-cli-gone-" + id);
+        Path state = Path.of("/run", "mcp-sandbox-cli-gone-" + id);
+        Run r = cli(java.util.Map.of("MCP_SANDBOX_DATA_DIR", data.toString(), "MCP_SANDBOX_STATE_DIR",
+                state.toString()), "reap");
+        assertThat(r.exitCode()).as(r.stderr()).isZero();
+        assertThat(data).doesNotExist();
+        assertThat(state).doesNotExist();
+    }
+
     @Test
     void withJsonOneLineHoldsTheResultObject() throws Exception {
         Run r = cli("exec", "--json", "--lang", "python", "--code", "import sys; print('hi'); sys.exit(4)");

@@ -316,6 +316,21 @@ class HostileProgramsTest {
         }
     }
 
+    /**
+     * Seen on gVisor 2022-12 only, now and then: a fork bomb takes the agent (PID 1) down with it. The run then
+     * says so, before its deadline, and never makes a result up (an open finding, security.md and the issue 11
+     * notes). True when that is what happened here.
+     */
+    private static boolean agentLostToABombOnGvisor(ExecutionResult r, Context c, long deadlineMs) {
+        if (!c.runtime().endsWith("runsc") || r.status() != ExecutionStatus.ERROR) {
+            return false;
+        }
+        assertThat(r.reason()).contains("agent ended before the program did");
+        assertThat(r.exitCode()).isNull();
+        assertThat(r.durationMs()).isLessThan(deadlineMs);
+        return true;
+    }
+
     static List<Hostile> programs() {
         List<Hostile> list = new ArrayList<>();
 
@@ -323,12 +338,7 @@ class HostileProgramsTest {
         list.add(new Hostile("fork bomb (shell)", "pids",
                 sh("f() { f | f & }; f; sleep 3; echo survived").limits(limits(8_000, null, null, 32, null)),
                 (r, c) -> {
-                    if (c.runtime().endsWith("runsc") && r.status() == ExecutionStatus.ERROR) {
-                        // Seen on gVisor 2022-12 only: the bomb can take the agent (PID 1) down with it. The run
-                        // then says so, promptly; it is never a made-up result. (An open finding: issue 11 note.)
-                        assertThat(r.reason()).contains("agent ended before the program did");
-                        assertThat(r.exitCode()).isNull();
-                        assertThat(r.durationMs()).isLessThan(8_000);
+                    if (agentLostToABombOnGvisor(r, c, 8_000)) {
                         return;
                     }
                     assertThat(r.status()).as(r.reason()).isIn(ExecutionStatus.COMPLETED, ExecutionStatus.TIMEOUT);
@@ -877,6 +887,9 @@ class HostileProgramsTest {
                 sh("sleep 2 & s=$!; (f() { f | f & }; f) >/dev/null 2>&1 & wait $s; echo done; exit 3")
                         .limits(limits(15_000, null, null, 32, null)),
                 (r, c) -> {
+                    if (agentLostToABombOnGvisor(r, c, 15_000)) {
+                        return;
+                    }
                     assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);
                     assertThat(r.exitCode()).isEqualTo(3);
                     assertThat(r.stdout()).isEqualTo("done\n");

@@ -5,6 +5,7 @@
 #
 # usage: bench/sessions.sh [--iterations N] [--quick] [--warmup N] [--runtimes runc,runsc]
 #   --iterations N     measured rounds (default 30)
+#   --warmup N         unmeasured rounds first (default 50: a server runs warm, its JIT compiled)
 #   --quick            5 rounds after 1 warm-up: a smoke run
 #   --runtimes LIST    the session runtimes to measure (default runc,runsc)
 # Needs root, runc and runsc on PATH, a JDK >= 21 and Maven. Leaves nothing behind (it checks, exit 3 if not).

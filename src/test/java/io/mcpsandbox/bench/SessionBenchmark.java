@@ -81,7 +81,8 @@ public final class SessionBenchmark {
     record Options(int iterations, int warmup, List<String> runtimes) {
         static Options parse(String[] args) {
             int iterations = 30;
-            int warmup = 3;
+            // A server runs warm: 3 rounds left its JIT cold and added ~10 ms to every HTTP figure.
+            int warmup = 50;
             boolean quick = false;
             List<String> runtimes = List.of("runc", "runsc");
             for (int i = 0; i < args.length; i++) {

@@ -481,11 +481,26 @@ public final class ExecutionService implements AutoCloseable {
      * says) and the image's and the policy's report-only findings added to the sandbox's own security events.
      */
     private ExecutionResult scanned(ExecutionResult r, List<SecurityEvent> policyEvents, DlpMode requested) {
-        ScanOutcome scan = scanner.scan(r.stdout(), r.stderr(), requested != null ? requested : defaultDlpMode);
+        DlpMode mode = requested != null ? requested : defaultDlpMode;
+        ScanOutcome scan = scanner.scan(r.stdout(), r.stderr(), mode);
         List<SecurityEvent> events = new ArrayList<>(policyEvents);
         events.addAll(r.securityEvents());
         events.addAll(scan.events());
-        return r.withOutput(scan.stdout(), scan.stderr()).withSecurityEvents(events);
+        ExecutionResult out = r.withOutput(scan.stdout(), scan.stderr());
+        if (r.result() != null) {
+            // A persistent call's value is output too (os.environ['TOKEN'] as the last line): scanned the same way.
+            ScanOutcome value = scanner.scan(r.result(), "", mode);
+            value.events().forEach(e -> events.add(new SecurityEvent(e.timestamp(), e.type(), e.severity(),
+                    e.description(), withStream(e.details(), "result"))));
+            out = out.withResultText(value.withheld() ? null : value.stdout(), r.notice());
+        }
+        return out.withSecurityEvents(events);
+    }
+
+    private static Map<String, Object> withStream(Map<String, Object> details, String stream) {
+        Map<String, Object> relabelled = new java.util.LinkedHashMap<>(details);
+        relabelled.put("stream", stream);
+        return relabelled;
     }
 
     /** Records the end. A failed write is logged loudly; the caller still gets its result. */

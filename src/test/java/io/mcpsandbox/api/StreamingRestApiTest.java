@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.testing.DockerDaemon;
 import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.BufferedReader;
@@ -52,6 +53,7 @@ class StreamingRestApiTest {
 
     @BeforeAll
     static void start() throws Exception {
+        DockerDaemon.ensureRunning(); // the docker runtimes are among the parameters
         fixture = ApiServerFixture.start(new AdmissionLimits(8, 6, 8, Duration.ofSeconds(30)));
     }
 
@@ -294,9 +296,14 @@ class StreamingRestApiTest {
         String id = JSON.readTree(started.body()).get("executionId").asString();
         await().atMost(Duration.ofSeconds(20)).until(() -> stdin(id, "x", false).statusCode() == 409);
         assertThat(stdin(id, "x", false).body()).contains("keepStdinOpen");
-        HttpResponse<String> tooMuch = send("POST", "/v1/executions/" + id + "/stdin", KEY_ALICE,
-                "application/octet-stream", new byte[(1 << 20) + 1]);
-        assertThat(tooMuch.statusCode()).isEqualTo(413);
+        // Declared too large: answered before the body is read (a client still sending would see its
+        // connection closed mid-upload, so the raw exchange sends only the head and a few bytes).
+        String head = "POST /v1/executions/" + id + "/stdin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                + KEY_ALICE + "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + ((1 << 20) + 1)
+                + "\r\n\r\n";
+        RawHttp.Answer tooMuch = RawHttp.exchange(fixture.server.port(), head.getBytes(StandardCharsets.US_ASCII),
+                new byte[] {1, 2, 3}, 0, 10_000);
+        assertThat(tooMuch.status()).as(tooMuch.text()).isEqualTo(413);
         send("DELETE", "/v1/executions/" + id, KEY_ALICE, null, null);
         await().atMost(Duration.ofSeconds(30)).until(() -> !JSON.readTree(send("GET", "/v1/executions/" + id,
                 KEY_ALICE, null, null).body()).get("status").asString().equals("running"));
@@ -336,6 +343,19 @@ class StreamingRestApiTest {
         cell(session, "node", "const greet = (n) => `hi ${n}`; let count = 40", Map.of());
         assertThat(cell(session, "node", "count += 2; greet(count)", Map.of()).get("result").asString())
                 .isEqualTo("'hi 42'");
+    }
+
+    /** A persistent call's value is output like any other: the DLP scanner redacts it and says where. */
+    @Test
+    void aSecretAsThePersistentValueIsScannedLikeOutput() throws Exception {
+        String session = createSession("runc");
+        String secret = "AKIA" + "IOSFODNN7EXAMPLE";
+        JsonNode r = cell(session, "python", "'key=" + secret + "'", Map.of("dlpMode", "redact"));
+        assertThat(r.get("status").asString()).as(r.toString()).isEqualTo("completed");
+        assertThat(r.get("result").asString()).doesNotContain(secret);
+        assertThat(r.get("securityEvents").toString()).contains("\"stream\":\"result\"").doesNotContain(secret);
+        JsonNode blocked = cell(session, "python", "'key=" + secret + "'", Map.of("dlpMode", "block"));
+        assertThat(blocked.has("result")).as(blocked.toString()).isFalse();
     }
 
     @Test

@@ -20,7 +20,7 @@ for a in "$@"; do
   esac
 done
 
-stage=
+source bench/lib.sh
 dockerd_pid=
 finish() {
   if [ -n "$dockerd_pid" ]; then
@@ -28,17 +28,14 @@ finish() {
     kill "$dockerd_pid" 2>/dev/null || true
     for _ in $(seq 1 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
   fi
-  if [ -n "$stage" ]; then rm -rf "$stage"; fi
+  bench_cleanup
 }
 trap finish EXIT
-
-source bench/lib.sh
 bench_java_home
-
 bench_build --agent
-stage=$bench_stage
+
 classpath=$bench_classpath
-if [ ! -f "$stage/classes/io/mcpsandbox/runtime/seccomp-default.json" ] && [ -d /tmp/seccomp-tmp ]; then
+if [ ! -f "$bench_stage/classes/io/mcpsandbox/runtime/seccomp-default.json" ] && [ -d /tmp/seccomp-tmp ]; then
   echo "warning: seccomp-default.json is not in the build; using the temporary copy in /tmp/seccomp-tmp" >&2
   classpath="/tmp/seccomp-tmp:$classpath"
 fi

@@ -13,10 +13,17 @@ bench_java_home() {
   fi
 }
 
+bench_stage=
+
+# Removes the private copy of the classes; for the caller's EXIT trap.
+bench_cleanup() {
+  if [ -n "$bench_stage" ]; then rm -rf "$bench_stage"; fi
+}
+
 # Builds the test classes (and the agent with --agent: every sandbox's PID 1, bound from agent/build/mcp-agent)
 # and copies them to a private directory, so that a concurrent build in this tree (mvn clean, a recompile)
-# cannot pull them from under a running benchmark. Sets bench_stage (the caller removes it at exit) and
-# bench_classpath.
+# cannot pull them from under a running benchmark. Sets bench_stage (removed by bench_cleanup: the caller's
+# EXIT trap) and bench_classpath.
 bench_build() {
   if [ "${1:-}" = "--agent" ]; then
     echo "building (the agent, mvn test-compile)..." >&2

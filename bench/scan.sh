@@ -8,13 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source bench/lib.sh
+trap bench_cleanup EXIT
 bench_java_home
-
-stage=
-cleanup() { if [ -n "$stage" ]; then rm -rf "$stage"; fi; }
-trap cleanup EXIT
-
 bench_build
-stage=$bench_stage
 
 "$JAVA_HOME/bin/java" -Xms512m -Xmx2g -cp "$bench_classpath" io.mcpsandbox.bench.ScanBenchmark "$@"

@@ -12,17 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stage=
-finish() {
-  if [ -n "$stage" ]; then rm -rf "$stage"; fi
-}
-trap finish EXIT
-
 source bench/lib.sh
+trap bench_cleanup EXIT
 bench_java_home
-
 bench_build --agent
-stage=$bench_stage
-classpath=$bench_classpath
 
-"$JAVA_HOME/bin/java" -cp "$classpath" io.mcpsandbox.bench.SessionLoadBenchmark "$@"
+"$JAVA_HOME/bin/java" -cp "$bench_classpath" io.mcpsandbox.bench.SessionLoadBenchmark "$@"

@@ -46,8 +46,23 @@ public final class ActiveExecution {
         ENDED
     }
 
+    /** Most bytes one write to a running program's stdin takes (REST, MCP). */
+    public static final int MAX_STDIN_WRITE = 1 << 20;
+    /** How long one write waits for the program to start and take its input. */
+    public static final Duration STDIN_WAIT = Duration.ofSeconds(30);
+
     /** @param bytesWritten how many of the bytes reached the program */
     public record StdinWrite(StdinOutcome outcome, long bytesWritten) {
+        /** What went wrong with a write of {@code requested} bytes, as REST and MCP say it; null when written. */
+        public String problem(int requested) {
+            return switch (outcome) {
+                case WRITTEN -> null;
+                case TIMED_OUT -> "the program did not take its input within " + STDIN_WAIT.toSeconds() + " s: "
+                        + bytesWritten + " of " + requested + " bytes reached it; send the rest again";
+                case NOT_OPEN -> "its stdin is not open: start it with keepStdinOpen, and write before closing";
+                case ENDED -> "the program has ended; " + bytesWritten + " of " + requested + " bytes reached it";
+            };
+        }
     }
 
     ActiveExecution(String executionId, String userId, String sessionId, String runtime, SecurityLevel securityLevel,

@@ -27,7 +27,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @SystemTest
 class NodeClientsTest {
-    private static final Path NODE_DIR = Path.of("src/test/node").toAbsolutePath();
+    static final Path NODE_DIR = Path.of("src/test/node").toAbsolutePath();
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static ApiServerFixture fixture;
     private static Path stdioDirs;
@@ -178,10 +178,11 @@ class NodeClientsTest {
         return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
     }
 
-    private record Result(int exit, String stdout, String output) {
+    record Result(int exit, String stdout, String output) {
     }
 
-    private static Result node(List<String> args, Map<String, String> env) throws Exception {
+    /** Runs node in src/test/node with {@code args}, stdin closed, within 240 s (then killed, exit -1). */
+    static Result node(List<String> args, Map<String, String> env) throws Exception {
         List<String> command = new ArrayList<>(List.of("node"));
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).directory(NODE_DIR.toFile());

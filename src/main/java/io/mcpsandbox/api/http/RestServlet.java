@@ -44,10 +44,8 @@ final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
     private static final String EXECUTIONS = "/executions";
     private static final String STDIN = "/stdin";
-    /** Most bytes one write to a running program's stdin takes. */
-    static final int MAX_STDIN_WRITE = 1 << 20;
-    /** How long a write waits for the program to take its input. */
-    static final java.time.Duration STDIN_WAIT = java.time.Duration.ofSeconds(30);
+    static final int MAX_STDIN_WRITE = io.mcpsandbox.execution.ActiveExecution.MAX_STDIN_WRITE;
+    static final java.time.Duration STDIN_WAIT = io.mcpsandbox.execution.ActiveExecution.STDIN_WAIT;
     /** Most records one listing returns. */
     static final int MAX_LIST = 1000;
 
@@ -325,17 +323,11 @@ final class RestServlet extends HttpServlet {
             }
             case TIMED_OUT -> {
                 resp.setHeader("Retry-After", "1");
-                body.put("error", "the program did not take its input within " + STDIN_WAIT.toSeconds() + " s: "
-                        + w.bytesWritten() + " of " + data.length + " bytes reached it; send the rest again");
+                body.put("error", w.problem(data.length));
                 http.write(resp, 503, body);
             }
-            case NOT_OPEN -> {
-                body.put("error", "its stdin is not open: start it with keepStdinOpen, and write before closing");
-                http.write(resp, 409, body);
-            }
-            case ENDED -> {
-                body.put("error", "the program has ended; " + w.bytesWritten() + " of " + data.length
-                        + " bytes reached it");
+            case NOT_OPEN, ENDED -> {
+                body.put("error", w.problem(data.length));
                 http.write(resp, 409, body);
             }
         }

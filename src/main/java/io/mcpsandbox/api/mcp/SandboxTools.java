@@ -48,10 +48,8 @@ public final class SandboxTools {
     private static final Logger log = LoggerFactory.getLogger(SandboxTools.class);
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() {
     };
-    /** Most bytes one write_stdin takes. */
-    static final int MAX_STDIN_WRITE = 1 << 20;
-    /** How long write_stdin waits for the program to take its input. */
-    static final java.time.Duration STDIN_WAIT = java.time.Duration.ofSeconds(30);
+    private static final int MAX_STDIN_WRITE = ActiveExecution.MAX_STDIN_WRITE;
+    private static final java.time.Duration STDIN_WAIT = ActiveExecution.STDIN_WAIT;
     /** How long one output notification may take to send before the relay gives up on the client. */
     private static final java.time.Duration NOTIFICATION_WAIT = java.time.Duration.ofSeconds(30);
 
@@ -224,16 +222,10 @@ public final class SandboxTools {
         }
         Map<String, Object> out = Map.of("executionId", executionId, "bytesWritten", w.bytesWritten(),
                 "stdinClosed", close && w.outcome() == ActiveExecution.StdinOutcome.WRITTEN);
-        return switch (w.outcome()) {
-            case WRITTEN -> structured(out, w.bytesWritten() + " bytes written" + (close ? "; stdin closed" : ""),
-                    false);
-            case TIMED_OUT -> structured(out, "the program did not take its input within " + STDIN_WAIT.toSeconds()
-                    + " s: " + w.bytesWritten() + " of " + data.length + " bytes reached it", true);
-            case NOT_OPEN -> structured(out, "its stdin is not open: start it with keepStdinOpen, and write before "
-                    + "closing", true);
-            case ENDED -> structured(out, "the program has ended; " + w.bytesWritten() + " of " + data.length
-                    + " bytes reached it", true);
-        };
+        String problem = w.problem(data.length);
+        return problem == null
+                ? structured(out, w.bytesWritten() + " bytes written" + (close ? "; stdin closed" : ""), false)
+                : structured(out, problem, true);
     }
 
     private CallToolResult listRuntimes() {

@@ -412,6 +412,8 @@ public final class RequestSchemas {
                 + "(absent when it has none)."));
         p.set("notice", type("string").put("description", "Something to know about how it ran, e.g. that the "
                 + "session's interpreter was restarted (its earlier state is gone)."));
+        p.set("pooled", type("boolean").put("description", "Whether it ran in a sandbox started ahead from a warm "
+                + "pool (docs/pools.md); false when a sandbox was started for it or none ran."));
         ObjectNode schema = NODES.objectNode().put("type", "object");
         schema.set("properties", p);
         schema.set("required", strings(List.of("executionId", "status")));

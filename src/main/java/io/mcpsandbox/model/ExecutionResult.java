@@ -13,6 +13,7 @@ import java.util.List;
  * @param result   a persistent-mode call's last expression, as text (null for none, and outside that mode)
  * @param notice   something the caller should know about how it ran, e.g. that the session's interpreter was
  *                 restarted (its earlier state is gone)
+ * @param pooled   whether it ran in a sandbox started ahead from a warm pool (else one started for it, or none)
  * @param images   images the program wrote (execute_code): MCP image content, never in the JSON form
  * @param imageNotes why images were not returned (too large, not an image, ...), beside them
  */
@@ -23,6 +24,7 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
                               @JsonInclude(JsonInclude.Include.NON_NULL) String reason,
                               @JsonInclude(JsonInclude.Include.NON_NULL) String result,
                               @JsonInclude(JsonInclude.Include.NON_NULL) String notice,
+                              boolean pooled,
                               @JsonIgnore List<OutputImage> images,
                               @JsonIgnore List<String> imageNotes) {
 
@@ -39,7 +41,7 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
     public static ExecutionResult running(String executionId, String runtime, SecurityLevel level, String image,
                                           long elapsedMs) {
         return new ExecutionResult(executionId, ExecutionStatus.RUNNING, null, "", "", false, false, elapsedMs,
-                runtime, level, image, ResourceUsage.NONE, List.of(), null, null, null, List.of(), List.of());
+                runtime, level, image, ResourceUsage.NONE, List.of(), null, null, null, false, List.of(), List.of());
     }
 
     /** A result for a request that never ran: refused by policy, or failed inside the service. */
@@ -55,7 +57,7 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
     public ExecutionResult withStatus(ExecutionStatus newStatus, Integer newExitCode, String newReason) {
         return new ExecutionResult(executionId, newStatus, newExitCode, stdout, stderr, stdoutTruncated,
                 stderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, newReason,
-                result, notice, images, imageNotes);
+                result, notice, pooled, images, imageNotes);
     }
 
     /** The same result with other output; the truncation flags stay. */
@@ -68,32 +70,39 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
                                       boolean newStderrTruncated) {
         return new ExecutionResult(executionId, status, exitCode, newStdout, newStderr, newStdoutTruncated,
                 newStderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason,
-                result, notice, images, imageNotes);
+                result, notice, pooled, images, imageNotes);
     }
 
     public ExecutionResult withResourceUsage(ResourceUsage usage) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
-                durationMs, runtime, securityLevel, image, usage, securityEvents, reason, result, notice, images,
-                imageNotes);
+                durationMs, runtime, securityLevel, image, usage, securityEvents, reason, result, notice, pooled,
+                images, imageNotes);
     }
 
     public ExecutionResult withSecurityEvents(List<SecurityEvent> events) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
-                durationMs, runtime, securityLevel, image, resourceUsage, events, reason, result, notice, images,
-                imageNotes);
+                durationMs, runtime, securityLevel, image, resourceUsage, events, reason, result, notice, pooled,
+                images, imageNotes);
     }
 
     /** The same result with a persistent-mode call's value and a notice (either may be null). */
     public ExecutionResult withResultText(String newResult, String newNotice) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, newResult, newNotice,
-                images, imageNotes);
+                pooled, images, imageNotes);
     }
 
     /** The same result with the images the program wrote and why others were left out. */
     public ExecutionResult withImages(List<OutputImage> newImages, List<String> newNotes) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, result, notice,
-                newImages, newNotes);
+                pooled, newImages, newNotes);
+    }
+
+    /** The same result saying whether its sandbox came from a warm pool. */
+    public ExecutionResult withPooled(boolean fromPool) {
+        return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
+                durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, result, notice,
+                fromPool, images, imageNotes);
     }
 }

@@ -21,7 +21,7 @@ class ExecutionResultTest {
     /** A result with every field set and none at its default. */
     private static final ExecutionResult FULL = new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "out",
             "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed", "2",
-            "restarted", List.of(), List.of());
+            "restarted", false, List.of(), List.of());
 
     @Test
     void runningIsAnEmptyPlaceholder() {
@@ -29,7 +29,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.RUNNING, null, "", "", false, false, 42,
                 "runc", SecurityLevel.MEDIUM, "alpine", ResourceUsage.NONE, List.of(), null,
-                null, null, List.of(), List.of()));
+                null, null, false, List.of(), List.of()));
     }
 
     @Test
@@ -39,7 +39,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.REJECTED, null, "", "", false, false, 7,
                 null, SecurityLevel.LOW, "alpine", ResourceUsage.NONE, List.of(EVENT), "policy.x: no",
-                null, null, List.of(), List.of()));
+                null, null, false, List.of(), List.of()));
     }
 
     @Test
@@ -48,7 +48,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.COMPLETED, 0, "out", "err", true, false,
                 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), null,
-                "2", "restarted", List.of(), List.of()));
+                "2", "restarted", false, List.of(), List.of()));
     }
 
     @Test
@@ -57,7 +57,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "[REDACTED]", "", true,
                 false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
-                "2", "restarted", List.of(), List.of()));
+                "2", "restarted", false, List.of(), List.of()));
     }
 
     @Test
@@ -66,7 +66,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "", "e", false, true,
                 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT), "killed",
-                "2", "restarted", List.of(), List.of()));
+                "2", "restarted", false, List.of(), List.of()));
     }
 
     @Test
@@ -83,7 +83,7 @@ class ExecutionResultTest {
 
         assertThat(FULL.withResourceUsage(other)).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED,
                 137, "out", "err", true, false, 960, "runsc", SecurityLevel.HIGH, "python", other, List.of(EVENT),
-                "killed", "2", "restarted", List.of(), List.of()));
+                "killed", "2", "restarted", false, List.of(), List.of()));
     }
 
     @Test
@@ -94,7 +94,7 @@ class ExecutionResultTest {
 
         assertThat(r).isEqualTo(new ExecutionResult("id-1", ExecutionStatus.OOM_KILLED, 137, "out", "err", true,
                 false, 960, "runsc", SecurityLevel.HIGH, "python", USAGE, List.of(EVENT, EVENT), "killed",
-                "2", "restarted", List.of(), List.of()));
+                "2", "restarted", false, List.of(), List.of()));
         assertThat(FULL.withSecurityEvents(null).securityEvents()).isEmpty();
     }
 
@@ -129,7 +129,7 @@ class ExecutionResultTest {
         JsonMapper json = JsonMapper.builder().build();
         List<String> fields = List.of("executionId", "status", "exitCode", "stdout", "stderr", "stdoutTruncated",
                 "stderrTruncated", "durationMs", "runtime", "securityLevel", "image", "resourceUsage",
-                "securityEvents");
+                "securityEvents", "pooled");
 
         JsonNode full = json.valueToTree(FULL.withImages(List.of(new OutputImage("/workspace/a.png", "image/png", 1,
                 new byte[] {1})), List.of("note")));

@@ -64,7 +64,7 @@ final class Records {
         ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 3,
                 "héllo wörld\n", "warn: ✓\n", false, true, 1234, "runc", SecurityLevel.MEDIUM, "host",
                 ResourceUsage.of(800, 1234, 64L << 20, new NetworkIO(10, 20)), events, null,
-                        null, null, List.of(), List.of());
+                        null, null, false, List.of(), List.of());
         return start.ended(result, end);
     }
 
@@ -73,7 +73,7 @@ final class Records {
         ExecutionRecord start = started(user, startedAt);
         ExecutionResult result = new ExecutionResult(start.executionId(), ExecutionStatus.COMPLETED, 0, stdout, stderr,
                 false, false, 12, "runc", SecurityLevel.MEDIUM, "host", ResourceUsage.NONE, List.of(), null,
-                        null, null, List.of(), List.of());
+                        null, null, false, List.of(), List.of());
         return start.ended(result, startedAt.plusMillis(12));
     }
 

@@ -35,6 +35,7 @@ public final class SandboxApi implements AutoCloseable {
         this.store = services.store();
         this.sessions = services.sessions();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
+        metrics.bindPool(services.pool());
         this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
         this.parser = new RequestParser(new RequestSchemas(config, gateway.runtimes().stream()
                 .map(r -> r.name()).toList()));

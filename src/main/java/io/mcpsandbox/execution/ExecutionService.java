@@ -17,6 +17,8 @@ import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.pool.SandboxPool;
+import io.mcpsandbox.pool.WarmSandbox;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.scan.ImageVulnerabilityPolicy;
 import io.mcpsandbox.scan.OutputScanner;
@@ -64,6 +66,8 @@ import org.slf4j.MDC;
  */
 public final class ExecutionService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExecutionService.class);
+    /** How long placing an execution's files in a pooled sandbox may take before it is dropped for a cold one. */
+    private static final Duration FILE_PLACING = Duration.ofSeconds(10);
     /** The logging-context key of the execution a log line is about. */
     public static final String MDC_EXECUTION_ID = "executionId";
 
@@ -78,6 +82,7 @@ public final class ExecutionService implements AutoCloseable {
     private final SandboxRunner sandboxes;
     private final Runnable beforeSandbox;
     private final SessionService sessions;
+    private final SandboxPool pool;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
@@ -91,12 +96,15 @@ public final class ExecutionService implements AutoCloseable {
      * @param beforeSandbox  runs before each execution's record and sandbox exist (starts the owner watchdog)
      * @param sessions       the live sessions, for a request with a {@code sessionId}
      * @param imageOutputs   finds the images a snippet wrote, for a request that wants them back
+     * @param pool           sandboxes started ahead, taken when one fits the request (else a cold start)
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
                             DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
-                            Runnable beforeSandbox, SessionService sessions, ImageOutputs imageOutputs) {
+                            Runnable beforeSandbox, SessionService sessions, ImageOutputs imageOutputs,
+                            SandboxPool pool) {
         this.beforeSandbox = beforeSandbox;
+        this.pool = pool;
         this.sessions = sessions;
         this.validator = validator;
         this.commandPolicy = commandPolicy;
@@ -214,7 +222,7 @@ public final class ExecutionService implements AutoCloseable {
                     + "sessionId (a session keeps the interpreter between calls)", request.runtime(), level,
                     request.image(), elapsedMs(t0), List.of()));
         }
-        PreparedSandbox prepared = null;
+        AutoCloseable teardown = null;
         try {
             ExecutionPlan plan;
             SandboxRuntime runtime;
@@ -253,12 +261,20 @@ public final class ExecutionService implements AutoCloseable {
                 return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, runtime.name(),
                         plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
             }
-            log.info("execution started: user={} runtime={} level={} image={}", request.userId(), runtime.name(),
-                    plan.securityLevel().wireName(), plan.image());
-            SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(id), rootfs, plan.limits(), false,
-                    plan.workspaceFiles());
-            prepared = runtime.prepare(spec);
-            ExecutionResult ran = sandboxes.run(execution, plan, prepared, listener, t0, wantsImages(request));
+            Optional<WarmSandbox> warm = takeWarm(request, plan, runtime, rootfs);
+            log.info("execution started: user={} runtime={} level={} image={} pooled={}", request.userId(),
+                    runtime.name(), plan.securityLevel().wireName(), plan.image(), warm.isPresent());
+            ExecutionResult ran;
+            if (warm.isPresent()) {
+                teardown = warm.get();
+                ran = sandboxes.runWarm(execution, plan, warm.get(), listener, t0, wantsImages(request))
+                        .withPooled(true);
+            } else {
+                PreparedSandbox cold = runtime.prepare(new SandboxSpec(SandboxSpec.nameFor(id), rootfs,
+                        plan.limits(), false, plan.workspaceFiles()));
+                teardown = cold;
+                ran = sandboxes.run(execution, plan, cold, listener, t0, wantsImages(request));
+            }
             List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());
             before.addAll(verdict.events());
             return remember(record, scanned(ran, before, request.dlpMode()));
@@ -268,10 +284,38 @@ public final class ExecutionService implements AutoCloseable {
                     execution.runtime(), execution.securityLevel(), execution.image(), elapsedMs(t0), List.of()));
         } finally {
             active.remove(id);
-            if (prepared != null) {
-                scheduleTeardown(id, prepared);
+            if (teardown != null) {
+                scheduleTeardown(id, teardown);
             }
         }
+    }
+
+    /**
+     * A sandbox from the warm pool for this execution, its files placed through its agent; empty when none fits
+     * (the caller starts one cold). A pooled sandbox that cannot take the files is dropped, and the run goes cold.
+     */
+    private Optional<WarmSandbox> takeWarm(ExecutionRequest request, ExecutionPlan plan, SandboxRuntime runtime,
+                                           RootFilesystem rootfs) {
+        String language = null;
+        if (request.isSnippet()) {
+            try {
+                language = validator.language(request.language()).name();
+            } catch (PolicyViolation e) {
+                return Optional.empty(); // validated already; cannot happen
+            }
+        }
+        Optional<WarmSandbox> warm = pool.take(plan, runtime.name(), rootfs, language);
+        if (warm.isPresent()) {
+            try {
+                SessionFiles.write(warm.get().channel(), plan.workspaceFiles(),
+                        plan.limits().timeout().compareTo(FILE_PLACING) < 0 ? plan.limits().timeout() : FILE_PLACING);
+            } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
+                log.info("a pooled sandbox could not take the files ({}); starting cold", e.getMessage());
+                scheduleTeardown(warm.get().name(), warm.get());
+                return Optional.empty();
+            }
+        }
+        return warm;
     }
 
     /**
@@ -516,12 +560,14 @@ public final class ExecutionService implements AutoCloseable {
         return result;
     }
 
-    private void scheduleTeardown(String executionId, PreparedSandbox prepared) {
+    private void scheduleTeardown(String executionId, AutoCloseable sandbox) {
         CompletableFuture<Void> done = new CompletableFuture<>();
         pendingTeardowns.put(executionId, done);
         teardowns.execute(withId(executionId, () -> {
             try {
-                prepared.close();
+                sandbox.close();
+            } catch (Exception e) {
+                log.warn("the teardown of {} failed: {}", executionId, e.getMessage(), e);
             } finally {
                 pendingTeardowns.remove(executionId);
                 done.complete(null);

@@ -9,6 +9,8 @@ import io.mcpsandbox.model.ResourceUsage;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityEvent.Severity;
 import io.mcpsandbox.policy.ExecutionPlan;
+import io.mcpsandbox.pool.WaitingInterpreter;
+import io.mcpsandbox.pool.WarmSandbox;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.SandboxException;
@@ -26,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
@@ -34,6 +37,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * The run of one prepared sandbox: start, output through the output cap, the wait under the deadline (a kill
@@ -89,28 +93,102 @@ final class SandboxRunner implements AutoCloseable {
      */
     ExecutionResult run(ActiveExecution execution, ExecutionPlan plan, PreparedSandbox prepared,
                         ExecutionListener listener, long startNanos, boolean wantImages) throws SandboxException {
-        String id = execution.executionId();
         if (execution.terminated()) {
-            return ExecutionResult.notRun(id, ExecutionStatus.TERMINATED, "terminated before it started",
-                    execution.runtime(), plan.securityLevel(), plan.image(), ExecutionService.elapsedMs(startNanos),
-                    List.of());
+            return terminatedBeforeStart(execution, plan, startNanos);
         }
+        long deadlineNanos = startNanos + plan.limits().timeout().toNanos();
+        RunningSandbox running = prepared.start();
+        AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), execution.executionId());
+        Launch launch = (channel, sink, beforeStart) -> {
+            // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
+            // a timeout, not a lost agent.
+            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()))
+                    .plus(HANDSHAKE_GRACE);
+            AgentChannel c = AgentChannel.open(prepared.name(), running.fromAgent(), running.toAgent(), handshake);
+            channel.set(c);
+            beforeStart.accept(c);
+            return ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
+                    execution.keepsStdinOpen(), sink);
+        };
+        return runLaunched(execution, plan, running, prepared::close, agentLog, launch, 0, listener, startNanos,
+                wantImages);
+    }
+
+    /**
+     * Runs the program in a sandbox a pool started ahead (its agent ready; its files already placed): as
+     * {@link #run}, the deadline counted from {@code startNanos}, the program on the agent's channel, the whole
+     * sandbox killed at a limit. A language pool's waiting interpreter gets its go instead of a new process. The
+     * CPU the sandbox used while it waited is not the execution's.
+     */
+    ExecutionResult runWarm(ActiveExecution execution, ExecutionPlan plan, WarmSandbox warm,
+                            ExecutionListener listener, long startNanos, boolean wantImages) throws SandboxException {
+        if (execution.terminated()) {
+            return terminatedBeforeStart(execution, plan, startNanos);
+        }
+        Launch launch = (channel, sink, beforeStart) -> {
+            channel.set(warm.channel());
+            beforeStart.accept(warm.channel());
+            Optional<WaitingInterpreter> interpreter = warm.interpreter();
+            return interpreter.isPresent()
+                    ? interpreter.get().release(sink, plan.stdin(), execution.keepsStdinOpen())
+                    : ProgramRun.start(warm.channel(), plan.command(), plan.env(), plan.workDir(), plan.stdin(),
+                            execution.keepsStdinOpen(), sink);
+        };
+        return runLaunched(execution, plan, warm.running(), warm::close, warm.agentLog(), launch,
+                warm.cpuNanosAtTake(), listener, startNanos, wantImages);
+    }
+
+    /** Opens (or takes) the agent's channel and starts the program on it, its output to {@code sink}. */
+    @FunctionalInterface
+    private interface Launch {
+        /**
+         * @param channel     set to the agent's channel as soon as it is open (closed by the caller at the end)
+         * @param beforeStart runs on the open channel before the program starts
+         */
+        ProgramRun start(AtomicReference<AgentChannel> channel, ProgramRun.OutputSink sink,
+                         Consumer<AgentChannel> beforeStart) throws IOException;
+    }
+
+    private static ExecutionResult terminatedBeforeStart(ActiveExecution execution, ExecutionPlan plan,
+                                                         long startNanos) {
+        return ExecutionResult.notRun(execution.executionId(), ExecutionStatus.TERMINATED,
+                "terminated before it started", execution.runtime(), plan.securityLevel(), plan.image(),
+                ExecutionService.elapsedMs(startNanos), List.of());
+    }
+
+    /**
+     * The run of a started sandbox: the program launched on a thread of its own (the handshake and the start block
+     * on the sandbox's pipes), output through the cap, the wait under the deadline, the images, the channel's
+     * close (the agent then kills what the program left running, and exits), how it ended and what it used.
+     *
+     * @param forceStop    removes the sandbox, for one that does not die when killed
+     * @param cpuNanosBase CPU time the sandbox had used before this execution's start, not counted as its usage
+     */
+    private ExecutionResult runLaunched(ActiveExecution execution, ExecutionPlan plan, RunningSandbox running,
+                                        Runnable forceStop, AgentLogTail agentLog, Launch launch, long cpuNanosBase,
+                                        ExecutionListener listener, long startNanos, boolean wantImages)
+            throws SandboxException {
+        String id = execution.executionId();
         ResourceLimits limits = plan.limits();
         long deadlineNanos = startNanos + limits.timeout().toNanos();
-        RunningSandbox running = prepared.start();
         execution.started(running::kill);
         // The cap is seen on the channel's reader thread, which must go on reading while the kill happens: a
         // Docker kill waits for the attach's output to be taken, so a kill on that thread would never return.
         OutputCapture output = new OutputCapture(limits.outputBytes(),
                 () -> Thread.ofPlatform().daemon().name("output-cap-" + id).start(running::kill), execution.output());
-        AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), id);
         AtomicReference<AgentChannel> channel = new AtomicReference<>();
         AtomicReference<ImageOutputs.Snapshot> images = new AtomicReference<>();
         CompletableFuture<ProgramRun.End> end = new CompletableFuture<>();
-        // A platform thread: the handshake and the start block on the sandbox's pipes.
-        Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id, () -> startProgram(
-                execution, prepared.name(), running, plan, output, deadlineNanos, channel, end,
-                wantImages ? c -> images.set(imageOutputs.snapshot(c)) : c -> { })));
+        Consumer<AgentChannel> beforeStart = wantImages ? c -> images.set(imageOutputs.snapshot(c)) : c -> { };
+        Thread.ofPlatform().daemon().name("agent-" + id).start(ExecutionService.withId(id, () -> {
+            try {
+                ProgramRun run = launch.start(channel, sinkOf(output), beforeStart);
+                execution.programStarted(run);
+                run.end().thenAccept(end::complete);
+            } catch (IOException | RuntimeException e) {
+                end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));
+            }
+        }));
         ScheduledFuture<?> progress = timer.scheduleAtFixedRate(
                 () -> listener.progress(ExecutionService.elapsedMs(startNanos), output.totalBytes()),
                 progressInterval.toMillis(), progressInterval.toMillis(), TimeUnit.MILLISECONDS);
@@ -118,7 +196,7 @@ final class SandboxRunner implements AutoCloseable {
         long durationMs;
         ImageOutputs.Collected collected = ImageOutputs.Collected.NONE;
         try {
-            programEnd = awaitEnd(execution, running::kill, prepared::close, end, deadlineNanos);
+            programEnd = awaitEnd(execution, running::kill, forceStop, end, deadlineNanos);
             durationMs = ExecutionService.elapsedMs(startNanos);
             if (images.get() != null && channel.get() != null && !(programEnd instanceof ProgramRun.End.Lost)) {
                 collected = imageOutputs.collect(channel.get(), images.get());
@@ -133,7 +211,8 @@ final class SandboxRunner implements AutoCloseable {
         SandboxExit exit = exitOf(programEnd, running, execution.killRequested() || output.limitHit(), agentLog);
         ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
-        return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(exit.cpuMillis(), durationMs,
+        long cpuMs = Math.max(0, exit.cpuMillis() - cpuNanosBase / 1_000_000);
+        return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(cpuMs, durationMs,
                 exit.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits)
                 .withImages(collected.images(), collected.skipped());
     }
@@ -273,28 +352,6 @@ final class SandboxRunner implements AutoCloseable {
                 .withOutput(output.stdout().text(), stderr, output.stdout().truncated(), output.stderr().truncated())
                 .withResourceUsage(usage)
                 .withSecurityEvents(events(ended, exit, limits));
-    }
-
-    /** Opens the agent's channel (its handshake bounded by the deadline) and starts the program on it. */
-    private static void startProgram(ActiveExecution execution, String name, RunningSandbox running,
-                                     ExecutionPlan plan, OutputCapture output, long deadlineNanos,
-                                     AtomicReference<AgentChannel> channel, CompletableFuture<ProgramRun.End> end,
-                                     java.util.function.Consumer<AgentChannel> beforeStart) {
-        try {
-            // Past the deadline: the host's own clock times the run out (and kills it) first, so a slow start is
-            // a timeout, not a lost agent.
-            Duration handshake = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()))
-                    .plus(HANDSHAKE_GRACE);
-            AgentChannel c = AgentChannel.open(name, running.fromAgent(), running.toAgent(), handshake);
-            channel.set(c);
-            beforeStart.accept(c);
-            ProgramRun run = ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
-                    execution.keepsStdinOpen(), sinkOf(output));
-            execution.programStarted(run);
-            run.end().thenAccept(end::complete);
-        } catch (IOException | RuntimeException e) {
-            end.complete(new ProgramRun.End.Lost(e instanceof IOException io ? io : new IOException(e)));
-        }
     }
 
     /**

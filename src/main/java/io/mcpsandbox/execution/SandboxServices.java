@@ -21,6 +21,9 @@ import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.policy.CommandPolicy;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.pool.PoolKey;
+import io.mcpsandbox.pool.PoolSettings;
+import io.mcpsandbox.pool.SandboxPool;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
 import io.mcpsandbox.runtime.LeftoverReaper;
@@ -82,6 +85,7 @@ public final class SandboxServices implements AutoCloseable {
     private final ImageResolver images;
     private final ImageVulnerabilityPolicy imageScans;
     private final OwnerWatchdog watchdog;
+    private final SandboxPool pool;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -124,12 +128,14 @@ public final class SandboxServices implements AutoCloseable {
                 OwnerWatchdog.thisJvm(REAPER_MAIN, REAPER_COMMAND), watchdogEnv(config),
                 config.dataDir().resolve("watchdog.log"));
         RequestValidator validator = new RequestValidator(config, runtimeSettings.minimumLevel());
+        this.pool = new SandboxPool(PoolSettings.from(config.settings()), this::poolRuntime, images,
+                key -> poolTemplate(validator, key), watchdog::ensureStarted);
         this.sessions = new SessionService(SessionSettings.from(config.settings()), validator, selector, images,
-                imageScans, store, Clock.systemUTC(), watchdog::ensureStarted);
+                imageScans, store, Clock.systemUTC(), watchdog::ensureStarted, pool);
         this.executions = new ExecutionService(validator, CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
                 Duration.ofSeconds(1), watchdog::ensureStarted, sessions,
-                new ImageOutputs(ImageOutputSettings.from(config.settings())));
+                new ImageOutputs(ImageOutputSettings.from(config.settings())), pool);
     }
 
     public SandboxConfig config() {
@@ -142,6 +148,36 @@ public final class SandboxServices implements AutoCloseable {
 
     public SessionService sessions() {
         return sessions;
+    }
+
+    /** The warm pools; empty until {@link #startPools()}. */
+    public SandboxPool pool() {
+        return pool;
+    }
+
+    /**
+     * Starts filling the warm pools (pool.*): a long-running server calls it once its runtimes are verified; a
+     * one-shot command never does, so it starts nothing ahead that it would not use.
+     */
+    public void startPools() {
+        pool.start();
+    }
+
+    /** A runtime a pool may start sandboxes on: known, usable here, and not excluded by the settings. */
+    private java.util.Optional<SandboxRuntime> poolRuntime(String name) {
+        return registry.find(name).filter(r -> registry.info(r).usable() && selector.exclusion(r).isEmpty());
+    }
+
+    /**
+     * The plan of a default request of a pool's key, as the validator makes it (a language's snippet, or a
+     * command): what the pool's sandboxes are started with, and what a request must match to take one.
+     */
+    private static io.mcpsandbox.policy.ExecutionPlan poolTemplate(RequestValidator validator, PoolKey key)
+            throws io.mcpsandbox.policy.PolicyViolation {
+        ExecutionRequest.Builder request = ExecutionRequest.builder().image(key.image()).runtime(key.runtime())
+                .userId("pool");
+        return validator.validate(key.language() != null ? request.language(key.language()).code("pass").build()
+                : request.command("true").build());
     }
 
     /** A name in runtimes.allowed that no runtime of this build has is a typo that would refuse everything. */
@@ -363,6 +399,7 @@ public final class SandboxServices implements AutoCloseable {
 
     @Override
     public void close() {
+        pool.close(); // no more starts ahead; its ready sandboxes removed
         sessions.close();
         executions.close();
         // Every sandbox torn down: the watchdog ends quietly. Otherwise it reaps them once this JVM exits.

@@ -3,8 +3,13 @@ package io.mcpsandbox.metrics;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SecurityEvent;
+import io.mcpsandbox.pool.PoolKey;
+import io.mcpsandbox.pool.PoolStatus;
+import io.mcpsandbox.pool.SandboxPool;
 import io.mcpsandbox.record.ExecutionStore;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -16,13 +21,15 @@ import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
 
 /**
  * The service's meters in one Prometheus registry: JVM metrics, {@code mcp_sandbox_executions_total} by
  * runtime and status, {@code mcp_sandbox_execution_duration_seconds} (histogram),
  * {@code mcp_sandbox_active_executions}, {@code mcp_sandbox_security_events_total} by type and severity,
- * {@code mcp_sandbox_rejections_total} by reason, and {@code mcp_sandbox_store_size_bytes}.
+ * {@code mcp_sandbox_rejections_total} by reason, {@code mcp_sandbox_store_size_bytes}, and the warm pools'
+ * meters ({@link #bindPool}).
  */
 public final class SandboxMetrics implements AutoCloseable {
     public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -57,6 +64,51 @@ public final class SandboxMetrics implements AutoCloseable {
                 .description("What the execution records take: the SQLite file on disk, or Redis's stored results "
                         + "plus the SQLite file; -1 when unknown")
                 .register(registry);
+    }
+
+    /**
+     * The warm pools' meters, one series per pool (tag {@code pool}, e.g. {@code runc:host:python}):
+     * {@code mcp_sandbox_pool_size} (configured), {@code mcp_sandbox_pool_ready}, {@code mcp_sandbox_pool_hits_total},
+     * {@code mcp_sandbox_pool_misses_total} by reason, {@code mcp_sandbox_pool_died_total},
+     * {@code mcp_sandbox_pool_refill_seconds} (count and sum),
+     * {@code mcp_sandbox_pool_refill_failures_total} and {@code mcp_sandbox_pool_memory_bytes}.
+     */
+    public void bindPool(SandboxPool pool) {
+        for (PoolKey key : pool.keys()) {
+            String tag = key.toString();
+            Gauge.builder("mcp.sandbox.pool.size", pool, p -> p.status(key).map(PoolStatus::size).orElse(0))
+                    .strongReference(true).tag("pool", tag)
+                    .description("Sandboxes the pool keeps ready (pool.sandboxes)").register(registry);
+            Gauge.builder("mcp.sandbox.pool.ready", pool, p -> p.status(key).map(PoolStatus::ready).orElse(0))
+                    .strongReference(true).tag("pool", tag)
+                    .description("Sandboxes ready in the pool now").register(registry);
+            Gauge.builder("mcp.sandbox.pool.memory", pool, p -> p.status(key).map(PoolStatus::memoryBytes).orElse(0L))
+                    .strongReference(true).tag("pool", tag).baseUnit("bytes")
+                    .description("Memory the pool's ready sandboxes hold, as last measured").register(registry);
+            FunctionCounter.builder("mcp.sandbox.pool.hits", pool, p -> p.status(key).map(PoolStatus::hits)
+                            .orElse(0L))
+                    .tag("pool", tag).description("Executions and sessions served by a sandbox of the pool")
+                    .register(registry);
+            for (SandboxPool.Miss reason : SandboxPool.Miss.values()) {
+                FunctionCounter.builder("mcp.sandbox.pool.misses", pool, p -> p.status(key)
+                                .map(s -> s.misses(reason)).orElse(0L))
+                        .tag("pool", tag).tag("reason", reason.name().toLowerCase(java.util.Locale.ROOT))
+                        .description("Requests of the pool's key that started cold: empty, or a mismatch (other "
+                                + "limits, environment or program)")
+                        .register(registry);
+            }
+            FunctionCounter.builder("mcp.sandbox.pool.died", pool, p -> p.status(key).map(PoolStatus::died)
+                            .orElse(0L))
+                    .tag("pool", tag).description("Ready sandboxes found dead while waiting, and replaced")
+                    .register(registry);
+            FunctionCounter.builder("mcp.sandbox.pool.refill.failures", pool, p -> p.status(key)
+                            .map(PoolStatus::failures).orElse(0L))
+                    .tag("pool", tag).description("Sandboxes the pool could not start ahead").register(registry);
+            FunctionTimer.builder("mcp.sandbox.pool.refill", pool,
+                            p -> p.status(key).map(PoolStatus::refills).orElse(0L),
+                            p -> p.status(key).map(PoolStatus::refillNanos).orElse(0L), TimeUnit.NANOSECONDS)
+                    .tag("pool", tag).description("Time to start one sandbox ahead, to ready").register(registry);
+        }
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

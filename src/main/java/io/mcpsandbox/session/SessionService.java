@@ -9,6 +9,8 @@ import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
+import io.mcpsandbox.pool.SandboxPool;
+import io.mcpsandbox.pool.WarmSandbox;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
@@ -70,6 +72,7 @@ public final class SessionService implements AutoCloseable {
     private final Clock clock;
     /** Runs before a sandbox exists (starts the owner watchdog, which kills it should this JVM die). */
     private final Runnable beforeSandbox;
+    private final SandboxPool pool;
     private final String serverId = ServerIdentity.current();
     private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
     /** Sessions being created, by user: they count against the caps before they exist. */
@@ -86,6 +89,14 @@ public final class SessionService implements AutoCloseable {
     public SessionService(SessionSettings settings, RequestValidator validator, RuntimeSelector selector,
                           ImageResolver images, ImageVulnerabilityPolicy imageScans, ExecutionStore store,
                           Clock clock, Runnable beforeSandbox) {
+        this(settings, validator, selector, images, imageScans, store, clock, beforeSandbox, SandboxPool.none());
+    }
+
+    /** @param pool sandboxes started ahead: a new session with a read-only root takes one when one fits */
+    public SessionService(SessionSettings settings, RequestValidator validator, RuntimeSelector selector,
+                          ImageResolver images, ImageVulnerabilityPolicy imageScans, ExecutionStore store,
+                          Clock clock, Runnable beforeSandbox, SandboxPool pool) {
+        this.pool = pool;
         this.beforeSandbox = beforeSandbox;
         this.settings = settings;
         this.validator = validator;
@@ -158,19 +169,24 @@ public final class SessionService implements AutoCloseable {
             throw new PolicyViolation("image", refusal.get());
         }
         String id = UUID.randomUUID().toString();
-        String name = SandboxSpec.nameFor(id);
         beforeSandbox.run();
-        PreparedSandbox prepared = runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), false,
-                plan.workspaceFiles(), rootfsBytes));
-        AgentChannel channel = null;
+        Optional<WarmSandbox> warm = rootfsBytes == 0 ? takeWarm(runtime, plan, image) : Optional.empty();
+        String name = warm.map(WarmSandbox::name).orElse(SandboxSpec.nameFor(id));
+        PreparedSandbox prepared = warm.isPresent() ? warm.get().prepared()
+                : runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), false, plan.workspaceFiles(),
+                        rootfsBytes));
+        AgentChannel channel = warm.map(WarmSandbox::channel).orElse(null);
         try {
-            RunningSandbox running = prepared.start();
-            AgentLogTail agentLog = AgentLogTail.follow(running.agentLog(), name);
-            try {
-                channel = AgentChannel.open(name, running.fromAgent(), running.toAgent(), HANDSHAKE);
-            } catch (IOException e) {
-                throw new SandboxException("the session's sandbox did not start: " + e.getMessage()
-                        + agentLog.describe(), e);
+            RunningSandbox running = warm.isPresent() ? warm.get().running() : prepared.start();
+            AgentLogTail agentLog = warm.isPresent() ? warm.get().agentLog()
+                    : AgentLogTail.follow(running.agentLog(), name);
+            if (channel == null) {
+                try {
+                    channel = AgentChannel.open(name, running.fromAgent(), running.toAgent(), HANDSHAKE);
+                } catch (IOException e) {
+                    throw new SandboxException("the session's sandbox did not start: " + e.getMessage()
+                            + agentLog.describe(), e);
+                }
             }
             Instant now = clock.instant();
             SessionRecord record = SessionRecord.opened(id, request.userId(), plan.image(), runtime.name(),
@@ -178,8 +194,8 @@ public final class SessionService implements AutoCloseable {
                     List.copyOf(request.env().keySet()), now, now.plus(lifetime), idle.toSeconds(), name, serverId);
             store.saveSession(record); // nothing is open without its record
             live.put(id, new LiveSession(record, prepared, running, channel, agentLog, plan.env()));
-            log.info("session opened: id={} user={} runtime={} image={}", id, request.userId(), runtime.name(),
-                    plan.image());
+            log.info("session opened: id={} user={} runtime={} image={} pooled={}", id, request.userId(),
+                    runtime.name(), plan.image(), warm.isPresent());
             return record;
         } catch (SandboxException | RuntimeException e) {
             if (channel != null) {
@@ -188,6 +204,24 @@ public final class SessionService implements AutoCloseable {
             prepared.close();
             throw e;
         }
+    }
+
+    /**
+     * A sandbox from the warm pool for a new session (read-only root), its files placed through its agent; empty
+     * when none fits or it cannot take the files (then dropped: the session starts cold).
+     */
+    private Optional<WarmSandbox> takeWarm(SandboxRuntime runtime, ExecutionPlan plan, ImageResolver.Resolved image) {
+        Optional<WarmSandbox> warm = pool.takeForSession(runtime.name(), plan.image(), image.rootfs(), plan.limits());
+        if (warm.isPresent()) {
+            try {
+                SessionFiles.write(warm.get().channel(), plan.workspaceFiles(), HANDSHAKE);
+            } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
+                log.info("a pooled sandbox could not take the session's files ({}); starting cold", e.getMessage());
+                teardowns.submit(warm.get()::close);
+                return Optional.empty();
+            }
+        }
+        return warm;
     }
 
     private Duration seconds(String field, Long requested, Duration fallback, boolean zeroAllowed)

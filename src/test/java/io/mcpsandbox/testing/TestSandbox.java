@@ -54,6 +54,8 @@ public final class TestSandbox implements AutoCloseable {
         env.putIfAbsent("MCP_SANDBOX_SANDBOX_AGENT", BUILT_AGENT.toString());
         SandboxConfig config = new ConfigLoader(env).load();
         this.services = new SandboxServices(config);
+        // Pooled sandboxes are named before any execution exists: their traces are looked for as well.
+        services.pool().onSandboxStarted(sandboxNames::add);
     }
 
     /**

@@ -59,32 +59,63 @@ public final class ProgramRun {
      */
     public static ProgramRun start(AgentChannel channel, List<String> argv, Map<String, String> env, String cwd,
                                    byte[] stdin, boolean keepStdinOpen, OutputSink sink) throws IOException {
+        ProgramRun run = startHeld(channel, argv, env, cwd, sink);
+        run.feed(stdin, keepStdinOpen);
+        return run;
+    }
+
+    /**
+     * Starts the program with its stdin open and nothing written to it: {@link #feed} sends its initial stdin
+     * later (a warm pool's interpreter waits on its stdin for the host's go).
+     *
+     * @throws IOException the channel failed while the start was sent
+     */
+    public static ProgramRun startHeld(AgentChannel channel, List<String> argv, Map<String, String> env, String cwd,
+                                       OutputSink sink) throws IOException {
         ProgramRun run = new ProgramRun();
         run.process = channel.start(argv, env, cwd, run.listener(sink));
-        AgentProcess p = run.process;
-        if (stdin == null || stdin.length == 0) {
-            if (!keepStdinOpen) {
-                p.closeStdin();
-            }
-            run.initialStdin.complete(null);
-        } else {
-            // Writes wait while the program does not read: never on the caller's thread.
-            Thread.ofPlatform().daemon().name("stdin-" + p.id()).start(() -> {
-                try {
-                    p.writeStdin(stdin);
-                    if (!keepStdinOpen) {
-                        p.closeStdin();
-                    }
-                } catch (IOException | IllegalStateException e) {
-                    // the program or its sandbox ended first: its end says how
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    run.initialStdin.complete(null);
-                }
-            });
-        }
         return run;
+    }
+
+    /**
+     * Writes {@code stdin} (null or empty for none), then closes the program's stdin unless {@code keepStdinOpen};
+     * {@link #initialStdinSent()} completes after. Once per run. A write that fits one frame goes out at once (the
+     * agent takes a first frame without waiting for the program); a longer one from a thread of its own, since
+     * its writes wait while the program does not read.
+     */
+    public void feed(byte[] stdin, boolean keepStdinOpen) throws IOException {
+        AgentProcess p = process;
+        if (stdin == null || stdin.length == 0 || stdin.length <= AgentProtocol.MAX_PAYLOAD) {
+            try {
+                if (stdin != null && stdin.length > 0) {
+                    p.writeStdin(stdin);
+                }
+                if (!keepStdinOpen) {
+                    p.closeStdin();
+                }
+            } catch (IllegalStateException e) {
+                // its stdin was closed already: its end says how it went
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                initialStdin.complete(null);
+            }
+            return;
+        }
+        Thread.ofPlatform().daemon().name("stdin-" + p.id()).start(() -> {
+            try {
+                p.writeStdin(stdin);
+                if (!keepStdinOpen) {
+                    p.closeStdin();
+                }
+            } catch (IOException | IllegalStateException e) {
+                // the program or its sandbox ended first: its end says how
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                initialStdin.complete(null);
+            }
+        });
     }
 
     /** Completes once the request's own stdin has been sent (or could not be). */

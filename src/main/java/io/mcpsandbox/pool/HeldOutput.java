@@ -1,0 +1,55 @@
+package io.mcpsandbox.pool;
+
+import io.mcpsandbox.runtime.agent.ProgramRun;
+import java.io.ByteArrayOutputStream;
+
+/**
+ * The output of a program started ahead, before anyone owns it: kept (bounded) until {@link #attach} names the
+ * execution's sink, then handed over, and everything after goes straight there. A started-ahead interpreter
+ * prints nothing before its go; what it might print (a warning of the interpreter's own) is the execution's, as
+ * it would be on a cold start.
+ */
+final class HeldOutput implements ProgramRun.OutputSink {
+    /** What is kept per stream before an owner exists; beyond, the bytes are dropped. */
+    static final int MAX_HELD = 64 * 1024;
+
+    private final ByteArrayOutputStream heldOut = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream heldErr = new ByteArrayOutputStream();
+    private ProgramRun.OutputSink target;
+
+    /** From now on output goes to {@code sink}, starting with what was kept. Once. */
+    synchronized void attach(ProgramRun.OutputSink sink) {
+        if (target != null) {
+            throw new IllegalStateException("the output already has its owner");
+        }
+        target = sink;
+        if (heldOut.size() > 0) {
+            sink.stdout(heldOut.toByteArray());
+        }
+        if (heldErr.size() > 0) {
+            sink.stderr(heldErr.toByteArray());
+        }
+    }
+
+    @Override
+    public synchronized void stdout(byte[] chunk) {
+        if (target != null) {
+            target.stdout(chunk);
+        } else {
+            keep(heldOut, chunk);
+        }
+    }
+
+    @Override
+    public synchronized void stderr(byte[] chunk) {
+        if (target != null) {
+            target.stderr(chunk);
+        } else {
+            keep(heldErr, chunk);
+        }
+    }
+
+    private static void keep(ByteArrayOutputStream held, byte[] chunk) {
+        held.write(chunk, 0, Math.min(chunk.length, Math.max(0, MAX_HELD - held.size())));
+    }
+}

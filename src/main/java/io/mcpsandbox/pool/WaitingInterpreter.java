@@ -1,0 +1,52 @@
+package io.mcpsandbox.pool;
+
+import io.mcpsandbox.policy.ExecutionPlan;
+import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.runtime.agent.ProgramRun;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * An interpreter started ahead in a pooled sandbox, waiting for its go ({@link WarmStarter}). It was started with
+ * exactly the program, environment and working directory a snippet of its language gets by default, so it serves
+ * only a plan with those (the pool checks); everything else about the program is as on a cold start.
+ */
+public final class WaitingInterpreter {
+    private final ProgramRun run;
+    private final HeldOutput output;
+
+    private WaitingInterpreter(ProgramRun run, HeldOutput output) {
+        this.run = run;
+        this.output = output;
+    }
+
+    /** Starts {@code argv} (the starter's) as the template plan would start its program, stdin held open. */
+    static WaitingInterpreter start(AgentChannel channel, List<String> argv, ExecutionPlan template)
+            throws IOException {
+        HeldOutput output = new HeldOutput();
+        ProgramRun run = ProgramRun.startHeld(channel, argv, template.env(), template.workDir(), output);
+        return new WaitingInterpreter(run, output);
+    }
+
+    /** Still waiting: it has not ended (killed, out of memory, or its sandbox gone). */
+    boolean waiting() {
+        return !run.end().isDone();
+    }
+
+    /**
+     * Gives it its go, then {@code stdin}; its output goes to {@code sink} from now on (and what it printed
+     * before, if anything). The file it runs must be in place. Once.
+     *
+     * @throws IOException the channel failed
+     */
+    public ProgramRun release(ProgramRun.OutputSink sink, byte[] stdin, boolean keepStdinOpen) throws IOException {
+        output.attach(sink);
+        byte[] first = new byte[1 + (stdin == null ? 0 : stdin.length)];
+        first[0] = WarmStarter.GO;
+        if (stdin != null) {
+            System.arraycopy(stdin, 0, first, 1, stdin.length);
+        }
+        run.feed(first, keepStdinOpen);
+        return run;
+    }
+}

@@ -1,0 +1,44 @@
+# A warm pool's python, started ahead as `python3 -c <this> FILE`: it waits for the host's go (one byte on
+# stdin, sent once FILE is in place), then runs FILE as `python3 FILE` would: as __main__, with sys.argv,
+# sys.path[0] and __file__ as for a script, and a traceback that shows the program's frames only. The rest of
+# stdin is the program's. Nothing of the program's runs before the go, and no module is imported here that a
+# plain start would not have imported.
+def _mcp_sandbox_start():
+    import os
+    import sys
+    if os.read(0, 1) != b"\x01":
+        os._exit(0)  # the pool closed it without a program: nothing to run
+    path = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.orig_argv = sys.orig_argv[:1] + sys.argv
+    sys.path[0] = os.path.dirname(path)
+    main = sys.modules["__main__"].__dict__
+    del main["_mcp_sandbox_start"]
+    main["__file__"] = path
+    main["__cached__"] = None
+    main["__loader__"] = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", path)
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as e:
+        sys.stderr.write("%s: can't open file %r: [Errno %d] %s\n" % (sys.orig_argv[0], path, e.errno, e.strerror))
+        sys.exit(2)
+    try:
+        exec(compile(source, path, "exec"), main)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        # As an uncaught exception of `python3 FILE`: the traceback from the program's first frame, exit 1
+        # (or death by SIGINT for KeyboardInterrupt).
+        tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        if isinstance(e, KeyboardInterrupt):
+            import signal
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        sys.exit(1)
+
+
+_mcp_sandbox_start()

@@ -41,7 +41,8 @@ import tools.jackson.databind.json.JsonMapper;
  * cannot be taken back (its agent ends with its channel), so after a restart on the same data and state
  * directories every one must answer 410 {@code server_restart}, its record must say so, its running execution
  * must have ended {@code error} with a reason, and nothing of any sandbox may remain: no container, bundle,
- * mount, cgroup, Docker container or process.
+ * mount, cgroup, Docker container or process. Issue 12's fault too: the server dies with its warm pools full, and
+ * their sandboxes are reaped the same way.
  *
  * <p>The owner watchdog is off in the killed server: this is about what the next server does with what a dead
  * one left, not about the watchdog racing it (ServerCrashRecoveryTest and DeadOwnerTest cover that).
@@ -50,6 +51,9 @@ import tools.jackson.databind.json.JsonMapper;
 class SessionServerKillTest {
     private static final String KEY = "session-kill-key-0123456789";
     private static final String USER = "kill-tester";
+    /** The first server's warm pools, and how many sandboxes they hold when full. */
+    private static final String POOLS = "runc:host:python=1,runc:host=1,runsc:host=1";
+    private static final int POOLED = 3;
     private static final int RUNC_SESSIONS = 10;
     private static final int RUNSC_SESSIONS = 2;
     private static final Duration HTTP_TIMEOUT = Duration.ofSeconds(90);
@@ -80,7 +84,7 @@ class SessionServerKillTest {
             }
             Path log1 = Files.createTempFile("mcp-session-kill-1-", ".log");
             Path log2 = Files.createTempFile("mcp-session-kill-2-", ".log");
-            Process first = serve(sandbox, log1);
+            Process first = serve(sandbox, log1, POOLS);
             Process second = null;
             try {
                 awaitHealthy(first, log1);
@@ -116,6 +120,13 @@ class SessionServerKillTest {
                             .isNotEmpty();
                 }
 
+                // Its pools full too: sandboxes started ahead die with it and are reaped like the sessions'.
+                OciRuntime ociRunc = oci(sandbox, "runc");
+                OciRuntime ociRunsc = oci(sandbox, "runsc");
+                long ociSessions = sessions.stream().filter(s -> !s.runtime().startsWith("docker")).count();
+                await().atMost(Duration.ofSeconds(120)).until(() -> ociRunc.listContainers().size()
+                        + ociRunsc.listContainers().size() == ociSessions + POOLED);
+
                 first.destroyForcibly().waitFor(); // SIGKILL: no shutdown hook, no session closed
 
                 // Right after: each agent read the end of its channel, killed its programs and exited, so every
@@ -140,7 +151,7 @@ class SessionServerKillTest {
                             .isEqualTo(ExecutionStatus.RUNNING);
                 }
 
-                second = serve(sandbox, log2);
+                second = serve(sandbox, log2, null);
                 awaitHealthy(second, log2); // it recovers before it serves
 
                 SoftAssertions soft = new SoftAssertions();
@@ -308,7 +319,11 @@ class SessionServerKillTest {
         return (OciRuntime) sandbox.services().registry().find(name).orElseThrow();
     }
 
-    private Process serve(TestSandbox sandbox, Path log) throws IOException {
+    /**
+     * @param pools the warm pools the server keeps (pool.sandboxes), or null for none: the first server dies with
+     *              its pools full, the second keeps none, so that what it leaves is only what it must
+     */
+    private Process serve(TestSandbox sandbox, Path log, String pools) throws IOException {
         List<String> argv = new ArrayList<>(ChildJvm.cli());
         argv.addAll(List.of("serve", "--http", "127.0.0.1:" + port));
         ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
@@ -325,6 +340,11 @@ class SessionServerKillTest {
         env.put("MCP_SANDBOX_SESSION_MAX_PER_USER", "20");
         env.put("MCP_SANDBOX_ADMISSION_MAX_CONCURRENT", "32");
         env.put("MCP_SANDBOX_ADMISSION_MAX_PER_USER", "32");
+        if (pools == null) {
+            env.put("MCP_SANDBOX_POOL_ENABLED", "false");
+        } else {
+            env.put("MCP_SANDBOX_POOL_SANDBOXES", pools);
+        }
         return pb.start();
     }
 

@@ -31,6 +31,10 @@ import java.util.stream.Stream;
  * a server may leave behind, and the project's own reaper to remove it.
  */
 final class ChildServer {
+    /**
+     * The agent as agent/Makefile builds it from this checkout: TestSandbox.BUILT_AGENT's value, not that
+     * field itself, because the bench scripts run the benchmarks from a copy of the bench classes alone.
+     */
     private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
     private static final Duration HTTP_TIMEOUT = Duration.ofSeconds(90);
     /** The OCI runtimes whose --root is {@code <stateDir>/<binary>} (OciRuntime.allFlavors). */
@@ -57,18 +61,31 @@ final class ChildServer {
         dataDir = Path.of("/tmp", prefix + runId);
         stateDir = Path.of("/run", prefix + runId);
         log = Path.of("/tmp", prefix + runId + ".log");
+        env.putAll(directories(dataDir, stateDir));
+        env.putAll(settings);
+        config = load(env);
+    }
+
+    /**
+     * Makes a benchmark's own data and state directories and returns the environment that points the project
+     * at them and at the agent ({@code MCP_SANDBOX_SANDBOX_AGENT} as set, else agent/build/mcp-agent).
+     */
+    static Map<String, String> directories(Path dataDir, Path stateDir) throws IOException {
         Files.createDirectories(dataDir);
         Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.createDirectories(stateDir);
         String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
-        env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
-        env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
-        env.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
-        env.putAll(settings);
-        config = new ConfigLoader(env).load();
+        return Map.of(ConfigLoader.ENV_DATA_DIR, dataDir.toString(), "MCP_SANDBOX_STATE_DIR", stateDir.toString(),
+                "MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
+    }
+
+    /** The configuration of that environment; fails when the agent is not built. */
+    static SandboxConfig load(Map<String, String> env) {
+        SandboxConfig config = new ConfigLoader(env).load();
         if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
             throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
         }
+        return config;
     }
 
     /** The server's sandbox configuration, as it will load it. */

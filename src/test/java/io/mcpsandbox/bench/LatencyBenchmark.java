@@ -1,6 +1,5 @@
 package io.mcpsandbox.bench;
 
-import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.host.CgroupReader;
@@ -37,14 +36,11 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -75,11 +71,6 @@ public final class LatencyBenchmark {
     private static final double TARGET_OVERHEAD_MS = 25.0;
     private static final String BENCH_PREFIX = "mcp-bench-";
     private static final Duration CMD_TIMEOUT = Duration.ofSeconds(60);
-    /**
-     * The agent as agent/Makefile builds it from this checkout: TestSandbox.BUILT_AGENT's value, not that
-     * field itself, because bench/latency.sh runs the benchmark from a copy of the bench classes alone.
-     */
-    private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
 
     /** The two workloads of issue 2, item 9. */
     enum Workload {
@@ -204,18 +195,7 @@ public final class LatencyBenchmark {
     // ------------------------------------------------------------------------------------------------ setup
 
     private void run() throws Exception {
-        Files.createDirectories(dataDir);
-        Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.createDirectories(stateDir);
-        Map<String, String> env = new HashMap<>();
-        env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
-        env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
-        String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
-        env.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
-        SandboxConfig config = new ConfigLoader(env).load();
-        if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
-            throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
-        }
+        SandboxConfig config = ChildServer.load(ChildServer.directories(dataDir, stateDir));
         services = new SandboxServices(config);
 
         raws = new RawBundles(config, dataDir, stateDir, names);
@@ -1069,24 +1049,9 @@ public final class LatencyBenchmark {
         }
 
         void writeTo(Path file) throws IOException {
-            String generated = BEGIN + "\n" + render() + END + "\n";
-            String text;
-            if (Files.exists(file)) {
-                String old = Files.readString(file);
-                int b = old.indexOf(BEGIN);
-                int e = old.indexOf(END);
-                if (b >= 0 && e > b) {
-                    text = old.substring(0, b) + generated + old.substring(e + END.length()).replaceFirst("^\n", "");
-                } else {
-                    text = old + (old.endsWith("\n") ? "\n" : "\n\n") + generated;
-                }
-            } else {
-                text = "# Benchmarks\n\n## Latency of one execution\n\nHow to run: `bench/latency.sh` "
-                        + "(`--iterations N`, default 30; `--quick` for a smoke run). Needs root, runc and runsc; "
-                        + "docker is measured when a daemon answers.\n\n" + generated;
-            }
-            Files.createDirectories(file.toAbsolutePath().getParent());
-            Files.writeString(file, text);
+            MarkdownSection.write(file, BEGIN, END, render(), "# Benchmarks\n\n## Latency of one execution\n\n"
+                    + "How to run: `bench/latency.sh` (`--iterations N`, default 30; `--quick` for a smoke run). "
+                    + "Needs root, runc and runsc; docker is measured when a daemon answers.\n\n");
         }
     }
 }

@@ -21,16 +21,7 @@ for a in "$@"; do
 done
 
 source bench/lib.sh
-dockerd_pid=
-finish() {
-  if [ -n "$dockerd_pid" ]; then
-    echo "stopping the dockerd this script started (pid $dockerd_pid)" >&2
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
-  fi
-  bench_cleanup
-}
-trap finish EXIT
+trap bench_cleanup EXIT
 bench_java_home
 bench_build --agent
 
@@ -40,14 +31,6 @@ if [ ! -f "$bench_stage/classes/io/mcpsandbox/runtime/seccomp-default.json" ] &&
   classpath="/tmp/seccomp-tmp:$classpath"
 fi
 
-if [ -n "$start_dockerd" ] && ! docker info >/dev/null 2>&1; then
-  echo "starting dockerd for this run (log: /tmp/mcp-bench-dockerd.log)" >&2
-  dockerd --iptables=false --bridge=none >/tmp/mcp-bench-dockerd.log 2>&1 &
-  dockerd_pid=$!
-  for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
-fi
+if [ -n "$start_dockerd" ]; then bench_start_dockerd; fi
 
-rc=0
-"$JAVA_HOME/bin/java" -cp "$classpath" io.mcpsandbox.bench.LatencyBenchmark "${args[@]+"${args[@]}"}" || rc=$?
-if [ "$rc" -eq 0 ] && [ -n "$dockerd_pid" ]; then rm -f /tmp/mcp-bench-dockerd.log; fi
-exit "$rc"
+"$JAVA_HOME/bin/java" -cp "$classpath" io.mcpsandbox.bench.LatencyBenchmark "${args[@]+"${args[@]}"}"

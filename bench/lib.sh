@@ -14,10 +14,30 @@ bench_java_home() {
 }
 
 bench_stage=
+bench_dockerd_pid=
+bench_dockerd_log=/tmp/mcp-bench-dockerd.log
 
-# Removes the private copy of the classes; for the caller's EXIT trap.
+# For the caller's EXIT trap: stops the dockerd bench_start_dockerd started (its log is kept when the script
+# failed) and removes the private copy of the classes.
 bench_cleanup() {
+  local rc=$?
+  if [ -n "$bench_dockerd_pid" ]; then
+    echo "stopping the dockerd this script started (pid $bench_dockerd_pid)" >&2
+    kill "$bench_dockerd_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$bench_dockerd_pid" 2>/dev/null || break; sleep 1; done
+    if [ "$rc" -eq 0 ]; then rm -f "$bench_dockerd_log"; fi
+  fi
   if [ -n "$bench_stage" ]; then rm -rf "$bench_stage"; fi
+}
+
+# --start-dockerd: when no Docker daemon answers, starts one for the run (bench_cleanup stops that one).
+bench_start_dockerd() {
+  if ! docker info >/dev/null 2>&1; then
+    echo "starting dockerd for this run (log: $bench_dockerd_log)" >&2
+    dockerd --iptables=false --bridge=none >"$bench_dockerd_log" 2>&1 &
+    bench_dockerd_pid=$!
+    for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
 }
 
 # Builds the test classes (and the agent with --agent: every sandbox's PID 1, bound from agent/build/mcp-agent)

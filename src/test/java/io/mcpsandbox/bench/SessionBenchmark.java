@@ -423,7 +423,7 @@ public final class SessionBenchmark {
         Files.setAttribute(workspace, "unix:gid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
         bundles.write(bundle, new SandboxSpec(name, rootfs, config.defaultLimits(), false, Map.of()), OciFlavor.RUNC,
                 workspace, rawUidBase);
-        LatencyBenchmark.runProgramAsInit(bundle.resolve("config.json"), List.of("sleep", "3600"));
+        RawBundles.runProgramAsInit(bundle.resolve("config.json"), List.of("sleep", "3600"));
         names.add(name);
         execContainer = name;
 

@@ -1,26 +1,14 @@
 package io.mcpsandbox.bench;
 
-import io.mcpsandbox.config.ConfigLoader;
-import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
-import io.mcpsandbox.host.HostCommand;
 import io.mcpsandbox.runtime.oci.BundleWriter;
-import java.io.File;
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -51,11 +39,9 @@ import tools.jackson.databind.json.JsonMapper;
  */
 public final class SessionLoadBenchmark {
     private static final String PREFIX = "mcp-bench-load-";
-    private static final Duration HTTP_TIMEOUT = Duration.ofSeconds(90);
-    private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final int MAX_PER_USER = 10;
-    private static final boolean UNIFIED = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"));
+    private static final boolean UNIFIED = ProcFs.UNIFIED;
 
     record Options(int sessions, int durationSeconds, int intervalMs, String runtime, String program, int users) {
         static Options parse(String[] args) {
@@ -123,19 +109,11 @@ public final class SessionLoadBenchmark {
     }
 
     private final Options options;
-    private final String runId = UUID.randomUUID().toString().substring(0, 8);
-    private final Path dataDir = Path.of("/tmp", PREFIX + runId);
-    private final Path stateDir = Path.of("/run", PREFIX + runId);
-    private final Path serverLog = Path.of("/tmp", PREFIX + runId + ".log");
     private final List<String> keys = new ArrayList<>();
     private final List<Session> sessions = new CopyOnWriteArrayList<>();
     /** Every host process ever seen in or supervising a sandbox: pid -> start time (to tell a reused pid). */
     private final Map<Long, String> seenProcesses = new ConcurrentHashMap<>();
-    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
-    private Process server;
-    private int port;
-    private Map<String, String> serverEnv;
+    private ChildServer server;
 
     private SessionLoadBenchmark(Options options) {
         this.options = options;
@@ -157,7 +135,8 @@ public final class SessionLoadBenchmark {
         } catch (Exception | Error e) {
             System.err.println("benchmark failed: " + e);
             e.printStackTrace();
-            System.err.println("server log (tail):\n" + bench.serverLogTail());
+            System.err.println("server log (tail):\n"
+                    + (bench.server == null ? "(not started)" : bench.server.logTail()));
             rc = 1;
         } finally {
             bench.stopServerHard();
@@ -184,7 +163,7 @@ public final class SessionLoadBenchmark {
         startServer();
         long serverPid = server.pid();
         Thread.sleep(2000); // the server's start-up work (its runtime checks) settles
-        long[] serverIdle = smaps(serverPid);
+        long[] serverIdle = ProcFs.smaps(serverPid);
         long availServer = memAvailableKb();
 
         List<Long> creates = new ArrayList<>();
@@ -221,8 +200,7 @@ public final class SessionLoadBenchmark {
         for (String key : keys) {
             listed += JSON.readTree(send(key, "GET", "/v1/sessions", null).body()).path("sessions").size();
         }
-        server.destroy(); // SIGTERM: the server stops as an operator would stop it
-        boolean stopped = server.waitFor(120, TimeUnit.SECONDS);
+        boolean stopped = server.stop(); // SIGTERM: the server stops as an operator would stop it
         Thread.sleep(1000);
         long availEnd = memAvailableKb();
 
@@ -235,23 +213,9 @@ public final class SessionLoadBenchmark {
     // ------------------------------------------------------------------------------------------------ server
 
     private void startServer() throws Exception {
-        Files.createDirectories(dataDir);
-        Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.createDirectories(stateDir);
-        try (ServerSocket free = new ServerSocket(0)) {
-            port = free.getLocalPort();
-        }
-        String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
-        serverEnv = new HashMap<>();
-        serverEnv.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
-        serverEnv.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
-        serverEnv.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
-        SandboxConfig config = new ConfigLoader(serverEnv).load();
-        if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
-            throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
-        }
+        server = new ChildServer(PREFIX, Map.of());
         ServerConfig.AdmissionLimits admission = ServerConfig.machineDefaults(Runtime.getRuntime()
-                .availableProcessors(), totalMemoryBytes(), config.defaultLimits().memoryBytes());
+                .availableProcessors(), totalMemoryBytes(), server.config().defaultLimits().memoryBytes());
         System.out.printf(Locale.ROOT, "server: default caps (session.max-open 64, session.max-per-user %d) and "
                         + "admission (max-concurrent %d, max-per-user %d, queue %d, queue-timeout %d s); %d users%n",
                 MAX_PER_USER, admission.maxConcurrent(), admission.maxPerUser(), admission.queueSize(),
@@ -262,64 +226,11 @@ public final class SessionLoadBenchmark {
             keys.add(key);
             apiKeys.add(key + ":load-user-" + u);
         }
-        Map<String, String> env = new HashMap<>(serverEnv);
-        env.put("MCP_SANDBOX_API_KEYS", String.join(",", apiKeys));
-        List<String> argv = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED",
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", // bin/mcp-sandbox's flags
-                "-cp", System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main",
-                "serve", "--http", "127.0.0.1:" + port));
-        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(serverLog.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().putAll(env);
-        server = pb.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (true) {
-            if (!server.isAlive()) {
-                throw new IllegalStateException("the server exited: " + serverLogTail());
-            }
-            try {
-                HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(base() + "/healthz"))
-                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-                if (r.statusCode() == 200) {
-                    break;
-                }
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the server did not answer /healthz in 120 s");
-            }
-            Thread.sleep(200);
-        }
-        System.out.println("server: pid " + server.pid() + " on " + base());
-    }
-
-    private static String java() {
-        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-    }
-
-    private String base() {
-        return "http://127.0.0.1:" + port;
-    }
-
-    private String serverLogTail() {
-        try {
-            List<String> lines = Files.readAllLines(serverLog);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-        } catch (IOException e) {
-            return "(no server log: " + e.getMessage() + ")";
-        }
+        server.start(apiKeys);
     }
 
     private HttpResponse<String> send(String key, String method, String path, String json) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base() + path))
-                .timeout(HTTP_TIMEOUT).header("Authorization", "Bearer " + key)
-                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-        if (json != null) {
-            b.header("Content-Type", "application/json");
-        }
-        return client.send(b.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        return server.send(key, method, path, json);
     }
 
     // ------------------------------------------------------------------------------------------------ load
@@ -375,7 +286,7 @@ public final class SessionLoadBenchmark {
         }
         long nextReport = start + TimeUnit.SECONDS.toNanos(10);
         while (workers.stream().anyMatch(Thread::isAlive)) {
-            long[] mem = smaps(serverPid);
+            long[] mem = ProcFs.smaps(serverPid);
             result.maxServerPssKb = Math.max(result.maxServerPssKb, mem[0]);
             result.maxServerRssKb = Math.max(result.maxServerRssKb, mem[1]);
             result.minAvailableKb = Math.min(result.minAvailableKb, memAvailableKb());
@@ -443,19 +354,19 @@ public final class SessionLoadBenchmark {
     // ------------------------------------------------------------------------------------------------ memory
 
     private Snapshot snapshot(String label, long serverPid) throws IOException {
-        long[] server = smaps(serverPid);
+        long[] server = ProcFs.smaps(serverPid);
         List<Long> cgroup = new ArrayList<>();
         List<Long> cgroupRss = new ArrayList<>();
         List<Long> inside = new ArrayList<>();
         List<Long> supervisors = new ArrayList<>();
         for (Session s : sessions) {
-            Path dir = memoryCgroup(s.sandboxName());
+            Path dir = ProcFs.memoryCgroup(s.sandboxName());
             cgroup.add(number(dir.resolve(UNIFIED ? "memory.current" : "memory.usage_in_bytes")) / 1024);
-            cgroupRss.add(keyed(dir.resolve("memory.stat"), UNIFIED ? "anon" : "total_rss") / 1024);
-            List<Long> in = pidsIn(dir);
-            inside.add(in.stream().mapToLong(pid -> smaps(pid)[0]).sum());
-            List<Long> sup = processesNaming(s.sandboxName()).stream().filter(p -> !in.contains(p)).toList();
-            supervisors.add(sup.stream().mapToLong(pid -> smaps(pid)[0]).sum());
+            cgroupRss.add(ProcFs.keyed(dir.resolve("memory.stat"), UNIFIED ? "anon" : "total_rss") / 1024);
+            List<Long> in = ProcFs.pidsIn(dir);
+            inside.add(in.stream().mapToLong(pid -> ProcFs.smaps(pid)[0]).sum());
+            List<Long> sup = ProcFs.processesNaming(s.sandboxName()).stream().filter(p -> !in.contains(p)).toList();
+            supervisors.add(sup.stream().mapToLong(pid -> ProcFs.smaps(pid)[0]).sum());
             in.forEach(this::remember);
             sup.forEach(this::remember);
         }
@@ -478,7 +389,8 @@ public final class SessionLoadBenchmark {
         long sum = 0;
         for (Session s : sessions) {
             String rel = BundleWriter.cgroupPath(s.sandboxName()).substring(1);
-            sum += UNIFIED ? keyed(Path.of("/sys/fs/cgroup").resolve(rel).resolve("cpu.stat"), "usage_usec") * 1000
+            sum += UNIFIED
+                    ? ProcFs.keyed(Path.of("/sys/fs/cgroup").resolve(rel).resolve("cpu.stat"), "usage_usec") * 1000
                     : number(Path.of("/sys/fs/cgroup/cpuacct").resolve(rel).resolve("cpuacct.usage"));
         }
         return sum;
@@ -498,39 +410,19 @@ public final class SessionLoadBenchmark {
         }
     }
 
-    private static Path memoryCgroup(String sandboxName) {
-        String rel = BundleWriter.cgroupPath(sandboxName).substring(1);
-        return UNIFIED ? Path.of("/sys/fs/cgroup").resolve(rel) : Path.of("/sys/fs/cgroup/memory").resolve(rel);
-    }
-
-    private static List<Long> pidsIn(Path cgroupDir) throws IOException {
-        Path procs = cgroupDir.resolve("cgroup.procs");
-        if (!Files.isReadable(procs)) {
-            return List.of();
-        }
-        return Files.readAllLines(procs).stream().filter(l -> !l.isBlank()).map(l -> Long.parseLong(l.trim()))
-                .toList();
-    }
-
     private void remember(long pid) {
-        String start = startTimeOf(pid);
+        String start = ProcFs.startTimeOf(pid);
         if (start != null) {
             seenProcesses.put(pid, start);
         }
     }
 
-    /** Pss and Rss of a process, KiB (zeros when it is gone). */
-    private static long[] smaps(long pid) {
-        return new long[] {keyed(Path.of("/proc", Long.toString(pid), "smaps_rollup"), "Pss:"),
-                keyed(Path.of("/proc", Long.toString(pid), "smaps_rollup"), "Rss:")};
-    }
-
     private static long memAvailableKb() {
-        return keyed(Path.of("/proc/meminfo"), "MemAvailable:");
+        return ProcFs.keyed(Path.of("/proc/meminfo"), "MemAvailable:");
     }
 
     private static long totalMemoryBytes() {
-        return keyed(Path.of("/proc/meminfo"), "MemTotal:") * 1024;
+        return ProcFs.keyed(Path.of("/proc/meminfo"), "MemTotal:") * 1024;
     }
 
     private static long number(Path file) {
@@ -538,26 +430,6 @@ public final class SessionLoadBenchmark {
             return Long.parseLong(Files.readString(file).trim());
         } catch (IOException | NumberFormatException e) {
             return 0;
-        }
-    }
-
-    /** The number after {@code key} on its line ("key value [kB]"), 0 when missing. */
-    private static long keyed(Path file, String key) {
-        try (Stream<String> lines = Files.lines(file)) {
-            return lines.map(l -> l.trim().split("\\s+")).filter(f -> f.length >= 2 && f[0].equals(key))
-                    .mapToLong(f -> Long.parseLong(f[1])).findFirst().orElse(0);
-        } catch (IOException | RuntimeException e) {
-            return 0;
-        }
-    }
-
-    /** Field 22 of /proc/PID/stat, or null when there is no such process. */
-    private static String startTimeOf(long pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19];
-        } catch (IOException | RuntimeException gone) {
-            return null;
         }
     }
 
@@ -656,16 +528,9 @@ public final class SessionLoadBenchmark {
 
     // ------------------------------------------------------------------------------------------------ cleanup
 
-    private synchronized void stopServerHard() {
-        if (server != null && server.isAlive()) {
-            server.destroy();
-            try {
-                if (!server.waitFor(120, TimeUnit.SECONDS)) {
-                    server.destroyForcibly().waitFor();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+    private void stopServerHard() {
+        if (server != null) {
+            server.stopHard();
         }
     }
 
@@ -673,25 +538,8 @@ public final class SessionLoadBenchmark {
     private List<String> leftovers() {
         List<String> left = new ArrayList<>();
         try {
-            for (String runtime : List.of("runc", "runsc")) {
-                Path root = stateDir.resolve(runtime);
-                if (Files.isDirectory(root)) {
-                    HostCommand.Result r = HostCommand.run(List.of(runtime, "--root", root.toString(), "list", "-q"),
-                            Duration.ofSeconds(60));
-                    r.stdout().lines().filter(l -> !l.isBlank()).forEach(c -> left.add(runtime + " container " + c));
-                }
-            }
-            Path bundles = dataDir.resolve("bundles");
-            if (Files.isDirectory(bundles)) {
-                try (Stream<Path> b = Files.list(bundles)) {
-                    b.forEach(p -> left.add("bundle " + p));
-                }
-            }
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String[] f = line.split(" ");
-                if (f.length > 1 && (f[1].startsWith(dataDir.toString()) || f[1].startsWith(stateDir.toString()))) {
-                    left.add("mount " + f[1]);
-                }
+            if (server != null) {
+                left.addAll(server.leftovers());
             }
             for (Session s : sessions) {
                 for (Path dir : io.mcpsandbox.host.CgroupReader.host().directories(BundleWriter.cgroupPath(
@@ -700,11 +548,11 @@ public final class SessionLoadBenchmark {
                         left.add("cgroup " + dir);
                     }
                 }
-                processesNaming(s.sandboxName()).forEach(pid -> left.add("process " + pid + " naming "
+                ProcFs.processesNaming(s.sandboxName()).forEach(pid -> left.add("process " + pid + " naming "
                         + s.sandboxName()));
             }
             seenProcesses.forEach((pid, start) -> {
-                if (start.equals(startTimeOf(pid))) {
+                if (start.equals(ProcFs.startTimeOf(pid))) {
                     left.add("sandbox process " + pid);
                 }
             });
@@ -716,43 +564,8 @@ public final class SessionLoadBenchmark {
 
     /** Reaps what a failed run left (the project's own reaper, same directories), then removes the directories. */
     private void reapAndDelete(boolean reap) {
-        if (reap && serverEnv != null) {
-            try {
-                ProcessBuilder pb = new ProcessBuilder(java(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                        System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main", "reap").inheritIO();
-                pb.environment().putAll(serverEnv);
-                pb.environment().put("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
-                pb.start().waitFor(120, TimeUnit.SECONDS);
-            } catch (IOException | InterruptedException e) {
-                System.err.println("cleanup: reap failed: " + e);
-            }
+        if (server != null) {
+            server.reapAndDelete(reap);
         }
-        LatencyBenchmark.deleteTree(dataDir);
-        LatencyBenchmark.deleteTree(stateDir);
-        try {
-            Files.deleteIfExists(serverLog);
-        } catch (IOException e) {
-            System.err.println("cleanup: " + serverLog + ": " + e.getMessage());
-        }
-    }
-
-    /** Host processes (not this one) whose command line contains {@code text}. */
-    private static List<Long> processesNaming(String text) throws IOException {
-        List<Long> pids = new ArrayList<>();
-        long self = ProcessHandle.current().pid();
-        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    String cmdline = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
-                    long pid = Long.parseLong(p.getFileName().toString());
-                    if (cmdline.contains(text) && pid != self) {
-                        pids.add(pid);
-                    }
-                } catch (IOException vanished) {
-                    // it ended while we looked
-                }
-            }
-        }
-        return pids;
     }
 }

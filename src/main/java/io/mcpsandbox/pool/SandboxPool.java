@@ -73,6 +73,8 @@ public final class SandboxPool implements AutoCloseable {
     private final ExecutorService starters;
     private final ExecutorService closers = Executors.newVirtualThreadPerTaskExecutor();
     private final List<Consumer<String>> startListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Names of the sandboxes the pool holds: being started, ready, or being removed (not those taken). */
+    private final java.util.Set<String> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private int filling;
     private boolean closed;
     private boolean started;
@@ -183,6 +185,11 @@ public final class SandboxPool implements AutoCloseable {
         startListeners.add(listener);
     }
 
+    /** The names of the sandboxes the pool holds now: being started, ready, or being removed; not those taken. */
+    public java.util.Set<String> heldNames() {
+        return java.util.Set.copyOf(held);
+    }
+
     /** One pool's status; empty for a key that has no pool. */
     public Optional<PoolStatus> status(PoolKey key) {
         return status().stream().filter(p -> p.key().equals(key)).findFirst();
@@ -285,7 +292,14 @@ public final class SandboxPool implements AutoCloseable {
         beforeSandbox.run();
         String name = SandboxSpec.nameFor(UUID.randomUUID().toString());
         startListeners.forEach(l -> l.accept(name));
-        PreparedSandbox prepared = runtime.prepare(new SandboxSpec(name, rootfs, template.limits(), false, Map.of()));
+        held.add(name);
+        PreparedSandbox prepared;
+        try {
+            prepared = runtime.prepare(new SandboxSpec(name, rootfs, template.limits(), false, Map.of()));
+        } catch (Exception e) {
+            held.remove(name);
+            throw e;
+        }
         AgentChannel channel = null;
         try {
             RunningSandbox running = prepared.start();
@@ -304,6 +318,7 @@ public final class SandboxPool implements AutoCloseable {
                 channel.close();
             }
             prepared.close();
+            held.remove(name);
             throw e;
         }
     }
@@ -348,7 +363,13 @@ public final class SandboxPool implements AutoCloseable {
     }
 
     private void discard(WarmSandbox warm) {
-        closers.execute(warm::close);
+        closers.execute(() -> {
+            try {
+                warm.close();
+            } finally {
+                held.remove(warm.name());
+            }
+        });
     }
 
     /** Stops refilling and removes every ready sandbox; sandboxes already taken are their users' to close. */
@@ -436,7 +457,10 @@ public final class SandboxPool implements AutoCloseable {
                 }
             }
             dead.forEach(SandboxPool.this::discard);
-            taken.ifPresent(WarmSandbox::taken);
+            taken.ifPresent(w -> {
+                w.taken();
+                held.remove(w.name());
+            });
             kick();
             return taken;
         }

@@ -39,7 +39,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 @SystemTest
 class HostileProgramsTest {
+    /**
+     * A runtime written with this suffix ("runc+pool") runs its case in a sandbox a warm pool started ahead (issue
+     * 12): the programs must meet the same walls there. Cases that ask for their own memory, CPUs or pids would
+     * start cold (the pool's sandboxes have the defaults), so they run cold only.
+     */
+    private static final String POOLED = "+pool";
+    private static final List<String> POOLED_RUNTIMES = List.of("runc", "runsc");
     private static TestSandbox sandbox;
+    private static TestSandbox pooledSandbox;
     private static final Map<String, Map<String, String>> results = new ConcurrentHashMap<>();
 
     /** A hostile program, the limit it attacks, and the check that the limit held. */
@@ -58,17 +66,34 @@ class HostileProgramsTest {
     @BeforeAll
     static void start() {
         sandbox = TestSandbox.boundaryOnly();
+        pooledSandbox = TestSandbox.start(Map.of("MCP_SANDBOX_POLICY_MODE", "report",
+                "MCP_SANDBOX_POOL_SANDBOXES", String.join(",", POOLED_RUNTIMES.stream().map(r -> r + ":host=1")
+                        .toList())));
+        pooledSandbox.services().startPools();
     }
 
     @AfterAll
     static void stop() throws IOException {
-        sandbox.close();
+        try {
+            sandbox.close();
+            pooledSandbox.services().pool().close();
+            pooledSandbox.assertNothingLeftBehind();
+        } finally {
+            pooledSandbox.close();
+        }
         writeTable();
     }
 
     @AfterEach
     void nothingLeftBehind() throws IOException {
         sandbox.assertNothingLeftBehind();
+        pooledSandbox.assertNothingLeftBehind();
+    }
+
+    /** Whether a case's sandbox can come from a pool: it sets no sandbox-wide limit of its own. */
+    private static boolean poolable(Hostile h) {
+        LimitsRequest limits = h.request().build().limits();
+        return limits.memoryBytes() == null && limits.cpus() == null && limits.pids() == null;
     }
 
     static Stream<Arguments> cases() throws Exception {
@@ -97,13 +122,25 @@ class HostileProgramsTest {
             for (String runtime : runtimes) {
                 cases.add(Arguments.of(h, runtime));
             }
+            if (poolable(h)) {
+                POOLED_RUNTIMES.forEach(r -> cases.add(Arguments.of(h, r + POOLED)));
+            }
         }
         return cases.stream();
     }
 
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("cases")
-    void isContained(Hostile hostile, String runtime) throws Exception {
+    void isContained(Hostile hostile, String label) throws Exception {
+        boolean fromPool = label.endsWith(POOLED);
+        String runtime = fromPool ? label.substring(0, label.length() - POOLED.length()) : label;
+        TestSandbox target = fromPool ? pooledSandbox : sandbox;
+        if (fromPool) {
+            io.mcpsandbox.pool.PoolKey key = new io.mcpsandbox.pool.PoolKey(runtime, "host", null);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
+                    .pollInterval(java.time.Duration.ofMillis(50)).until(() ->
+                            pooledSandbox.services().pool().status(key).orElseThrow().ready() == 1);
+        }
         String marker = "hostile-" + UUID.randomUUID();
         String secret = UUID.randomUUID().toString();
         Path canary = Files.createTempFile("canary-", ".txt");
@@ -114,19 +151,20 @@ class HostileProgramsTest {
             ExecutionRequest request = hostile.request().runtime(runtime)
                     .env("MARKER", marker).env("CANARY", canary.toString())
                     .env("PORT", Integer.toString(listener.getLocalPort())).build();
-            ExecutionResult result = sandbox.run(request);
+            ExecutionResult result = target.run(request);
             try {
+                assertThat(result.pooled()).as("from the pool").isEqualTo(fromPool);
                 hostile.contained().accept(result, ctx);
                 assertThat(result.stdout() + result.stderr()).as("the canary's secret").doesNotContain(secret);
                 assertNoConnection(listener);
                 // After teardown: a planted symlink must not make the cleanup touch host files.
-                sandbox.services().executions().awaitTeardowns(java.time.Duration.ofSeconds(30));
+                target.services().executions().awaitTeardowns(java.time.Duration.ofSeconds(30));
                 assertThat(Files.readString(canary)).as("the host canary is untouched").isEqualTo(secret);
                 assertThat(TestSandbox.hostProcessesWith(marker)).as("processes left on the host").isEmpty();
-                results.computeIfAbsent(hostile.name(), k -> new TreeMap<>()).put(runtime, "held: " + outcome(result));
+                results.computeIfAbsent(hostile.name(), k -> new TreeMap<>()).put(label, "held: " + outcome(result));
             } catch (AssertionError e) {
-                results.computeIfAbsent(hostile.name(), k -> new TreeMap<>()).put(runtime, "**BROKEN**");
-                throw new AssertionError(hostile.name() + " on " + runtime + " (" + outcome(result) + ", stdout="
+                results.computeIfAbsent(hostile.name(), k -> new TreeMap<>()).put(label, "**BROKEN**");
+                throw new AssertionError(hostile.name() + " on " + label + " (" + outcome(result) + ", stdout="
                         + abbreviate(result.stdout()) + ", stderr=" + abbreviate(result.stderr()) + "): "
                         + e.getMessage(), e);
             }

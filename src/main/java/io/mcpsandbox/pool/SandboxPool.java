@@ -148,7 +148,7 @@ public final class SandboxPool implements AutoCloseable {
      */
     public Optional<WarmSandbox> take(ExecutionPlan plan, String runtime, RootFilesystem rootfs, String language) {
         if (language != null) {
-            Pool pool = pools.get(new PoolKey(runtime, plan.image(), language));
+            Pool pool = find(runtime, plan.image(), language);
             if (pool != null) {
                 Optional<WarmSandbox> warm = pool.take(rootfs, plan.limits(), plan.workDir(), plan);
                 if (warm.isPresent()) {
@@ -156,14 +156,23 @@ public final class SandboxPool implements AutoCloseable {
                 }
             }
         }
-        Pool plain = pools.get(new PoolKey(runtime, plan.image(), null));
+        Pool plain = find(runtime, plan.image(), null);
         return plain == null ? Optional.empty() : plain.take(rootfs, plan.limits(), plan.workDir(), null);
+    }
+
+    /** The pool of this key, or null; a name no pool could have (not a valid key) has none. */
+    private Pool find(String runtime, String image, String language) {
+        try {
+            return pools.get(new PoolKey(runtime, image, language));
+        } catch (IllegalArgumentException notAKey) {
+            return null;
+        }
     }
 
     /** A ready sandbox with no interpreter for a session on {@code runtime} with this root and these limits. */
     public Optional<WarmSandbox> takeForSession(String runtime, String image, RootFilesystem rootfs,
                                                 ResourceLimits limits) {
-        Pool plain = pools.get(new PoolKey(runtime, image, null));
+        Pool plain = find(runtime, image, null);
         return plain == null ? Optional.empty() : plain.take(rootfs, limits, null, null);
     }
 
@@ -363,13 +372,18 @@ public final class SandboxPool implements AutoCloseable {
     }
 
     private void discard(WarmSandbox warm) {
-        closers.execute(() -> {
+        Runnable close = () -> {
             try {
                 warm.close();
             } finally {
                 held.remove(warm.name());
             }
-        });
+        };
+        try {
+            closers.execute(close);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            close.run(); // the pool is closing: removed here rather than left behind
+        }
     }
 
     /** Stops refilling and removes every ready sandbox; sandboxes already taken are their users' to close. */

@@ -93,7 +93,11 @@ public final class WarmSandbox implements AutoCloseable {
 
     /** Marks the take: the CPU it used while waiting is not the execution's. */
     void taken() {
-        cpuNanosAtTake = running.usage().cpuNanos();
+        try {
+            cpuNanosAtTake = running.usage().cpuNanos();
+        } catch (RuntimeException e) {
+            cpuNanosAtTake = 0; // unreadable now: the execution's usage then counts from the sandbox's start
+        }
     }
 
     /** The CPU time its cgroup had used when it was taken (subtracted from an execution's usage). */

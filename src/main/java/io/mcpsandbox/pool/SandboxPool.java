@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Warm pools (docs/pools.md): per {@link PoolKey}, sandboxes started ahead whose agent waits, for a language
  * with its interpreter waiting too. A take hands one out for exactly one execution or session; the caller
- * closes it after. A miss never waits: the caller starts cold. Refill runs in the background, at most
+ * closes it after, and that close starts its replacement (so that the refill does not compete with the run it
+ * served). A miss never waits: the caller starts cold. Refill runs in the background, at most
  * {@code pool.refill-concurrency} starts at once and within {@code pool.memory-budget}; a pool whose starts fail
  * backs off. Sandboxes that died while waiting are found at take time (and by a periodic sweep) and replaced.
  */
@@ -321,7 +322,7 @@ public final class SandboxPool implements AutoCloseable {
             WaitingInterpreter interpreter = pool.starterArgv == null ? null
                     : WaitingInterpreter.start(channel, pool.starterArgv, template);
             return new WarmSandbox(pool.key, prepared, running, channel, agentLog, rootfs, template.limits(),
-                    interpreter);
+                    interpreter, this::kick);
         } catch (Exception e) {
             if (channel != null) {
                 channel.close();
@@ -475,7 +476,8 @@ public final class SandboxPool implements AutoCloseable {
                 w.taken();
                 held.remove(w.name());
             });
-            kick();
+            // No refill now: starting a sandbox takes the CPU the execution it serves needs. It is refilled when
+            // that sandbox is closed (WarmSandbox's afterClose), or by the next sweep.
             return taken;
         }
 

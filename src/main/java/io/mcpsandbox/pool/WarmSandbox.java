@@ -24,11 +24,14 @@ public final class WarmSandbox implements AutoCloseable {
     private final ResourceLimits limits;
     private final WaitingInterpreter interpreter;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Runnable afterClose;
     private volatile long memoryBytes;
     private volatile long cpuNanosAtTake;
 
     WarmSandbox(PoolKey key, PreparedSandbox prepared, RunningSandbox running, AgentChannel channel,
-                AgentLogTail agentLog, RootFilesystem rootfs, ResourceLimits limits, WaitingInterpreter interpreter) {
+                AgentLogTail agentLog, RootFilesystem rootfs, ResourceLimits limits, WaitingInterpreter interpreter,
+                Runnable afterClose) {
+        this.afterClose = afterClose;
         this.key = key;
         this.prepared = prepared;
         this.running = running;
@@ -105,12 +108,19 @@ public final class WarmSandbox implements AutoCloseable {
         return cpuNanosAtTake;
     }
 
-    /** Ends the agent's channel and removes the sandbox (every process, mount, cgroup). Idempotent. */
+    /**
+     * Ends the agent's channel and removes the sandbox (every process, mount, cgroup), then tells the pool (which
+     * refills now: not while the execution it served ran). Idempotent.
+     */
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            channel.close();
-            prepared.close();
+            try {
+                channel.close();
+                prepared.close();
+            } finally {
+                afterClose.run();
+            }
         }
     }
 }

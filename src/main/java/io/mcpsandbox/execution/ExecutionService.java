@@ -311,7 +311,7 @@ public final class ExecutionService implements AutoCloseable {
                         plan.limits().timeout().compareTo(FILE_PLACING) < 0 ? plan.limits().timeout() : FILE_PLACING);
             } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
                 log.info("a pooled sandbox could not take the files ({}); starting cold", e.getMessage());
-                scheduleTeardown(warm.get().name(), warm.get());
+                pool.failedBeforeUse(warm.get());
                 return Optional.empty();
             }
         }

@@ -177,6 +177,20 @@ public final class SandboxPool implements AutoCloseable {
         return plain == null ? Optional.empty() : plain.take(rootfs, limits, null, null);
     }
 
+    /**
+     * A sandbox taken from the pool turned out dead before it ran anything (its agent could not take the files):
+     * counted as died while waiting, and removed. The caller starts cold.
+     */
+    public void failedBeforeUse(WarmSandbox warm) {
+        Pool pool = pools.get(warm.key());
+        if (pool != null) {
+            synchronized (this) {
+                pool.died++;
+            }
+        }
+        discard(warm);
+    }
+
     /** What each pool holds and has done, for metrics and status. */
     public List<PoolStatus> status() {
         List<PoolStatus> all = new ArrayList<>();

@@ -217,7 +217,7 @@ public final class SessionService implements AutoCloseable {
                 SessionFiles.write(warm.get().channel(), plan.workspaceFiles(), HANDSHAKE);
             } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
                 log.info("a pooled sandbox could not take the session's files ({}); starting cold", e.getMessage());
-                teardowns.submit(warm.get()::close);
+                pool.failedBeforeUse(warm.get());
                 return Optional.empty();
             }
         }

@@ -161,6 +161,23 @@ class PoolSystemTest {
 
     @ParameterizedTest
     @MethodSource("runtimes")
+    void aWaitingInterpreterTakesInputKeptOpenAfterItsGo(String runtime) throws Exception {
+        awaitFull();
+        var submission = pooled.submit(python(runtime, "import sys\nfor line in sys.stdin:\n"
+                + "    print(line.strip().upper(), flush=True)\n").stdin("first\n").keepStdinOpen(true).build());
+        var execution = pooled.services().executions().active(submission.executionId()).orElseThrow();
+
+        var write = execution.writeStdin("second\n".getBytes(java.nio.charset.StandardCharsets.UTF_8), true,
+                Duration.ofSeconds(30));
+        ExecutionResult result = submission.result().get(60, java.util.concurrent.TimeUnit.SECONDS);
+
+        assertThat(write.problem(7)).isNull();
+        assertThat(result.pooled()).isTrue();
+        assertThat(result.stdout()).isEqualTo("FIRST\nSECOND\n");
+    }
+
+    @ParameterizedTest
+    @MethodSource("runtimes")
     void anUncaughtErrorEndsAsOnAColdStart(String runtime) {
         awaitFull();
         ExecutionRequest request = python(runtime, "import sys\nprint('before')\nsys.stdout.flush()\n"
@@ -213,6 +230,7 @@ class PoolSystemTest {
                 "cat; id -u; pwd").stdin("in\n").userId("pool-test").build());
         ExecutionResult otherMemory = pooled.run(python(runtime, "print(1)")
                 .limits(new LimitsRequest(null, 128L << 20, null, null, null)).build());
+        awaitFull(); // the plain pool's sandbox is replaced once the command's has been removed
         ExecutionResult otherEnv = pooled.run(python(runtime, "import os; print(os.environ['X'])")
                 .env(Map.of("X", "y")).build());
 

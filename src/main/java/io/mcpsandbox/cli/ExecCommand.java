@@ -152,7 +152,7 @@ final class ExecCommand implements Callable<Integer> {
         ExecutionResult result;
         boolean live = false;
         try (SandboxServices services = new SandboxServices(Main.config())) {
-            Main.reapDeadOwners(services);
+            DeadOwners.reap(services);
             if (json) {
                 result = services.executions().execute(request);
             } else {

@@ -76,8 +76,7 @@ record LocalEndpoint(String url, String token, long pid, long startTime) {
     static String urlFor(String host, int port) throws UnknownHostException {
         InetAddress address = InetAddress.getByName(host);
         if (address.isAnyLocalAddress()) {
-            address = address instanceof Inet6Address ? InetAddress.getByName("::1")
-                    : InetAddress.getByName("127.0.0.1");
+            return "http://" + (address instanceof Inet6Address ? "[::1]" : "127.0.0.1") + ":" + port;
         }
         String literal = address.getHostAddress();
         if (address instanceof Inet6Address) {

@@ -32,6 +32,9 @@ import picocli.CommandLine.Option;
                 + "config file); every request to /mcp, /v1 and /metrics must send Authorization: Bearer <token>, and "
                 + "runs as that token's user. Without keys, --http refuses to start unless --insecure-no-auth is "
                 + "given.",
+                "With --http, `exec` on this machine hands its requests to this server (as docker does to dockerd) "
+                + "through <state dir>/local-endpoint: the URL and a per-start token for the local user, readable by "
+                + "root only, removed on a clean stop (docs/cli.md).",
                 "With --stdio, stdout carries JSON-RPC only (logs go to stderr), executions run as the local user, and "
                 + "the server exits when stdin closes. See docs/mcp-clients.md and docs/api.md."})
 final class ServeCommand implements Callable<Integer> {

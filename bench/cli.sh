@@ -23,6 +23,7 @@ done
 
 cli=bin/mcp-sandbox
 work=$(mktemp -d /tmp/mcp-bench-cli.XXXXXX)
+chmod 755 "$work"   # sandboxes run as unprivileged uids and must reach the data directory
 state=/run/mcp-bench-cli.$$
 export MCP_SANDBOX_DATA_DIR="$work/data" MCP_SANDBOX_STATE_DIR="$state"
 mkdir -p "$MCP_SANDBOX_DATA_DIR"

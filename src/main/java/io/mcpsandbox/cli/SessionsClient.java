@@ -81,8 +81,76 @@ final class SessionsClient {
         this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
         this.connectTimeout = connectTimeout;
         // HTTP/1.1, as the server serves it: no h2c upgrade attempt on plain http.
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(connectTimeout)
-                .followRedirects(HttpClient.Redirect.NEVER).build();
+        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(connectTimeout).followRedirects(HttpClient.Redirect.NEVER);
+        if (base.getScheme().equalsIgnoreCase("http")) {
+            // Plain http and no redirects: TLS is never used, so the default TLS context (which loads and parses
+            // the JDK's trusted certificates, a large part of a CLI start) is not made.
+            builder.sslContext(noTls());
+        }
+        this.http = builder.build();
+    }
+
+    /**
+     * A TLS context for a client that never speaks TLS (plain http, no redirects): any use of it fails. The JDK's
+     * real one would load its TLS implementation and parse the trusted certificates, which is a large part of a
+     * CLI start.
+     */
+    private static javax.net.ssl.SSLContext noTls() {
+        return new javax.net.ssl.SSLContext(new NoTls(), null, "none") {
+        };
+    }
+
+    private static final class NoTls extends javax.net.ssl.SSLContextSpi {
+        private static UnsupportedOperationException refused() {
+            return new UnsupportedOperationException("TLS is not used by this client (plain http)");
+        }
+
+        @Override
+        protected void engineInit(javax.net.ssl.KeyManager[] km, javax.net.ssl.TrustManager[] tm,
+                                  java.security.SecureRandom random) {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSocketFactory engineGetSocketFactory() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLServerSocketFactory engineGetServerSocketFactory() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLEngine engineCreateSSLEngine() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLEngine engineCreateSSLEngine(String host, int port) {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSessionContext engineGetServerSessionContext() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSessionContext engineGetClientSessionContext() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLParameters engineGetDefaultSSLParameters() {
+            return new javax.net.ssl.SSLParameters();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLParameters engineGetSupportedSSLParameters() {
+            return new javax.net.ssl.SSLParameters();
+        }
     }
 
     static URI baseUri(String url) {

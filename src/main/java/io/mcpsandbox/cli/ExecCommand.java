@@ -47,6 +47,12 @@ import tools.jackson.databind.node.ObjectNode;
                 "With --json: one line holding the result object; exit 0 for any execution that produced a result,",
                 "2 for rejected, 1 for error.",
                 "",
+                "Without --session, --local or --user: when `mcp-sandbox serve --http` runs on this machine with the "
+                + "same state directory, exec hands the request to it (as docker does to dockerd) to use its warm "
+                + "pools; the output, exit status and record are the same. Otherwise it runs in this process. To "
+                + "tell which: --debug says it on stderr, and the --json result's `pooled` is true only for a "
+                + "sandbox taken from a pool.",
+                "",
                 "With --session ID the command runs in that session of a running `mcp-sandbox serve --http` at --url "
                 + "(env MCP_SANDBOX_URL) with --api-key (env MCP_SANDBOX_API_KEY); the session fixes image, runtime, "
                 + "level, memory, CPUs and pids. Failures before anything ran: 3 server unreachable, 4 key refused, "
@@ -120,6 +126,10 @@ final class ExecCommand implements Callable<Integer> {
             + "instead of a fresh local sandbox (see `sessions --help`).")
     String session;
 
+    @Option(names = "--local", description = "Run in this process even when a local server could take the request "
+            + "(see below).")
+    boolean local;
+
     @Mixin
     ServerOptions server;
 
@@ -149,10 +159,19 @@ final class ExecCommand implements Callable<Integer> {
             return 2;
         }
         Preflight.requireRoot("exec");
+        if (!local && user == null) {
+            Optional<Integer> handedOff = LocalHandOff.tryRun(Main.config().stateDir(), restBody(), json,
+                    spec.commandLine().getOut(), spec.commandLine().getErr(), debug());
+            if (handedOff.isPresent()) {
+                return handedOff.get();
+            }
+        } else if (debug()) {
+            System.err.println("mcp-sandbox exec: runs in this process (" + (local ? "--local" : "--user") + ")");
+        }
         ExecutionResult result;
         boolean live = false;
         try (SandboxServices services = new SandboxServices(Main.config())) {
-            Main.reapDeadOwners(services);
+            DeadOwners.reap(services);
             if (json) {
                 result = services.executions().execute(request);
             } else {
@@ -220,30 +239,7 @@ final class ExecCommand implements Callable<Integer> {
                         + "key's");
             }
             SessionsClient client = server.client();
-            ObjectNode body = SessionsCommand.executionBody(timeout, outputLimit, env, workDir, stdinFile);
-            requestSource(body);
-            putIfSet(body, "image", image);
-            putIfSet(body, "runtime", runtime);
-            if (securityLevel != null) {
-                body.put("securityLevel", SecurityLevel.parse(securityLevel).wireName());
-            }
-            ObjectNode limits = body.has("limits") ? (ObjectNode) body.get("limits") : body.putObject("limits");
-            if (memory != null) {
-                limits.put("memoryBytes", Units.parseBytes("--memory", memory));
-            }
-            if (cpus != null) {
-                limits.put("cpus", cpus);
-            }
-            if (pids != null) {
-                limits.put("pids", pids);
-            }
-            if (limits.isEmpty()) {
-                body.remove("limits");
-            }
-            if (network) {
-                body.put("network", true);
-            }
-            return SessionsCommand.printStreamed(client, session, body, json, spec.commandLine().getOut(), err);
+            return SessionsCommand.printStreamed(client, session, restBody(), json, spec.commandLine().getOut(), err);
         } catch (SessionsClient.Failure f) {
             err.println("mcp-sandbox exec: " + f.getMessage());
             return f.exitCode;
@@ -253,6 +249,39 @@ final class ExecCommand implements Callable<Integer> {
         } finally {
             err.flush();
         }
+    }
+
+    /** Whether --debug was given (on exec or before it). */
+    private boolean debug() {
+        return Main.debug(spec.root().commandLine().getParseResult());
+    }
+
+    /** The request as the REST API's body has it (POST /v1/executions, or in a session). */
+    private ObjectNode restBody() throws IOException {
+        ObjectNode body = SessionsCommand.executionBody(timeout, outputLimit, env, workDir, stdinFile);
+        requestSource(body);
+        putIfSet(body, "image", image);
+        putIfSet(body, "runtime", runtime);
+        if (securityLevel != null) {
+            body.put("securityLevel", SecurityLevel.parse(securityLevel).wireName());
+        }
+        ObjectNode limits = body.has("limits") ? (ObjectNode) body.get("limits") : body.putObject("limits");
+        if (memory != null) {
+            limits.put("memoryBytes", Units.parseBytes("--memory", memory));
+        }
+        if (cpus != null) {
+            limits.put("cpus", cpus);
+        }
+        if (pids != null) {
+            limits.put("pids", pids);
+        }
+        if (limits.isEmpty()) {
+            body.remove("limits");
+        }
+        if (network) {
+            body.put("network", true);
+        }
+        return body;
     }
 
     /** The command, or the language and code, as a REST body has them (the same checks as a local run). */

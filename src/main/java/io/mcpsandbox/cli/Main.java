@@ -2,24 +2,26 @@ package io.mcpsandbox.cli;
 
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
-import io.mcpsandbox.execution.SandboxServices;
 import io.mcpsandbox.model.ProductVersion;
 import java.io.PrintWriter;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code mcp-sandbox}: the command-line entry point. */
 @Command(name = "mcp-sandbox", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Runs untrusted code inside real isolation (runc, gVisor) and reports what it did.",
-        subcommands = {ExecCommand.class, RuntimesCommand.class, ServeCommand.class, ExecutionsCommand.class,
-                ImagesCommand.class, ReapCommand.class, SessionsCommand.class},
         footer = {"", "Environment: MCP_SANDBOX_DATA_DIR (default /var/lib/mcp-sandbox), MCP_SANDBOX_CONFIG "
                 + "(a properties file; default <data dir>/config.properties), MCP_SANDBOX_LOG_LEVEL (default WARN).",
                 "See docs/configuration.md for every key."})
 public final class Main implements Runnable {
-    private static final Logger log = LoggerFactory.getLogger(Main.class);
+    /**
+     * The subcommands, registered by {@link #commandLine()}: picocli reads every registered command's
+     * annotations by reflection at start, so a command line that names one gets only that one (start-up time).
+     */
+    private static final List<Class<?>> SUBCOMMANDS = List.of(ExecCommand.class, RuntimesCommand.class,
+            ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class, ReapCommand.class,
+            SessionsCommand.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -29,16 +31,21 @@ public final class Main implements Runnable {
     boolean debug;
 
     public static void main(String[] args) {
+        // Answered before picocli and logging start: what picocli would print, in a fraction of the time.
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            System.out.println(ProductVersion.nameAndVersion());
+            System.exit(0);
+        }
         System.exit(run(args));
     }
 
     public static int run(String... args) {
-        return run(new CommandLine(new Main()), args);
+        return run(commandLine(args), args);
     }
 
     /** Runs with these writers as the commands' stdout and stderr (tests read them). */
     static int run(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = commandLine(args);
         cli.setOut(out);
         cli.setErr(err);
         return run(cli, args);
@@ -57,6 +64,30 @@ public final class Main implements Runnable {
         return cli.execute(args);
     }
 
+    /**
+     * The command line for these arguments: with only the subcommand they name (the first argument that is not
+     * an option: the top level's options take no value), or with all of them when they name none or an unknown
+     * one (usage and "did you mean" need them all).
+     */
+    static CommandLine commandLine(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        String named = null;
+        for (String arg : args) {
+            if (!arg.startsWith("-")) {
+                named = arg;
+                break;
+            }
+        }
+        List<Class<?>> chosen = SUBCOMMANDS;
+        for (Class<?> type : SUBCOMMANDS) {
+            if (type.getAnnotation(Command.class).name().equals(named)) {
+                chosen = List.of(type);
+            }
+        }
+        chosen.forEach(cli::addSubcommand);
+        return cli;
+    }
+
     /** Whether {@code --debug} was given at any level of the command line. */
     static boolean debug(CommandLine.ParseResult parsed) {
         for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
@@ -69,20 +100,6 @@ public final class Main implements Runnable {
 
     static SandboxConfig config() {
         return new ConfigLoader(System.getenv()).load();
-    }
-
-    /**
-     * What every command that runs sandboxes does first: removes what dead owners left (a backstop for a
-     * watchdog that was killed too). A failure here is logged and does not stop the command.
-     */
-    static void reapDeadOwners(SandboxServices services) {
-        long t0 = System.nanoTime();
-        try {
-            services.recoverIfLeftovers(SandboxServices.OWNER_DIED);
-            log.debug("dead-owner check: {} us", (System.nanoTime() - t0) / 1000);
-        } catch (RuntimeException e) {
-            log.warn("leftovers of dead processes not reaped: {}", e.getMessage());
-        }
     }
 
     @Override

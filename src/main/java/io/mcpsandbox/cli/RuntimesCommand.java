@@ -31,7 +31,7 @@ final class RuntimesCommand implements Callable<Integer> {
     public Integer call() {
         Preflight.requireRoot("runtimes");
         try (SandboxServices services = new SandboxServices(Main.config())) {
-            Main.reapDeadOwners(services);
+            DeadOwners.reap(services);
             List<RuntimeInfo> infos = services.verifyRuntimes();
             // What runtimes.allowed and security.minimum-level exclude: requests for these are rejected.
             Map<String, String> excluded = new LinkedHashMap<>();

@@ -14,6 +14,7 @@ import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.oci.InotifyBudget;
 import java.io.FileOutputStream;
 import java.io.FileDescriptor;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -31,6 +32,9 @@ import picocli.CommandLine.Option;
                 + "config file); every request to /mcp, /v1 and /metrics must send Authorization: Bearer <token>, and "
                 + "runs as that token's user. Without keys, --http refuses to start unless --insecure-no-auth is "
                 + "given.",
+                "With --http, `exec` on this machine hands its requests to this server (as docker does to dockerd) "
+                + "through <state dir>/local-endpoint: the URL and a per-start token for the local user, readable by "
+                + "root only, removed on a clean stop (docs/cli.md).",
                 "With --stdio, stdout carries JSON-RPC only (logs go to stderr), executions run as the local user, and "
                 + "the server exits when stdin closes. See docs/mcp-clients.md and docs/api.md."})
 final class ServeCommand implements Callable<Integer> {
@@ -77,6 +81,7 @@ final class ServeCommand implements Callable<Integer> {
             return 2;
         }
         ApiKeys keys = null;
+        String localToken = null;
         if (http != null) {
             if (server.apiKeys().isEmpty() && !insecureNoAuth) {
                 System.err.println("mcp-sandbox serve: refusing to serve HTTP without API keys. Set "
@@ -90,6 +95,9 @@ final class ServeCommand implements Callable<Integer> {
                 return 2;
             }
             keys = insecureNoAuth ? ApiKeys.insecure("anonymous") : ApiKeys.of(server.apiKeys());
+            // exec on this machine may hand its request to us with this token, as the user it records locally.
+            localToken = LocalEndpoint.newToken();
+            keys = keys.withLocalKey(localToken, System.getProperty("user.name"));
         }
         Preflight.requireRoot("serve");
         if (http != null && port != 0) {
@@ -160,12 +168,14 @@ final class ServeCommand implements Callable<Integer> {
                     .collect(java.util.stream.Collectors.joining(", "))));
             HttpApiServer httpServer = null;
             StdioMcpServer stdioServer = null;
+            LocalEndpoint endpoint = null;
             try {
                 if (http != null) {
                     httpServer = HttpApiServer.start(api, server, keys, host, port, HttpMcpServer::create);
                     System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
                             + ":" + httpServer.port() + "/mcp and REST at /v1"
                             + (keys.insecure() ? " WITHOUT AUTHENTICATION (--insecure-no-auth)" : ""));
+                    endpoint = offerToLocalExec(sandbox.stateDir(), host, httpServer.port(), localToken);
                 }
                 if (stdio) {
                     stdioServer = StdioMcpServer.start(api, System.in, protocolOut, System.getProperty("user.name"));
@@ -181,6 +191,9 @@ final class ServeCommand implements Callable<Integer> {
                 }
                 stopRequested.await();
             } finally {
+                if (endpoint != null) {
+                    endpoint.removeFrom(sandbox.stateDir());
+                }
                 if (stdioServer != null) {
                     stdioServer.close();
                 }
@@ -192,5 +205,21 @@ final class ServeCommand implements Callable<Integer> {
             stopped.countDown();
         }
         return 0;
+    }
+
+    /**
+     * Writes the local endpoint file for {@code exec} on this machine (cli/LocalEndpoint); a failure costs only the
+     * hand-off and is said on stderr.
+     */
+    private static LocalEndpoint offerToLocalExec(Path stateDir, String host, int port, String token) {
+        try {
+            LocalEndpoint endpoint = LocalEndpoint.ofThisProcess(LocalEndpoint.urlFor(host, port), token);
+            endpoint.write(stateDir);
+            return endpoint;
+        } catch (IOException | RuntimeException e) {
+            System.err.println("mcp-sandbox: WARNING: exec on this machine will not hand requests to this server: "
+                    + "cannot write " + stateDir.resolve(LocalEndpoint.FILE_NAME) + ": " + e.getMessage());
+            return null;
+        }
     }
 }

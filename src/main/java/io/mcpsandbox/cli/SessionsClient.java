@@ -44,10 +44,17 @@ final class SessionsClient {
     /** What went wrong, worded for the user; {@link #exitCode} is what the command returns. */
     static final class Failure extends Exception {
         final int exitCode;
+        /** The request never reached the server, or the server refused it: nothing of it ran. */
+        final boolean nothingRan;
 
         Failure(String message, int exitCode) {
+            this(message, exitCode, false);
+        }
+
+        Failure(String message, int exitCode, boolean nothingRan) {
             super(message, null, false, false);
             this.exitCode = exitCode;
+            this.nothingRan = nothingRan;
         }
     }
 
@@ -58,17 +65,92 @@ final class SessionsClient {
     private final URI base;
     private final String apiKey;
     private final HttpClient http;
+    private final Duration connectTimeout;
 
     /**
      * @param url    the server's base URL, http or https (a trailing slash is ignored)
      * @param apiKey the bearer token, or null to send none (a server run with --insecure-no-auth)
      */
     SessionsClient(String url, String apiKey) {
+        this(url, apiKey, Duration.ofSeconds(10));
+    }
+
+    /** @param connectTimeout how long a connection may take (a server on this machine answers at once) */
+    SessionsClient(String url, String apiKey, Duration connectTimeout) {
         this.base = baseUri(url);
         this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
+        this.connectTimeout = connectTimeout;
         // HTTP/1.1, as the server serves it: no h2c upgrade attempt on plain http.
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10))
-                .followRedirects(HttpClient.Redirect.NEVER).build();
+        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(connectTimeout).followRedirects(HttpClient.Redirect.NEVER);
+        if (base.getScheme().equalsIgnoreCase("http")) {
+            // Plain http and no redirects: TLS is never used, so the default TLS context (which loads and parses
+            // the JDK's trusted certificates, a large part of a CLI start) is not made.
+            builder.sslContext(noTls());
+        }
+        this.http = builder.build();
+    }
+
+    /**
+     * A TLS context for a client that never speaks TLS (plain http, no redirects): any use of it fails. The JDK's
+     * real one would load its TLS implementation and parse the trusted certificates, which is a large part of a
+     * CLI start.
+     */
+    private static javax.net.ssl.SSLContext noTls() {
+        return new javax.net.ssl.SSLContext(new NoTls(), null, "none") {
+        };
+    }
+
+    private static final class NoTls extends javax.net.ssl.SSLContextSpi {
+        private static UnsupportedOperationException refused() {
+            return new UnsupportedOperationException("TLS is not used by this client (plain http)");
+        }
+
+        @Override
+        protected void engineInit(javax.net.ssl.KeyManager[] km, javax.net.ssl.TrustManager[] tm,
+                                  java.security.SecureRandom random) {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSocketFactory engineGetSocketFactory() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLServerSocketFactory engineGetServerSocketFactory() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLEngine engineCreateSSLEngine() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLEngine engineCreateSSLEngine(String host, int port) {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSessionContext engineGetServerSessionContext() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLSessionContext engineGetClientSessionContext() {
+            throw refused();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLParameters engineGetDefaultSSLParameters() {
+            return new javax.net.ssl.SSLParameters();
+        }
+
+        @Override
+        protected javax.net.ssl.SSLParameters engineGetSupportedSSLParameters() {
+            return new javax.net.ssl.SSLParameters();
+        }
     }
 
     static URI baseUri(String url) {
@@ -136,12 +218,45 @@ final class SessionsClient {
      * result; {@code live} says whether any output was printed on the way (then the result's output was).
      */
     StreamedAnswer executeStreaming(String id, ObjectNode body, OutputPrinter printer) throws Failure {
-        HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions?stream=true", body), null);
+        return executeStreaming(sessionPath(id) + "/executions?stream=true", id, body, printer, executionId -> {
+        });
+    }
+
+    /**
+     * A fresh execution (in no session) as {@link #executeStreaming(String, ObjectNode, OutputPrinter)} runs one in
+     * a session: {@code exec} handing its request to a server on this machine. {@code started} gets the execution's
+     * id as soon as the server has started it (to stop it when we are interrupted).
+     */
+    StreamedAnswer executeStreaming(ObjectNode body, OutputPrinter printer, java.util.function.Consumer<String> started)
+            throws Failure {
+        return executeStreaming("/v1/executions?stream=true", null, body, printer, started);
+    }
+
+    /** Stops a running execution ({@code DELETE /v1/executions/ID}); false when the server did not confirm it. */
+    boolean terminate(String executionId) {
+        try {
+            HttpResponse<InputStream> response = call(request("/v1/executions/"
+                    + URLEncoder.encode(executionId, StandardCharsets.UTF_8)).DELETE(), Duration.ofSeconds(5));
+            drain(response);
+            return response.statusCode() / 100 == 2;
+        } catch (Failure | IOException e) {
+            return false;
+        }
+    }
+
+    private StreamedAnswer executeStreaming(String path, String id, ObjectNode body, OutputPrinter printer,
+                                            java.util.function.Consumer<String> started) throws Failure {
+        HttpResponse<InputStream> response = call(post(path, body), null);
         int status = response.statusCode();
         boolean ndjson = response.headers().firstValue("Content-Type").orElse("").startsWith("application/x-ndjson");
         if (!ndjson) {
             // Not a stream (a server without it, or an answer before the stream began): a result or an error.
-            return new StreamedAnswer(result(response, id), false);
+            // An error answered before the stream began means the server did not start the execution.
+            try {
+                return new StreamedAnswer(result(response, id), false);
+            } catch (Failure f) {
+                throw new Failure(f.getMessage(), f.exitCode, true);
+            }
         }
         boolean live = false;
         try (java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(
@@ -150,7 +265,9 @@ final class SessionsClient {
             while ((line = lines.readLine()) != null) {
                 JsonNode event = JSON.readTree(line);
                 String type = event.path("type").asString("");
-                if (type.equals("stdout") || type.equals("stderr")) {
+                if (type.equals("started")) {
+                    started.accept(event.path("executionId").asString(""));
+                } else if (type.equals("stdout") || type.equals("stderr")) {
                     printer.print(type.equals("stderr"), event.path("data").asString(""));
                     live = true;
                 } else if (type.equals("result")) {
@@ -227,13 +344,14 @@ final class SessionsClient {
         try {
             return http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
         } catch (HttpConnectTimeoutException e) {
-            throw new Failure("cannot reach the server at " + base + ": no connection within 10s", UNREACHABLE);
+            throw new Failure("cannot reach the server at " + base + ": no connection within "
+                    + connectTimeout.toSeconds() + "s", UNREACHABLE, true);
         } catch (HttpTimeoutException e) {
             throw new Failure("the server at " + base + " did not answer within " + timeout.toSeconds() + "s",
                     UNREACHABLE);
         } catch (ConnectException e) {
             throw new Failure("cannot reach the server at " + base + " (connection refused); is `mcp-sandbox serve "
-                    + "--http` running there? Set --url or MCP_SANDBOX_URL", UNREACHABLE);
+                    + "--http` running there? Set --url or MCP_SANDBOX_URL", UNREACHABLE, true);
         } catch (IOException e) {
             throw new Failure("cannot talk to the server at " + base + ": " + describe(e), UNREACHABLE);
         } catch (InterruptedException e) {

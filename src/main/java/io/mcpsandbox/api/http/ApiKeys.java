@@ -32,18 +32,26 @@ public final class ApiKeys {
         return new ApiKeys(List.of(), userId);
     }
 
+    /**
+     * These keys and one more: the token a local {@code serve --http} makes at each start and offers to the CLI on
+     * the same machine (cli/LocalEndpoint), as {@code userId}. It is checked like any key, also where the server
+     * runs without keys (--insecure-no-auth), so that the local CLI runs as the user it records for a local run.
+     */
+    public ApiKeys withLocalKey(String token, String userId) {
+        List<Entry> more = new java.util.ArrayList<>(entries);
+        more.add(new Entry(Sha256.digest(token), userId));
+        return new ApiKeys(List.copyOf(more), anonymousUser);
+    }
+
     public boolean insecure() {
         return anonymousUser != null;
     }
 
     /** The user the header's key belongs to; empty for a missing, malformed or unknown key. */
     public Optional<String> authenticate(String authorizationHeader) {
-        if (anonymousUser != null) {
-            return Optional.of(anonymousUser);
-        }
         if (authorizationHeader == null || authorizationHeader.length() < 8
                 || !authorizationHeader.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return Optional.empty();
+            return Optional.ofNullable(anonymousUser);
         }
         byte[] presented = Sha256.digest(authorizationHeader.substring(7).strip());
         String user = null;
@@ -52,6 +60,6 @@ public final class ApiKeys {
                 user = e.userId();
             }
         }
-        return Optional.ofNullable(user);
+        return Optional.ofNullable(user != null ? user : anonymousUser);
     }
 }

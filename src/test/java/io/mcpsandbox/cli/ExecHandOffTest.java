@@ -170,6 +170,22 @@ class ExecHandOffTest {
         assertThat(viaServer.stderr()).isEmpty();
     }
 
+    /** Handed to the server, a request uses its warm pools; this process has none. */
+    @Test
+    void aHandedOffExecUsesTheServersWarmPool() throws Exception {
+        boolean pooled = false;
+        for (int i = 0; i < 20 && !pooled; i++) {
+            Thread.sleep(500); // the pool fills after the server starts, and refills after each take
+            Run viaServer = cli("exec", "--json", "--", "true");
+            assertThat(viaServer.exitCode()).isZero();
+            pooled = viaServer.json().get("pooled").asBoolean();
+        }
+        Run here = cli("exec", "--json", "--local", "--", "true");
+
+        assertThat(pooled).as("a handed-off exec served from the server's pool").isTrue();
+        assertThat(here.json().get("pooled").asBoolean()).isFalse();
+    }
+
     @Test
     void localForcesThisProcess() throws Exception {
         Run r = cli("--debug", "exec", "--local", "--", "true");

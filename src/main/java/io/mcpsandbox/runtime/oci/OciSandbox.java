@@ -161,14 +161,8 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        stopRuntime();
-        try {
-            HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
-            if (!deleted.ok() && !deleted.message().contains("not exist")) {
-                log.warn("{} delete {}: {}", runtime.name(), name, deleted.message());
-            }
-        } catch (IOException e) {
-            log.warn("{} delete {}: {}", runtime.name(), name, e.getMessage());
+        if (!stopRuntime()) {
+            delete(true);
         }
         Process p = runtimeProcess;
         if (p != null && p.isAlive()) {
@@ -194,19 +188,44 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     /**
-     * Kills until the runtime process has ended: closed while it still creates the container, a delete finds
-     * nothing yet and the processes it then starts would hold their cgroup after close.
+     * Deletes the container until the runtime process has ended; whether a delete succeeded. A forced delete
+     * kills first, so the usual teardown (the agent still waiting) is one runtime call, not a kill and a
+     * delete. Closed while the runtime still creates the container, a delete finds nothing yet and the
+     * processes it then starts would hold their cgroup after close: so it is repeated until the runtime ends.
      */
-    private void stopRuntime() {
+    private boolean stopRuntime() {
         Process p = runtimeProcess;
         long deadline = System.nanoTime() + STOP_WAIT.toNanos();
+        boolean deleted = false;
         try {
             while (p != null && p.isAlive() && System.nanoTime() < deadline) {
-                kill();
-                p.waitFor(250, TimeUnit.MILLISECONDS);
+                if (deleted) {
+                    p.waitFor(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } else {
+                    deleted = delete(false);
+                    p.waitFor(250, TimeUnit.MILLISECONDS);
+                }
             }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt(); // the forced delete below still runs
+            Thread.currentThread().interrupt(); // the forced delete in close still runs
+            return false;
+        }
+        return deleted;
+    }
+
+    /** {@code delete --force}: kills the container if it runs, then deletes it; whether it did. */
+    private boolean delete(boolean last) {
+        try {
+            HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
+            if (!deleted.ok() && last && !deleted.message().contains("not exist")) {
+                log.warn("{} delete {}: {}", runtime.name(), name, deleted.message());
+            }
+            return deleted.ok();
+        } catch (IOException e) {
+            if (last) {
+                log.warn("{} delete {}: {}", runtime.name(), name, e.getMessage());
+            }
+            return false;
         }
     }
 

@@ -188,10 +188,13 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     /**
-     * Deletes the container until the runtime process has ended; whether a delete succeeded. A forced delete
-     * kills first, so the usual teardown (the agent still waiting) is one runtime call, not a kill and a
-     * delete. Closed while the runtime still creates the container, a delete finds nothing yet and the
-     * processes it then starts would hold their cgroup after close: so it is repeated until the runtime ends.
+     * Stops the container until the runtime process has ended; whether it was deleted on the way. Closed while
+     * the runtime still creates the container, a delete finds nothing yet and the processes it then starts
+     * would hold their cgroup after close: so this is repeated until the runtime ends. runc: its {@code run}
+     * is the subreaper of the container's processes, so SIGKILL to its children is runc kill (to the
+     * container's first process; everything in its pid namespace dies with it) without a runtime call; once
+     * run has ended, close's delete finds a stopped container. Otherwise a forced delete (it kills first): one
+     * runtime call, not a kill and a delete.
      */
     private boolean stopRuntime() {
         Process p = runtimeProcess;
@@ -201,6 +204,8 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             while (p != null && p.isAlive() && System.nanoTime() < deadline) {
                 if (deleted) {
                     p.waitFor(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } else if (runtime.flavor() == OciFlavor.RUNC && killChildren(p.pid())) {
+                    p.waitFor(250, TimeUnit.MILLISECONDS);
                 } else {
                     deleted = delete(false);
                     p.waitFor(250, TimeUnit.MILLISECONDS);
@@ -211,6 +216,26 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             return false;
         }
         return deleted;
+    }
+
+    /**
+     * SIGKILL to the direct children of {@code pid} (the kernel's list, not a scan of /proc); false when the
+     * kernel does not offer that list. A child that has exited meanwhile is skipped: ProcessHandle checks its
+     * start time, so a reused pid is never signalled.
+     */
+    static boolean killChildren(long pid) {
+        String children;
+        try {
+            children = Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(pid), "children"));
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+        for (String child : children.trim().split("\\s+")) {
+            if (!child.isEmpty()) {
+                ProcessHandle.of(Long.parseLong(child)).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
+        return true;
     }
 
     /** {@code delete --force}: kills the container if it runs, then deletes it; whether it did. */

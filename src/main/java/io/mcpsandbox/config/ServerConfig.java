@@ -87,14 +87,22 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
                 s.duration("server.idle-timeout", DEFAULT_IDLE_TIMEOUT.toMillis() + "ms"));
     }
 
+    /** Executions running at once on any machine that has the memory for them (see machineDefaults). */
+    static final int MIN_DEFAULT_CONCURRENT = 8;
+
     /**
-     * Sandboxes are mostly waiting on the program, so several per core are fine; memory bounds it too:
-     * half the machine's memory divided by a sandbox's default memory limit.
+     * Sandboxes mostly wait (on the program, on the runtime binary, on I/O), so several per core are fine: 4
+     * per core and at least {@value #MIN_DEFAULT_CONCURRENT}, so that a 2-core machine serves 8 clients at
+     * once; at most 256, and never more than half the machine's memory divided by a sandbox's default memory
+     * limit. One user may hold twice that, running plus queued: alone, a user fills every slot, and a client's
+     * next request (or a background execution) waits in the queue rather than being refused; a flood from one
+     * user is refused at once beyond it, and takes at most half of the queue (4 x max-concurrent) from others.
      */
     public static AdmissionLimits machineDefaults(int cores, long memoryBytes, long sandboxMemoryBytes) {
         long byMemory = memoryBytes <= 0 ? Long.MAX_VALUE : (memoryBytes / 2) / Math.max(1, sandboxMemoryBytes);
-        int concurrent = (int) Math.max(1, Math.min(256, Math.min(cores * 4L, byMemory)));
-        return new AdmissionLimits(concurrent, Math.max(1, concurrent / 2), concurrent * 4, Duration.ofSeconds(30));
+        long byCores = Math.max(MIN_DEFAULT_CONCURRENT, cores * 4L);
+        int concurrent = (int) Math.max(1, Math.min(256, Math.min(byCores, byMemory)));
+        return new AdmissionLimits(concurrent, concurrent * 2, concurrent * 4, Duration.ofSeconds(30));
     }
 
     /**

@@ -1,13 +1,11 @@
 package io.mcpsandbox.runtime;
 
-import io.mcpsandbox.host.HostCommand;
+import io.mcpsandbox.host.Libc;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,8 +16,6 @@ import java.util.Map;
  * sandbox's files.
  */
 public final class WorkspaceTmpfs {
-    private static final Duration TIMEOUT = Duration.ofSeconds(10);
-
     private WorkspaceTmpfs() {
     }
 
@@ -42,10 +38,7 @@ public final class WorkspaceTmpfs {
             throw new IllegalArgumentException("tmpfs mode: expected four octal digits; got " + mode);
         }
         Files.createDirectories(dir);
-        HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=" + mode + ",nosuid,nodev,uid=" + ownerUid
-                        + ",gid=" + ownerUid,
-                "mcp-sandbox-workspace", dir.toString()), TIMEOUT);
+        mountTmpfs("mcp-sandbox-workspace", dir, sizeBytes, inodes, mode, ownerUid);
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
             Path target = dir.resolve(file.getKey()).normalize();
             if (!target.startsWith(dir) || target.equals(dir)) {
@@ -70,10 +63,14 @@ public final class WorkspaceTmpfs {
      */
     public static void mountTmp(Path dir, long sizeBytes, long inodes, long ownerUid) throws IOException {
         Files.createDirectories(dir);
-        HostCommand.check(List.of("mount", "-t", "tmpfs", "-o",
-                "size=" + sizeBytes + ",nr_inodes=" + inodes + ",mode=0700,nosuid,nodev,uid=" + ownerUid
-                        + ",gid=" + ownerUid,
-                "mcp-sandbox-tmp", dir.toString()), TIMEOUT);
+        mountTmpfs("mcp-sandbox-tmp", dir, sizeBytes, inodes, "0700", ownerUid);
+    }
+
+    /** A tmpfs, nosuid and nodev, of that size, inode cap, root mode and owner (uid and gid). */
+    static void mountTmpfs(String source, Path dir, long sizeBytes, long inodes, String mode, long ownerUid)
+            throws IOException {
+        Libc.mount(source, dir, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + sizeBytes + ",nr_inodes="
+                + inodes + ",mode=" + mode + ",uid=" + ownerUid + ",gid=" + ownerUid);
     }
 
     /**
@@ -100,14 +97,20 @@ public final class WorkspaceTmpfs {
     /** Unmounts; lazily if something still holds it. Never throws. */
     public static void unmount(Path dir) {
         try {
-            if (!isMountPoint(dir)) {
-                return;
-            }
-            if (!HostCommand.run(List.of("umount", dir.toString()), TIMEOUT).ok()) {
-                HostCommand.run(List.of("umount", "-l", dir.toString()), TIMEOUT);
+            if (isMountPoint(dir)) {
+                unmountOrDetach(dir);
             }
         } catch (IOException ignored) {
             // reported by the leftover checks
+        }
+    }
+
+    /** umount, else a lazy umount (something still holds the mount); throws when both fail. */
+    static void unmountOrDetach(Path dir) throws IOException {
+        try {
+            Libc.umount(dir, 0);
+        } catch (IOException busy) {
+            Libc.umount(dir, Libc.MNT_DETACH);
         }
     }
 

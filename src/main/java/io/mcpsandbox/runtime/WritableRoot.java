@@ -1,6 +1,6 @@
 package io.mcpsandbox.runtime;
 
-import io.mcpsandbox.host.HostCommand;
+import io.mcpsandbox.host.Libc;
 import io.mcpsandbox.model.RootFilesystem;
 import java.io.IOException;
 import java.nio.file.FileVisitResult;
@@ -11,7 +11,6 @@ import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
@@ -40,7 +39,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class WritableRoot {
     private static final Logger log = LoggerFactory.getLogger(WritableRoot.class);
-    private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final Set<PosixFilePermission> OWNER_RWX = EnumSet.of(PosixFilePermission.OWNER_READ,
             PosixFilePermission.OWNER_WRITE, PosixFilePermission.OWNER_EXECUTE);
 
@@ -88,10 +86,8 @@ public final class WritableRoot {
             Files.createDirectories(dir);
             Path store = dir.resolve(STORE);
             Files.createDirectory(store);
-            HostCommand.check(List.of("mount", "-t", "tmpfs", "-o", "size=" + sizeBytes + ",nr_inodes="
-                    + (inodes + STORE_OVERHEAD_INODES) + ",mode=0700,nosuid,nodev", "mcp-sandbox-rootfs",
-                    store.toString()),
-                    TIMEOUT);
+            Libc.mount("mcp-sandbox-rootfs", store, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + sizeBytes
+                    + ",nr_inodes=" + (inodes + STORE_OVERHEAD_INODES) + ",mode=0700");
             int[] budget = {MAX_OWNED_DIRS};
             List<Tree> trees = new ArrayList<>();
             for (String tree : TREES) {
@@ -105,11 +101,11 @@ public final class WritableRoot {
                 Files.createDirectory(work);
                 ownDirectories(lower.get(), upper, ownerUid, budget);
                 Path merged = Files.createDirectory(dir.resolve("tree-" + n));
-                HostCommand.check(List.of("mount", "-t", "overlay", "-o", "lowerdir=" + optionPath(lower.get())
-                        + ",upperdir=" + optionPath(upper) + ",workdir=" + optionPath(work)
-                        // Each feature that would follow or trust something in the upper layer stays off.
-                        + ",index=off,metacopy=off,redirect_dir=off,nosuid,nodev",
-                        "mcp-sandbox-rootfs", merged.toString()), TIMEOUT);
+                Libc.mount("mcp-sandbox-rootfs", merged, "overlay", Libc.MS_NOSUID | Libc.MS_NODEV,
+                        "lowerdir=" + optionPath(lower.get()) + ",upperdir=" + optionPath(upper) + ",workdir="
+                                + optionPath(work)
+                                // Each feature that would follow or trust something in the upper layer stays off.
+                                + ",index=off,metacopy=off,redirect_dir=off");
                 trees.add(new Tree(merged, tree));
             }
             if (budget[0] <= 0) {
@@ -225,9 +221,7 @@ public final class WritableRoot {
         }
         for (String point : points) {
             try {
-                if (!HostCommand.run(List.of("umount", point), TIMEOUT).ok()) {
-                    HostCommand.run(List.of("umount", "-l", point), TIMEOUT);
-                }
+                WorkspaceTmpfs.unmountOrDetach(Path.of(point));
             } catch (IOException e) {
                 log.warn("cannot unmount {}: {}", point, e.getMessage());
             }

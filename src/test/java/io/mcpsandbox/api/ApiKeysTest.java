@@ -41,9 +41,15 @@ class ApiKeysTest {
     void machineDefaultsScaleWithCoresAndMemory() {
         ServerConfig.AdmissionLimits small = ServerConfig.machineDefaults(2, 4L << 30, 256L << 20);
         assertThat(small.maxConcurrent()).isEqualTo(8);
+        // 8 clients of one user run at once, and as many more of theirs wait instead of being refused
+        assertThat(small.maxPerUser()).isEqualTo(16);
+        assertThat(small.queueSize()).isEqualTo(32);
+        assertThat(ServerConfig.machineDefaults(1, 4L << 30, 256L << 20).maxConcurrent()).isEqualTo(8);
+        assertThat(ServerConfig.machineDefaults(8, 64L << 30, 256L << 20).maxConcurrent()).isEqualTo(32);
+        assertThat(ServerConfig.machineDefaults(512, 1L << 40, 256L << 20).maxConcurrent()).isEqualTo(256);
         ServerConfig.AdmissionLimits tight = ServerConfig.machineDefaults(16, 1L << 30, 256L << 20);
-        assertThat(tight.maxConcurrent()).isEqualTo(2);
-        assertThat(tight.maxPerUser()).isEqualTo(1);
+        assertThat(tight.maxConcurrent()).isEqualTo(2); // memory wins over cores and the floor
+        assertThat(tight.maxPerUser()).isEqualTo(4);
         assertThat(List.of(small.queueSize(), tight.queueSize())).allMatch(q -> q > 0);
     }
 }

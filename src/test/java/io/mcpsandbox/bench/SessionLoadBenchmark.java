@@ -32,7 +32,7 @@ import tools.jackson.databind.json.JsonMapper;
  *
  * <p>The server keeps its default caps and admission limits: sessions are spread over several API keys
  * (users) so that no user holds more than {@code session.max-per-user} (10) sessions, nor more than
- * {@code admission.max-per-user} (4 on 2 cores: a user's executions running or queued beyond it answer 429;
+ * {@code admission.max-per-user} (16 on 2 cores: a user's executions running or queued beyond it answer 429;
  * {@code --users} overrides, to show exactly that). Each session's executions are
  * ticks of a fixed 1 s clock, started at an offset of its own so that they are spread over the second; a tick
  * missed because the previous execution was still running is counted as late, not run twice.

@@ -96,7 +96,9 @@ public final class BundleWriter {
         config.put("mounts", mounts(spec.rootfs(), writable, spec.limits(), workspaceSource, agent,
                 flavor));
         config.put("linux", linux(spec, flavor, hostUidBase));
-        if (sharesHostKernel(flavor)) {
+        if (flavor == OciFlavor.RUNC) {
+            config.put("hooks", Map.of("createContainer", List.of(inotifyLimitHookInside())));
+        } else if (needsNsenterHook(flavor)) {
             config.put("hooks", Map.of("createRuntime", List.of(inotifyLimitHook())));
         }
         // Root only (runc and runsc read it as root): it maps this sandbox's uids and names its paths.
@@ -108,6 +110,33 @@ public final class BundleWriter {
     /** runc and crun run the program on the host kernel, in a user namespace this bundle asks for. */
     static boolean sharesHostKernel(OciFlavor flavor) {
         return flavor == OciFlavor.RUNC || flavor == OciFlavor.CRUN;
+    }
+
+    /**
+     * Whether the bundle sets the inotify limits with {@link #inotifyLimitHook()} (nsenter from the host):
+     * crun, whose order of createContainer hooks and dropping privileges this project has not verified. runc
+     * uses the cheaper {@link #inotifyLimitHookInside()}.
+     */
+    static boolean needsNsenterHook(OciFlavor flavor) {
+        return flavor == OciFlavor.CRUN;
+    }
+
+    /**
+     * {@link #inotifyLimitHook()}'s limits for runc, from one program instead of three (a shell reading the
+     * pid, nsenter, a shell): runc runs createContainer hooks from the container's init process, already in
+     * the sandbox's namespaces (its user namespace included) as that namespace's root with all its
+     * capabilities, before pivot_root and long before it becomes the sandbox user and applies seccomp. The
+     * user.* sysctls written are those of the writer's user namespace, whichever /proc it writes through. A
+     * failure fails the start (fail closed).
+     */
+    static Map<String, Object> inotifyLimitHookInside() {
+        Map<String, Object> hook = new LinkedHashMap<>();
+        hook.put("path", "/bin/sh");
+        hook.put("args", List.of("sh", "-c", "echo " + MAX_INOTIFY_INSTANCES
+                + " > /proc/sys/user/max_inotify_instances && echo " + MAX_INOTIFY_WATCHES
+                + " > /proc/sys/user/max_inotify_watches"));
+        hook.put("timeout", 10);
+        return hook;
     }
 
     /**

@@ -1,6 +1,6 @@
 package io.mcpsandbox.runtime.oci;
 
-import io.mcpsandbox.host.HostCommand;
+import io.mcpsandbox.host.Libc;
 import java.io.File;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
@@ -8,9 +8,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.RandomAccessFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -23,6 +26,8 @@ import java.util.concurrent.TimeUnit;
  * thread's carrier without compensation, and a few dozen concurrent sandboxes would starve the carriers.
  */
 final class FifoPipes implements AutoCloseable {
+    private static final Set<PosixFilePermission> OWNER_RW = PosixFilePermissions.fromString("rw-------");
+
     private final File toAgentFifo;
     private final File fromAgentFifo;
     private final File logFifo;
@@ -45,9 +50,11 @@ final class FifoPipes implements AutoCloseable {
     }
 
     static FifoPipes create(Path dir) throws IOException {
-        HostCommand.check(List.of("mkfifo", "-m", "0600", dir.resolve("to-agent.fifo").toString(),
-                dir.resolve("from-agent.fifo").toString(), dir.resolve("agent-log.fifo").toString()),
-                Duration.ofSeconds(10));
+        for (String fifo : List.of("to-agent.fifo", "from-agent.fifo", "agent-log.fifo")) {
+            Path path = dir.resolve(fifo);
+            Libc.mkfifo(path, 0600);
+            Files.setPosixFilePermissions(path, OWNER_RW); // exactly 0600, whatever the umask (as mkfifo -m)
+        }
         return new FifoPipes(dir);
     }
 

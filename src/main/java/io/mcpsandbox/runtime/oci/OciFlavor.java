@@ -46,7 +46,6 @@ public enum OciFlavor {
         return this == RUNSC || this == CRUN;
     }
 
-    /** Whether {@code run} accepts {@code --keep} (do not delete the container, and its cgroup, on exit). */
     /**
      * Whether the bundle directory may be root's alone (0700) rather than traversable by others (0711): runsc's
      * sandbox, running as an unprivileged host uid, fails to start in a bundle it cannot traverse.
@@ -55,6 +54,7 @@ public enum OciFlavor {
         return this == RUNC;
     }
 
+    /** Whether {@code run} accepts {@code --keep} (do not delete the container, and its cgroup, on exit). */
     public boolean supportsKeep() {
         return this == RUNC;
     }

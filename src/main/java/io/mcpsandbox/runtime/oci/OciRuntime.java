@@ -128,7 +128,7 @@ public final class OciRuntime implements SandboxRuntime {
         if (!Files.isExecutable(bundles.agent())) {
             return RuntimeInfo.unusable(name(), null, SandboxConfig.agentMissing(bundles.agent()), levels());
         }
-        if (BundleWriter.sharesHostKernel(flavor) && !Files.isExecutable(Path.of(BundleWriter.NSENTER))) {
+        if (BundleWriter.needsNsenterHook(flavor) && !Files.isExecutable(Path.of(BundleWriter.NSENTER))) {
             return RuntimeInfo.unusable(name(), null, BundleWriter.NSENTER + " is missing (Debian package util-linux): "
                     + "it sets each sandbox's inotify limits before the program starts", levels());
         }

@@ -161,14 +161,8 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        stopRuntime();
-        try {
-            HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
-            if (!deleted.ok() && !deleted.message().contains("not exist")) {
-                log.warn("{} delete {}: {}", runtime.name(), name, deleted.message());
-            }
-        } catch (IOException e) {
-            log.warn("{} delete {}: {}", runtime.name(), name, e.getMessage());
+        if (!stopRuntime()) {
+            delete(true);
         }
         Process p = runtimeProcess;
         if (p != null && p.isAlive()) {
@@ -194,19 +188,69 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
     }
 
     /**
-     * Kills until the runtime process has ended: closed while it still creates the container, a delete finds
-     * nothing yet and the processes it then starts would hold their cgroup after close.
+     * Stops the container until the runtime process has ended; whether it was deleted on the way. Closed while
+     * the runtime still creates the container, a delete finds nothing yet and the processes it then starts
+     * would hold their cgroup after close: so this is repeated until the runtime ends. runc: its {@code run}
+     * is the subreaper of the container's processes, so SIGKILL to its children is runc kill (to the
+     * container's first process; everything in its pid namespace dies with it) without a runtime call; once
+     * run has ended, close's delete finds a stopped container. Otherwise a forced delete (it kills first): one
+     * runtime call, not a kill and a delete.
      */
-    private void stopRuntime() {
+    private boolean stopRuntime() {
         Process p = runtimeProcess;
         long deadline = System.nanoTime() + STOP_WAIT.toNanos();
+        boolean deleted = false;
         try {
             while (p != null && p.isAlive() && System.nanoTime() < deadline) {
-                kill();
-                p.waitFor(250, TimeUnit.MILLISECONDS);
+                if (deleted) {
+                    p.waitFor(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } else if (runtime.flavor() == OciFlavor.RUNC && killChildren(p.pid())) {
+                    p.waitFor(250, TimeUnit.MILLISECONDS);
+                } else {
+                    deleted = delete(false);
+                    p.waitFor(250, TimeUnit.MILLISECONDS);
+                }
             }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt(); // the forced delete below still runs
+            Thread.currentThread().interrupt(); // the forced delete in close still runs
+            return false;
+        }
+        return deleted;
+    }
+
+    /**
+     * SIGKILL to the direct children of {@code pid} (the kernel's list, not a scan of /proc); false when the
+     * kernel does not offer that list. A child that has exited meanwhile is skipped: ProcessHandle checks its
+     * start time, so a reused pid is never signalled.
+     */
+    static boolean killChildren(long pid) {
+        String children;
+        try {
+            children = Files.readString(Path.of("/proc", Long.toString(pid), "task", Long.toString(pid), "children"));
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+        for (String child : children.trim().split("\\s+")) {
+            if (!child.isEmpty()) {
+                ProcessHandle.of(Long.parseLong(child)).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
+        return true;
+    }
+
+    /** {@code delete --force}: kills the container if it runs, then deletes it; whether it did. */
+    private boolean delete(boolean last) {
+        try {
+            HostCommand.Result deleted = HostCommand.run(runtime.command("delete", "--force", name), COMMAND_TIMEOUT);
+            if (!deleted.ok() && last && !deleted.message().contains("not exist")) {
+                log.warn("{} delete {}: {}", runtime.name(), name, deleted.message());
+            }
+            return deleted.ok();
+        } catch (IOException e) {
+            if (last) {
+                log.warn("{} delete {}: {}", runtime.name(), name, e.getMessage());
+            }
+            return false;
         }
     }
 

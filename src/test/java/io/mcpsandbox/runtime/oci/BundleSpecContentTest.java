@@ -94,11 +94,18 @@ class BundleSpecContentTest {
     @Test
     void runcGetsTheInotifyHookAndGvisorItsDeviceCovers() throws Exception {
         JsonNode runc = write(OciFlavor.RUNC);
-        JsonNode hook = runc.get("hooks").get("createRuntime").get(0);
+        // runc: one shell inside the sandbox's namespaces, before it becomes the sandbox user
+        assertThat(runc.get("hooks").get("createRuntime")).isNull();
+        JsonNode hook = runc.get("hooks").get("createContainer").get(0);
         assertThat(hook.get("path").asString()).isEqualTo("/bin/sh");
-        assertThat(hook.get("args").get(2).asString()).contains("/usr/bin/nsenter", "--user",
-                "echo 8 > /proc/sys/user/max_inotify_instances", "echo 8192 > /proc/sys/user/max_inotify_watches");
+        assertThat(hook.get("args").get(2).asString()).isEqualTo("echo 8 > /proc/sys/user/max_inotify_instances "
+                + "&& echo 8192 > /proc/sys/user/max_inotify_watches");
         assertThat(mount(runc, "/dev/fuse")).isNull();
+
+        JsonNode crun = write(OciFlavor.CRUN);
+        assertThat(crun.get("hooks").get("createRuntime").get(0).get("args").get(2).asString()).contains(
+                "/usr/bin/nsenter", "--user", "echo 8 > /proc/sys/user/max_inotify_instances",
+                "echo 8192 > /proc/sys/user/max_inotify_watches");
 
         JsonNode runsc = write(OciFlavor.RUNSC);
         assertThat(runsc.get("hooks")).isNull();

@@ -143,7 +143,10 @@ final class ServeCommand implements Callable<Integer> {
             boolean runcServes = infos.stream().anyMatch(i -> i.usable() && i.name().equals("runc")
                     && services.registry().find(i.name()).flatMap(services::exclusion).isEmpty());
             if (runcServes) {
-                InotifyBudget.check(Path.of("/proc/sys/fs/inotify"), server.admission().maxConcurrent())
+                // The sandboxes of runc's warm pools hold their inotify instances while they wait, too.
+                int runcPooled = services.pool().status().stream().filter(p -> p.key().runtime().equals("runc"))
+                        .mapToInt(p -> p.size()).sum();
+                InotifyBudget.check(Path.of("/proc/sys/fs/inotify"), server.admission().maxConcurrent() + runcPooled)
                         .ifPresent(why -> System.err.println("mcp-sandbox: WARNING: " + why));
             }
             // A runtime the settings exclude serves no request: its version cannot stop the server.

@@ -122,17 +122,23 @@ public final class SandboxPool implements AutoCloseable {
         for (Pool pool : pools.values()) {
             try {
                 ExecutionPlan template = templates.plan(pool.key);
+                List<String> starterArgv = null;
                 if (pool.key.language() != null) {
                     WarmStarter starter = WarmStarter.of(pool.key.language()).orElseThrow(() -> new PolicyViolation(
                             "pool.sandboxes", "'" + pool.key.language() + "' has no interpreter a pool can start "
                             + "ahead (python and node have)"));
-                    pool.starterArgv = starter.argv(template.command()).orElseThrow(() -> new PolicyViolation(
+                    starterArgv = starter.argv(template.command()).orElseThrow(() -> new PolicyViolation(
                             "pool.sandboxes", "the command of '" + pool.key.language() + "' (" + template.command()
                             + ") is not 'interpreter {file}': it cannot be started ahead"));
                 }
-                pool.template = template;
+                synchronized (this) {
+                    pool.starterArgv = starterArgv;
+                    pool.template = template;
+                }
             } catch (PolicyViolation e) {
-                pool.problem = e.getMessage();
+                synchronized (this) {
+                    pool.problem = e.getMessage();
+                }
                 log.warn("pool {} stays empty: {}", pool.key, e.getMessage());
             }
         }

@@ -163,10 +163,14 @@ final class ServeCommand implements Callable<Integer> {
             // Said at every start: without trivy nothing is scanned, and refuse-critical then refuses catalog images.
             System.err.println("mcp-sandbox: image scanning: " + services.imageScans().status());
             services.scanImagesInBackground();
-            // Sandboxes started ahead, on the runtimes verified above (docs/pools.md).
-            services.startPools();
-            System.err.println("mcp-sandbox: warm pools: " + (services.pool().keys().isEmpty() ? "none (pool.enabled "
-                    + "or pool.sandboxes)" : services.pool().status().stream().map(p -> p.key() + "=" + p.size()
+            // Sandboxes started ahead, on the runtimes verified above (docs/pools.md), by a shared HTTP server: a
+            // stdio server is one client's, and ends when that client goes (often with a SIGKILL soon after).
+            if (http != null) {
+                services.startPools();
+            }
+            System.err.println("mcp-sandbox: warm pools: " + (http == null ? "none (a stdio-only server keeps none)"
+                    : services.pool().keys().isEmpty() ? "none (pool.enabled or pool.sandboxes)"
+                    : services.pool().status().stream().map(p -> p.key() + "=" + p.size()
                     + (p.problem() == null ? "" : " (empty: " + p.problem() + ")"))
                     .collect(java.util.stream.Collectors.joining(", "))));
             HttpApiServer httpServer = null;

@@ -41,6 +41,7 @@ import io.mcpsandbox.session.InterpreterBusyException;
 import io.mcpsandbox.session.KernelLanguage;
 import java.util.concurrent.atomic.AtomicReference;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -83,6 +84,7 @@ public final class ExecutionService implements AutoCloseable {
     private final Runnable beforeSandbox;
     private final SessionService sessions;
     private final SandboxPool pool;
+    private final SandboxClaims claims;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
@@ -97,14 +99,16 @@ public final class ExecutionService implements AutoCloseable {
      * @param sessions       the live sessions, for a request with a {@code sessionId}
      * @param imageOutputs   finds the images a snippet wrote, for a request that wants them back
      * @param pool           sandboxes started ahead, taken when one fits the request (else a cold start)
+     * @param stateDir       where the claims on pooled sandboxes are kept (SandboxClaims), for crash recovery
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
                             DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
                             Runnable beforeSandbox, SessionService sessions, ImageOutputs imageOutputs,
-                            SandboxPool pool) {
+                            SandboxPool pool, Path stateDir) {
         this.beforeSandbox = beforeSandbox;
         this.pool = pool;
+        this.claims = new SandboxClaims(stateDir);
         this.sessions = sessions;
         this.validator = validator;
         this.commandPolicy = commandPolicy;
@@ -261,12 +265,16 @@ public final class ExecutionService implements AutoCloseable {
                 return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, runtime.name(),
                         plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
             }
-            Optional<WarmSandbox> warm = takeWarm(request, plan, runtime, rootfs);
+            Optional<WarmSandbox> warm = takeWarm(id, request, plan, runtime, rootfs);
             log.info("execution started: user={} runtime={} level={} image={} pooled={}", request.userId(),
                     runtime.name(), plan.securityLevel().wireName(), plan.image(), warm.isPresent());
             ExecutionResult ran;
             if (warm.isPresent()) {
-                teardown = warm.get();
+                WarmSandbox taken = warm.get();
+                teardown = () -> {
+                    taken.close();
+                    claims.release(taken.name());
+                };
                 ran = sandboxes.runWarm(execution, plan, warm.get(), listener, t0, wantsImages(request))
                         .withPooled(true);
             } else {
@@ -294,8 +302,8 @@ public final class ExecutionService implements AutoCloseable {
      * A sandbox from the warm pool for this execution, its files placed through its agent; empty when none fits
      * (the caller starts one cold). A pooled sandbox that cannot take the files is dropped, and the run goes cold.
      */
-    private Optional<WarmSandbox> takeWarm(ExecutionRequest request, ExecutionPlan plan, SandboxRuntime runtime,
-                                           RootFilesystem rootfs) {
+    private Optional<WarmSandbox> takeWarm(String executionId, ExecutionRequest request, ExecutionPlan plan,
+                                           SandboxRuntime runtime, RootFilesystem rootfs) {
         String language = null;
         if (request.isSnippet()) {
             try {
@@ -307,10 +315,14 @@ public final class ExecutionService implements AutoCloseable {
         Optional<WarmSandbox> warm = pool.take(plan, runtime.name(), rootfs, language);
         if (warm.isPresent()) {
             try {
+                // Before anything of the execution's enters it: after a crash, recovery finds the record by it.
+                claims.claim(warm.get().name(), executionId);
                 SessionFiles.write(warm.get().channel(), plan.workspaceFiles(),
                         plan.limits().timeout().compareTo(FILE_PLACING) < 0 ? plan.limits().timeout() : FILE_PLACING);
             } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
-                log.info("a pooled sandbox could not take the files ({}); starting cold", e.getMessage());
+                log.info("a pooled sandbox could not be claimed or take the files ({}); starting cold",
+                        e.getMessage());
+                claims.release(warm.get().name());
                 pool.failedBeforeUse(warm.get());
                 return Optional.empty();
             }

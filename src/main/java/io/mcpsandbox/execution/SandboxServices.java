@@ -86,6 +86,7 @@ public final class SandboxServices implements AutoCloseable {
     private final ImageVulnerabilityPolicy imageScans;
     private final OwnerWatchdog watchdog;
     private final SandboxPool pool;
+    private final SandboxClaims claims;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -135,7 +136,8 @@ public final class SandboxServices implements AutoCloseable {
         this.executions = new ExecutionService(validator, CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
                 Duration.ofSeconds(1), watchdog::ensureStarted, sessions,
-                new ImageOutputs(ImageOutputSettings.from(config.settings())), pool);
+                new ImageOutputs(ImageOutputSettings.from(config.settings())), pool, config.stateDir());
+        this.claims = new SandboxClaims(config.stateDir());
     }
 
     public SandboxConfig config() {
@@ -301,7 +303,9 @@ public final class SandboxServices implements AutoCloseable {
         // Backend by backend, each one's records closed at once: the next (the Docker daemon) may be slow to
         // answer, or not answer.
         for (LeftoverReaper reaper : registry.leftoverReapers()) {
-            closeRecords(executionIds(reaper.reapLeftovers()), reason, closed);
+            List<String> reaped = reaper.reapLeftovers();
+            closeRecords(executionIds(reaped), reason, closed);
+            reaped.forEach(claims::release);
         }
         closeRecords(orphanRecords(), reason, closed);
         try {
@@ -318,8 +322,9 @@ public final class SandboxServices implements AutoCloseable {
         return closed;
     }
 
-    private static List<String> executionIds(List<String> sandboxNames) {
-        return sandboxNames.stream().flatMap(n -> SandboxSpec.executionIdOf(n).stream()).toList();
+    /** The executions that ran in these sandboxes: a pooled one's by its claim, a cold one's by its name. */
+    private List<String> executionIds(List<String> sandboxNames) {
+        return sandboxNames.stream().flatMap(n -> claims.executionIdOf(n).stream()).toList();
     }
 
     /** Closes the running records among {@code ids} as error with {@code reason}, adding them to {@code closed}. */

@@ -110,8 +110,11 @@ public final class SandboxServices implements AutoCloseable {
         // OCI first: recovery reaps in this order, and the Docker daemon may be slow to answer, or not answer.
         List<SandboxRuntime> runtimes = new ArrayList<>(
                 OciRuntime.allFlavors(config.stateDir(), config.bundlesDir(), bundles, uids, cgroups));
+        // Its own copy of the profile (the OCI bundles have theirs), read only when a container is first made: an
+        // exec on an OCI runtime never reads it (start-up time, docs/cli.md).
         this.docker = new DockerEngine(config.settings().string("docker.host", DockerConnection.DEFAULT_HOST),
-                config.dataDir().resolve("docker"), config.sandboxAgent(), SeccompProfile.loadDefault(json), cgroups);
+                config.dataDir().resolve("docker"), config.sandboxAgent(), () -> SeccompProfile.loadDefault(json),
+                cgroups);
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNC, uids));
         runtimes.add(new DockerRuntime(docker, DockerRuntime.Kind.RUNSC, uids));
         this.registry = new RuntimeRegistry(runtimes, RuntimeVersionCheck.host()::check,

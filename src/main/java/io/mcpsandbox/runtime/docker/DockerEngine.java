@@ -4,6 +4,7 @@ import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.runtime.SeccompProfile;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.function.Supplier;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -23,8 +24,9 @@ public final class DockerEngine implements AutoCloseable {
     private final DockerLeftoverReaper leftovers;
     private final Path agent;
     private final CgroupReader cgroups;
-    private final String seccompHostKernel;
-    private final String seccompGvisor;
+    /** The seccomp profile, read when the first container is made: a command that makes none never reads it. */
+    private final Supplier<SeccompProfile> seccompSource;
+    private volatile String[] seccompJson;
     private final OwnerId owner = OwnerId.self();
 
     /**
@@ -34,15 +36,19 @@ public final class DockerEngine implements AutoCloseable {
      * @param agent     the in-sandbox agent, bound read-only at /.mcp-init as every sandbox's PID 1
      */
     public DockerEngine(String host, Path workDir, Path agent, SeccompProfile seccomp, CgroupReader cgroups) {
+        this(host, workDir, agent, () -> seccomp, cgroups);
+    }
+
+    /** @param seccomp the seccomp profile, asked for once, when the first container is made */
+    public DockerEngine(String host, Path workDir, Path agent, Supplier<SeccompProfile> seccomp,
+                        CgroupReader cgroups) {
         this.connection = new DockerConnection(host);
         this.images = new DockerImages(connection, workDir.resolve("images"));
         this.traces = new DockerHostTraces(workDir.resolve("sandboxes"), cgroups, owner);
         this.leftovers = new DockerLeftoverReaper(connection, traces, images);
         this.agent = agent;
         this.cgroups = cgroups;
-        JsonMapper json = JsonMapper.builder().build();
-        this.seccompHostKernel = json.writeValueAsString(seccomp.forKernel(false));
-        this.seccompGvisor = json.writeValueAsString(seccomp.forKernel(true));
+        this.seccompSource = seccomp;
     }
 
     public DockerConnection connection() {
@@ -74,7 +80,19 @@ public final class DockerEngine implements AutoCloseable {
     }
 
     String seccomp(boolean gvisor) {
-        return gvisor ? seccompGvisor : seccompHostKernel;
+        String[] both = seccompJson;
+        if (both == null) {
+            synchronized (this) {
+                if (seccompJson == null) {
+                    SeccompProfile profile = seccompSource.get();
+                    JsonMapper json = JsonMapper.builder().build();
+                    seccompJson = new String[] {json.writeValueAsString(profile.forKernel(false)),
+                        json.writeValueAsString(profile.forKernel(true))};
+                }
+                both = seccompJson;
+            }
+        }
+        return gvisor ? both[1] : both[0];
     }
 
     /** The cgroup parent for a sandbox, when the daemon's cgroupfs driver lets us read usage from it. */

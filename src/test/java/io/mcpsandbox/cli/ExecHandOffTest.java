@@ -85,6 +85,9 @@ class ExecHandOffTest {
     private static void environment(ProcessBuilder pb, Path state) {
         pb.environment().put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
         pb.environment().put("MCP_SANDBOX_STATE_DIR", state.toString());
+        // The OCI runtimes only: the server's test sandbox on Docker would import an image of this data
+        // directory's host root into the daemon, which outlives the directory (the suite checks none is left).
+        pb.environment().put("MCP_SANDBOX_RUNTIMES_ALLOWED", "runc,runsc");
         pb.environment().remove("MCP_SANDBOX_URL");
         pb.environment().remove("MCP_SANDBOX_API_KEY");
     }

@@ -108,6 +108,8 @@ class ServerCrashRecoveryTest {
                 }
             } finally {
                 server.destroyForcibly().waitFor();
+                // Whatever a failed run left (its sandboxes, the pool's), removed before the directories go.
+                sandbox.services().recoverFromCrash();
             }
         }
     }

@@ -104,7 +104,7 @@ public final class FastPathBenchmark {
     }
 
     record Options(int requests, int warmup, int durationSeconds, int clients, int users, boolean docker,
-                   String poolSandboxes, Path out) {
+                   boolean settle, String poolSandboxes, Path out) {
         static Options parse(String[] args) {
             int requests = 200;
             int warmup = 20;
@@ -113,6 +113,7 @@ public final class FastPathBenchmark {
             int users = 1;
             boolean quick = false;
             boolean docker = true;
+            boolean settle = true;
             String pools = null;
             Path out = Path.of("docs/benchmarks.md");
             for (int i = 0; i < args.length; i++) {
@@ -124,13 +125,14 @@ public final class FastPathBenchmark {
                     case "--users" -> users = Integer.parseInt(args[++i]);
                     case "--quick" -> quick = true;
                     case "--no-docker" -> docker = false;
+                    case "--no-settle" -> settle = false;
                     case "--pool-sandboxes" -> pools = args[++i];
                     case "--out" -> out = Path.of(args[++i]);
                     case "--no-write" -> out = null;
                     case "-h", "--help" -> {
                         System.out.println("""
                                 usage: FastPathBenchmark [--quick] [--requests N] [--warmup N] [--duration SECONDS]
-                                                         [--clients N] [--users N] [--no-docker]
+                                                         [--clients N] [--users N] [--no-docker] [--no-settle]
                                                          [--pool-sandboxes SPEC] [--out FILE | --no-write]""");
                         System.exit(0);
                     }
@@ -147,7 +149,7 @@ public final class FastPathBenchmark {
                 throw new IllegalArgumentException("--requests >= 1, --warmup >= 0, --duration 1..1800, --clients"
                         + " 1..64, --users 1..clients");
             }
-            return new Options(requests, warmup, duration, clients, users, docker, pools, out);
+            return new Options(requests, warmup, duration, clients, users, docker, settle, pools, out);
         }
     }
 
@@ -322,12 +324,14 @@ public final class FastPathBenchmark {
         for (int round = 0; round < rounds; round++) {
             boolean measured = round >= options.warmup();
             for (Rest w : Rest.values()) {
+                settle(s);
                 Call c = call(s, keys.getFirst(), w);
                 if (measured) {
                     phase.calls.computeIfAbsent(w, k -> new ArrayList<>()).add(c);
                 }
             }
             for (Yardstick y : Yardstick.values()) {
+                settle(s);
                 long nanos = yardstick(y, mode.ordinal() * rounds + round);
                 if (measured && nanos >= 0) {
                     yardsticks.computeIfAbsent(y, k -> new ArrayList<>()).add(nanos);
@@ -345,6 +349,50 @@ public final class FastPathBenchmark {
         phase.stopped = s.stop();
         endServer();
         return phase;
+    }
+
+    /**
+     * With {@code --settle} (the default): waits until the server runs nothing and its pools are full again (its
+     * {@code /metrics}: no active execution, every pool's ready count at its size; at most 5 s), so that a timed
+     * request meets a warm pool and a quiet machine, as an agent's next call a moment later does, instead of the
+     * previous request's teardown and refill. Without it the rounds run back to back.
+     */
+    private void settle(ChildServer s) throws Exception {
+        if (!options.settle()) {
+            return;
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (System.nanoTime() < deadline) {
+            HttpResponse<String> r = s.send(keys.getFirst(), "GET", "/metrics", null);
+            if (r.statusCode() == 200 && quiet(r.body())) {
+                break;
+            }
+            Thread.sleep(10);
+        }
+        Thread.sleep(SETTLE_PAUSE_MS); // teardown's last processes exit after the pool's count says ready
+    }
+
+    private static final long SETTLE_PAUSE_MS = 30;
+
+    /** No active execution, and every pool's ready count equals its size, in a Prometheus text exposition. */
+    static boolean quiet(String metrics) {
+        double active = 0;
+        double ready = 0;
+        double size = 0;
+        for (String line : metrics.split("\n")) {
+            if (line.startsWith("#") || line.isBlank()) {
+                continue;
+            }
+            double value = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            if (line.startsWith("mcp_sandbox_active_executions")) {
+                active += value;
+            } else if (line.startsWith("mcp_sandbox_pool_ready{")) {
+                ready += value;
+            } else if (line.startsWith("mcp_sandbox_pool_size{")) {
+                size += value;
+            }
+        }
+        return active == 0 && ready == size;
     }
 
     /** A REST execution, checked (completed, exit 0, the expected output). */
@@ -512,6 +560,10 @@ public final class FastPathBenchmark {
                 .append(m.java()).append(". Load average (1/5/15 min) at start: ").append(m.loadAtStart())
                 .append(", at end: ").append(LatencyBenchmark.Machine.loadAverage())
                 .append(String.format(Locale.ROOT, ". The run took %.0f s.%n%n", seconds));
+        md.append(options.settle() ? "Each request and each yardstick started once the server was settled (no "
+                + "active execution, every pool full again; `--settle`, the default): a warm pool on a quiet machine, "
+                + "as an agent's next call meets it. " : "Rounds back to back (`--no-settle`): each request meets the "
+                + "previous one's teardown and refill. ");
         md.append(String.format(Locale.ROOT, "%d measured requests per workload and server after %d warm-up rounds,"
                         + " one at a time, round-robin with the yardsticks (which ran in both servers' rounds: %d "
                         + "samples each); ms, wall clock in the client; p99 is nearest-rank. Admission defaults of "

@@ -260,24 +260,7 @@ final class ExecCommand implements Callable<Integer> {
     private ObjectNode restBody() throws IOException {
         ObjectNode body = SessionsCommand.executionBody(timeout, outputLimit, env, workDir, stdinFile);
         requestSource(body);
-        putIfSet(body, "image", image);
-        putIfSet(body, "runtime", runtime);
-        if (securityLevel != null) {
-            body.put("securityLevel", SecurityLevel.parse(securityLevel).wireName());
-        }
-        ObjectNode limits = body.has("limits") ? (ObjectNode) body.get("limits") : body.putObject("limits");
-        if (memory != null) {
-            limits.put("memoryBytes", Units.parseBytes("--memory", memory));
-        }
-        if (cpus != null) {
-            limits.put("cpus", cpus);
-        }
-        if (pids != null) {
-            limits.put("pids", pids);
-        }
-        if (limits.isEmpty()) {
-            body.remove("limits");
-        }
+        SessionsCommand.putSandbox(body, image, runtime, securityLevel, memory, cpus, pids);
         if (network) {
             body.put("network", true);
         }
@@ -300,11 +283,6 @@ final class ExecCommand implements Callable<Integer> {
         }
     }
 
-    private static void putIfSet(ObjectNode body, String field, String value) {
-        if (value != null) {
-            body.put(field, value);
-        }
-    }
 
     private ExecutionRequest request() throws IOException {
         ExecutionRequest.Builder b = ExecutionRequest.builder();

@@ -140,24 +140,7 @@ final class SessionsCommand implements Runnable {
         @Override
         int call(SessionsClient client) throws SessionsClient.Failure {
             ObjectNode body = JSON.createObjectNode();
-            putIfSet(body, "image", image);
-            putIfSet(body, "runtime", runtime);
-            if (level != null) {
-                body.put("securityLevel", SecurityLevel.parse(level).wireName());
-            }
-            ObjectNode limits = JSON.createObjectNode();
-            if (memory != null) {
-                limits.put("memoryBytes", Units.parseBytes("--memory", memory));
-            }
-            if (cpus != null) {
-                limits.put("cpus", cpus);
-            }
-            if (pids != null) {
-                limits.put("pids", pids);
-            }
-            if (!limits.isEmpty()) {
-                body.set("limits", limits);
-            }
+            putSandbox(body, image, runtime, level, memory, cpus, pids);
             if (!env.isEmpty()) {
                 body.set("env", JSON.valueToTree(env(env)));
             }
@@ -473,6 +456,33 @@ final class SessionsCommand implements Runnable {
             vars.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
         return vars;
+    }
+
+    /**
+     * The sandbox a request body asks for (the options {@code exec} and {@code sessions create} share): image,
+     * runtime, level, and memory, CPUs and pids into its {@code limits} (kept with what is there already; none
+     * set and none there: no {@code limits}).
+     */
+    static void putSandbox(ObjectNode body, String image, String runtime, String level, String memory, Double cpus,
+                           Integer pids) {
+        putIfSet(body, "image", image);
+        putIfSet(body, "runtime", runtime);
+        if (level != null) {
+            body.put("securityLevel", SecurityLevel.parse(level).wireName());
+        }
+        ObjectNode limits = body.has("limits") ? (ObjectNode) body.get("limits") : body.putObject("limits");
+        if (memory != null) {
+            limits.put("memoryBytes", Units.parseBytes("--memory", memory));
+        }
+        if (cpus != null) {
+            limits.put("cpus", cpus);
+        }
+        if (pids != null) {
+            limits.put("pids", pids);
+        }
+        if (limits.isEmpty()) {
+            body.remove("limits");
+        }
     }
 
     private static void putIfSet(ObjectNode body, String field, String value) {

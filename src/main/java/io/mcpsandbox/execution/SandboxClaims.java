@@ -24,6 +24,7 @@ final class SandboxClaims {
     private static final int MAX_BYTES = 64;
 
     private final Path dir;
+    private volatile boolean dirMade;
 
     SandboxClaims(Path stateDir) {
         this.dir = stateDir.resolve("claims");
@@ -31,9 +32,25 @@ final class SandboxClaims {
 
     /** Notes that {@code executionId} runs in sandbox {@code sandboxName}. */
     void claim(String sandboxName, String executionId) throws IOException {
-        PrivatePaths.directory(dir, PrivatePaths.OWNER_ONLY_DIR);
         Path file = fileOf(sandboxName);
+        if (!dirMade) {
+            makeDir();
+        }
         Files.deleteIfExists(file);
+        try {
+            write(file, executionId);
+        } catch (NoSuchFileException dirGone) {
+            makeDir(); // made once per process, on the request path only again when someone removed it
+            write(file, executionId);
+        }
+    }
+
+    private void makeDir() throws IOException {
+        PrivatePaths.directory(dir, PrivatePaths.OWNER_ONLY_DIR);
+        dirMade = true;
+    }
+
+    private static void write(Path file, String executionId) throws IOException {
         // CREATE_NEW never follows a link: a name that exists (even as a link) fails instead.
         Files.write(file, executionId.getBytes(StandardCharsets.US_ASCII), StandardOpenOption.CREATE_NEW,
                 StandardOpenOption.WRITE);

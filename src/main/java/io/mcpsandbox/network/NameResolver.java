@@ -67,7 +67,7 @@ public final class NameResolver {
      */
     public static InetAddress parseLiteral(String host) {
         if (host == null || host.isEmpty()) {
-            throw new IllegalArgumentException("empty host");
+            throw malformed(host == null ? "" : host);
         }
         String text = host;
         boolean bracketed = text.startsWith("[") && text.endsWith("]") && text.length() > 2;

@@ -132,7 +132,8 @@ public final class CallbackSender implements AutoCloseable {
 
     /**
      * Delivers the result of {@code executionId} to {@code url} (a URL {@link CallbackPolicy#check} accepted).
-     * The outbox entry is written before this returns, so a restart resumes the delivery.
+     * The outbox entry is written before this returns, so a restart resumes the delivery. Call it once per
+     * execution: while a delivery of the same execution is under way, a second call only rewrites its entry.
      */
     public void deliver(String executionId, URI url) {
         PendingCallback pending = new PendingCallback(executionId, url.toString(), 0, clock.instant());

@@ -1,5 +1,8 @@
 package io.mcpsandbox.api;
 
+import io.mcpsandbox.callback.CallbackPolicy;
+import io.mcpsandbox.callback.CallbackRefused;
+import io.mcpsandbox.callback.CallbackSender;
 import io.mcpsandbox.execution.ActiveExecution;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
@@ -29,9 +32,10 @@ public final class ExecutionGateway {
     private final Admission admission;
     private final SandboxMetrics metrics;
     private volatile ExecutionQueue queue;
+    private volatile CallbackSender sender;
     private volatile CallbackCheck callbacks = url -> {
-        throw new InvalidRequestException("callbackUrl", "callbacks are not configured on this server "
-                + "(callbacks.allowed-hosts is empty)");
+        throw new InvalidRequestException("callbackUrl", "callbacks are not served here: they need "
+                + "callbacks.allowed-hosts and the process that serves the queue (docs/callbacks.md)");
     };
 
     /** Decides at submission whether a callback URL would be called. */
@@ -53,6 +57,29 @@ public final class ExecutionGateway {
     }
 
     public enum TerminateOutcome { TERMINATING, CANCELLED, ALREADY_FINISHED, NOT_FOUND }
+
+    /**
+     * From now on a request may name a {@code callbackUrl} that {@code policy} accepts, and its result is sent
+     * there when it ends.
+     */
+    public void serveCallbacks(CallbackPolicy policy, CallbackSender sender) {
+        this.sender = sender;
+        this.callbacks = url -> {
+            try {
+                policy.check(url);
+            } catch (CallbackRefused e) {
+                throw new InvalidRequestException("callbackUrl", e.getMessage());
+            }
+        };
+    }
+
+    /** Sends an ended execution's stored result to its callback URL, if it named one. */
+    public void callBack(String executionId, ExecutionRequest request) {
+        CallbackSender s = sender;
+        if (s != null && request.callbackUrl() != null) {
+            s.deliver(executionId, java.net.URI.create(request.callbackUrl()));
+        }
+    }
 
     /** From now on async requests outside sessions wait in this queue (see {@link #queues}). */
     public void serveQueue(ExecutionQueue executionQueue) {
@@ -151,19 +178,21 @@ public final class ExecutionGateway {
             permit.close();
             throw e;
         }
-        return settle(s.result(), permit);
+        return settle(executionId, request, s.result(), permit);
     }
 
     /**
      * The stage that completes after the slot is freed and the result counted, so a client that reads its
      * answer and then /metrics sees its execution there.
      */
-    private CompletableFuture<ExecutionResult> settle(CompletableFuture<ExecutionResult> result,
+    private CompletableFuture<ExecutionResult> settle(String executionId, ExecutionRequest request,
+                                                      CompletableFuture<ExecutionResult> result,
                                                       Admission.Permit permit) {
         return result.whenComplete((r, error) -> {
             permit.close();
             if (r != null) {
                 metrics.recordResult(r);
+                callBack(executionId, request); // its record is written: the body is read from it
             }
         });
     }
@@ -181,7 +210,7 @@ public final class ExecutionGateway {
                 permit.close();
                 throw e;
             }
-            return new Started(s.executionId(), settle(s.result(), permit));
+            return new Started(s.executionId(), settle(s.executionId(), request, s.result(), permit));
         }).whenComplete((started, error) -> {
             if (error != null
                     && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {

@@ -4,9 +4,16 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.callback.CallbackPolicy;
+import io.mcpsandbox.callback.CallbackSender;
+import io.mcpsandbox.callback.CallbackSettings;
+import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.network.AddressPolicy;
+import io.mcpsandbox.network.NameResolver;
 import io.mcpsandbox.queue.ExecutionQueue;
 import io.mcpsandbox.queue.QueueLock;
 import io.mcpsandbox.queue.QueueSettings;
+import io.mcpsandbox.queue.QueueStore;
 import io.mcpsandbox.queue.QueueStores;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.StoreHealth;
@@ -33,6 +40,7 @@ public final class SandboxApi implements AutoCloseable {
     private final SandboxServices services;
     private ExecutionQueue queue;
     private QueueLock queueLock;
+    private CallbackSender callbacks;
 
     public SandboxApi(SandboxServices services, ServerConfig server) {
         this.services = services;
@@ -68,12 +76,36 @@ public final class SandboxApi implements AutoCloseable {
             return "served by another process on " + config.dataDir() + ": async requests here are admitted or "
                     + "refused at once";
         }
-        queue = new ExecutionQueue(QueueStores.open(config.dataDir(), config.settings()), store, settings, admission,
-                gateway::startAdmitted);
+        QueueStore queueStore = QueueStores.open(config.dataDir(), config.settings());
+        queue = new ExecutionQueue(queueStore, store, settings, admission, gateway::startAdmitted);
+        String callbackState = startCallbacks(queueStore);
         int waiting = queue.start();
         metrics.bindQueue(queue);
         gateway.serveQueue(queue);
-        return queue.describe() + " (" + waiting + " waiting)";
+        return queue.describe() + " (" + waiting + " waiting); callbacks: " + callbackState;
+    }
+
+    /**
+     * Signed result callbacks (docs/callbacks.md), delivered by the process that serves the queue: their outbox
+     * lives in its store. Without {@code callbacks.allowed-hosts} a request naming a callback URL is refused.
+     */
+    private String startCallbacks(QueueStore queueStore) {
+        CallbackSettings settings = CallbackSettings.from(config.settings(), config.dataDir());
+        if (settings.allowedHosts().isEmpty()) {
+            return "off (callbacks.allowed-hosts is empty)";
+        }
+        CallbackPolicy policy = new CallbackPolicy(settings, new NameResolver(config.settings()), new AddressPolicy());
+        callbacks = new CallbackSender(settings, policy, queueStore.callbacks(), this::storedResult,
+                metrics.registry());
+        gateway.serveCallbacks(policy, callbacks);
+        queue.onEnded(gateway::callBack);
+        callbacks.resume();
+        return "to " + String.join(", ", settings.allowedHosts());
+    }
+
+    /** An execution's final result as its callback body: the stored result, as GET /v1/executions/{id} shows it. */
+    private java.util.Optional<byte[]> storedResult(String executionId) {
+        return store.find(executionId).map(ExecutionRecord::result).map(json::writeValueAsBytes);
     }
 
     public SandboxConfig config() {
@@ -113,6 +145,9 @@ public final class SandboxApi implements AutoCloseable {
 
     @Override
     public void close() {
+        if (callbacks != null) {
+            callbacks.close(); // what is pending stays in the outbox for the next start
+        }
         if (queue != null) {
             queue.close(); // what waits stays in the store for the next start
         }

@@ -114,6 +114,11 @@ public final class SandboxMetrics implements AutoCloseable {
         }
     }
 
+    /** The registry, for parts that keep their own meters (the callback sender). */
+    public io.micrometer.core.instrument.MeterRegistry registry() {
+        return registry;
+    }
+
     /**
      * The durable queue's meters: {@code mcp_sandbox_queue_depth} by class ({@code largest_user}: the items of
      * the user with most waiting; {@code other_users}: everyone else's), {@code mcp_sandbox_queue_users},

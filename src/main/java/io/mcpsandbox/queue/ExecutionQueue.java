@@ -72,6 +72,7 @@ public final class ExecutionQueue implements AutoCloseable {
     private final AtomicLong cancelled = new AtomicLong();
     private final Map<String, AtomicLong> refused = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile Consumer<Duration> waitObserver = w -> { };
+    private volatile java.util.function.BiConsumer<String, ExecutionRequest> onEnded = (id, r) -> { };
     private long nextSequence = 1;
     private boolean kick;
     private boolean closed;
@@ -291,6 +292,9 @@ public final class ExecutionQueue implements AutoCloseable {
                 records.recordEnd(notRun(item.get(), request, ExecutionStatus.CANCELLED,
                         "cancelled while queued: it never ran", now));
                 store.remove(executionId);
+                if (request != null) {
+                    onEnded.accept(executionId, request);
+                }
             } catch (RuntimeException e) {
                 order.add(item.get()); // still waiting: the caller is told it failed
                 throw e;
@@ -448,6 +452,14 @@ public final class ExecutionQueue implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Called with each item that ended here without running (cancelled, or unreadable) once its record is
+     * written: its callback is due too. Items that run end through the {@link Starter}.
+     */
+    public void onEnded(java.util.function.BiConsumer<String, ExecutionRequest> listener) {
+        this.onEnded = listener;
     }
 
     /** Called with each dispatched item's wait (the metrics' histogram). */

@@ -1,5 +1,6 @@
 package io.mcpsandbox.queue;
 
+import io.mcpsandbox.callback.CallbackOutbox;
 import java.util.List;
 import java.util.Optional;
 
@@ -27,6 +28,9 @@ public interface QueueStore extends AutoCloseable {
 
     /** Removes an item (idempotent). */
     void remove(String executionId);
+
+    /** The pending callback deliveries, kept beside the queue so that they too survive a restart. */
+    CallbackOutbox callbacks();
 
     /** Where it keeps the queue, for logs and errors. */
     String describe();

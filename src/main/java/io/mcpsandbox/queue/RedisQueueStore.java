@@ -1,5 +1,7 @@
 package io.mcpsandbox.queue;
 
+import io.mcpsandbox.callback.CallbackOutbox;
+import io.mcpsandbox.callback.PendingCallback;
 import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.record.RedisUrls;
 import java.nio.charset.StandardCharsets;
@@ -31,6 +33,7 @@ public final class RedisQueueStore implements QueueStore {
     private final RedisClient client;
     private final String prefix;
     private final String index;
+    private final String callbackKey;
     private final String maskedUrl;
 
     /**
@@ -45,6 +48,7 @@ public final class RedisQueueStore implements QueueStore {
         this.maskedUrl = RedisUrls.mask(url);
         this.prefix = "mcp-sandbox:queue:" + queueId + ":";
         this.index = prefix + "items";
+        this.callbackKey = prefix + "callbacks";
     }
 
     private String key(String executionId) {
@@ -118,6 +122,53 @@ public final class RedisQueueStore implements QueueStore {
             throw failure("remove a queued execution", e);
         }
     }
+
+    @Override
+    public CallbackOutbox callbacks() {
+        return outbox;
+    }
+
+    /** One hash: execution id to "attempts nextAttemptMillis url" (a checked URL holds no space). */
+    private final CallbackOutbox outbox = new CallbackOutbox() {
+        @Override
+        public void save(PendingCallback p) {
+            try {
+                client.hset(callbackKey, p.executionId(), p.attempts() + " " + p.nextAttemptAt().toEpochMilli() + " "
+                        + p.url());
+            } catch (JedisException e) {
+                throw failure("save a pending callback", e);
+            }
+        }
+
+        @Override
+        public void remove(String executionId) {
+            try {
+                client.hdel(callbackKey, executionId);
+            } catch (JedisException e) {
+                throw failure("forget a callback", e);
+            }
+        }
+
+        @Override
+        public List<PendingCallback> pending() {
+            try {
+                List<PendingCallback> all = new ArrayList<>();
+                for (Map.Entry<String, String> e : client.hgetAll(callbackKey).entrySet()) {
+                    String[] f = e.getValue().split(" ", 3);
+                    if (f.length == 3) {
+                        all.add(new PendingCallback(e.getKey(), f[2], Integer.parseInt(f[0]),
+                                Instant.ofEpochMilli(Long.parseLong(f[1]))));
+                    }
+                }
+                return all;
+            } catch (JedisException e) {
+                throw failure("list pending callbacks", e);
+            } catch (NumberFormatException e) {
+                throw new ExecutionStoreException("the queue in Redis at " + maskedUrl + " holds a malformed "
+                        + "callback: " + e.getMessage(), e);
+            }
+        }
+    };
 
     @Override
     public String describe() {

@@ -1,5 +1,7 @@
 package io.mcpsandbox.queue;
 
+import io.mcpsandbox.callback.CallbackOutbox;
+import io.mcpsandbox.callback.PendingCallback;
 import io.mcpsandbox.record.ExecutionStoreException;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
@@ -40,6 +42,8 @@ public final class SqliteQueueStore implements QueueStore {
                 st.execute("CREATE TABLE IF NOT EXISTS queue (execution_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
                         + "priority INTEGER NOT NULL, sequence INTEGER NOT NULL UNIQUE, queued_ms INTEGER NOT NULL, "
                         + "request BLOB NOT NULL)");
+                st.execute("CREATE TABLE IF NOT EXISTS callbacks (execution_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
+                        + "attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL)");
             }
         } catch (SQLException e) {
             throw new ExecutionStoreException("cannot open the queue " + this.file + ": " + e.getMessage(), e);
@@ -125,12 +129,56 @@ public final class SqliteQueueStore implements QueueStore {
 
     @Override
     public void remove(String executionId) {
+        update("remove a queued execution", "DELETE FROM queue WHERE execution_id = ?", executionId);
+    }
+
+    @Override
+    public CallbackOutbox callbacks() {
+        return outbox;
+    }
+
+    private final CallbackOutbox outbox = new CallbackOutbox() {
+        @Override
+        public void save(PendingCallback p) {
+            update("save a pending callback", "INSERT INTO callbacks (execution_id, url, attempts, next_ms) VALUES "
+                    + "(?, ?, ?, ?) ON CONFLICT(execution_id) DO UPDATE SET url = excluded.url, attempts = "
+                    + "excluded.attempts, next_ms = excluded.next_ms", p.executionId(), p.url(), p.attempts(),
+                    p.nextAttemptAt().toEpochMilli());
+        }
+
+        @Override
+        public void remove(String executionId) {
+            update("forget a callback", "DELETE FROM callbacks WHERE execution_id = ?", executionId);
+        }
+
+        @Override
+        public List<PendingCallback> pending() {
+            lock.lock();
+            try (Statement st = connection.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT execution_id, url, attempts, next_ms FROM callbacks")) {
+                List<PendingCallback> all = new ArrayList<>();
+                while (rs.next()) {
+                    all.add(new PendingCallback(rs.getString(1), rs.getString(2), rs.getInt(3),
+                            Instant.ofEpochMilli(rs.getLong(4))));
+                }
+                return all;
+            } catch (SQLException e) {
+                throw failure("list pending callbacks", e);
+            } finally {
+                lock.unlock();
+            }
+        }
+    };
+
+    private void update(String what, String sql, Object... values) {
         lock.lock();
-        try (PreparedStatement d = connection.prepareStatement("DELETE FROM queue WHERE execution_id = ?")) {
-            d.setString(1, executionId);
-            d.executeUpdate();
+        try (PreparedStatement st = connection.prepareStatement(sql)) {
+            for (int i = 0; i < values.length; i++) {
+                st.setObject(i + 1, values[i]);
+            }
+            st.executeUpdate();
         } catch (SQLException e) {
-            throw failure("remove a queued execution", e);
+            throw failure(what, e);
         } finally {
             lock.unlock();
         }

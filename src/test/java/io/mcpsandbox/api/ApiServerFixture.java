@@ -14,6 +14,8 @@ import java.util.List;
 final class ApiServerFixture implements AutoCloseable {
     static final String KEY_ALICE = "alice-key-0123456789abcdef";
     static final String KEY_BOB = "bob-key-0123456789abcdef01";
+    /** An admin key (user root): sees every user's queue. */
+    static final String KEY_ROOT = "root-key-0123456789abcdef0";
     static final long MAX_BODY = 16L << 20;
 
     final TestSandbox sandbox;
@@ -42,10 +44,29 @@ final class ApiServerFixture implements AutoCloseable {
 
     private static ApiServerFixture start(AdmissionLimits admission, java.util.Map<String, String> env,
                                           Duration idleTimeout) throws Exception {
+        return start(admission, env, idleTimeout, false);
+    }
+
+    /**
+     * A server that also serves the durable queue (as {@code serve} does): async requests wait in it.
+     *
+     * @param env the service's configuration as MCP_SANDBOX_* variables
+     */
+    static ApiServerFixture startQueued(AdmissionLimits admission, java.util.Map<String, String> env)
+            throws Exception {
+        return start(admission, env, ServerConfig.DEFAULT_IDLE_TIMEOUT, true);
+    }
+
+    private static ApiServerFixture start(AdmissionLimits admission, java.util.Map<String, String> env,
+                                          Duration idleTimeout, boolean queue) throws Exception {
         TestSandbox sandbox = TestSandbox.start(env);
-        ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob")),
-                ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission, idleTimeout);
+        ServerConfig config = new ServerConfig(List.of(new ApiKey(KEY_ALICE, "alice"), new ApiKey(KEY_BOB, "bob"),
+                new ApiKey(KEY_ROOT, "root", true)), ServerConfig.LOOPBACK_ORIGINS, List.of(), MAX_BODY, admission,
+                idleTimeout);
         SandboxApi api = new SandboxApi(sandbox.services(), config);
+        if (queue) {
+            api.startQueue();
+        }
         HttpApiServer server = HttpApiServer.start(api, config, ApiKeys.of(config.apiKeys()), "127.0.0.1", 0,
                 HttpMcpServer::create);
         return new ApiServerFixture(sandbox, api, server);

@@ -34,13 +34,16 @@ final class OpenApiDocument {
                 .<ObjectNode>set("parameters", NODES.arrayNode().add(NODES.objectNode().put("name", "executionId")
                         .put("in", "path").put("required", true).set("schema", type("string"))))
                 .<ObjectNode>set("get", getExecution())
-                .set("delete", operation("terminateExecution", "Kill every process of a running execution",
-                        responses()
+                .set("delete", operation("terminateExecution", "Cancel a queued execution, or kill every process "
+                        + "of a running one", responses()
+                                .<ObjectNode>set("200", json("It was queued and is cancelled: it never runs",
+                                        ref("Termination")))
                                 .<ObjectNode>set("202", json("It is being killed; its result will say 'terminated'",
                                         ref("Termination")))
                                 .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
                                 .set("409", json("It had already finished", ref("Termination"))))));
         paths.set("/v1/executions/{executionId}/stdin", stdinPath());
+        queuePaths(paths);
         sessionPaths(paths);
         paths.set("/v1/runtimes", NODES.objectNode().set("get", operation("listRuntimes", "Each runtime, whether it "
                 + "is usable here, its version, levels, and known vulnerabilities", responses()
@@ -200,7 +203,8 @@ final class OpenApiDocument {
         ObjectNode op = operation(id, summary, responses()
                 .<ObjectNode>set("200", json("The result object: the program ran (any exit code, timeout, ...)",
                         ref("ExecutionResult")))
-                .<ObjectNode>set("202", json("async=true: started; poll the Location", accepted)
+                .<ObjectNode>set("202", json("async=true: queued (outside a session; status queued, position, "
+                        + "estimatedStartAt) or started (in a session); poll the Location", accepted)
                         .set("headers", NODES.objectNode().set("Location", NODES.objectNode()
                                 .set("schema", type("string")))))
                 .<ObjectNode>set("400", error("The request cannot be read; field names what is wrong"))
@@ -209,7 +213,8 @@ final class OpenApiDocument {
                 .<ObjectNode>set("415", error("Not application/json in UTF-8"))
                 .<ObjectNode>set("422", json("Rejected by policy; reason names the field and the limit",
                         ref("ExecutionResult")))
-                .<ObjectNode>set("429", error("Admission refused (server or user at its limit)")
+                .<ObjectNode>set("429", error("Admission refused (server or user at its limit), or a queue limit "
+                        + "(queue.max-per-user, queue.max-total, queue.max-bytes)")
                         .set("headers", retryAfter()))
                 .set("500", json("The service failed: a result object with reason, or an error",
                         NODES.objectNode().set("oneOf", NODES.arrayNode().add(ref("ExecutionResult"))
@@ -285,15 +290,49 @@ final class OpenApiDocument {
         return op;
     }
 
+    /** POST /v1/executions/batch and GET /v1/queue (docs/queue.md). */
+    private static void queuePaths(ObjectNode paths) {
+        ObjectNode outcome = NODES.objectNode().put("type", "object");
+        outcome.set("properties", NODES.objectNode()
+                .<ObjectNode>set("accepted", NODES.objectNode().put("type", "array").set("items", type("object")
+                        .put("description", "index, executionId, status queued, position, estimatedStartAt")))
+                .set("rejected", NODES.objectNode().put("type", "array").set("items", type("object")
+                        .put("description", "index, field (or null), error"))));
+        ObjectNode batch = operation("submitBatch", "Queue many requests at once (at most queue.max-batch); each "
+                + "is validated on its own", responses()
+                .<ObjectNode>set("202", json("At least one was queued", outcome))
+                .<ObjectNode>set("400", json("None was valid, or the body is not {executions: [...]}", outcome))
+                .<ObjectNode>set("413", error("The body exceeds server.max-request-bytes"))
+                .<ObjectNode>set("415", error("Not application/json in UTF-8"))
+                .<ObjectNode>set("429", json("The valid ones all met a queue limit", outcome)
+                        .set("headers", retryAfter()))
+                .set("503", error("The queue cannot take it now, or this process serves none")));
+        ObjectNode body = NODES.objectNode().put("type", "object");
+        body.set("properties", NODES.objectNode().set("executions", NODES.objectNode().put("type", "array")
+                .set("items", ref("ExecutionRequest"))));
+        body.set("required", NODES.arrayNode().add("executions"));
+        batch.set("requestBody", NODES.objectNode().put("required", true).set("content", NODES.objectNode()
+                .set("application/json", NODES.objectNode().set("schema", body))));
+        paths.set("/v1/executions/batch", NODES.objectNode().set("post", batch));
+        ObjectNode queue = operation("listQueue", "Your queued executions in run order (an admin key's: everyone's)",
+                responses().<ObjectNode>set("200", json("depth and items", type("object")))
+                        .set("400", error("limit is not valid")));
+        queue.set("parameters", NODES.arrayNode().add(query("limit", "Most items to return", type("integer")
+                .put("minimum", 1).put("maximum", QueueRoutes.MAX_IDS).put("default", 100))));
+        paths.set("/v1/queue", NODES.objectNode().set("get", queue));
+    }
+
     private static ObjectNode listExecutions() {
         ObjectNode op = operation("listExecutions", "Your running executions (active=true), or your stored records, "
                 + "newest first", responses()
                 .<ObjectNode>set("200", json("The executions", NODES.objectNode().put("type", "object")
                         .set("properties", NODES.objectNode().set("executions", NODES.objectNode()
                                 .put("type", "array").set("items", type("object"))))))
-                .<ObjectNode>set("400", error("active or limit is not valid"))
+                .<ObjectNode>set("400", error("active, limit or ids is not valid"))
                 .set("503", error("The execution store cannot answer right now")));
         op.set("parameters", NODES.arrayNode()
+                .add(query("ids", "These executions (1 to " + QueueRoutes.MAX_IDS + ", comma-separated), in the "
+                        + "order asked, as executions; unknown ones (or others') under unknown", type("string")))
                 .add(query("active", "Only the running executions", type("boolean").put("default", false)))
                 .add(query("limit", "Most records to return", type("integer").put("minimum", 1)
                         .put("maximum", RestServlet.MAX_LIST).put("default", 50))));

@@ -20,7 +20,8 @@ class OpenApiDocumentTest {
         ObjectNode doc = OpenApiDocument.build(SCHEMAS);
         assertThat(doc.get("openapi").asString()).isEqualTo("3.1.0");
         assertThat(doc.get("paths").propertyNames()).containsExactlyInAnyOrder("/v1/executions",
-                "/v1/executions/{executionId}", "/v1/executions/{executionId}/stdin", "/v1/sessions",
+                "/v1/executions/{executionId}", "/v1/executions/{executionId}/stdin", "/v1/executions/batch",
+                "/v1/queue", "/v1/sessions",
                 "/v1/sessions/{sessionId}",
                 "/v1/sessions/{sessionId}/executions", "/v1/sessions/{sessionId}/files",
                 "/v1/sessions/{sessionId}/files/{path}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz",
@@ -41,7 +42,10 @@ class OpenApiDocumentTest {
                 .contains("get", "delete");
         assertThat(doc.at("/paths/~1v1~1executions/post/responses").propertyNames()).contains("200", "202", "400",
                 "401", "408", "413", "415", "422", "429", "500");
-        assertThat(doc.at("/paths/~1v1~1executions/get/parameters").toString()).contains("\"active\"", "\"limit\"");
+        assertThat(doc.at("/paths/~1v1~1executions/get/parameters").toString()).contains("\"active\"", "\"limit\"",
+                "\"ids\"");
+        assertThat(doc.at("/paths/~1v1~1executions~1batch/post/responses").propertyNames()).contains("202", "400",
+                "429");
         // /healthz answers without a key; everything else needs one.
         assertThat(doc.at("/paths/~1healthz/get/security/0").isEmpty()).isTrue();
         assertThat(doc.at("/security/0/apiKey").isArray()).isTrue();

@@ -518,8 +518,9 @@ public final class RequestSchemas {
     /** The answer to terminate_execution and {@code DELETE /v1/executions/{id}}. */
     public ObjectNode terminated() {
         ObjectNode outcome = type("string").put("description",
-                "terminating: it is being killed and its result will say 'terminated'.");
-        outcome.set("enum", strings(List.of("terminating", "already_finished")));
+                "terminating: it is being killed and its result will say 'terminated'; cancelled: it was queued and "
+                        + "never runs, its result says 'cancelled'.");
+        outcome.set("enum", strings(List.of("terminating", "cancelled", "already_finished")));
         ObjectNode p = NODES.objectNode();
         p.set("executionId", type("string"));
         p.set("outcome", outcome);

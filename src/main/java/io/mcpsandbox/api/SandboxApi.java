@@ -16,6 +16,7 @@ import io.mcpsandbox.queue.QueueSettings;
 import io.mcpsandbox.queue.QueueStore;
 import io.mcpsandbox.queue.QueueStores;
 import io.mcpsandbox.record.ExecutionStore;
+import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.record.StoreHealth;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.metrics.SandboxMetrics;
@@ -41,6 +42,7 @@ public final class SandboxApi implements AutoCloseable {
     private ExecutionQueue queue;
     private QueueLock queueLock;
     private CallbackSender callbacks;
+    private CallbackPolicy callbackPolicy;
 
     public SandboxApi(SandboxServices services, ServerConfig server) {
         this.services = services;
@@ -78,10 +80,31 @@ public final class SandboxApi implements AutoCloseable {
         }
         QueueStore queueStore = QueueStores.open(config.dataDir(), config.settings());
         queue = new ExecutionQueue(queueStore, store, settings, admission, gateway::startAdmitted);
-        String callbackState = startCallbacks(queueStore);
-        int waiting = queue.start();
+        int waiting;
+        String callbackState;
+        try {
+            callbackState = startCallbacks(queueStore);
+            waiting = queue.load();
+        } catch (ExecutionStoreException e) {
+            // Redis down at start: what waits there stays for a start that can read it; nothing is lost.
+            if (callbacks != null) {
+                callbacks.close();
+                callbacks = null;
+            }
+            queue.close();
+            queue = null;
+            queueLock.close();
+            queueLock = null;
+            return "unavailable (" + e.getMessage() + "): async requests here are admitted or refused at once";
+        }
         metrics.bindQueue(queue);
         gateway.serveQueue(queue);
+        if (callbacks != null) {
+            gateway.serveCallbacks(callbackPolicy, callbacks);
+            queue.onEnded(gateway::callBack);
+            callbacks.resume();
+        }
+        queue.startDispatching(); // with every hook in place: a resumed execution's callback is not missed
         return queue.describe() + " (" + waiting + " waiting); callbacks: " + callbackState;
     }
 
@@ -94,12 +117,9 @@ public final class SandboxApi implements AutoCloseable {
         if (settings.allowedHosts().isEmpty()) {
             return "off (callbacks.allowed-hosts is empty)";
         }
-        CallbackPolicy policy = new CallbackPolicy(settings, new NameResolver(config.settings()), new AddressPolicy());
-        callbacks = new CallbackSender(settings, policy, queueStore.callbacks(), this::storedResult,
+        callbackPolicy = new CallbackPolicy(settings, new NameResolver(config.settings()), new AddressPolicy());
+        callbacks = new CallbackSender(settings, callbackPolicy, queueStore.callbacks(), this::storedResult,
                 metrics.registry());
-        gateway.serveCallbacks(policy, callbacks);
-        queue.onEnded(gateway::callBack);
-        callbacks.resume();
         return "to " + String.join(", ", settings.allowedHosts());
     }
 

@@ -95,11 +95,20 @@ public final class ExecutionQueue implements AutoCloseable {
         this.clock = clock;
     }
 
+    /** {@link #load()}, then {@link #startDispatching()}. Returns how many wait. */
+    public int start() {
+        int waiting = load();
+        startDispatching();
+        return waiting;
+    }
+
     /**
      * Loads what the store holds (after a restart: items whose execution has a record had started and are
-     * dropped; the rest wait again, in their order) and starts dispatching. Returns how many wait.
+     * dropped; the rest wait again, in their order). Returns how many wait.
+     *
+     * @throws ExecutionStoreException when the store cannot be read
      */
-    public int start() {
+    public int load() {
         int resumed = 0;
         int dropped = 0;
         lock.lock();
@@ -121,9 +130,13 @@ public final class ExecutionQueue implements AutoCloseable {
             log.info("Queue: {} executions resumed from {} ({} had started before the stop)", resumed,
                     store.describe(), dropped);
         }
+        return resumed;
+    }
+
+    /** Starts running what waits as admission frees slots. */
+    public void startDispatching() {
         admission.onRelease(this::kick);
         dispatcher = Thread.ofPlatform().daemon().name("queue-dispatcher").start(this::dispatchLoop);
-        return resumed;
     }
 
     /**

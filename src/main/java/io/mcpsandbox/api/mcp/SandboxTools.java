@@ -114,8 +114,9 @@ public final class SandboxTools {
                                 + STDIN_WAIT.toSeconds() + " s) and says how many bytes reached it.",
                         schemas.writeStdin(), schemas.stdinWritten(), false),
                         (ex, req) -> quick(() -> writeStdin(users.apply(ex), req))),
-                spec(tool("terminate_execution", "Terminate one of your running executions",
-                        "Kills every process of a running execution; its result then has status 'terminated'.",
+                spec(tool("terminate_execution", "Terminate one of your running executions, or cancel a queued one",
+                        "Kills every process of a running execution; its result then has status 'terminated'. A "
+                                + "queued one is cancelled: it never runs, its result has status 'cancelled'.",
                         schemas.executionId("The executionId to terminate."), schemas.terminated(), false),
                         (ex, req) -> quick(() -> terminate(users.apply(ex), req))));
     }

@@ -130,6 +130,28 @@ class QueueRestApiTest {
     }
 
     @Test
+    void aHigherPriorityRunsFirstWithinTheUsersQueueAndOutOfRangeIsRefused() throws Exception {
+        for (String priority : new String[] {"101", "-101", "1.5", "\"5\"", "true"}) {
+            HttpResponse<String> r = send(fixture, "POST", "/v1/executions?async=true", KEY_ALICE,
+                    "{\"language\":\"python\",\"code\":\"print(1)\",\"priority\":" + priority + "}");
+            assertThat(r.statusCode()).as(priority + " -> " + r.body()).isEqualTo(400);
+            assertThat(json(r).get("field").asString()).isEqualTo("priority");
+        }
+        String holder = hold(fixture);
+        String low = queue(fixture, KEY_ALICE, PRINT_42);
+        String high = queue(fixture, KEY_ALICE, "{\"language\":\"python\",\"code\":\"print(1)\",\"priority\":100}");
+        JsonNode items = queueOf(fixture, KEY_ALICE).get("items");
+        assertThat(items).extracting(i -> i.get("executionId").asString()).containsExactly(high, low);
+        assertThat(items).extracting(i -> i.get("priority").asInt()).containsExactly(100, 0);
+        assertThat(json(send(fixture, "GET", "/v1/executions/" + low, KEY_ALICE, null)).get("position").asInt())
+                .isEqualTo(2);
+        for (String id : List.of(low, high)) {
+            assertThat(send(fixture, "DELETE", "/v1/executions/" + id, KEY_ALICE, null).statusCode()).isEqualTo(200);
+        }
+        release(fixture, holder);
+    }
+
+    @Test
     void aBatchAcceptsAndRejectsEachRequestByIndex() throws Exception {
         HttpResponse<String> r = send(fixture, "POST", "/v1/executions/batch", KEY_ALICE, "{\"executions\":["
                 + PRINT_42 + ",{\"language\":\"cobol\",\"code\":\"x\"},"

@@ -18,9 +18,10 @@ import redis.clients.jedis.exceptions.JedisException;
 
 /**
  * A real redis-server of the test's own, on a free port (never 6379), as a child process: started, killed
- * (SIGKILL, like a crash), paused (SIGSTOP) and started again on the same port and directory.
+ * (SIGKILL, like a crash), paused (SIGSTOP) and started again on the same port and directory. Public for the
+ * tests of other packages that run a server on Redis (queue.QueueSystemTest).
  */
-final class RedisServerProcess implements AutoCloseable {
+public final class RedisServerProcess implements AutoCloseable {
     static final Path BINARY = Path.of("/usr/bin/redis-server");
 
     private final int port;
@@ -34,7 +35,7 @@ final class RedisServerProcess implements AutoCloseable {
      *                   what it acknowledged (a Redis that loses data on restart is another kind of failure)
      * @param password   requirepass, or null
      */
-    RedisServerProcess(Path dir, boolean persistent, String password) throws IOException {
+    public RedisServerProcess(Path dir, boolean persistent, String password) throws IOException {
         requireBinary();
         this.port = freePort();
         this.dir = Files.createDirectories(dir);
@@ -60,11 +61,11 @@ final class RedisServerProcess implements AutoCloseable {
         return port;
     }
 
-    String url() {
+    public String url() {
         return password == null ? "redis://127.0.0.1:" + port : "redis://:" + password + "@127.0.0.1:" + port;
     }
 
-    synchronized RedisServerProcess start() throws IOException, InterruptedException {
+    public synchronized RedisServerProcess start() throws IOException, InterruptedException {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("already running");
         }

@@ -740,7 +740,7 @@ class QueueSystemTest {
     }
 
     private static Metrics metrics(ServeProcess s) throws Exception {
-        HttpResponse<String> r = s.send(ADMIN, "GET", "/metrics", null);
+        HttpResponse<String> r = s.send("alice", "GET", "/metrics", null);
         assertThat(r.statusCode()).isEqualTo(200);
         return new Metrics(r.body());
     }

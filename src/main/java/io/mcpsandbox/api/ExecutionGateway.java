@@ -9,14 +9,18 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.queue.ExecutionQueue;
+import io.mcpsandbox.queue.QueueFullException;
+import io.mcpsandbox.queue.QueuedView;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * What MCP and REST both call: admission, then the execution service; ownership, so that a user sees and
- * terminates only their own executions; and the execution metrics.
+ * What MCP and REST both call: admission, then the execution service; the durable queue for async work (when
+ * this process serves one); ownership, so that a user sees and terminates only their own executions; and the
+ * execution metrics.
  */
 public final class ExecutionGateway {
 
@@ -24,6 +28,17 @@ public final class ExecutionGateway {
     private final RuntimeRegistry registry;
     private final Admission admission;
     private final SandboxMetrics metrics;
+    private volatile ExecutionQueue queue;
+    private volatile CallbackCheck callbacks = url -> {
+        throw new InvalidRequestException("callbackUrl", "callbacks are not configured on this server "
+                + "(callbacks.allowed-hosts is empty)");
+    };
+
+    /** Decides at submission whether a callback URL would be called. */
+    @FunctionalInterface
+    public interface CallbackCheck {
+        void check(String url) throws InvalidRequestException;
+    }
 
     public ExecutionGateway(ExecutionService executions, RuntimeRegistry registry, Admission admission,
                             SandboxMetrics metrics) {
@@ -37,7 +52,121 @@ public final class ExecutionGateway {
     public record Started(String executionId, CompletableFuture<ExecutionResult> result) {
     }
 
-    public enum TerminateOutcome { TERMINATING, ALREADY_FINISHED, NOT_FOUND }
+    public enum TerminateOutcome { TERMINATING, CANCELLED, ALREADY_FINISHED, NOT_FOUND }
+
+    /** From now on async requests outside sessions wait in this queue (see {@link #queues}). */
+    public void serveQueue(ExecutionQueue executionQueue) {
+        this.queue = executionQueue;
+    }
+
+    /** Whether this async request goes to the durable queue: there is one here, and it is not a session's. */
+    public boolean queues(ExecutionRequest request) {
+        return queue != null && request.sessionId() == null;
+    }
+
+    /** Whether this process serves a durable queue (it holds the data directory's queue lock). */
+    public boolean servesQueue() {
+        return queue != null;
+    }
+
+    /**
+     * What the run would refuse from the request alone (an unknown language, a limit over its maximum), before it
+     * is queued; plus the callback URL.
+     */
+    public void precheck(ExecutionRequest request) throws InvalidRequestException {
+        try {
+            executions.precheck(request);
+        } catch (io.mcpsandbox.policy.PolicyViolation e) {
+            String prefix = e.field() + ": "; // its message names the field already
+            String message = e.field() != null && e.getMessage().startsWith(prefix)
+                    ? e.getMessage().substring(prefix.length()) : e.getMessage();
+            throw new InvalidRequestException(e.field(), message);
+        }
+        checkCallback(request);
+    }
+
+    /** Most requests one batch may hold ({@code queue.max-batch}). */
+    public int maxBatch() {
+        return requireQueue().maxBatch();
+    }
+
+    /**
+     * Refuses a request whose {@code callbackUrl} the server would not call (not on the allowlist, or an address
+     * that is never called): at submission, before anything is queued or run.
+     */
+    public void checkCallback(ExecutionRequest request) throws InvalidRequestException {
+        if (request.callbackUrl() != null) {
+            callbacks.check(request.callbackUrl());
+        }
+    }
+
+    /**
+     * Writes an async request to the durable queue; it starts when its turn comes and a slot is free.
+     *
+     * @throws QueueFullException when a queue limit is reached
+     * @throws io.mcpsandbox.record.ExecutionStoreException when the queue cannot be written (not accepted)
+     */
+    public ExecutionQueue.Accepted enqueue(ExecutionRequest request) throws QueueFullException {
+        return requireQueue().enqueue(request);
+    }
+
+    /** Queues each request that fits, in one write; the outcome of each, in order. */
+    public List<ExecutionQueue.Outcome> enqueueAll(List<ExecutionRequest> requests) {
+        return requireQueue().enqueueAll(requests);
+    }
+
+    private ExecutionQueue requireQueue() {
+        ExecutionQueue q = queue;
+        if (q == null) {
+            throw new IllegalStateException("no queue is served here");
+        }
+        return q;
+    }
+
+    /** The user's execution while it waits in the queue; empty when it does not (any more), or is someone else's. */
+    public Optional<QueuedView> queued(String userId, String executionId) {
+        ExecutionQueue q = queue;
+        return q == null ? Optional.empty() : q.find(executionId).filter(v -> userId.equals(v.userId()));
+    }
+
+    /** Waiting executions in run order: the user's, or everyone's for {@code all} (an admin). */
+    public List<QueuedView> queue(String userId, boolean all, int limit) {
+        ExecutionQueue q = queue;
+        return q == null ? List.of() : q.list(all ? null : userId, limit);
+    }
+
+    /** How many wait: the user's, or everyone's for {@code all}. */
+    public int queueDepth(String userId, boolean all) {
+        ExecutionQueue q = queue;
+        return q == null ? 0 : q.depth(all ? null : userId);
+    }
+
+    /** Starts a request that holds its permit already (the queue's dispatcher, or after {@link Admission}). */
+    public CompletableFuture<ExecutionResult> startAdmitted(String executionId, ExecutionRequest request,
+                                                            Admission.Permit permit) {
+        ExecutionService.Submission s;
+        try {
+            s = executions.submit(executionId, request, ExecutionListener.NONE);
+        } catch (RuntimeException e) {
+            permit.close();
+            throw e;
+        }
+        return settle(s.result(), permit);
+    }
+
+    /**
+     * The stage that completes after the slot is freed and the result counted, so a client that reads its
+     * answer and then /metrics sees its execution there.
+     */
+    private CompletableFuture<ExecutionResult> settle(CompletableFuture<ExecutionResult> result,
+                                                      Admission.Permit permit) {
+        return result.whenComplete((r, error) -> {
+            permit.close();
+            if (r != null) {
+                metrics.recordResult(r);
+            }
+        });
+    }
 
     /**
      * Waits for admission (a queue slot at most), then starts the request. The stage fails with
@@ -52,15 +181,7 @@ public final class ExecutionGateway {
                 permit.close();
                 throw e;
             }
-            // Callers get the stage that completes after the slot is freed and the result counted, so a
-            // client that reads its answer and then /metrics sees its execution there.
-            CompletableFuture<ExecutionResult> settled = s.result().whenComplete((result, error) -> {
-                permit.close();
-                if (result != null) {
-                    metrics.recordResult(result);
-                }
-            });
-            return new Started(s.executionId(), settled);
+            return new Started(s.executionId(), settle(s.result(), permit));
         }).whenComplete((started, error) -> {
             if (error != null
                     && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
@@ -86,7 +207,13 @@ public final class ExecutionGateway {
         return executions.active().stream().filter(a -> userId.equals(a.userId())).toList();
     }
 
+    /** Cancels the user's queued execution, or kills the running one. */
     public TerminateOutcome terminate(String userId, String executionId) {
+        ExecutionQueue q = queue;
+        if (q != null && queued(userId, executionId).isPresent()
+                && q.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED) {
+            return TerminateOutcome.CANCELLED;
+        }
         if (!owns(userId, executionId)) {
             return TerminateOutcome.NOT_FOUND;
         }

@@ -57,6 +57,8 @@ public final class RequestParser {
                 .background(request.has("background") && request.get("background").booleanValue())
                 .keepStdinOpen(request.has("keepStdinOpen") && request.get("keepStdinOpen").booleanValue())
                 .persistent(request.has("persistent") && request.get("persistent").booleanValue())
+                .priority(request.has("priority") ? request.get("priority").intValue() : 0)
+                .callbackUrl(string(request, "callbackUrl"))
                 .limits(limits(request.get("limits")));
         String dlp = string(request, "dlpMode");
         if (dlp != null) {

@@ -9,6 +9,7 @@ import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.SessionStatus;
 import io.mcpsandbox.model.Units;
 import io.mcpsandbox.policy.RequestValidator;
+import io.mcpsandbox.queue.QueueSettings;
 import io.mcpsandbox.session.SessionFiles;
 import io.mcpsandbox.session.SessionSettings;
 import java.util.Arrays;
@@ -154,9 +155,18 @@ public final class RequestSchemas {
         p.set("dlpMode", dlp);
         later.add("/properties/dlpMode/enum");
         p.set("background", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
-                "Answer at once with the execution's id (status running) and let it run on: its output so far is in "
-                        + "get_execution / GET /v1/executions/{id} (add ?stream=true to follow it live), its result "
-                        + "there once it ends; terminate_execution / DELETE ends it."));
+                "Answer at once with the execution's id and let it run on: outside a session it waits in the durable "
+                        + "queue (status queued, with its position) until its turn, then runs; its output so far is "
+                        + "in get_execution / GET /v1/executions/{id} (add ?stream=true to follow it live), its "
+                        + "result there once it ends; terminate_execution / DELETE cancels or ends it."));
+        p.set("priority", NODES.objectNode().put("type", "integer").put("default", 0)
+                .put("minimum", QueueSettings.MIN_PRIORITY).put("maximum", QueueSettings.MAX_PRIORITY)
+                .put("description", "For a queued (background, async) execution: its rank within your own queue, "
+                        + "higher first. Other users' turns are not affected: users take turns."));
+        p.set("callbackUrl", string("When the execution ends, its result is POSTed here, signed "
+                + "(X-Mcp-Sandbox-Signature, docs/callbacks.md), retried with back-off. Only hosts on the server's "
+                + "callbacks.allowed-hosts; never loopback, private, link-local or metadata addresses.")
+                .put("maxLength", 2048));
         p.set("keepStdinOpen", NODES.objectNode().put("type", "boolean").put("default", false).put("description",
                 "Keep the program's standard input open after `stdin`, for more input while it runs (MCP "
                         + "write_stdin, POST /v1/executions/{id}/stdin) until that closes it or the program ends. "
@@ -392,7 +402,8 @@ public final class RequestSchemas {
         ObjectNode p = NODES.objectNode();
         p.set("executionId", type("string"));
         ObjectNode status = type("string").put("description", "completed: the program exited on its own (any exit "
-                + "code); rejected: policy refused it, nothing ran; error: the service failed (see reason).");
+                + "code); rejected: policy refused it, nothing ran; error: the service failed (see reason); queued: "
+                + "waiting in the queue (position, estimatedStartAt); cancelled: taken out of the queue, never ran.");
         status.set("enum", strings(Arrays.stream(ExecutionStatus.values()).map(ExecutionStatus::wireName).toList()));
         p.set("status", status);
         p.set("exitCode", nullable("integer").put("description",
@@ -414,6 +425,13 @@ public final class RequestSchemas {
                 + "session's interpreter was restarted (its earlier state is gone)."));
         p.set("pooled", type("boolean").put("description", "Whether it ran in a sandbox started ahead from a warm "
                 + "pool (docs/pools.md); false when a sandbox was started for it or none ran."));
+        p.set("position", type("integer").put("description", "queued: its place in the run order (1 = next; "
+                + "users take turns)."));
+        p.set("estimatedStartAt", type("string").put("description", "queued: when it should start, from its "
+                + "position, the slots and recent durations (a guess)."));
+        p.set("queuedAt", type("string").put("description", "queued: when it was accepted."));
+        p.set("priority", type("integer").put("description", "queued: its rank within its user's own queue."));
+        p.set("userId", type("string").put("description", "queued: whose it is."));
         ObjectNode schema = NODES.objectNode().put("type", "object");
         schema.set("properties", p);
         schema.set("required", strings(List.of("executionId", "status")));

@@ -4,6 +4,10 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.queue.ExecutionQueue;
+import io.mcpsandbox.queue.QueueLock;
+import io.mcpsandbox.queue.QueueSettings;
+import io.mcpsandbox.queue.QueueStores;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.StoreHealth;
 import io.mcpsandbox.session.SessionService;
@@ -26,8 +30,12 @@ public final class SandboxApi implements AutoCloseable {
     private final JsonMapper json = Json.mapper();
     private final RequestParser parser;
     private final SessionService sessions;
+    private final SandboxServices services;
+    private ExecutionQueue queue;
+    private QueueLock queueLock;
 
     public SandboxApi(SandboxServices services, ServerConfig server) {
+        this.services = services;
         this.config = services.config();
         ServerConfig.AdmissionLimits limits = server.admission();
         this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
@@ -39,6 +47,33 @@ public final class SandboxApi implements AutoCloseable {
         this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
         this.parser = new RequestParser(new RequestSchemas(config, gateway.runtimes().stream()
                 .map(r -> r.name()).toList()));
+    }
+
+    /**
+     * Serves the durable queue of async executions (docs/queue.md) when {@code queue.enabled} and no other
+     * process serves this data directory's: loads what waits (after a restart) and starts dispatching. A server
+     * calls it after crash recovery. Returns what it says at start-up.
+     */
+    public String startQueue() {
+        QueueSettings settings = QueueSettings.from(config.settings());
+        if (!settings.enabled()) {
+            return "off (queue.enabled=false): async requests are admitted or refused at once";
+        }
+        try {
+            queueLock = QueueLock.tryTake(config.dataDir()).orElse(null);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot open the queue lock in " + config.dataDir(), e);
+        }
+        if (queueLock == null) {
+            return "served by another process on " + config.dataDir() + ": async requests here are admitted or "
+                    + "refused at once";
+        }
+        queue = new ExecutionQueue(QueueStores.open(config.dataDir(), config.settings()), store, settings, admission,
+                gateway::startAdmitted);
+        int waiting = queue.start();
+        metrics.bindQueue(queue);
+        gateway.serveQueue(queue);
+        return queue.describe() + " (" + waiting + " waiting)";
     }
 
     public SandboxConfig config() {
@@ -78,6 +113,12 @@ public final class SandboxApi implements AutoCloseable {
 
     @Override
     public void close() {
+        if (queue != null) {
+            queue.close(); // what waits stays in the store for the next start
+        }
+        if (queueLock != null) {
+            queueLock.close();
+        }
         admission.close();
         metrics.close();
     }

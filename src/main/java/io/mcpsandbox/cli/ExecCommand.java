@@ -226,7 +226,7 @@ final class ExecCommand implements Callable<Integer> {
             case OUTPUT_LIMIT -> 125;
             case OOM_KILLED -> 137;
             case TERMINATED -> 143;
-            case RUNNING -> 1;
+            case RUNNING, QUEUED, CANCELLED -> 1;
         };
     }
 

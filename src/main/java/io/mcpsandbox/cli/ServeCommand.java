@@ -173,6 +173,8 @@ final class ServeCommand implements Callable<Integer> {
                     : services.pool().status().stream().map(p -> p.key() + "=" + p.size()
                     + (p.problem() == null ? "" : " (empty: " + p.problem() + ")"))
                     .collect(java.util.stream.Collectors.joining(", "))));
+            // Async executions wait in the durable queue; what waited before a stop resumes now (docs/queue.md).
+            System.err.println("mcp-sandbox: queue: " + api.startQueue());
             HttpApiServer httpServer = null;
             StdioMcpServer stdioServer = null;
             LocalEndpoint endpoint = null;

@@ -45,11 +45,19 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
         allowedHosts = List.copyOf(allowedHosts);
     }
 
-    /** An API key and the user it authenticates. {@link #toString()} never shows the token. */
-    public record ApiKey(String token, String userId) {
+    /**
+     * An API key and the user it authenticates. {@link #toString()} never shows the token.
+     *
+     * @param admin an admin key ({@code TOKEN:USER:admin}) sees every user's queue
+     */
+    public record ApiKey(String token, String userId, boolean admin) {
+        public ApiKey(String token, String userId) {
+            this(token, userId, false);
+        }
+
         @Override
         public String toString() {
-            return "ApiKey[token=<redacted>, userId=" + userId + "]";
+            return "ApiKey[token=<redacted>, userId=" + userId + (admin ? ", admin" : "") + "]";
         }
     }
 
@@ -117,10 +125,15 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
             if (entry.isEmpty()) {
                 continue;
             }
-            int colon = entry.lastIndexOf(':');
             String where = "api.keys: entry " + (i + 1);
+            // TOKEN:USER:admin marks an admin key; a token holds no ':' then (TOKEN:admin is a user named admin).
+            boolean admin = entry.endsWith(":admin") && entry.indexOf(':') < entry.length() - ":admin".length();
+            if (admin) {
+                entry = entry.substring(0, entry.length() - ":admin".length());
+            }
+            int colon = entry.lastIndexOf(':');
             if (colon <= 0 || colon == entry.length() - 1) {
-                throw new IllegalArgumentException(where + " must look like TOKEN:USER_ID");
+                throw new IllegalArgumentException(where + " must look like TOKEN:USER_ID or TOKEN:USER_ID:admin");
             }
             String token = entry.substring(0, colon);
             String user = entry.substring(colon + 1);
@@ -135,7 +148,7 @@ public record ServerConfig(List<ApiKey> apiKeys, List<String> allowedOrigins, Li
             if (!tokens.add(token)) {
                 throw new IllegalArgumentException(where + ": the same token appears twice");
             }
-            keys.add(new ApiKey(token, user));
+            keys.add(new ApiKey(token, user, admin));
         }
         return keys;
     }

@@ -31,6 +31,7 @@ public final class Admission implements AutoCloseable {
     private final ArrayDeque<Waiter> queue = new ArrayDeque<>();
     private final Map<String, Integer> perUser = new HashMap<>();
     private int running;
+    private volatile Runnable onRelease = () -> { };
     private final ScheduledExecutorService timeouts = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "admission-timeouts");
         t.setDaemon(true);
@@ -119,6 +120,49 @@ public final class Admission implements AutoCloseable {
         return waiter.future();
     }
 
+    /** Why {@link #tryAcquire} gave no permit. */
+    public enum Refusal {
+        /** Every slot is taken (or callers are waiting for one): nobody starts now. */
+        NO_SLOT,
+        /** This user holds {@code maxPerUser} already; another user may start. */
+        USER_LIMIT
+    }
+
+    /** A permit now, or the reason there is none: for the durable queue, which waits in its own store. */
+    public record Attempt(Permit permit, Refusal refusal) {
+    }
+
+    /**
+     * A permit at once if a slot is free, nobody waits in this admission's own queue (interactive callers go
+     * first) and the user is under its limit; never waits.
+     */
+    public Attempt tryAcquire(String userId) {
+        String user = userId == null ? "" : userId;
+        lock.lock();
+        try {
+            if (running >= maxConcurrent || !queue.isEmpty()) {
+                return new Attempt(null, Refusal.NO_SLOT);
+            }
+            if (perUser.getOrDefault(user, 0) >= maxPerUser) {
+                return new Attempt(null, Refusal.USER_LIMIT);
+            }
+            running++;
+            perUser.merge(user, 1, Integer::sum);
+            return new Attempt(new Permit(user), null);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Runs after every release of a permit (outside the lock): the durable queue's cue to try again. */
+    public void onRelease(Runnable listener) {
+        this.onRelease = listener;
+    }
+
+    public int maxConcurrent() {
+        return maxConcurrent;
+    }
+
     /** Removes a waiter still in the queue; a waiter already granted keeps its permit. */
     private void giveUp(Waiter waiter, Rejected why) {
         boolean removed;
@@ -134,9 +178,17 @@ public final class Admission implements AutoCloseable {
         if (removed && why != null) {
             waiter.future().completeExceptionally(why);
         }
+        if (removed) {
+            onRelease.run(); // one caller fewer ahead of the durable queue
+        }
     }
 
     private void release(String user) {
+        handOn(user);
+        onRelease.run();
+    }
+
+    private void handOn(String user) {
         while (true) {
             Waiter next;
             lock.lock();

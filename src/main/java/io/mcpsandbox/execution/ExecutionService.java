@@ -127,18 +127,31 @@ public final class ExecutionService implements AutoCloseable {
     }
 
     public ExecutionResult execute(ExecutionRequest request, ExecutionListener listener) {
-        return run(register(request), request, listener);
+        return run(register(UUID.randomUUID().toString(), request), request, listener);
     }
 
     /** Starts a request in the background; the id is known at once (async REST, MCP with progress). */
     public Submission submit(ExecutionRequest request, ExecutionListener listener) {
-        ActiveExecution execution = register(request);
+        return submit(UUID.randomUUID().toString(), request, listener);
+    }
+
+    /** Starts a request under an id given ahead (a queued execution's, known since its submission). */
+    public Submission submit(String executionId, ExecutionRequest request, ExecutionListener listener) {
+        ActiveExecution execution = register(executionId, request);
         CompletableFuture<ExecutionResult> result = CompletableFuture.supplyAsync(
                 () -> run(execution, request, listener), workers);
         return new Submission(execution.executionId(), result);
     }
 
     public record Submission(String executionId, CompletableFuture<ExecutionResult> result) {
+    }
+
+    /**
+     * The request checks that need nothing but the request and the settings (language, sizes, limits, paths),
+     * as the run will make them: a queued request is refused at submission rather than after its wait.
+     */
+    public void precheck(ExecutionRequest request) throws PolicyViolation {
+        validator.validate(request);
     }
 
     /**
@@ -190,11 +203,11 @@ public final class ExecutionService implements AutoCloseable {
     }
 
     /** Lists (and so makes terminable) an execution from its first moment, before policy has looked at it. */
-    private ActiveExecution register(ExecutionRequest request) {
+    private ActiveExecution register(String executionId, ExecutionRequest request) {
         SecurityLevel level = request.securityLevel() != null ? request.securityLevel() : SecurityLevel.DEFAULT;
         // Output the scanner must see whole before anyone does (redact, block) is not shown live.
         DlpMode dlp = request.dlpMode() != null ? request.dlpMode() : defaultDlpMode;
-        ActiveExecution execution = new ActiveExecution(UUID.randomUUID().toString(), request.userId(),
+        ActiveExecution execution = new ActiveExecution(executionId, request.userId(),
                 request.sessionId(), request.runtime(), level, request.image(), Instant.now(), dlp != DlpMode.REPORT,
                 request.keepStdinOpen());
         active.put(execution.executionId(), execution);

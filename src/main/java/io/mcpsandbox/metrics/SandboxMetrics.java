@@ -6,6 +6,8 @@ import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.pool.PoolKey;
 import io.mcpsandbox.pool.PoolStatus;
 import io.mcpsandbox.pool.SandboxPool;
+import io.mcpsandbox.queue.ExecutionQueue;
+import io.mcpsandbox.queue.QueueSettings;
 import io.mcpsandbox.record.ExecutionStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -21,6 +23,7 @@ import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
 
@@ -109,6 +112,36 @@ public final class SandboxMetrics implements AutoCloseable {
                             p -> p.status(key).map(PoolStatus::refillNanos).orElse(0L), TimeUnit.NANOSECONDS)
                     .tag("pool", tag).description("Time to start one sandbox ahead, to ready").register(registry);
         }
+    }
+
+    /**
+     * The durable queue's meters: {@code mcp_sandbox_queue_depth} by class ({@code largest_user}: the items of
+     * the user with most waiting; {@code other_users}: everyone else's), {@code mcp_sandbox_queue_users},
+     * {@code mcp_sandbox_queue_wait_seconds} (histogram: acceptance to start), {@code
+     * mcp_sandbox_queue_started_total}, {@code mcp_sandbox_queue_cancelled_total} and {@code
+     * mcp_sandbox_queue_rejected_total} by limit.
+     */
+    public void bindQueue(ExecutionQueue queue) {
+        Gauge.builder("mcp.sandbox.queue.depth", queue, ExecutionQueue::largestUser).strongReference(true)
+                .tag("class", "largest_user").description("Executions waiting in the queue, by class of user")
+                .register(registry);
+        Gauge.builder("mcp.sandbox.queue.depth", queue, q -> q.depth(null) - q.largestUser()).strongReference(true)
+                .tag("class", "other_users").description("Executions waiting in the queue, by class of user")
+                .register(registry);
+        Gauge.builder("mcp.sandbox.queue.users", queue, ExecutionQueue::users).strongReference(true)
+                .description("Users with executions waiting in the queue").register(registry);
+        FunctionCounter.builder("mcp.sandbox.queue.started", queue, ExecutionQueue::startedCount)
+                .description("Queued executions started").register(registry);
+        FunctionCounter.builder("mcp.sandbox.queue.cancelled", queue, ExecutionQueue::cancelledCount)
+                .description("Queued executions cancelled before they started").register(registry);
+        for (String limit : List.of(QueueSettings.MAX_PER_USER, QueueSettings.MAX_TOTAL, QueueSettings.MAX_BYTES)) {
+            FunctionCounter.builder("mcp.sandbox.queue.rejected", queue, q -> q.refusedCount(limit))
+                    .tag("limit", limit).description("Submissions refused by a queue limit (answered 429)")
+                    .register(registry);
+        }
+        Timer wait = Timer.builder("mcp.sandbox.queue.wait").publishPercentileHistogram()
+                .description("Time from acceptance into the queue to start").register(registry);
+        queue.onStarted(wait::record);
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

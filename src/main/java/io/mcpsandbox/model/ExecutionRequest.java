@@ -1,5 +1,6 @@
 package io.mcpsandbox.model;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,12 +16,15 @@ import java.util.Map;
  * @param keepStdinOpen  the program's stdin stays open after {@code stdin} until closed through the API
  * @param persistent     run the snippet in the session's persistent interpreter (python, node)
  * @param returnImages   give back the images a snippet wrote (MCP execute_code); not a field of the API's body
+ * @param priority       a queued request's rank within its user's own queue: higher runs first (default 0)
+ * @param callbackUrl    where the final result is POSTed (signed) when the execution ends; null for none
  */
 public record ExecutionRequest(String language, String code, Map<String, String> files, List<String> command,
                                String stdin, String image, String runtime, SecurityLevel securityLevel,
                                LimitsRequest limits, boolean network, Map<String, String> env, String workDir,
                                String userId, String sessionId, DlpMode dlpMode, boolean background,
-                               boolean keepStdinOpen, boolean persistent, boolean returnImages) {
+                               boolean keepStdinOpen, boolean persistent, boolean returnImages, int priority,
+                               String callbackUrl) {
 
     public ExecutionRequest {
         files = files == null ? Map.of() : Map.copyOf(files);
@@ -29,6 +33,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         env = env == null ? Map.of() : Map.copyOf(env);
     }
 
+    @JsonIgnore // derived, not a field
     public boolean isSnippet() {
         return language != null || code != null;
     }
@@ -43,13 +48,14 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         b.stdin = stdin; b.image = image; b.runtime = runtime; b.securityLevel = securityLevel; b.limits = limits;
         b.network = network; b.env = new LinkedHashMap<>(env); b.workDir = workDir; b.userId = userId;
         b.sessionId = sessionId; b.dlpMode = dlpMode; b.background = background; b.keepStdinOpen = keepStdinOpen;
-        b.persistent = persistent; b.returnImages = returnImages;
+        b.persistent = persistent; b.returnImages = returnImages; b.priority = priority; b.callbackUrl = callbackUrl;
         return b;
     }
 
     /** Builds requests in tests, the CLI and the API layers without a 14-argument constructor. */
     public static final class Builder {
-        private String language, code, stdin, image, runtime, workDir, userId, sessionId;
+        private String language, code, stdin, image, runtime, workDir, userId, sessionId, callbackUrl;
+        private int priority;
         private Map<String, String> files = new LinkedHashMap<>();
         private List<String> command = List.of();
         private SecurityLevel securityLevel;
@@ -83,11 +89,13 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder keepStdinOpen(boolean v) { keepStdinOpen = v; return this; }
         public Builder persistent(boolean v) { persistent = v; return this; }
         public Builder returnImages(boolean v) { returnImages = v; return this; }
+        public Builder priority(int v) { priority = v; return this; }
+        public Builder callbackUrl(String v) { callbackUrl = v; return this; }
 
         public ExecutionRequest build() {
             return new ExecutionRequest(language, code, files, command, stdin, image, runtime, securityLevel, limits,
                     network, env, workDir, userId, sessionId, dlpMode, background, keepStdinOpen, persistent,
-                    returnImages);
+                    returnImages, priority, callbackUrl);
         }
     }
 }

@@ -5,6 +5,8 @@ import java.util.Locale;
 
 /** How an execution ended (or that it has not ended yet). */
 public enum ExecutionStatus {
+    /** Accepted into the durable queue, not started yet; never on a final result. */
+    QUEUED,
     /** Still running; only seen on records and async reads, never on a final result. */
     RUNNING,
     /** The program ran and exited on its own, with any exit code. */
@@ -16,7 +18,9 @@ public enum ExecutionStatus {
     /** Policy refused the request before anything ran. */
     REJECTED,
     /** The service failed; the result's reason says why. */
-    ERROR;
+    ERROR,
+    /** Taken out of the queue before it started (DELETE): it never ran. */
+    CANCELLED;
 
     @JsonValue
     public String wireName() {
@@ -24,6 +28,6 @@ public enum ExecutionStatus {
     }
 
     public boolean isFinal() {
-        return this != RUNNING;
+        return this != RUNNING && this != QUEUED;
     }
 }

@@ -18,14 +18,11 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.AbstractTransaction;
-import redis.clients.jedis.ConnectionPoolConfig;
-import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.params.ZRangeParams;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisException;
-import redis.clients.jedis.util.JedisURIHelper;
 
 /**
  * Execution records in Redis: a hash {@code execution:<executionId>} per execution with a TTL (24 h by
@@ -88,8 +85,6 @@ public final class RedisExecutionStore implements ExecutionStore {
     }
 
     /** @param caps how much output records keep: per stream, per user and in all (see {@link OutputCaps}) */
-    // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
-    @SuppressWarnings("deprecation")
     public RedisExecutionStore(String url, Duration ttl, Duration timeout, int poolSize, OutputCaps caps) {
         this.caps = java.util.Objects.requireNonNull(caps, "caps");
         URI uri = RedisUrls.parse(url);
@@ -104,26 +99,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         }
         this.maskedUrl = RedisUrls.mask(url);
         this.ttl = ttl;
-        int millis = (int) timeout.toMillis();
-        DefaultJedisClientConfig.Builder config = DefaultJedisClientConfig.builder()
-                .connectionTimeoutMillis(millis)
-                .socketTimeoutMillis(millis)
-                .clientName("mcp-sandbox-records")
-                .ssl(JedisURIHelper.isRedisSSLScheme(uri))
-                .database(JedisURIHelper.getDBIndex(uri));
-        String password = JedisURIHelper.getPassword(uri);
-        if (password != null) {
-            config.user(JedisURIHelper.getUser(uri)).password(password);
-        }
-        ConnectionPoolConfig poolConfig = new ConnectionPoolConfig();
-        poolConfig.setMaxTotal(poolSize);
-        poolConfig.setMaxIdle(poolSize);
-        poolConfig.setMinIdle(0);
-        poolConfig.setMaxWait(timeout);
-        poolConfig.setBlockWhenExhausted(true);
-        poolConfig.setJmxEnabled(false);
-        this.client = RedisClient.builder().hostAndPort(JedisURIHelper.getHostAndPort(uri)).clientConfig(config.build())
-                .poolConfig(poolConfig).build();
+        this.client = RedisUrls.connect(uri, timeout, poolSize, "mcp-sandbox-records");
     }
 
     public static String key(String executionId) {

@@ -2,7 +2,12 @@ package io.mcpsandbox.record;
 
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.time.Duration;
 import java.util.regex.Pattern;
+import redis.clients.jedis.ConnectionPoolConfig;
+import redis.clients.jedis.DefaultJedisClientConfig;
+import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.util.JedisURIHelper;
 
 /** Redis URLs as configured: {@code redis://[[user]:password@]host[:port][/db]} or {@code rediss://...}. */
 public final class RedisUrls {
@@ -31,7 +36,7 @@ public final class RedisUrls {
     }
 
     /** Parses and checks a configured URL; the error never repeats the password. */
-    static URI parse(String url) {
+    public static URI parse(String url) {
         URI uri;
         try {
             uri = new URI(url.trim());
@@ -49,5 +54,37 @@ public final class RedisUrls {
             throw new IllegalArgumentException("redis.url: the path must be a database number; got " + mask(url));
         }
         return uri;
+    }
+
+    /**
+     * A pooled client for a parsed URL: one way for every Redis user here (records, the queue).
+     *
+     * @param timeout    connect, read and pool-wait timeout
+     * @param poolSize   most connections at once
+     * @param clientName what {@code CLIENT LIST} shows
+     */
+    // ssl(boolean): the SslOptions replacement needs key and trust stores we don't configure
+    @SuppressWarnings("deprecation")
+    public static RedisClient connect(URI uri, Duration timeout, int poolSize, String clientName) {
+        int millis = (int) timeout.toMillis();
+        DefaultJedisClientConfig.Builder config = DefaultJedisClientConfig.builder()
+                .connectionTimeoutMillis(millis)
+                .socketTimeoutMillis(millis)
+                .clientName(clientName)
+                .ssl(JedisURIHelper.isRedisSSLScheme(uri))
+                .database(JedisURIHelper.getDBIndex(uri));
+        String password = JedisURIHelper.getPassword(uri);
+        if (password != null) {
+            config.user(JedisURIHelper.getUser(uri)).password(password);
+        }
+        ConnectionPoolConfig poolConfig = new ConnectionPoolConfig();
+        poolConfig.setMaxTotal(poolSize);
+        poolConfig.setMaxIdle(poolSize);
+        poolConfig.setMinIdle(0);
+        poolConfig.setMaxWait(timeout);
+        poolConfig.setBlockWhenExhausted(true);
+        poolConfig.setJmxEnabled(false);
+        return RedisClient.builder().hostAndPort(JedisURIHelper.getHostAndPort(uri)).clientConfig(config.build())
+                .poolConfig(poolConfig).build();
     }
 }

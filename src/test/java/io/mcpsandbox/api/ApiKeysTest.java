@@ -25,6 +25,15 @@ class ApiKeysTest {
     }
 
     @Test
+    void anAdminKeySaysSoAndAUserNamedAdminIsStillAUser() {
+        ApiKeys keys = ApiKeys.of(ServerConfig.parseKeys(T1 + ":root:admin, " + T2 + ":admin"));
+        assertThat(keys.caller("Bearer " + T1)).contains(new ApiKeys.Caller("root", true));
+        assertThat(keys.caller("Bearer " + T2)).contains(new ApiKeys.Caller("admin", false));
+        assertThat(ServerConfig.parseKeys(T1 + ":root:admin").toString()).contains("admin").doesNotContain(T1);
+        assertThat(ApiKeys.insecure("anonymous").caller(null)).contains(new ApiKeys.Caller("anonymous", false));
+    }
+
+    @Test
     void badKeyConfigurationIsRefusedWithoutShowingTheToken() {
         assertThatThrownBy(() -> ServerConfig.parseKeys("tooshort:alice")).hasMessageContaining("entry 1")
                 .hasMessageNotContaining("tooshort");

@@ -103,7 +103,7 @@ class RequestParserTest {
     @Test
     void unknownFieldsAreNamedWithTheKnownOnes() {
         refused("{\"command\":[\"ls\"],\"colour\":1}", RequestForm.ANY, "colour",
-                "is not a known field (known: background, code,");
+                "is not a known field (known: background, callbackUrl, code,");
         refused("{\"command\":[\"ls\"],\"userId\":\"bob\"}", RequestForm.ANY, "userId", "comes from the API key");
         refused("{\"command\":[\"ls\"],\"limits\":{\"wall\":1}}", RequestForm.ANY, "limits.wall",
                 "is not a known limit (known: timeoutMs, memoryBytes, cpus, pids, outputBytes)");
@@ -180,9 +180,15 @@ class RequestParserTest {
         assertThat(metaSchema.validate(schemas.stdinWritten())).isEmpty();
         assertThat(schemas.fields(RequestForm.SNIPPET)).containsExactlyInAnyOrder("language", "code", "files",
                 "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode", "persistent",
-                "background", "keepStdinOpen");
+                "background", "keepStdinOpen", "priority", "callbackUrl");
         assertThat(schemas.fields(RequestForm.COMMAND)).containsExactlyInAnyOrder("image", "command", "env",
                 "workDir", "stdin", "limits", "network", "securityLevel", "runtime", "sessionId", "dlpMode",
-                "background", "keepStdinOpen");
+                "background", "keepStdinOpen", "priority", "callbackUrl");
+    }
+
+    @Test
+    void priorityIsAWholeNumberInItsRange() {
+        refused("{\"command\":[\"ls\"],\"priority\":101}", RequestForm.ANY, "priority", "100");
+        refused("{\"command\":[\"ls\"],\"priority\":1.5}", RequestForm.ANY, "priority", "whole number");
     }
 }

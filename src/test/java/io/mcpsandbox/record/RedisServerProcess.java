@@ -98,7 +98,7 @@ public final class RedisServerProcess implements AutoCloseable {
     }
 
     /** Started again if a test killed it, resumed if a test paused it: the state the next test expects. */
-    synchronized void ensureRunning() throws IOException, InterruptedException {
+    public synchronized void ensureRunning() throws IOException, InterruptedException {
         if (process != null && process.isAlive()) {
             resume();
         } else {
@@ -107,7 +107,7 @@ public final class RedisServerProcess implements AutoCloseable {
     }
 
     /** A direct client, to check what the store wrote. */
-    Jedis client() {
+    public Jedis client() {
         DefaultJedisClientConfig.Builder config = DefaultJedisClientConfig.builder().timeoutMillis(2_000);
         if (password != null) {
             config.password(password);

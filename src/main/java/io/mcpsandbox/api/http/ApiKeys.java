@@ -12,7 +12,11 @@ import java.util.Optional;
  * every key is compared every time, so timing tells neither whether nor which key matched.
  */
 public final class ApiKeys {
-    private record Entry(byte[] digest, String userId) {
+    private record Entry(byte[] digest, String userId, boolean admin) {
+    }
+
+    /** Who a key belongs to, and whether it is an admin key ({@code TOKEN:USER:admin}: sees everyone's queue). */
+    public record Caller(String userId, boolean admin) {
     }
 
     private final List<Entry> entries;
@@ -24,7 +28,8 @@ public final class ApiKeys {
     }
 
     public static ApiKeys of(List<ApiKey> keys) {
-        return new ApiKeys(keys.stream().map(k -> new Entry(Sha256.digest(k.token()), k.userId())).toList(), null);
+        return new ApiKeys(keys.stream().map(k -> new Entry(Sha256.digest(k.token()), k.userId(), k.admin()))
+                .toList(), null);
     }
 
     /** No authentication at all: every caller is {@code userId}. Only with {@code --insecure-no-auth}. */
@@ -39,7 +44,7 @@ public final class ApiKeys {
      */
     public ApiKeys withLocalKey(String token, String userId) {
         List<Entry> more = new java.util.ArrayList<>(entries);
-        more.add(new Entry(Sha256.digest(token), userId));
+        more.add(new Entry(Sha256.digest(token), userId, false));
         return new ApiKeys(List.copyOf(more), anonymousUser);
     }
 
@@ -49,17 +54,23 @@ public final class ApiKeys {
 
     /** The user the header's key belongs to; empty for a missing, malformed or unknown key. */
     public Optional<String> authenticate(String authorizationHeader) {
+        return caller(authorizationHeader).map(Caller::userId);
+    }
+
+    /** The caller the header's key stands for; empty for a missing, malformed or unknown key. */
+    public Optional<Caller> caller(String authorizationHeader) {
+        Optional<Caller> anonymous = Optional.ofNullable(anonymousUser).map(u -> new Caller(u, false));
         if (authorizationHeader == null || authorizationHeader.length() < 8
                 || !authorizationHeader.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return Optional.ofNullable(anonymousUser);
+            return anonymous;
         }
         byte[] presented = Sha256.digest(authorizationHeader.substring(7).strip());
-        String user = null;
+        Entry match = null;
         for (Entry e : entries) {
             if (MessageDigest.isEqual(presented, e.digest())) {
-                user = e.userId();
+                match = e;
             }
         }
-        return Optional.ofNullable(user != null ? user : anonymousUser);
+        return match != null ? Optional.of(new Caller(match.userId(), match.admin())) : anonymous;
     }
 }

@@ -23,6 +23,8 @@ import org.slf4j.LoggerFactory;
 final class AuthFilter extends HttpFilter {
     /** Request attribute holding the authenticated user id. */
     static final String USER = SandboxApi.USER;
+    /** Boolean: the key is an admin key (sees every user's queue). */
+    static final String ADMIN = "io.mcpsandbox.admin";
     private static final Logger log = LoggerFactory.getLogger(AuthFilter.class);
 
     private final ApiKeys keys;
@@ -41,7 +43,7 @@ final class AuthFilter extends HttpFilter {
     @Override
     protected void doFilter(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws IOException, ServletException {
-        Optional<String> user = keys.authenticate(request.getHeader("Authorization"));
+        Optional<ApiKeys.Caller> user = keys.caller(request.getHeader("Authorization"));
         if (user.isEmpty()) {
             // Never log the header: it may hold a real key with a typo.
             log.debug("401 for {} {} from {}", request.getMethod(), request.getRequestURI(), request.getRemoteAddr());
@@ -58,7 +60,8 @@ final class AuthFilter extends HttpFilter {
                 return;
             }
         }
-        request.setAttribute(USER, user.get());
+        request.setAttribute(USER, user.get().userId());
+        request.setAttribute(ADMIN, user.get().admin());
         chain.doFilter(request, response);
     }
 

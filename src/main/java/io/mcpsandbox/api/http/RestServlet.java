@@ -44,6 +44,7 @@ final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
     private static final String EXECUTIONS = "/executions";
     private static final String STDIN = "/stdin";
+    private static final String BATCH = EXECUTIONS + "/batch";
     static final int MAX_STDIN_WRITE = io.mcpsandbox.execution.ActiveExecution.MAX_STDIN_WRITE;
     static final java.time.Duration STDIN_WAIT = io.mcpsandbox.execution.ActiveExecution.STDIN_WAIT;
     /** Most records one listing returns. */
@@ -57,6 +58,7 @@ final class RestServlet extends HttpServlet {
     private final SessionService sessions;
     private final SessionRoutes sessionRoutes;
     private final NdjsonExecutionStream streams;
+    private final QueueRoutes queueRoutes;
 
     RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
                 HttpJson http) {
@@ -68,6 +70,7 @@ final class RestServlet extends HttpServlet {
         this.openApi = OpenApiDocument.build(parser.schemas());
         this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
         this.streams = new NdjsonExecutionStream(json);
+        this.queueRoutes = new QueueRoutes(gateway, parser, json, http);
     }
 
     @Override
@@ -80,6 +83,18 @@ final class RestServlet extends HttpServlet {
                 case "POST" -> post(req, resp, user, null);
                 case "GET" -> listActive(req, resp, user);
                 default -> notAllowed(resp, "GET, POST");
+            }
+        } else if (path.equals(BATCH)) {
+            if (method.equals("POST")) {
+                queueRoutes.batch(req, resp, user);
+            } else {
+                notAllowed(resp, "POST");
+            }
+        } else if (path.equals(QueueRoutes.QUEUE)) {
+            if (method.equals("GET")) {
+                queueRoutes.list(req, resp, user, Boolean.TRUE.equals(req.getAttribute(AuthFilter.ADMIN)));
+            } else {
+                notAllowed(resp, "GET");
             }
         } else if (path.startsWith(EXECUTIONS + "/") && path.indexOf('/', EXECUTIONS.length() + 1) < 0) {
             String id = path.substring(EXECUTIONS.length() + 1);
@@ -112,7 +127,8 @@ final class RestServlet extends HttpServlet {
             }
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
-                    + " (see /v1/executions, /v1/executions/{id}, /v1/sessions, /v1/runtimes, /v1/openapi.json)");
+                    + " (see /v1/executions, /v1/executions/{id}, /v1/executions/batch, /v1/queue, /v1/sessions, "
+                    + "/v1/runtimes, /v1/openapi.json)");
         }
     }
 
@@ -160,6 +176,12 @@ final class RestServlet extends HttpServlet {
             http.error(resp, 400, e.field(), e.getMessage());
             return;
         }
+        try {
+            gateway.checkCallback(request);
+        } catch (InvalidRequestException e) {
+            http.error(resp, 400, e.field(), e.getMessage());
+            return;
+        }
         async = async || request.background();
         if (stream && async) {
             http.error(resp, 400, "stream", "cannot be combined with async or background: follow a background "
@@ -182,6 +204,10 @@ final class RestServlet extends HttpServlet {
             }
         }
 
+        if (async && gateway.queues(request)) {
+            queueRoutes.enqueue(req, resp, request);
+            return;
+        }
         AsyncContext ac = req.startAsync();
         ac.setTimeout(0); // bounded by the execution's own timeout and the admission queue's
         CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, ExecutionListener.NONE);
@@ -215,6 +241,10 @@ final class RestServlet extends HttpServlet {
 
     /** {@code ?active=true}: the user's running executions; otherwise the user's stored records, newest first. */
     private void listActive(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+        if (req.getParameter("ids") != null) {
+            queueRoutes.byIds(req, resp, user);
+            return;
+        }
         String active = req.getParameter("active");
         if ("true".equals(active)) {
             http.write(resp, 200, Map.of("executions",
@@ -247,6 +277,16 @@ final class RestServlet extends HttpServlet {
     private void get(HttpServletRequest req, HttpServletResponse resp, String user, String id) throws IOException {
         Boolean stream = flag(req, resp, "stream");
         if (stream == null) {
+            return;
+        }
+        java.util.Optional<io.mcpsandbox.queue.QueuedView> waiting = gateway.queued(user, id);
+        if (waiting.isPresent()) {
+            if (stream) {
+                http.error(resp, 409, "stream", "the execution is still queued (position "
+                        + waiting.get().position() + "): follow it once it runs");
+            } else {
+                http.write(resp, 200, waiting.get());
+            }
             return;
         }
         java.util.Optional<ExecutionResult> found;
@@ -282,6 +322,10 @@ final class RestServlet extends HttpServlet {
             return;
         }
         java.util.Optional<io.mcpsandbox.execution.ActiveExecution> running = gateway.running(user, id);
+        if (running.isEmpty() && gateway.queued(user, id).isPresent()) {
+            http.error(resp, 409, null, "the execution is still queued: its stdin opens when it starts");
+            return;
+        }
         if (running.isEmpty()) {
             boolean ended = gateway.find(user, id).isPresent();
             http.error(resp, ended ? 409 : 404, null, ended ? "the execution has ended; its stdin is gone"
@@ -344,8 +388,16 @@ final class RestServlet extends HttpServlet {
     }
 
     private void terminate(HttpServletResponse resp, String user, String id) throws IOException {
-        switch (gateway.terminate(user, id)) {
+        ExecutionGateway.TerminateOutcome outcome;
+        try {
+            outcome = gateway.terminate(user, id);
+        } catch (ExecutionStoreException e) {
+            http.error(resp, 503, null, "the store cannot answer right now (nothing cancelled): " + e.getMessage());
+            return;
+        }
+        switch (outcome) {
             case TERMINATING -> http.write(resp, 202, Map.of("executionId", id, "outcome", "terminating"));
+            case CANCELLED -> http.write(resp, 200, Map.of("executionId", id, "outcome", "cancelled"));
             case ALREADY_FINISHED -> http.write(resp, 409, Map.of("executionId", id, "outcome", "already_finished",
                     "error", "the execution has already finished"));
             case NOT_FOUND -> http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");

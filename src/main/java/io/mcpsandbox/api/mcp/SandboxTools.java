@@ -14,6 +14,9 @@ import io.mcpsandbox.execution.ExecutionListener;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.queue.ExecutionQueue;
+import io.mcpsandbox.queue.QueueFullException;
+import io.mcpsandbox.queue.QueuedView;
 import io.modelcontextprotocol.server.McpAsyncServerExchange;
 import io.modelcontextprotocol.server.McpServerFeatures.AsyncToolSpecification;
 import io.modelcontextprotocol.spec.McpSchema;
@@ -124,6 +127,7 @@ public final class SandboxTools {
             request = parser.parse(json.valueToTree(arguments(call)), form, users.apply(exchange));
             // execute_code gives back the images its program wrote, as image content.
             request = request.toBuilder().returnImages(form == RequestForm.SNIPPET).build();
+            gateway.checkCallback(request);
         } catch (InvalidRequestException e) {
             return Mono.just(error("invalid arguments: " + e.getMessage()));
         }
@@ -134,6 +138,11 @@ public final class SandboxTools {
                         + " output bytes so far"))
                         .subscribe(v -> { }, e -> log.debug("progress not sent: {}", e.toString()));
         String user = request.userId();
+        if (request.background() && gateway.queues(request)) {
+            ExecutionRequest queued = request;
+            return Mono.fromCallable(() -> queue(queued)).subscribeOn(blocking)
+                    .onErrorResume(e -> Mono.just(failure(e)));
+        }
         AtomicReference<String> executionId = new AtomicReference<>();
         CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, listener);
         if (request.background()) {
@@ -175,6 +184,31 @@ public final class SandboxTools {
                                 .level(McpSchema.LoggingLevel.INFO).logger(stream.wireName()).data(text)
                                 .meta(Map.of("executionId", execution.executionId(), "offset", offset)).build())
                 .block(NOTIFICATION_WAIT));
+    }
+
+    /** A background request into the durable queue: its place at once; it starts when its turn comes. */
+    private CallToolResult queue(ExecutionRequest request) {
+        ExecutionQueue.Accepted a;
+        try {
+            gateway.precheck(request);
+        } catch (InvalidRequestException e) {
+            return error("rejected (not queued): " + e.getMessage());
+        }
+        try {
+            a = gateway.enqueue(request);
+        } catch (QueueFullException e) {
+            return error("not queued: " + e.getMessage() + "; retry in " + e.retryAfter().toSeconds() + " s");
+        }
+        return gateway.queued(request.userId(), a.executionId()).map(this::queuedResult)
+                .orElseGet(() -> gateway.find(request.userId(), a.executionId()).map(this::backgroundResult)
+                        .orElseGet(() -> error("executionId: " + a.executionId() + " is gone already")));
+    }
+
+    private CallToolResult queuedResult(QueuedView v) {
+        String text = "queued as " + v.executionId() + " at position " + v.position() + " (estimated start "
+                + v.estimatedStartAt() + "): get_execution shows its state, then its output and result; "
+                + "terminate_execution cancels it while it waits";
+        return structured(json.convertValue(v, MAP), text, false);
     }
 
     private CallToolResult backgroundResult(ExecutionResult running) {
@@ -241,6 +275,10 @@ public final class SandboxTools {
         if (id == null) {
             return error("invalid arguments: executionId: is required, a string, and the only argument");
         }
+        Optional<QueuedView> waiting = gateway.queued(user, id);
+        if (waiting.isPresent()) {
+            return queuedResult(waiting.get());
+        }
         Optional<ExecutionResult> r = gateway.find(user, id);
         return r.map(this::resultOf).orElseGet(() -> error("executionId: no execution '" + id
                 + "' of yours is known (it may be someone else's, or too old)"));
@@ -261,6 +299,8 @@ public final class SandboxTools {
         return switch (gateway.terminate(user, id)) {
             case TERMINATING -> structured(Map.of("executionId", id, "outcome", "terminating"),
                     "terminating " + id + "; its result will have status 'terminated'", false);
+            case CANCELLED -> structured(Map.of("executionId", id, "outcome", "cancelled"),
+                    "cancelled " + id + " while it was queued: it never runs", false);
             case ALREADY_FINISHED -> structured(Map.of("executionId", id, "outcome", "already_finished"),
                     id + " had already finished; see get_execution", false);
             case NOT_FOUND -> error("executionId: no running execution '" + id + "' of yours");

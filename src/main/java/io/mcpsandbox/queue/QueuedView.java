@@ -1,0 +1,14 @@
+package io.mcpsandbox.queue;
+
+import io.mcpsandbox.model.ExecutionStatus;
+import java.time.Instant;
+
+/**
+ * What a caller sees of a queued execution (GET /v1/executions/{id}, GET /v1/queue, MCP get_execution).
+ *
+ * @param position         1 = the next to start if every turn is taken; 0 = starting now
+ * @param estimatedStartAt from the position, the slots and how long recent queued executions ran: a guess
+ */
+public record QueuedView(String executionId, ExecutionStatus status, String userId, int priority, int position,
+                         Instant queuedAt, Instant estimatedStartAt) {
+}

@@ -18,8 +18,7 @@ import redis.clients.jedis.exceptions.JedisException;
 
 /**
  * A real redis-server of the test's own, on a free port (never 6379), as a child process: started, killed
- * (SIGKILL, like a crash), paused (SIGSTOP) and started again on the same port and directory. Public for the
- * tests of other packages that run a server on Redis (queue.QueueSystemTest).
+ * (SIGKILL, like a crash), paused (SIGSTOP) and started again on the same port and directory.
  */
 public final class RedisServerProcess implements AutoCloseable {
     static final Path BINARY = Path.of("/usr/bin/redis-server");

@@ -2,6 +2,10 @@ package io.mcpsandbox.cli;
 
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.queue.ExecutionQueue;
+import io.mcpsandbox.queue.QueueStore;
+import io.mcpsandbox.queue.QueueStores;
+import io.mcpsandbox.queue.QueuedView;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStores;
 import java.net.URI;
@@ -49,11 +53,18 @@ final class ExecutionsCommand implements Runnable {
         @Option(names = "--json", description = "One JSON array of records (without their output).")
         boolean json;
 
+        @Option(names = "--queued", description = "The executions waiting in the queue instead, in the order a "
+                + "server starting now would run them (users in turn, priority within a user).")
+        boolean queued;
+
         @Override
         public Integer call() {
             if (limit < 1 || limit > 1000) {
                 System.err.println("mcp-sandbox executions list: --limit must be from 1 to 1000; got " + limit);
                 return 2;
+            }
+            if (queued) {
+                return listQueued();
             }
             try (ExecutionStore store = store()) {
                 List<ExecutionRecord> records = store.list(user, limit);
@@ -69,6 +80,23 @@ final class ExecutionsCommand implements Runnable {
                             r.startedAt().toString().substring(0, 19), r.status().wireName(),
                             r.runtime() == null ? "-" : r.runtime(), r.exitCode() == null ? "-" : r.exitCode(),
                             r.durationMs() + "ms", r.userId(), abbreviate(String.join(" ", r.command()), 60));
+                }
+                return 0;
+            }
+        }
+
+        private int listQueued() {
+            SandboxConfig config = Main.config();
+            try (QueueStore store = QueueStores.open(config.dataDir(), config.settings())) {
+                List<QueuedView> waiting = ExecutionQueue.waitingIn(store, user, limit);
+                if (json) {
+                    System.out.println(JSON.writeValueAsString(waiting));
+                    return 0;
+                }
+                System.out.printf("%-8s %-36s %-20s %-8s %s%n", "POSITION", "EXECUTION", "QUEUED", "PRIORITY", "USER");
+                for (QueuedView v : waiting) {
+                    System.out.printf("%-8d %-36s %-20s %-8d %s%n", v.position(), v.executionId(),
+                            v.queuedAt().toString().substring(0, 19), v.priority(), v.userId());
                 }
                 return 0;
             }

@@ -252,6 +252,18 @@ public final class ExecutionQueue implements AutoCloseable {
         }
     }
 
+    /**
+     * What waits in a store, read without serving it (the CLI): in the order a server starting now would run it
+     * (a running server's turn may be further on), without start estimates.
+     */
+    public static List<QueuedView> waitingIn(QueueStore store, String userIdOrNull, int limit) {
+        FairOrder order = new FairOrder();
+        store.items().forEach(order::add);
+        return order.ordered(i -> userIdOrNull == null || userIdOrNull.equals(i.userId()), limit).stream()
+                .map(p -> new QueuedView(p.item().executionId(), ExecutionStatus.QUEUED, p.item().userId(),
+                        p.item().priority(), p.position(), p.item().queuedAt(), null)).toList();
+    }
+
     /** How many wait: one user's, or (null) all. */
     public int depth(String userIdOrNull) {
         lock.lock();

@@ -39,6 +39,8 @@ public final class SqliteQueueStore implements QueueStore {
             try (Statement st = connection.createStatement()) {
                 st.execute("PRAGMA busy_timeout = 5000");
                 st.execute("PRAGMA journal_mode = WAL");
+                // As executions.db: a commit survives the process's death (kill -9); fsync at checkpoints only.
+                st.execute("PRAGMA synchronous = NORMAL");
                 st.execute("CREATE TABLE IF NOT EXISTS queue (execution_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
                         + "priority INTEGER NOT NULL, sequence INTEGER NOT NULL UNIQUE, queued_ms INTEGER NOT NULL, "
                         + "request BLOB NOT NULL)");

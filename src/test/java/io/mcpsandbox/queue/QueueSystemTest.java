@@ -64,6 +64,8 @@ class QueueSystemTest {
     private static final JsonMapper JSON = JsonMapper.shared();
     /** admission.max-concurrent of the main server: what {@link #holdQueue} fills. */
     private static final int SLOTS = 8;
+    /** The kill test's batch: 500 end before the kill, the rest after the restart. */
+    private static final int KILL_TOTAL = 700;
     private static final String ADMIN = "root";
     private static final Set<String> FINAL = Set.of("completed", "timeout", "oom_killed", "output_limit",
             "terminated", "rejected", "error", "cancelled");
@@ -519,7 +521,7 @@ class QueueSystemTest {
     // ------------------------------------------------------------------------------------------------ b
 
     /**
-     * 1,000 queued in one batch; kill -9 of the server once 500 have ended; a server on the same data (and
+     * 700 queued in one batch; kill -9 of the server once 500 have ended; a server on the same data (and
      * Redis) runs the rest: each id ends once, the ones running at the kill end {@code error} with a reason,
      * the rest completed with their own index; none lost, none run twice.
      */
@@ -527,7 +529,7 @@ class QueueSystemTest {
     @Order(10)
     void aServerKilledMidQueueRunsEachQueuedOneExactlyOnceAfterRestart() throws Exception {
         int base = 100_000;
-        List<String> bodies = IntStream.range(0, 1000).mapToObj(i -> print(base + i)).toList();
+        List<String> bodies = IntStream.range(0, KILL_TOTAL).mapToObj(i -> print(base + i)).toList();
         HttpResponse<String> answer = server.send("frank", "POST", "/v1/executions/batch", batch(bodies));
         assertThat(answer.statusCode()).as(answer.body()).isEqualTo(202);
         JsonNode accepted = JSON.readTree(answer.body());
@@ -536,7 +538,7 @@ class QueueSystemTest {
         for (JsonNode a : list(accepted.path("accepted"))) {
             indexOf.put(a.path("executionId").asString(), base + a.path("index").asInt());
         }
-        assertThat(indexOf).hasSize(1000);
+        assertThat(indexOf).hasSize(KILL_TOTAL);
         List<String> ids = List.copyOf(indexOf.keySet());
 
         Map<String, JsonNode> endedBeforeKill = new HashMap<>();
@@ -554,7 +556,8 @@ class QueueSystemTest {
         }
         server.kill();
         Instant killedAt = Instant.now();
-        System.out.printf(Locale.ROOT, "[%s] killed with %d of 1000 seen ended%n", store, endedBeforeKill.size());
+        System.out.printf(Locale.ROOT, "[%s] killed with %d of %d seen ended%n", store, endedBeforeKill.size(),
+                KILL_TOTAL);
         server.start();
 
         Map<String, JsonNode> results = awaitFinal(server, "frank", ids, Duration.ofMinutes(8));

@@ -2,6 +2,7 @@ package io.mcpsandbox.queue;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.mcpsandbox.callback.PendingCallback;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.SecurityLevel;
@@ -74,6 +75,22 @@ abstract class QueueStoreContract {
             }
             List<QueuedItem> items = store.items();
             assertThat(items.stream().map(QueuedItem::executionId).distinct().count()).isEqualTo(items.size());
+        }
+    }
+
+    @Test
+    void theCallbackOutboxUpsertsForgetsAndSurvivesAReopen() {
+        Instant next = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+        try (QueueStore store = open()) {
+            store.callbacks().save(new PendingCallback("e1", "https://cb.example.org/a?x=1", 0, next));
+            store.callbacks().save(new PendingCallback("e2", "http://cb.example.org:8080/b", 2, next));
+            store.callbacks().save(new PendingCallback("e1", "https://cb.example.org/a?x=1", 3, next.plusSeconds(4)));
+            store.callbacks().remove("e2");
+            store.callbacks().remove("never-there");
+        }
+        try (QueueStore store = reopen()) {
+            assertThat(store.callbacks().pending()).containsExactly(
+                    new PendingCallback("e1", "https://cb.example.org/a?x=1", 3, next.plusSeconds(4)));
         }
     }
 

@@ -168,7 +168,7 @@ public final class ExecutionGateway {
         return q == null ? 0 : q.depth(all ? null : userId);
     }
 
-    /** Starts a request that holds its permit already (the queue's dispatcher, or after {@link Admission}). */
+    /** Starts a request that holds its permit already: the queue's dispatcher does, when its turn comes. */
     public CompletableFuture<ExecutionResult> startAdmitted(String executionId, ExecutionRequest request,
                                                             Admission.Permit permit) {
         ExecutionService.Submission s;

@@ -89,6 +89,17 @@ class MalformedInputTest {
     }
 
     @Test
+    void aGetOnMcpThatOpensNoStreamIsA400WithoutTheServersStackTrace() throws Exception {
+        for (String[] headers : List.of(new String[0], new String[] {"Accept: text/event-stream"},
+                new String[] {"Accept: application/json", "mcp-session-id: x"})) {
+            RawHttp.Answer a = send("GET", "/mcp", null, null, headers);
+            assertThat(problem(a)).as(a.text()).isNull();
+            assertThat(a.status()).isEqualTo(400);
+            assertThat(a.text()).contains("text/event-stream").doesNotContain("stackTrace", "at io.", "Exception");
+        }
+    }
+
+    @Test
     void healthzWithoutAKeyRevealsNothingButTheStatus() throws Exception {
         RawHttp.Answer plain = RawHttp.exchange(port(), RawHttp.ascii("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 + "Connection: close\r\n\r\n"), null, 0, 10_000);

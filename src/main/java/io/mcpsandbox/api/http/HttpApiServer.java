@@ -33,8 +33,6 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 public final class HttpApiServer implements AutoCloseable {
     /** Jetty's own body guard sits a little above ours, so ours answers first with a clear message. */
     private static final long JETTY_LIMIT_SLACK = 64 * 1024;
-    /** Request line and headers: room for 1,000 ids in {@code ?ids=} (Jetty's default is 8 KiB). */
-    static final int REQUEST_HEADER_BYTES = 48 * 1024;
 
     private final Server server;
     private final McpAsyncServer mcp;
@@ -79,8 +77,6 @@ public final class HttpApiServer implements AutoCloseable {
         Server server = new Server(threads);
         HttpConfiguration httpConfig = new HttpConfiguration();
         httpConfig.setSendServerVersion(false);
-        // GET /v1/executions?ids= takes up to 1,000 ids (a batch's): about 37 KiB of request line.
-        httpConfig.setRequestHeaderSize(REQUEST_HEADER_BYTES);
         httpConfig.setSendXPoweredBy(false);
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(httpConfig));
         connector.setHost(host);

@@ -38,6 +38,11 @@ final class McpRequestFilter extends HttpFilter {
     private final HttpJson http;
     private final McpJsonMapper mapper;
 
+    private static boolean opensEventStream(HttpServletRequest request) {
+        String accept = request.getHeader("Accept");
+        return accept != null && accept.contains("text/event-stream") && request.getHeader("mcp-session-id") != null;
+    }
+
     McpRequestFilter(HttpJson http, McpJsonMapper mapper) {
         this.http = http;
         this.mapper = mapper;
@@ -51,6 +56,12 @@ final class McpRequestFilter extends HttpFilter {
             response.setHeader("Allow", "GET, POST, DELETE");
             error(response, 405, INVALID_REQUEST, "method not allowed on /mcp; use POST (GET for the event stream, "
                     + "DELETE to end a session)");
+            return;
+        }
+        if (method.equals("GET") && !opensEventStream(request)) {
+            // The SDK would answer with its exception serialized, stack trace included.
+            error(response, 400, INVALID_REQUEST, "GET /mcp opens a session's event stream: it needs "
+                    + "Accept: text/event-stream and an mcp-session-id header");
             return;
         }
         if (!method.equals("POST")) {

@@ -318,7 +318,7 @@ final class OpenApiDocument {
                 responses().<ObjectNode>set("200", json("depth and items", type("object")))
                         .set("400", error("limit is not valid")));
         queue.set("parameters", NODES.arrayNode().add(query("limit", "Most items to return", type("integer")
-                .put("minimum", 1).put("maximum", QueueRoutes.MAX_IDS).put("default", 100))));
+                .put("minimum", 1).put("maximum", QueueRoutes.MAX_LIST).put("default", 100))));
         paths.set("/v1/queue", NODES.objectNode().set("get", queue));
     }
 

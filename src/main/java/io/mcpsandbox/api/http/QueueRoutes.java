@@ -29,8 +29,13 @@ import tools.jackson.databind.json.JsonMapper;
  */
 final class QueueRoutes {
     static final String QUEUE = "/queue";
-    /** Most ids one {@code ?ids=} fetch takes, and most items one queue listing shows. */
-    static final int MAX_IDS = 1000;
+    /** Most items one queue listing shows. */
+    static final int MAX_LIST = 1000;
+    /**
+     * Most ids one {@code ?ids=} fetch takes: 150 ids of 36 characters keep the request line well inside the
+     * 8 KiB a request's line and headers may take (larger headers are refused, 431).
+     */
+    static final int MAX_IDS = 150;
 
     private final ExecutionGateway gateway;
     private final RequestParser parser;
@@ -207,8 +212,8 @@ final class QueueRoutes {
         } catch (NumberFormatException e) {
             limit = -1;
         }
-        if (limit < 1 || limit > MAX_IDS) {
-            http.error(resp, 400, "limit", "must be a whole number from 1 to " + MAX_IDS);
+        if (limit < 1 || limit > MAX_LIST) {
+            http.error(resp, 400, "limit", "must be a whole number from 1 to " + MAX_LIST);
             return null;
         }
         return limit;

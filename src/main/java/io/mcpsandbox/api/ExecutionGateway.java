@@ -33,10 +33,11 @@ public final class ExecutionGateway {
     private final SandboxMetrics metrics;
     private volatile ExecutionQueue queue;
     private volatile CallbackSender sender;
-    private volatile CallbackCheck callbacks = url -> {
+    private static final CallbackCheck NO_CALLBACKS = url -> {
         throw new InvalidRequestException("callbackUrl", "callbacks are not served here: they need "
                 + "callbacks.allowed-hosts and the process that serves the queue (docs/callbacks.md)");
     };
+    private volatile CallbackCheck callbacks = NO_CALLBACKS;
 
     /** Decides at submission whether a callback URL would be called. */
     @FunctionalInterface
@@ -60,10 +61,14 @@ public final class ExecutionGateway {
 
     /**
      * From now on a request may name a {@code callbackUrl} that {@code policy} accepts, and its result is sent
-     * there when it ends.
+     * there when it ends; {@code (null, null)} stops that again.
      */
     public void serveCallbacks(CallbackPolicy policy, CallbackSender sender) {
         this.sender = sender;
+        if (policy == null) {
+            this.callbacks = NO_CALLBACKS;
+            return;
+        }
         this.callbacks = url -> {
             try {
                 policy.check(url);

@@ -84,10 +84,15 @@ public final class SandboxApi implements AutoCloseable {
         String callbackState;
         try {
             callbackState = startCallbacks(queueStore);
-            waiting = queue.load();
+            if (callbacks != null) { // before load: the executions it ends as cut off call back too
+                gateway.serveCallbacks(callbackPolicy, callbacks);
+                queue.onEnded(gateway::callBack);
+            }
+            waiting = queue.load(SandboxServices.SERVER_RESTARTED);
         } catch (ExecutionStoreException e) {
             // Redis down at start: what waits there stays for a start that can read it; nothing is lost.
             if (callbacks != null) {
+                gateway.serveCallbacks(null, null);
                 callbacks.close();
                 callbacks = null;
             }
@@ -100,8 +105,6 @@ public final class SandboxApi implements AutoCloseable {
         metrics.bindQueue(queue);
         gateway.serveQueue(queue);
         if (callbacks != null) {
-            gateway.serveCallbacks(callbackPolicy, callbacks);
-            queue.onEnded(gateway::callBack);
             callbacks.resume();
         }
         queue.startDispatching(); // with every hook in place: a resumed execution's callback is not missed

@@ -95,9 +95,9 @@ public final class ExecutionQueue implements AutoCloseable {
         this.clock = clock;
     }
 
-    /** {@link #load()}, then {@link #startDispatching()}. Returns how many wait. */
+    /** {@link #load}, then {@link #startDispatching()}. Returns how many wait. */
     public int start() {
-        int waiting = load();
+        int waiting = load("the server that ran it stopped before it ended");
         startDispatching();
         return waiting;
     }
@@ -106,16 +106,26 @@ public final class ExecutionQueue implements AutoCloseable {
      * Loads what the store holds (after a restart: items whose execution has a record had started and are
      * dropped; the rest wait again, in their order). Returns how many wait.
      *
+     * <p>Call it after crash recovery. An item whose record still says running was started by the process that
+     * held the queue before, which is dead (this one holds the lock now): its record ends {@code error} with
+     * {@code deadReason}. Recovery ends most such records itself, from the sandboxes it reaps; this covers a
+     * death after the record was written and before the sandbox existed (with Redis, recovery cannot tell
+     * those from another host's).
+     *
      * @throws ExecutionStoreException when the store cannot be read
      */
-    public int load() {
+    public int load(String deadReason) {
         int resumed = 0;
         int dropped = 0;
         lock.lock();
         try {
             for (QueuedItem item : store.items()) {
                 nextSequence = Math.max(nextSequence, item.sequence() + 1);
-                if (records.find(item.executionId()).isPresent()) {
+                Optional<ExecutionRecord> record = records.find(item.executionId());
+                if (record.isPresent()) {
+                    if (record.get().status() == ExecutionStatus.RUNNING) {
+                        endCutOff(record.get(), deadReason);
+                    }
                     store.remove(item.executionId()); // it started before the stop; its record tells the rest
                     dropped++;
                 } else {
@@ -131,6 +141,16 @@ public final class ExecutionQueue implements AutoCloseable {
                     store.describe(), dropped);
         }
         return resumed;
+    }
+
+    private void endCutOff(ExecutionRecord r, String reason) {
+        Instant now = clock.instant();
+        records.recordEnd(r.ended(ExecutionResult.notRun(r.executionId(), ExecutionStatus.ERROR, reason, r.runtime(),
+                r.securityLevel(), r.image(), Duration.between(r.startedAt(), now).toMillis(), List.of()), now));
+        ExecutionRequest request = store.request(r.executionId()).map(QueuedRequests::read).orElse(null);
+        if (request != null) {
+            onEnded.accept(r.executionId(), request);
+        }
     }
 
     /** Starts running what waits as admission frees slots. */

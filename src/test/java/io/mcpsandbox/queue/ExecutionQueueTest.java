@@ -120,6 +120,10 @@ class ExecutionQueueTest {
             assertThat(queue.start()).isEqualTo(2);
             await().until(() -> startedIds.size() == 2);
             assertThat(startedIds).containsExactlyInAnyOrderElementsOf(waiting).doesNotContain(first);
+            // Its record said running, and the process that ran it is gone: it ends as cut off, not never.
+            ExecutionRecord cutOff = records.find(first).orElseThrow();
+            assertThat(cutOff.status()).isEqualTo(ExecutionStatus.ERROR);
+            assertThat(cutOff.result().reason()).contains("stopped before it ended");
         }
     }
 

@@ -337,9 +337,7 @@ public final class SandboxServices implements AutoCloseable {
                 continue;
             }
             store.find(id).filter(r -> r.status() == ExecutionStatus.RUNNING).ifPresent(r -> {
-                store.recordEnd(r.ended(ExecutionResult.notRun(id, ExecutionStatus.ERROR, reason,
-                        r.runtime(), r.securityLevel(), r.image(),
-                        Duration.between(r.startedAt(), Instant.now()).toMillis(), List.of()), Instant.now()));
+                store.recordEnd(r.cutOff(reason, Instant.now()));
                 closed.add(id);
             });
         }

@@ -35,6 +35,15 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                 startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null);
     }
 
+    /**
+     * This running record ended {@code error} with {@code reason} at {@code now}: its process died before it
+     * ended (crash recovery, the queue's restart rule).
+     */
+    public ExecutionRecord cutOff(String reason, Instant now) {
+        return ended(ExecutionResult.notRun(executionId, ExecutionStatus.ERROR, reason, runtime, securityLevel, image,
+                java.time.Duration.between(startedAt, now).toMillis(), List.of()), now);
+    }
+
     /** This record completed with its result. */
     public ExecutionRecord ended(ExecutionResult r, Instant endedAt) {
         long output = r.stdout().getBytes(java.nio.charset.StandardCharsets.UTF_8).length

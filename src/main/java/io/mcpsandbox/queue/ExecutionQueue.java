@@ -144,9 +144,7 @@ public final class ExecutionQueue implements AutoCloseable {
     }
 
     private void endCutOff(ExecutionRecord r, String reason) {
-        Instant now = clock.instant();
-        records.recordEnd(r.ended(ExecutionResult.notRun(r.executionId(), ExecutionStatus.ERROR, reason, r.runtime(),
-                r.securityLevel(), r.image(), Duration.between(r.startedAt(), now).toMillis(), List.of()), now));
+        records.recordEnd(r.cutOff(reason, clock.instant()));
         ExecutionRequest request = store.request(r.executionId()).map(QueuedRequests::read).orElse(null);
         if (request != null) {
             onEnded.accept(r.executionId(), request);

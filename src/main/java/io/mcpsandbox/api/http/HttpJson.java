@@ -92,6 +92,26 @@ final class HttpJson {
         response.getOutputStream().write(bytes);
     }
 
+    /**
+     * The {@code limit} query parameter, {@code fallback} when absent; null after answering 400 (field
+     * {@code limit}) for anything but a whole number from 1 to {@code max}.
+     */
+    Integer limit(HttpServletRequest request, HttpServletResponse response, int fallback, int max)
+            throws IOException {
+        String text = request.getParameter("limit");
+        int limit;
+        try {
+            limit = text == null ? fallback : Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            limit = -1;
+        }
+        if (limit < 1 || limit > max) {
+            error(response, 400, "limit", "must be a whole number from 1 to " + max);
+            return null;
+        }
+        return limit;
+    }
+
     /** {@code {"error": message, "field": field}}; the field is left out when no single one is at fault. */
     void error(HttpServletResponse response, int status, String field, String message) throws IOException {
         Map<String, Object> body = new LinkedHashMap<>();

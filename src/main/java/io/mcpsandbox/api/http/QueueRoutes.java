@@ -194,7 +194,7 @@ final class QueueRoutes {
 
     /** {@code GET /v1/queue[?limit=N]}: the caller's waiting executions in run order (an admin's: everyone's). */
     void list(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin) throws IOException {
-        Integer limit = limit(req, resp);
+        Integer limit = http.limit(req, resp, 100, MAX_LIST);
         if (limit == null) {
             return;
         }
@@ -202,21 +202,6 @@ final class QueueRoutes {
         body.put("depth", gateway.queueDepth(user, admin));
         body.put("items", gateway.queue(user, admin, limit));
         http.write(resp, 200, body);
-    }
-
-    private Integer limit(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String text = req.getParameter("limit");
-        int limit;
-        try {
-            limit = text == null ? 100 : Integer.parseInt(text);
-        } catch (NumberFormatException e) {
-            limit = -1;
-        }
-        if (limit < 1 || limit > MAX_LIST) {
-            http.error(resp, 400, "limit", "must be a whole number from 1 to " + MAX_LIST);
-            return null;
-        }
-        return limit;
     }
 
     /**

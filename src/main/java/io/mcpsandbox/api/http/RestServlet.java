@@ -255,14 +255,8 @@ final class RestServlet extends HttpServlet {
             http.error(resp, 400, "active", "must be true or false; got '" + abbreviate(active) + "'");
             return;
         }
-        int limit;
-        try {
-            limit = Integer.parseInt(req.getParameter("limit") == null ? "50" : req.getParameter("limit"));
-        } catch (NumberFormatException e) {
-            limit = -1;
-        }
-        if (limit < 1 || limit > MAX_LIST) {
-            http.error(resp, 400, "limit", "must be a whole number from 1 to " + MAX_LIST);
+        Integer limit = http.limit(req, resp, 50, MAX_LIST);
+        if (limit == null) {
             return;
         }
         try {

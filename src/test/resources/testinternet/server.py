@@ -178,6 +178,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     timeout = 30
 
     def setup(self):
+        self.connection = self.request
         self.connection.settimeout(self.timeout)
         self.connection_id = next(connection_ids)
         self.scheme = self.server.scheme
@@ -347,9 +348,6 @@ class Server(http.server.ThreadingHTTPServer):
         self.scheme = scheme
         self.context = context
         super().__init__((address, port), Handler)
-
-    def handle_error(self, request, client_address):
-        pass
 
 
 def remember_sni(tls, name, context):

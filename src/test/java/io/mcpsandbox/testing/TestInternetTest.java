@@ -106,6 +106,50 @@ class TestInternetTest {
     }
 
     @Test
+    void twoRequestsOnOneConnectionAreLoggedApartAndTheirBytesAddUpToTheWire() throws Exception {
+        byte[] first = ascii("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nabcde");
+        byte[] second = ascii("GET /echo-headers HTTP/1.1\r\nHost: api.test\r\nX-Second: yes\r\n"
+                + "Connection: close\r\n\r\n");
+        byte[] both = new byte[first.length + second.length];
+        System.arraycopy(first, 0, both, 0, first.length);
+        System.arraycopy(second, 0, both, first.length, second.length);
+        byte[] response = exchange(internet.address(), 80, both);
+
+        TestInternet.Request secondLogged = internet.awaitRequests(r -> r.header("x-second").isPresent(), 1).getFirst();
+        TestInternet.Request firstLogged = internet.requests().stream()
+                .filter(r -> r.connection() == secondLogged.connection() && "/echo".equals(r.path())).findFirst()
+                .orElseThrow();
+        assertThat(firstLogged.body()).isEqualTo(ascii("abcde"));
+        assertThat(firstLogged.bytesReceived()).isEqualTo(first.length);
+        assertThat(secondLogged.bytesReceived()).isEqualTo(second.length);
+        assertThat(firstLogged.bytesSent() + secondLogged.bytesSent()).isEqualTo(response.length);
+        TestInternet.Connection connection = internet.awaitConnections(c -> c.id() == secondLogged.connection(), 1)
+                .getFirst();
+        assertThat(connection.requests()).isEqualTo(2);
+        assertThat(connection.bytesReceived()).isEqualTo(both.length);
+        assertThat(connection.bytesSent()).isEqualTo(response.length);
+    }
+
+    @Test
+    void malformedCountsAndBodiesAreRefused() throws Exception {
+        for (String count : List.of("-1", "abc", "2147483649", "1e3", "")) {
+            assertThat(status(("GET /bytes/" + count + " HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")))
+                    .as(count).isEqualTo("400");
+        }
+        assertThat(status("POST /echo HTTP/1.1\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n"
+                + "Connection: close\r\n\r\n5\r\nabcde\r\n0\r\n\r\n")).isEqualTo("411");
+        assertThat(status("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: -5\r\nConnection: close\r\n\r\n"))
+                .isEqualTo("400");
+        assertThat(status("POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 99999999999\r\n"
+                + "Connection: close\r\n\r\n")).isEqualTo("400");
+    }
+
+    private static String status(String request) throws IOException {
+        String response = new String(exchange(internet.address(), 80, ascii(request)), StandardCharsets.US_ASCII);
+        return response.length() >= 12 ? response.substring(9, 12) : response;
+    }
+
+    @Test
     void aPathOutOfTheDocrootIsNotServed() throws Exception {
         // The CA's key lies next to the docroot: neither a dot-dot path nor an encoded one reaches it.
         for (String path : List.of("/../ca.key", "/%2e%2e/ca.key", "/simple/../../ca.key", "/..%2fca.key")) {

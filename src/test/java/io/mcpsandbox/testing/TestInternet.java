@@ -409,9 +409,10 @@ public final class TestInternet implements AutoCloseable {
      */
     @Override
     public void close() throws Exception {
+        boolean serverEnded = true;
         if (server != null) {
             server.destroyForcibly();
-            assertThat(server.waitFor(10, TimeUnit.SECONDS)).as("the test internet's server ends").isTrue();
+            serverEnded = server.waitFor(10, TimeUnit.SECONDS);
         }
         if (namespace != null) {
             runQuietly("ip", "link", "del", hostVeth);
@@ -433,6 +434,7 @@ public final class TestInternet implements AutoCloseable {
             assertThat(run("ip", "link", "show")).doesNotContain(hostVeth);
         }
         assertThat(directory).doesNotExist();
+        assertThat(serverEnded).as("the test internet's server ends").isTrue();
     }
 
     private static byte[] sha256(byte[] bytes) {

@@ -50,7 +50,7 @@ public record TlsClientHello(byte[] record, String serverName) {
         }
         try {
             return new TlsClientHello(record, serverName(ByteBuffer.wrap(record, HEADER_BYTES, length).slice()));
-        } catch (BufferUnderflowException | IllegalArgumentException e) {
+        } catch (BufferUnderflowException | IndexOutOfBoundsException | IllegalArgumentException e) {
             throw new NotAClientHello("malformed ClientHello");
         }
     }
@@ -88,6 +88,9 @@ public record TlsClientHello(byte[] record, String serverName) {
         while (body.hasRemaining()) {
             int type = u16(body);
             int length = u16(body);
+            if (length > body.remaining()) {
+                throw new NotAClientHello("malformed extension length");
+            }
             ByteBuffer data = body.slice(body.position(), length);
             skip(body, length, Integer.MAX_VALUE);
             if (!seen.add(type)) {

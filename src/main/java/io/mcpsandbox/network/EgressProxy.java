@@ -63,6 +63,8 @@ public final class EgressProxy implements AutoCloseable {
     private final AtomicBoolean budgetSpent = new AtomicBoolean();
     private final AtomicInteger activeUpstreams = new AtomicInteger();
     private final Set<Socket> upstreams = ConcurrentHashMap.newKeySet();
+    /** The sandbox's connections being served, closed by {@link #close()} wherever they are waiting. */
+    private final Set<Closeable> sandboxSides = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     public EgressProxy(EgressPolicy policy, EgressResolver resolver, AddressPolicy addresses, EgressEvents events) {
@@ -88,7 +90,12 @@ public final class EgressProxy implements AutoCloseable {
      * directions are done; closes {@code abort} (the agent's connection) when it refuses or fails.
      */
     public void serve(InputStream fromSandbox, OutputStream toSandbox, Closeable abort) {
+        sandboxSides.add(abort);
         try (Watchdog watchdog = new Watchdog(abort, headTimeout)) {
+            if (closed) {
+                answer(toSandbox, 503, "Service Unavailable", "network.denied: the sandbox is ending");
+                return;
+            }
             serve(fromSandbox, toSandbox, abort, watchdog);
         } catch (IOException e) {
             // The sandbox's connection or the upstream one failed, or was cut: nothing more to do than close.
@@ -96,16 +103,13 @@ public final class EgressProxy implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
+            sandboxSides.remove(abort);
             closeQuietly(abort);
         }
     }
 
     private void serve(InputStream fromSandbox, OutputStream toSandbox, Closeable abort, Watchdog watchdog)
             throws IOException, InterruptedException {
-        if (closed) {
-            answer(toSandbox, 503, "Service Unavailable", "network.denied: the sandbox is ending");
-            return;
-        }
         ProxyRequestHead.Read read;
         try {
             read = ProxyRequestHead.read(fromSandbox);
@@ -317,11 +321,12 @@ public final class EgressProxy implements AutoCloseable {
         return new NetworkIO(received.get(), sent.get());
     }
 
-    /** Closes every upstream socket; later {@link #serve} calls refuse. */
+    /** Closes every upstream socket and every sandbox connection being served; later {@link #serve} calls refuse. */
     @Override
     public void close() {
         closed = true;
         List.copyOf(upstreams).forEach(EgressProxy::closeQuietly);
+        List.copyOf(sandboxSides).forEach(EgressProxy::closeQuietly);
     }
 
     private static void closeQuietly(Closeable closeable) {

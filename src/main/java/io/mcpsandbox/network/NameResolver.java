@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -53,6 +54,11 @@ public final class NameResolver {
             return answers;
         }
         return List.of(InetAddress.getAllByName(name));
+    }
+
+    /** The {@value #SETTING} answers for {@code name} (normalized first), or empty when it has none. */
+    public Optional<List<InetAddress>> staticAnswers(String name) {
+        return Optional.ofNullable(staticAnswers.get(normalizeName(name)));
     }
 
     /** True when {@code host} is an IP literal (strictly formed); false for a name. */

@@ -1,10 +1,11 @@
 /*
- * mcp-agent: the in-sandbox agent (docs/agent-protocol.md, version 1).
+ * mcp-agent: the in-sandbox agent (docs/agent-protocol.md, version 3).
  *
  * PID 1 of a sandbox: starts processes for the host, frames their stdout/stderr onto fd 1, feeds their
  * stdin from fd 0, reaps every child (orphans too) and forwards termination signals to the process
- * groups it started. One thread, one poll(2) loop over: fd 0 (host frames), a signalfd (SIGCHLD and the
- * forwarded signals) and the pipes of every process it started.
+ * groups it started. On request it listens on 127.0.0.1:port and relays every TCP connection to the host
+ * (the sandbox's only way out). One thread, one poll(2) loop over: fd 0 (host frames), a signalfd (SIGCHLD
+ * and the forwarded signals), the pipes of every process it started, the listener and the connections.
  *
  * The host is trusted but checked strictly (a bad frame: `error` on stream 0, exit 2). Writes to fd 1 block
  * until complete: a host that stops reading stops the agent, and full pipes then stop the children.
@@ -20,17 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_NAME "mcp-agent 1.0"
+#define AGENT_NAME "mcp-agent 1.1"
 enum {
-    PROTOCOL_VERSION = 2,
+    PROTOCOL_VERSION = 3,
     MAX_PAYLOAD = 65536,
     HEADER = 9,             /* u32 length, u8 type, u32 stream */
     MAX_PROCS = 64,
@@ -39,12 +43,16 @@ enum {
     DRAIN_MS = 100,         /* how long pipes may outlive their process (a background descendant) */
     DRAIN_CAP = 1 << 20,    /* at most this much more is read from such a pipe before it is closed */
     MAX_ID = 0x7fffffff,
+    MAX_CONNS = 64,         /* relayed connections open at once; then the listener's backlog waits */
+    CONN_BIT = 0x80000000u, /* connection ids have it, process and file ids never */
 };
 enum {
     T_START = 0x01, T_STDIN, T_STDIN_CLOSE, T_SIGNAL, T_SHUTDOWN,
     T_FILE_WRITE, T_FILE_CHUNK, T_FILE_END, T_FILE_ABORT, T_FILE_READ, T_FILE_LIST, T_FILE_DELETE,
+    T_NET_LISTEN, T_CONN_DATA, T_CONN_EOF, T_CONN_CLOSE, T_CONN_ACK,
     T_READY = 0x81, T_STARTED, T_STDOUT, T_STDERR, T_EXIT, T_ERROR,
     T_FILE_DATA, T_FILE_ENTRY, T_FILE_DONE, T_STDIN_TAKEN,
+    T_NET_STATUS, T_CONN_OPEN, T_CONN_DATA_OUT, T_CONN_EOF_OUT, T_CONN_CLOSED, T_CONN_ACK_OUT,
 };
 
 struct proc {
@@ -69,6 +77,7 @@ static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 
 static void finish(int code);
 static void abort_writes(void);
+static void close_net(void);
 
 /* ---- frame I/O ---------------------------------------------------------------------------------- */
 
@@ -217,6 +226,7 @@ static void kill_all(void)
 static void finish(int code)
 {
     abort_writes();
+    close_net();
     kill_all();
     exit(code);
 }
@@ -941,6 +951,206 @@ static void file_abort(uint32_t id, size_t n)
         write_failed(w, 1, "the host aborted the write of %s", w->path);
 }
 
+/* ---- connections -------------------------------------------------------------------------------- */
+
+/* The sandbox's only way out: a TCP listener on 127.0.0.1 whose connections are relayed to the host, one
+ * frame in flight per connection and direction (the other side's conn_ack releases the next), so a slow
+ * peer on either side costs one buffer, never the channel. */
+struct conn {
+    uint32_t id;            /* 0: a free slot */
+    int fd;
+    int awaiting_ack;       /* our conn_data is with the host: the socket is not read until its conn_ack */
+    int sent_eof;           /* the sandbox side ended its sending (read returned 0) and we said conn_eof */
+    int host_eof;           /* the host sent conn_eof: SHUT_WR once pending bytes are written */
+    size_t pend_off, pend_len;  /* host bytes accepted but not yet written */
+};
+
+static struct conn conns[MAX_CONNS];
+static unsigned char conn_pending[MAX_CONNS][MAX_PAYLOAD];  /* static pool: pages touched only when used */
+static int listen_fd = -1;
+static int listen_asked;
+static uint32_t last_conn = CONN_BIT;                       /* the highest conn_open so far */
+
+static struct conn *conn_by_id(uint32_t id)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].id == id)
+            return &conns[i];
+    return NULL;
+}
+
+static int open_conns(void)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_CONNS; i++)
+        n += conns[i].id != 0;
+    return n;
+}
+
+static void free_conn(struct conn *c)
+{
+    close_fd(&c->fd);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+/* The socket is done (both directions, or it failed): the id dies and the host hears it once. */
+static void conn_closed(struct conn *c)
+{
+    uint32_t id = c->id;
+    free_conn(c);
+    send_frame(T_CONN_CLOSED, id, NULL, 0);
+}
+
+static void maybe_conn_done(struct conn *c)
+{
+    if (c->id != 0 && c->sent_eof && c->host_eof && c->pend_off == c->pend_len)
+        conn_closed(c);
+}
+
+/* The connection a host frame names, or NULL when it is dead (frames in flight are ignored). An id that no
+ * conn_open has named is a violation. */
+static struct conn *conn_target(uint32_t id)
+{
+    if (!(id & CONN_BIT) || id == CONN_BIT || id > last_conn)
+        violation("connection frame for an id the agent never opened");
+    return conn_by_id(id);
+}
+
+static void net_listen(uint32_t id, const unsigned char *p, size_t n)
+{
+    if (id != 0 || n != 2)
+        violation("net_listen without stream 0 and a u16 port");
+    unsigned port = (unsigned)p[0] << 8 | p[1];
+    if (port == 0)
+        violation("net_listen for port 0");
+    if (listen_asked)
+        violation("a second net_listen");
+    listen_asked = 1;
+    /* Loopback only: nothing outside the sandbox's namespace could reach it anyway, and a second process
+     * cannot take the port while we hold it (SO_REUSEADDR does not let a second listener bind). */
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+            || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, MAX_CONNS) < 0) {
+        char text[MAX_ERROR + 1];
+        int len = snprintf(text + 1, sizeof text - 1, "cannot listen on 127.0.0.1:%u: %s", port, strerror(errno));
+        text[0] = 1;
+        if (fd >= 0)
+            close(fd);
+        send_frame(T_NET_STATUS, 0, text, 1 + (size_t)(len > MAX_ERROR - 1 ? MAX_ERROR - 1 : len));
+        return;
+    }
+    listen_fd = fd;
+    unsigned char ok = 0;
+    send_frame(T_NET_STATUS, 0, &ok, 1);
+}
+
+/* One connection from the sandbox, while a slot is free (else the listener is not polled: the backlog
+ * waits). Ids only grow; when they run out the listener is closed. */
+static void conn_accept(void)
+{
+    struct conn *c = conn_by_id(0);
+    if (c == NULL)
+        return;
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;  /* EAGAIN, or a connection that was reset before we took it */
+    *c = (struct conn){ .id = ++last_conn, .fd = fd };
+    if (last_conn == UINT32_MAX)
+        close_fd(&listen_fd);
+    send_frame(T_CONN_OPEN, c->id, NULL, 0);
+}
+
+/* One read of the socket into one conn_data (or its end, or its failure). */
+static void conn_read(struct conn *c)
+{
+    ssize_t r = read(c->fd, out_buf + HEADER, MAX_PAYLOAD);
+    if (r > 0) {
+        c->awaiting_ack = 1;
+        send_frame(T_CONN_DATA_OUT, c->id, out_buf + HEADER, (size_t)r);
+    } else if (r == 0) {
+        c->sent_eof = 1;
+        send_frame(T_CONN_EOF_OUT, c->id, NULL, 0);
+        maybe_conn_done(c);
+    } else if (errno != EAGAIN && errno != EINTR) {
+        conn_closed(c);
+    }
+}
+
+/* Writes the pending host bytes without blocking; conn_ack once they are all in the socket. */
+static void conn_flush(struct conn *c)
+{
+    while (c->pend_off < c->pend_len) {
+        ssize_t w = send(c->fd, conn_pending[c - conns] + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+        if (w > 0)
+            c->pend_off += (size_t)w;
+        else if (w < 0 && errno == EAGAIN)
+            return;
+        else if (!(w < 0 && errno == EINTR)) {
+            conn_closed(c);  /* EPIPE, ECONNRESET: the id dies, which releases the host's writer too */
+            return;
+        }
+    }
+    c->pend_off = c->pend_len = 0;
+    send_frame(T_CONN_ACK_OUT, c->id, NULL, 0);
+    if (c->host_eof && shutdown(c->fd, SHUT_WR) < 0) {
+        conn_closed(c);
+        return;
+    }
+    maybe_conn_done(c);
+}
+
+static void conn_frame(uint8_t type, uint32_t id, const unsigned char *p, size_t n)
+{
+    if (type == T_CONN_DATA ? n == 0 : n != 0)
+        violation(type == T_CONN_DATA ? "empty conn_data" : "conn_eof, conn_close or conn_ack with a payload");
+    struct conn *c = conn_target(id);
+    if (c == NULL)
+        return;
+    switch (type) {
+    case T_CONN_DATA:
+        if (c->host_eof)
+            violation("conn_data after conn_eof");
+        if (c->pend_off < c->pend_len)
+            violation("a second conn_data before the agent's conn_ack");
+        memcpy(conn_pending[c - conns], p, n);
+        c->pend_off = 0;
+        c->pend_len = n;
+        conn_flush(c);
+        break;
+    case T_CONN_EOF:
+        if (c->host_eof)
+            violation("conn_eof twice");
+        c->host_eof = 1;
+        if (c->pend_off == c->pend_len) {
+            if (shutdown(c->fd, SHUT_WR) < 0)
+                conn_closed(c);
+            else
+                maybe_conn_done(c);
+        }
+        break;
+    case T_CONN_CLOSE:
+        free_conn(c);  /* the host has dropped it: nothing more is said about it */
+        break;
+    default:  /* T_CONN_ACK */
+        if (!c->awaiting_ack)
+            violation("conn_ack with no conn_data outstanding");
+        c->awaiting_ack = 0;
+        break;
+    }
+}
+
+static void close_net(void)
+{
+    close_fd(&listen_fd);
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].id != 0)
+            free_conn(&conns[i]);
+}
+
 /* ---- host frames -------------------------------------------------------------------------------- */
 
 /* Acts on the complete frame in in_buf. Returns 0 when it must wait (stdin for a process whose previous
@@ -1019,6 +1229,15 @@ static int dispatch(void)
         return 1;
     case T_FILE_DELETE:
         file_delete(id, payload, n);
+        return 1;
+    case T_NET_LISTEN:
+        net_listen(id, payload, n);
+        return 1;
+    case T_CONN_DATA:
+    case T_CONN_EOF:
+    case T_CONN_CLOSE:
+    case T_CONN_ACK:
+        conn_frame(type, id, payload, n);
         return 1;
     default:
         violation("unknown frame type");
@@ -1127,7 +1346,7 @@ int main(void)
             in_held = 0;
             in_have = 0;
         }
-        struct pollfd pfd[2 + 3 * MAX_PROCS];
+        struct pollfd pfd[2 + 3 * MAX_PROCS + 1 + MAX_CONNS];
         struct proc *owner[2 + 3 * MAX_PROCS];
         int nfd = 0, timeout = -1;
         int64_t now = now_ms();
@@ -1149,12 +1368,21 @@ int main(void)
                     timeout = (int)left;
             }
         }
+        int nproc = nfd;
+        /* The listener only while a slot is free; a socket only while there is something to do with it. */
+        pfd[nfd++] = (struct pollfd){ .fd = open_conns() < MAX_CONNS ? listen_fd : -1, .events = POLLIN };
+        for (int i = 0; i < MAX_CONNS; i++) {
+            struct conn *c = &conns[i];
+            short ev = (c->id != 0 && !c->awaiting_ack && !c->sent_eof ? POLLIN : 0)
+                     | (c->id != 0 && c->pend_off < c->pend_len ? POLLOUT : 0);
+            pfd[nfd++] = (struct pollfd){ .fd = ev != 0 ? c->fd : -1, .events = ev };
+        }
         if (poll(pfd, (nfds_t)nfd, timeout) < 0 && errno != EINTR) {
             fprintf(stderr, "mcp-agent: poll failed: %s\n", strerror(errno));
             finish(1);
         }
         /* Output first, so that a process's last bytes are read before its exit is noticed. */
-        for (int i = 2; i < nfd; i++) {
+        for (int i = 2; i < nproc; i++) {
             struct proc *p = owner[i];
             if (pfd[i].revents == 0)
                 continue;
@@ -1166,6 +1394,16 @@ int main(void)
                 flush_stdin(p);
             maybe_exit(p);
         }
+        for (int i = 0; i < MAX_CONNS; i++) {
+            struct conn *c = &conns[i];
+            short rev = pfd[nproc + 1 + i].revents;
+            if (rev & (POLLOUT | POLLERR | POLLHUP) && c->pend_off < c->pend_len)
+                conn_flush(c);
+            if (rev & (POLLIN | POLLERR | POLLHUP) && c->id != 0 && !c->awaiting_ack && !c->sent_eof)
+                conn_read(c);
+        }
+        if (pfd[nproc].revents)
+            conn_accept();
         if (pfd[0].revents)
             on_signals();
         now = now_ms();

@@ -8,6 +8,7 @@ runs as PID 1 of a new pid namespace (unshare --pid --fork --mount-proc).
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -20,12 +21,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.join(HERE, '..', 'build', 'mcp-agent')
 PID1 = os.environ.get('AGENT_PID1') == '1'
 MAX_PAYLOAD = 65536
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 START, STDIN, STDIN_CLOSE, SIGNAL, SHUTDOWN = 0x01, 0x02, 0x03, 0x04, 0x05
 READY, STARTED, STDOUT, STDERR, EXIT, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 FILE_WRITE, FILE_CHUNK, FILE_END, FILE_ABORT, FILE_READ, FILE_LIST, FILE_DELETE = range(0x06, 0x0d)
 FILE_DATA, FILE_ENTRY, FILE_DONE = 0x87, 0x88, 0x89
 STDIN_TAKEN = 0x8a
+NET_LISTEN, CONN_DATA, CONN_EOF, CONN_CLOSE, CONN_ACK = range(0x0d, 0x12)
+NET_STATUS, CONN_OPEN, CONN_DATA_IN, CONN_EOF_IN, CONN_CLOSED, CONN_ACK_IN = range(0x8b, 0x91)
+NET_FRAMES = range(0x8b, 0x91)
+CONN_BIT = 0x80000000
 KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = range(4)
 PATH_ENV = {'PATH': '/usr/bin:/bin'}
 
@@ -69,6 +74,21 @@ class FileResult:
         return self.status is not None or self.error is not None
 
 
+class Conn:
+    """One relayed connection as the host sees it."""
+
+    def __init__(self, cid):
+        self.id = cid
+        self.data = bytearray()   # what the sandbox side sent
+        self.eof = False          # the agent's conn_eof
+        self.closed = False       # the agent's conn_closed
+        self.dropped = False      # the host sent conn_close
+        self.unacked = False      # the agent's conn_data the host has not acknowledged
+        self.sent = False         # the host's conn_data the agent has not acknowledged
+        self.host_eof = False
+        self.acks = 0
+
+
 def path_bytes(path):
     return (path if isinstance(path, bytes) else path.encode()) + b'\0'
 
@@ -85,6 +105,12 @@ class Agent:
         self.state = {}       # id -> 'sent' | 'running' | 'dead'
         self.results = {}
         self.seen_ready = False
+        self.listen_status = None   # (status, reason) from net_status
+        self.listen_sent = False
+        self.conns = {}             # id -> Conn
+        self.last_conn = CONN_BIT
+        self.auto_ack = True        # acknowledge every conn_data as it is read
+        self.raw_conn_data = False  # a test sends conn_data by hand, not counting the acks
         ftype, stream, payload = self.frame()
         assert ftype == READY and stream == 0, (ftype, stream)
         assert struct.unpack('>H', payload[:2])[0] == PROTOCOL_VERSION and 0 < len(payload) - 2 <= 64
@@ -147,6 +173,9 @@ class Agent:
         return ftype, stream, payload
 
     def check(self, ftype, stream, payload):
+        if ftype in NET_FRAMES:
+            self.check_net(ftype, stream, payload)
+            return
         state = self.state.get(stream)
         if ftype in (FILE_DATA, FILE_ENTRY, FILE_DONE):
             self.check_file(ftype, stream, payload, state)
@@ -214,6 +243,76 @@ class Agent:
                 r.status = status
             self.state[stream] = 'dead'
 
+    def check_net(self, ftype, stream, payload):
+        assert self.seen_ready, 'ready comes first'
+        if ftype == NET_STATUS:
+            assert stream == 0 and self.listen_sent and self.listen_status is None, (stream, self.listen_status)
+            assert payload[0] in (0, 1) and (len(payload) == 1) == (payload[0] == 0), payload
+            assert len(payload) <= 1 + 1024
+            self.listen_status = (payload[0], payload[1:].decode())
+            return
+        if ftype == CONN_OPEN:
+            assert self.listen_status == (0, '') and payload == b''
+            assert stream & CONN_BIT and stream > self.last_conn, hex(stream)
+            assert sum(1 for c in self.conns.values() if not c.closed and not c.dropped) < 64
+            self.last_conn = stream
+            self.conns[stream] = Conn(stream)
+            return
+        c = self.conns.get(stream)
+        assert c is not None and not c.closed, ('frame for a connection never opened or closed', ftype, stream)
+        if c.dropped:
+            return  # sent before the agent read our conn_close
+        if ftype == CONN_DATA_IN:
+            assert 1 <= len(payload) <= MAX_PAYLOAD and not c.unacked and not c.eof, (len(payload), c.unacked)
+            c.data += payload
+            c.unacked = True
+            if self.auto_ack:
+                self.conn_ack(c.id)
+        elif ftype == CONN_EOF_IN:
+            assert payload == b'' and not c.eof
+            c.eof = True
+        elif ftype == CONN_ACK_IN:
+            assert payload == b'' and (c.sent or self.raw_conn_data), 'conn_ack with nothing outstanding'
+            c.sent = False
+            c.acks += 1
+        else:
+            assert ftype == CONN_CLOSED and payload == b''
+            c.closed = True
+
+    # -- connections --
+    def listen(self, port):
+        self.listen_sent = True
+        self.send(NET_LISTEN, 0, struct.pack('>H', port))
+        self.until(lambda: self.listen_status is not None)
+        return self.listen_status
+
+    def conn_ack(self, cid):
+        self.conns[cid].unacked = False
+        self.send(CONN_ACK, cid)
+
+    def conn_send(self, cid, data):
+        """Sends data in conn_data frames, each after the agent's conn_ack of the one before."""
+        c = self.conns[cid]
+        for i in range(0, len(data), MAX_PAYLOAD):
+            self.until(lambda: not c.sent or c.closed)
+            assert not c.closed
+            c.sent = True
+            self.send(CONN_DATA, cid, data[i:i + MAX_PAYLOAD])
+
+    def conn_eof(self, cid):
+        self.conns[cid].host_eof = True
+        self.send(CONN_EOF, cid)
+
+    def conn_close(self, cid):
+        self.conns[cid].dropped = True
+        self.send(CONN_CLOSE, cid)
+
+    def accepted(self, n=1):
+        """Waits until n more connections are open; returns the newest one's id."""
+        want = len(self.conns) + n
+        self.until(lambda: len(self.conns) >= want)
+        return self.last_conn
+
     # -- file operations --
     def file_op(self, ftype, fid, op, payload, limit=None):
         self.state[fid] = 'file'
@@ -248,7 +347,7 @@ class Agent:
         while not predicate():
             f = self.frame(max(0.01, deadline - time.monotonic()))
             assert f is not None, 'the agent ended early'
-            assert f[1] != 0, 'agent error: %r' % (f[2],)
+            assert not (f[0] == ERROR and f[1] == 0), 'agent error: %r' % (f[2],)
 
     def wait(self, *ids, timeout=30):
         self.until(lambda: all(self.results[i].done for i in ids), timeout)
@@ -801,7 +900,7 @@ class ViolationTest(unittest.TestCase):
         return a, text
 
     def test_unknown_type(self):
-        self.violate(frame(0x0d, 0))
+        self.violate(frame(0x12, 0))
         self.violate(frame(0x7f, 0))
         self.violate(frame(READY, 0, b'\x00\x01'))
 
@@ -883,6 +982,229 @@ class ViolationTest(unittest.TestCase):
         self.violate(write + frame(FILE_CHUNK, 1), files=[1])                     # an empty chunk
         self.assertFalse(os.path.exists(part))                                    # removed as the agent ends
         self.violate(write + frame(FILE_END, 1, b'x'), files=[1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def client(port, rcvbuf=None):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(20)
+    s.connect(('127.0.0.1', port))
+    return s
+
+
+def recv_all(s):
+    out = bytearray()
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            return bytes(out)
+        out += b
+
+
+class NetTest(unittest.TestCase):
+    """The TCP relay: net_listen, then every connection to 127.0.0.1:port in frames, one in flight each way."""
+
+    def listening(self):
+        a = Agent(self)
+        port = free_port()
+        self.assertEqual((0, ''), a.listen(port))
+        return a, port
+
+    def connect(self, a, port, **kw):
+        s = client(port, **kw)
+        self.addCleanup(s.close)
+        return s, a.accepted()
+
+    def test_echo_both_ways_with_half_close_each_way(self):
+        a, port = self.listening()
+        s, cid = self.connect(a, port)
+        self.assertEqual(CONN_BIT + 1, cid)
+        s.sendall(b'hello host')
+        a.until(lambda: bytes(a.conns[cid].data) == b'hello host')
+        a.conn_send(cid, b'hello sandbox')
+        self.assertEqual(b'hello sandbox', s.recv(100))
+        s.shutdown(socket.SHUT_WR)                    # the sandbox is done sending: conn_eof
+        a.until(lambda: a.conns[cid].eof)
+        data = os.urandom(3 * MAX_PAYLOAD + 17)       # the host still sends
+        a.conn_send(cid, data)
+        a.conn_eof(cid)                               # then ends too: SHUT_WR once written, then conn_closed
+        got = recv_all(s)
+        self.assertEqual(data, got)
+        a.until(lambda: a.conns[cid].closed)
+        self.assertFalse(a.conns[cid].unacked)
+
+    def test_host_half_close_first_then_the_sandbox_still_sends(self):
+        a, port = self.listening()
+        s, cid = self.connect(a, port)
+        a.conn_eof(cid)
+        self.assertEqual(b'', s.recv(10))             # EOF toward the sandbox
+        data = os.urandom(2 * 1024 * 1024)
+        threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)), daemon=True).start()
+        a.until(lambda: a.conns[cid].closed)
+        self.assertEqual(data, bytes(a.conns[cid].data))
+        self.assertTrue(a.conns[cid].eof)
+
+    def test_the_socket_is_not_read_until_the_host_acknowledges(self):
+        a, port = self.listening()
+        a.auto_ack = False
+        s, cid = self.connect(a, port)
+        s.sendall(b'x' * 100000)
+        a.until(lambda: a.conns[cid].unacked)
+        time.sleep(0.3)
+        got = len(a.conns[cid].data)
+        a.until(lambda: True)
+        self.assertLessEqual(got, MAX_PAYLOAD)
+        while a.conns[cid].unacked:                   # no second conn_data while one is unacknowledged
+            try:
+                f = a.frame(0.3)
+            except TimeoutError:
+                break
+            self.assertIsNotNone(f)
+        self.assertEqual(got, len(a.conns[cid].data))
+        a.auto_ack = True
+        a.conn_ack(cid)
+        a.until(lambda: len(a.conns[cid].data) == 100000)
+
+    def test_host_conn_close_drops_the_socket_and_says_nothing(self):
+        a, port = self.listening()
+        s, cid = self.connect(a, port)
+        a.conn_close(cid)
+        s.settimeout(5)
+        try:
+            self.assertEqual(b'', s.recv(10))
+        except ConnectionResetError:
+            pass
+        r = a.run(1, ['true'])                         # the channel goes on; no frame for the dead id came
+        self.assertEqual((0, 0), r.exit)
+        self.assertFalse(a.conns[cid].closed)
+
+    def test_a_reset_from_the_sandbox_closes_the_connection(self):
+        a, port = self.listening()
+        s, cid = self.connect(a, port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+        a.until(lambda: a.conns[cid].closed)
+        self.assertFalse(a.conns[cid].eof)
+
+    def test_at_most_64_connections_then_the_backlog_waits(self):
+        a, port = self.listening()
+        socks = [client(port) for _ in range(65)]
+        for s in socks:
+            self.addCleanup(s.close)
+        a.until(lambda: len(a.conns) == 64)
+        with self.assertRaises(TimeoutError):
+            a.until(lambda: len(a.conns) > 64, timeout=0.5)
+        a.conn_close(CONN_BIT + 1)
+        a.until(lambda: len(a.conns) == 65)
+        self.assertEqual(CONN_BIT + 65, a.last_conn)
+
+    def test_the_port_is_taken_while_the_agent_listens(self):
+        a, port = self.listening()
+        with socket.socket() as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with self.assertRaises(OSError):
+                other.bind(('127.0.0.1', port))
+
+    def test_a_taken_port_is_net_status_error(self):
+        with socket.socket() as taken:
+            taken.bind(('127.0.0.1', 0))
+            taken.listen()
+            a = Agent(self)
+            status, reason = a.listen(taken.getsockname()[1])
+        self.assertEqual(1, status)
+        self.assertIn('Address in use', reason)
+        self.assertEqual((0, 0), a.run(1, ['true']).exit)
+
+    def test_processes_inherit_neither_the_listener_nor_a_connection(self):
+        a, port = self.listening()
+        self.connect(a, port)
+        r = a.run(1, ['ls', '/proc/self/fd'])
+        self.assertEqual(['0', '1', '2', '3'], sorted(r.stdout.decode().split()))  # 3: ls's own directory
+
+    def test_channel_end_of_file_closes_the_connections_and_the_listener(self):
+        a, port = self.listening()
+        s, cid = self.connect(a, port)
+        a.close_stdin()
+        self.assertIsNone(a.expect_end(0))
+        s.settimeout(5)
+        try:
+            self.assertEqual(b'', s.recv(10))
+        except ConnectionResetError:
+            pass
+        with self.assertRaises(ConnectionRefusedError):
+            client(port).close()
+
+    def test_hostile_connection_frames_are_violations(self):
+        def violate(data, connected=True):
+            a, port = self.listening()
+            if connected:
+                self.connect(a, port)
+            try:
+                a.send_raw(data)
+            except BrokenPipeError:
+                pass
+            text = a.expect_end(2)
+            self.assertTrue(text and text.startswith('protocol violation'), text)
+        first = CONN_BIT + 1
+        for f in [
+            frame(CONN_DATA, first, b'x'),            # before any conn_open
+            frame(CONN_ACK, first),
+        ]:
+            with self.subTest(frame=f[:12]):
+                violate(f, connected=False)
+        for f in [
+            frame(CONN_DATA, 1, b'x'),                # no top bit: not a connection
+            frame(CONN_DATA, CONN_BIT, b'x'),         # the top bit alone is no id
+            frame(CONN_DATA, first + 1, b'x'),        # above the last conn_open
+            frame(CONN_CLOSE, 0xffffffff),
+            frame(CONN_DATA, first),                  # empty
+            frame(CONN_EOF, first, b'x'),             # payloads where none belongs
+            frame(CONN_CLOSE, first, b'x'),
+            frame(CONN_ACK, first, b'x'),
+            frame(CONN_ACK, first),                   # nothing outstanding
+            frame(CONN_EOF, first) + frame(CONN_EOF, first),
+            frame(CONN_EOF, first) + frame(CONN_DATA, first, b'x'),
+            frame(NET_LISTEN, 0, struct.pack('>H', free_port())),   # a second net_listen
+            frame(STDIN, first, b'x'),                # a connection id is no process
+        ]:
+            with self.subTest(frame=f[:12]):
+                violate(f)
+        # A second conn_data before the agent's conn_ack: the sandbox side does not read, so the first stays
+        # pending once the socket's buffers are full.
+        a, port = self.listening()
+        s, cid = self.connect(a, port, rcvbuf=4096)
+        a.raw_conn_data = True
+        try:
+            a.send_raw(frame(CONN_DATA, cid, b'y' * MAX_PAYLOAD) * 400)
+        except BrokenPipeError:
+            pass
+        self.assertIn('before the agent', a.expect_end(2))
+
+    def test_bad_net_listen_frames_are_violations(self):
+        for f in [
+            frame(NET_LISTEN, 0, b'\x00\x00'),       # port 0
+            frame(NET_LISTEN, 0, b'\x01'),            # too short
+            frame(NET_LISTEN, 0, b'\x01\x02\x03'),
+            frame(NET_LISTEN, 5, struct.pack('>H', 3128)),
+        ]:
+            with self.subTest(frame=f):
+                a = Agent(self)
+                a.send_raw(f)
+                self.assertTrue(a.expect_end(2).startswith('protocol violation'))
+        a = Agent(self)                               # a second one even after a failure
+        with socket.socket() as taken:
+            taken.bind(('127.0.0.1', 0))
+            taken.listen()
+            self.assertEqual(1, a.listen(taken.getsockname()[1])[0])
+        a.send(NET_LISTEN, 0, struct.pack('>H', free_port()))
+        self.assertTrue(a.expect_end(2).startswith('protocol violation'))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ import java.io.OutputStream;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -218,6 +219,47 @@ public final class AgentChannel implements AutoCloseable {
         return outcome;
     }
 
+    /**
+     * Asks the agent to listen on 127.0.0.1:{@code port} inside the sandbox (once per channel) and waits for its
+     * answer; every connection a program there then opens goes to {@code listener} as an {@link AgentConnection}
+     * (at most {@link AgentProtocol#MAX_CONNECTIONS} at once: the agent stops accepting meanwhile). A timeout
+     * leaves the request standing: a late net_status 0 still hands connections to the listener, so a caller
+     * that gives up ends the channel.
+     *
+     * @throws AgentListenException the agent could not listen (the port is taken, ...): the channel stays open
+     * @throws TimeoutException no answer within {@code timeout}
+     * @throws IllegalStateException this channel has asked once already
+     */
+    public void listenForEgress(int port, EgressListener listener, Duration timeout)
+            throws IOException, TimeoutException {
+        byte[] frame = FrameWriter.encodeNetListen(port);
+        Objects.requireNonNull(listener, "listener");
+        CompletableFuture<Optional<String>> status = state.requestListen(listener, this::send);
+        send(frame);
+        Optional<String> refusal;
+        try {
+            refusal = status.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for the agent's net_status");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException cause) {
+                throw cause;
+            }
+            throw new IOException("net_listen failed", e.getCause());
+        } catch (TimeoutException e) {
+            throw new TimeoutException("the agent did not answer net_listen within " + timeout.toMillis() + " ms");
+        }
+        if (refusal.isPresent()) {
+            throw new AgentListenException(port, refusal.get());
+        }
+    }
+
+    /** Relayed connections open (from the host's view). */
+    public int openConnections() {
+        return state.openConnections();
+    }
+
     /** Tells the agent to kill every process and exit; the channel then ends with the agent's end of stream. */
     public void shutdown() throws IOException {
         send(FrameWriter.encode(FrameType.SHUTDOWN, 0, new byte[0], 0, 0));
@@ -299,6 +341,7 @@ public final class AgentChannel implements AutoCloseable {
         }
         ready.completeExceptionally(cause);
         state.failFiles();
+        state.failConnections();
         orphans.forEach(process -> process.fail(cause));
         if (cause instanceof AgentProtocolException || cause instanceof AgentGaveUpException) {
             log.warn("agent channel {} ended: {}", name, cause.getMessage());

@@ -1,8 +1,8 @@
 package io.mcpsandbox.runtime.agent;
 
-/** The numbers of docs/agent-protocol.md (version 1) that both directions of the codec check. */
+/** The numbers of docs/agent-protocol.md (version 3) that both directions of the codec check. */
 public final class AgentProtocol {
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
     /** The largest payload of any frame. */
     public static final int MAX_PAYLOAD = 65536;
     /** The length field counts type (1) + stream (4) + payload. */
@@ -27,6 +27,12 @@ public final class AgentProtocol {
     public static final int MAKE_PARENTS = 0x10000;
     /** A file_entry's fixed part: u8 kind, u64 size, i64 mtime. */
     public static final int ENTRY_HEADER = 17;
+    /** Set in every connection id (process and file ids never have it). */
+    public static final int CONNECTION_BIT = 0x80000000;
+    /** The first connection id the agent opens: each later one is greater. */
+    public static final int FIRST_CONNECTION = 0x80000001;
+    /** Relayed connections open at once: the agent's own limit (it stops accepting), checked by the host. */
+    public static final int MAX_CONNECTIONS = 64;
 
     private AgentProtocol() {
     }

@@ -7,16 +7,25 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The order rules over the agent's frames: {@code ready} first and once, then every frame routed to the
  * process the host started under its stream id (each process keeps its own rules). Also the table of
  * pending and running processes, bounded at {@link AgentProtocol#MAX_PROCESSES}, and of the file operations
  * waiting for their file_done (open writes bounded at {@link AgentProtocol#MAX_OPEN_WRITES}); processes and
- * file operations share the ids. Then the channel's end: once ended (first cause wins), every process still
- * pending or running and every file operation still waiting gets that cause.
+ * file operations share the ids. The egress relay: net_status only for the host's one net_listen, conn_open
+ * only after net_status 0 with ever greater connection ids and at most {@link AgentProtocol#MAX_CONNECTIONS}
+ * open, connection frames only for ids the agent opened (ignored once the id is dead: closed by the host or by
+ * the agent's conn_closed), each connection keeping its own flow-control rules. Then the channel's end: once
+ * ended (first cause wins), every process still pending or running, every file operation still waiting and
+ * every connection gets that cause.
  */
 final class ChannelState {
+    private static final Logger log = LoggerFactory.getLogger(ChannelState.class);
     private final Map<Integer, AgentProcess> live = new HashMap<>();
     /** Ended ids whose end was a start error (the others below nextId ended by exit): for precise messages. */
     private final BitSet startErrors = new BitSet();
@@ -27,6 +36,14 @@ final class ChannelState {
     private int nextId = 1;
     private boolean ready;
     private IOException ended;
+    /** The answer to the host's net_listen: empty when listening, else the agent's reason; null before one. */
+    private CompletableFuture<Optional<String>> listenStatus;
+    private boolean listening;
+    private EgressListener egress;
+    private AgentConnection.FrameSink connectionSink;
+    private final Map<Integer, AgentConnection> connections = new HashMap<>();
+    /** The highest connection id opened so far (compared unsigned). */
+    private int lastConnection = AgentProtocol.CONNECTION_BIT;
 
     /**
      * Applies one frame (number {@code frame}, already checked by {@link FrameReader}). Returns the agent's
@@ -43,6 +60,14 @@ final class ChannelState {
         }
         if (f.type().isFileReply()) {
             acceptFile(frame, f);
+            return null;
+        }
+        if (f.type() == FrameType.NET_STATUS) {
+            netStatus(frame, f);
+            return null;
+        }
+        if (f.type().isConnectionFrame()) {
+            acceptConnection(frame, f);
             return null;
         }
         AgentProcess process = find(frame, f);
@@ -114,6 +139,28 @@ final class ChannelState {
         return operation;
     }
 
+    /**
+     * Records the host's one net_listen (sent right after): the returned future gets the agent's net_status, and
+     * every connection it then opens goes to {@code listener}, its frames to {@code sink}.
+     */
+    synchronized CompletableFuture<Optional<String>> requestListen(EgressListener listener,
+                                                                   AgentConnection.FrameSink sink) throws IOException {
+        if (ended != null) {
+            throw new IOException("the agent channel has ended: " + ended.getMessage(), ended);
+        }
+        if (listenStatus != null) {
+            throw new IllegalStateException("this channel has sent its net_listen already");
+        }
+        egress = listener;
+        connectionSink = sink;
+        listenStatus = new CompletableFuture<>();
+        return listenStatus;
+    }
+
+    synchronized int openConnections() {
+        return connections.size();
+    }
+
     synchronized int liveCount() {
         return live.size();
     }
@@ -137,6 +184,15 @@ final class ChannelState {
         files.values().forEach(operation -> operation.fail(ended));
         files.clear();
         openWrites = 0;
+    }
+
+    /** After {@link #end}: fails a net_listen still waiting and every open connection with the end's cause. */
+    synchronized void failConnections() {
+        if (listenStatus != null) {
+            listenStatus.completeExceptionally(ended);
+        }
+        connections.values().forEach(connection -> connection.fail(ended));
+        connections.clear();
     }
 
     synchronized IOException endCause() {
@@ -168,6 +224,88 @@ final class ChannelState {
                     ? " after its start error" : " after its exit"));
         }
         throw AgentProtocolException.at(frame, what + ", which the host never started");
+    }
+
+    private synchronized void netStatus(long frame, AgentFrame f) throws AgentProtocolException {
+        if (!ready) {
+            throw AgentProtocolException.at(frame, "net_status before ready");
+        }
+        if (listenStatus == null) {
+            throw AgentProtocolException.at(frame, "net_status without a net_listen");
+        }
+        if (listenStatus.isDone()) {
+            if (ended != null) {
+                return;
+            }
+            throw AgentProtocolException.at(frame, "a second net_status");
+        }
+        listening = f.u8(0) == 0;
+        listenStatus.complete(listening ? Optional.empty() : Optional.of(printable(f.text(1))));
+    }
+
+    private void acceptConnection(long frame, AgentFrame f) throws AgentProtocolException {
+        AgentConnection connection = findConnection(frame, f);
+        if (connection == null) {
+            return;
+        }
+        switch (f.type()) {
+            case CONN_OPEN -> deliver(connection);
+            case AGENT_CONN_DATA -> connection.agentData(frame, f.payload());
+            case AGENT_CONN_EOF -> connection.agentEof(frame);
+            case AGENT_CONN_ACK -> connection.agentAck(frame);
+            case CONN_CLOSED -> connection.agentClosed();
+            default -> throw new IllegalStateException("not a connection frame: " + f);
+        }
+    }
+
+    /**
+     * The connection the frame names (a new one for conn_open), null when it is dead or the channel has ended;
+     * else a violation.
+     */
+    private synchronized AgentConnection findConnection(long frame, AgentFrame f) throws AgentProtocolException {
+        String what = f.type().label() + " for connection " + Integer.toUnsignedString(f.stream());
+        if (!ready) {
+            throw AgentProtocolException.at(frame, what + " before ready");
+        }
+        if (ended != null) {
+            return null;
+        }
+        int id = f.stream();
+        if (f.type() == FrameType.CONN_OPEN) {
+            if (!listening) {
+                throw AgentProtocolException.at(frame, what + " before the agent listens");
+            }
+            if (Integer.compareUnsigned(id, lastConnection) <= 0) {
+                throw AgentProtocolException.at(frame, what + ", not above the last connection id "
+                        + Integer.toUnsignedString(lastConnection));
+            }
+            if (connections.size() >= AgentProtocol.MAX_CONNECTIONS) {
+                throw AgentProtocolException.at(frame, what + " while " + connections.size()
+                        + " are open (the limit)");
+            }
+            lastConnection = id;
+            AgentConnection connection = new AgentConnection(id, connectionSink, () -> forgetConnection(id));
+            connections.put(id, connection);
+            return connection;
+        }
+        if (Integer.compareUnsigned(id, lastConnection) > 0) {
+            throw AgentProtocolException.at(frame, what + ", which the agent never opened");
+        }
+        return f.type() == FrameType.CONN_CLOSED ? connections.remove(id) : connections.get(id);
+    }
+
+    private synchronized void forgetConnection(int id) {
+        connections.remove(id);
+    }
+
+    /** Hands a new connection to the listener; one that throws gets the connection closed (off this thread). */
+    private void deliver(AgentConnection connection) {
+        try {
+            egress.accepted(connection);
+        } catch (RuntimeException e) {
+            log.warn("the egress listener failed on connection {}", Integer.toUnsignedString(connection.id()), e);
+            Thread.ofVirtual().start(connection::close);
+        }
     }
 
     private void acceptFile(long frame, AgentFrame f) throws AgentProtocolException {

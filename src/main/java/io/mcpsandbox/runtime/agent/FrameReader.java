@@ -104,6 +104,13 @@ public final class FrameReader {
             case ERROR -> checkUtf8(n, frame, 0);
             case FILE_ENTRY -> checkEntry(n, frame);
             case FILE_DONE -> checkDone(n, frame);
+            case NET_STATUS -> checkNetStatus(n, frame);
+            case CONN_OPEN, AGENT_CONN_DATA, AGENT_CONN_EOF, CONN_CLOSED, AGENT_CONN_ACK -> {
+                if ((frame.stream() & AgentProtocol.CONNECTION_BIT) == 0) {
+                    throw AgentProtocolException.at(n, frame.type().label() + " for stream "
+                            + Integer.toUnsignedString(frame.stream()) + " (a connection id has the top bit set)");
+                }
+            }
             default -> {
                 // stdout and stderr: any bytes; their size was checked with the length.
             }
@@ -143,6 +150,28 @@ public final class FrameReader {
         if (status != 1 && size != 1) {
             throw AgentProtocolException.at(n, "file_done with status " + status + " and " + (size - 1)
                     + " bytes after it");
+        }
+        if (status == 1) {
+            checkUtf8(n, frame, 1);
+        }
+    }
+
+    /** On stream 0, u8 status: 0 listening (alone); 1 error with a reason (1 .. 1024 bytes of UTF-8). */
+    private static void checkNetStatus(long n, AgentFrame frame) throws AgentProtocolException {
+        int status = frame.u8(0);
+        int size = frame.payload().length;
+        if (frame.stream() != 0) {
+            throw AgentProtocolException.at(n, "net_status on stream " + Integer.toUnsignedString(frame.stream())
+                    + " (must be 0)");
+        }
+        if (status > 1) {
+            throw AgentProtocolException.at(n, "net_status with status " + status + " (must be 0 or 1)");
+        }
+        if (status == 0 && size != 1) {
+            throw AgentProtocolException.at(n, "net_status 0 with " + (size - 1) + " bytes after it");
+        }
+        if (status == 1 && size == 1) {
+            throw AgentProtocolException.at(n, "net_status error without a reason");
         }
         if (status == 1) {
             checkUtf8(n, frame, 1);

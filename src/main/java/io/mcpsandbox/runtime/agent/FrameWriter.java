@@ -60,6 +60,27 @@ public final class FrameWriter {
         write(encode(FrameType.SIGNAL, id, new byte[] {(byte) signo}, 0, 1));
     }
 
+    /** {@code net_listen}: the agent listens on 127.0.0.1:{@code port} (1 .. 65535). */
+    public static byte[] encodeNetListen(int port) {
+        if (port < 1 || port > 65535) {
+            throw new IllegalArgumentException("port " + port + " is outside 1 .. 65535");
+        }
+        return encode(FrameType.NET_LISTEN, 0, new byte[] {(byte) (port >> 8), (byte) port}, 0, 2);
+    }
+
+    /** A connection frame: {@code conn_data} (1 .. 65536 bytes), or an empty conn_eof, conn_close, conn_ack. */
+    static byte[] encodeConnection(FrameType type, int connection, byte[] data, int offset, int size) {
+        if ((connection & AgentProtocol.CONNECTION_BIT) == 0 || connection == AgentProtocol.CONNECTION_BIT) {
+            throw new IllegalArgumentException("stream " + Integer.toUnsignedString(connection)
+                    + " is no connection id");
+        }
+        if (type != FrameType.CONN_DATA && type != FrameType.CONN_EOF && type != FrameType.CONN_CLOSE
+                && type != FrameType.CONN_ACK) {
+            throw new IllegalArgumentException(type.label() + " is no host connection frame");
+        }
+        return encode(type, connection, data, offset, size);
+    }
+
     /** Tells the agent to kill every process and exit. */
     public void shutdown() throws IOException {
         write(encode(FrameType.SHUTDOWN, 0, new byte[0], 0, 0));

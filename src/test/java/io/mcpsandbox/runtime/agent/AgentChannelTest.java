@@ -14,9 +14,11 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
@@ -442,6 +444,55 @@ class AgentChannelTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    void listenForEgressWaitsForNetStatusAndAViolationOnAConnectionEndsTheChannel() throws Exception {
+        agent.feed(Frames.ready("a"));
+        channel = open();
+        assertThatThrownBy(() -> channel.listenForEgress(3128, c -> { }, Duration.ofMillis(200)))
+                .isInstanceOf(TimeoutException.class).hasMessage("the agent did not answer net_listen within 200 ms");
+        assertThat(awaitHostFrames(1).getFirst().payload()).containsExactly(0x0c, 0x38);
+        assertThatThrownBy(() -> channel.listenForEgress(3128, c -> { }, WAIT))
+                .isInstanceOf(IllegalStateException.class);
+
+        TestPipe refusing = new TestPipe();
+        refusing.feed(Frames.ready("a"));
+        try (AgentChannel refused = AgentChannel.open("refused", refusing, new ByteArrayOutputStream(), HANDSHAKE)) {
+            CompletableFuture<Object> listen = async(() -> {
+                refused.listenForEgress(80, c -> { }, WAIT);
+                return null;
+            });
+            Thread.sleep(100);  // a net_status before the net_listen would be a violation
+            refusing.feed(Frames.netStatus(1, "Address in use"));
+            assertThatThrownBy(() -> listen.get(10, TimeUnit.SECONDS)).cause()
+                    .isInstanceOf(AgentListenException.class)
+                    .hasMessage("the agent could not listen on 127.0.0.1:80: Address in use");
+            assertThat(refused.endCause()).isEmpty();
+        }
+
+        TestPipe relaying = new TestPipe();
+        relaying.feed(Frames.ready("a"));
+        BlockingQueue<AgentConnection> accepted = new LinkedBlockingQueue<>();
+        try (AgentChannel relay = AgentChannel.open("relay", relaying, new ByteArrayOutputStream(), HANDSHAKE)) {
+            CompletableFuture<Object> listen = async(() -> {
+                relay.listenForEgress(3128, accepted::add, WAIT);
+                return null;
+            });
+            Thread.sleep(100);
+            relaying.feed(Frames.netStatus(0, ""));
+            listen.get(10, TimeUnit.SECONDS);
+            relaying.feed(Frames.concat(Frames.connOpen(AgentProtocol.FIRST_CONNECTION),
+                    Frames.connData(AgentProtocol.FIRST_CONNECTION, new byte[1]),
+                    Frames.connData(AgentProtocol.FIRST_CONNECTION, new byte[1])));
+            AgentConnection c = accepted.poll(10, TimeUnit.SECONDS);
+            assertThat(c).isNotNull();
+            await().atMost(WAIT).until(() -> relay.endCause().isPresent());
+            assertThat(relay.endCause().orElseThrow()).isInstanceOf(AgentProtocolException.class).hasMessage(
+                    "frame 5: conn_data for connection 2147483649 before the host's conn_ack of the one before");
+            assertThatThrownBy(() -> c.input().read()).hasMessageStartingWith("the agent channel has ended: frame 5");
+            assertThatThrownBy(() -> c.output().write(1)).isInstanceOf(IOException.class);
         }
     }
 

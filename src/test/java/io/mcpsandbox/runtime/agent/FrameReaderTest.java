@@ -86,13 +86,65 @@ class FrameReaderTest {
     @Test
     void unknownTypesAndTheHostsTypesAreRefused() {
         assertViolation(frame(0x00, 0, new byte[0]), "frame 1: unknown type 0x00");
-        assertViolation(frame(0x8b, 0, new byte[0]), "frame 1: unknown type 0x8b");
+        assertViolation(frame(0x91, 0, new byte[0]), "frame 1: unknown type 0x91");
+        assertViolation(frame(0x12, 0, new byte[0]), "frame 1: unknown type 0x12");
         assertViolation(frame(0x8a, 1, new byte[1]), "frame 1: stdin_taken with a payload of 1 bytes (allowed: 0)");
         assertViolation(frame(0xff, 0, new byte[0]), "frame 1: unknown type 0xff");
         assertViolation(frame(0x01, 1, new byte[8]), "frame 1: type 0x01 (start) is a host's frame");
         assertViolation(frame(0x02, 1, new byte[1]), "frame 1: type 0x02 (stdin) is a host's frame");
         assertViolation(frame(0x05, 0, new byte[0]), "frame 1: type 0x05 (shutdown) is a host's frame");
         assertViolation(frame(0x07, 1, new byte[1]), "frame 1: type 0x07 (file_chunk) is a host's frame");
+        assertViolation(frame(0x0d, 0, new byte[2]), "frame 1: type 0x0d (net_listen) is a host's frame");
+        assertViolation(frame(0x0e, -1, new byte[1]), "frame 1: type 0x0e (conn_data) is a host's frame");
+        assertViolation(frame(0x11, -1, new byte[0]), "frame 1: type 0x11 (conn_ack) is a host's frame");
+    }
+
+    @Test
+    void readsTheConnectionFrames() throws IOException {
+        FrameReader reader = reader(concat(Frames.netStatus(0, ""), Frames.connOpen(0x80000001),
+                Frames.connData(0x80000001, new byte[] {7}), Frames.connEof(0x80000001),
+                Frames.connAck(0x80000001), Frames.connClosed(0x80000001), Frames.netStatus(1, "taken")));
+        assertThat(reader.next().orElseThrow().type()).isEqualTo(FrameType.NET_STATUS);
+        AgentFrame open = reader.next().orElseThrow();
+        assertThat(open.type()).isEqualTo(FrameType.CONN_OPEN);
+        assertThat(Integer.toUnsignedString(open.stream())).isEqualTo("2147483649");
+        AgentFrame data = reader.next().orElseThrow();
+        assertThat(data.type()).isEqualTo(FrameType.AGENT_CONN_DATA);
+        assertThat(data.type().label()).isEqualTo("conn_data");
+        assertThat(data.payload()).containsExactly(7);
+        assertThat(reader.next().orElseThrow().type()).isEqualTo(FrameType.AGENT_CONN_EOF);
+        assertThat(reader.next().orElseThrow().type()).isEqualTo(FrameType.AGENT_CONN_ACK);
+        assertThat(reader.next().orElseThrow().type()).isEqualTo(FrameType.CONN_CLOSED);
+        assertThat(reader.next().orElseThrow().text(1)).isEqualTo("taken");
+    }
+
+    @Test
+    void connectionFramesNeedAConnectionIdAndExactSizes() {
+        assertViolation(Frames.connOpen(1), "frame 1: conn_open for stream 1 (a connection id has the top bit set)");
+        assertViolation(Frames.connData(0x7fffffff, new byte[1]),
+                "frame 1: conn_data for stream 2147483647 (a connection id has the top bit set)");
+        assertViolation(Frames.connClosed(0),
+                "frame 1: conn_closed for stream 0 (a connection id has the top bit set)");
+        assertViolation(frame(0x8c, -1, new byte[1]), "frame 1: conn_open with a payload of 1 bytes (allowed: 0)");
+        assertViolation(frame(0x8d, -1, new byte[0]),
+                "frame 1: conn_data with a payload of 0 bytes (allowed: 1 .. 65536)");
+        assertViolation(frame(0x8d, -1, new byte[65537]), "frame 1: length 65542 is outside 5 .. 65541");
+        assertViolation(frame(0x8e, -1, new byte[1]), "frame 1: conn_eof with a payload of 1 bytes (allowed: 0)");
+        assertViolation(frame(0x8f, -1, new byte[1]), "frame 1: conn_closed with a payload of 1 bytes (allowed: 0)");
+        assertViolation(frame(0x90, -1, new byte[1]), "frame 1: conn_ack with a payload of 1 bytes (allowed: 0)");
+    }
+
+    @Test
+    void netStatusRules() {
+        assertViolation(frame(0x8b, 0, new byte[0]),
+                "frame 1: net_status with a payload of 0 bytes (allowed: 1 .. 1025)");
+        assertViolation(Frames.netStatus(1, "x".repeat(1025)),
+                "frame 1: net_status with a payload of 1026 bytes (allowed: 1 .. 1025)");
+        assertViolation(frame(0x8b, 5, new byte[1]), "frame 1: net_status on stream 5 (must be 0)");
+        assertViolation(frame(0x8b, 0, new byte[] {2}), "frame 1: net_status with status 2 (must be 0 or 1)");
+        assertViolation(frame(0x8b, 0, new byte[] {0, 'x'}), "frame 1: net_status 0 with 1 bytes after it");
+        assertViolation(frame(0x8b, 0, new byte[] {1}), "frame 1: net_status error without a reason");
+        assertViolation(frame(0x8b, 0, new byte[] {1, (byte) 0xc3}), "frame 1: net_status text is not valid UTF-8");
     }
 
     @Test
@@ -129,10 +181,12 @@ class FrameReaderTest {
         assertViolation(frame(0x81, 3, new byte[] {0, 1}), "frame 1: ready on stream 3 (must be 0)");
         assertViolation(frame(0x81, -1, new byte[] {0, 1}), "frame 1: ready on stream 4294967295 (must be 0)");
         assertViolation(frame(0x81, 0, new byte[] {0, 1}),
-                "frame 1: ready for protocol version 1 (this host speaks 2)");
+                "frame 1: ready for protocol version 1 (this host speaks 3)");
+        assertViolation(frame(0x81, 0, new byte[] {0, 2}),
+                "frame 1: ready for protocol version 2 (this host speaks 3)");
         assertViolation(frame(0x81, 0, new byte[] {1, 2}),
-                "frame 1: ready for protocol version 258 (this host speaks 2)");
-        assertViolation(frame(0x81, 0, new byte[] {0, 2, 'a', (byte) 0xc3}),
+                "frame 1: ready for protocol version 258 (this host speaks 3)");
+        assertViolation(frame(0x81, 0, new byte[] {0, 3, 'a', (byte) 0xc3}),
                 "frame 1: ready text is not valid UTF-8");
     }
 

@@ -67,6 +67,30 @@ final class Frames {
         return frame(0x89, id, concat(new byte[] {1}, reason.getBytes(StandardCharsets.UTF_8)));
     }
 
+    static byte[] netStatus(int status, String reason) {
+        return frame(0x8b, 0, concat(new byte[] {(byte) status}, reason.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    static byte[] connOpen(int id) {
+        return frame(0x8c, id, new byte[0]);
+    }
+
+    static byte[] connData(int id, byte[] data) {
+        return frame(0x8d, id, data);
+    }
+
+    static byte[] connEof(int id) {
+        return frame(0x8e, id, new byte[0]);
+    }
+
+    static byte[] connClosed(int id) {
+        return frame(0x8f, id, new byte[0]);
+    }
+
+    static byte[] connAck(int id) {
+        return frame(0x90, id, new byte[0]);
+    }
+
     static byte[] concat(byte[]... parts) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (byte[] part : parts) {

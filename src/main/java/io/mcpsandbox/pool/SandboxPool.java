@@ -325,7 +325,7 @@ public final class SandboxPool implements AutoCloseable {
         held.add(name);
         PreparedSandbox prepared;
         try {
-            prepared = runtime.prepare(new SandboxSpec(name, rootfs, template.limits(), false, Map.of()));
+            prepared = runtime.prepare(new SandboxSpec(name, rootfs, template.limits(), Map.of()));
         } catch (Exception e) {
             held.remove(name);
             throw e;

@@ -15,7 +15,7 @@ import java.util.Optional;
  * @param writableRootBytes  0 for a read-only root (the default); else the root is writable where
  *                           {@link WritableRoot} says, and this is what the sandbox may write to it in all
  */
-public record SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits, boolean network,
+public record SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits,
                           Map<String, byte[]> workspaceFiles, long writableRootBytes) {
     public static final String NAME_PREFIX = "mcp-exec-";
     public static final String WORKSPACE = "/workspace";
@@ -30,9 +30,9 @@ public record SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits lim
     }
 
     /** A sandbox with a read-only root. */
-    public SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits, boolean network,
+    public SandboxSpec(String name, RootFilesystem rootfs, ResourceLimits limits,
                        Map<String, byte[]> workspaceFiles) {
-        this(name, rootfs, limits, network, workspaceFiles, 0);
+        this(name, rootfs, limits, workspaceFiles, 0);
     }
 
     public boolean writableRoot() {

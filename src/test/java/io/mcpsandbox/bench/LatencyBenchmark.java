@@ -682,7 +682,7 @@ public final class LatencyBenchmark {
                 RootFilesystem root = images.resolve(plan.image());
                 t[3] = System.nanoTime();
                 SandboxSpec spec = new SandboxSpec(SandboxSpec.nameFor(UUID.randomUUID().toString()), root,
-                        plan.limits(), false, plan.workspaceFiles());
+                        plan.limits(), plan.workspaceFiles());
                 names.add(spec.name());
                 PreparedSandbox prepared = rt.prepare(spec);
                 try {
@@ -777,7 +777,7 @@ public final class LatencyBenchmark {
                     WorkspaceTmpfs.mount(workspace, limits.tmpBytes(), limits.tmpInodes(),
                             uidBase + BundleWriter.SANDBOX_UID, Map.of());
                     t[3] = System.nanoTime();
-                    SandboxSpec spec = new SandboxSpec(name, rootfs, limits, false, Map.of());
+                    SandboxSpec spec = new SandboxSpec(name, rootfs, limits, Map.of());
                     bundles.write(bundle, spec, flavor, workspace, uidBase);
                     t[4] = System.nanoTime();
                     if (flavor.usesOwnCgroup()) {

@@ -137,7 +137,7 @@ final class RawBundles {
         int sandboxUid = (int) (uidBase + BundleWriter.SANDBOX_UID);
         Files.setAttribute(workspace, "unix:uid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
         Files.setAttribute(workspace, "unix:gid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
-        SandboxSpec spec = new SandboxSpec(name, rootfs, limits, false, Map.of());
+        SandboxSpec spec = new SandboxSpec(name, rootfs, limits, Map.of());
         writer.write(bundle, spec, flavor, workspace, uidBase);
         runProgramAsInit(bundle.resolve("config.json"), argv);
         cgroups.add(BundleWriter.cgroupPath(name));

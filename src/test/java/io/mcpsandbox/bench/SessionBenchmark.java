@@ -421,7 +421,7 @@ public final class SessionBenchmark {
         int sandboxUid = (int) (rawUidBase + BundleWriter.SANDBOX_UID);
         Files.setAttribute(workspace, "unix:uid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
         Files.setAttribute(workspace, "unix:gid", sandboxUid, LinkOption.NOFOLLOW_LINKS);
-        bundles.write(bundle, new SandboxSpec(name, rootfs, config.defaultLimits(), false, Map.of()), OciFlavor.RUNC,
+        bundles.write(bundle, new SandboxSpec(name, rootfs, config.defaultLimits(), Map.of()), OciFlavor.RUNC,
                 workspace, rawUidBase);
         RawBundles.runProgramAsInit(bundle.resolve("config.json"), List.of("sleep", "3600"));
         names.add(name);

@@ -75,7 +75,7 @@ abstract class SandboxRuntimeContract {
 
     private static SandboxSpec spec(Map<String, byte[]> files) {
         return new SandboxSpec(SandboxSpec.nameFor(UUID.randomUUID().toString()), hostRoot,
-                sandbox.services().config().defaultLimits(), false, files);
+                sandbox.services().config().defaultLimits(), files);
     }
 
     private static SandboxSpec spec() {

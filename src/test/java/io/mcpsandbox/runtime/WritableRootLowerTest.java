@@ -46,7 +46,7 @@ class WritableRootLowerTest {
         RootFilesystem rootfs = new RootFilesystem("img", dir, List.of());
         assertThatThrownBy(() -> WritableRoot.mount(dir.resolve("rw"), rootfs, 0, 100, 1000))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("size cap");
-        assertThatThrownBy(() -> new SandboxSpec("mcp-exec-x", rootfs, null, false, java.util.Map.of(), -1))
+        assertThatThrownBy(() -> new SandboxSpec("mcp-exec-x", rootfs, null, java.util.Map.of(), -1))
                 .isInstanceOf(IllegalArgumentException.class);
     }
 }

@@ -121,7 +121,9 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
                     .withEnv(List.of())
                     .withWorkingDir("/")
                     .withLabels(labels)
-                    .withNetworkDisabled(!spec.network())
+                    // Never a network: a sandbox that asks for one reaches out only through its agent's relay
+                    // to the host's policy point (docs/network.md).
+                    .withNetworkDisabled(true)
                     // Its stdio are the channel (stdin, stdout) and its log (stderr), through an attach.
                     .withAttachStdout(true).withAttachStderr(true)
                     .withAttachStdin(true).withStdinOpen(true).withStdInOnce(true).withTty(false)
@@ -185,7 +187,7 @@ final class DockerSandbox implements PreparedSandbox, RunningSandbox {
         }
         HostConfig hc = HostConfig.newHostConfig()
                 .withBinds(binds)
-                .withNetworkMode(spec.network() ? "bridge" : "none")
+                .withNetworkMode("none")
                 .withCapDrop(Capability.ALL)
                 .withSecurityOpts(List.of("no-new-privileges=true", "seccomp=" + engine.seccomp(kind.gvisor())))
                 .withReadonlyRootfs(true)

@@ -29,7 +29,7 @@ class BundleSpecContentTest {
         RootFilesystem rootfs = new RootFilesystem("host", dir.resolve("root"),
                 List.of(new RootFilesystem.HostBind(Path.of("/usr"), "/usr")));
         SandboxSpec spec = new SandboxSpec("mcp-exec-test", rootfs,
-                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of());
+                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), Map.of());
         Path bundle = dir.resolve(flavor.name());
         writer.write(bundle, spec, flavor, dir.resolve("ws"), 200_000);
         return json.readTree(Files.readString(bundle.resolve("config.json")));

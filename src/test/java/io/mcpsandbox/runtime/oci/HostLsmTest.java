@@ -58,7 +58,7 @@ class HostLsmTest {
     void bundlesNameTheProfileOrLabelOnlyWhereTheHostEnforcesOne(@TempDir Path dir) throws IOException {
         JsonMapper json = JsonMapper.builder().build();
         SandboxSpec spec = new SandboxSpec("mcp-exec-test", new RootFilesystem("host", dir, List.of()),
-                new ResourceLimits(Duration.ofSeconds(5), 64L << 20, 1, 16, 1024, 1 << 20, 64), false, Map.of());
+                new ResourceLimits(Duration.ofSeconds(5), 64L << 20, 1, 16, 1024, 1 << 20, 64), Map.of());
         HostLsm apparmor = new HostLsm(true, HostLsm.PROFILE_NAME, false, null, "test");
         HostLsm selinux = new HostLsm(false, null, true, HostLsm.CONTAINER_LABEL, "test");
 

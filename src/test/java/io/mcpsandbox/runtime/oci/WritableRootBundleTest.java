@@ -35,7 +35,7 @@ class WritableRootBundleTest {
                 new RootFilesystem.HostBind(Path.of("/usr"), "/usr"),
                 new RootFilesystem.HostBind(Path.of("/etc/ssl"), "/etc/ssl")));
         SandboxSpec spec = new SandboxSpec("mcp-exec-test", rootfs,
-                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), false, Map.of(),
+                new ResourceLimits(Duration.ofSeconds(5), 64 << 20, 1, 32, 1 << 20, 8 << 20, 256), Map.of(),
                 32 << 20);
         Path bundle = dir.resolve(flavor.name());
         writer.write(bundle, spec, flavor, dir.resolve("ws"), 200_000, writable);

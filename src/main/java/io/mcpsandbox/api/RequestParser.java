@@ -53,7 +53,8 @@ public final class RequestParser {
                 .stdin(string(request, "stdin"))
                 .runtime(string(request, "runtime"))
                 .sessionId(string(request, "sessionId"))
-                .network(request.has("network") && request.get("network").booleanValue())
+                .network(networkAsked(request))
+                .networkAllow(networkAllow(request))
                 .background(request.has("background") && request.get("background").booleanValue())
                 .keepStdinOpen(request.has("keepStdinOpen") && request.get("keepStdinOpen").booleanValue())
                 .persistent(request.has("persistent") && request.get("persistent").booleanValue())
@@ -78,7 +79,6 @@ public final class RequestParser {
      * are the session service's to check, as policy checks an execution's.
      *
      * @param userId who asks: from the API key, never from the body
-     * @throws PolicyViolation network asked for: refused as an execution's request is (no network provider)
      */
     public SessionRequest parseSession(JsonNode body, String userId) throws InvalidRequestException,
             PolicyViolation {
@@ -87,14 +87,22 @@ public final class RequestParser {
         }
         ObjectNode request = withoutNulls((ObjectNode) body, RequestForm.SESSION);
         check.check(request, RequestForm.SESSION);
-        if (request.has("network") && request.get("network").booleanValue()) {
-            throw new PolicyViolation("network", "network access is not available on this server: sandboxes run "
-                    + "in an empty network namespace and no network provider is configured");
-        }
         return new SessionRequest(string(request, "image"), string(request, "runtime"), level(request),
                 limits(request.get("limits")), stringMap(request.get("env")), stringMap(request.get("files")),
                 string(request, "rootfs"), seconds(request, "idleTimeoutSeconds"),
-                seconds(request, "lifetimeSeconds"), userId);
+                seconds(request, "lifetimeSeconds"), userId, networkAsked(request), networkAllow(request));
+    }
+
+    /** {@code network}: true, or an object (its {@code allow} narrows the server's list); the schema has checked. */
+    private static boolean networkAsked(JsonNode request) {
+        JsonNode network = request.get("network");
+        return network != null && (network.isObject() || network.booleanValue());
+    }
+
+    private static List<String> networkAllow(JsonNode request) {
+        JsonNode network = request.get("network");
+        return network != null && network.isObject() && network.has("allow") ? strings(network.get("allow"))
+                : List.of();
     }
 
     private Long seconds(JsonNode request, String name) throws InvalidRequestException {

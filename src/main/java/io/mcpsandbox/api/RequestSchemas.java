@@ -193,10 +193,25 @@ public final class RequestSchemas {
         later.add("/properties/runtime/enum");
     }
 
+    /** The most names one request may list in network.allow, and the longest name (a DNS name's limit). */
+    static final int MAX_NETWORK_ALLOW = 64;
+    static final int MAX_NETWORK_NAME = 253;
+
     private static ObjectNode network() {
-        return NODES.objectNode().put("type", "boolean").put("default", false).put("description",
-                "Ask for network access. Sandboxes have no network by default; this server has no network provider, "
-                        + "so true is rejected.");
+        ObjectNode names = NODES.objectNode().put("type", "array").put("maxItems", MAX_NETWORK_ALLOW)
+                .put("uniqueItems", true);
+        names.set("items", NODES.objectNode().put("type", "string").put("minLength", 1)
+                .put("maxLength", MAX_NETWORK_NAME).put("pattern", "^(\\*\\.)?[A-Za-z0-9.-]+$"));
+        names.put("description", "The names the program needs ('pypi.org', '*.example.org'); each must be "
+                + "covered by the server's network.allowed-domains. Omitted: the server's whole list.");
+        ObjectNode narrowed = NODES.objectNode().put("type", "object").put("additionalProperties", false);
+        narrowed.putObject("properties").set("allow", names);
+        ObjectNode network = NODES.objectNode().put("default", false).put("description",
+                "Ask for network access: true for the server's list of allowed domains, or {\"allow\": [names]} "
+                        + "for fewer. Egress leaves only through the server's policy point, as an HTTP(S) proxy "
+                        + "(HTTP_PROXY/HTTPS_PROXY are set); refused unless the server has network.enabled.");
+        network.putArray("oneOf").add(NODES.objectNode().put("type", "boolean")).add(narrowed);
+        return network;
     }
 
     private ObjectNode image(String defaultText) {

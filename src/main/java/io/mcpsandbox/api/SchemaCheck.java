@@ -32,10 +32,13 @@ final class SchemaCheck {
     /** @param body the request with its null fields already dropped (null means left out) */
     void check(JsonNode body, RequestForm form) throws InvalidRequestException {
         List<Error> errors = new ArrayList<>();
+        List<Error> branches = new ArrayList<>();
         for (Error e : compiled.get(form).validate(body)) {
             String path = e.getEvaluationPath().toString();
             // A failed oneOf branch is explained by the oneOf itself; deferred bounds are policy's to answer.
-            if (!path.startsWith("/oneOf/") && !schemas.deferred(form, path)) {
+            if (path.contains("/oneOf/")) {
+                branches.add(e);
+            } else if (!schemas.deferred(form, path)) {
                 errors.add(e);
             }
         }
@@ -43,7 +46,31 @@ final class SchemaCheck {
             return;
         }
         errors.sort(Comparator.comparingInt(SchemaCheck::rank));
-        throw wordsFor(errors.getFirst(), body, form);
+        Error first = errors.getFirst();
+        if (first.getKeyword().equals("oneOf") && first.getInstanceLocation().getNameCount() > 0) {
+            throw fieldOfForms(first, branches, body, form);
+        }
+        throw wordsFor(first, body, form);
+    }
+
+    /**
+     * A field that takes one of several forms ({@code network}: true, false or {@code {"allow": [...]}}): an object
+     * is explained by what its object form says of it (a bad name, an unknown key); anything else by the forms.
+     */
+    private InvalidRequestException fieldOfForms(Error e, List<Error> branches, JsonNode body, RequestForm form) {
+        String field = field(e.getInstanceLocation());
+        JsonNode value = e.getInstanceNode();
+        if (value != null && value.isObject()) {
+            for (Error b : branches) {
+                boolean inside = b.getInstanceLocation().getNameCount() > e.getInstanceLocation().getNameCount();
+                if (inside || !b.getKeyword().equals("type")) {
+                    return wordsFor(b, body, form);
+                }
+            }
+        }
+        // network is the one field with forms today.
+        return new InvalidRequestException(field, "must be true or false, or an object {\"allow\": [names]}; got "
+                + abbreviate(value == null ? "?" : value.toString()));
     }
 
     /** The order the old hand-written parser answered in: not an object, unknown fields, what is missing, the rest. */

@@ -18,19 +18,22 @@ import java.util.Map;
  * @param returnImages   give back the images a snippet wrote (MCP execute_code); not a field of the API's body
  * @param priority       a queued request's rank within its user's own queue: higher runs first (default 0)
  * @param callbackUrl    where the final result is POSTed (signed) when the execution ends; null for none
+ * @param network        asks for egress through the policy point (docs/network.md)
+ * @param networkAllow   with {@code network}: the names it needs, within the server's list; empty for all of it
  */
 public record ExecutionRequest(String language, String code, Map<String, String> files, List<String> command,
                                String stdin, String image, String runtime, SecurityLevel securityLevel,
                                LimitsRequest limits, boolean network, Map<String, String> env, String workDir,
                                String userId, String sessionId, DlpMode dlpMode, boolean background,
                                boolean keepStdinOpen, boolean persistent, boolean returnImages, int priority,
-                               String callbackUrl) {
+                               String callbackUrl, List<String> networkAllow) {
 
     public ExecutionRequest {
         files = files == null ? Map.of() : Map.copyOf(files);
         command = command == null ? List.of() : List.copyOf(command);
         limits = limits == null ? LimitsRequest.DEFAULTS : limits;
         env = env == null ? Map.of() : Map.copyOf(env);
+        networkAllow = networkAllow == null ? List.of() : List.copyOf(networkAllow);
     }
 
     @JsonIgnore // derived, not a field
@@ -49,6 +52,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         b.network = network; b.env = new LinkedHashMap<>(env); b.workDir = workDir; b.userId = userId;
         b.sessionId = sessionId; b.dlpMode = dlpMode; b.background = background; b.keepStdinOpen = keepStdinOpen;
         b.persistent = persistent; b.returnImages = returnImages; b.priority = priority; b.callbackUrl = callbackUrl;
+        b.networkAllow = networkAllow;
         return b;
     }
 
@@ -58,6 +62,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         private int priority;
         private Map<String, String> files = new LinkedHashMap<>();
         private List<String> command = List.of();
+        private List<String> networkAllow = List.of();
         private SecurityLevel securityLevel;
         private LimitsRequest limits = LimitsRequest.DEFAULTS;
         private boolean network, background, keepStdinOpen, persistent, returnImages;
@@ -79,6 +84,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public Builder securityLevel(SecurityLevel v) { securityLevel = v; return this; }
         public Builder limits(LimitsRequest v) { limits = v; return this; }
         public Builder network(boolean v) { network = v; return this; }
+        public Builder networkAllow(List<String> v) { networkAllow = v; return this; }
         public Builder env(String key, String value) { env.put(key, value); return this; }
         public Builder env(Map<String, String> v) { env = new LinkedHashMap<>(v == null ? Map.of() : v); return this; }
         public Builder workDir(String v) { workDir = v; return this; }
@@ -95,7 +101,7 @@ public record ExecutionRequest(String language, String code, Map<String, String>
         public ExecutionRequest build() {
             return new ExecutionRequest(language, code, files, command, stdin, image, runtime, securityLevel, limits,
                     network, env, workDir, userId, sessionId, dlpMode, background, keepStdinOpen, persistent,
-                    returnImages, priority, callbackUrl);
+                    returnImages, priority, callbackUrl, networkAllow);
         }
     }
 }

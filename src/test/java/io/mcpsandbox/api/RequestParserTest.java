@@ -81,7 +81,7 @@ class RequestParserTest {
             {"command":["ls"],"env":{"A":{}}}                 | env.A            | must be a string; got {}
             {"command":["ls"],"image":1}                      | image            | must be a string
             {"command":["ls"],"workDir":[]}                   | workDir          | must be a string
-            {"command":["ls"],"network":"yes"}                | network          | must be true or false; got "yes"
+            {"command":["ls"],"network":"yes"}                | network          | must be true or false, or an object
             {"command":["ls"],"runtime":1}                    | runtime          | must be a string
             {"command":["ls"],"sessionId":1}                  | sessionId        | must be a string
             {"command":["ls"],"securityLevel":1}              | securityLevel    | must be a string
@@ -190,5 +190,26 @@ class RequestParserTest {
     void priorityIsAWholeNumberInItsRange() {
         refused("{\"command\":[\"ls\"],\"priority\":101}", RequestForm.ANY, "priority", "100");
         refused("{\"command\":[\"ls\"],\"priority\":1.5}", RequestForm.ANY, "priority", "whole number");
+    }
+
+    @Test
+    void networkIsTrueFalseOrANarrowingListOfNames() throws Exception {
+        ExecutionRequest all = parse("{\"command\":[\"ls\"],\"network\":true}", RequestForm.ANY);
+        assertThat(all.network()).isTrue();
+        assertThat(all.networkAllow()).isEmpty();
+        ExecutionRequest narrowed = parse("{\"command\":[\"ls\"],\"network\":{\"allow\":[\"pypi.org\","
+                + "\"*.pythonhosted.org\"]}}", RequestForm.ANY);
+        assertThat(narrowed.network()).isTrue();
+        assertThat(narrowed.networkAllow()).containsExactly("pypi.org", "*.pythonhosted.org");
+        assertThat(parse("{\"command\":[\"ls\"],\"network\":false}", RequestForm.ANY).network()).isFalse();
+        // Hostile names and shapes are refused before policy sees them, naming the field.
+        refused("{\"command\":[\"ls\"],\"network\":{\"allow\":[\"a b\"]}}", RequestForm.ANY, "network.allow[0]",
+                "");
+        refused("{\"command\":[\"ls\"],\"network\":{\"allow\":[\"x.org/../\"]}}", RequestForm.ANY,
+                "network.allow[0]", "");
+        refused("{\"command\":[\"ls\"],\"network\":{\"deny\":[]}}", RequestForm.ANY, "network.deny", "known");
+        refused("{\"command\":[\"ls\"],\"network\":{\"allow\":[" + "\"a.org\",".repeat(64)
+                + "\"b.org\"]}}", RequestForm.ANY, "network.allow", "");
+        refused("{\"command\":[\"ls\"],\"network\":1}", RequestForm.ANY, "network", "true or false");
     }
 }

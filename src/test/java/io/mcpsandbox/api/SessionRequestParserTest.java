@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.SessionRequest;
-import io.mcpsandbox.policy.PolicyViolation;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -59,8 +58,20 @@ class SessionRequestParserTest {
                     InvalidRequestException.class, e -> assertThat(e.field()).isEqualTo(c.getValue()));
         }
         assertThatThrownBy(() -> parse("{\"rootfs\":\"rw\"}")).hasMessageContaining("read-only, writable");
-        assertThatThrownBy(() -> parse("{\"network\":true}")).isInstanceOfSatisfying(PolicyViolation.class,
-                e -> assertThat(e.field()).isEqualTo("network"));
+        assertThatThrownBy(() -> parse("{\"network\":{\"allow\":[\"a b\"]}}")).isInstanceOfSatisfying(
+                InvalidRequestException.class, e -> assertThat(e.field()).startsWith("network"));
+        assertThatThrownBy(() -> parse("{\"network\":{\"deny\":[\"x.org\"]}}")).isInstanceOfSatisfying(
+                InvalidRequestException.class, e -> assertThat(e.field()).startsWith("network"));
+    }
+
+    @Test
+    void networkIsTrueOrANarrowingList() throws Exception {
+        assertThat(parse("{\"network\":true}").network()).isTrue();
+        assertThat(parse("{\"network\":true}").networkAllow()).isEmpty();
+        assertThat(parse("{}").network()).isFalse();
+        SessionRequest narrowed = parse("{\"network\":{\"allow\":[\"pypi.org\",\"*.pythonhosted.org\"]}}");
+        assertThat(narrowed.network()).isTrue();
+        assertThat(narrowed.networkAllow()).containsExactly("pypi.org", "*.pythonhosted.org");
     }
 
     @Test

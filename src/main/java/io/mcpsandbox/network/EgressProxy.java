@@ -168,7 +168,9 @@ public final class EgressProxy implements AutoCloseable {
         try {
             hello = TlsClientHello.read(fromSandbox);
         } catch (TlsClientHello.NotAClientHello e) {
-            events.denied(decision.target(), e.getMessage());
+            if (!e.nothingSent()) {
+                events.denied(decision.target(), e.getMessage());
+            }
             return;
         }
         boolean literal = NameResolver.isLiteral(decision.host());

@@ -24,8 +24,20 @@ public record TlsClientHello(byte[] record, String serverName) {
 
     /** Why the first bytes of a tunnel are not a ClientHello this proxy accepts. */
     public static final class NotAClientHello extends Exception {
+        private final boolean nothingSent;
+
         public NotAClientHello(String reason) {
+            this(reason, false);
+        }
+
+        private NotAClientHello(String reason, boolean nothingSent) {
             super(reason);
+            this.nothingSent = nothingSent;
+        }
+
+        /** The tunnel ended before its first byte: a client that gave up, not an attempt to refuse. */
+        public boolean nothingSent() {
+            return nothingSent;
         }
     }
 
@@ -33,7 +45,7 @@ public record TlsClientHello(byte[] record, String serverName) {
     public static TlsClientHello read(InputStream in) throws IOException, NotAClientHello {
         byte[] header = in.readNBytes(HEADER_BYTES);
         if (header.length < HEADER_BYTES) {
-            throw new NotAClientHello("not TLS (the tunnel ended before a TLS record)");
+            throw new NotAClientHello("not TLS (the tunnel ended before a TLS record)", header.length == 0);
         }
         if (header[0] != 0x16 || header[1] != 3 || (header[2] & 0xff) > 4) {
             throw new NotAClientHello("not TLS (the first bytes are not a TLS handshake record)");

@@ -31,6 +31,7 @@ public final class ExecutionGateway {
     private final RuntimeRegistry registry;
     private final Admission admission;
     private final SandboxMetrics metrics;
+    private final boolean networkAvailable;
     private volatile ExecutionQueue queue;
     private volatile CallbackSender sender;
     private static final CallbackCheck NO_CALLBACKS = url -> {
@@ -45,8 +46,10 @@ public final class ExecutionGateway {
         void check(String url) throws InvalidRequestException;
     }
 
+    /** @param networkAvailable whether requests may ask for network here ({@code network.enabled}) */
     public ExecutionGateway(ExecutionService executions, RuntimeRegistry registry, Admission admission,
-                            SandboxMetrics metrics) {
+                            SandboxMetrics metrics, boolean networkAvailable) {
+        this.networkAvailable = networkAvailable;
         this.executions = executions;
         this.registry = registry;
         this.admission = admission;
@@ -274,6 +277,6 @@ public final class ExecutionGateway {
 
     /** Every runtime with what is known about it here (probed at startup). */
     public List<RuntimeInfo> runtimes() {
-        return registry.all().stream().map(registry::info).toList();
+        return registry.all().stream().map(r -> registry.info(r).withNetwork(networkAvailable)).toList();
     }
 }

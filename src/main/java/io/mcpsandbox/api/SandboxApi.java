@@ -54,7 +54,8 @@ public final class SandboxApi implements AutoCloseable {
         this.sessions = services.sessions();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
         metrics.bindPool(services.pool());
-        this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics);
+        this.gateway = new ExecutionGateway(services.executions(), services.registry(), admission, metrics,
+                services.network().available());
         this.parser = new RequestParser(new RequestSchemas(config, gateway.runtimes().stream()
                 .map(r -> r.name()).toList()));
     }

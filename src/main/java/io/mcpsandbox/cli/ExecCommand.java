@@ -102,8 +102,13 @@ final class ExecCommand implements Callable<Integer> {
     @Option(names = "--output-limit", paramLabel = "SIZE", description = "Cap on stdout+stderr (default 10m).")
     String outputLimit;
 
-    @Option(names = "--network", description = "Ask for network access (refused: no network provider is configured).")
+    @Option(names = "--network", description = "Ask for network access: HTTP(S) through the server's egress policy "
+            + "point, to the domains network.allowed-domains lists (refused unless network.enabled).")
     boolean network;
+
+    @Option(names = "--allow-domain", paramLabel = "NAME", description = "With network: a domain the program needs "
+            + "(repeatable; implies --network); only names the server's list covers, e.g. pypi.org, *.example.org.")
+    List<String> allowDomains = new ArrayList<>();
 
     @Option(names = "--env", paramLabel = "K=V", description = "Environment variable for the program (repeatable).")
     List<String> env = new ArrayList<>();
@@ -261,9 +266,7 @@ final class ExecCommand implements Callable<Integer> {
         ObjectNode body = SessionsCommand.executionBody(timeout, outputLimit, env, workDir, stdinFile);
         requestSource(body);
         SessionsCommand.putSandbox(body, image, runtime, securityLevel, memory, cpus, pids);
-        if (network) {
-            body.put("network", true);
-        }
+        SessionsCommand.putNetwork(body, network, allowDomains);
         return body;
     }
 
@@ -320,7 +323,8 @@ final class ExecCommand implements Callable<Integer> {
                 outputLimit == null ? null : Units.parseBytes("--output-limit", outputLimit));
         return b.runtime(runtime)
                 .securityLevel(securityLevel == null ? null : SecurityLevel.parse(securityLevel))
-                .image(image).limits(limits).network(network).env(vars).workDir(workDir)
+                .image(image).limits(limits).network(network || !allowDomains.isEmpty()).networkAllow(allowDomains)
+                .env(vars).workDir(workDir)
                 .stdin(stdinFile == null ? null : Files.readString(stdinFile, StandardCharsets.UTF_8))
                 .userId(user == null ? System.getProperty("user.name") : user)
                 .build();

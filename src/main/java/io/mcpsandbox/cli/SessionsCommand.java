@@ -134,6 +134,14 @@ final class SessionsCommand implements Runnable {
                 + "(repeatable).")
         List<String> env = new ArrayList<>();
 
+        @Option(names = "--network", description = "Network for the session's programs: HTTP(S) through the "
+                + "server's egress policy point (refused unless network.enabled).")
+        boolean network;
+
+        @Option(names = "--allow-domain", paramLabel = "NAME", description = "With network: a domain the session "
+                + "needs (repeatable; implies --network); only names the server's list covers.")
+        List<String> allowDomains = new ArrayList<>();
+
         @Option(names = "--json", description = "Print the session as one JSON line.")
         boolean json;
 
@@ -141,6 +149,7 @@ final class SessionsCommand implements Runnable {
         int call(SessionsClient client) throws SessionsClient.Failure {
             ObjectNode body = JSON.createObjectNode();
             putSandbox(body, image, runtime, level, memory, cpus, pids);
+            putNetwork(body, network, allowDomains);
             if (!env.isEmpty()) {
                 body.set("env", JSON.valueToTree(env(env)));
             }
@@ -463,6 +472,15 @@ final class SessionsCommand implements Runnable {
      * runtime, level, and memory, CPUs and pids into its {@code limits} (kept with what is there already; none
      * set and none there: no {@code limits}).
      */
+    /** {@code network}: true, or {@code {"allow": [...]}} when domains are named (which implies network). */
+    static void putNetwork(ObjectNode body, boolean network, List<String> allowDomains) {
+        if (!allowDomains.isEmpty()) {
+            body.putObject("network").set("allow", JSON.valueToTree(allowDomains));
+        } else if (network) {
+            body.put("network", true);
+        }
+    }
+
     static void putSandbox(ObjectNode body, String image, String runtime, String level, String memory, Double cpus,
                            Integer pids) {
         putIfSet(body, "image", image);

@@ -11,6 +11,10 @@ import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.DlpMode;
+import io.mcpsandbox.model.ResourceUsage;
+import io.mcpsandbox.network.EgressPolicy;
+import io.mcpsandbox.network.NetworkAccess;
+import io.mcpsandbox.network.SandboxEgress;
 import io.mcpsandbox.policy.CommandPolicy;
 import io.mcpsandbox.policy.CommandRule;
 import io.mcpsandbox.policy.ExecutionPlan;
@@ -85,6 +89,7 @@ public final class ExecutionService implements AutoCloseable {
     private final SessionService sessions;
     private final SandboxPool pool;
     private final SandboxClaims claims;
+    private final NetworkAccess network;
     private final Map<String, ActiveExecution> active = new ConcurrentHashMap<>();
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
@@ -100,13 +105,15 @@ public final class ExecutionService implements AutoCloseable {
      * @param imageOutputs   finds the images a snippet wrote, for a request that wants them back
      * @param pool           sandboxes started ahead, taken when one fits the request (else a cold start)
      * @param stateDir       where the claims on pooled sandboxes are kept (SandboxClaims), for crash recovery
+     * @param network        whether a request may have network, and its sandbox's egress (docs/network.md)
      */
     public ExecutionService(RequestValidator validator, CommandPolicy commandPolicy, RuntimeSelector selector,
                             ImageResolver images, ImageVulnerabilityPolicy imageScans, OutputScanner scanner,
                             DlpMode defaultDlpMode, ExecutionStore store, Duration progressInterval,
                             Runnable beforeSandbox, SessionService sessions, ImageOutputs imageOutputs,
-                            SandboxPool pool, Path stateDir) {
+                            SandboxPool pool, Path stateDir, NetworkAccess network) {
         this.beforeSandbox = beforeSandbox;
+        this.network = network;
         this.pool = pool;
         this.claims = new SandboxClaims(stateDir);
         this.sessions = sessions;
@@ -152,6 +159,9 @@ public final class ExecutionService implements AutoCloseable {
      */
     public void precheck(ExecutionRequest request) throws PolicyViolation {
         validator.validate(request);
+        if (request.sessionId() == null) {
+            network.policyFor(request.userId(), request.network(), request.networkAllow());
+        }
     }
 
     /**
@@ -240,14 +250,20 @@ public final class ExecutionService implements AutoCloseable {
                     request.image(), elapsedMs(t0), List.of()));
         }
         AutoCloseable teardown = null;
+        SandboxEgress egress = null;
         try {
             ExecutionPlan plan;
+            Optional<EgressPolicy> egressPolicy;
             SandboxRuntime runtime;
             RootFilesystem rootfs;
             CommandPolicy.Verdict verdict;
             ImageVulnerabilityPolicy.Verdict imageVerdict;
             try {
-                plan = validator.validate(request);
+                ExecutionPlan validated = validator.validate(request);
+                egressPolicy = network.policyFor(request.userId(), request.network(), request.networkAllow());
+                // A sandbox with network finds its way out in its environment: the proxy's variables.
+                plan = egressPolicy.isPresent() ? validated.withEnv(SandboxEgress.withProxyEnv(validated.env()))
+                        : validated;
                 verdict = commandPolicy.check(plan.command(), request.code());
                 if (verdict.rejected()) {
                     return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED,
@@ -278,7 +294,9 @@ public final class ExecutionService implements AutoCloseable {
                 return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, runtime.name(),
                         plan.securityLevel(), plan.image(), elapsedMs(t0), List.of());
             }
-            Optional<WarmSandbox> warm = takeWarm(id, request, plan, runtime, rootfs);
+            // A pooled sandbox's waiting interpreter was started without the proxy's environment: network runs cold.
+            Optional<WarmSandbox> warm = egressPolicy.isPresent() ? Optional.empty()
+                    : takeWarm(id, request, plan, runtime, rootfs);
             log.info("execution started: user={} runtime={} level={} image={} pooled={}", request.userId(),
                     runtime.name(), plan.securityLevel().wireName(), plan.image(), warm.isPresent());
             ExecutionResult ran;
@@ -292,9 +310,17 @@ public final class ExecutionService implements AutoCloseable {
                         .withPooled(true);
             } else {
                 PreparedSandbox cold = runtime.prepare(new SandboxSpec(SandboxSpec.nameFor(id), rootfs,
-                        plan.limits(), false, plan.workspaceFiles()));
-                teardown = cold;
-                ran = sandboxes.run(execution, plan, cold, listener, t0, wantsImages(request));
+                        plan.limits(), plan.workspaceFiles()));
+                egress = egressPolicy.map(p -> network.open(cold.name(), p)).orElse(null);
+                SandboxEgress closing = egress;
+                teardown = closing == null ? cold : () -> {
+                    closing.close();
+                    cold.close();
+                };
+                ran = sandboxes.run(execution, plan, cold, listener, t0, wantsImages(request), egress);
+                if (egress != null) {
+                    ran = withEgress(ran, egress.since(SandboxEgress.Mark.ZERO));
+                }
             }
             List<SecurityEvent> before = new ArrayList<>(imageVerdict.events());
             before.addAll(verdict.events());
@@ -309,6 +335,20 @@ public final class ExecutionService implements AutoCloseable {
                 scheduleTeardown(id, teardown);
             }
         }
+    }
+
+    private static ExecutionResult withEgress(ExecutionResult r, SessionLease lease,
+                                              Optional<SandboxEgress.Mark> mark) {
+        return mark.isEmpty() || lease.egress().isEmpty() ? r : withEgress(r, lease.egress().get().since(mark.get()));
+    }
+
+    /** The result with what went through the sandbox's egress: bytes, and the connections refused. */
+    private static ExecutionResult withEgress(ExecutionResult r, SandboxEgress.Since since) {
+        ResourceUsage u = r.resourceUsage() != null ? r.resourceUsage() : ResourceUsage.NONE;
+        List<SecurityEvent> events = new ArrayList<>(r.securityEvents());
+        events.addAll(since.events());
+        return r.withResourceUsage(new ResourceUsage(u.cpuMillis(), u.cpuPercent(), u.peakMemoryBytes(),
+                since.usage())).withSecurityEvents(events);
     }
 
     /**
@@ -418,17 +458,21 @@ public final class ExecutionService implements AutoCloseable {
                     lease.securityLevel(), true, lease.runtime(), limits, plan.workspaceFiles(), plan.stdin());
             log.info("execution started in session {}: user={} runtime={}{}", request.sessionId(), request.userId(),
                     lease.runtime(), persistentLanguage != null ? " (persistent)" : "");
+            // What went through the session's egress while this ran (a concurrent execution's too: one way out).
+            Optional<SandboxEgress.Mark> egressMark = lease.egress().map(SandboxEgress::mark);
             if (persistentLanguage == null) {
                 ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease,
                         SandboxRunner.process(execution, inSession, lease), listener, t0, wantsImages(request));
-                return remember(record, scanned(ran, verdict.events(), request.dlpMode()));
+                return remember(record, scanned(withEgress(ran, lease, egressMark), verdict.events(),
+                        request.dlpMode()));
             }
             Interpreter interpreter = lease.interpreter(persistentLanguage);
             AtomicReference<CellRun> cell = new AtomicReference<>();
             ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease,
                     cellOf(execution, interpreter, request.code(), inSession, cell), listener, t0,
                     wantsImages(request));
-            return remember(record, scanned(withCellEnd(ran, cell.get()), verdict.events(), request.dlpMode()));
+            return remember(record, scanned(withEgress(withCellEnd(ran, cell.get()), lease, egressMark),
+                    verdict.events(), request.dlpMode()));
         } catch (InterpreterBusyException e) {
             return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "persistent: "
                     + e.getMessage(), execution.runtime(), execution.securityLevel(), execution.image(),
@@ -542,6 +586,14 @@ public final class ExecutionService implements AutoCloseable {
                 || request.limits().pids() != null) {
             throw new PolicyViolation("limits", "memory, CPUs and pids are the session's, set when it is "
                     + "created; an execution in it sets only its timeout and output cap");
+        }
+        if (request.network() && lease.egress().isEmpty()) {
+            throw new PolicyViolation("network", "the session was opened without network; network is set when a "
+                    + "session is created");
+        }
+        if (!request.networkAllow().isEmpty()) {
+            throw new PolicyViolation("network", "the session's network policy is set when it is created; an "
+                    + "execution in it cannot name its own list");
         }
     }
 

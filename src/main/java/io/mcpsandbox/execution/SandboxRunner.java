@@ -8,6 +8,7 @@ import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.ResourceUsage;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityEvent.Severity;
+import io.mcpsandbox.network.SandboxEgress;
 import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.pool.WaitingInterpreter;
 import io.mcpsandbox.pool.WarmSandbox;
@@ -92,7 +93,8 @@ final class SandboxRunner implements AutoCloseable {
      * @param startNanos when the execution started ({@link System#nanoTime}); the deadline counts from it
      */
     ExecutionResult run(ActiveExecution execution, ExecutionPlan plan, PreparedSandbox prepared,
-                        ExecutionListener listener, long startNanos, boolean wantImages) throws SandboxException {
+                        ExecutionListener listener, long startNanos, boolean wantImages, SandboxEgress egress)
+            throws SandboxException {
         if (execution.terminated()) {
             return terminatedBeforeStart(execution, plan, startNanos);
         }
@@ -106,12 +108,26 @@ final class SandboxRunner implements AutoCloseable {
                     .plus(HANDSHAKE_GRACE);
             AgentChannel c = AgentChannel.open(prepared.name(), running.fromAgent(), running.toAgent(), handshake);
             channel.set(c);
+            if (egress != null) {
+                attach(egress, c, deadlineNanos);
+            }
             beforeStart.accept(c);
             return ProgramRun.start(c, plan.command(), plan.env(), plan.workDir(), plan.stdin(),
                     execution.keepsStdinOpen(), sink);
         };
         return runLaunched(execution, plan, running, prepared::close, agentLog, launch, 0, listener, startNanos,
                 wantImages);
+    }
+
+    /** The sandbox's way out, before its program starts: its agent listens for the program's connections. */
+    private static void attach(SandboxEgress egress, AgentChannel channel, long deadlineNanos) throws IOException {
+        try {
+            egress.attach(channel, Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime())));
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IOException("network: the sandbox's agent did not open its proxy port in time", e);
+        } catch (IOException e) {
+            throw new IOException("network: the sandbox's agent could not open its proxy port: " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -18,6 +18,7 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
+import io.mcpsandbox.network.NetworkAccess;
 import io.mcpsandbox.policy.CommandPolicy;
 import io.mcpsandbox.policy.RequestValidator;
 import io.mcpsandbox.policy.RuntimeSelector;
@@ -87,6 +88,7 @@ public final class SandboxServices implements AutoCloseable {
     private final OwnerWatchdog watchdog;
     private final SandboxPool pool;
     private final SandboxClaims claims;
+    private final NetworkAccess network;
 
     /** @throws UncheckedIOException when the data directories cannot be created or reached by sandboxes */
     public SandboxServices(SandboxConfig config) {
@@ -132,14 +134,15 @@ public final class SandboxServices implements AutoCloseable {
                 OwnerWatchdog.thisJvm(REAPER_MAIN, REAPER_COMMAND), watchdogEnv(config),
                 config.dataDir().resolve("watchdog.log"));
         RequestValidator validator = new RequestValidator(config, runtimeSettings.minimumLevel());
+        this.network = new NetworkAccess(config.settings());
         this.pool = new SandboxPool(PoolSettings.from(config.settings()), this::poolRuntime, images,
                 key -> poolTemplate(validator, key), watchdog::ensureStarted);
         this.sessions = new SessionService(SessionSettings.from(config.settings()), validator, selector, images,
-                imageScans, store, Clock.systemUTC(), watchdog::ensureStarted, pool);
+                imageScans, store, Clock.systemUTC(), watchdog::ensureStarted, pool, network);
         this.executions = new ExecutionService(validator, CommandPolicy.fromSettings(config.settings()), selector,
                 images, imageScans, OutputScanner.fromSettings(config.settings()), config.dlpMode(), store,
                 Duration.ofSeconds(1), watchdog::ensureStarted, sessions,
-                new ImageOutputs(ImageOutputSettings.from(config.settings())), pool, config.stateDir());
+                new ImageOutputs(ImageOutputSettings.from(config.settings())), pool, config.stateDir(), network);
         this.claims = new SandboxClaims(config.stateDir());
     }
 
@@ -204,6 +207,11 @@ public final class SandboxServices implements AutoCloseable {
         return selector.exclusion(runtime);
     }
 
+    /** Whether requests may have network, and the egress of those that do. */
+    public NetworkAccess network() {
+        return network;
+    }
+
     public RuntimeRegistry registry() {
         return registry;
     }
@@ -229,7 +237,7 @@ public final class SandboxServices implements AutoCloseable {
                     registry.update(info);
                 }
             }
-            infos.add(info);
+            infos.add(info.withNetwork(network.available()));
         }
         return infos;
     }

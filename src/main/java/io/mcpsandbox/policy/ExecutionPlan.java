@@ -9,4 +9,10 @@ import java.util.Map;
 public record ExecutionPlan(List<String> command, Map<String, String> env, String workDir, String image,
                             SecurityLevel securityLevel, boolean levelExplicit, String runtime,
                             ResourceLimits limits, Map<String, byte[]> workspaceFiles, byte[] stdin) {
+
+    /** The same plan with another environment (the proxy's variables for a sandbox with network). */
+    public ExecutionPlan withEnv(Map<String, String> newEnv) {
+        return new ExecutionPlan(command, newEnv, workDir, image, securityLevel, levelExplicit, runtime, limits,
+                workspaceFiles, stdin);
+    }
 }

@@ -89,10 +89,6 @@ public final class RequestValidator {
             command = command(request.command());
             image = request.image() != null ? request.image() : config.defaultImage();
         }
-        if (request.network()) {
-            throw new PolicyViolation("network", "network access is not available on this server: sandboxes run "
-                    + "in an empty network namespace and no network provider is configured");
-        }
         byte[] stdin = request.stdin() == null ? null : request.stdin().getBytes(StandardCharsets.UTF_8);
         if (stdin != null && stdin.length > MAX_STDIN_BYTES) {
             throw new PolicyViolation("stdin",

@@ -5,7 +5,9 @@ import io.mcpsandbox.runtime.PreparedSandbox;
 import io.mcpsandbox.runtime.RunningSandbox;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentLogTail;
+import io.mcpsandbox.network.SandboxEgress;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -19,6 +21,7 @@ final class LiveSession {
     private final AgentLogTail agentLog;
     private final Map<String, String> env;
     private final SessionInterpreters interpreters;
+    private final SandboxEgress egress;
     private final AtomicBoolean closing = new AtomicBoolean();
     private SessionRecord record;
     private int activeExecutions;
@@ -26,7 +29,8 @@ final class LiveSession {
     private boolean lifetimeWarned;
 
     LiveSession(SessionRecord record, PreparedSandbox prepared, RunningSandbox running, AgentChannel channel,
-                AgentLogTail agentLog, Map<String, String> env) {
+                AgentLogTail agentLog, Map<String, String> env, SandboxEgress egress) {
+        this.egress = egress;
         this.record = record;
         this.prepared = prepared;
         this.running = running;
@@ -62,6 +66,11 @@ final class LiveSession {
 
     AgentChannel channel() {
         return channel;
+    }
+
+    /** Its way out, when it was opened with network. */
+    Optional<SandboxEgress> egress() {
+        return Optional.ofNullable(egress);
     }
 
     SessionInterpreters interpreters() {

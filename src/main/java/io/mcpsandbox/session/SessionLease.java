@@ -47,6 +47,11 @@ public final class SessionLease implements AutoCloseable {
         return session.env();
     }
 
+    /** The session's way out, when it was opened with network: its executions' bytes and refusals. */
+    public java.util.Optional<io.mcpsandbox.network.SandboxEgress> egress() {
+        return session.egress();
+    }
+
     public AgentChannel channel() {
         return session.channel();
     }

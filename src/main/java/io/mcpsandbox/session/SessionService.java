@@ -5,6 +5,9 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.SessionCloseReason;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionRequest;
+import io.mcpsandbox.network.EgressPolicy;
+import io.mcpsandbox.network.NetworkAccess;
+import io.mcpsandbox.network.SandboxEgress;
 import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.policy.RequestValidator;
@@ -73,6 +76,7 @@ public final class SessionService implements AutoCloseable {
     /** Runs before a sandbox exists (starts the owner watchdog, which kills it should this JVM die). */
     private final Runnable beforeSandbox;
     private final SandboxPool pool;
+    private final NetworkAccess network;
     private final String serverId = ServerIdentity.current();
     private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
     /** Sessions being created, by user: they count against the caps before they exist. */
@@ -89,14 +93,19 @@ public final class SessionService implements AutoCloseable {
     public SessionService(SessionSettings settings, RequestValidator validator, RuntimeSelector selector,
                           ImageResolver images, ImageVulnerabilityPolicy imageScans, ExecutionStore store,
                           Clock clock, Runnable beforeSandbox) {
-        this(settings, validator, selector, images, imageScans, store, clock, beforeSandbox, SandboxPool.none());
+        this(settings, validator, selector, images, imageScans, store, clock, beforeSandbox, SandboxPool.none(),
+                NetworkAccess.off());
     }
 
-    /** @param pool sandboxes started ahead: a new session with a read-only root takes one when one fits */
+    /**
+     * @param pool    sandboxes started ahead: a new session with a read-only root takes one when one fits
+     * @param network whether a session may have network, and its sandbox's egress (docs/network.md)
+     */
     public SessionService(SessionSettings settings, RequestValidator validator, RuntimeSelector selector,
                           ImageResolver images, ImageVulnerabilityPolicy imageScans, ExecutionStore store,
-                          Clock clock, Runnable beforeSandbox, SandboxPool pool) {
+                          Clock clock, Runnable beforeSandbox, SandboxPool pool, NetworkAccess network) {
         this.pool = pool;
+        this.network = network;
         this.beforeSandbox = beforeSandbox;
         this.settings = settings;
         this.validator = validator;
@@ -154,6 +163,9 @@ public final class SessionService implements AutoCloseable {
         ExecutionPlan plan = validator.validate(ExecutionRequest.builder().command("true").image(request.image())
                 .runtime(request.runtime()).securityLevel(request.securityLevel()).limits(request.limits())
                 .env(request.env()).files(request.files()).userId(request.userId()).build());
+        Optional<EgressPolicy> egressPolicy = network.policyFor(request.userId(), request.network(),
+                request.networkAllow());
+        Map<String, String> env = egressPolicy.isPresent() ? SandboxEgress.withProxyEnv(plan.env()) : plan.env();
         SandboxRuntime runtime = selector.select(plan);
         ImageResolver.Resolved image;
         try {
@@ -170,12 +182,14 @@ public final class SessionService implements AutoCloseable {
         }
         String id = UUID.randomUUID().toString();
         beforeSandbox.run();
-        Optional<WarmSandbox> warm = rootfsBytes == 0 ? takeWarm(runtime, plan, image) : Optional.empty();
+        Optional<WarmSandbox> warm = rootfsBytes == 0 && egressPolicy.isEmpty() ? takeWarm(runtime, plan, image)
+                : Optional.empty();
         String name = warm.map(WarmSandbox::name).orElse(SandboxSpec.nameFor(id));
         PreparedSandbox prepared = warm.isPresent() ? warm.get().prepared()
-                : runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), false, plan.workspaceFiles(),
+                : runtime.prepare(new SandboxSpec(name, image.rootfs(), plan.limits(), plan.workspaceFiles(),
                         rootfsBytes));
         AgentChannel channel = warm.map(WarmSandbox::channel).orElse(null);
+        SandboxEgress egress = null;
         try {
             RunningSandbox running = warm.isPresent() ? warm.get().running() : prepared.start();
             AgentLogTail agentLog = warm.isPresent() ? warm.get().agentLog()
@@ -188,16 +202,28 @@ public final class SessionService implements AutoCloseable {
                             + agentLog.describe(), e);
                 }
             }
+            if (egressPolicy.isPresent()) {
+                egress = network.open(name, egressPolicy.get());
+                try {
+                    egress.attach(channel, HANDSHAKE);
+                } catch (IOException | java.util.concurrent.TimeoutException e) {
+                    throw new SandboxException("network: the session's agent could not open its proxy port: "
+                            + e.getMessage() + agentLog.describe(), e);
+                }
+            }
             Instant now = clock.instant();
             SessionRecord record = SessionRecord.opened(id, request.userId(), plan.image(), runtime.name(),
                     plan.securityLevel(), rootfs, plan.limits(),
                     List.copyOf(request.env().keySet()), now, now.plus(lifetime), idle.toSeconds(), name, serverId);
             store.saveSession(record); // nothing is open without its record
-            live.put(id, new LiveSession(record, prepared, running, channel, agentLog, plan.env()));
+            live.put(id, new LiveSession(record, prepared, running, channel, agentLog, env, egress));
             log.info("session opened: id={} user={} runtime={} image={} pooled={}", id, request.userId(),
                     runtime.name(), plan.image(), warm.isPresent());
             return record;
         } catch (SandboxException | RuntimeException e) {
+            if (egress != null) {
+                egress.close();
+            }
             if (channel != null) {
                 channel.close();
             }
@@ -427,6 +453,7 @@ public final class SessionService implements AutoCloseable {
         live.remove(session.id(), session);
         session.interpreters().close();
         session.channel().close();
+        session.egress().ifPresent(SandboxEgress::close);
         java.util.concurrent.Future<?> teardown = teardowns.submit(() -> session.prepared().close());
         pendingTeardowns.add(teardown);
         save(session);

@@ -15,7 +15,8 @@ public final class McpServers {
     public static final String VERSION = ProductVersion.VERSION;
     static final String INSTRUCTIONS = "Runs untrusted code in isolated sandboxes (runc, gVisor). Use execute_code "
             + "for a snippet in a language, run_command for an argv in an image. Without a sessionId each call gets a "
-            + "fresh sandbox without network and nothing persists; create_session opens a sandbox of yours that "
+            + "fresh sandbox (no network unless it asks and the server allows: then HTTP(S) to allowed domains only) "
+            + "and nothing persists; create_session opens a sandbox of yours that "
             + "lives across calls (pass its sessionId to execute_code, run_command, write_file, read_file, "
             + "list_files; close_session when done). Results carry stdout, stderr, exit code, status, resource "
             + "usage and security events.";

@@ -77,7 +77,8 @@ public final class SandboxTools {
         return List.of(
                 spec(tool("execute_code", "Run a code snippet in a fresh, isolated sandbox",
                         "Runs source code (python, node, sh, bash, java, ...) in a new sandbox that is removed "
-                                + "afterwards: no network, read-only root, writable /tmp and /workspace, resource "
+                                + "afterwards: no network (unless network is asked for and allowed), read-only "
+                                + "root, writable /tmp and /workspace, resource "
                                 + "limits. Returns what it printed, how it ended and what it used. A program that "
                                 + "exits non-zero is a normal result. With sessionId it runs in that session's "
                                 + "sandbox instead. Output is sent while it runs as logging notifications (logger "

@@ -58,5 +58,8 @@ bench_build() {
   cp -r target/classes "$bench_stage/classes"
   mkdir -p "$bench_stage/test-classes/io/mcpsandbox"
   cp -r target/test-classes/io/mcpsandbox/bench "$bench_stage/test-classes/io/mcpsandbox/"
+  # The test fixtures some benchmarks stand on (TestSandbox, TestInternet and its server script).
+  cp -r target/test-classes/io/mcpsandbox/testing "$bench_stage/test-classes/io/mcpsandbox/"
+  if [ -d target/test-classes/testinternet ]; then cp -r target/test-classes/testinternet "$bench_stage/test-classes/"; fi
   bench_classpath="$bench_stage/test-classes:$bench_stage/classes:$(cat "$cp_file")"
 }

@@ -47,7 +47,8 @@ public final class EgressProxy implements AutoCloseable {
 
     static final Duration HEAD_TIMEOUT = Duration.ofSeconds(30);
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
-    private static final int RELAY_CHUNK = 16 * 1024;
+    /** One agent frame's payload: each write toward the sandbox waits for the agent's ack of the one before. */
+    private static final int RELAY_CHUNK = 64 * 1024;
     private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n"
             .getBytes(StandardCharsets.US_ASCII);
 
@@ -201,6 +202,22 @@ public final class EgressProxy implements AutoCloseable {
      * Bytes both ways until both are done. {@code endWithResponse}: once upstream has answered and closed,
      * the exchange is over (Connection: close), so the sandbox's side is closed too rather than waited for.
      */
+    /**
+     * Reads what {@code in} has, up to a whole buffer without waiting for more than the first read: the fewer the
+     * frames toward the sandbox, the fewer the round trips through its agent (one frame is in flight at a time).
+     */
+    private static int fill(InputStream in, byte[] buffer) throws IOException {
+        int n = in.read(buffer);
+        while (n > 0 && n < buffer.length && in.available() > 0) {
+            int more = in.read(buffer, n, Math.min(in.available(), buffer.length - n));
+            if (more <= 0) {
+                break;
+            }
+            n += more;
+        }
+        return n;
+    }
+
     private void relay(EgressDecision decision, InputStream fromSandbox, OutputStream toSandbox, Closeable abort,
                        Socket upstream, boolean endWithResponse) throws IOException, InterruptedException {
         Thread down = Thread.ofVirtual().name("egress-down").start(() -> {
@@ -208,7 +225,7 @@ public final class EgressProxy implements AutoCloseable {
                 InputStream in = upstream.getInputStream();
                 byte[] buffer = new byte[RELAY_CHUNK];
                 int n;
-                while ((n = in.read(buffer)) >= 0) {
+                while ((n = fill(in, buffer)) >= 0) {
                     reserve(n, decision);
                     bandwidth.take(n);
                     toSandbox.write(buffer, 0, n);

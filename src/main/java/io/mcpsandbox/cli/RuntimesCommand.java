@@ -22,7 +22,8 @@ import tools.jackson.databind.json.JsonMapper;
                 "(in --json: an 'excluded' field with the reason); requests for it are rejected.",
                 "Each runtime's version is checked against a table of known vulnerabilities (runc, gVisor, Docker);",
                 "for Debian packages the changelog says which CVEs were backported.",
-                "Without --json, a last line says whether images are scanned for vulnerabilities (trivy)."})
+                "Without --json, the last lines say whether images are scanned for vulnerabilities (trivy) and whether",
+                "requests may ask for network (in --json: a 'network' field on each runtime)."})
 final class RuntimesCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array, one object per runtime.")
     boolean json;
@@ -87,6 +88,10 @@ final class RuntimesCommand implements Callable<Integer> {
                 }
                 System.out.println("security module: " + services.lsm().status());
                 System.out.println("image scanning: " + services.imageScans().status());
+                System.out.println("network: " + (services.network().available()
+                        ? "on request, HTTP(S) through the egress policy point, on every usable runtime "
+                                + "(docs/network.md)"
+                        : "off (network.enabled is false): a request for it is rejected"));
             }
             return 0;
         }

@@ -3,16 +3,21 @@ package io.mcpsandbox.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.testing.ChildJvm;
 import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestInternet;
+import io.mcpsandbox.testing.TestSandbox;
 import io.modelcontextprotocol.client.McpClient;
 import io.modelcontextprotocol.client.McpSyncClient;
 import io.modelcontextprotocol.client.transport.HttpClientStreamableHttpTransport;
 import io.modelcontextprotocol.spec.McpSchema;
+import java.io.File;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -131,6 +136,55 @@ class NetworkApiTest {
         JsonNode list = body.isArray() ? body : body.path("runtimes");
         assertThat(list.valueStream().filter(r -> r.path("name").asString().equals("runc")).findFirst()
                 .orElseThrow().path("network").asBoolean()).as(runtimes.body()).isTrue();
+    }
+
+    @Test
+    void theCliAsksWithNetworkAndAllowDomain() throws Exception {
+        String id = java.util.UUID.randomUUID().toString().substring(0, 8);
+        // The sandboxes' uids must reach the data directory: 0755, as TestSandbox makes its own.
+        Path data = Files.createDirectories(Path.of("/tmp", "mcp-sandbox-test-netcli-" + id),
+                java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x")));
+        Path state = Path.of("/run", "mcp-sandbox-test-netcli-" + id);
+        try {
+            CliRun allowed = cli(data, state, "exec", "--runtime", "runc", "--allow-domain", "allowed.test",
+                    "--lang", "python", "--code", FETCH);
+            assertThat(allowed.exit()).as(allowed.err()).isZero();
+            assertThat(allowed.out()).isEqualTo("0001020304\n");
+            CliRun all = cli(data, state, "exec", "--runtime", "runc", "--network", "--lang", "python", "--code",
+                    FETCH);
+            assertThat(all.out()).as(all.err()).isEqualTo("0001020304\n");
+            CliRun wider = cli(data, state, "exec", "--allow-domain", "evil.test", "--", "true");
+            assertThat(wider.exit()).as("rejected").isEqualTo(2);
+            assertThat(wider.err()).contains("network", "evil.test");
+        } finally {
+            DeleteTree.delete(data);
+            DeleteTree.delete(state);
+        }
+    }
+
+    private record CliRun(int exit, String out, String err) {
+    }
+
+    private static CliRun cli(Path data, Path state, String... args) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(ChildJvm.cli());
+        argv.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().put("MCP_SANDBOX_DATA_DIR", data.toString());
+        pb.environment().put("MCP_SANDBOX_STATE_DIR", state.toString());
+        pb.environment().put("MCP_SANDBOX_CONFIG", config.toString());
+        pb.environment().put("MCP_SANDBOX_SANDBOX_AGENT", TestSandbox.BUILT_AGENT.toString());
+        Process p = pb.start();
+        java.util.concurrent.CompletableFuture<byte[]> err = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return p.getErrorStream().readAllBytes();
+            } catch (java.io.IOException e) {
+                return new byte[0];
+            }
+        });
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        return new CliRun(p.exitValue(), out, new String(err.get(), StandardCharsets.UTF_8));
     }
 
     private static JsonNode post(String path, String key, Map<String, Object> body) throws Exception {

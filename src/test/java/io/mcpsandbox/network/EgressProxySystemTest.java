@@ -1,5 +1,7 @@
 package io.mcpsandbox.network;
 
+import static io.mcpsandbox.testing.HostCommands.run;
+import static io.mcpsandbox.testing.HostCommands.runQuietly;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -448,22 +450,5 @@ class EgressProxySystemTest {
     private static void assertRouteIsOurs() throws IOException, InterruptedException {
         assertThat(run("ip", "route", "get", SERVER_ADDRESS)).as("the route to the test servers must be our veth")
                 .contains("dev " + hostVeth + " ");
-    }
-
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!process.waitFor(30, TimeUnit.SECONDS) || process.exitValue() != 0) {
-            throw new IllegalStateException(String.join(" ", command) + " failed: " + output);
-        }
-        return output;
-    }
-
-    private static void runQuietly(String... command) {
-        try {
-            run(command);
-        } catch (Exception e) {
-            System.err.println("cleanup: " + e.getMessage());
-        }
     }
 }

@@ -1,5 +1,7 @@
 package io.mcpsandbox.testing;
 
+import static io.mcpsandbox.testing.HostCommands.run;
+import static io.mcpsandbox.testing.HostCommands.runQuietly;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -8,7 +10,6 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -224,23 +225,6 @@ public final class NetnsReceiver implements AutoCloseable {
             runQuietly("ip", "netns", "del", namespace);
             assertThat(run("ip", "netns", "list")).doesNotContain(namespace);
             assertThat(run("ip", "link", "show")).doesNotContain(hostVeth);
-        }
-    }
-
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!process.waitFor(30, TimeUnit.SECONDS) || process.exitValue() != 0) {
-            throw new IllegalStateException(String.join(" ", command) + " failed: " + output);
-        }
-        return output;
-    }
-
-    private static void runQuietly(String... command) {
-        try {
-            run(command);
-        } catch (Exception e) {
-            System.err.println("cleanup: " + e.getMessage());
         }
     }
 }

@@ -284,13 +284,13 @@ class TestInternetTest {
         Path directory = other.directory();
         assertThat(other.address()).isNotEqualTo(internet.address());
         assertThat(server.isAlive()).isTrue();
-        assertThat(TestInternet.run("ip", "netns", "list")).contains(namespace);
+        assertThat(HostCommands.run("ip", "netns", "list")).contains(namespace);
 
         other.close();
 
-        assertThat(TestInternet.run("ip", "netns", "list")).doesNotContain(namespace);
-        assertThat(TestInternet.run("ip", "link", "show")).doesNotContain(veth);
-        assertThat(TestInternet.run("ip", "-o", "-4", "addr", "show")).doesNotContain(" " + network);
+        assertThat(HostCommands.run("ip", "netns", "list")).doesNotContain(namespace);
+        assertThat(HostCommands.run("ip", "link", "show")).doesNotContain(veth);
+        assertThat(HostCommands.run("ip", "-o", "-4", "addr", "show")).doesNotContain(" " + network);
         assertThat(server.isAlive()).isFalse();
         assertThat(directory).doesNotExist();
         assertThat(Files.exists(Path.of("/run/netns", namespace))).isFalse();

@@ -5,7 +5,6 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.SessionRequest;
-import io.mcpsandbox.policy.PolicyViolation;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -80,8 +79,7 @@ public final class RequestParser {
      *
      * @param userId who asks: from the API key, never from the body
      */
-    public SessionRequest parseSession(JsonNode body, String userId) throws InvalidRequestException,
-            PolicyViolation {
+    public SessionRequest parseSession(JsonNode body, String userId) throws InvalidRequestException {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException(null, "the request must be a JSON object");
         }

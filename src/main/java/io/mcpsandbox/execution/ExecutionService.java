@@ -250,7 +250,6 @@ public final class ExecutionService implements AutoCloseable {
                     request.image(), elapsedMs(t0), List.of()));
         }
         AutoCloseable teardown = null;
-        SandboxEgress egress = null;
         try {
             ExecutionPlan plan;
             Optional<EgressPolicy> egressPolicy;
@@ -311,10 +310,9 @@ public final class ExecutionService implements AutoCloseable {
             } else {
                 PreparedSandbox cold = runtime.prepare(new SandboxSpec(SandboxSpec.nameFor(id), rootfs,
                         plan.limits(), plan.workspaceFiles()));
-                egress = egressPolicy.map(p -> network.open(cold.name(), p)).orElse(null);
-                SandboxEgress closing = egress;
-                teardown = closing == null ? cold : () -> {
-                    closing.close();
+                SandboxEgress egress = egressPolicy.map(p -> network.open(cold.name(), p)).orElse(null);
+                teardown = egress == null ? cold : () -> {
+                    egress.close();
                     cold.close();
                 };
                 ran = sandboxes.run(execution, plan, cold, listener, t0, wantsImages(request), egress);

@@ -131,9 +131,6 @@ final class SessionRoutes {
         } catch (InvalidRequestException e) {
             http.error(resp, 400, e.field(), e.getMessage());
             return;
-        } catch (PolicyViolation e) {
-            http.error(resp, 422, e.field(), e.getMessage());
-            return;
         }
         SessionRecord opened;
         try {

@@ -1056,8 +1056,13 @@ static void conn_accept(void)
     if (c == NULL)
         return;
     int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
-        return;  /* EAGAIN, or a connection that was reset before we took it */
+    if (fd < 0) {
+        /* Out of fds or memory (a program of the sandbox may lower our RLIMIT_NOFILE): the listener stays
+         * readable, so back off a little rather than spin on it. EAGAIN: a connection reset before we took it. */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS)
+            nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        return;
+    }
     *c = (struct conn){ .id = ++last_conn, .fd = fd };
     if (last_conn == UINT32_MAX)
         close_fd(&listen_fd);

@@ -44,6 +44,8 @@ public final class AgentConnection implements Closeable {
     private boolean hostEof;
     /** The host's conn_data the agent has not acknowledged yet. */
     private boolean hostDataUnacked;
+    /** How long {@link #close()} waits for the agent to take the last frame sent before it drops the rest. */
+    static final java.time.Duration LAST_FRAME_WAIT = java.time.Duration.ofSeconds(5);
     private IOException channelEnd;
 
     /**
@@ -79,13 +81,28 @@ public final class AgentConnection implements Closeable {
         return output;
     }
 
-    /** Sends conn_close: both directions are dropped now, the sandbox's side sees its socket closed. Idempotent. */
+    /**
+     * Sends conn_close: both directions are dropped, the sandbox's side sees its socket closed. Idempotent. A frame
+     * sent just before (an answer, the end of a response) is first given up to {@link #LAST_FRAME_WAIT} to be
+     * taken by the agent: conn_close drops what the agent has not yet written to the socket, and a program that
+     * reads slower than the host writes would otherwise lose the end of what it was sent.
+     */
     @Override
     public void close() {
         boolean tell;
         synchronized (this) {
             if (hostClosed) {
                 return;
+            }
+            long until = System.nanoTime() + LAST_FRAME_WAIT.toNanos();
+            for (long left = LAST_FRAME_WAIT.toNanos(); hostDataUnacked && deadCause(false) == null && left > 0;
+                    left = until - System.nanoTime()) {
+                try {
+                    java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
             }
             hostClosed = true;
             tell = !agentClosed && channelEnd == null;

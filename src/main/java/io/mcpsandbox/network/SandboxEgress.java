@@ -26,6 +26,8 @@ public final class SandboxEgress implements AutoCloseable {
     public static final String PROXY_URL = "http://127.0.0.1:" + PROXY_PORT;
     public static final String DENIED = "network.denied";
     static final int MAX_EVENTS = 100;
+    /** Connections served at once, those the agent has already closed included. */
+    static final int MAX_IN_PROGRESS = 64;
     private static final Logger log = LoggerFactory.getLogger(SandboxEgress.class);
 
     /** What a program finds in its environment: every spelling tools read, loopback left direct. */
@@ -43,6 +45,7 @@ public final class SandboxEgress implements AutoCloseable {
     private final String name;
     private final EgressProxy proxy;
     private final List<SecurityEvent> events = new ArrayList<>();
+    private final java.util.concurrent.Semaphore inProgress = new java.util.concurrent.Semaphore(MAX_IN_PROGRESS);
     private long deniedTotal;
 
     /** A point in time of this egress: the usage and refusals so far. */
@@ -68,11 +71,20 @@ public final class SandboxEgress implements AutoCloseable {
     private void serve(AgentConnection connection) {
         // On the channel's reader thread: the connection is served on a thread of its own.
         Thread.ofVirtual().name("egress-" + name).start(() -> {
+            // The agent holds at most 64 open, but a connection it has closed may still be served here (a name
+            // being resolved): a program that opens and resets connections in a loop must not pile them up.
+            if (!inProgress.tryAcquire()) {
+                connection.close();
+                denied("(any)", "more than " + MAX_IN_PROGRESS + " connections in progress");
+                return;
+            }
             try {
                 proxy.serve(connection.input(), connection.output(), connection);
             } catch (RuntimeException e) {
                 log.warn("egress of {}: a connection failed: {}", name, e.toString());
                 connection.close();
+            } finally {
+                inProgress.release();
             }
         });
     }

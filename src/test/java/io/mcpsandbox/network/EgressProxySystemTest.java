@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.config.Settings;
 import io.mcpsandbox.model.NetworkIO;
+import io.mcpsandbox.testing.HostCommands;
 import io.mcpsandbox.testing.SystemTest;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -75,14 +76,7 @@ class EgressProxySystemTest {
         namespace = "mcpep-" + suffix;
         hostVeth = "eph" + suffix;
         String nsVeth = "epn" + suffix;
-        run("ip", "netns", "add", namespace);
-        run("ip", "link", "add", hostVeth, "type", "veth", "peer", "name", nsVeth);
-        run("ip", "link", "set", nsVeth, "netns", namespace);
-        run("ip", "addr", "add", NETWORK + ".1/30", "dev", hostVeth);
-        run("ip", "link", "set", hostVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "addr", "add", SERVER_ADDRESS + "/30", "dev", nsVeth);
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", nsVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up");
+        HostCommands.namespaceWithVeth(namespace, hostVeth, nsVeth, NETWORK + ".1", SERVER_ADDRESS);
         assertRouteIsOurs();
 
         Path cert = work.resolve("cert.pem");

@@ -123,14 +123,7 @@ public final class NetnsReceiver implements AutoCloseable {
         namespace = "mcp" + tag + "-" + suffix;
         hostVeth = tag + "h" + suffix;
         String nsVeth = tag + "n" + suffix;
-        run("ip", "netns", "add", namespace);
-        run("ip", "link", "add", hostVeth, "type", "veth", "peer", "name", nsVeth);
-        run("ip", "link", "set", nsVeth, "netns", namespace);
-        run("ip", "addr", "add", hostAddress + "/30", "dev", hostVeth);
-        run("ip", "link", "set", hostVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "addr", "add", address + "/30", "dev", nsVeth);
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", nsVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up");
+        HostCommands.namespaceWithVeth(namespace, hostVeth, nsVeth, hostAddress, address);
         assertRouteIsOurs();
 
         // The trap: the same port on the host's loopback, where nothing may ever connect.

@@ -116,14 +116,7 @@ public final class TestInternet implements AutoCloseable {
         namespace = "mcpti" + n + "-" + suffix;
         hostVeth = "ti" + n + "h" + suffix;
         String nsVeth = "ti" + n + "n" + suffix;
-        run("ip", "netns", "add", namespace);
-        run("ip", "link", "add", hostVeth, "type", "veth", "peer", "name", nsVeth);
-        run("ip", "link", "set", nsVeth, "netns", namespace);
-        run("ip", "addr", "add", hostAddress() + "/30", "dev", hostVeth);
-        run("ip", "link", "set", hostVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "addr", "add", address() + "/30", "dev", nsVeth);
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", nsVeth, "up");
-        run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up");
+        HostCommands.namespaceWithVeth(namespace, hostVeth, nsVeth, hostAddress(), address());
         assertRouteIsOurs();
 
         Path script = directory.resolve("server.py");

@@ -2,6 +2,7 @@ package io.mcpsandbox.runtime.docker;
 
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.host.DeleteTree;
+import io.mcpsandbox.runtime.SandboxCgroup;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.WritableRoot;
 import java.io.IOException;
@@ -22,7 +23,7 @@ import org.slf4j.LoggerFactory;
 final class DockerHostTraces {
     private static final Logger log = LoggerFactory.getLogger(DockerHostTraces.class);
     /** cgroup parent (cgroupfs driver) under which Docker puts the container's cgroup; usage is read from it. */
-    static final String CGROUP_PARENT = "/mcp-sandbox";
+    static final String CGROUP_PARENT = SandboxCgroup.PARENT;
 
     private final Path sandboxes;
     private final CgroupReader cgroups;

@@ -3,6 +3,7 @@ package io.mcpsandbox.runtime.oci;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.runtime.PrivatePaths;
+import io.mcpsandbox.runtime.SandboxCgroup;
 import io.mcpsandbox.runtime.SandboxRlimits;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.SeccompProfile;
@@ -26,7 +27,7 @@ import tools.jackson.databind.json.JsonMapper;
 public final class BundleWriter {
     /** The uid and gid the program runs as inside the sandbox. */
     public static final int SANDBOX_UID = 1000;
-    public static final String CGROUP_PARENT = "/mcp-sandbox";
+    public static final String CGROUP_PARENT = SandboxCgroup.PARENT;
 
     private static final List<String> MASKED_PATHS = List.of(
             "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -72,7 +73,7 @@ public final class BundleWriter {
     }
 
     public static String cgroupPath(String sandboxName) {
-        return CGROUP_PARENT + "/" + sandboxName;
+        return SandboxCgroup.pathFor(sandboxName);
     }
 
     /**

@@ -3,6 +3,8 @@ package io.mcpsandbox.runtime.oci;
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.runtime.LeftoverReaper;
+import io.mcpsandbox.runtime.OwnerLock;
+import io.mcpsandbox.runtime.SandboxCgroup;
 import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.WorkspaceTmpfs;
 import io.mcpsandbox.runtime.WritableRoot;

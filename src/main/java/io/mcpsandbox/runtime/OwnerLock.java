@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.runtime;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -18,7 +18,7 @@ import java.util.Set;
  * it is gone). The kernel releases the lock when the owner dies, even by SIGKILL, so a sandbox whose lock
  * can be taken is a leftover of a dead process.
  */
-final class OwnerLock implements AutoCloseable {
+public final class OwnerLock implements AutoCloseable {
     private final Path file;
     private final FileLock lock;
 
@@ -27,15 +27,15 @@ final class OwnerLock implements AutoCloseable {
         this.lock = lock;
     }
 
-    FileLock lock() {
+    public FileLock lock() {
         return lock;
     }
 
-    static Path fileFor(Path bundlesDir, String name) {
+    public static Path fileFor(Path bundlesDir, String name) {
         return bundlesDir.resolve(name + ".lock");
     }
 
-    static OwnerLock acquire(Path file) throws IOException {
+    public static OwnerLock acquire(Path file) throws IOException {
         // Root only: anyone able to open it could hold a read lock and make a dead owner's sandbox look alive.
         FileChannel channel = FileChannel.open(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
@@ -43,7 +43,7 @@ final class OwnerLock implements AutoCloseable {
     }
 
     /** Takes the lock only if nobody holds it; empty means a live process owns the sandbox (or it is gone). */
-    static Optional<OwnerLock> tryAcquire(Path file) throws IOException {
+    public static Optional<OwnerLock> tryAcquire(Path file) throws IOException {
         FileChannel channel;
         try {
             channel = FileChannel.open(file, StandardOpenOption.WRITE);

@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.runtime;
 
 import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ResourceLimits;
@@ -14,8 +14,10 @@ import java.util.List;
  * {@code run}. The runtime process joins it before exec, so the sandbox and everything it starts live in it.
  * Works on cgroup v1 (one directory per controller) and v2 (one unified directory).
  */
-final class SandboxCgroup {
+public final class SandboxCgroup {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SandboxCgroup.class);
+    /** The cgroup under which every backend puts its sandboxes, one child each, named as the sandbox. */
+    public static final String PARENT = "/mcp-sandbox";
     private static final List<String> V1_CONTROLLERS = List.of("memory", "cpu", "cpuacct", "pids");
 
     private final CgroupReader reader;
@@ -26,12 +28,17 @@ final class SandboxCgroup {
         this.path = path;
     }
 
+    /** The cgroup path of the sandbox of this name. */
+    public static String pathFor(String sandboxName) {
+        return PARENT + "/" + sandboxName;
+    }
+
     /** A handle on a cgroup that may exist already (a leftover to remove). */
-    static SandboxCgroup existing(CgroupReader reader, String path) {
+    public static SandboxCgroup existing(CgroupReader reader, String path) {
         return new SandboxCgroup(reader, path);
     }
 
-    static SandboxCgroup create(CgroupReader reader, String path, ResourceLimits limits, long pids)
+    public static SandboxCgroup create(CgroupReader reader, String path, ResourceLimits limits, long pids)
             throws IOException {
         SandboxCgroup cgroup = new SandboxCgroup(reader, path);
         try {
@@ -67,7 +74,7 @@ final class SandboxCgroup {
     }
 
     /** The files a process writes its pid to in order to join this cgroup. */
-    List<Path> procsFiles() {
+    public List<Path> procsFiles() {
         if (reader.unified()) {
             return List.of(dir(null).resolve("cgroup.procs"));
         }
@@ -78,7 +85,7 @@ final class SandboxCgroup {
         return files;
     }
 
-    CgroupReader.Usage usage() {
+    public CgroupReader.Usage usage() {
         return reader.read(path);
     }
 
@@ -86,7 +93,7 @@ final class SandboxCgroup {
      * Removes the cgroup directories. A runtime's helper processes may still be exiting; whatever is still
      * inside is killed, and removal is retried for a few seconds. Never throws.
      */
-    void remove() {
+    public void remove() {
         for (int attempt = 0; attempt < 50; attempt++) {
             boolean removed = true;
             for (Path dir : reader.directories(path)) {

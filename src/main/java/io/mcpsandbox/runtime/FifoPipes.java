@@ -1,4 +1,4 @@
-package io.mcpsandbox.runtime.oci;
+package io.mcpsandbox.runtime;
 
 import io.mcpsandbox.host.Libc;
 import java.io.File;
@@ -9,6 +9,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -25,7 +26,7 @@ import java.util.concurrent.TimeUnit;
  * opened on their own threads before the runtime is started. Platform threads: a native open() pins a virtual
  * thread's carrier without compensation, and a few dozen concurrent sandboxes would starve the carriers.
  */
-final class FifoPipes implements AutoCloseable {
+public final class FifoPipes implements AutoCloseable {
     private static final Set<PosixFilePermission> OWNER_RW = PosixFilePermissions.fromString("rw-------");
 
     private final File toAgentFifo;
@@ -35,44 +36,64 @@ final class FifoPipes implements AutoCloseable {
     private final CompletableFuture<InputStream> fromAgent;
     private final CompletableFuture<InputStream> log;
 
-    private FifoPipes(Path dir) {
-        this.toAgentFifo = dir.resolve("to-agent.fifo").toFile();
-        this.fromAgentFifo = dir.resolve("from-agent.fifo").toFile();
-        this.logFifo = dir.resolve("agent-log.fifo").toFile();
+    private FifoPipes(Path toAgent, Path fromAgent, Path log) {
+        this.toAgentFifo = toAgent.toFile();
+        this.fromAgentFifo = fromAgent.toFile();
+        this.logFifo = log.toFile();
         this.toAgent = CompletableFuture.supplyAsync(() -> openWrite(toAgentFifo), FifoPipes::platformThread);
         this.fromAgent = CompletableFuture.supplyAsync(() -> openRead(fromAgentFifo), FifoPipes::platformThread);
         this.log = CompletableFuture.supplyAsync(() -> openRead(logFifo), FifoPipes::platformThread);
     }
 
     /** Runs blocking FIFO I/O on a short-lived daemon platform thread (see the class comment). */
-    static void platformThread(Runnable task) {
+    public static void platformThread(Runnable task) {
         Thread.ofPlatform().daemon().name("sandbox-fifo").start(task);
     }
 
-    static FifoPipes create(Path dir) throws IOException {
-        for (String fifo : List.of("to-agent.fifo", "from-agent.fifo", "agent-log.fifo")) {
-            Path path = dir.resolve(fifo);
-            Libc.mkfifo(path, 0600);
-            Files.setPosixFilePermissions(path, OWNER_RW); // exactly 0600, whatever the umask (as mkfifo -m)
+    public static FifoPipes create(Path dir) throws IOException {
+        Path toAgent = dir.resolve("to-agent.fifo");
+        Path fromAgent = dir.resolve("from-agent.fifo");
+        Path log = dir.resolve("agent-log.fifo");
+        for (Path fifo : List.of(toAgent, fromAgent, log)) {
+            fifo(fifo, -1);
         }
-        return new FifoPipes(dir);
+        return new FifoPipes(toAgent, fromAgent, log);
+    }
+
+    /**
+     * Our ends of FIFOs made beforehand (with {@link #fifo}) where a program opens them by name rather than
+     * inheriting them as stdio (QEMU's pipe chardevs).
+     */
+    public static FifoPipes open(Path toAgent, Path fromAgent, Path log) {
+        return new FifoPipes(toAgent, fromAgent, log);
+    }
+
+    /** Makes a FIFO of mode exactly 0600 (whatever the umask), owned by {@code ownerUid} unless it is -1. */
+    public static Path fifo(Path path, int ownerUid) throws IOException {
+        Libc.mkfifo(path, 0600);
+        Files.setPosixFilePermissions(path, OWNER_RW);
+        if (ownerUid >= 0) {
+            Files.setAttribute(path, "unix:uid", ownerUid, LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(path, "unix:gid", ownerUid, LinkOption.NOFOLLOW_LINKS);
+        }
+        return path;
     }
 
     /** Points the runtime process's stdio (the agent's, once it runs) at the FIFOs. */
-    ProcessBuilder redirect(ProcessBuilder pb) {
+    public ProcessBuilder redirect(ProcessBuilder pb) {
         return pb.redirectInput(ProcessBuilder.Redirect.from(toAgentFifo)).redirectOutput(fromAgentFifo)
                 .redirectError(logFifo);
     }
 
-    OutputStream toAgent() {
+    public OutputStream toAgent() {
         return join(toAgent, OutputStream.nullOutputStream());
     }
 
-    InputStream fromAgent() {
+    public InputStream fromAgent() {
         return join(fromAgent, InputStream.nullInputStream());
     }
 
-    InputStream log() {
+    public InputStream log() {
         return join(log, InputStream.nullInputStream());
     }
 

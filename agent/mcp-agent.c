@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/prctl.h>
@@ -1307,6 +1308,32 @@ static void on_signals(void)
 
 /* ---- main loop ---------------------------------------------------------------------------------- */
 
+/* `--user UID`: started as root (by a microVM guest's init, docs/microvm.md), the agent becomes UID before
+ * anything else, with no supplementary groups, no capabilities (the bounding set emptied too) and no way back
+ * (no_new_privs): the sandbox's programs never run as root. Containers start it as that user already and
+ * pass nothing. */
+static void become_user(int argc, char **argv)
+{
+    if (argc == 1)
+        return;
+    char *end;
+    long uid = argc == 3 && strcmp(argv[1], "--user") == 0 ? strtol(argv[2], &end, 10) : -1;
+    if (uid <= 0 || uid > 65535 || *end != '\0') {
+        fprintf(stderr, "mcp-agent: usage: mcp-agent [--user UID]\n");
+        exit(2);
+    }
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            fprintf(stderr, "mcp-agent: cannot drop capability %d: %s\n", cap, strerror(errno));
+            exit(1);
+        }
+    if (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid((uid_t)uid) < 0 || setuid(0) == 0
+        || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        fprintf(stderr, "mcp-agent: cannot become uid %ld: %s\n", uid, strerror(errno));
+        exit(1);
+    }
+}
+
 static void setup(void)
 {
     for (int fd = 0; fd < 3; fd++)
@@ -1340,8 +1367,9 @@ static void setup(void)
         procs[i].in = procs[i].out = procs[i].err = -1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    become_user(argc, argv);
     setup();
     unsigned char ready[2 + sizeof AGENT_NAME - 1] = { 0, PROTOCOL_VERSION };
     memcpy(ready + 2, AGENT_NAME, sizeof AGENT_NAME - 1);

@@ -37,6 +37,8 @@ import io.mcpsandbox.runtime.UidRangeAllocator;
 import io.mcpsandbox.runtime.docker.DockerConnection;
 import io.mcpsandbox.runtime.docker.DockerEngine;
 import io.mcpsandbox.runtime.docker.DockerRuntime;
+import io.mcpsandbox.runtime.microvm.MicrovmRuntime;
+import io.mcpsandbox.runtime.microvm.MicrovmSettings;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import io.mcpsandbox.runtime.oci.HostLsm;
 import io.mcpsandbox.runtime.oci.OciRuntime;
@@ -112,6 +114,9 @@ public final class SandboxServices implements AutoCloseable {
         // OCI first: recovery reaps in this order, and the Docker daemon may be slow to answer, or not answer.
         List<SandboxRuntime> runtimes = new ArrayList<>(
                 OciRuntime.allFlavors(config.stateDir(), config.bundlesDir(), bundles, uids, cgroups));
+        // A VM per sandbox, for the critical level (docs/microvm.md); its VMs are reaped after the containers.
+        runtimes.add(new MicrovmRuntime(MicrovmSettings.from(config.settings()), config.sandboxAgent(),
+                config.dataDir().resolve("vms"), uids, cgroups));
         // Its own copy of the profile (the OCI bundles have theirs), read only when a container is first made: an
         // exec on an OCI runtime never reads it (start-up time, docs/cli.md).
         this.docker = new DockerEngine(config.settings().string("docker.host", DockerConnection.DEFAULT_HOST),

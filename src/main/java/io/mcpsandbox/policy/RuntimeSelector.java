@@ -17,7 +17,7 @@ import java.util.Optional;
  */
 public final class RuntimeSelector {
     /** A microVM backend of our own; named so that a refusal says it is missing. */
-    public static final String QEMU_MICROVM = "qemu-microvm";
+    public static final String QEMU_MICROVM = "microvm";
 
     private final RuntimeRegistry registry;
     private final String standardRuntime;
@@ -97,7 +97,7 @@ public final class RuntimeSelector {
         return switch (level) {
             case LOW, MEDIUM -> List.of(standardRuntime);
             case HIGH -> List.of("runsc", "docker-runsc");
-            case CRITICAL -> List.of("kata-runtime", QEMU_MICROVM);
+            case CRITICAL -> List.of(QEMU_MICROVM, "kata-runtime");
         };
     }
 

@@ -202,7 +202,8 @@ abstract class SandboxRuntimeContract {
         assertThat(r.exitCode()).as(r.stderr()).isZero();
         List<String> lines = r.stdout().lines().toList();
         assertThat(Integer.parseInt(lines.get(0))).as("the program is not PID 1").isGreaterThan(1);
-        assertThat(lines.get(1).strip()).isEqualTo(io.mcpsandbox.model.RootFilesystem.INIT_MOUNT_POINT);
+        // A microVM's agent starts as root and is told whom to become ("--user 1000"): only its path counts here.
+        assertThat(lines.get(1).strip().split(" ")[0]).isEqualTo(io.mcpsandbox.model.RootFilesystem.INIT_MOUNT_POINT);
         sandbox.assertSandboxUid(runtimeName(), Long.parseLong(lines.get(2)));
     }
 
@@ -336,6 +337,8 @@ abstract class SandboxRuntimeContract {
         Path dataDir = sandbox.services().config().dataDir();
         assertThat(sandbox.services().config().bundlesDir().resolve(name)).as("bundle").doesNotExist();
         assertThat(dataDir.resolve("docker/sandboxes").resolve(name)).as("docker sandbox directory").doesNotExist();
+        assertThat(dataDir.resolve("vms").resolve(name)).as("microVM directory").doesNotExist();
+        assertThat(TestSandbox.hostProcessesWith(name)).as("QEMU or any process naming the sandbox").isEmpty();
         assertThat(Files.readAllLines(Path.of("/proc/self/mounts"))).as("mounts").noneMatch(m -> m.contains(name));
         assertThat(TestSandbox.leftoverCgroups()).as("cgroups")
                 .noneMatch(p -> p.getFileName().toString().equals(name));

@@ -150,6 +150,9 @@ public final class TestSandbox implements AutoCloseable {
                 .filter(sandboxNames::contains).toList() : List.of();
         List<String> dockerDirs = listOrEmpty(services.config().dataDir().resolve("docker/sandboxes")).stream()
                 .map(p -> p.getFileName().toString()).toList();
+        // A microVM's directory and its owner lock (<name>.lock) both go at close.
+        List<String> vmEntries = listOrEmpty(services.config().dataDir().resolve("vms")).stream()
+                .map(p -> p.getFileName().toString()).toList();
         List<String> mounts = leftoverMounts();
         // Other processes on this host may be running sandboxes of their own: only ours must be gone.
         List<String> cgroupNames = leftoverCgroups().stream().map(p -> p.getFileName().toString())
@@ -161,6 +164,7 @@ public final class TestSandbox implements AutoCloseable {
         assertThat(bundleDirs.stream().filter(notPooled).toList()).as("bundle directories").isEmpty();
         assertThat(dockerContainers.stream().filter(notPooled).toList()).as("docker containers").isEmpty();
         assertThat(dockerDirs.stream().filter(notPooled).toList()).as("docker sandbox directories").isEmpty();
+        assertThat(vmEntries.stream().filter(notPooled).toList()).as("microVM directories and locks").isEmpty();
         assertThat(mounts.stream().filter(notPooled).toList()).as("mounts under the data dir").isEmpty();
         List<String> cgroups = cgroupNames.stream().filter(notPooled).toList();
         assertThat(cgroups).as("sandbox cgroups").isEmpty();

@@ -63,6 +63,13 @@ final class RuntimesCommand implements Callable<Integer> {
                     System.out.printf("%-14s %-7s %-40s %s%n", info.name(), info.usable() ? "yes" : "no",
                             info.version() == null ? "-" : abbreviate(info.version(), 40), what);
                 }
+                // A version too long for its column in full (microvm's names the guest kernel, and KVM or TCG
+                // with the reason).
+                for (RuntimeInfo info : infos) {
+                    if (info.version() != null && info.version().length() > 40) {
+                        System.out.println(info.name() + ": " + info.version());
+                    }
+                }
                 boolean any = false;
                 for (RuntimeInfo info : infos) {
                     for (RuntimeAdvisory a : info.advisories()) {

@@ -227,6 +227,13 @@ final class SandboxRunner implements AutoCloseable {
         SandboxExit exit = exitOf(programEnd, running, execution.killRequested() || output.limitHit(), agentLog);
         ExitClassification ended = ExitClassification.of(exit, execution.terminated(), execution.timedOut(),
                 output.limitHit(), limits);
+        if (ended.status() == ExecutionStatus.TIMEOUT && channel.get() == null) {
+            // The deadline came before the sandbox's agent said ready: no program ran (a VM that never booted, or
+            // whose agent never answered). The sandbox failed; it is not the program's timeout.
+            ended = new ExitClassification(ExecutionStatus.ERROR, null, "the sandbox's agent never answered within "
+                    + "the timeout of " + limits.timeout().toMillis() + " ms: the sandbox did not come up"
+                    + agentLog.describe());
+        }
         long cpuMs = Math.max(0, exit.cpuMillis() - cpuNanosBase / 1_000_000);
         return result(execution, plan, programEnd, ended, output, exit, ResourceUsage.of(cpuMs, durationMs,
                 exit.peakMemoryBytes(), NetworkIO.NONE), durationMs, limits)

@@ -61,8 +61,8 @@ public final class FifoPipes implements AutoCloseable {
     }
 
     /**
-     * Our ends of FIFOs made beforehand (with {@link #fifo}) where a program opens them by name rather than
-     * inheriting them as stdio (QEMU's pipe chardevs).
+     * Our ends of FIFOs made beforehand (with {@link #fifo}), some of which a program may open by name rather
+     * than inherit (QEMU's pipe chardev of the guest console).
      */
     public static FifoPipes open(Path toAgent, Path fromAgent, Path log) {
         return new FifoPipes(toAgent, fromAgent, log);
@@ -77,6 +77,11 @@ public final class FifoPipes implements AutoCloseable {
             Files.setAttribute(path, "unix:gid", ownerUid, LinkOption.NOFOLLOW_LINKS);
         }
         return path;
+    }
+
+    /** Points the stdin and stdout of a process (QEMU, whose stdio chardev is the agent's port) at the channel. */
+    public ProcessBuilder redirectChannel(ProcessBuilder pb) {
+        return pb.redirectInput(ProcessBuilder.Redirect.from(toAgentFifo)).redirectOutput(fromAgentFifo);
     }
 
     /** Points the runtime process's stdio (the agent's, once it runs) at the FIFOs. */

@@ -49,7 +49,7 @@ class DeadOwnerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc"})
+    @ValueSource(strings = {"runc", "runsc", "docker", "docker-runsc", "microvm"})
     void theWatchdogOfAKilledExecRemovesItsSandboxWellBeforeItsDeadline(String runtime) throws Exception {
         String marker = "dead-owner-" + UUID.randomUUID();
         Process cli = cliExec(Map.of(), "--runtime", runtime, "--timeout", "30s", "--",
@@ -92,7 +92,7 @@ class DeadOwnerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"runc", "docker"})
+    @ValueSource(strings = {"runc", "docker", "microvm"})
     void execAtStartReapsWhatADeadOwnerLeft(String runtime) throws Exception {
         String marker = "dead-owner-" + UUID.randomUUID();
         Map<String, String> noWatchdog = Map.of("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
@@ -193,6 +193,10 @@ class DeadOwnerTest {
         }
         assertThat(sandbox.services().config().dataDir().resolve("docker/sandboxes").resolve(name))
                 .as("docker sandbox directory").doesNotExist();
+        assertThat(sandbox.services().config().dataDir().resolve("vms").resolve(name)).as("microVM directory")
+                .doesNotExist();
+        assertThat(sandbox.services().config().dataDir().resolve("vms").resolve(name + ".lock"))
+                .as("microVM owner lock").doesNotExist();
         assertThat(Files.readAllLines(Path.of("/proc/self/mounts")).stream()
                 .filter(l -> l.contains(name)).toList()).as("mounts").isEmpty();
         assertThat(TestSandbox.leftoverCgroups().stream()
@@ -204,6 +208,15 @@ class DeadOwnerTest {
     }
 
     private List<String> containers(String runtime) throws IOException {
+        if (runtime.equals("microvm")) {
+            Path vms = sandbox.services().config().dataDir().resolve("vms");
+            if (!Files.isDirectory(vms)) {
+                return List.of();
+            }
+            try (Stream<Path> dirs = Files.list(vms)) {
+                return dirs.filter(Files::isDirectory).map(d -> d.getFileName().toString()).toList();
+            }
+        }
         if (runtime.startsWith("docker")) {
             Optional<DockerEngine> docker = sandbox.docker();
             assertThat(docker).as("Docker is usable here").isPresent();

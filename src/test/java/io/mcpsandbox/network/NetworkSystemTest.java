@@ -112,8 +112,13 @@ class NetworkSystemTest {
         return TestSandbox.ALL_RUNTIMES.stream();
     }
 
+    /** The container runtimes and the microVM, whose relay is the same agent's over a virtio port. */
+    static Stream<String> runtimesAndMicrovm() {
+        return Stream.concat(runtimes(), Stream.of("microvm"));
+    }
+
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void allowedNamesWorkOverHttpAndHttpsAndTheBytesAreCounted(String runtime) throws Exception {
         int before = internet.connections().size();
         ExecutionResult r = python(runtime, """
@@ -142,7 +147,7 @@ class NetworkSystemTest {
     }
 
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void everyOtherWayOutFailsAndWhatReachedThePolicyPointIsReported(String runtime) throws Exception {
         String address = internet.address();
         ExecutionResult r = python(runtime, """

@@ -34,7 +34,7 @@ class PoolSystemTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     /** One of each on both OCI runtimes: python and node waiting on runc, python on runsc, plain on both. */
     private static final String POOLS = "runc:host:python=1,runc:host:node=1,runc:host=1,runsc:host:python=1,"
-            + "runsc:host=1";
+            + "runsc:host=1,microvm:host:python=1,microvm:host=1";
     /**
      * What the program inside can see of its sandbox: who and where it is, its argv and environment, its
      * limits, mounts, processes, descriptors and privileges, its stdin. Printed as JSON.
@@ -102,6 +102,11 @@ class PoolSystemTest {
         return TestSandbox.OCI_RUNTIMES.stream();
     }
 
+    /** Booted microVMs wait in the pool as containers do (the critical level's warm pool). */
+    static Stream<String> runtimesAndMicrovm() {
+        return Stream.concat(runtimes(), Stream.of("microvm"));
+    }
+
     /** Waits until every pool holds its size, so that the next take is a hit. */
     private static void awaitFull() {
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).untilAsserted(() ->
@@ -114,7 +119,7 @@ class PoolSystemTest {
     }
 
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void aPooledPythonLooksToTheProgramExactlyAsAColdOne(String runtime) throws Exception {
         awaitFull();
         ExecutionRequest request = python(runtime, PYTHON_FACTS).stdin("the input\n")
@@ -293,7 +298,7 @@ class PoolSystemTest {
     }
 
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void aSessionTakesAPooledSandbox(String runtime) throws Exception {
         awaitFull();
         PoolKey plain = new PoolKey(runtime, "host", null);

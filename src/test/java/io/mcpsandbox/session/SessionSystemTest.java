@@ -103,10 +103,15 @@ class SessionSystemTest {
         return TestSandbox.ALL_RUNTIMES.stream();
     }
 
+    /** The container runtimes and the microVM (whose boots are slow under TCG: only the tests that need it). */
+    static Stream<String> runtimesAndMicrovm() {
+        return Stream.concat(runtimes(), Stream.of("microvm"));
+    }
+
     // ---- executions in a session ----------------------------------------------------------------------
 
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void executionsShareOneSandboxAndEndOnlyTheirOwnProgram(String runtime) throws Exception {
         String owner = user("owner", runtime);
         SessionRecord session = open(request(runtime, owner).env(Map.of("SESSION_VAR", "from-session",
@@ -235,7 +240,7 @@ class SessionSystemTest {
     // ---- the agent lost mid-call ----------------------------------------------------------------------
 
     @ParameterizedTest
-    @MethodSource("runtimes")
+    @MethodSource("runtimesAndMicrovm")
     void aSandboxKilledUnderAnExecutionFailsTheSession(String runtime) throws Exception {
         String owner = user("lost", runtime);
         SessionRecord session = open(request(runtime, owner).build());
@@ -261,6 +266,13 @@ class SessionSystemTest {
     }
 
     private static void killFromHost(String runtime, String sandboxName) throws Exception {
+        if (runtime.equals("microvm")) {
+            // The VM is its QEMU process, named after the sandbox.
+            List<Long> qemu = TestSandbox.hostProcessesWith("-name " + sandboxName + " ");
+            assertThat(qemu).as("the QEMU of " + sandboxName).hasSize(1);
+            assertThat(ProcessHandle.of(qemu.get(0)).orElseThrow().destroyForcibly()).isTrue();
+            return;
+        }
         if (runtime.startsWith("docker")) {
             DockerDaemon.docker("kill", sandboxName);
             return;

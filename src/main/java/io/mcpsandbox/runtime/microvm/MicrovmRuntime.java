@@ -145,20 +145,19 @@ public final class MicrovmRuntime implements SandboxRuntime {
             if (seed) {
                 writeSeed(vmDir.resolve(QemuCommand.SEED_TAG), spec.workspaceFiles(), qemuUid);
             }
-            Path agentFifo = vmDir.resolve(QemuCommand.AGENT_CHARDEV);
-            Path consoleFifo = vmDir.resolve(QemuCommand.CONSOLE_CHARDEV);
-            for (Path base : List.of(agentFifo, consoleFifo)) {
-                FifoPipes.fifo(Path.of(base + ".in"), qemuUid);
-                FifoPipes.fifo(Path.of(base + ".out"), qemuUid);
-            }
+            // The channel is QEMU's stdio (opened here, root's); the console QEMU opens by name (its uid's).
+            Path toAgent = FifoPipes.fifo(vmDir.resolve("to-agent.fifo"), -1);
+            Path fromAgent = FifoPipes.fifo(vmDir.resolve("from-agent.fifo"), -1);
+            Path console = vmDir.resolve(QemuCommand.CONSOLE_CHARDEV);
+            FifoPipes.fifo(Path.of(console + ".in"), qemuUid);
+            FifoPipes.fifo(Path.of(console + ".out"), qemuUid);
             PrivatePaths.file(vmDir.resolve(MicrovmSandbox.QEMU_LOG));
             cgroup = SandboxCgroup.create(cgroups, SandboxCgroup.pathFor(spec.name()), hostLimits(spec.limits()),
                     QEMU_PIDS);
             List<String> argv = QemuCommand.argv(find(settings.qemu()).orElseThrow().toString(), settings.guest(),
                     acceleration(), vmDir, spec.rootfs(), spec.limits(), seed,
                     QemuCommand.hostTscKhz(Path.of("/proc/cpuinfo")));
-            pipes = FifoPipes.open(Path.of(agentFifo + ".in"), Path.of(agentFifo + ".out"),
-                    Path.of(consoleFifo + ".out"));
+            pipes = FifoPipes.open(toAgent, fromAgent, Path.of(console + ".out"));
             return new MicrovmSandbox(this, spec.name(), vmDir, uidBase, qemuUid, cgroup, pipes, owner, argv);
         } catch (IOException | RuntimeException e) {
             if (pipes != null) {

@@ -83,9 +83,7 @@ final class MicrovmSandbox implements PreparedSandbox, RunningSandbox {
                 "setpriv", "--reuid=" + qemuUid, "--regid=" + qemuUid, groups(), "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs", "--"));
         argv.addAll(qemuArgv);
-        ProcessBuilder pb = HostCommand.builder(argv).directory(vmDir.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+        ProcessBuilder pb = pipes.redirectChannel(HostCommand.builder(argv).directory(vmDir.toFile()))
                 .redirectError(ProcessBuilder.Redirect.appendTo(vmDir.resolve(QEMU_LOG).toFile()));
         pb.environment().put("CGROUP_PROCS",
                 cgroup.procsFiles().stream().map(Path::toString).collect(Collectors.joining(" ")));

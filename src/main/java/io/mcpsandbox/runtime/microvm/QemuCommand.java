@@ -13,7 +13,9 @@ import java.util.regex.Pattern;
 /**
  * The QEMU command line of one microVM (docs/microvm.md): {@code -M microvm} with no firmware, no PCI, no
  * network, no display, no monitor and no serial port; the guest's console and the agent's channel on one
- * virtio-serial device, each a pair of FIFOs in the VM's directory; the image root and its host binds as
+ * virtio-serial device: the console a pair of FIFOs in the VM's directory, the channel QEMU's own stdin and
+ * stdout (a stdio chardev sees the host's end close, and the guest's agent then reads end-of-file and exits, as
+ * in a container; a pipe chardev holds both ends itself and never would); the image root and its host binds as
  * read-only 9p shares; QEMU's own seccomp filter on. What guest/init needs travels on the kernel command line.
  */
 final class QemuCommand {
@@ -55,7 +57,7 @@ final class QemuCommand {
                 "-device", "virtio-serial-device",
                 "-chardev", "pipe,id=" + CONSOLE_CHARDEV + ",path=" + escape(vmDir.resolve(CONSOLE_CHARDEV)),
                 "-device", "virtconsole,chardev=" + CONSOLE_CHARDEV,
-                "-chardev", "pipe,id=" + AGENT_CHARDEV + ",path=" + escape(vmDir.resolve(AGENT_CHARDEV)),
+                "-chardev", "stdio,id=" + AGENT_CHARDEV + ",signal=off",
                 "-device", "virtserialport,chardev=" + AGENT_CHARDEV + ",name=" + AGENT_CHARDEV));
         if (accel.kvm()) {
             argv.addAll(List.of("-accel", "kvm", "-cpu", "host"));

@@ -109,7 +109,10 @@ static void write_all(int fd, const unsigned char *p, size_t n)
             n -= (size_t)w;
         } else if (w < 0 && errno == EAGAIN) {
             struct pollfd pf = { .fd = fd, .events = POLLOUT };
-            poll(&pf, 1, -1);
+            if (poll(&pf, 1, -1) > 0 && (pf.revents & (POLLHUP | POLLERR)) && !(pf.revents & POLLOUT)) {
+                fprintf(stderr, "mcp-agent: the host closed the channel\n");
+                finish(1);  /* a virtio port whose host end closed: nobody to report to */
+            }
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else {
@@ -1370,6 +1373,10 @@ static void setup(void)
 int main(int argc, char **argv)
 {
     become_user(argc, argv);
+    /* In a VM (--user) the channel is a virtio port: once its host end has closed, a blocking write would wait
+     * for a host that never comes back, where a pipe's fails. Non-blocking, write_all sees the hang-up. */
+    if (argc > 1 && fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK) < 0)
+        exit(1);
     setup();
     unsigned char ready[2 + sizeof AGENT_NAME - 1] = { 0, PROTOCOL_VERSION };
     memcpy(ready + 2, AGENT_NAME, sizeof AGENT_NAME - 1);

@@ -64,20 +64,23 @@ public final class MicrovmBenchmark {
     private static final double AIM_MS = 1000;
     private static final Duration HANDSHAKE = Duration.ofSeconds(120);
     private static final Duration SETTLE_LIMIT = Duration.ofSeconds(120);
+    private static final Duration IDLE_CPU_WINDOW = Duration.ofSeconds(5);
     private static final List<String> RUNTIMES = List.of(MicrovmRuntime.NAME, "runc", "runsc");
     private static final String POOLS = "microvm:host:python=1,runc:host:python=1,runsc:host:python=1";
 
-    record Options(int vmRuns, int runs, int warmup, Path out) {
+    record Options(int vmRuns, int runs, int warmup, long vmPauseMs, Path out) {
         static Options parse(String[] args) {
             int vmRuns = 8;
             int runs = 20;
             int warmup = 1;
+            long vmPauseMs = 0;
             Path out = Path.of("docs/benchmarks.md");
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--vm-runs" -> vmRuns = Integer.parseInt(args[++i]);
                     case "--runs" -> runs = Integer.parseInt(args[++i]);
                     case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                    case "--vm-pause-ms" -> vmPauseMs = Long.parseLong(args[++i]);
                     case "--quick" -> {
                         vmRuns = 2;
                         runs = 4;
@@ -87,16 +90,18 @@ public final class MicrovmBenchmark {
                     case "-h", "--help" -> {
                         System.out.println("""
                                 usage: MicrovmBenchmark [--vm-runs N (8)] [--runs N (20)] [--warmup N (1)] [--quick]
-                                                        [--out docs/benchmarks.md | --no-write]""");
+                                                        [--vm-pause-ms MS (0)] [--out docs/benchmarks.md | --no-write]
+                                --vm-pause-ms: with the pools full, wait this long more before each warm VM request""");
                         System.exit(0);
                     }
                     default -> throw new IllegalArgumentException("unknown option " + args[i] + " (try --help)");
                 }
             }
-            if (runs < 1 || vmRuns < 1 || vmRuns > runs || warmup < 0) {
-                throw new IllegalArgumentException("--runs >= 1, 1 <= --vm-runs <= --runs, --warmup >= 0");
+            if (runs < 1 || vmRuns < 1 || vmRuns > runs || warmup < 0 || vmPauseMs < 0) {
+                throw new IllegalArgumentException("--runs >= 1, 1 <= --vm-runs <= --runs, --warmup >= 0, "
+                        + "--vm-pause-ms >= 0");
             }
-            return new Options(vmRuns, runs, warmup, out);
+            return new Options(vmRuns, runs, warmup, vmPauseMs, out);
         }
 
         /** Whether the VM runs in round {@code round} (warm-up rounds first): spread evenly over the measured. */
@@ -115,7 +120,7 @@ public final class MicrovmBenchmark {
 
     /** An idle pooled sandbox: the processes in its memory cgroup, their VmRSS, its cgroup's usage, the rest. */
     record Idle(String runtime, String name, List<Long> pids, long insideKb, long cgroupKb, long outsideKb,
-                String qemuArgs, long qemuAnonKb, long qemuFileKb) {
+                String qemuArgs, long qemuAnonKb, long qemuFileKb, double cpuPercent) {
     }
 
     private final Options options;
@@ -349,6 +354,9 @@ public final class MicrovmBenchmark {
             }
             if (pooled) {
                 settle();
+                if (vm && options.vmPauseMs() > 0) {
+                    Thread.sleep(options.vmPauseMs());
+                }
             }
             ExecutionRequest.Builder request = ExecutionRequest.builder().language("python").code("print(1)");
             if (vm) {
@@ -408,12 +416,26 @@ public final class MicrovmBenchmark {
     // ------------------------------------------------------------------------------------------------ memory
 
     /** Each idle pooled sandbox: the processes in its memory cgroup and their VmRSS, the cgroup's usage. */
-    private void measureIdle() throws IOException {
+    private void measureIdle() throws IOException, InterruptedException {
         Map<String, String> runtimeOf = new HashMap<>();
         for (String rt : List.of("runc", "runsc")) {
             ((OciRuntime) runtime(rt)).listContainers().forEach(c -> runtimeOf.put(c, rt));
         }
-        for (String name : services.pool().heldNames()) {
+        // The CPU the idle sandboxes' processes use while they wait, over a window of IDLE_CPU_WINDOW.
+        List<String> held = List.copyOf(services.pool().heldNames());
+        Map<String, Long> ticks0 = new HashMap<>();
+        for (String name : held) {
+            ticks0.put(name, cpuTicks(ProcFs.pidsIn(ProcFs.memoryCgroup(name))));
+        }
+        long w0 = System.nanoTime();
+        Thread.sleep(IDLE_CPU_WINDOW.toMillis());
+        Map<String, Double> cpu = new HashMap<>();
+        double perTick = 1.0 / clockTicks();
+        for (String name : held) {
+            double seconds = (cpuTicks(ProcFs.pidsIn(ProcFs.memoryCgroup(name))) - ticks0.get(name)) * perTick;
+            cpu.put(name, 100 * seconds / ((System.nanoTime() - w0) / 1e9));
+        }
+        for (String name : held) {
             String rt = runtimeOf.getOrDefault(name,
                     Files.isDirectory(dataDir.resolve("vms").resolve(name)) ? MicrovmRuntime.NAME : "?");
             Path cgroup = ProcFs.memoryCgroup(name);
@@ -433,12 +455,38 @@ public final class MicrovmBenchmark {
                 }
             }
             idle.add(new Idle(rt, name, inside, inside.stream().mapToLong(ProcFs::vmRssKb).sum(),
-                    cgroupUsageKb(cgroup), outside, qemu, anon, file));
+                    cgroupUsageKb(cgroup), outside, qemu, anon, file, cpu.get(name)));
         }
         idle.sort((a, b) -> Integer.compare(RUNTIMES.indexOf(a.runtime()), RUNTIMES.indexOf(b.runtime())));
         for (Idle i : idle) {
-            System.out.printf(Locale.ROOT, "  idle pooled %s %s: %d process(es) %s, VmRSS %d KiB, cgroup %d KiB%n",
-                    i.runtime(), i.name(), i.pids().size(), i.pids(), i.insideKb(), i.cgroupKb());
+            System.out.printf(Locale.ROOT, "  idle pooled %s %s: %d process(es) %s, VmRSS %d KiB, cgroup %d KiB, "
+                    + "CPU %.1f %% of a core%n", i.runtime(), i.name(), i.pids().size(), i.pids(), i.insideKb(),
+                    i.cgroupKb(), i.cpuPercent());
+        }
+    }
+
+    /** utime + stime of these processes, clock ticks (0 for one that is gone). */
+    private static long cpuTicks(List<Long> pids) {
+        long sum = 0;
+        for (long pid : pids) {
+            try {
+                String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                sum += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            } catch (IOException | RuntimeException gone) {
+                // it ended
+            }
+        }
+        return sum;
+    }
+
+    /** The kernel's clock ticks per second for /proc/PID/stat (getconf CLK_TCK; 100 when unknown). */
+    private static long clockTicks() {
+        try {
+            return Long.parseLong(HostCommand.run(List.of("getconf", "CLK_TCK"), Duration.ofSeconds(10)).stdout()
+                    .strip());
+        } catch (IOException | RuntimeException e) {
+            return 100;
         }
     }
 
@@ -498,6 +546,12 @@ public final class MicrovmBenchmark {
         return s == null ? 0 : s.size();
     }
 
+    private String inOrder(String key) {
+        List<Long> s = get(key);
+        return s == null ? "–" : String.join(", ", s.stream().map(v -> String.format(Locale.ROOT, "%.0f", v / 1e6))
+                .toList());
+    }
+
     private String label(String rt) {
         return rt.equals(MicrovmRuntime.NAME) ? "microvm (`critical`)" : rt;
     }
@@ -535,7 +589,8 @@ public final class MicrovmBenchmark {
         md.append("microvm: `securityLevel: critical` (the selector's choice, checked on each result); runc and "
                 + "runsc: `runtime` set, default level. Cold: a server with `pool.enabled=false`. Warm: "
                 + "`pool.sandboxes=" + POOLS + "`; before each request the benchmark waited until every pool was "
-                + "full again and no teardown was pending.\n\n");
+                + "full again and no teardown was pending" + (options.vmPauseMs() > 0 ? ", and before each warm VM "
+                + "request " + options.vmPauseMs() + " ms more (`--vm-pause-ms`)" : "") + ".\n\n");
         md.append("| runtime | pool | n | p50 | p95 | min | pooled | p50 / bare python | p50 / raw `runc run` |\n")
                 .append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         double bare = p("bare python", 50);
@@ -557,6 +612,9 @@ public final class MicrovmBenchmark {
                 .append(ms(p("raw runc python", 95))).append(" | ").append(ms(p("raw runc python", 0)))
                 .append(" | – | ").append(ratio(raw, bare)).append(" | 1.00× |\n");
 
+        md.append("\nThe VM's samples in the order they ran (ms): boot ").append(inOrder("boot microvm"))
+                .append("; python cold ").append(inOrder("python microvm cold")).append("; python warm ")
+                .append(inOrder("python microvm warm")).append(".\n");
         double warmVm = p("python microvm warm", 50);
         double coldVm = p("python microvm cold", 50);
         md.append("\n- microvm warm / cold (p50): ").append(ratio(warmVm, coldVm))
@@ -582,11 +640,12 @@ public final class MicrovmBenchmark {
 
         md.append("\n### Memory of one idle pooled sandbox (booted, its python waiting)\n\n");
         md.append("| runtime | processes in its memory cgroup | their VmRSS (KiB) | the cgroup's usage (KiB) "
-                + "| the runtime's processes outside it, VmRSS (KiB) |\n|---|---:|---:|---:|---:|\n");
+                + "| the runtime's processes outside it, VmRSS (KiB) | their CPU while idle, over "
+                + IDLE_CPU_WINDOW.toSeconds() + " s (% of a core) |\n|---|---:|---:|---:|---:|---:|\n");
         for (Idle i : idle) {
             md.append("| ").append(i.runtime()).append(" | ").append(i.pids().size()).append(" | ")
                     .append(i.insideKb()).append(" | ").append(i.cgroupKb()).append(" | ").append(i.outsideKb())
-                    .append(" |\n");
+                    .append(" | ").append(String.format(Locale.ROOT, "%.1f", i.cpuPercent())).append(" |\n");
         }
         idle.stream().filter(i -> i.qemuArgs() != null).findFirst().ifPresent(i -> md.append(String.format(
                 Locale.ROOT, "%nThe VM: its QEMU process is the only process in its cgroup; VmRSS **%.1f MiB** "

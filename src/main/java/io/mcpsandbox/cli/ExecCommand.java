@@ -74,11 +74,11 @@ final class ExecCommand implements Callable<Integer> {
     String language;
 
     @Option(names = "--runtime", paramLabel = "NAME",
-            description = "Runtime to use (runc, runsc, ...); wins over --security-level.")
+            description = "Runtime to use (runc, runsc, microvm, docker, ...); wins over --security-level.")
     String runtime;
 
     @Option(names = "--security-level", paramLabel = "LEVEL",
-            description = "low, medium (default), high, critical. Never downgraded.")
+            description = "low, medium (default), high (gVisor), critical (a QEMU microVM). Never downgraded.")
     String securityLevel;
 
     @Option(names = "--image", paramLabel = "REF", description = "Image to run in, as a reference such as "

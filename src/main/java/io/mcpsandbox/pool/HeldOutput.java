@@ -2,12 +2,15 @@ package io.mcpsandbox.pool;
 
 import io.mcpsandbox.runtime.agent.ProgramRun;
 import java.io.ByteArrayOutputStream;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * The output of a program started ahead, before anyone owns it: kept (bounded) until {@link #attach} names the
  * execution's sink, then handed over, and everything after goes straight there. A started-ahead interpreter
- * prints nothing before its go; what it might print (a warning of the interpreter's own) is the execution's, as
- * it would be on a cold start.
+ * prints one byte before its go, {@link WarmStarter#READY} on stderr once it is loaded: that byte is taken here
+ * (it completes {@link #ready}) and never reaches the execution. Anything else it might print (a warning of the
+ * interpreter's own) is the execution's, as it would be on a cold start.
  */
 final class HeldOutput implements ProgramRun.OutputSink {
     /** What is kept per stream before an owner exists; beyond, the bytes are dropped. */
@@ -16,6 +19,12 @@ final class HeldOutput implements ProgramRun.OutputSink {
     private final ByteArrayOutputStream heldOut = new ByteArrayOutputStream();
     private final ByteArrayOutputStream heldErr = new ByteArrayOutputStream();
     private ProgramRun.OutputSink target;
+    private final CompletableFuture<Void> ready = new CompletableFuture<>();
+
+    /** Completes when the interpreter has said it is loaded and waits for its go. */
+    CompletableFuture<Void> ready() {
+        return ready;
+    }
 
     /** From now on output goes to {@code sink}, starting with what was kept. Once. */
     synchronized void attach(ProgramRun.OutputSink sink) {
@@ -44,9 +53,25 @@ final class HeldOutput implements ProgramRun.OutputSink {
     public synchronized void stderr(byte[] chunk) {
         if (target != null) {
             target.stderr(chunk);
-        } else {
-            keep(heldErr, chunk);
+            return;
         }
+        int at = ready.isDone() ? -1 : indexOf(chunk, WarmStarter.READY);
+        if (at < 0) {
+            keep(heldErr, chunk);
+            return;
+        }
+        keep(heldErr, Arrays.copyOfRange(chunk, 0, at));
+        keep(heldErr, Arrays.copyOfRange(chunk, at + 1, chunk.length));
+        ready.complete(null);
+    }
+
+    private static int indexOf(byte[] chunk, byte b) {
+        for (int i = 0; i < chunk.length; i++) {
+            if (chunk[i] == b) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static void keep(ByteArrayOutputStream held, byte[] chunk) {

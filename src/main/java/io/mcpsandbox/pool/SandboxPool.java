@@ -341,6 +341,9 @@ public final class SandboxPool implements AutoCloseable {
             }
             WaitingInterpreter interpreter = pool.starterArgv == null ? null
                     : WaitingInterpreter.start(channel, pool.starterArgv, template);
+            if (interpreter != null) {
+                interpreter.awaitLoaded(HANDSHAKE); // ready means loaded, not merely started
+            }
             return new WarmSandbox(pool.key, prepared, running, channel, agentLog, rootfs, template.limits(),
                     interpreter, this::kick);
         } catch (Exception e) {

@@ -4,7 +4,12 @@ import io.mcpsandbox.policy.ExecutionPlan;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.ProgramRun;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * An interpreter started ahead in a pooled sandbox, waiting for its go ({@link WarmStarter}). It was started with
@@ -26,6 +31,29 @@ public final class WaitingInterpreter {
         HeldOutput output = new HeldOutput();
         ProgramRun run = ProgramRun.startHeld(channel, argv, template.env(), template.workDir(), output);
         return new WaitingInterpreter(run, output);
+    }
+
+    /**
+     * Waits until the interpreter has loaded and waits for its go (under TCG, a microVM's python takes about a
+     * second to load: a pool that handed it out earlier would hand that second to the request).
+     *
+     * @throws IOException it ended first, or did not say so within {@code timeout}
+     */
+    void awaitLoaded(Duration timeout) throws IOException {
+        try {
+            CompletableFuture.anyOf(output.ready(), run.end())
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new IOException("the interpreter did not load within " + timeout.toMillis() + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the interpreter loaded", e);
+        } catch (ExecutionException e) {
+            throw new IOException("the interpreter failed: " + e.getCause(), e);
+        }
+        if (!output.ready().isDone()) {
+            throw new IOException("the interpreter ended before it was loaded");
+        }
     }
 
     /** Still waiting: it has not ended (killed, out of memory, or its sandbox gone). */

@@ -18,6 +18,8 @@ enum WarmStarter {
 
     /** The go: sent as the first byte of the program's stdin once its file is in place. */
     static final byte GO = 1;
+    /** What the starter writes on stderr once its interpreter has loaded and waits for the go (taken by the pool). */
+    static final byte READY = 1;
 
     private final String resource;
     private final String codeFlag;

@@ -1,9 +1,11 @@
-// A warm pool's node, started ahead as `node -e <this> FILE`: it waits for the host's go (one byte on stdin,
-// sent once FILE is in place), then runs FILE as `node FILE` would (the main module, require.main, argv). The
+// A warm pool's node, started ahead as `node -e <this> FILE`: loaded, it says so (one byte, 0x01, on stderr,
+// which the pool takes and the program never sees) and waits for the host's go (one byte on stdin, sent once
+// FILE is in place), then runs FILE as `node FILE` would (the main module, require.main, argv). The
 // rest of stdin is the program's. Nothing of the program's runs before the go.
 (function () {
   const fs = require('fs');
   const go = Buffer.alloc(1);
+  fs.writeSync(2, Buffer.from([1]));
   let n;
   for (;;) {
     try {

@@ -1,11 +1,13 @@
-# A warm pool's python, started ahead as `python3 -c <this> FILE`: it waits for the host's go (one byte on
-# stdin, sent once FILE is in place), then runs FILE as `python3 FILE` would: as __main__, with sys.argv,
+# A warm pool's python, started ahead as `python3 -c <this> FILE`: loaded, it says so (one byte, 0x01, on stderr,
+# which the pool takes and the program never sees) and waits for the host's go (one byte on stdin, sent once
+# FILE is in place), then runs FILE as `python3 FILE` would: as __main__, with sys.argv,
 # sys.path[0] and __file__ as for a script, and a traceback that shows the program's frames only. The rest of
 # stdin is the program's. Nothing of the program's runs before the go, and no module is imported here that a
 # plain start would not have imported.
 def _mcp_sandbox_start():
     import os
     import sys
+    os.write(2, b"\x01")
     if os.read(0, 1) != b"\x01":
         os._exit(0)  # the pool closed it without a program: nothing to run
     path = sys.argv[1]

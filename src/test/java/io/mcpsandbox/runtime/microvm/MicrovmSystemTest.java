@@ -521,16 +521,11 @@ class MicrovmSystemTest {
     void aGuestWhoseAgentNeverAnswersEndsWithinTheTimeout(@TempDir Path tmp) throws IOException {
         Path guest = brokenGuest(tmp, "/bin/busybox sleep 100000");
         ExecutionResult r = runOn(guest, 10_000);
-        assertThat(r.status()).as(r.reason()).isIn(ExecutionStatus.ERROR, ExecutionStatus.TIMEOUT);
-        assertThat(r.reason()).isNotBlank();
+        // No program ever ran: the sandbox failed (error), it is not the program's timeout.
+        assertThat(r.status()).as(r.reason()).isEqualTo(ExecutionStatus.ERROR);
+        assertThat(r.reason()).contains("never answered").contains("10000 ms");
         assertThat(r.stdout()).isEmpty();
-        if (r.status() == ExecutionStatus.TIMEOUT) {
-            // As on every runtime: the host killed the sandbox at the deadline (SIGKILL, 128 + 9).
-            assertThat(r.reason()).contains("timeout");
-            assertThat(r.exitCode()).as(r.reason()).isIn(null, 137);
-        } else {
-            assertThat(r.exitCode()).as("no made-up exit code").isNull();
-        }
+        assertThat(r.exitCode()).as("no made-up exit code").isNull();
         assertThat(r.durationMs()).as("within the 10 s timeout").isLessThan(15_000);
     }
 

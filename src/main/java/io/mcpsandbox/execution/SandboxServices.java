@@ -227,12 +227,21 @@ public final class SandboxServices implements AutoCloseable {
      * host image no test sandbox runs (see {@link #testSandboxAllowed()}) and the probe alone decides.
      */
     public List<RuntimeInfo> verifyRuntimes() {
+        return verifyRuntimes(true);
+    }
+
+    /**
+     * As {@link #verifyRuntimes()}; with {@code slowOnesToo} false, a runtime that is not
+     * {@link SandboxRuntime#quickToStart() quick to start} is judged by its probe alone ({@code serve}'s start).
+     */
+    public List<RuntimeInfo> verifyRuntimes(boolean slowOnesToo) {
         List<RuntimeInfo> infos = new ArrayList<>();
         for (SandboxRuntime runtime : registry.all()) {
             RuntimeInfo info = registry.probe(runtime);
             registry.update(info);
             // The settings refuse every request for an excluded runtime, the test sandbox's too.
-            if (info.usable() && testSandboxAllowed() && selector.exclusion(runtime).isEmpty()) {
+            if (info.usable() && testSandboxAllowed() && selector.exclusion(runtime).isEmpty()
+                    && (slowOnesToo || runtime.quickToStart())) {
                 ExecutionResult smoke = executions.execute(ExecutionRequest.builder().runtime(runtime.name())
                         .image(HostImage.NAME).command("true")
                         .limits(new LimitsRequest(30_000L, null, null, null, null)).build());

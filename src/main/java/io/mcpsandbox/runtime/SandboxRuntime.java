@@ -22,6 +22,15 @@ public interface SandboxRuntime {
     PreparedSandbox prepare(SandboxSpec spec) throws SandboxException;
 
     /**
+     * Whether a sandbox starts in well under a second here, so that {@code serve} may run a test sandbox on it at
+     * every start ({@code runtimes} always does). A VM under emulation takes seconds of a core: its probe alone
+     * decides at {@code serve}.
+     */
+    default boolean quickToStart() {
+        return true;
+    }
+
+    /**
      * The crash recovery of this runtime's backend (shared by the runtimes of one backend). A backend that
      * leaves anything on the host (containers, mounts, directories, cgroups) must return its own reaper.
      */

@@ -162,9 +162,9 @@ class ExecCommandTest {
         assertThat(json.json().path("exitCode").isNull()).isTrue();
         assertThat(json.json().path("reason").asString()).startsWith("timeoutMs:").contains("limits.max.timeout");
 
-        Run plain = cli("exec", "--security-level", "critical", "--", "true");
+        Run plain = cli("exec", "--runtime", "runc", "--security-level", "high", "--", "true");
         assertThat(plain.exitCode()).isEqualTo(2);
-        assertThat(plain.stderr()).contains("rejected").contains("critical");
+        assertThat(plain.stderr()).contains("rejected").contains("high");
     }
 
     @Test

@@ -156,7 +156,8 @@ class RuntimeSelectorTest {
         }
         assertThat(p.select(request().runtime("runsc"))).isEqualTo("runsc");
         assertThat(p.select(request().runtime("docker-runsc"))).isEqualTo("docker-runsc");
-        // critical: nothing of this build provides it, so nothing is picked, explicitly or not.
+        // critical: nothing in this registry provides it (no microvm, no kata), so nothing is picked, explicitly
+        // or not: a level is never downgraded.
         Policy critical = policy("MCP_SANDBOX_SECURITY_MINIMUM_LEVEL", "critical");
         critical.rejected(request().runtime("runsc"), "runtime", "security.minimum-level");
         critical.rejected(request(), "securityLevel", "critical");

@@ -72,6 +72,12 @@ public final class MicrovmRuntime implements SandboxRuntime {
         return LEVELS;
     }
 
+    /** A boot takes seconds of a core under TCG: {@code serve} does not boot one at every start. */
+    @Override
+    public boolean quickToStart() {
+        return acceleration().kvm();
+    }
+
     @Override
     public LeftoverReaper leftovers() {
         return leftovers;

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -45,6 +46,15 @@ public final class HostCommand {
         env.clear();
         env.put("PATH", HOST_PATH);
         return pb;
+    }
+
+    /** {@link #resolve}, or empty when the program is not installed. */
+    public static Optional<Path> find(String program) {
+        try {
+            return Optional.of(Path.of(resolve(program)));
+        } catch (IllegalArgumentException notInstalled) {
+            return Optional.empty();
+        }
     }
 
     /** The absolute path of a program: itself if absolute, else the first executable match on HOST_PATH. */

@@ -63,6 +63,26 @@ public final class OwnerLock implements AutoCloseable {
         return Optional.of(new OwnerLock(file, lock));
     }
 
+    /**
+     * Whether a live process holds this owner lock (its sandbox is running or being torn down). Only looks: a
+     * free lock is released again and its file left for the reaper. In doubt (an I/O error), held.
+     */
+    public static boolean heldByLiveProcess(Path file) {
+        try {
+            if (!Files.exists(file)) {
+                return false;
+            }
+            Optional<OwnerLock> lock = tryAcquire(file);
+            if (lock.isPresent()) {
+                lock.get().lock().channel().close(); // releases the lock with the channel
+                return false;
+            }
+            return true;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
     /** Deletes the lock file, then releases the lock. */
     @Override
     public void close() {

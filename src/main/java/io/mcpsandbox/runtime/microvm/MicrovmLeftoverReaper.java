@@ -65,17 +65,7 @@ final class MicrovmLeftoverReaper implements LeftoverReaper {
 
     @Override
     public boolean ownedByLiveProcess(String sandboxName) {
-        try {
-            Optional<OwnerLock> lock = OwnerLock.tryAcquire(OwnerLock.fileFor(vmsDir, sandboxName));
-            if (lock.isPresent()) {
-                lock.get().lock().release(); // only looking: the file stays for the reaper
-                lock.get().lock().channel().close();
-                return false;
-            }
-            return Files.exists(OwnerLock.fileFor(vmsDir, sandboxName));
-        } catch (IOException e) {
-            return true;
-        }
+        return OwnerLock.heldByLiveProcess(OwnerLock.fileFor(vmsDir, sandboxName));
     }
 
     /** The VM directories (named as their sandbox); lock files and anything else are not VMs. */

@@ -101,12 +101,12 @@ public final class MicrovmRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(NAME, null, io.mcpsandbox.config.SandboxConfig.agentMissing(agent), LEVELS);
         }
         for (String tool : List.of("setpriv", "unshare")) {
-            if (find(tool).isEmpty()) {
+            if (HostCommand.find(tool).isEmpty()) {
                 return RuntimeInfo.unusable(NAME, null, tool + " is missing (Debian package util-linux): QEMU runs "
                         + "as an unprivileged user in an empty network namespace", LEVELS);
             }
         }
-        Optional<Path> qemu = find(settings.qemu());
+        Optional<Path> qemu = HostCommand.find(settings.qemu());
         if (qemu.isEmpty()) {
             return RuntimeInfo.unusable(NAME, null, settings.qemu() + " is not installed (Debian package "
                     + "qemu-system-x86; not found on " + HostCommand.HOST_PATH + ")", LEVELS);
@@ -160,7 +160,8 @@ public final class MicrovmRuntime implements SandboxRuntime {
             PrivatePaths.file(vmDir.resolve(MicrovmSandbox.QEMU_LOG));
             cgroup = SandboxCgroup.create(cgroups, SandboxCgroup.pathFor(spec.name()), hostLimits(spec.limits()),
                     QEMU_PIDS);
-            List<String> argv = QemuCommand.argv(find(settings.qemu()).orElseThrow().toString(), settings.guest(),
+            String qemu = HostCommand.find(settings.qemu()).orElseThrow().toString();
+            List<String> argv = QemuCommand.argv(qemu, settings.guest(),
                     acceleration(), vmDir, spec.rootfs(), spec.limits(), seed,
                     QemuCommand.hostTscKhz(Path.of("/proc/cpuinfo")));
             pipes = FifoPipes.open(toAgent, fromAgent, Path.of(console + ".out"));
@@ -228,11 +229,4 @@ public final class MicrovmRuntime implements SandboxRuntime {
         return cgroups;
     }
 
-    static Optional<Path> find(String program) {
-        try {
-            return Optional.of(Path.of(HostCommand.resolve(program)));
-        } catch (IllegalArgumentException notInstalled) {
-            return Optional.empty();
-        }
-    }
 }

@@ -85,24 +85,7 @@ public final class OciLeftoverReaper implements LeftoverReaper {
     /** Whether a live process holds the sandbox's owner lock (it is running or being torn down). */
     @Override
     public boolean ownedByLiveProcess(String name) {
-        try {
-            Path lockFile = OwnerLock.fileFor(bundlesDir, name);
-            if (!Files.exists(lockFile)) {
-                return false;
-            }
-            Optional<OwnerLock> lock = OwnerLock.tryAcquire(lockFile);
-            lock.ifPresent(l -> {
-                try {
-                    l.lock().release(); // only looking: leave the file for the reaper
-                    l.lock().channel().close();
-                } catch (IOException ignored) {
-                    // released with the channel
-                }
-            });
-            return lock.isEmpty();
-        } catch (IOException e) {
-            return true; // in doubt, not ours to close
-        }
+        return OwnerLock.heldByLiveProcess(OwnerLock.fileFor(bundlesDir, name));
     }
 
     /** The lock of a dead owner, or empty when a live process owns the sandbox. */

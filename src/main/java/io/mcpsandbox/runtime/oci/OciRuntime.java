@@ -135,7 +135,7 @@ public final class OciRuntime implements SandboxRuntime {
             return RuntimeInfo.unusable(name(), null, BundleWriter.NSENTER + " is missing (Debian package util-linux): "
                     + "it sets each sandbox's inotify limits before the program starts", levels());
         }
-        Optional<Path> binary = findOnPath(flavor.binary()); // the same lookup HostCommand runs it with
+        Optional<Path> binary = HostCommand.find(flavor.binary()); // the same lookup HostCommand runs it with
         if (binary.isEmpty()) {
             return RuntimeInfo.unusable(name(), null, flavor.binary() + " is not installed (not found on "
                     + HostCommand.HOST_PATH + ")", levels());
@@ -235,13 +235,6 @@ public final class OciRuntime implements SandboxRuntime {
         return r.stdout().lines().map(String::trim).filter(s -> !s.isEmpty()).toList();
     }
 
-    static Optional<Path> findOnPath(String binary) {
-        try {
-            return Optional.of(Path.of(HostCommand.resolve(binary)));
-        } catch (IllegalArgumentException notInstalled) {
-            return Optional.empty();
-        }
-    }
 
     private static String firstVersionLine(String text) {
         return text.lines().map(String::trim).filter(l -> !l.isEmpty()).findFirst().orElse("unknown");

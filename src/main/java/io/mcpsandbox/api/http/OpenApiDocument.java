@@ -420,9 +420,9 @@ final class OpenApiDocument {
         p.set("at", type("string").put("format", "date-time").put("description", "When its execution started"));
         p.set("executionId", type("string"));
         p.set("userId", type("string"));
-        p.set("sessionId", NODES.objectNode().<ObjectNode>set("type", NODES.arrayNode().add("string").add("null")));
-        p.set("runtime", NODES.objectNode().<ObjectNode>set("type", NODES.arrayNode().add("string").add("null")));
-        p.set("image", NODES.objectNode().<ObjectNode>set("type", NODES.arrayNode().add("string").add("null")));
+        p.set("sessionId", nullable("string"));
+        p.set("runtime", nullable("string"));
+        p.set("image", nullable("string"));
         p.set("type", type("string").put("description", "e.g. dlp.aws_access_key, network.connection_refused"));
         ObjectNode severity = type("string");
         severity.set("enum", NODES.arrayNode().add("low").add("medium").add("high").add("critical"));
@@ -447,9 +447,9 @@ final class OpenApiDocument {
         ObjectNode runtime = object(NODES.objectNode()
                 .<ObjectNode>set("runtime", type("string"))
                 .<ObjectNode>set("executions", type("integer"))
-                .<ObjectNode>set("p50Ms", type("number"))
-                .<ObjectNode>set("p95Ms", type("number"))
-                .set("p99Ms", type("number")));
+                .<ObjectNode>set("p50Ms", nullable("number"))
+                .<ObjectNode>set("p95Ms", nullable("number"))
+                .set("p99Ms", nullable("number")));
         ObjectNode pool = object(NODES.objectNode()
                 .<ObjectNode>set("key", type("string").put("description", "runtime/image/language, e.g. "
                         + "runc/host/python"))
@@ -457,7 +457,8 @@ final class OpenApiDocument {
                 .<ObjectNode>set("ready", type("integer"))
                 .<ObjectNode>set("hits", type("integer"))
                 .<ObjectNode>set("misses", type("integer"))
-                .set("hitRate", type("number").put("minimum", 0).put("maximum", 1)));
+                .set("hitRate", nullable("number").put("minimum", 0).put("maximum", 1)
+                        .put("description", "hits / (hits + misses); null before the first take")));
         return object(NODES.objectNode()
                 .<ObjectNode>set("generatedAt", type("string").put("format", "date-time"))
                 .<ObjectNode>set("activeExecutions", type("integer"))
@@ -466,28 +467,40 @@ final class OpenApiDocument {
                 .<ObjectNode>set("statuses", type("object").put("description", "Executions by status, e.g. "
                         + "{completed: 12}").set("additionalProperties", type("integer")))
                 .<ObjectNode>set("securityEvents", type("object").put("description", "Security events by "
-                        + "type/severity, e.g. {\"secret/high\": 2}").set("additionalProperties", type("integer")))
+                        + "type/severity, e.g. {\"dlp.aws_access_key/high\": 2}")
+                        .set("additionalProperties", type("integer")))
                 .set("pools", array(pool)));
     }
 
     private static ObjectNode images() {
+        ObjectNode finding = object(NODES.objectNode()
+                .<ObjectNode>set("severity", type("string"))
+                .<ObjectNode>set("id", type("string"))
+                .<ObjectNode>set("package", type("string"))
+                .<ObjectNode>set("installedVersion", type("string"))
+                .set("fixedVersion", type("string")));
         ObjectNode scan = object(NODES.objectNode()
                 .<ObjectNode>set("scannedAt", type("string").put("format", "date-time"))
                 .<ObjectNode>set("critical", type("integer"))
                 .<ObjectNode>set("high", type("integer"))
-                .set("findings", array(type("object"))));
+                .<ObjectNode>set("analysed", type("boolean").put("description", "false when the scanner found "
+                        + "nothing it could check: an empty report is then no clean bill"))
+                .set("findings", array(finding).put("description", "The first critical and high findings")));
         ObjectNode image = object(NODES.objectNode()
                 .<ObjectNode>set("name", type("string"))
                 .<ObjectNode>set("kind", type("string"))
-                .<ObjectNode>set("digest", NODES.objectNode().set("type", NODES.arrayNode().add("string").add("null")))
-                .<ObjectNode>set("sizeBytes", NODES.objectNode().set("type", NODES.arrayNode().add("integer")
-                        .add("null")))
+                .<ObjectNode>set("digest", nullable("string"))
+                .<ObjectNode>set("sizeBytes", type("integer"))
                 .<ObjectNode>set("unpacked", type("boolean"))
                 .set("scan", NODES.objectNode().set("oneOf", NODES.arrayNode().add(type("null")).add(scan))));
         return object(NODES.objectNode()
                 .<ObjectNode>set("scanner", type("string").put("description", "The scanner and its version, or "
                         + "'not installed: ...'"))
                 .set("images", array(image)));
+    }
+
+    private static ObjectNode nullable(String type) {
+        return NODES.objectNode().set("type", NODES.arrayNode().add(type).add("null"));
     }
 
     private static ObjectNode object(ObjectNode properties) {

@@ -62,7 +62,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!stdio && http == null) {
+        if (!stdio && http == null && !cluster) {
             System.err.println("mcp-sandbox serve: give --stdio, --http HOST:PORT, or both");
             return 2;
         }

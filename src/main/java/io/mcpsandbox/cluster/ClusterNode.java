@@ -114,9 +114,10 @@ public final class ClusterNode implements AutoCloseable {
             draining = flagged;
             NodeReport r = bounded(report.get());
             redis.heartbeat(id, url, version, r, flagged, joinedAt, settings.deadAfter());
-            if (redisDown || !registered) {
-                log.warn("cluster: node {} {} the cluster in Redis at {} as {}", id,
-                        redisDown ? "is back in" : "joined", redis.maskedUrl(), url);
+            if (redisDown) {
+                log.warn("cluster: Redis answers again: node {} is back in the cluster as {}", id, url);
+            } else if (!registered) {
+                log.info("cluster: node {} joined the cluster in Redis at {} as {}", id, redis.maskedUrl(), url);
             }
             registered = true;
             redisDown = false;

@@ -1,0 +1,179 @@
+package io.mcpsandbox.cluster;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.testing.SystemTest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+import redis.clients.jedis.Jedis;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * Issue 17 step 1 with real processes: two {@code serve --cluster} nodes on one redis-server see each other in
+ * {@code cluster status} and {@code /v1/cluster}; nodes with another secret or protocol are refused and never
+ * listed; a node killed with SIGKILL shows dead after {@code cluster.dead-after} and comes back as itself.
+ */
+@SystemTest
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ClusterMembershipSystemTest {
+    private static final String SECRET = "membership-test-secret-0123456789abcdef";
+    @TempDir
+    static Path dir;
+    private static RedisServerProcess redis;
+    private static ClusterServe a;
+    private static ClusterServe b;
+
+    @BeforeAll
+    static void startTwoNodes() throws Exception {
+        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
+        a = new ClusterServe("a", redis.url(), SECRET, true, Map.of());
+        b = new ClusterServe("b", redis.url(), SECRET, true, Map.of());
+        CompletableFuture<ClusterServe> startA = CompletableFuture.supplyAsync(() -> started(a));
+        CompletableFuture<ClusterServe> startB = CompletableFuture.supplyAsync(() -> started(b));
+        startA.join();
+        startB.join();
+    }
+
+    private static ClusterServe started(ClusterServe s) {
+        try {
+            return s.start();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @AfterAll
+    static void stopAll() throws Exception {
+        for (ClusterServe s : new ClusterServe[] {a, b}) {
+            if (s != null) {
+                s.close();
+            }
+        }
+        if (redis != null) {
+            redis.close();
+        }
+    }
+
+    private static Map<String, JsonNode> byId(JsonNode status) {
+        Map<String, JsonNode> nodes = new HashMap<>();
+        status.get("nodes").forEach(n -> nodes.put(n.get("id").asString(), n));
+        return nodes;
+    }
+
+    @Test
+    @Order(1)
+    void twoNodesSeeEachOtherInStatusAndOnTheApi() throws Exception {
+        assertThat(a.nodeId()).isNotEqualTo(b.nodeId());
+        assertThat(a.advertised()).isEqualTo("http://127.0.0.1:" + a.port());
+
+        JsonNode status = a.status();
+        Map<String, JsonNode> nodes = byId(status);
+        assertThat(nodes).containsOnlyKeys(a.nodeId(), b.nodeId());
+        for (ClusterServe s : List.of(a, b)) {
+            JsonNode n = nodes.get(s.nodeId());
+            assertThat(n.get("state").asString()).isEqualTo("active");
+            assertThat(n.get("url").asString()).isEqualTo("http://127.0.0.1:" + s.port());
+            assertThat(StreamSupport.stream(n.get("runtimes").spliterator(), false).map(JsonNode::asString))
+                    .containsExactly("runc");
+            assertThat(n.get("capacity").get("maxInFlight").asInt()).isPositive();
+            assertThat(n.get("capacity").get("active").asInt()).isZero();
+        }
+        assertThat(status.get("counts").get("active").asInt()).isEqualTo(2);
+
+        HttpResponse<String> api = b.send(ClusterServe.ADMIN, "GET", "/v1/cluster", null);
+        assertThat(api.statusCode()).as(api.body()).isEqualTo(200);
+        JsonNode body = ClusterServe.JSON.readTree(api.body());
+        assertThat(body.get("self").asString()).isEqualTo(b.nodeId());
+        assertThat(byId(body)).containsOnlyKeys(a.nodeId(), b.nodeId());
+        assertThat(byId(body).get(a.nodeId()).get("url").asString()).isEqualTo(a.advertised());
+
+        HttpResponse<String> user = b.send(ClusterServe.USER, "GET", "/v1/cluster", null);
+        assertThat(user.statusCode()).isEqualTo(403);
+        assertThat(b.send(null, "GET", "/v1/cluster", null).statusCode()).isEqualTo(401);
+
+        String metrics = a.send(ClusterServe.USER, "GET", "/metrics", null).body();
+        assertThat(metrics).contains("mcp_sandbox_cluster_nodes{state=\"active\"} 2.0")
+                .contains("mcp_sandbox_cluster_nodes{state=\"dead\"} 0.0");
+
+        ClusterServe.Run text = a.cli("cluster", "status");
+        assertThat(text.exitCode()).isZero();
+        assertThat(text.stdout()).contains(a.nodeId()).contains(b.nodeId()).contains("2 active, 0 draining, 0 dead");
+    }
+
+    @Test
+    @Order(2)
+    void nodesWithAnotherSecretOrProtocolAreRefusedAndNeverListed() throws Exception {
+        ClusterServe wrongSecret = new ClusterServe("wrong-secret", redis.url(), "not-the-cluster-secret-0123456789ab",
+                true, Map.of("MCP_SANDBOX_CLUSTER_NODE_ID", "intruder"));
+        try {
+            ClusterServe.Refused r = wrongSecret.startExpectingRefusal();
+            assertThat(r.exitCode()).isNotZero();
+            assertThat(r.output()).contains("refusing to join the cluster").contains("another cluster.secret")
+                    .doesNotContain("not-the-cluster-secret").doesNotContain(SECRET);
+            ClusterServe.Run cli = wrongSecret.cli("cluster", "status");
+            assertThat(cli.exitCode()).isEqualTo(4);
+            assertThat(cli.stderr()).contains("another cluster.secret");
+        } finally {
+            wrongSecret.discard();
+        }
+
+        // A cluster of another protocol version, in database 1 of the same Redis.
+        try (Jedis j = redis.client()) {
+            j.select(1);
+            j.set(ClusterRedis.META, "2 " + ClusterSecret.of(SECRET).joinProof());
+        }
+        ClusterServe otherVersion = new ClusterServe("other-version", redis.url() + "/1", SECRET, true,
+                Map.of("MCP_SANDBOX_CLUSTER_NODE_ID", "old-version"));
+        try {
+            ClusterServe.Refused r = otherVersion.startExpectingRefusal();
+            assertThat(r.exitCode()).isNotZero();
+            assertThat(r.output()).contains("refusing to join the cluster").contains("speaks cluster protocol 2");
+        } finally {
+            otherVersion.discard();
+        }
+        try (Jedis j = redis.client()) {
+            j.select(1);
+            assertThat(j.exists(ClusterRedis.INDEX)).isFalse();
+            assertThat(j.keys(ClusterRedis.PREFIX + "node:*")).isEmpty();
+        }
+        assertThat(byId(a.status())).containsOnlyKeys(a.nodeId(), b.nodeId());
+    }
+
+    @Test
+    @Order(3)
+    void aKilledNodeShowsDeadAndComesBackAsItself() throws Exception {
+        String id = b.nodeId();
+        b.kill();
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(300))
+                .until(() -> byId(a.status()).get(id).get("state").asString().equals("dead"));
+        JsonNode dead = byId(a.status()).get(id);
+        assertThat(dead.get("url").asString()).as("its last address").isEqualTo(b.advertised());
+        assertThat(dead.get("heartbeatAt").isNull()).isFalse();
+        await().atMost(Duration.ofSeconds(5)).until(() -> a.send(ClusterServe.USER, "GET", "/metrics", null).body()
+                .contains("mcp_sandbox_cluster_nodes{state=\"dead\"} 1.0"));
+
+        b.start(); // the same state directory
+        assertThat(b.nodeId()).isEqualTo(id);
+        JsonNode back = byId(a.status()).get(id);
+        assertThat(back.get("state").asString()).isEqualTo("active");
+        assertThat(back.get("url").asString()).isEqualTo("http://127.0.0.1:" + b.port());
+
+        b.stop();
+        assertThat(byId(a.status())).as("a clean stop leaves at once").containsOnlyKeys(a.nodeId());
+    }
+}

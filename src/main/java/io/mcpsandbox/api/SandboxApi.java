@@ -154,6 +154,11 @@ public final class SandboxApi implements AutoCloseable {
         return metrics;
     }
 
+    /** The catalog's images and what their vulnerability scans found (never starts a scan). */
+    public ImageViews.Images images() throws java.io.IOException {
+        return ImageViews.of(services.images(), services.imageScans().scanner());
+    }
+
     public JsonMapper json() {
         return json;
     }

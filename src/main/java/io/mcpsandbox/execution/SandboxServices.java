@@ -286,6 +286,11 @@ public final class SandboxServices implements AutoCloseable {
         });
     }
 
+    /** Every image of the catalog (the built-in host image first), as {@code images list} shows them. */
+    public List<io.mcpsandbox.image.CatalogImage> images() throws IOException {
+        return images.catalog().list();
+    }
+
     /** What the host's Linux security module adds to every sandbox (or why nothing). */
     public HostLsm lsm() {
         return lsm;

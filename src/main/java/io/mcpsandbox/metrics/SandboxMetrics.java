@@ -39,6 +39,11 @@ public final class SandboxMetrics implements AutoCloseable {
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final ExecutionsPerMinute perMinute = new ExecutionsPerMinute();
+    // Registered up front: a scrape shows 0 before the first report, so a rise is visible.
+    private final Counter cspReports = Counter.builder("mcp.sandbox.console.csp.reports")
+            .description("Content-Security-Policy violations browsers reported from the console")
+            .register(registry);
 
     /**
      * @param activeExecutions how many executions are running right now
@@ -151,6 +156,7 @@ public final class SandboxMetrics implements AutoCloseable {
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */
     public void recordResult(ExecutionResult result) {
+        perMinute.add(java.time.Instant.now(), result.status() == ExecutionStatus.ERROR);
         String runtime = result.runtime() == null ? "none" : result.runtime();
         Counter.builder("mcp.sandbox.executions")
                 .description("Executions by runtime and final status")
@@ -190,6 +196,19 @@ public final class SandboxMetrics implements AutoCloseable {
         int colon = reason.indexOf(':');
         String field = colon > 0 ? reason.substring(0, colon) : "other";
         return field.matches("[A-Za-z][A-Za-z0-9_.]{0,40}") ? field : "other";
+    }
+
+    /** What the console's performance page shows, from these meters. */
+    public MetricsSummary summary() {
+        return MetricsSummary.read(registry, perMinute, java.time.Instant.now());
+    }
+
+    /**
+     * Counts a Content-Security-Policy violation a browser reported from the console
+     * ({@code mcp_sandbox_console_csp_reports_total}): none is expected, so any is worth a look.
+     */
+    public void recordCspReport() {
+        cspReports.increment();
     }
 
     /** The Prometheus text exposition. */

@@ -65,7 +65,7 @@ final class AuthFilter extends HttpFilter {
         chain.doFilter(request, response);
     }
 
-    private static HeaderAccessor headers(HttpServletRequest request) {
+    static HeaderAccessor headers(HttpServletRequest request) {
         return new HeaderAccessor() {
             @Override
             public List<String> getHeader(String name) {

@@ -1,12 +1,15 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.SandboxApi;
+import io.mcpsandbox.api.ui.ConsoleServlet;
+import io.mcpsandbox.api.ui.CspReportServlet;
 import io.mcpsandbox.config.ServerConfig;
 import io.modelcontextprotocol.common.McpTransportContext;
 import io.modelcontextprotocol.json.McpJsonDefaults;
 import io.modelcontextprotocol.server.McpAsyncServer;
 import io.modelcontextprotocol.server.transport.DefaultServerTransportSecurityValidator;
 import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
+import io.modelcontextprotocol.server.transport.ServerTransportSecurityException;
 import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
 import jakarta.servlet.DispatcherType;
 import java.net.InetAddress;
@@ -16,6 +19,7 @@ import java.time.Duration;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
@@ -94,7 +98,20 @@ public final class HttpApiServer implements AutoCloseable {
                 new RestServlet(api.gateway(), api.sessions(), api.parser(), api.json(), http));
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
+        context.addServlet(new ServletHolder("stats", new OverviewServlets.Stats(api, http)), "/v1/stats");
+        context.addServlet(new ServletHolder("images", new OverviewServlets.Images(api, http)), "/v1/images");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
+        // The console's files need no key (they hold no data); the API's Host/Origin check still applies.
+        context.addServlet(new ServletHolder("console", new ConsoleServlet(request -> {
+            try {
+                originValidator.validate(AuthFilter.headers(request));
+                return Optional.empty();
+            } catch (ServerTransportSecurityException e) {
+                return Optional.of(e.getMessage());
+            }
+        })), "/ui/*");
+        context.addServlet(new ServletHolder("csp-reports", new CspReportServlet(api.metrics(), api.json())),
+                ConsoleServlet.REPORT_PATH);
         context.addServlet(new ServletHolder("healthz", new PlainServlets.Health(http, keys, api::storeHealth)),
                 "/healthz");
         JsonErrorHandler errors = new JsonErrorHandler(api.json(), config.maxRequestBytes());

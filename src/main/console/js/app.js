@@ -52,6 +52,9 @@ async function renderRoute() {
   }
   const {path, params} = currentRoute();
   const generation = ++state.generation;
+  // For tests and people alike: which route is drawn, and whether its first load finished.
+  main.dataset.route = location.hash || '#/executions';
+  main.dataset.ready = 'false';
   for (const r of ROUTES) {
     const m = r.pattern.exec(path);
     if (!m) {
@@ -81,10 +84,15 @@ async function renderRoute() {
       if (generation === state.generation) {
         showError(main, e);
       }
+    } finally {
+      if (generation === state.generation) {
+        main.dataset.ready = 'true';
+      }
     }
     return;
   }
   main.dataset.page = 'unknown';
+  main.dataset.ready = 'true';
   append(main, [el('h1', null, 'Not found'), el('p', null, 'No page at ', path)]);
 }
 

@@ -27,7 +27,7 @@ export function timeChart(container, testId, title, xs, series, options) {
     }
     box.textContent = '';
     labels = s.map((v) => v.label).join('\n');
-    const width = Math.max(320, Math.min(1100, (container.clientWidth || 900) - 8));
+    const width = Math.max(320, Math.min(1600, (container.clientWidth || 900) - 8));
     plot = new window.uPlot({
       title,
       width,
@@ -38,7 +38,7 @@ export function timeChart(container, testId, title, xs, series, options) {
         label: v.label,
         stroke: COLOURS[i % COLOURS.length],
         width: 2,
-        points: {show: x.length < 80},
+        points: {show: !o.bars && x.length <= 30},
         paths: o.bars && window.uPlot.paths && window.uPlot.paths.bars
           ? window.uPlot.paths.bars({size: [0.8, 40]}) : undefined,
         fill: o.bars ? COLOURS[i % COLOURS.length] + '55' : undefined,

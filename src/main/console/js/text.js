@@ -163,8 +163,8 @@ export function table(testId, headers, rows, emptyText) {
 }
 
 /** A definition list from [label, value] pairs (values: nodes or text; null values are left out). */
-export function facts(testId, pairs) {
-  return el('dl', {className: 'facts', 'data-test': testId}, pairs.filter((p) => p[1] != null && p[1] !== '')
+export function facts(testId, pairs, extraClass) {
+  return el('dl', {className: extraClass ? 'facts ' + extraClass : 'facts', 'data-test': testId}, pairs.filter((p) => p[1] != null && p[1] !== '')
     .map(([k, v]) => [el('dt', null, k), el('dd', {'data-field': k}, v)]));
 }
 

@@ -119,6 +119,28 @@ export function eventsTable(testId, events, withExecution) {
     rows, 'No security events.');
 }
 
+/**
+ * The request's side of an execution (user, session, command, language, start) when its result does not carry
+ * it: from its stored record, looked for among the newest records of its runtime and image.
+ */
+async function withRequest(d) {
+  if (d.userId !== undefined || d.command !== undefined || d.language !== undefined) {
+    return d;
+  }
+  try {
+    const data = await json('/v1/executions' + query({runtime: d.runtime, image: d.image, limit: 1000}));
+    const record = (Array.isArray(data.executions) ? data.executions : [])
+      .find((r) => r && r.executionId === d.executionId);
+    if (record) {
+      return Object.assign({}, d, {userId: record.userId, sessionId: record.sessionId, command: record.command,
+        language: record.language, startedAt: record.startedAt});
+    }
+  } catch (e) {
+    // the result alone is still worth showing
+  }
+  return d;
+}
+
 /** #/executions/<id> */
 export async function detail(main, ctx) {
   const id = ctx.id;
@@ -132,6 +154,7 @@ export async function detail(main, ctx) {
   if (!ctx.alive()) {
     return null;
   }
+  d = await withRequest(d);
 
   function show(data) {
     clear(head);
@@ -190,7 +213,9 @@ export async function detail(main, ctx) {
           }
         });
         if (ctx.alive()) {
-          show(await json(url).catch(() => d));
+          const latest = await json(url).catch(() => d);
+          show(Object.assign({}, d, latest, {userId: d.userId, sessionId: d.sessionId, command: d.command,
+            language: d.language, startedAt: d.startedAt}));
         }
       } catch (e) {
         // aborted when the page is left, or the stream broke: the snapshot stays

@@ -71,7 +71,7 @@ export async function detail(main, ctx) {
       ['expires', when(v.expiresAt)], ['idle until', when(v.idleExpiresAt)], ['last active', when(v.lastActiveAt)],
       ['executions', v.executions == null ? null : String(v.executions)], ['closed because', v.closeReason],
       ['detail', v.closeDetail], ['closed', when(v.closedAt)],
-    ])]);
+    ], 'compact')]);
   }
   showInfo(view);
   closeButton.addEventListener('click', async () => {
@@ -93,14 +93,16 @@ export async function detail(main, ctx) {
   const language = el('select', {id: 'run-language', 'data-test': 'run-language'},
     ['python', 'node', 'bash', 'command'].map((l) => el('option', {value: l},
       l === 'command' ? 'shell command (sh -c)' : l)));
-  const code = el('textarea', {id: 'run-code', 'data-test': 'run-code', rows: 8, spellcheck: false,
+  const code = el('textarea', {id: 'run-code', 'data-test': 'run-code', rows: 6, spellcheck: false,
     placeholder: 'print("hello")'});
   const runButton = el('button', {type: 'submit', id: 'run-submit', 'data-test': 'run-submit'}, 'Run');
   const runState = el('p', {className: 'count', id: 'run-state', 'data-test': 'run-state'});
   const runForm = el('form', {id: 'run-form', className: 'run', autocomplete: 'off'},
     el('label', {for: 'run-language'}, 'run'), language, code, el('div', null, runButton), runState);
   const runOutput = el('div', {id: 'run-output'});
-  append(main, [el('h2', null, 'Run in this session'), runForm, runOutput]);
+  const left = el('section', {className: 'pane'}, el('h2', null, 'Run in this session'), runForm, runOutput);
+  const right = el('section', {className: 'pane'});
+  append(main, [el('div', {className: 'split'}, left, right)]);
   let out = null;
   runForm.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -155,6 +157,7 @@ export async function detail(main, ctx) {
     } finally {
       runButton.disabled = false;
       loadFiles().catch(() => {});
+      json(base).then((v) => ctx.alive() && showInfo(v)).catch(() => {});
     }
   });
 
@@ -167,7 +170,7 @@ export async function detail(main, ctx) {
   const dirForm = el('form', {id: 'files-form', className: 'filters', autocomplete: 'off'},
     el('label', {for: 'files-dir'}, 'directory'), dirInput, el('button', {type: 'submit'}, 'List'),
     el('label', {for: 'files-upload'}, 'upload to it'), upload, uploadButton);
-  append(main, [el('h2', null, 'Files'), dirForm, filesState, files]);
+  append(right, [el('h2', null, 'Files'), dirForm, filesState, files]);
 
   async function loadFiles() {
     const dir = dirInput.value.trim() || '/workspace';

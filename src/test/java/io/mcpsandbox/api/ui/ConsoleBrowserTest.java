@@ -18,6 +18,9 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
@@ -25,6 +28,8 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.logging.LogEntry;
+import org.openqa.selenium.logging.LogType;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -43,6 +48,29 @@ class ConsoleBrowserTest {
     private static final Path SHOTS = Path.of("target/console-screenshots");
     private static final Duration WAIT = Duration.ofSeconds(30);
     private static final String CSP_METER = "mcp_sandbox_console_csp_reports_total";
+
+    /** On a failure: the page as it was (screenshot, text, the browser's console) next to the screenshots. */
+    @RegisterExtension
+    static final TestWatcher KEEP_FAILURES = new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+            if (browser == null) {
+                return;
+            }
+            String name = "failed-" + context.getRequiredTestMethod().getName();
+            try {
+                shot(name);
+                StringBuilder log = new StringBuilder(browser.getCurrentUrl()).append("\n\n");
+                for (LogEntry e : browser.manage().logs().get(LogType.BROWSER)) {
+                    log.append(e).append('\n');
+                }
+                log.append("\n").append(content("body"));
+                Files.writeString(SHOTS.resolve(name + ".txt"), log);
+            } catch (Exception e) {
+                cause.addSuppressed(e);
+            }
+        }
+    };
 
     private static ConsoleServer server;
     private static ChromeDriver browser;
@@ -65,6 +93,7 @@ class ConsoleBrowserTest {
         options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1400,1000", "--no-first-run", "--disable-extensions", "--disable-sync",
                 "--disable-background-networking", "--disable-component-update", "--lang=en-US");
+        options.setCapability("goog:loggingPrefs", Map.of(LogType.BROWSER, "ALL"));
         browser = new ChromeDriver(service, options);
         browser.manage().timeouts().scriptTimeout(Duration.ofSeconds(20));
     }
@@ -88,14 +117,14 @@ class ConsoleBrowserTest {
         return browser;
     }
 
+    /** Moves to a route the way the console's own links do (a hash change) and waits until it is drawn. */
     private static void go(String route) {
-        String target = server.url("/ui/" + route);
-        if (browser.getCurrentUrl() != null && browser.getCurrentUrl().startsWith(server.url("/ui/"))) {
-            // A hash change within the page (the way the console's own links move), not a reload.
-            js().executeScript("location.hash = arguments[0]", route.substring(route.indexOf('#')));
-        } else {
-            browser.get(target);
-        }
+        js().executeScript("location.hash = arguments[0]", route);
+        await().atMost(WAIT).ignoreExceptions().until(() -> {
+            WebElement main = browser.findElement(By.id("main"));
+            return route.equals(main.getDomAttribute("data-route")) && "true".equals(main.getDomAttribute(
+                    "data-ready"));
+        });
     }
 
     private static WebElement find(String css) {
@@ -207,14 +236,15 @@ class ConsoleBrowserTest {
         // The files browser: a program's file is listed and downloadable; the page's own upload is not tested
         // here (a file chooser), the REST upload path is.
         find("#run-code").clear();
-        find("#run-code").sendKeys("open('/workspace/report.txt', 'w').write('made in the session')\n");
+        find("#run-code").sendKeys("open('/workspace/report.txt', 'w').write('made in the session')\n"
+                + "print('wrote report.txt')\n");
         browser.findElement(By.id("run-submit")).click();
         await().atMost(WAIT).until(() -> "completed".equals(
                 browser.findElement(By.id("run-form")).getDomAttribute("data-status")));
-        await().atMost(WAIT).until(() -> content("#files-table").contains("report.txt"));
+        await().atMost(WAIT).until(() -> content("[data-test=files-table]").contains("report.txt"));
         shot("session");
         find("#session-close").click();
-        await().atMost(WAIT).until(() -> content("#session-facts").contains("closed"));
+        await().atMost(WAIT).until(() -> content("[data-test=session-facts]").contains("closed"));
     }
 
     @Test
@@ -232,13 +262,14 @@ class ConsoleBrowserTest {
         String id = result.get("executionId").asString();
         aliceExecution = id;
         // The page polls: the event arrives without a reload.
-        await().atMost(WAIT).until(() -> !all("#sec-table a[href='#/executions/" + id + "']").isEmpty());
+        String eventLink = "[data-test=sec-table] a[href='#/executions/" + id + "']";
+        await().atMost(WAIT).until(() -> !all(eventLink).isEmpty());
         String type = result.get("securityEvents").get(0).get("type").asString();
-        assertThat(content("#sec-table")).contains(type);
+        assertThat(content("[data-test=sec-table]")).contains(type);
         assertThat(all("#sec-chart canvas")).isNotEmpty();
         shot("security");
         go("#/executions/" + id);
-        await().atMost(WAIT).until(() -> content("#exec-events").contains(type));
+        await().atMost(WAIT).until(() -> content("[data-test=exec-events]").contains(type));
         shot("execution-detail");
     }
 
@@ -293,7 +324,7 @@ class ConsoleBrowserTest {
         find("[data-test=exec-count]");
         assertThat(all(link)).as("filtered to bob").isEmpty();
         go("#/executions/" + aliceExecution);
-        await().atMost(WAIT).until(() -> content("#exec-facts").contains("alice"));
+        await().atMost(WAIT).until(() -> content("[data-test=exec-facts]").contains("alice"));
     }
 
     @Test
@@ -325,17 +356,17 @@ class ConsoleBrowserTest {
         shot("xss-execution");
 
         go("#/sessions/" + session);
-        await().atMost(WAIT).until(() -> content("#files-table").contains(fileName));
-        assertThat(all("#files-table img, #files-table script")).isEmpty();
+        await().atMost(WAIT).until(() -> content("[data-test=files-table]").contains(fileName));
+        assertThat(all("#files img, #files script")).isEmpty();
         shot("xss-session");
 
         go("#/executions");
         find("[data-test=exec-link][data-id='" + id + "']");
         go("#/performance");
-        find("#perf-runtimes");
+        find("[data-test=perf-runtimes]");
         shot("performance");
         go("#/runtimes");
-        find("#runtime-table");
+        find("[data-test=runtime-table]");
         shot("runtimes");
         go("#/sessions");
         find("[data-test=session-link][data-id='" + session + "']");

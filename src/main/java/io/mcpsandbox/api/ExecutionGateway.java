@@ -160,8 +160,13 @@ public final class ExecutionGateway {
 
     /** The user's execution while it waits in the queue; empty when it does not (any more), or is someone else's. */
     public Optional<QueuedView> queued(String userId, String executionId) {
+        return queued(userId, false, executionId);
+    }
+
+    /** As {@link #queued(String, String)}; an {@code admin} sees anyone's. */
+    public Optional<QueuedView> queued(String userId, boolean admin, String executionId) {
         ExecutionQueue q = queue;
-        return q == null ? Optional.empty() : q.find(executionId).filter(v -> userId.equals(v.userId()));
+        return q == null ? Optional.empty() : q.find(executionId).filter(v -> admin || userId.equals(v.userId()));
     }
 
     /** Waiting executions in run order: the user's, or everyone's for {@code all} (an admin). */
@@ -229,7 +234,12 @@ public final class ExecutionGateway {
 
     /** The final result or a {@code running} placeholder; empty when unknown, forgotten, or someone else's. */
     public Optional<ExecutionResult> find(String userId, String executionId) {
-        return owns(userId, executionId) ? executions.find(executionId) : Optional.empty();
+        return find(userId, false, executionId);
+    }
+
+    /** As {@link #find(String, String)}; an {@code admin} sees anyone's. */
+    public Optional<ExecutionResult> find(String userId, boolean admin, String executionId) {
+        return admin || owns(userId, executionId) ? executions.find(executionId) : Optional.empty();
     }
 
     /**
@@ -237,28 +247,49 @@ public final class ExecutionGateway {
      * not running (any more), or someone else's.
      */
     public Optional<ActiveExecution> running(String userId, String executionId) {
-        return executions.active(executionId).filter(a -> userId.equals(a.userId()));
+        return running(userId, false, executionId);
+    }
+
+    /**
+     * As {@link #running(String, String)}; an {@code admin} gets anyone's, to follow it (its stdin stays the
+     * owner's: the caller checks that).
+     */
+    public Optional<ActiveExecution> running(String userId, boolean admin, String executionId) {
+        return executions.active(executionId).filter(a -> admin || userId.equals(a.userId()));
     }
 
     public List<ActiveExecution> active(String userId) {
         return executions.active().stream().filter(a -> userId.equals(a.userId())).toList();
     }
 
+    /** Every user's running executions (an admin's view), or one user's for a non-null {@code userIdOrNull}. */
+    public List<ActiveExecution> activeOf(String userIdOrNull) {
+        return userIdOrNull != null ? active(userIdOrNull) : executions.active();
+    }
+
     /** Cancels the user's queued execution, or kills the running one. */
     public TerminateOutcome terminate(String userId, String executionId) {
+        return terminate(userId, false, executionId);
+    }
+
+    /** As {@link #terminate(String, String)}; an {@code admin} may end anyone's. */
+    public TerminateOutcome terminate(String userId, boolean admin, String executionId) {
         ExecutionQueue q = queue;
-        if (q != null && queued(userId, executionId).isPresent()
+        if (q != null && queued(userId, admin, executionId).isPresent()
                 && q.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED) {
             return TerminateOutcome.CANCELLED;
         }
-        if (!owns(userId, executionId)) {
+        if (!admin && !owns(userId, executionId)) {
+            return TerminateOutcome.NOT_FOUND;
+        }
+        if (admin && executions.active(executionId).isEmpty() && executions.findRecord(executionId).isEmpty()) {
             return TerminateOutcome.NOT_FOUND;
         }
         // The service lists an execution from its submission on, so a miss means it has ended.
         return executions.terminate(executionId) ? TerminateOutcome.TERMINATING : TerminateOutcome.ALREADY_FINISHED;
     }
 
-    /** The user's stored records, newest first. */
+    /** The user's stored records, newest first; every user's for a null {@code userId} (an admin's view). */
     public List<ExecutionRecord> list(String userId, int limit) {
         return executions.list(userId, limit);
     }

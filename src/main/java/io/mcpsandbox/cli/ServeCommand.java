@@ -42,7 +42,8 @@ final class ServeCommand implements Callable<Integer> {
     boolean stdio;
 
     @Option(names = "--http", paramLabel = "HOST:PORT",
-            description = "Serve HTTP on HOST:PORT, e.g. 127.0.0.1:8080 ([::1]:8080 for IPv6; port 0 picks one).")
+            description = "Serve HTTP on HOST:PORT, e.g. 127.0.0.1:8080 ([::1]:8080 for IPv6; port 0 picks one): "
+                    + "MCP at /mcp, REST at /v1, the web console at /ui/.")
     String http;
 
     @Option(names = "--insecure-no-auth", description = "Serve HTTP without API keys: anyone who reaches the port "
@@ -185,6 +186,8 @@ final class ServeCommand implements Callable<Integer> {
                     System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
                             + ":" + httpServer.port() + "/mcp and REST at /v1"
                             + (keys.insecure() ? " WITHOUT AUTHENTICATION (--insecure-no-auth)" : ""));
+                    System.err.println("mcp-sandbox: console at http://" + http.substring(0, http.lastIndexOf(':'))
+                            + ":" + httpServer.port() + "/ui/ (sign in with an API key)");
                     endpoint = offerToLocalExec(sandbox.stateDir(), host, httpServer.port(), localToken);
                 }
                 if (stdio) {

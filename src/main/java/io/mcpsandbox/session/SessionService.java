@@ -287,6 +287,32 @@ public final class SessionService implements AutoCloseable {
     }
 
     /**
+     * Every user's open sessions, or one user's ({@code userIdOrNull}), newest first: what an admin lists. The
+     * caller decides who may see them; this service does not know admins.
+     */
+    public List<SessionRecord> listAll(String userIdOrNull) {
+        return userIdOrNull != null ? list(userIdOrNull) : live.values().stream().map(LiveSession::record)
+                .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).toList();
+    }
+
+    /**
+     * Any user's session, by id alone: what an admin may look at (never use it, change it or close it).
+     *
+     * @throws SessionUnavailableException unknown (not found), or closed (gone, with why)
+     */
+    public SessionRecord inspect(String sessionId) throws SessionUnavailableException {
+        LiveSession session = sessionId == null ? null : live.get(sessionId);
+        if (session != null) {
+            return require(session.userId(), sessionId).record();
+        }
+        Optional<SessionRecord> stored = sessionId == null ? Optional.empty() : findStored(sessionId);
+        if (stored.isPresent() && !stored.get().isOpen()) {
+            throw gone(stored.get());
+        }
+        throw SessionUnavailableException.notFound(sessionId);
+    }
+
+    /**
      * One of the user's sessions.
      *
      * @throws SessionUnavailableException unknown or another's (not found), or closed (gone, with why)

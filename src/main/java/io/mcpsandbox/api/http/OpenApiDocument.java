@@ -2,8 +2,10 @@ package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestSchemas;
+import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.ProductVersion;
 import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.JsonNodeFactory;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -35,16 +37,18 @@ final class OpenApiDocument {
                         .put("in", "path").put("required", true).set("schema", type("string"))))
                 .<ObjectNode>set("get", getExecution())
                 .set("delete", operation("terminateExecution", "Cancel a queued execution, or kill every process "
-                        + "of a running one", responses()
+                        + "of a running one (yours; an admin key's: anyone's)", responses()
                                 .<ObjectNode>set("200", json("It was queued and is cancelled: it never runs",
                                         ref("Termination")))
                                 .<ObjectNode>set("202", json("It is being killed; its result will say 'terminated'",
                                         ref("Termination")))
-                                .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
+                                .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's (for a "
+                                        + "user's key)"))
                                 .set("409", json("It had already finished", ref("Termination"))))));
         paths.set("/v1/executions/{executionId}/stdin", stdinPath());
         queuePaths(paths);
         sessionPaths(paths);
+        consolePaths(paths);
         paths.set("/v1/runtimes", NODES.objectNode().set("get", operation("listRuntimes", "Each runtime, whether it "
                 + "is usable here, its version, levels, and known vulnerabilities", responses()
                 .set("200", json("The runtimes", schemas.listOf("runtimes", "One object per runtime."))))));
@@ -84,6 +88,10 @@ final class OpenApiDocument {
         gone.set("properties", NODES.objectNode().<ObjectNode>set("error", type("string")).set("reason", reason));
         gone.set("required", NODES.arrayNode().add("error").add("reason"));
         defs.set("SessionGone", gone);
+        defs.set("Me", me());
+        defs.set("SecurityEventEntry", securityEventEntry());
+        defs.set("Stats", stats());
+        defs.set("Images", images());
         ObjectNode error = NODES.objectNode().put("type", "object");
         error.set("properties", NODES.objectNode()
                 .<ObjectNode>set("error", type("string").put("description", "What is wrong"))
@@ -112,16 +120,21 @@ final class OpenApiDocument {
                 .set("500", error("The sandbox could not be started")));
         create.set("requestBody", NODES.objectNode().put("required", true).set("content", NODES.objectNode()
                 .set("application/json", NODES.objectNode().set("schema", ref("SessionRequest")))));
-        ObjectNode list = operation("listSessions", "Your open sessions, newest first", responses()
-                .set("200", json("The sessions", NODES.objectNode().put("type", "object")
+        ObjectNode list = operation("listSessions", "Your open sessions, newest first; an admin key's: every "
+                + "user's (each with its userId), or one user's (user)", responses()
+                .<ObjectNode>set("200", json("The sessions", NODES.objectNode().put("type", "object")
                         .<ObjectNode>set("properties", NODES.objectNode().set("sessions", NODES.objectNode()
                                 .put("type", "array").set("items", ref("Session"))))
-                        .set("required", NODES.arrayNode().add("sessions")))));
+                        .set("required", NODES.arrayNode().add("sessions"))))
+                .<ObjectNode>set("400", error("user is not a user id"))
+                .set("403", error("A user's key named another user")));
+        list.set("parameters", NODES.arrayNode().add(userParameter()));
         paths.set("/v1/sessions", NODES.objectNode().<ObjectNode>set("post", create).set("get", list));
 
         paths.set("/v1/sessions/{sessionId}", NODES.objectNode()
                 .<ObjectNode>set("parameters", NODES.arrayNode().add(sessionIdParameter()))
-                .<ObjectNode>set("get", operation("getSession", "One of your sessions", unavailable(responses()
+                .<ObjectNode>set("get", operation("getSession", "One of your sessions (an admin key: anyone's, with "
+                        + "its userId; every other session route stays the owner's)", unavailable(responses()
                         .set("200", json("The session", ref("Session"))))))
                 .set("delete", operation("closeSession", "Close a session: every process in it ends and its "
                         + "sandbox is removed", unavailable(responses()
@@ -281,9 +294,10 @@ final class OpenApiDocument {
         ((ObjectNode) ok.get("content")).set(NdjsonExecutionStream.CONTENT_TYPE.split(";")[0],
                 NODES.objectNode().set("schema", ref("ExecutionEvent")));
         ObjectNode op = operation("getExecution", "An execution's result: status 'running' while it runs, then the "
-                + "final result; stream=true follows it as NDJSON events (its output from the start, then live)",
+                + "final result; stream=true follows it as NDJSON events (its output from the start, then live). "
+                + "Yours; an admin key's: anyone's",
                 responses().<ObjectNode>set("200", ok)
-                        .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's"))
+                        .<ObjectNode>set("404", error("Unknown, forgotten, or someone else's (for a user's key)"))
                         .set("503", error("The execution store cannot answer right now")));
         op.set("parameters", NODES.arrayNode().add(query("stream", "Answer with NDJSON events",
                 type("boolean").put("default", false))));
@@ -324,19 +338,179 @@ final class OpenApiDocument {
 
     private static ObjectNode listExecutions() {
         ObjectNode op = operation("listExecutions", "Your running executions (active=true), or your stored records, "
-                + "newest first", responses()
+                + "newest first, without their result; an admin key's: every user's (or one user's: user). Each "
+                + "carries its userId. With status, runtime or image the newest " + ExecutionQueries.WINDOW
+                + " records of the scope are filtered", responses()
                 .<ObjectNode>set("200", json("The executions", NODES.objectNode().put("type", "object")
                         .set("properties", NODES.objectNode().set("executions", NODES.objectNode()
                                 .put("type", "array").set("items", type("object"))))))
-                .<ObjectNode>set("400", error("active, limit or ids is not valid"))
+                .<ObjectNode>set("400", error("active, limit, ids, status, runtime, image or user is not valid "
+                        + "(field names it)"))
+                .<ObjectNode>set("403", error("A user's key named another user (field user)"))
                 .set("503", error("The execution store cannot answer right now")));
+        ObjectNode status = type("string");
+        ArrayNode statuses = status.putArray("enum");
+        for (ExecutionStatus s : ExecutionStatus.values()) {
+            statuses.add(s.wireName());
+        }
         op.set("parameters", NODES.arrayNode()
                 .add(query("ids", "These executions (1 to " + QueueRoutes.MAX_IDS + ", comma-separated), in the "
                         + "order asked, as executions; unknown ones (or others') under unknown", type("string")))
                 .add(query("active", "Only the running executions", type("boolean").put("default", false)))
                 .add(query("limit", "Most records to return", type("integer").put("minimum", 1)
-                        .put("maximum", RestServlet.MAX_LIST).put("default", 50))));
+                        .put("maximum", RestServlet.MAX_LIST).put("default", ExecutionQueries.DEFAULT_LIST)))
+                .add(query("status", "Only records with this status (with active=true: running)", status))
+                .add(query("runtime", "Only executions on this runtime (one of GET /v1/runtimes)", type("string")))
+                .add(query("image", "Only executions of this image, as the record names it", type("string")
+                        .put("pattern", "^[A-Za-z0-9._:/@+-]{1,256}$")))
+                .add(userParameter()));
         return op;
+    }
+
+    /** {@code user}: an admin key's filter; a user's key may name only itself. */
+    private static ObjectNode userParameter() {
+        return query("user", "Only this user's (an admin key; a user's key may name only its own user: another "
+                + "is a 403)", type("string").put("pattern", "^[A-Za-z0-9._@+-]{1,128}$"));
+    }
+
+    /** GET /v1/me, /v1/security-events, /v1/stats, /v1/images: what the web console reads (docs/console.md). */
+    private static void consolePaths(ObjectNode paths) {
+        paths.set("/v1/me", NODES.objectNode().set("get", operation("me", "Who the API key is: its user and "
+                + "whether it is an admin key", responses().set("200", json("The caller", ref("Me"))))));
+        ObjectNode events = operation("listSecurityEvents", "Security events (DLP findings, refused connections, "
+                + "...) of executions that started since a time, newest first: yours; an admin key's: every "
+                + "user's. Searched over the newest " + ExecutionQueries.WINDOW + " records of the scope",
+                responses()
+                        .<ObjectNode>set("200", json("The events", NODES.objectNode().put("type", "object")
+                                .<ObjectNode>set("properties", NODES.objectNode().set("events", NODES.objectNode()
+                                        .put("type", "array").set("items", ref("SecurityEventEntry"))))
+                                .set("required", NODES.arrayNode().add("events"))))
+                        .<ObjectNode>set("400", error("since, limit or user is not valid (field names it)"))
+                        .<ObjectNode>set("403", error("A user's key named another user (field user)"))
+                        .set("503", error("The execution store cannot answer right now")));
+        events.set("parameters", NODES.arrayNode()
+                .add(query("since", "Executions that started at or after this ISO-8601 instant (not in the "
+                        + "future, at most " + ExecutionQueries.MAX_SINCE.toDays() + " days ago; default "
+                        + ExecutionQueries.DEFAULT_SINCE.toHours() + " hours ago)", type("string")
+                        .put("format", "date-time")))
+                .add(query("limit", "Most events to return", type("integer").put("minimum", 1)
+                        .put("maximum", ExecutionQueries.MAX_EVENTS).put("default", ExecutionQueries.DEFAULT_EVENTS)))
+                .add(userParameter()));
+        paths.set("/v1/security-events", NODES.objectNode().set("get", events));
+        paths.set("/v1/stats", NODES.objectNode().set("get", operation("stats", "Live figures for any key, from the "
+                + "meters of /metrics: running executions, executions and errors per minute (last 60 minutes), "
+                + "duration percentiles per runtime, statuses, security events, warm pools",
+                responses().set("200", json("The figures", ref("Stats"))))));
+        paths.set("/v1/images", NODES.objectNode().set("get", operation("images", "The images this server knows, "
+                + "with their latest vulnerability scan, and the scanner", responses()
+                .set("200", json("The images", ref("Images"))))));
+    }
+
+    private static ObjectNode me() {
+        ObjectNode me = NODES.objectNode().put("type", "object");
+        me.set("properties", NODES.objectNode().<ObjectNode>set("userId", type("string"))
+                .set("admin", type("boolean").put("description", "An admin key (TOKEN:USER:admin) sees every "
+                        + "user's executions, sessions and events")));
+        me.set("required", NODES.arrayNode().add("userId").add("admin"));
+        return me;
+    }
+
+    private static ObjectNode securityEventEntry() {
+        ObjectNode p = NODES.objectNode();
+        p.set("at", type("string").put("format", "date-time").put("description", "When its execution started"));
+        p.set("executionId", type("string"));
+        p.set("userId", type("string"));
+        p.set("sessionId", nullable("string"));
+        p.set("runtime", nullable("string"));
+        p.set("image", nullable("string"));
+        p.set("type", type("string").put("description", "e.g. dlp.aws_access_key, network.connection_refused"));
+        ObjectNode severity = type("string");
+        severity.set("enum", NODES.arrayNode().add("low").add("medium").add("high").add("critical"));
+        p.set("severity", severity);
+        p.set("count", type("integer").put("description", "How many findings it stands for (details.count, else 1)"));
+        p.set("timestamp", type("string").put("format", "date-time").put("description", "When it was seen"));
+        p.set("description", type("string"));
+        p.set("details", type("object").put("description", "Counts, offsets and names; never the secret"));
+        ObjectNode entry = NODES.objectNode().put("type", "object");
+        entry.set("properties", p);
+        entry.set("required", NODES.arrayNode().add("at").add("executionId").add("userId").add("type")
+                .add("severity").add("count"));
+        return entry;
+    }
+
+    private static ObjectNode stats() {
+        ObjectNode minute = object(NODES.objectNode()
+                .<ObjectNode>set("at", type("string").put("format", "date-time").put("description", "The minute's "
+                        + "start"))
+                .<ObjectNode>set("executions", type("integer"))
+                .set("errors", type("integer")));
+        ObjectNode runtime = object(NODES.objectNode()
+                .<ObjectNode>set("runtime", type("string"))
+                .<ObjectNode>set("executions", type("integer"))
+                .<ObjectNode>set("p50Ms", nullable("number"))
+                .<ObjectNode>set("p95Ms", nullable("number"))
+                .set("p99Ms", nullable("number")));
+        ObjectNode pool = object(NODES.objectNode()
+                .<ObjectNode>set("key", type("string").put("description", "runtime/image/language, e.g. "
+                        + "runc/host/python"))
+                .<ObjectNode>set("size", type("integer"))
+                .<ObjectNode>set("ready", type("integer"))
+                .<ObjectNode>set("hits", type("integer"))
+                .<ObjectNode>set("misses", type("integer"))
+                .set("hitRate", nullable("number").put("minimum", 0).put("maximum", 1)
+                        .put("description", "hits / (hits + misses); null before the first take")));
+        return object(NODES.objectNode()
+                .<ObjectNode>set("generatedAt", type("string").put("format", "date-time"))
+                .<ObjectNode>set("activeExecutions", type("integer"))
+                .<ObjectNode>set("perMinute", array(minute).put("description", "The last 60 minutes, oldest first"))
+                .<ObjectNode>set("runtimes", array(runtime))
+                .<ObjectNode>set("statuses", type("object").put("description", "Executions by status, e.g. "
+                        + "{completed: 12}").set("additionalProperties", type("integer")))
+                .<ObjectNode>set("securityEvents", type("object").put("description", "Security events by "
+                        + "type/severity, e.g. {\"dlp.aws_access_key/high\": 2}")
+                        .set("additionalProperties", type("integer")))
+                .set("pools", array(pool)));
+    }
+
+    private static ObjectNode images() {
+        ObjectNode finding = object(NODES.objectNode()
+                .<ObjectNode>set("severity", type("string"))
+                .<ObjectNode>set("id", type("string"))
+                .<ObjectNode>set("package", type("string"))
+                .<ObjectNode>set("installedVersion", type("string"))
+                .set("fixedVersion", type("string")));
+        ObjectNode scan = object(NODES.objectNode()
+                .<ObjectNode>set("scannedAt", type("string").put("format", "date-time"))
+                .<ObjectNode>set("critical", type("integer"))
+                .<ObjectNode>set("high", type("integer"))
+                .<ObjectNode>set("analysed", type("boolean").put("description", "false when the scanner found "
+                        + "nothing it could check: an empty report is then no clean bill"))
+                .set("findings", array(finding).put("description", "The first critical and high findings")));
+        ObjectNode image = object(NODES.objectNode()
+                .<ObjectNode>set("name", type("string"))
+                .<ObjectNode>set("kind", type("string"))
+                .<ObjectNode>set("digest", nullable("string"))
+                .<ObjectNode>set("sizeBytes", type("integer"))
+                .<ObjectNode>set("unpacked", type("boolean"))
+                .set("scan", NODES.objectNode().set("oneOf", NODES.arrayNode().add(type("null")).add(scan))));
+        return object(NODES.objectNode()
+                .<ObjectNode>set("scanner", type("string").put("description", "The scanner and its version, or "
+                        + "'not installed: ...'"))
+                .set("images", array(image)));
+    }
+
+    private static ObjectNode nullable(String type) {
+        return NODES.objectNode().set("type", NODES.arrayNode().add(type).add("null"));
+    }
+
+    private static ObjectNode object(ObjectNode properties) {
+        ObjectNode o = NODES.objectNode().put("type", "object");
+        o.set("properties", properties);
+        return o;
+    }
+
+    private static ObjectNode array(ObjectNode items) {
+        return NODES.objectNode().put("type", "array").set("items", items);
     }
 
     private static ObjectNode health() {

@@ -1,13 +1,11 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.api.ExecutionGateway;
-import io.mcpsandbox.api.ExecutionViews;
 import io.mcpsandbox.api.InvalidRequestException;
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
-import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.model.ExecutionResult;
@@ -32,13 +30,14 @@ import tools.jackson.databind.node.ObjectNode;
  * The REST API of DESIGN.md under {@code /v1}. A sync execution holds no thread while it runs: the request
  * goes async and is completed by the result's future.
  *
- * <p>Status codes: 200 a result (any way the program ended), 201 a session opened, 202 accepted (async,
- * terminate), 204 a file written or deleted, 400 a request that cannot be read (names the field), 401 no key,
- * 404 unknown or someone else's, 409 already finished, 410 a closed session (with why), 413 body too large,
- * 415 not JSON, 422 rejected by policy (the result object says why), 429 admission or the session caps refused
- * (Retry-After), 500 the service failed (the result object says why), 503 the store cannot answer. The session
- * routes are {@link SessionRoutes}. {@code GET /v1/openapi.json} describes all of it (OpenAPI 3.1); it needs a
- * key like the rest.
+ * <p>Status codes: 200 a result (any way the program ended), 201 a session opened, 202 accepted (async, terminate),
+ * 204 a file written or deleted, 400 a request that cannot be read (names the field), 401 no key, 403 a user's key
+ * naming another user ({@code user=}), 404 unknown or someone else's (not for an admin key: it sees, follows and
+ * terminates anyone's execution, though stdin stays the owner's), 409 already finished, 410 a closed session (with
+ * why), 413 body too large, 415 not JSON, 422 rejected by policy (the result object says why), 429 admission or the
+ * session caps refused (Retry-After), 500 the service failed (the result object says why), 503 the store cannot
+ * answer. The session routes are {@link SessionRoutes}. {@code GET /v1/openapi.json} describes all of it (OpenAPI
+ * 3.1); it needs a key like the rest.
  */
 final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
@@ -59,6 +58,7 @@ final class RestServlet extends HttpServlet {
     private final SessionRoutes sessionRoutes;
     private final NdjsonExecutionStream streams;
     private final QueueRoutes queueRoutes;
+    private final ExecutionQueries queries;
 
     RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
                 HttpJson http) {
@@ -71,12 +71,14 @@ final class RestServlet extends HttpServlet {
         this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
         this.streams = new NdjsonExecutionStream(json);
         this.queueRoutes = new QueueRoutes(gateway, parser, json, http);
+        this.queries = new ExecutionQueries(gateway, http, java.time.Clock.systemUTC());
     }
 
     @Override
     protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
         String path = req.getPathInfo() == null ? "" : req.getPathInfo();
         String user = (String) req.getAttribute(AuthFilter.USER);
+        boolean admin = ExecutionQueries.admin(req);
         String method = req.getMethod();
         if (path.equals(EXECUTIONS)) {
             switch (method) {
@@ -92,15 +94,15 @@ final class RestServlet extends HttpServlet {
             }
         } else if (path.equals(QueueRoutes.QUEUE)) {
             if (method.equals("GET")) {
-                queueRoutes.list(req, resp, user, Boolean.TRUE.equals(req.getAttribute(AuthFilter.ADMIN)));
+                queueRoutes.list(req, resp, user, admin);
             } else {
                 notAllowed(resp, "GET");
             }
         } else if (path.startsWith(EXECUTIONS + "/") && path.indexOf('/', EXECUTIONS.length() + 1) < 0) {
             String id = path.substring(EXECUTIONS.length() + 1);
             switch (method) {
-                case "GET" -> get(req, resp, user, id);
-                case "DELETE" -> terminate(resp, user, id);
+                case "GET" -> get(req, resp, user, admin, id);
+                case "DELETE" -> terminate(resp, user, admin, id);
                 default -> notAllowed(resp, "GET, DELETE");
             }
         } else if (path.startsWith(EXECUTIONS + "/") && path.endsWith(STDIN)
@@ -113,6 +115,18 @@ final class RestServlet extends HttpServlet {
             }
         } else if (path.equals(SessionRoutes.PREFIX) || path.startsWith(SessionRoutes.PREFIX + "/")) {
             sessionRoutes.serve(req, resp, user, path);
+        } else if (path.equals("/me")) {
+            if (method.equals("GET")) {
+                queries.me(resp, user, admin);
+            } else {
+                notAllowed(resp, "GET");
+            }
+        } else if (path.equals("/security-events")) {
+            if (method.equals("GET")) {
+                queries.securityEvents(req, resp, user);
+            } else {
+                notAllowed(resp, "GET");
+            }
         } else if (path.equals("/runtimes")) {
             if (method.equals("GET")) {
                 http.write(resp, 200, Map.of("runtimes", gateway.runtimes()));
@@ -128,7 +142,7 @@ final class RestServlet extends HttpServlet {
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
                     + " (see /v1/executions, /v1/executions/{id}, /v1/executions/batch, /v1/queue, /v1/sessions, "
-                    + "/v1/runtimes, /v1/openapi.json)");
+                    + "/v1/me, /v1/security-events, /v1/stats, /v1/images, /v1/runtimes, /v1/openapi.json)");
         }
     }
 
@@ -239,41 +253,26 @@ final class RestServlet extends HttpServlet {
         }
     }
 
-    /** {@code ?active=true}: the user's running executions; otherwise the user's stored records, newest first. */
+    /**
+     * {@code ?ids=}: those executions; otherwise the running ones ({@code active=true}) or the stored records,
+     * filtered (see {@link ExecutionQueries}): the user's own, an admin's everyone's.
+     */
     private void listActive(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
         if (req.getParameter("ids") != null) {
             queueRoutes.byIds(req, resp, user);
             return;
         }
-        String active = req.getParameter("active");
-        if ("true".equals(active)) {
-            http.write(resp, 200, Map.of("executions",
-                    gateway.active(user).stream().map(ExecutionViews::active).toList()));
-            return;
-        }
-        if (active != null && !"false".equals(active)) {
-            http.error(resp, 400, "active", "must be true or false; got '" + abbreviate(active) + "'");
-            return;
-        }
-        Integer limit = http.limit(req, resp, 50, MAX_LIST);
-        if (limit == null) {
-            return;
-        }
-        try {
-            http.write(resp, 200, Map.of("executions",
-                    gateway.list(user, limit).stream().map(ExecutionRecord::withoutResult).toList()));
-        } catch (ExecutionStoreException e) {
-            http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
-        }
+        queries.list(req, resp, user);
     }
 
     /** One execution's result (or running placeholder with its output so far); {@code ?stream=true} follows it. */
-    private void get(HttpServletRequest req, HttpServletResponse resp, String user, String id) throws IOException {
+    private void get(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin, String id)
+            throws IOException {
         Boolean stream = flag(req, resp, "stream");
         if (stream == null) {
             return;
         }
-        java.util.Optional<io.mcpsandbox.queue.QueuedView> waiting = gateway.queued(user, id);
+        java.util.Optional<io.mcpsandbox.queue.QueuedView> waiting = gateway.queued(user, admin, id);
         if (waiting.isPresent()) {
             if (stream) {
                 http.error(resp, 409, "stream", "the execution is still queued (position "
@@ -285,7 +284,7 @@ final class RestServlet extends HttpServlet {
         }
         java.util.Optional<ExecutionResult> found;
         try {
-            found = gateway.find(user, id);
+            found = gateway.find(user, admin, id);
         } catch (ExecutionStoreException e) {
             http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
             return;
@@ -297,7 +296,7 @@ final class RestServlet extends HttpServlet {
         } else {
             AsyncContext ac = req.startAsync();
             ac.setTimeout(0); // bounded by the execution's own timeout
-            java.util.Optional<io.mcpsandbox.execution.ActiveExecution> running = gateway.running(user, id);
+            java.util.Optional<io.mcpsandbox.execution.ActiveExecution> running = gateway.running(user, admin, id);
             ExecutionResult now = found.get();
             streams.stream(ac, id, running, () -> running.isPresent() ? running.get().ended()
                     : CompletableFuture.completedFuture(now));
@@ -381,10 +380,10 @@ final class RestServlet extends HttpServlet {
         return "true".equals(value);
     }
 
-    private void terminate(HttpServletResponse resp, String user, String id) throws IOException {
+    private void terminate(HttpServletResponse resp, String user, boolean admin, String id) throws IOException {
         ExecutionGateway.TerminateOutcome outcome;
         try {
-            outcome = gateway.terminate(user, id);
+            outcome = gateway.terminate(user, admin, id);
         } catch (ExecutionStoreException e) {
             http.error(resp, 503, null, "the store cannot answer right now (nothing cancelled): " + e.getMessage());
             return;

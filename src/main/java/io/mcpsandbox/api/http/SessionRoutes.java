@@ -31,7 +31,9 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The session endpoints under {@code /v1/sessions} (docs/api.md "Sessions"): open, list, show, close, run in
  * one, and its files as raw bytes. Every route asks the session service with the API key's user, so another
- * user's session answers exactly as an unknown one (404); a closed one answers 410 with why.
+ * user's session answers exactly as an unknown one (404); a closed one answers 410 with why. An admin key
+ * ({@code TOKEN:USER:admin}) may list and show every user's sessions, nothing more: running in one, its files
+ * and closing it stay the owner's.
  */
 final class SessionRoutes {
     static final String PREFIX = "/sessions";
@@ -67,7 +69,7 @@ final class SessionRoutes {
         if (path.equals(PREFIX)) {
             switch (method) {
                 case "POST" -> create(req, resp, user);
-                case "GET" -> http.write(resp, 200, SessionViews.sessions(sessions.list(user)));
+                case "GET" -> list(req, resp, user);
                 default -> RestServlet.notAllowed(http, resp, "GET, POST");
             }
             return;
@@ -84,7 +86,7 @@ final class SessionRoutes {
             http.error(resp, 404, null, "no session ''");
         } else if (below.isEmpty()) {
             switch (method) {
-                case "GET" -> show(resp, user, id);
+                case "GET" -> show(req, resp, user, id);
                 case "DELETE" -> close(resp, user, id);
                 default -> RestServlet.notAllowed(http, resp, "GET, DELETE");
             }
@@ -172,9 +174,41 @@ final class SessionRoutes {
         }
     }
 
-    private void show(HttpServletResponse resp, String user, String id) throws IOException {
+    /**
+     * The caller's open sessions; an admin key's: every user's (or one user's with {@code user=}), each view with
+     * its {@code userId}. A user naming another user is a 403.
+     */
+    private void list(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+        ExecutionQueries.Scope scope;
         try {
-            http.write(resp, 200, SessionViews.session(sessions.show(user, id)));
+            scope = ExecutionQueries.scope(req, user);
+        } catch (ExecutionQueries.BadParameter e) {
+            e.answer(http, resp);
+            return;
+        }
+        if (!ExecutionQueries.admin(req)) {
+            http.write(resp, 200, SessionViews.sessions(sessions.list(user)));
+            return;
+        }
+        http.write(resp, 200, Map.of("sessions",
+                sessions.listAll(scope.userIdOrNull()).stream().map(SessionRoutes::owned).toList()));
+    }
+
+    /** A session view that says whose it is: only an admin is shown others' sessions. */
+    private static Map<String, Object> owned(SessionRecord r) {
+        Map<String, Object> view = new LinkedHashMap<>(SessionViews.session(r));
+        view.put("userId", r.userId());
+        return view;
+    }
+
+    /** The caller's session; an admin key may look at anyone's (with its userId), and nothing more. */
+    private void show(HttpServletRequest req, HttpServletResponse resp, String user, String id) throws IOException {
+        try {
+            if (ExecutionQueries.admin(req)) {
+                http.write(resp, 200, owned(sessions.inspect(id)));
+            } else {
+                http.write(resp, 200, SessionViews.session(sessions.show(user, id)));
+            }
         } catch (SessionUnavailableException e) {
             unavailable(http, resp, e);
         }

@@ -25,7 +25,7 @@ class OpenApiDocumentTest {
                 "/v1/sessions/{sessionId}",
                 "/v1/sessions/{sessionId}/executions", "/v1/sessions/{sessionId}/files",
                 "/v1/sessions/{sessionId}/files/{path}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz",
-                "/mcp");
+                "/mcp", "/v1/me", "/v1/security-events", "/v1/stats", "/v1/images");
         assertThat(doc.at("/paths/~1v1~1sessions/post/responses").propertyNames()).contains("201", "400", "422",
                 "429");
         assertThat(doc.at("/paths/~1v1~1sessions~1{sessionId}~1files~1{path}").propertyNames())
@@ -46,6 +46,22 @@ class OpenApiDocumentTest {
                 "\"ids\"");
         assertThat(doc.at("/paths/~1v1~1executions~1batch/post/responses").propertyNames()).contains("202", "400",
                 "429");
+        // What the web console reads: the filters, the admin's user filter and its 403, and the console's endpoints.
+        assertThat(doc.at("/paths/~1v1~1executions/get/parameters").toString()).contains("\"status\"",
+                "\"runtime\"", "\"image\"", "\"user\"", "\"completed\"", "\"timeout\"");
+        assertThat(doc.at("/paths/~1v1~1executions/get/responses").propertyNames()).contains("400", "403");
+        assertThat(doc.at("/paths/~1v1~1sessions/get/responses").propertyNames()).contains("200", "403");
+        assertThat(doc.at("/paths/~1v1~1sessions/get/parameters").toString()).contains("\"user\"");
+        assertThat(doc.at("/paths/~1v1~1security-events/get/parameters").toString()).contains("\"since\"",
+                "\"limit\"", "\"maximum\":5000", "\"default\":500");
+        assertThat(doc.at("/paths/~1v1~1security-events/get/responses").propertyNames()).contains("200", "400",
+                "403");
+        assertThat(doc.at("/components/schemas/Me/required").toString()).contains("userId", "admin");
+        assertThat(doc.at("/components/schemas/SecurityEventEntry/properties").propertyNames()).contains("at",
+                "executionId", "userId", "runtime", "image", "type", "severity", "count");
+        assertThat(doc.at("/components/schemas/Stats/properties").propertyNames()).contains("generatedAt",
+                "activeExecutions", "perMinute", "runtimes", "statuses", "securityEvents", "pools");
+        assertThat(doc.at("/components/schemas/Images/properties").propertyNames()).contains("scanner", "images");
         // /healthz answers without a key; everything else needs one.
         assertThat(doc.at("/paths/~1healthz/get/security/0").isEmpty()).isTrue();
         assertThat(doc.at("/security/0/apiKey").isArray()).isTrue();

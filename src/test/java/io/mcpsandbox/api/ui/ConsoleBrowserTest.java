@@ -3,6 +3,7 @@ package io.mcpsandbox.api.ui;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.testing.SystemTest;
 import java.io.File;
 import java.nio.file.Files;
@@ -46,6 +47,7 @@ class ConsoleBrowserTest {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final Path SHOTS = Path.of("target/console-screenshots");
+    private static final Path DOWNLOADS = Path.of("target/console-downloads").toAbsolutePath();
     private static final Duration WAIT = Duration.ofSeconds(30);
     private static final String CSP_METER = "mcp_sandbox_console_csp_reports_total";
 
@@ -82,6 +84,8 @@ class ConsoleBrowserTest {
         assertThat(CHROMIUM).as("Debian's chromium (.ci/run installs it)").isExecutable();
         assertThat(CHROMEDRIVER).as("Debian's chromium-driver (.ci/run installs it)").isExecutable();
         Files.createDirectories(SHOTS);
+        DeleteTree.delete(DOWNLOADS);
+        Files.createDirectories(DOWNLOADS);
         server = ConsoleServer.start();
         // The driver and the browser named outright: Selenium Manager never looks for (or downloads) either.
         System.setProperty("webdriver.chrome.driver", CHROMEDRIVER.toString());
@@ -94,6 +98,8 @@ class ConsoleBrowserTest {
                 "--window-size=1400,1000", "--no-first-run", "--disable-extensions", "--disable-sync",
                 "--disable-background-networking", "--disable-component-update", "--lang=en-US");
         options.setCapability("goog:loggingPrefs", Map.of(LogType.BROWSER, "ALL"));
+        options.setExperimentalOption("prefs", Map.of("download.default_directory", DOWNLOADS.toString(),
+                "download.prompt_for_download", false));
         browser = new ChromeDriver(service, options);
         browser.manage().timeouts().scriptTimeout(Duration.ofSeconds(20));
     }
@@ -172,6 +178,13 @@ class ConsoleBrowserTest {
                 .startsWith(user));
     }
 
+    /** The files table's row of the file named name. */
+    private static WebElement fileRow(String name) {
+        return browser.findElements(By.cssSelector("[data-test=files-table] tbody tr")).stream()
+                .filter(r -> r.findElements(By.cssSelector("td")).get(0).getText().equals(name)).findFirst()
+                .orElseThrow();
+    }
+
     private static Object xss() {
         return js().executeScript("return typeof window.__xss === 'undefined' ? null : window.__xss");
     }
@@ -243,6 +256,24 @@ class ConsoleBrowserTest {
                 browser.findElement(By.id("run-form")).getDomAttribute("data-status")));
         await().atMost(WAIT).until(() -> content("[data-test=files-table]").contains("report.txt"));
         shot("session");
+
+        // Upload (a PUT of the raw file), download (fetched with the key, saved from a blob) and delete.
+        Path upload = Files.writeString(DOWNLOADS.resolveSibling("console-upload.txt"), "uploaded from the browser");
+        find("#files-upload").sendKeys(upload.toString());
+        browser.findElement(By.id("files-upload-submit")).click();
+        await().atMost(WAIT).until(() -> content("[data-test=files-table]").contains("console-upload.txt"));
+        String session = browser.findElement(By.cssSelector("[data-test=session-id]")).getText();
+        String uploaded = server.text("/v1/sessions/" + session + "/files/workspace/console-upload.txt",
+                ConsoleServer.KEY_ALICE);
+        assertThat(uploaded).isEqualTo("uploaded from the browser");
+        fileRow("report.txt").findElement(By.cssSelector("[data-test=file-download]")).click();
+        Path downloaded = DOWNLOADS.resolve("report.txt");
+        await().atMost(WAIT).until(() -> Files.isRegularFile(downloaded)
+                && "made in the session".equals(Files.readString(downloaded)));
+        fileRow("console-upload.txt").findElement(By.cssSelector("[data-test=file-delete]")).click();
+        await().atMost(WAIT).until(() -> !content("[data-test=files-table]").contains("console-upload.txt"));
+        assertThat(server.status("/v1/sessions/" + session + "/files/workspace/console-upload.txt",
+                ConsoleServer.KEY_ALICE)).isEqualTo(404);
         find("#session-close").click();
         await().atMost(WAIT).until(() -> content("[data-test=session-facts]").contains("closed"));
     }

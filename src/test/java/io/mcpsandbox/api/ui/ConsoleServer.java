@@ -69,6 +69,11 @@ final class ConsoleServer implements AutoCloseable {
                 .body());
     }
 
+    /** GET a body as text. */
+    String text(String path, String key) throws Exception {
+        return http.send(request(path, key).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
     int status(String path, String key) throws Exception {
         return http.send(request(path, key).GET().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
     }

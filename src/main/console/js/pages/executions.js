@@ -4,8 +4,9 @@ import {json, path, query, readNdjson, request} from '../api.js';
 import {append, badge, bytes, clear, el, facts, link, millis, route, table, when} from '../text.js';
 import {outputBox} from './output.js';
 
-const STATUSES = ['', 'running', 'completed', 'failed', 'timeout', 'oom_killed', 'output_limit', 'terminated',
-  'rejected', 'error', 'cancelled', 'killed', 'queued'];
+// The ExecutionStatus wire names (GET /v1/executions?status= takes exactly these).
+const STATUSES = ['', 'running', 'completed', 'timeout', 'oom_killed', 'output_limit', 'terminated', 'rejected',
+  'error', 'cancelled', 'queued'];
 
 function eventsCount(record) {
   const events = Array.isArray(record.securityEvents) ? record.securityEvents : [];

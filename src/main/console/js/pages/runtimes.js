@@ -23,7 +23,8 @@ function findings(scan) {
     return 'not scanned';
   }
   const list = Array.isArray(scan.findings) ? scan.findings : [];
-  const head = (scan.critical || 0) + ' critical, ' + (scan.high || 0) + ' high';
+  const head = (scan.critical || 0) + ' critical, ' + (scan.high || 0) + ' high'
+    + (scan.analysed === false ? ' (nothing the scanner could analyse: not a clean bill)' : '');
   if (list.length === 0) {
     return el('span', null, head, ' (', when(scan.scannedAt), ')');
   }

@@ -395,9 +395,14 @@ class ConsoleBrowserTest {
         find("[data-test=exec-link][data-id='" + id + "']");
         go("#/performance");
         find("[data-test=perf-runtimes]");
+        assertThat(content("[data-test=perf-runtimes]")).contains("runc");
         shot("performance");
         go("#/runtimes");
         find("[data-test=runtime-table]");
+        WebElement runc = browser.findElements(By.cssSelector("[data-test=runtime-table] tbody tr")).stream()
+                .filter(r -> r.getText().startsWith("runc")).findFirst().orElseThrow();
+        assertThat(runc.findElements(By.cssSelector("[data-test=usable]"))).isNotEmpty();
+        find("[data-test=image-table]");
         shot("runtimes");
         go("#/sessions");
         find("[data-test=session-link][data-id='" + session + "']");

@@ -1,7 +1,7 @@
 // Executions: the stored records newest first with filters, and one execution's detail.
 
 import {json, path, query, readNdjson, request} from '../api.js';
-import {append, badge, bytes, clear, el, facts, link, millis, route, table, when} from '../text.js';
+import {append, badge, bytes, clear, el, facts, link, millis, route, showError, table, when} from '../text.js';
 import {outputBox} from './output.js';
 
 // The ExecutionStatus wire names (GET /v1/executions?status= takes exactly these).
@@ -40,7 +40,8 @@ export async function list(main, ctx) {
     ctx.me.admin ? [el('label', {for: 'f-user'}, 'user'),
       el('input', {id: 'f-user', value: filters.user, placeholder: 'everyone'})] : null,
     el('button', {type: 'submit', id: 'f-apply'}, 'Apply'),
-    el('button', {type: 'button', id: 'exec-refresh', onclick: () => load()}, 'Refresh'));
+    el('button', {type: 'button', id: 'exec-refresh', onclick: () => load().catch((e) => showError(results, e))},
+      'Refresh'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const q = {status: form.querySelector('#f-status').value, runtime: form.querySelector('#f-runtime').value,

@@ -289,9 +289,12 @@ public final class ExecutionGateway {
         return executions.terminate(executionId) ? TerminateOutcome.TERMINATING : TerminateOutcome.ALREADY_FINISHED;
     }
 
-    /** The user's stored records, newest first; every user's for a null {@code userId} (an admin's view). */
-    public List<ExecutionRecord> list(String userId, int limit) {
-        return executions.list(userId, limit);
+    /**
+     * The user's stored records, newest first, each without its result (the store never reads it); every
+     * user's for a null {@code userId} (an admin's view).
+     */
+    public List<ExecutionRecord> listSummaries(String userId, int limit) {
+        return executions.listSummaries(userId, limit);
     }
 
     /**

@@ -67,10 +67,9 @@ final class ExecutionsCommand implements Runnable {
                 return listQueued();
             }
             try (ExecutionStore store = store()) {
-                List<ExecutionRecord> records = store.list(user, limit);
+                List<ExecutionRecord> records = store.listSummaries(user, limit);
                 if (json) {
-                    System.out.println(JSON.writeValueAsString(
-                            records.stream().map(ExecutionRecord::withoutResult).toList()));
+                    System.out.println(JSON.writeValueAsString(records));
                     return 0;
                 }
                 System.out.printf("%-36s %-20s %-12s %-8s %-6s %-9s %s%n", "EXECUTION", "STARTED", "STATUS", "RUNTIME",

@@ -194,6 +194,14 @@ public final class ExecutionService implements AutoCloseable {
         return store.list(userId, limit);
     }
 
+    /**
+     * Stored records, newest first, each without its result (never read from the store); of one user when
+     * {@code userId} is not null. What a listing uses.
+     */
+    public List<ExecutionRecord> listSummaries(String userId, int limit) {
+        return store.listSummaries(userId, limit);
+    }
+
     public Optional<ActiveExecution> active(String executionId) {
         return Optional.ofNullable(active.get(executionId));
     }

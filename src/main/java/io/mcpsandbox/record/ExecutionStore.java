@@ -32,6 +32,17 @@ public interface ExecutionStore extends AutoCloseable {
      */
     List<ExecutionRecord> list(String userIdOrNull, int limit);
 
+    /**
+     * The records {@link #list} gives, in the same order and under the same limit, each without its result
+     * (as {@link ExecutionRecord#withoutResult()} makes it): the stored result and output (up to a MiB or so a
+     * record) are never read, so a listing that only shows who ran what, when and how it ended costs no more
+     * than the summaries. What every listing that drops the results uses.
+     *
+     * @param userIdOrNull only this user's records; null for every user's
+     * @param limit        at most this many (at least 1)
+     */
+    List<ExecutionRecord> listSummaries(String userIdOrNull, int limit);
+
     /** Records still marked running: after a crash, the ones the crashed process never ended. */
     List<ExecutionRecord> running();
 

@@ -239,18 +239,7 @@ public final class FailoverExecutionStore implements ExecutionStore {
             throw new ExecutionStoreException("cannot list the executions of session " + sessionId + ": "
                     + e.getMessage(), e);
         }
-        Map<String, ExecutionRecord> merged = new LinkedHashMap<>();
-        for (ExecutionRecord r : remote) {
-            merged.put(r.executionId(), r);
-        }
-        for (SqliteExecutionStore.Row row : spool.sessionExecutionRows(sessionId, limit)) {
-            if (row.pending()) {
-                merged.put(row.record().executionId(), row.record());
-            } else {
-                merged.putIfAbsent(row.record().executionId(), row.record());
-            }
-        }
-        return newestFirst(merged.values(), limit);
+        return merge(remote, spool.sessionExecutionRows(sessionId, limit), limit);
     }
 
     private boolean pendingLocally(String executionId) {
@@ -294,18 +283,21 @@ public final class FailoverExecutionStore implements ExecutionStore {
             markDown(e);
             throw new ExecutionStoreException("cannot list execution records: " + e.getMessage(), e);
         }
-        Map<String, ExecutionRecord> merged = new LinkedHashMap<>();
-        for (ExecutionRecord r : remote) {
-            merged.put(r.executionId(), r);
+        return merge(remote, spool.rows(userIdOrNull, limit), limit);
+    }
+
+    /** As {@link #list}: Redis's summaries, with the embedded store's (a pending one is newer) merged in. */
+    @Override
+    public List<ExecutionRecord> listSummaries(String userIdOrNull, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        List<ExecutionRecord> remote;
+        try {
+            remote = redis.listSummaries(userIdOrNull, limit);
+        } catch (ExecutionStoreException e) {
+            markDown(e);
+            throw new ExecutionStoreException("cannot list execution records: " + e.getMessage(), e);
         }
-        for (SqliteExecutionStore.Row row : spool.rows(userIdOrNull, limit)) {
-            if (row.pending()) {
-                merged.put(row.record().executionId(), row.record());
-            } else {
-                merged.putIfAbsent(row.record().executionId(), row.record());
-            }
-        }
-        return newestFirst(merged.values(), limit);
+        return merge(remote, spool.summaryRows(userIdOrNull, limit), limit);
     }
 
     @Override
@@ -331,6 +323,26 @@ public final class FailoverExecutionStore implements ExecutionStore {
         List<ExecutionRecord> out = new ArrayList<>(merged.values());
         out.sort(Comparator.comparing(ExecutionRecord::startedAt));
         return out;
+    }
+
+    /**
+     * Redis's records with the embedded store's merged in: a pending one replaces Redis's (it is newer), any
+     * other only fills a gap; newest first, at most {@code limit}.
+     */
+    private static List<ExecutionRecord> merge(List<ExecutionRecord> remote, List<SqliteExecutionStore.Row> local,
+                                               int limit) {
+        Map<String, ExecutionRecord> merged = new LinkedHashMap<>();
+        for (ExecutionRecord r : remote) {
+            merged.put(r.executionId(), r);
+        }
+        for (SqliteExecutionStore.Row row : local) {
+            if (row.pending()) {
+                merged.put(row.record().executionId(), row.record());
+            } else {
+                merged.putIfAbsent(row.record().executionId(), row.record());
+            }
+        }
+        return newestFirst(merged.values(), limit);
     }
 
     private static List<ExecutionRecord> newestFirst(java.util.Collection<ExecutionRecord> records, int limit) {

@@ -16,6 +16,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import java.util.function.Predicate;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.AbstractTransaction;
 import redis.clients.jedis.RedisClient;
@@ -64,6 +65,10 @@ public final class RedisExecutionStore implements ExecutionStore {
      */
     static final Duration INDEX_MARGIN = Duration.ofDays(1);
     private static final int LIST_BATCH = 64;
+    /** The fields of an execution's hash but its result and output: what a listing without results reads. */
+    static final String[] SUMMARY_FIELDS = {"executionId", "userId", "sessionId", "image", "runtime",
+        "securityLevel", "command", "language", "startedAt", "endedAt", "status", "exitCode", "durationMs",
+        "outputBytes", "securityEvents"};
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(RedisExecutionStore.class);
 
     private final String maskedUrl;
@@ -332,6 +337,40 @@ public final class RedisExecutionStore implements ExecutionStore {
         return out;
     }
 
+    /** {@link #list}'s records by HMGET of {@link #SUMMARY_FIELDS}: the result and output never leave Redis. */
+    @Override
+    public List<ExecutionRecord> listSummaries(String userIdOrNull, int limit) {
+        SqliteExecutionStore.checkLimit(limit);
+        String index = userIdOrNull == null ? ALL_INDEX : userIndex(userIdOrNull);
+        List<ExecutionRecord> out = newestFirst(index, limit, this::summaryFields, h -> h.get("executionId") == null,
+                RedisExecutionStore::summary);
+        out.sort(Comparator.comparing(ExecutionRecord::startedAt).reversed());
+        return out;
+    }
+
+    /** The summary fields of each id's hash, pipelined; every value null where the hash is gone. */
+    private List<Map<String, String>> summaryFields(List<String> ids) {
+        List<Response<List<String>>> responses = new ArrayList<>(ids.size());
+        try (AbstractPipeline p = client.pipelined()) {
+            for (String id : ids) {
+                responses.add(p.hmget(key(id), SUMMARY_FIELDS));
+            }
+            p.sync();
+        }
+        List<Map<String, String>> out = new ArrayList<>(ids.size());
+        for (Response<List<String>> response : responses) {
+            List<String> values = response.get();
+            Map<String, String> h = new LinkedHashMap<>();
+            for (int i = 0; i < SUMMARY_FIELDS.length; i++) {
+                if (values.get(i) != null) {
+                    h.put(SUMMARY_FIELDS[i], values.get(i));
+                }
+            }
+            out.add(h);
+        }
+        return out;
+    }
+
     @Override
     public List<ExecutionRecord> listBySession(String sessionId, int limit) {
         SqliteExecutionStore.checkLimit(limit);
@@ -347,6 +386,15 @@ public final class RedisExecutionStore implements ExecutionStore {
      */
     private <T> List<T> newestFirst(String index, int limit, Function<String, String> keyOf,
                                     Function<Map<byte[], byte[]>, T> parse) {
+        return newestFirst(index, limit, ids -> hashes(ids, keyOf), Map::isEmpty, parse);
+    }
+
+    /**
+     * As above, with the hashes (or the fields of them a caller needs) read by {@code fetch}, one per id in
+     * order; {@code gone} tells a hash that has expired.
+     */
+    private <R, T> List<T> newestFirst(String index, int limit, Function<List<String>, List<R>> fetch,
+                                       Predicate<R> gone, Function<R, T> parse) {
         List<T> out = new ArrayList<>();
         List<String> expired = new ArrayList<>();
         try {
@@ -357,9 +405,9 @@ public final class RedisExecutionStore implements ExecutionStore {
                 if (ids.isEmpty()) {
                     break;
                 }
-                List<Map<byte[], byte[]>> hashes = hashes(ids, keyOf);
+                List<R> hashes = fetch.apply(ids);
                 for (int i = 0; i < ids.size(); i++) {
-                    if (hashes.get(i).isEmpty()) {
+                    if (gone.test(hashes.get(i))) {
                         expired.add(ids.get(i));
                     } else if (out.size() < limit) {
                         out.add(parse.apply(hashes.get(i)));
@@ -721,7 +769,16 @@ public final class RedisExecutionStore implements ExecutionStore {
         return null;
     }
 
+    /** A record without its result from the {@link #SUMMARY_FIELDS} of its hash. */
+    static ExecutionRecord summary(Map<String, String> h) {
+        return record(h, null, false);
+    }
+
     private static ExecutionRecord record(Map<String, String> h, byte[] output) {
+        return record(h, output, true);
+    }
+
+    private static ExecutionRecord record(Map<String, String> h, byte[] output, boolean withResult) {
         try {
             return new ExecutionRecord(h.get("executionId"), h.get("userId"), h.get("sessionId"), h.get("image"),
                     h.get("runtime"), RecordJson.level(h.get("securityLevel")), RecordJson.command(h.get("command")),
@@ -729,7 +786,8 @@ public final class RedisExecutionStore implements ExecutionStore {
                     RecordJson.status(h.get("status")),
                     h.get("exitCode") == null ? null : Integer.valueOf(h.get("exitCode")),
                     parseLong(h.get("durationMs")), parseLong(h.get("outputBytes")),
-                    RecordJson.events(h.get("securityEvents")), StoredResults.decode(h.get("result"), output));
+                    RecordJson.events(h.get("securityEvents")),
+                    withResult ? StoredResults.decode(h.get("result"), output) : null);
         } catch (RuntimeException e) {
             if (e instanceof ExecutionStoreException ese) {
                 throw ese;

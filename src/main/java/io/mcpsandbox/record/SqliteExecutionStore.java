@@ -1,6 +1,7 @@
 package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionStatus;
@@ -42,6 +43,10 @@ public final class SqliteExecutionStore implements ExecutionStore {
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
             + "security_events, result, output, output_state, stored_bytes";
     private static final String SELECT = "SELECT " + COLUMNS + ", pending, revision FROM executions";
+    /** Every column but the result and its output: what a listing without results reads. */
+    private static final String SELECT_SUMMARIES = "SELECT execution_id, user_id, session_id, image, runtime, "
+            + "security_level, command, language, started_at, ended_at, status, exit_code, duration_ms, "
+            + "output_bytes, security_events, pending, revision FROM executions";
     private static final String SESSION_COLUMNS = "session_id, user_id, image, runtime, security_level, rootfs, "
             + "limits, env_names, created_at, created_ms, expires_at, idle_timeout_seconds, last_active_at, status, "
             + "close_reason, close_detail, closed_at, closed_ms, sandbox_name, server_id, executions";
@@ -446,6 +451,22 @@ public final class SqliteExecutionStore implements ExecutionStore {
     }
 
     @Override
+    public List<ExecutionRecord> listSummaries(String userIdOrNull, int limit) {
+        return summaryRows(userIdOrNull, limit).stream().map(Row::record).toList();
+    }
+
+    /** {@link #rows} without the result and output columns: each record's result is null. */
+    List<Row> summaryRows(String userIdOrNull, int limit) {
+        checkLimit(limit);
+        return userIdOrNull == null
+                ? query(SqliteExecutionStore::summaryRow,
+                        SELECT_SUMMARIES + " ORDER BY started_ms DESC, rowid DESC LIMIT ?", limit)
+                : query(SqliteExecutionStore::summaryRow,
+                        SELECT_SUMMARIES + " WHERE user_id = ? ORDER BY started_ms DESC, rowid DESC LIMIT ?",
+                        userIdOrNull, limit);
+    }
+
+    @Override
     public List<ExecutionRecord> running() {
         return runningRows().stream().map(Row::record).toList();
     }
@@ -654,14 +675,24 @@ public final class SqliteExecutionStore implements ExecutionStore {
         return connection;
     }
 
+    /** Reads one row of a result set into a {@link Row}. */
+    @FunctionalInterface
+    private interface RowReader {
+        Row read(ResultSet rs) throws SQLException;
+    }
+
     private List<Row> query(String sql, Object... args) {
+        return query(SqliteExecutionStore::row, sql, args);
+    }
+
+    private List<Row> query(RowReader reader, String sql, Object... args) {
         lock.lock();
         try (PreparedStatement ps = open().prepareStatement(sql)) {
             bind(ps, args);
             List<Row> rows = new ArrayList<>();
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    rows.add(row(rs));
+                    rows.add(reader.read(rs));
                 }
             }
             return rows;
@@ -756,6 +787,15 @@ public final class SqliteExecutionStore implements ExecutionStore {
     }
 
     private static Row row(ResultSet rs) throws SQLException {
+        return row(rs, StoredResults.decode(rs.getString("result"), rs.getBytes("output")));
+    }
+
+    /** A row read by {@link #SELECT_SUMMARIES}: no result column to read. */
+    private static Row summaryRow(ResultSet rs) throws SQLException {
+        return row(rs, null);
+    }
+
+    private static Row row(ResultSet rs, ExecutionResult result) throws SQLException {
         int exit = rs.getInt("exit_code");
         Integer exitCode = rs.wasNull() ? null : exit;
         ExecutionRecord record = new ExecutionRecord(
@@ -774,7 +814,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 rs.getLong("duration_ms"),
                 rs.getLong("output_bytes"),
                 RecordJson.events(rs.getString("security_events")),
-                StoredResults.decode(rs.getString("result"), rs.getBytes("output")));
+                result);
         return new Row(record, rs.getInt("pending") == 1, rs.getLong("revision"));
     }
 }

@@ -76,6 +76,12 @@ abstract class ExecutionStoreContract {
     /** Bytes of stored results (JSON and compressed output) the backend counts over all records. */
     protected abstract long storedOutputBytes(ExecutionStore store) throws Exception;
 
+    /**
+     * Overwrites, in the backend past the store, a record's stored result and output with bytes no decoder
+     * takes: whatever reads them fails from then on.
+     */
+    protected abstract void corruptResult(ExecutionStore store, ExecutionRecord record) throws Exception;
+
     /** A password in the backend's address, which no message may show; null when there is none. */
     protected String secret() {
         return null;
@@ -149,6 +155,83 @@ abstract class ExecutionStoreContract {
     }
 
     @Test
+    void summariesAreTheListWithoutResultsInTheSameOrderUnderTheSameLimit() {
+        Instant t0 = Instant.now().minusSeconds(600);
+        try (ExecutionStore store = open()) {
+            for (int i = 0; i < 6; i++) {
+                ExecutionRecord a = Records.started("alice", t0.plusSeconds(i));
+                store.recordStart(a);
+                if (i % 3 != 2) {
+                    store.recordEnd(Records.ended(a));
+                }
+                store.recordEnd(Records.ended("bob", t0.plusSeconds(i).plusMillis(500), noise(2000, i), "err " + i));
+            }
+            for (String user : new String[] {"alice", "bob", null}) {
+                List<ExecutionRecord> full = store.list(user, 100);
+                assertThat(full).as("records of %s", user).hasSize(user == null ? 12 : 6);
+                assertThat(store.listSummaries(user, 100)).as("summaries of %s", user)
+                        .containsExactlyElementsOf(full.stream().map(ExecutionRecord::withoutResult).toList())
+                        .allMatch(r -> r.result() == null)
+                        .isSortedAccordingTo((a, b) -> b.startedAt().compareTo(a.startedAt()));
+                for (int limit : new int[] {1, 3, 5}) {
+                    assertThat(store.listSummaries(user, limit)).as("%s, limit %d", user, limit)
+                            .containsExactlyElementsOf(store.list(user, limit).stream()
+                                    .map(ExecutionRecord::withoutResult).toList());
+                }
+            }
+            ExecutionRecord newest = store.listSummaries(null, 1).get(0);
+            assertThat(newest.userId()).isEqualTo("bob");
+            assertThat(newest.outputBytes()).as("the output's size stays").isEqualTo(2000 + "err 5".length());
+            assertThat(newest.securityEvents()).isEmpty();
+            List<ExecutionRecord> alice = store.listSummaries("alice", 2);
+            assertThat(alice.get(0).status()).isEqualTo(ExecutionStatus.RUNNING);
+            assertThat(alice.get(1).status()).isEqualTo(ExecutionStatus.COMPLETED);
+            assertThat(alice.get(1).exitCode()).isEqualTo(3);
+            assertThat(alice.get(1).securityEvents()).as("kept in a summary").hasSize(2);
+            assertThat(store.listSummaries("carol", 10)).isEmpty();
+            assertThatThrownBy(() -> store.listSummaries(null, 0)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> store.listSummaries("alice", -1)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void aRecordWithALargeOutputIsListedWithoutIt() {
+        Instant t0 = Instant.now().minusSeconds(60);
+        ExecutionRecord small = Records.ended(Records.started("alice", t0));
+        ExecutionRecord large = Records.ended("alice", t0.plusSeconds(1), noise(3 * (int) MIB, 7), noise(100_000, 8));
+        try (ExecutionStore store = open()) {
+            store.recordEnd(small);
+            store.recordEnd(large);
+            assertThat(store.find(large.executionId()).orElseThrow().result().stdout()).as("stored, capped")
+                    .hasSizeGreaterThan((int) MIB);
+            List<ExecutionRecord> listed = store.listSummaries("alice", 10);
+            assertThat(listed).containsExactly(large.withoutResult(), small.withoutResult());
+            assertThat(listed.get(0).result()).isNull();
+            assertThat(listed.get(0).outputBytes()).isEqualTo(3 * MIB + 100_000);
+            assertThat(store.listSummaries(null, 1)).containsExactly(large.withoutResult());
+        }
+    }
+
+    @Test
+    void summariesNeverReadTheResultOrTheOutput() throws Exception {
+        Instant t0 = Instant.now().minusSeconds(60);
+        ExecutionRecord intact = Records.ended(Records.started("alice", t0));
+        ExecutionRecord corrupt = Records.ended("alice", t0.plusSeconds(1), noise(50_000, 3), "err");
+        try (ExecutionStore store = open()) {
+            store.recordEnd(intact);
+            store.recordEnd(corrupt);
+            corruptResult(store, corrupt);
+            assertThat(store.listSummaries("alice", 10)).as("the listing without results does not see the damage")
+                    .containsExactly(corrupt.withoutResult(), intact.withoutResult());
+            assertThat(store.listSummaries(null, 10)).containsExactly(corrupt.withoutResult(),
+                    intact.withoutResult());
+            assertThatThrownBy(() -> store.list("alice", 10)).as("a listing with results reads it")
+                    .isInstanceOf(ExecutionStoreException.class);
+            assertThat(store.listSummaries("alice", 10)).hasSize(2);
+        }
+    }
+
+    @Test
     void aRecordWithoutAStartTimeIsRefused() {
         try (ExecutionStore store = open()) {
             ExecutionRecord noStart = new ExecutionRecord("x", "u", null, null, null, null, null, null, null, null,
@@ -204,6 +287,8 @@ abstract class ExecutionStoreContract {
             assertThat(store.find(recent.executionId())).contains(recent);
             assertThat(store.list("alice", 10)).containsExactly(recent);
             assertThat(store.list(null, 10)).containsExactly(recent);
+            assertThat(store.listSummaries("alice", 10)).containsExactly(recent.withoutResult());
+            assertThat(store.listSummaries(null, 10)).containsExactly(recent.withoutResult());
         } finally {
             store.close();
         }
@@ -266,6 +351,8 @@ abstract class ExecutionStoreContract {
             }
             store.recordEnd(Records.ended(during));
             assertThat(store.list("alice", 10)).containsExactly(Records.ended(during), before);
+            assertThat(store.listSummaries("alice", 10))
+                    .containsExactly(Records.ended(during).withoutResult(), before.withoutResult());
             assertThat(store.running()).isEmpty();
         }
     }

@@ -115,6 +115,12 @@ class FailoverExecutionStoreTest extends ExecutionStoreContract {
         return RedisExecutionStoreTest.stored(redis, record);
     }
 
+    /** Garbage in the hash's result and output fields. */
+    @Override
+    protected void corruptResult(ExecutionStore store, ExecutionRecord record) {
+        RedisExecutionStoreTest.corruptResult(redis, record);
+    }
+
     @Override
     protected long storedOutputBytes(ExecutionStore store) {
         try (RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofSeconds(2), 1)) {
@@ -343,6 +349,38 @@ class FailoverExecutionStoreTest extends ExecutionStoreContract {
                 assertThat(RedisExecutionStore.session(jedis.hgetAll(RedisExecutionStore.sessionKey(
                         before.sessionId()).getBytes(StandardCharsets.UTF_8)))).isEqualTo(beforeClosed);
             }
+        }
+    }
+
+    @Test
+    void summariesMergeTheEmbeddedStoreAsTheListDoes() {
+        RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofMillis(500), 2);
+        SqliteExecutionStore spool = new SqliteExecutionStore(dir.resolve("spool.db"), Duration.ofDays(30));
+        Instant t0 = Instant.now().minusSeconds(60);
+        ExecutionRecord endedInRedis = Records.ended(Records.started("dana", t0));
+        direct.recordEnd(endedInRedis);
+        ExecutionRecord start = Records.started("dana", t0.plusSeconds(1));
+        direct.recordStart(start);
+        // Its end and another start, kept during an outage; the replayer is slow here, so they stay pending.
+        ExecutionRecord end = Records.ended(start);
+        spool.recordPending(end);
+        ExecutionRecord startedDuring = Records.started("dana", t0.plusSeconds(2));
+        spool.recordPending(startedDuring);
+        // A record only the embedded file has, not pending (kept before Redis was configured).
+        ExecutionRecord local = Records.ended(Records.started("dana", t0.minusSeconds(1)));
+        spool.recordEnd(local);
+        try (FailoverExecutionStore store = new FailoverExecutionStore(direct, spool, Duration.ofHours(1),
+                Duration.ofHours(1))) {
+            List<ExecutionRecord> expected = List.of(startedDuring.withoutResult(), end.withoutResult(),
+                    endedInRedis.withoutResult(), local.withoutResult());
+            assertThat(store.listSummaries("dana", 10)).containsExactlyElementsOf(expected);
+            assertThat(store.listSummaries(null, 10)).containsExactlyElementsOf(expected);
+            assertThat(store.listSummaries("dana", 2)).containsExactlyElementsOf(expected.subList(0, 2));
+            assertThat(store.list("dana", 10)).extracting(ExecutionRecord::withoutResult)
+                    .containsExactlyElementsOf(expected);
+            assertThat(direct.listSummaries("dana", 10)).as("Redis still has the start")
+                    .containsExactly(start, endedInRedis.withoutResult());
+            assertThat(store.pendingWrites()).isEqualTo(2);
         }
     }
 

@@ -113,9 +113,25 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
         }
     }
 
+    /** Garbage in the hash's result and output fields. */
+    @Override
+    protected void corruptResult(ExecutionStore store, ExecutionRecord record) {
+        RedisExecutionStoreTest.corruptResult(server, record);
+    }
+
     @Override
     protected long storedOutputBytes(ExecutionStore store) {
         return store.sizeBytes();
+    }
+
+    static void corruptResult(RedisServerProcess server, ExecutionRecord record) {
+        byte[] key = RedisExecutionStore.key(record.executionId()).getBytes(StandardCharsets.UTF_8);
+        try (Jedis jedis = server.client()) {
+            assertThat(jedis.exists(key)).isTrue();
+            jedis.hset(key, "result".getBytes(StandardCharsets.UTF_8), "{not json".getBytes(StandardCharsets.UTF_8));
+            jedis.hset(key, RedisExecutionStore.OUTPUT_FIELD.getBytes(StandardCharsets.UTF_8),
+                    new byte[] {0x1f, (byte) 0x8b, 0, 1, 2, 3});
+        }
     }
 
     @Override
@@ -144,6 +160,42 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
                     .isEqualTo((double) start.startedAt().toEpochMilli());
             assertThat(jedis.scard(RedisExecutionStore.RUNNING_SET)).isZero();
         }
+    }
+
+    @Test
+    void summariesAreReadByHmgetAndTheOutputNeverLeavesRedis() {
+        assertThat(RedisExecutionStore.SUMMARY_FIELDS).doesNotContain("result", RedisExecutionStore.OUTPUT_FIELD,
+                "outputState", "storedBytes");
+        Instant t0 = Instant.now().minusSeconds(60);
+        List<ExecutionRecord> alice = new ArrayList<>();
+        try (RedisExecutionStore store = open(); Jedis jedis = server.client()) {
+            for (int i = 0; i < 3; i++) {
+                // Noise does not compress: each stored output is about 200 KB.
+                alice.add(Records.ended("alice", t0.plusSeconds(i), Records.noise(250_000, i), ""));
+                store.recordEnd(alice.get(i));
+            }
+            jedis.configResetStat();
+            assertThat(store.listSummaries("alice", 10)).containsExactly(alice.get(2).withoutResult(),
+                    alice.get(1).withoutResult(), alice.get(0).withoutResult());
+            String commands = jedis.info("commandstats");
+            assertThat(commands).contains("cmdstat_hmget:calls=3,").doesNotContain("cmdstat_hgetall")
+                    .doesNotContain("cmdstat_hget:");
+            assertThat(netOutputBytes(jedis)).as("what Redis sent for the listing").isLessThan(32 * 1024);
+
+            jedis.configResetStat();
+            assertThat(store.list("alice", 10)).containsExactly(alice.get(2), alice.get(1), alice.get(0));
+            assertThat(netOutputBytes(jedis)).as("what Redis sent for the listing with results")
+                    .isGreaterThan(3 * 150_000);
+        }
+    }
+
+    private static long netOutputBytes(Jedis jedis) {
+        for (String line : jedis.info("stats").split("\r?\n")) {
+            if (line.startsWith("total_net_output_bytes:")) {
+                return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        throw new AssertionError("no total_net_output_bytes in INFO stats");
     }
 
     @Test
@@ -180,6 +232,11 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
                 assertThat(store.list("alice", 3)).containsExactly(alice.get(4), alice.get(3), alice.get(2));
                 assertThat(jedis.zscore(RedisExecutionStore.userIndex("alice"), alice.get(5).executionId())).isNull();
                 assertThat(jedis.zcard(RedisExecutionStore.userIndex("alice"))).isEqualTo(5);
+                // The listing without results skips an expired hash the same way.
+                jedis.del(RedisExecutionStore.key(alice.get(4).executionId()));
+                assertThat(store.listSummaries("alice", 3)).containsExactly(alice.get(3).withoutResult(),
+                        alice.get(2).withoutResult(), alice.get(1).withoutResult());
+                assertThat(jedis.zscore(RedisExecutionStore.userIndex("alice"), alice.get(4).executionId())).isNull();
             }
         }
     }

@@ -88,6 +88,19 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
         }
     }
 
+    /** Another connection rewrites the row's result and output columns. */
+    @Override
+    protected void corruptResult(ExecutionStore store, ExecutionRecord record) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
+             PreparedStatement ps = c.prepareStatement(
+                     "UPDATE executions SET result = ?, output = ? WHERE execution_id = ?")) {
+            ps.setString(1, "{not json");
+            ps.setBytes(2, new byte[] {0x1f, (byte) 0x8b, 0, 1, 2, 3});
+            ps.setString(3, record.executionId());
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+    }
+
     @Override
     protected long storedOutputBytes(ExecutionStore store) {
         return ((SqliteExecutionStore) store).storedBytes(null);

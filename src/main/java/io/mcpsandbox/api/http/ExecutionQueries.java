@@ -207,11 +207,12 @@ final class ExecutionQueries {
                 return;
             }
             int limit = limit(req, DEFAULT_LIST, RestServlet.MAX_LIST);
+            // Summaries: a record's result (up to a MiB or so of output) is not read only to be dropped.
             List<ExecutionRecord> records = filter.any()
-                    ? gateway.list(scope.userIdOrNull(), WINDOW).stream().filter(filter::matches).limit(limit).toList()
-                    : gateway.list(scope.userIdOrNull(), limit);
-            http.write(resp, 200, Map.of("executions",
-                    records.stream().map(ExecutionRecord::withoutResult).toList()));
+                    ? gateway.listSummaries(scope.userIdOrNull(), WINDOW).stream().filter(filter::matches)
+                            .limit(limit).toList()
+                    : gateway.listSummaries(scope.userIdOrNull(), limit);
+            http.write(resp, 200, Map.of("executions", records));
         } catch (BadParameter e) {
             e.answer(http, resp);
         } catch (ExecutionStoreException e) {
@@ -228,7 +229,7 @@ final class ExecutionQueries {
             Scope scope = scope(req, user);
             Instant since = since(req, clock.instant());
             int limit = limit(req, DEFAULT_EVENTS, MAX_EVENTS);
-            List<ExecutionRecord> records = gateway.list(scope.userIdOrNull(), WINDOW).stream()
+            List<ExecutionRecord> records = gateway.listSummaries(scope.userIdOrNull(), WINDOW).stream()
                     .filter(r -> r.startedAt() != null && !r.startedAt().isBefore(since))
                     .sorted(Comparator.comparing(ExecutionRecord::startedAt).reversed()).toList();
             List<Map<String, Object>> events = new ArrayList<>();

@@ -122,25 +122,18 @@ export function eventsTable(testId, events, withExecution) {
 }
 
 /**
- * The request's side of an execution (user, session, command, language, start) when its result does not carry
- * it: from its stored record, looked for among the newest records of its runtime and image.
+ * The request's side of an execution (user, session, command, language, start), which the result object does
+ * not carry: from its stored record (GET /v1/executions/{id}/record).
  */
 async function withRequest(d) {
-  if (d.userId !== undefined || d.command !== undefined || d.language !== undefined) {
+  try {
+    const record = await json(path('/v1/executions', d.executionId, 'record'));
+    return Object.assign({}, d, {userId: record.userId, sessionId: record.sessionId, command: record.command,
+      language: record.language, startedAt: record.startedAt});
+  } catch (e) {
+    // no record yet (still queued), or the store cannot answer: the result alone is still worth showing
     return d;
   }
-  try {
-    const data = await json('/v1/executions' + query({runtime: d.runtime, image: d.image, limit: 1000}));
-    const record = (Array.isArray(data.executions) ? data.executions : [])
-      .find((r) => r && r.executionId === d.executionId);
-    if (record) {
-      return Object.assign({}, d, {userId: record.userId, sessionId: record.sessionId, command: record.command,
-        language: record.language, startedAt: record.startedAt});
-    }
-  } catch (e) {
-    // the result alone is still worth showing
-  }
-  return d;
 }
 
 /** #/executions/<id> */

@@ -8,6 +8,9 @@ import {timeChart} from '../chart.js';
 const POLL_MS = 5000;
 
 function percent(x) {
+  if (x === null || x === undefined) {
+    return 'none yet'; // no request of the pool's kind since the start
+  }
   const v = Number(x);
   return Number.isFinite(v) ? (v * 100).toFixed(1) + ' %' : '';
 }

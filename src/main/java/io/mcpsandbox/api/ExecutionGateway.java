@@ -271,6 +271,15 @@ public final class ExecutionGateway {
     }
 
     /**
+     * The stored record (without its result) of the user's execution, or anyone's for an {@code admin}: who ran
+     * it, in which session, the command or language, when. Empty when unknown or someone else's.
+     */
+    public Optional<ExecutionRecord> record(String userId, boolean admin, String executionId) {
+        return executions.findRecord(executionId).filter(r -> admin || userId.equals(r.userId()))
+                .map(ExecutionRecord::withoutResult);
+    }
+
+    /**
      * The user's execution while it runs here: to follow its output or write to its stdin. Empty when it is
      * not running (any more), or someone else's.
      */

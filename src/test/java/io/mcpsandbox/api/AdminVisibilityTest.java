@@ -238,4 +238,25 @@ class AdminVisibilityTest {
         assertThat(send("GET", path, KEY_ROOT, null).statusCode()).isEqualTo(410);
         assertThat(send("GET", "/v1/sessions/no-such-session", KEY_ROOT, null).statusCode()).isEqualTo(404);
     }
+
+    @Test
+    void anExecutionsRecordIsItsOwnersAndTheAdminsWithoutItsOutput() throws Exception {
+        String id = run(ApiServerFixture.KEY_ALICE, "{\"language\":\"python\",\"code\":\"print('the output')\"}");
+        String path = "/v1/executions/" + id + "/record";
+        JsonNode own = get(path, ApiServerFixture.KEY_ALICE);
+        assertThat(own.get("executionId").asString()).isEqualTo(id);
+        assertThat(own.get("userId").asString()).isEqualTo("alice");
+        assertThat(own.get("language").asString()).isEqualTo("python");
+        assertThat(own.get("command").isArray()).isTrue();
+        assertThat(own.get("startedAt").asString()).isNotBlank();
+        assertThat(own.path("result").isNull() || own.path("result").isMissingNode()).as(own.toString()).isTrue();
+        assertThat(own.toString()).doesNotContain("the output");
+        assertThat(get(path, ApiServerFixture.KEY_ROOT).get("userId").asString()).isEqualTo("alice");
+        HttpResponse<String> other = send("GET", path, ApiServerFixture.KEY_BOB, null);
+        assertThat(other.statusCode()).isEqualTo(404);
+        assertThat(other.body()).doesNotContain("alice");
+        assertThat(send("GET", "/v1/executions/no-such-id/record", ApiServerFixture.KEY_ROOT, null).statusCode())
+                .isEqualTo(404);
+        assertThat(send("DELETE", path, ApiServerFixture.KEY_ALICE, null).statusCode()).isEqualTo(405);
+    }
 }

@@ -46,6 +46,7 @@ final class OpenApiDocument {
                                         + "user's key)"))
                                 .set("409", json("It had already finished", ref("Termination"))))));
         paths.set("/v1/executions/{executionId}/stdin", stdinPath());
+        paths.set("/v1/executions/{executionId}/record", recordPath());
         queuePaths(paths);
         sessionPaths(paths);
         consolePaths(paths);
@@ -262,6 +263,18 @@ final class OpenApiDocument {
     }
 
     /** POST /v1/executions/{executionId}/stdin. */
+    private static ObjectNode recordPath() {
+        ObjectNode op = operation("getExecutionRecord", "The stored record of your execution (an admin key's: "
+                + "anyone's) without its output: userId, sessionId, command, language, image, runtime, level, "
+                + "startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents", responses()
+                .<ObjectNode>set("200", json("The record", type("object")))
+                .<ObjectNode>set("404", error("Unknown, or someone else's"))
+                .set("503", error("The execution store cannot answer right now")));
+        return NODES.objectNode().<ObjectNode>set("parameters", NODES.arrayNode().add(NODES.objectNode()
+                .put("name", "executionId").put("in", "path").put("required", true).set("schema", type("string"))))
+                .set("get", op);
+    }
+
     private static ObjectNode stdinPath() {
         ObjectNode written = NODES.objectNode().put("type", "object");
         written.set("properties", NODES.objectNode().<ObjectNode>set("executionId", type("string"))

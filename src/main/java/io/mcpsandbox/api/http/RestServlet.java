@@ -6,9 +6,10 @@ import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
+import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
-import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
 import jakarta.servlet.AsyncContext;
@@ -43,6 +44,7 @@ final class RestServlet extends HttpServlet {
     private static final Logger log = LoggerFactory.getLogger(RestServlet.class);
     private static final String EXECUTIONS = "/executions";
     private static final String STDIN = "/stdin";
+    private static final String RECORD = "/record";
     private static final String BATCH = EXECUTIONS + "/batch";
     static final int MAX_STDIN_WRITE = io.mcpsandbox.execution.ActiveExecution.MAX_STDIN_WRITE;
     static final java.time.Duration STDIN_WAIT = io.mcpsandbox.execution.ActiveExecution.STDIN_WAIT;
@@ -105,6 +107,14 @@ final class RestServlet extends HttpServlet {
                 case "DELETE" -> terminate(resp, user, admin, id);
                 default -> notAllowed(resp, "GET, DELETE");
             }
+        } else if (path.startsWith(EXECUTIONS + "/") && path.endsWith(RECORD)
+                && path.indexOf('/', EXECUTIONS.length() + 1) == path.length() - RECORD.length()) {
+            String id = path.substring(EXECUTIONS.length() + 1, path.length() - RECORD.length());
+            if (method.equals("GET")) {
+                record(resp, user, admin, id);
+            } else {
+                notAllowed(resp, "GET");
+            }
         } else if (path.startsWith(EXECUTIONS + "/") && path.endsWith(STDIN)
                 && path.indexOf('/', EXECUTIONS.length() + 1) == path.length() - STDIN.length()) {
             String id = path.substring(EXECUTIONS.length() + 1, path.length() - STDIN.length());
@@ -141,7 +151,8 @@ final class RestServlet extends HttpServlet {
             }
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
-                    + " (see /v1/executions, /v1/executions/{id}, /v1/executions/batch, /v1/queue, /v1/sessions, "
+                    + " (see /v1/executions, /v1/executions/{id}, /v1/executions/{id}/record, /v1/executions/batch, "
+                    + "/v1/queue, /v1/sessions, "
                     + "/v1/me, /v1/security-events, /v1/stats, /v1/images, /v1/runtimes, /v1/openapi.json)");
         }
     }
@@ -300,6 +311,22 @@ final class RestServlet extends HttpServlet {
             ExecutionResult now = found.get();
             streams.stream(ac, id, running, () -> running.isPresent() ? running.get().ended()
                     : CompletableFuture.completedFuture(now));
+        }
+    }
+
+    /** {@code GET /v1/executions/{id}/record}: the stored record without its output (who, where, what, when). */
+    private void record(HttpServletResponse resp, String user, boolean admin, String id) throws IOException {
+        java.util.Optional<ExecutionRecord> found;
+        try {
+            found = gateway.record(user, admin, id);
+        } catch (ExecutionStoreException e) {
+            http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
+            return;
+        }
+        if (found.isEmpty()) {
+            http.error(resp, 404, null, "no record of an execution '" + abbreviate(id) + "' of yours");
+        } else {
+            http.write(resp, 200, found.get());
         }
     }
 

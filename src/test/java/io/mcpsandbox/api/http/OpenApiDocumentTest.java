@@ -20,7 +20,8 @@ class OpenApiDocumentTest {
         ObjectNode doc = OpenApiDocument.build(SCHEMAS);
         assertThat(doc.get("openapi").asString()).isEqualTo("3.1.0");
         assertThat(doc.get("paths").propertyNames()).containsExactlyInAnyOrder("/v1/executions",
-                "/v1/executions/{executionId}", "/v1/executions/{executionId}/stdin", "/v1/executions/batch",
+                "/v1/executions/{executionId}", "/v1/executions/{executionId}/stdin",
+                "/v1/executions/{executionId}/record", "/v1/executions/batch",
                 "/v1/queue", "/v1/sessions",
                 "/v1/sessions/{sessionId}",
                 "/v1/sessions/{sessionId}/executions", "/v1/sessions/{sessionId}/files",

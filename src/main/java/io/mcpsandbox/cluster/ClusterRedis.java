@@ -155,10 +155,16 @@ public final class ClusterRedis implements AutoCloseable {
         }
     }
 
-    /** Sets or clears a node's drain flag. False: no such node is listed (alive or dead). */
+    /**
+     * Sets or clears a node's drain flag. False: no such node is listed (alive or dead) and, for a clear, no flag
+     * was set either (a node stopped cleanly while drained keeps its flag and leaves the listing).
+     */
     public boolean setDrain(String id, boolean drain) {
-        if (!ClusterSettings.NODE_ID_PATTERN.matcher(id).matches() || client.zscore(INDEX, id) == null) {
+        if (!ClusterSettings.NODE_ID_PATTERN.matcher(id).matches()) {
             return false;
+        }
+        if (client.zscore(INDEX, id) == null) {
+            return !drain && client.del(drainKey(id)) > 0;
         }
         if (drain) {
             client.set(drainKey(id), secret.drainProof(id));

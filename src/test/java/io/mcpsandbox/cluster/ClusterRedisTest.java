@@ -163,6 +163,15 @@ class ClusterRedisTest {
             }
             assertThat(a.setDrain("node-x", false)).isTrue();
             assertThat(a.drainFlagged("node-x")).isFalse();
+
+            // Stopped cleanly while drained: out of the listing, its flag kept, and undrain still clears it.
+            a.setDrain("node-x", true);
+            a.remove("node-x");
+            assertThat(a.drainFlagged("node-x")).isTrue();
+            assertThat(a.setDrain("node-x", true)).as("not listed: nothing to drain").isFalse();
+            assertThat(a.setDrain("node-x", false)).isTrue();
+            assertThat(a.drainKeyExists("node-x")).isFalse();
+            assertThat(a.setDrain("node-x", false)).as("nothing left to clear").isFalse();
         }
     }
 

@@ -24,6 +24,8 @@ import redis.clients.jedis.exceptions.JedisException;
 public final class ClusterNode implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
 
+    private static final Duration REDIS_TIMEOUT = Duration.ofSeconds(2);
+
     private final ClusterSettings settings;
     private final String id;
     private final String version;
@@ -61,9 +63,8 @@ public final class ClusterNode implements AutoCloseable {
      */
     public static ClusterNode open(ClusterSettings settings, String nodeId, String version, Clock clock)
             throws ClusterJoinException {
-        Duration timeout = settings.heartbeat().compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2)
-                : settings.heartbeat();
-        ClusterRedis redis = new ClusterRedis(settings.redisUrl(), settings.secret(), timeout, clock);
+        // Bounded whatever the heartbeat: a stalled Redis delays a heartbeat (and a clean stop) by this much at most.
+        ClusterRedis redis = new ClusterRedis(settings.redisUrl(), settings.secret(), REDIS_TIMEOUT, clock);
         ClusterNode node = new ClusterNode(settings, nodeId, version, redis, clock);
         try {
             redis.checkJoin();

@@ -216,14 +216,19 @@ final class ClusterServe implements AutoCloseable {
         if (process != null && process.isAlive()) {
             stop();
         }
+        // A clean stop (0, or 143 after SIGTERM) removed its sandboxes itself: reap only after anything else.
+        if (process != null && process.exitValue() != 0 && process.exitValue() != 143) {
+            reap();
+        }
+        discard();
+    }
+
+    private void reap() throws Exception {
         ProcessBuilder pb = command("reap").redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().put("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
         Process reap = pb.start();
         if (!reap.waitFor(120, TimeUnit.SECONDS)) {
             reap.destroyForcibly().waitFor();
         }
-        DeleteTree.delete(dataDir);
-        DeleteTree.delete(stateDir);
-        Files.deleteIfExists(log);
     }
 }

@@ -46,7 +46,9 @@ public final class ClusterRedis implements AutoCloseable {
     static final String INDEX = PREFIX + "nodes";
     static final String SEEN = PREFIX + "seen";
     private static final String[] FIELDS = {"id", "url", "version", "protocol", "runtimes", "images", "maxInFlight",
-        "active", "poolReady", "state", "joinedAt", "heartbeatAt"};
+        "active", "poolReady", "state", "joinedAt", "heartbeatAt", "sig"};
+    /** The signed fields: all but {@code sig}. */
+    private static final int SIGNED = FIELDS.length - 1;
 
     private final RedisClient client;
     private final String maskedUrl;
@@ -126,6 +128,7 @@ public final class ClusterRedis implements AutoCloseable {
         fields.put("state", draining ? NodeView.DRAINING : NodeView.ACTIVE);
         fields.put("joinedAt", Long.toString(joinedAt.toEpochMilli()));
         fields.put("heartbeatAt", Long.toString(now.toEpochMilli()));
+        fields.put("sig", secret.entrySignature(List.copyOf(fields.values())));
         try (AbstractTransaction t = client.multi()) {
             t.hset(nodeKey(id), fields);
             t.pexpire(nodeKey(id), ttl.toMillis());
@@ -215,7 +218,8 @@ public final class ClusterRedis implements AutoCloseable {
                             new NodeView.Capacity(-1, -1, -1), null, lastSeen));
                 }
             } else {
-                live.add(parse(id, h));
+                boolean signed = ClusterSecret.matches(secret.entrySignature(h.subList(0, SIGNED)), h.get(SIGNED));
+                live.add(parse(id, h, signed));
             }
         }
         if (!prune.isEmpty() || !garbage.isEmpty()) {
@@ -240,13 +244,16 @@ public final class ClusterRedis implements AutoCloseable {
         return new ClusterStatus(PROTOCOL, now, new ClusterStatus.Counts(active, draining, dead.size()), all);
     }
 
-    /** A live node's hash, field by field with bounds: anything unreadable makes it {@code invalid}. */
-    static NodeView parse(String id, List<String> h) {
+    /**
+     * A live node's hash, field by field with bounds: anything unreadable, or an entry not signed with the secret,
+     * makes it {@code invalid} (listed, never trusted).
+     */
+    static NodeView parse(String id, List<String> h, boolean signed) {
         String url = url(h.get(1));
         String state = h.get(9);
         int protocol = number(h.get(3));
         long heartbeat = millis(h.get(11));
-        boolean valid = id.equals(h.get(0)) && url != null && protocol >= 1 && heartbeat >= 0
+        boolean valid = signed && id.equals(h.get(0)) && url != null && protocol >= 1 && heartbeat >= 0
                 && (NodeView.ACTIVE.equals(state) || NodeView.DRAINING.equals(state));
         long joined = millis(h.get(10));
         return new NodeView(id, url, valid ? state : NodeView.INVALID, text(h.get(2)), list(h.get(4)), list(h.get(5)),

@@ -18,6 +18,7 @@ public final class ClusterSecret {
     public static final int MAX_LENGTH = 1024;
     private static final String JOIN_LABEL = "mcp-sandbox cluster join proof v1";
     private static final String DRAIN_LABEL = "mcp-sandbox cluster drain v1\n";
+    private static final String ENTRY_LABEL = "mcp-sandbox cluster node entry v1\n";
 
     private final byte[] key;
 
@@ -50,6 +51,19 @@ public final class ClusterSecret {
     /** The value of a drain flag for this node: only a holder of the secret can write one the node obeys. */
     public String drainProof(String nodeId) {
         return hmac(DRAIN_LABEL + nodeId);
+    }
+
+    /**
+     * The signature of a node's entry: its fields in a fixed order, each with its length (so no value can shift
+     * into the next). An entry written without the secret does not carry it and is listed {@code invalid}.
+     */
+    public String entrySignature(java.util.List<String> fields) {
+        StringBuilder canonical = new StringBuilder(ENTRY_LABEL);
+        for (String f : fields) {
+            String v = f == null ? "" : f;
+            canonical.append(f == null ? -1 : v.length()).append(':').append(v).append('\n');
+        }
+        return hmac(canonical.toString());
     }
 
     /** Compares a proof read from Redis (any garbage) with the expected one in constant time. */

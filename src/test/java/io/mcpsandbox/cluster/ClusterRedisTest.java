@@ -123,6 +123,27 @@ class ClusterRedisTest {
     }
 
     @Test
+    void anEntryNotSignedWithTheSecretIsInvalid() throws Exception {
+        try (ClusterRedis a = open(SECRET); ClusterRedis other = open(OTHER); Jedis j = redis.client()) {
+            a.checkJoin();
+            a.heartbeat("honest", "http://10.0.0.1:8080", "1.0", report(), false, Instant.now(),
+                    Duration.ofSeconds(30));
+            a.heartbeat("tampered", "http://10.0.0.2:8080", "1.0", report(), false, Instant.now(),
+                    Duration.ofSeconds(30));
+            other.heartbeat("forged", "http://10.0.0.3:8080", "1.0", report(), false, Instant.now(),
+                    Duration.ofSeconds(30));
+            // Someone with Redis access but not the secret points a node elsewhere.
+            j.hset(ClusterRedis.nodeKey("tampered"), "url", "http://attacker.example:80");
+
+            Map<String, String> states = new java.util.HashMap<>();
+            a.status().nodes().forEach(n -> states.put(n.id(), n.state()));
+            assertThat(states).containsEntry("honest", NodeView.ACTIVE).containsEntry("tampered", NodeView.INVALID)
+                    .containsEntry("forged", NodeView.INVALID);
+            assertThat(a.status().counts()).isEqualTo(new ClusterStatus.Counts(1, 0, 0));
+        }
+    }
+
+    @Test
     void aNodeWhoseEntryExpiredIsDeadForAnHourThenPruned() throws Exception {
         try (ClusterRedis a = open(SECRET); Jedis j = redis.client()) {
             a.checkJoin();

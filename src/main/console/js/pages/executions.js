@@ -121,15 +121,79 @@ export function eventsTable(testId, events, withExecution) {
     rows, 'No security events.');
 }
 
+function names(list, count) {
+  const shown = Array.isArray(list) ? list.map(String) : [];
+  if (shown.length === 0) {
+    return null;
+  }
+  const more = Number(count) > shown.length ? ' and ' + (Number(count) - shown.length) + ' more' : '';
+  return shown.join(', ') + more;
+}
+
+function limitsAsked(l) {
+  if (!l) {
+    return null;
+  }
+  const parts = [
+    l.timeoutMs != null ? 'timeout ' + millis(l.timeoutMs) : null,
+    l.memoryBytes != null ? 'memory ' + bytes(l.memoryBytes) : null,
+    l.cpus != null ? 'cpus ' + l.cpus : null,
+    l.pids != null ? 'pids ' + l.pids : null,
+    l.outputBytes != null ? 'output ' + bytes(l.outputBytes) : null,
+  ].filter((x) => x !== null);
+  return parts.length === 0 ? 'defaults' : parts.join(', ');
+}
+
 /**
- * The request's side of an execution (user, session, command, language, start), which the result object does
- * not carry: from its stored record (GET /v1/executions/{id}/record).
+ * What the request asked, as its record keeps it: the code (at most 64 KiB of it), names and sizes of env
+ * variables, files and stdin (never their values or contents: the server does not keep them), limits, flags.
+ * Every value is shown as text.
+ */
+function requestSection(req) {
+  if (req === undefined) {
+    return null; // no record to read (still queued, or the store cannot answer)
+  }
+  if (!req || typeof req !== 'object') {
+    return [el('h2', null, 'Request'), el('p', {className: 'hint', 'data-test': 'request-none'},
+      'This record keeps no request: it was written before requests were kept.')];
+  }
+  const files = Array.isArray(req.files) ? req.files.map((f) => String(f && f.name) + ' (' + bytes(f && f.bytes)
+    + ')') : [];
+  const flags = ['persistent', 'background', 'keepStdinOpen'].filter((f) => req[f] === true);
+  const out = [el('h2', null, 'Request'), facts('exec-request', [
+    ['code', typeof req.code === 'string' ? bytes(req.codeBytes) : null],
+    ['stdin', Number(req.stdinBytes) > 0 ? bytes(req.stdinBytes) : null],
+    ['env', names(req.envNames, req.envCount)],
+    ['files', names(files, req.fileCount)],
+    ['limits', limitsAsked(req.limits)],
+    ['network', req.network ? 'asked' + (Array.isArray(req.networkAllow) && req.networkAllow.length > 0
+      ? ': ' + req.networkAllow.map(String).join(', ') : '') : null],
+    ['workdir', req.workDir],
+    ['flags', flags.length > 0 ? flags.join(', ') : null],
+    ['priority', req.priority ? String(req.priority) : null],
+    ['dlp', req.dlpMode],
+    ['callback', req.callback ? 'asked' : null],
+  ])];
+  if (typeof req.code === 'string') {
+    out.push(el('pre', {className: 'out code', 'data-test': 'request-code'}, req.code));
+    if (req.codeTruncated) {
+      out.push(el('p', {className: 'hint', 'data-test': 'request-code-truncated'}, 'code truncated: the record '
+        + 'keeps its first ' + bytes(64 * 1024) + ' of ' + bytes(req.codeBytes)));
+    }
+  }
+  return out;
+}
+
+/**
+ * The request's side of an execution (user, session, command, language, start, what was asked), which the
+ * result object does not carry: from its stored record (GET /v1/executions/{id}/record).
  */
 async function withRequest(d) {
   try {
     const record = await json(path('/v1/executions', d.executionId, 'record'));
     return Object.assign({}, d, {userId: record.userId, sessionId: record.sessionId, command: record.command,
-      language: record.language, startedAt: record.startedAt});
+      language: record.language, startedAt: record.startedAt, request: record.request == null ? null
+        : record.request});
   } catch (e) {
     // no record yet (still queued), or the store cannot answer: the result alone is still worth showing
     return d;
@@ -181,6 +245,7 @@ export async function detail(main, ctx) {
         ['pooled', data.pooled == null ? null : String(data.pooled)],
         ['result', data.result],
       ]),
+      requestSection(data.request),
       el('h2', null, 'Usage'), usage(data.resourceUsage),
       el('h2', null, 'Security events'), eventsTable('exec-events', events, false),
     ]);
@@ -210,7 +275,7 @@ export async function detail(main, ctx) {
         if (ctx.alive()) {
           const latest = await json(url).catch(() => d);
           show(Object.assign({}, d, latest, {userId: d.userId, sessionId: d.sessionId, command: d.command,
-            language: d.language, startedAt: d.startedAt}));
+            language: d.language, startedAt: d.startedAt, request: d.request}));
         }
       } catch (e) {
         // aborted when the page is left, or the stream broke: the snapshot stays

@@ -6,6 +6,7 @@ import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.RootFilesystem;
 import io.mcpsandbox.model.SecurityEvent;
@@ -247,8 +248,9 @@ public final class ExecutionService implements AutoCloseable {
         String id = execution.executionId();
         SecurityLevel level = execution.securityLevel();
         // Until policy has chosen, what the request asked for; rejections are recorded with it.
+        RequestSummary asked = RequestSummary.of(request);
         ExecutionRecord record = ExecutionRecord.started(id, request.userId(), request.sessionId(), request.image(),
-                request.runtime(), level, request.command(), request.language(), execution.startedAt());
+                request.runtime(), level, request.command(), request.language(), execution.startedAt(), asked);
         if (request.sessionId() != null) {
             return runInSession(execution, request, listener, t0, record);
         }
@@ -294,7 +296,7 @@ public final class ExecutionService implements AutoCloseable {
             }
             execution.resolved(runtime.name(), plan.securityLevel(), plan.image());
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), plan.image(), runtime.name(),
-                    plan.securityLevel(), plan.command(), request.language(), execution.startedAt());
+                    plan.securityLevel(), plan.command(), request.language(), execution.startedAt(), record.request());
             beforeSandbox.run();
             String unrecorded = recordStart(record);
             if (unrecorded != null) {
@@ -434,7 +436,7 @@ public final class ExecutionService implements AutoCloseable {
             execution.resolved(lease.runtime(), lease.securityLevel(), lease.image());
             record = ExecutionRecord.started(id, request.userId(), request.sessionId(), lease.image(),
                     lease.runtime(), lease.securityLevel(), plan.command(), request.language(),
-                    execution.startedAt());
+                    execution.startedAt(), record.request());
             String unrecorded = recordStart(record);
             if (unrecorded != null) {
                 return ExecutionResult.notRun(id, ExecutionStatus.ERROR, unrecorded, lease.runtime(),
@@ -487,7 +489,8 @@ public final class ExecutionService implements AutoCloseable {
             // Recorded without the session's id: an attempt on a session that is not the caller's (or is gone)
             // must not show up among that session's executions.
             record = ExecutionRecord.started(id, request.userId(), null, request.image(), request.runtime(),
-                    execution.securityLevel(), request.command(), request.language(), execution.startedAt());
+                    execution.securityLevel(), request.command(), request.language(), execution.startedAt(),
+                    record.request());
             return remember(record, ExecutionResult.notRun(id, ExecutionStatus.REJECTED, "sessionId: "
                     + e.getMessage(), request.runtime(), execution.securityLevel(), request.image(), elapsedMs(t0),
                     List.of()));

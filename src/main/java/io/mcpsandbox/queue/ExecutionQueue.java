@@ -5,6 +5,7 @@ import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.record.ExecutionStore;
 import io.mcpsandbox.record.ExecutionStoreException;
@@ -345,7 +346,7 @@ public final class ExecutionQueue implements AutoCloseable {
         String runtime = request == null ? null : request.runtime();
         ExecutionRecord record = ExecutionRecord.started(item.executionId(), item.userId(), null, image, runtime,
                 level, request == null ? List.of() : request.command(), request == null ? null : request.language(),
-                item.queuedAt());
+                item.queuedAt(), request == null ? null : RequestSummary.of(request));
         return record.ended(ExecutionResult.notRun(item.executionId(), status, reason, runtime, level, image, 0,
                 List.of()), now);
     }

@@ -34,9 +34,10 @@ public interface ExecutionStore extends AutoCloseable {
 
     /**
      * The records {@link #list} gives, in the same order and under the same limit, each without its result
-     * (as {@link ExecutionRecord#withoutResult()} makes it): the stored result and output (up to a MiB or so a
-     * record) are never read, so a listing that only shows who ran what, when and how it ended costs no more
-     * than the summaries. What every listing that drops the results uses.
+     * and its request (as {@link ExecutionRecord#summary()} makes it): the stored result and output (up to a
+     * MiB or so a record) and request (up to 64 KiB of code) are never read, so a listing that only shows who
+     * ran what, when and how it ended costs no more than the summaries. What every listing that drops the
+     * results uses.
      *
      * @param userIdOrNull only this user's records; null for every user's
      * @param limit        at most this many (at least 1)

@@ -2,6 +2,7 @@ package io.mcpsandbox.record;
 
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityLevel;
@@ -72,6 +73,17 @@ final class RecordJson {
             return MAPPER.readValue(json, ExecutionResult.class);
         } catch (JacksonException e) {
             throw new ExecutionStoreException("a stored result is not valid JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    static RequestSummary request(String json) {
+        if (json == null) {
+            return null;
+        }
+        try {
+            return MAPPER.readValue(json, RequestSummary.class);
+        } catch (JacksonException e) {
+            throw new ExecutionStoreException("a stored request is not valid JSON: " + e.getOriginalMessage(), e);
         }
     }
 

@@ -65,7 +65,10 @@ public final class RedisExecutionStore implements ExecutionStore {
      */
     static final Duration INDEX_MARGIN = Duration.ofDays(1);
     private static final int LIST_BATCH = 64;
-    /** The fields of an execution's hash but its result and output: what a listing without results reads. */
+    /**
+     * The fields of an execution's hash but its result, output and request: what a listing without results
+     * reads.
+     */
     static final String[] SUMMARY_FIELDS = {"executionId", "userId", "sessionId", "image", "runtime",
         "securityLevel", "command", "language", "startedAt", "endedAt", "status", "exitCode", "durationMs",
         "outputBytes", "securityEvents"};
@@ -337,7 +340,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         return out;
     }
 
-    /** {@link #list}'s records by HMGET of {@link #SUMMARY_FIELDS}: the result and output never leave Redis. */
+    /** {@link #list}'s records by HMGET of {@link #SUMMARY_FIELDS}: the result, output and request stay in Redis. */
     @Override
     public List<ExecutionRecord> listSummaries(String userIdOrNull, int limit) {
         SqliteExecutionStore.checkLimit(limit);
@@ -682,6 +685,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         put(h, "result", result.json());
         put(h, "outputState", result.state() == null ? null : result.state().wireName());
         put(h, "storedBytes", result.output() == null ? null : Long.toString(result.storedBytes()));
+        put(h, "request", RecordJson.write(r.request()));
         return h;
     }
 
@@ -769,7 +773,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         return null;
     }
 
-    /** A record without its result from the {@link #SUMMARY_FIELDS} of its hash. */
+    /** A record without its result and request from the {@link #SUMMARY_FIELDS} of its hash. */
     static ExecutionRecord summary(Map<String, String> h) {
         return record(h, null, false);
     }
@@ -787,7 +791,8 @@ public final class RedisExecutionStore implements ExecutionStore {
                     h.get("exitCode") == null ? null : Integer.valueOf(h.get("exitCode")),
                     parseLong(h.get("durationMs")), parseLong(h.get("outputBytes")),
                     RecordJson.events(h.get("securityEvents")),
-                    withResult ? StoredResults.decode(h.get("result"), output) : null);
+                    withResult ? StoredResults.decode(h.get("result"), output) : null,
+                    withResult ? RecordJson.request(h.get("request")) : null);
         } catch (RuntimeException e) {
             if (e instanceof ExecutionStoreException ese) {
                 throw ese;

@@ -3,6 +3,7 @@ package io.mcpsandbox.record;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionStatus;
 import java.io.IOException;
@@ -36,14 +37,14 @@ import org.slf4j.LoggerFactory;
  */
 public final class SqliteExecutionStore implements ExecutionStore {
     public static final String FILE_NAME = "executions.db";
-    static final int SCHEMA_VERSION = 3;
+    static final int SCHEMA_VERSION = 4;
     private static final Logger log = LoggerFactory.getLogger(SqliteExecutionStore.class);
 
     private static final String COLUMNS = "execution_id, user_id, session_id, image, runtime, security_level, command, "
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
-            + "security_events, result, output, output_state, stored_bytes";
+            + "security_events, result, output, output_state, stored_bytes, request";
     private static final String SELECT = "SELECT " + COLUMNS + ", pending, revision FROM executions";
-    /** Every column but the result and its output: what a listing without results reads. */
+    /** Every column but the result, its output and the request: what a listing without results reads. */
     private static final String SELECT_SUMMARIES = "SELECT execution_id, user_id, session_id, image, runtime, "
             + "security_level, command, language, started_at, ended_at, status, exit_code, duration_ms, "
             + "output_bytes, security_events, pending, revision FROM executions";
@@ -188,6 +189,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
                         output          BLOB,
                         output_state    TEXT,
                         stored_bytes    INTEGER NOT NULL DEFAULT 0,
+                        request         TEXT,
                         pending         INTEGER NOT NULL DEFAULT 0,
                         revision        INTEGER NOT NULL DEFAULT 0,
                         updated_ms      INTEGER NOT NULL
@@ -199,6 +201,10 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 st.execute("ALTER TABLE executions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0");
                 st.execute("UPDATE executions SET stored_bytes = coalesce(length(CAST(result AS BLOB)), 0), "
                         + "output_state = CASE WHEN result IS NULL THEN NULL ELSE 'full' END");
+            }
+            if (!hasColumn(st, "request")) {
+                // Version 4 keeps a summary of each request (JSON); older rows have none and stay as they are.
+                st.execute("ALTER TABLE executions ADD COLUMN request TEXT");
             }
             st.execute("CREATE INDEX IF NOT EXISTS executions_user_started ON executions (user_id, started_ms)");
             st.execute("CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms)");
@@ -279,7 +285,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private void upsert(ExecutionRecord r, boolean pending) {
         String sql = "INSERT INTO executions (" + COLUMNS + ", pending, revision, updated_ms) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
                 + "ON CONFLICT (execution_id) DO UPDATE SET user_id = excluded.user_id, "
                 + "session_id = excluded.session_id, image = excluded.image, runtime = excluded.runtime, "
                 + "security_level = excluded.security_level, command = excluded.command, language = excluded.language, "
@@ -287,11 +293,13 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 + "status = excluded.status, exit_code = excluded.exit_code, duration_ms = excluded.duration_ms, "
                 + "output_bytes = excluded.output_bytes, security_events = excluded.security_events, "
                 + "result = excluded.result, output = excluded.output, output_state = excluded.output_state, "
+                + "request = excluded.request, "
                 + "stored_bytes = excluded.stored_bytes, pending = max(executions.pending, excluded.pending), "
                 + "revision = executions.revision + 1, updated_ms = excluded.updated_ms";
         // JSON outside the lock: it is the costly part of a write.
         String command = RecordJson.write(r.command());
         String events = RecordJson.write(r.securityEvents());
+        String request = RecordJson.write(r.request());
         StoredResults.Encoded result = StoredResults.encode(r.result(), caps.maxStreamBytes());
         lock.lock();
         try (PreparedStatement ps = open().prepareStatement(sql)) {
@@ -319,8 +327,9 @@ public final class SqliteExecutionStore implements ExecutionStore {
             ps.setBytes(18, result.output());
             ps.setString(19, result.state() == null ? null : result.state().wireName());
             ps.setLong(20, result.storedBytes());
-            ps.setInt(21, pending ? 1 : 0);
-            ps.setLong(22, clock.millis());
+            ps.setString(21, request);
+            ps.setInt(22, pending ? 1 : 0);
+            ps.setLong(23, clock.millis());
             ps.executeUpdate();
             if (r.result() != null) {
                 enforceCaps(r.userId());
@@ -787,15 +796,16 @@ public final class SqliteExecutionStore implements ExecutionStore {
     }
 
     private static Row row(ResultSet rs) throws SQLException {
-        return row(rs, StoredResults.decode(rs.getString("result"), rs.getBytes("output")));
+        return row(rs, StoredResults.decode(rs.getString("result"), rs.getBytes("output")),
+                RecordJson.request(rs.getString("request")));
     }
 
-    /** A row read by {@link #SELECT_SUMMARIES}: no result column to read. */
+    /** A row read by {@link #SELECT_SUMMARIES}: no result or request column to read. */
     private static Row summaryRow(ResultSet rs) throws SQLException {
-        return row(rs, null);
+        return row(rs, null, null);
     }
 
-    private static Row row(ResultSet rs, ExecutionResult result) throws SQLException {
+    private static Row row(ResultSet rs, ExecutionResult result, RequestSummary request) throws SQLException {
         int exit = rs.getInt("exit_code");
         Integer exitCode = rs.wasNull() ? null : exit;
         ExecutionRecord record = new ExecutionRecord(
@@ -814,7 +824,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 rs.getLong("duration_ms"),
                 rs.getLong("output_bytes"),
                 RecordJson.events(rs.getString("security_events")),
-                result);
+                result,
+                request);
         return new Row(record, rs.getInt("pending") == 1, rs.getLong("revision"));
     }
 }

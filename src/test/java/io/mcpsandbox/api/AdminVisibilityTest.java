@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
+import io.mcpsandbox.record.SqliteExecutionStore;
 import io.mcpsandbox.testing.SystemTest;
 import java.net.URI;
 import java.net.URLEncoder;
@@ -14,9 +15,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -185,6 +190,7 @@ class AdminVisibilityTest {
         assertThat(ids(all, "executions", "executionId")).contains(aliceDone, aliceTimeout, bobDone);
         all.get("executions").forEach(e -> assertThat(e.get("result") == null || e.get("result").isNull())
                 .as("a listed record has no result").isTrue());
+        all.get("executions").forEach(e -> assertThat(e.has("request")).as("nor its request").isFalse());
         assertThat(ids(get("/v1/executions?user=bob", KEY_ROOT), "executions", "executionId")).contains(bobDone)
                 .doesNotContain(aliceDone, aliceTimeout);
         assertThat(ids(get("/v1/executions?user=alice&status=timeout", KEY_ROOT), "executions", "executionId"))
@@ -241,7 +247,7 @@ class AdminVisibilityTest {
 
     @Test
     void anExecutionsRecordIsItsOwnersAndTheAdminsWithoutItsOutput() throws Exception {
-        String id = run(ApiServerFixture.KEY_ALICE, "{\"language\":\"python\",\"code\":\"print('the output')\"}");
+        String id = run(ApiServerFixture.KEY_ALICE, "{\"language\":\"python\",\"code\":\"print('the ' + 'output')\"}");
         String path = "/v1/executions/" + id + "/record";
         JsonNode own = get(path, ApiServerFixture.KEY_ALICE);
         assertThat(own.get("executionId").asString()).isEqualTo(id);
@@ -258,5 +264,52 @@ class AdminVisibilityTest {
         assertThat(send("GET", "/v1/executions/no-such-id/record", ApiServerFixture.KEY_ROOT, null).statusCode())
                 .isEqualTo(404);
         assertThat(send("DELETE", path, ApiServerFixture.KEY_ALICE, null).statusCode()).isEqualTo(405);
+    }
+
+    @Test
+    void anExecutionsRecordShowsWhatWasAskedButNeverAnEnvValueStdinOrFileContent() throws Exception {
+        String secret = "value-must-not-be-stored";
+        String code = "import os, sys\nprint(len(os.environ['SECRET_TOKEN']), len(sys.stdin.read()), "
+                + "len(open('in.txt').read()))\n";
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("language", "python");
+        body.put("code", code);
+        body.put("env", Map.of("SECRET_TOKEN", secret));
+        body.put("stdin", secret);
+        body.put("files", Map.of("in.txt", secret));
+        body.put("limits", Map.of("timeoutMs", 20000));
+        HttpResponse<String> ran = send("POST", "/v1/executions", KEY_ALICE, JSON.writeValueAsString(body));
+        assertThat(ran.statusCode()).as(ran.body()).isEqualTo(200);
+        JsonNode result = JSON.readTree(ran.body());
+        assertThat(result.get("stdout").asString()).as("the program had all three").isEqualTo("24 24 24\n");
+        String id = result.get("executionId").asString();
+
+        HttpResponse<String> raw = send("GET", "/v1/executions/" + id + "/record", KEY_ALICE, null);
+        assertThat(raw.statusCode()).as(raw.body()).isEqualTo(200);
+        assertThat(raw.body()).doesNotContain(secret);
+        JsonNode request = JSON.readTree(raw.body()).get("request");
+        assertThat(request).as(raw.body()).isNotNull();
+        assertThat(request.get("code").asString()).isEqualTo(code);
+        assertThat(request.get("codeBytes").asLong()).isEqualTo(code.length());
+        assertThat(request.get("codeTruncated").asBoolean()).isFalse();
+        assertThat(request.get("envNames").get(0).asString()).isEqualTo("SECRET_TOKEN");
+        assertThat(request.get("envNames").size()).isEqualTo(1);
+        assertThat(request.get("stdinBytes").asLong()).isEqualTo(secret.length());
+        assertThat(request.get("files").get(0).get("name").asString()).isEqualTo("in.txt");
+        assertThat(request.get("files").get(0).get("bytes").asLong()).isEqualTo(secret.length());
+        assertThat(request.get("limits").get("timeoutMs").asLong()).isEqualTo(20000);
+        assertThat(get("/v1/executions/" + id + "/record", KEY_ROOT).get("request").get("code").asString())
+                .isEqualTo(code);
+
+        Path db = fixture.sandbox.services().config().dataDir().resolve(SqliteExecutionStore.FILE_NAME);
+        assertThat(db).exists();
+        StringBuilder stored = new StringBuilder();
+        for (Path file : List.of(db, db.resolveSibling(db.getFileName() + "-wal"))) {
+            if (Files.exists(file)) {
+                stored.append(new String(Files.readAllBytes(file), StandardCharsets.ISO_8859_1));
+            }
+        }
+        assertThat(stored.toString()).as("the database file and its write-ahead log").contains("SECRET_TOKEN")
+                .doesNotContain(secret);
     }
 }

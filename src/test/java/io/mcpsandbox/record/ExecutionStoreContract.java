@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.SessionCloseReason;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionStatus;
@@ -81,6 +82,12 @@ abstract class ExecutionStoreContract {
      * takes: whatever reads them fails from then on.
      */
     protected abstract void corruptResult(ExecutionStore store, ExecutionRecord record) throws Exception;
+
+    /** Overwrites, in the backend past the store, a record's stored request with text no JSON reader takes. */
+    protected abstract void corruptRequest(ExecutionStore store, ExecutionRecord record) throws Exception;
+
+    /** Everything the backend holds (for this record, or in all), as text: to show what it never keeps. */
+    protected abstract String rawBackend(ExecutionStore store, ExecutionRecord record) throws Exception;
 
     /** A password in the backend's address, which no message may show; null when there is none. */
     protected String secret() {
@@ -232,6 +239,78 @@ abstract class ExecutionStoreContract {
     }
 
     @Test
+    void theRequestSummaryRoundTripsThroughStartAndEndButNotIntoListings() throws Exception {
+        ExecutionRecord start = Records.startedWithRequest("alice", Instant.now());
+        RequestSummary request = start.request();
+        assertThat(request.code()).isEqualTo("print('héllo ✓ <b>')\n");
+        assertThat(request.envNames()).containsExactly("LANG", "SECRET_TOKEN");
+        try (ExecutionStore store = open()) {
+            store.recordStart(start);
+            assertThat(store.find(start.executionId())).contains(start);
+            assertThat(store.running()).containsExactly(start);
+            ExecutionRecord end = Records.ended(start);
+            assertThat(end.request()).as("an end keeps what was asked").isEqualTo(request);
+            store.recordEnd(end);
+            ExecutionRecord found = store.find(start.executionId()).orElseThrow();
+            assertThat(found).isEqualTo(end);
+            assertThat(found.request()).isEqualTo(request);
+            assertThat(found.request().files()).extracting(RequestSummary.FileEntry::name)
+                    .containsExactly("b.csv", "data/in.txt");
+            assertThat(found.request().limits()).isEqualTo(request.limits()).isNotNull();
+            assertThat(found.cutOff("gone", Instant.now()).request()).isEqualTo(request);
+            assertThat(store.list("alice", 10)).containsExactly(end);
+            assertThat(store.listSummaries("alice", 10)).as("a listing leaves the request out")
+                    .containsExactly(end.summary());
+            assertThat(store.listSummaries(null, 10).get(0).request()).isNull();
+
+            String raw = rawBackend(store, end);
+            assertThat(raw).as("what the backend holds has the code and the names").contains("SECRET_TOKEN")
+                    .contains("data/in.txt");
+            assertThat(raw).as("never an env value, stdin, file content or the callback's URL")
+                    .doesNotContain(Records.SECRET);
+        }
+        try (ExecutionStore store = open()) {
+            assertThat(store.find(start.executionId()).orElseThrow().request()).as("after a restart")
+                    .isEqualTo(request);
+        }
+    }
+
+    @Test
+    void aLongCodeIsStoredCutOnACharacterBoundaryWithItsSize() {
+        String code = "# " + "é✓".repeat(20_000) + "\n"; // 2 + 100000 + 1 bytes
+        ExecutionRecord start = Records.started("alice", Instant.now())
+                .withRequest(RequestSummary.of(Records.request(code)));
+        try (ExecutionStore store = open()) {
+            store.recordStart(start);
+            RequestSummary back = store.find(start.executionId()).orElseThrow().request();
+            assertThat(back.codeTruncated()).isTrue();
+            assertThat(back.codeBytes()).isEqualTo(100_003);
+            assertThat(back.code().getBytes(StandardCharsets.UTF_8).length).as("whole characters up to the cap")
+                    .isBetween(RequestSummary.MAX_CODE_BYTES - 2, RequestSummary.MAX_CODE_BYTES);
+            assertThat(code).startsWith(back.code());
+            assertThat(back).isEqualTo(start.request());
+        }
+    }
+
+    @Test
+    void summariesNeverReadTheRequest() throws Exception {
+        Instant t0 = Instant.now().minusSeconds(60);
+        ExecutionRecord plain = Records.ended(Records.started("alice", t0));
+        ExecutionRecord asked = Records.ended(Records.startedWithRequest("alice", t0.plusSeconds(1)));
+        try (ExecutionStore store = open()) {
+            store.recordEnd(plain);
+            store.recordEnd(asked);
+            corruptRequest(store, asked);
+            assertThat(store.listSummaries("alice", 10)).as("the listing does not see the damage")
+                    .containsExactly(asked.summary(), plain.summary());
+            assertThat(store.listSummaries(null, 10)).containsExactly(asked.summary(), plain.summary());
+            assertThatThrownBy(() -> store.find(asked.executionId())).as("a find reads it")
+                    .isInstanceOf(ExecutionStoreException.class);
+            assertThat(store.find(plain.executionId())).contains(plain);
+        }
+    }
+
+    @Test
     void aRecordWithoutAStartTimeIsRefused() {
         try (ExecutionStore store = open()) {
             ExecutionRecord noStart = new ExecutionRecord("x", "u", null, null, null, null, null, null, null, null,
@@ -315,7 +394,7 @@ abstract class ExecutionStoreContract {
     @Test
     void aWriteDuringAnOutageIsKeptOrRefusedLoudlyAndTheStoreRecovers() throws Exception {
         ExecutionRecord before = Records.ended(Records.started("alice", Instant.now().minusSeconds(5)));
-        ExecutionRecord during = Records.started("alice", Instant.now());
+        ExecutionRecord during = Records.startedWithRequest("alice", Instant.now());
         try (ExecutionStore store = open()) {
             store.recordEnd(before);
             try (Outage outage = outage()) {
@@ -351,8 +430,10 @@ abstract class ExecutionStoreContract {
             }
             store.recordEnd(Records.ended(during));
             assertThat(store.list("alice", 10)).containsExactly(Records.ended(during), before);
+            assertThat(store.find(during.executionId()).orElseThrow().request()).as("the request went along")
+                    .isEqualTo(during.request()).isNotNull();
             assertThat(store.listSummaries("alice", 10))
-                    .containsExactly(Records.ended(during).withoutResult(), before.withoutResult());
+                    .containsExactly(Records.ended(during).summary(), before.summary());
             assertThat(store.running()).isEmpty();
         }
     }

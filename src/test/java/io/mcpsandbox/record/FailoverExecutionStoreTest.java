@@ -122,6 +122,18 @@ class FailoverExecutionStoreTest extends ExecutionStoreContract {
     }
 
     @Override
+    protected void corruptRequest(ExecutionStore store, ExecutionRecord record) {
+        RedisExecutionStoreTest.corruptRequest(redis, record);
+    }
+
+    /** The record's hash in Redis, and the embedded file (its spool) byte for byte. */
+    @Override
+    protected String rawBackend(ExecutionStore store, ExecutionRecord record) throws Exception {
+        return RedisExecutionStoreTest.raw(redis, record)
+                + SqliteExecutionStoreTest.raw(dir.resolve(SqliteExecutionStore.FILE_NAME));
+    }
+
+    @Override
     protected long storedOutputBytes(ExecutionStore store) {
         try (RedisExecutionStore direct = new RedisExecutionStore(redis.url(), TTL, Duration.ofSeconds(2), 1)) {
             return direct.sizeBytes();

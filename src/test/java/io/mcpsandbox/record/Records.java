@@ -1,9 +1,13 @@
 package io.mcpsandbox.record;
 
+import io.mcpsandbox.model.DlpMode;
 import io.mcpsandbox.model.ExecutionRecord;
+import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
+import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.NetworkIO;
+import io.mcpsandbox.model.RequestSummary;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.ResourceUsage;
 import io.mcpsandbox.model.SecurityEvent;
@@ -31,6 +35,24 @@ final class Records {
     static ExecutionRecord started(String executionId, String userId, Instant startedAt) {
         return ExecutionRecord.started(executionId, userId, "session-" + userId, "host", "runc", SecurityLevel.MEDIUM,
                 List.of("python3", "/workspace/main.py"), "python", startedAt);
+    }
+
+    /** An env value, stdin and file content that no store may keep. */
+    static final String SECRET = "value-must-not-be-stored";
+
+    /** A request with every field set, whose env value, stdin and file content are {@link #SECRET}. */
+    static ExecutionRequest request(String code) {
+        return ExecutionRequest.builder().language("python").code(code).env("SECRET_TOKEN", SECRET)
+                .env("LANG", "C.UTF-8").stdin(SECRET + "\n").file("data/in.txt", SECRET).file("b.csv", "x,y\n")
+                .limits(new LimitsRequest(5000L, 256L << 20, 0.5, 32, 1L << 20)).network(true)
+                .networkAllow(List.of("pypi.org")).background(true).keepStdinOpen(true).workDir("/workspace/data2")
+                .dlpMode(DlpMode.REDACT).priority(3).callbackUrl("https://example.test/hook?token=" + SECRET)
+                .userId("alice").build();
+    }
+
+    /** {@link #started} with the summary of {@link #request} (code: a program that prints a marker). */
+    static ExecutionRecord startedWithRequest(String userId, Instant startedAt) {
+        return started(userId, startedAt).withRequest(RequestSummary.of(request("print('héllo ✓ <b>')\n")));
     }
 
     /** A session of {@code userId} that has just opened, every field set. */

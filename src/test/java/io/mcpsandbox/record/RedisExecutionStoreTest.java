@@ -124,6 +124,38 @@ class RedisExecutionStoreTest extends ExecutionStoreContract {
         return store.sizeBytes();
     }
 
+    @Override
+    protected void corruptRequest(ExecutionStore store, ExecutionRecord record) {
+        corruptRequest(server, record);
+    }
+
+    static void corruptRequest(RedisServerProcess server, ExecutionRecord record) {
+        String key = RedisExecutionStore.key(record.executionId());
+        try (Jedis jedis = server.client()) {
+            assertThat(jedis.hexists(key, "request")).isTrue();
+            jedis.hset(key, "request", "{not json");
+        }
+    }
+
+    /** Every field of the record's hash, as text. */
+    @Override
+    protected String rawBackend(ExecutionStore store, ExecutionRecord record) {
+        return raw(server, record);
+    }
+
+    static String raw(RedisServerProcess server, ExecutionRecord record) {
+        StringBuilder all = new StringBuilder();
+        try (Jedis jedis = server.client()) {
+            for (Map.Entry<byte[], byte[]> e : jedis.hgetAll(RedisExecutionStore.key(record.executionId())
+                    .getBytes(StandardCharsets.UTF_8)).entrySet()) {
+                all.append(new String(e.getKey(), StandardCharsets.UTF_8)).append('=')
+                        .append(new String(e.getValue(), StandardCharsets.UTF_8)).append('\n');
+            }
+        }
+        assertThat(all).as("the record's hash").isNotEmpty();
+        return all.toString();
+    }
+
     static void corruptResult(RedisServerProcess server, ExecutionRecord record) {
         byte[] key = RedisExecutionStore.key(record.executionId()).getBytes(StandardCharsets.UTF_8);
         try (Jedis jedis = server.client()) {

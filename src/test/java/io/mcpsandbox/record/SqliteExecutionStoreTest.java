@@ -102,6 +102,36 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
     }
 
     @Override
+    protected void corruptRequest(ExecutionStore store, ExecutionRecord record) throws Exception {
+        corruptRequest(file(), record);
+    }
+
+    static void corruptRequest(Path file, ExecutionRecord record) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
+             PreparedStatement ps = c.prepareStatement("UPDATE executions SET request = ? WHERE execution_id = ?")) {
+            ps.setString(1, "{not json");
+            ps.setString(2, record.executionId());
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+    }
+
+    /** The database file and its write-ahead log, byte for byte. */
+    @Override
+    protected String rawBackend(ExecutionStore store, ExecutionRecord record) throws Exception {
+        return raw(file());
+    }
+
+    static String raw(Path file) throws Exception {
+        StringBuilder all = new StringBuilder();
+        for (Path p : java.util.List.of(file, file.resolveSibling(file.getFileName() + "-wal"))) {
+            if (Files.exists(p)) {
+                all.append(new String(Files.readAllBytes(p), java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
+        return all.toString();
+    }
+
+    @Override
     protected long storedOutputBytes(ExecutionStore store) {
         return ((SqliteExecutionStore) store).storedBytes(null);
     }
@@ -230,7 +260,7 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
             """;
 
     @Test
-    void aFileOfTheSchemaBeforeSessionsKeepsItsExecutionsAndGainsSessions() throws Exception {
+    void aFileOfTheSchemaBeforeSessionsKeepsItsExecutionsAndGainsSessionsAndRequests() throws Exception {
         Instant t0 = Instant.now().minusSeconds(60);
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
              Statement st = c.createStatement()) {
@@ -247,23 +277,32 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
                     + "'[]', 0, " + t0.toEpochMilli() + ")");
         }
         SessionRecord session = Records.session("alice", Instant.now());
+        ExecutionRecord asked = Records.startedWithRequest("alice", Instant.now());
         try (SqliteExecutionStore store = open()) {
             ExecutionRecord old = store.find("old-1").orElseThrow();
             assertThat(old.userId()).isEqualTo("alice");
             assertThat(old.startedAt()).isEqualTo(t0);
+            assertThat(old.request()).as("written before requests were kept").isNull();
             assertThat(store.running()).containsExactly(old);
             assertThat(store.listBySession("sess-old", 10)).containsExactly(old);
             assertThat(store.openSessions()).isEmpty();
             store.saveSession(session);
             assertThat(store.findSession(session.sessionId())).contains(session);
+            store.recordStart(asked);
+            assertThat(store.find(asked.executionId())).contains(asked);
+            assertThat(store.listSummaries("alice", 10)).containsExactly(asked.summary(), old);
+            store.recordEnd(old.cutOff("the old service stopped", Instant.now()));
+            assertThat(store.find("old-1").orElseThrow().request()).isNull();
         }
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
              ResultSet rs = c.createStatement().executeQuery("PRAGMA user_version")) {
             assertThat(rs.next()).isTrue();
-            assertThat(rs.getInt(1)).isEqualTo(SqliteExecutionStore.SCHEMA_VERSION).isEqualTo(3);
+            assertThat(rs.getInt(1)).isEqualTo(SqliteExecutionStore.SCHEMA_VERSION).isEqualTo(4);
         }
         try (SqliteExecutionStore store = open()) {
             assertThat(store.find("old-1")).isPresent();
+            assertThat(store.find(asked.executionId()).orElseThrow().request()).isEqualTo(asked.request())
+                    .isNotNull();
             assertThat(store.openSessions()).containsExactly(session);
         }
     }

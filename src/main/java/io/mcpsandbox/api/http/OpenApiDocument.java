@@ -266,7 +266,9 @@ final class OpenApiDocument {
     private static ObjectNode recordPath() {
         ObjectNode op = operation("getExecutionRecord", "The stored record of your execution (an admin key's: "
                 + "anyone's) without its output: userId, sessionId, command, language, image, runtime, level, "
-                + "startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents", responses()
+                + "startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, and request (a "
+                + "bounded summary of what was asked: the code, env and file names, limits; never env values, stdin "
+                + "or file contents)", responses()
                 .<ObjectNode>set("200", json("The record", type("object")))
                 .<ObjectNode>set("404", error("Unknown, or someone else's"))
                 .set("503", error("The execution store cannot answer right now")));

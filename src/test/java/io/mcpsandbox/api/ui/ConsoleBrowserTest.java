@@ -384,6 +384,14 @@ class ConsoleBrowserTest {
         assertThat(browser.findElement(By.id("exec-stdout")).getText()).contains(script, img);
         assertThat(all("#exec-stdout script, #exec-stdout img, #main img")).isEmpty();
         assertThat(all("#exec-stdout .ctl")).hasSize(3);
+        // The code that ran, from the record, shown as it was sent: its markup is text too.
+        String code = content("[data-test=request-code]");
+        String imgInCode = img.replace("\"", "\\\"");
+        assertThat(code).contains("print('" + script + "')", "print('" + imgInCode + "')", "print('abc\\u202edef')");
+        assertThat(browser.findElement(By.cssSelector("[data-test=request-code]")).getText()).contains(script,
+                imgInCode);
+        assertThat(all("[data-test=request-code] script, [data-test=request-code] img")).isEmpty();
+        assertThat(content("[data-test=exec-request]")).contains("code");
         shot("xss-execution");
 
         go("#/sessions/" + session);

@@ -19,6 +19,8 @@ import io.mcpsandbox.runtime.RuntimeRegistry;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * What MCP and REST both call: admission, then the execution service; the durable queue for async work (when
@@ -39,6 +41,9 @@ public final class ExecutionGateway {
                 + "callbacks.allowed-hosts and the process that serves the queue (docs/callbacks.md)");
     };
     private volatile CallbackCheck callbacks = NO_CALLBACKS;
+    /** False while this node drains (cluster mode): new executions outside sessions are refused (503). */
+    private volatile BooleanSupplier acceptingNewWork = () -> true;
+    private volatile Supplier<String> notAcceptingWhy = () -> "not accepting new work";
 
     /** Decides at submission whether a callback URL would be called. */
     @FunctionalInterface
@@ -94,9 +99,27 @@ public final class ExecutionGateway {
         this.queue = executionQueue;
     }
 
-    /** Whether this async request goes to the durable queue: there is one here, and it is not a session's. */
+    /**
+     * Whether this async request goes to the durable queue: there is one here, it is not a session's, and new
+     * work is accepted (otherwise {@link #start} refuses it).
+     */
     public boolean queues(ExecutionRequest request) {
-        return queue != null && request.sessionId() == null;
+        return queue != null && request.sessionId() == null && newWorkRefusal().isEmpty();
+    }
+
+    /**
+     * From now on new executions outside sessions (run, queued or batched) are refused while {@code accepting}
+     * says false, with {@code why} as the reason (a draining cluster node). What runs, what waits in the queue
+     * already, and executions in open sessions go on.
+     */
+    public void acceptNewWorkWhile(BooleanSupplier accepting, Supplier<String> why) {
+        this.notAcceptingWhy = why;
+        this.acceptingNewWork = accepting;
+    }
+
+    /** Why a new execution outside a session is refused now; empty when it is accepted. */
+    public Optional<String> newWorkRefusal() {
+        return acceptingNewWork.getAsBoolean() ? Optional.empty() : Optional.of(notAcceptingWhy.get());
     }
 
     /** Whether this process serves a durable queue (it holds the data directory's queue lock). */
@@ -215,6 +238,11 @@ public final class ExecutionGateway {
      * {@link Admission.Rejected} when the server or the user is at its limit.
      */
     public CompletableFuture<Started> start(ExecutionRequest request, ExecutionListener listener) {
+        Optional<String> refusal = request.sessionId() == null ? newWorkRefusal() : Optional.empty();
+        if (refusal.isPresent()) {
+            metrics.recordRejection("draining");
+            return CompletableFuture.failedFuture(Admission.Rejected.unavailable(refusal.get()));
+        }
         return admission.acquire(request.userId()).thenApply(permit -> {
             ExecutionService.Submission s;
             try {

@@ -21,7 +21,7 @@ public final class Main implements Runnable {
      */
     private static final List<Class<?>> SUBCOMMANDS = List.of(ExecCommand.class, RuntimesCommand.class,
             ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class, ReapCommand.class,
-            SessionsCommand.class);
+            SessionsCommand.class, ClusterCommand.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -5,10 +5,16 @@ import io.mcpsandbox.api.http.ApiKeys;
 import io.mcpsandbox.api.http.HttpApiServer;
 import io.mcpsandbox.api.mcp.HttpMcpServer;
 import io.mcpsandbox.api.mcp.StdioMcpServer;
+import io.mcpsandbox.cluster.ClusterJoinException;
+import io.mcpsandbox.cluster.ClusterNode;
+import io.mcpsandbox.cluster.ClusterSettings;
+import io.mcpsandbox.cluster.NodeIds;
+import io.mcpsandbox.cluster.NodeReport;
 import io.mcpsandbox.config.ConfigLoader;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.SandboxServices;
+import io.mcpsandbox.model.ProductVersion;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import io.mcpsandbox.runtime.oci.InotifyBudget;
@@ -50,14 +56,19 @@ final class ServeCommand implements Callable<Integer> {
             + "runs code as user 'anonymous'. Only for a trusted, private network; refused when keys are configured.")
     boolean insecureNoAuth;
 
+    @Option(names = "--cluster", description = "Join the cluster in the Redis of redis.url (MCP_SANDBOX_REDIS_URL) "
+            + "as one of its nodes; needs --http and cluster.secret (MCP_SANDBOX_CLUSTER_SECRET). See docs/cluster.md.")
+    boolean cluster;
+
     @Override
     public Integer call() throws Exception {
-        if (!stdio && http == null) {
+        if (!stdio && http == null && !cluster) {
             System.err.println("mcp-sandbox serve: give --stdio, --http HOST:PORT, or both");
             return 2;
         }
         SandboxConfig sandbox;
         ServerConfig server;
+        ClusterSettings clusterSettings = null;
         String host = null;
         int port = 0;
         try {
@@ -73,6 +84,9 @@ final class ServeCommand implements Callable<Integer> {
                 if (host.isEmpty() || port < 0 || port > 65535) {
                     throw new IllegalArgumentException("--http: expected HOST:PORT; got '" + http + "'");
                 }
+            }
+            if (cluster) {
+                clusterSettings = ClusterSettings.forServe(sandbox.settings(), http != null);
             }
         } catch (NumberFormatException e) {
             System.err.println("mcp-sandbox serve: --http: the port must be a number; got '" + http + "'");
@@ -104,6 +118,21 @@ final class ServeCommand implements Callable<Integer> {
         if (http != null && port != 0) {
             Preflight.requirePortFree(host, port);
         }
+        // Before anything starts: a node that may not join this cluster (another protocol or secret) never serves.
+        ClusterNode node = null;
+        if (clusterSettings != null) {
+            try {
+                node = ClusterNode.open(clusterSettings, NodeIds.resolve(clusterSettings, sandbox.stateDir()),
+                        ProductVersion.VERSION, java.time.Clock.systemUTC());
+            } catch (ClusterJoinException e) {
+                System.err.println("mcp-sandbox serve: refusing to join the cluster: " + e.getMessage());
+                return 2;
+            } catch (IOException e) {
+                System.err.println("mcp-sandbox serve: --cluster: cannot keep this node's id in " + sandbox.stateDir()
+                        + ": " + e.getMessage());
+                return 2;
+            }
+        }
 
         // In stdio mode stdout is the protocol channel: whatever else prints goes to stderr instead.
         OutputStream protocolOut = new FileOutputStream(FileDescriptor.out);
@@ -121,7 +150,8 @@ final class ServeCommand implements Callable<Integer> {
             }
         }, "serve-shutdown"));
 
-        try (SandboxServices services = new SandboxServices(sandbox);
+        try (ClusterNode member = node;
+                SandboxServices services = new SandboxServices(sandbox);
                 SandboxApi api = new SandboxApi(services, server)) {
             // Before anything else: what a previous server left behind is removed and its records closed.
             List<String> recovered = services.recoverFromCrash();
@@ -181,6 +211,12 @@ final class ServeCommand implements Callable<Integer> {
             StdioMcpServer stdioServer = null;
             LocalEndpoint endpoint = null;
             try {
+                if (member != null) {
+                    // New executions and sessions are refused while the node drains; what runs goes on.
+                    api.gateway().acceptNewWorkWhile(member::accepting, member::drainReason);
+                    api.sessions().acceptNewSessionsWhile(member::accepting, member::drainReason);
+                    api.metrics().bindCluster(member);
+                }
                 if (http != null) {
                     httpServer = HttpApiServer.start(api, server, keys, host, port, HttpMcpServer::create);
                     System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
@@ -189,6 +225,9 @@ final class ServeCommand implements Callable<Integer> {
                     System.err.println("mcp-sandbox: console at http://" + http.substring(0, http.lastIndexOf(':'))
                             + ":" + httpServer.port() + "/ui/ (sign in with an API key)");
                     endpoint = offerToLocalExec(sandbox.stateDir(), host, httpServer.port(), localToken);
+                }
+                if (member != null) {
+                    joinCluster(member, clusterSettings, host, httpServer.port(), services, server, infos);
                 }
                 if (stdio) {
                     stdioServer = StdioMcpServer.start(api, System.in, protocolOut, System.getProperty("user.name"));
@@ -204,6 +243,9 @@ final class ServeCommand implements Callable<Integer> {
                 }
                 stopRequested.await();
             } finally {
+                if (member != null) {
+                    member.close(); // out of the listing at once, before this node stops answering
+                }
                 if (endpoint != null) {
                     endpoint.removeFrom(sandbox.stateDir());
                 }
@@ -218,6 +260,35 @@ final class ServeCommand implements Callable<Integer> {
             stopped.countDown();
         }
         return 0;
+    }
+
+    /** Registers the node at its advertised URL with what it reports each heartbeat (docs/cluster.md). */
+    private static void joinCluster(ClusterNode node, ClusterSettings settings, String host, int port,
+                                    SandboxServices services, ServerConfig server, List<RuntimeInfo> infos) {
+        String advertised = settings.advertiseUrl() != null ? settings.advertiseUrl()
+                : "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        // Usable and not excluded, as verified at start: what this node can run.
+        List<String> runtimes = infos.stream().filter(RuntimeInfo::usable)
+                .filter(i -> services.registry().find(i.name()).flatMap(services::exclusion).isEmpty())
+                .map(RuntimeInfo::name).toList();
+        int maxInFlight = server.admission().maxConcurrent();
+        node.start(advertised, () -> {
+            List<String> images;
+            try {
+                images = services.images().stream().map(io.mcpsandbox.image.CatalogImage::name).toList();
+            } catch (IOException e) {
+                images = List.of();
+            }
+            int ready = services.pool().status().stream().mapToInt(p -> p.ready()).sum();
+            return new NodeReport(runtimes, images, maxInFlight, services.executions().active().size(), ready);
+        });
+        System.err.println("mcp-sandbox: cluster: node " + node.id() + " at " + advertised
+                + (node.redisReachable() ? (node.draining() ? " (DRAINING: 'mcp-sandbox cluster undrain "
+                + node.id() + "' to take work)" : " (active)") : " (Redis unreachable: serving locally)"));
+        if (settings.advertiseUrl() == null && (host.equals("0.0.0.0") || host.equals("::"))) {
+            System.err.println("mcp-sandbox: WARNING: cluster: other nodes cannot call " + advertised + ": set "
+                    + ClusterSettings.ADVERTISE_URL + " to this node's reachable address");
+        }
     }
 
     /**

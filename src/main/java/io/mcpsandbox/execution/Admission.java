@@ -48,14 +48,30 @@ public final class Admission implements AutoCloseable {
     /** Refused: too much running already. The message says which limit; {@link #retryAfter()} when to retry. */
     public static final class Rejected extends Exception {
         private final Duration retryAfter;
+        private final boolean unavailable;
 
         Rejected(String message, Duration retryAfter) {
+            this(message, retryAfter, false);
+        }
+
+        private Rejected(String message, Duration retryAfter, boolean unavailable) {
             super(message, null, false, false);
             this.retryAfter = retryAfter;
+            this.unavailable = unavailable;
+        }
+
+        /** Refused because this server takes no new work at all now (a draining cluster node): 503, not 429. */
+        public static Rejected unavailable(String message) {
+            return new Rejected(message, RETRY_AFTER, true);
         }
 
         public Duration retryAfter() {
             return retryAfter;
+        }
+
+        /** True: the server takes no new work now (see {@link #unavailable(String)}); false: it is busy. */
+        public boolean unavailable() {
+            return unavailable;
         }
     }
 

@@ -1,5 +1,7 @@
 package io.mcpsandbox.metrics;
 
+import io.mcpsandbox.cluster.ClusterNode;
+import io.mcpsandbox.cluster.ClusterStatus;
 import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SecurityEvent;
@@ -24,6 +26,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
 
@@ -44,6 +47,7 @@ public final class SandboxMetrics implements AutoCloseable {
     private final Counter cspReports = Counter.builder("mcp.sandbox.console.csp.reports")
             .description("Content-Security-Policy violations browsers reported from the console")
             .register(registry);
+    private volatile ClusterNode cluster;
 
     /**
      * @param activeExecutions how many executions are running right now
@@ -152,6 +156,30 @@ public final class SandboxMetrics implements AutoCloseable {
         Timer wait = Timer.builder("mcp.sandbox.queue.wait").publishPercentileHistogram()
                 .description("Time from acceptance into the queue to start").register(registry);
         queue.onStarted(wait::record);
+    }
+
+    /**
+     * Cluster mode's gauge: {@code mcp_sandbox_cluster_nodes{state="active|draining|dead"}}, as this node read the
+     * cluster at its last heartbeat (docs/cluster.md). The node is also what {@code GET /v1/cluster} reads.
+     */
+    public void bindCluster(ClusterNode node) {
+        this.cluster = node;
+        for (String state : List.of("active", "draining", "dead")) {
+            Gauge.builder("mcp.sandbox.cluster.nodes", node, n -> {
+                ClusterStatus.Counts c = n.counts();
+                return switch (state) {
+                    case "active" -> c.active();
+                    case "draining" -> c.draining();
+                    default -> c.dead();
+                };
+            }).strongReference(true).tag("state", state)
+                    .description("Nodes of the cluster by state, as of this node's last heartbeat").register(registry);
+        }
+    }
+
+    /** The cluster node this server is, when it serves in cluster mode ({@link #bindCluster}). */
+    public Optional<ClusterNode> cluster() {
+        return Optional.ofNullable(cluster);
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

@@ -79,6 +79,8 @@ public final class SessionService implements AutoCloseable {
     private final NetworkAccess network;
     private final String serverId = ServerIdentity.current();
     private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
+    private volatile java.util.function.BooleanSupplier acceptingNew = () -> true;
+    private volatile java.util.function.Supplier<String> notAcceptingWhy = () -> "not accepting new sessions";
     /** Sessions being created, by user: they count against the caps before they exist. */
     private final Map<String, Integer> opening = new ConcurrentHashMap<>();
     private final List<Consumer<ExpiryWarning>> warningListeners = new CopyOnWriteArrayList<>();
@@ -118,6 +120,16 @@ public final class SessionService implements AutoCloseable {
                 TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * From now on {@link #create} refuses new sessions while {@code accepting} says false, with {@code why} as the
+     * reason (a draining cluster node); open sessions go on.
+     */
+    public void acceptNewSessionsWhile(java.util.function.BooleanSupplier accepting,
+                                       java.util.function.Supplier<String> why) {
+        this.notAcceptingWhy = why;
+        this.acceptingNew = accepting;
+    }
+
     public SessionSettings settings() {
         return settings;
     }
@@ -137,6 +149,9 @@ public final class SessionService implements AutoCloseable {
      */
     public SessionRecord create(SessionRequest request) throws PolicyViolation, SessionLimitException,
             SandboxException {
+        if (!acceptingNew.getAsBoolean()) {
+            throw new SessionLimitException(notAcceptingWhy.get(), true);
+        }
         String user = request.userId();
         reserve(user);
         try {

@@ -99,6 +99,12 @@ final class QueueRoutes {
             http.error(resp, 415, null, typeProblem);
             return;
         }
+        java.util.Optional<String> refusal = gateway.newWorkRefusal();
+        if (refusal.isPresent()) {
+            resp.setHeader("Retry-After", Long.toString(io.mcpsandbox.execution.Admission.RETRY_AFTER.toSeconds()));
+            http.error(resp, 503, null, refusal.get());
+            return;
+        }
         if (!gateway.servesQueue()) {
             http.error(resp, 503, null, "batches need the queue, and this server process serves none "
                     + "(queue.enabled is false, or another server process on this data directory serves it)");

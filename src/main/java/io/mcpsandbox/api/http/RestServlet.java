@@ -436,7 +436,7 @@ final class RestServlet extends HttpServlet {
         Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
         if (cause instanceof Admission.Rejected busy) {
             resp.setHeader("Retry-After", Long.toString(Math.max(1, busy.retryAfter().toSeconds())));
-            http.error(resp, 429, null, busy.getMessage());
+            http.error(resp, busy.unavailable() ? 503 : 429, null, busy.getMessage());
         } else {
             log.error("REST execution failed", cause);
             http.error(resp, 500, null, "internal error: " + cause.getMessage());

@@ -142,7 +142,7 @@ final class SessionRoutes {
             return;
         } catch (SessionLimitException e) {
             resp.setHeader("Retry-After", RETRY_AFTER_SECONDS);
-            http.error(resp, 429, null, e.getMessage());
+            http.error(resp, e.unavailable() ? 503 : 429, null, e.getMessage());
             return;
         } catch (SandboxException | RuntimeException e) {
             log.error("session not opened for {}: {}", user, e.getMessage(), e);

@@ -1,0 +1,215 @@
+package io.mcpsandbox.cluster;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import redis.clients.jedis.exceptions.JedisException;
+
+/**
+ * This server as a member of the cluster: checks the join before the server starts ({@link #open}), then
+ * registers and refreshes its entry every heartbeat ({@link #start}), obeys its drain flag, and leaves at once on a
+ * clean stop ({@link #close}).
+ *
+ * <p>A Redis outage costs the cluster's view, never local service: the node keeps serving, says so once, and
+ * registers again (after checking the join again: Redis may have come back empty, or another cluster's) when
+ * Redis answers. Its drain state stays what it last read.
+ */
+public final class ClusterNode implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
+
+    private static final Duration REDIS_TIMEOUT = Duration.ofSeconds(2);
+
+    private final ClusterSettings settings;
+    private final String id;
+    private final String version;
+    private final ClusterRedis redis;
+    private final Clock clock;
+    private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "cluster-heartbeat");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile boolean draining;
+    private volatile boolean registered;
+    private volatile boolean redisDown;
+    private volatile boolean joinChecked;
+    private volatile String refusedWhy;
+    private volatile boolean invalidFlagSaid;
+    private volatile ClusterStatus.Counts counts = new ClusterStatus.Counts(0, 0, 0);
+    private volatile String url;
+    private volatile Supplier<NodeReport> report;
+    private volatile Instant joinedAt;
+    private volatile boolean closed;
+
+    private ClusterNode(ClusterSettings settings, String id, String version, ClusterRedis redis, Clock clock) {
+        this.settings = settings;
+        this.id = id;
+        this.version = version;
+        this.redis = redis;
+        this.clock = clock;
+    }
+
+    /**
+     * Connects and checks the join. Redis unreachable: a warning, and the check is done when it answers.
+     *
+     * @throws ClusterJoinException the cluster in Redis has another protocol or another secret: do not start
+     */
+    public static ClusterNode open(ClusterSettings settings, String nodeId, String version, Clock clock)
+            throws ClusterJoinException {
+        // Bounded whatever the heartbeat: a stalled Redis delays a heartbeat (and a clean stop) by this much at most.
+        ClusterRedis redis = new ClusterRedis(settings.redisUrl(), settings.secret(), REDIS_TIMEOUT, clock);
+        ClusterNode node = new ClusterNode(settings, nodeId, version, redis, clock);
+        try {
+            redis.checkJoin();
+            node.joinChecked = true;
+            node.draining = redis.drainFlagged(nodeId);
+        } catch (ClusterJoinException e) {
+            redis.close();
+            throw e;
+        } catch (JedisException e) {
+            node.redisDown = true;
+            log.warn("cluster: Redis at {} cannot be reached ({}): this node serves locally and joins the cluster "
+                    + "when Redis answers", redis.maskedUrl(), e.getMessage());
+        }
+        return node;
+    }
+
+    /** Registers at {@code url} (what other nodes will call) and starts the heartbeat. */
+    public void start(String advertisedUrl, Supplier<NodeReport> reporter) {
+        this.url = advertisedUrl;
+        this.report = reporter;
+        this.joinedAt = clock.instant();
+        beat();
+        long every = settings.heartbeat().toMillis();
+        ticker.scheduleWithFixedDelay(this::beat, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    /** One heartbeat: the join (after an outage), the drain flag, the entry, then the counts for the gauges. */
+    private synchronized void beat() {
+        if (closed) {
+            return;
+        }
+        try {
+            if (!joinChecked) {
+                redis.checkJoin();
+                joinChecked = true;
+                refusedWhy = null;
+            }
+            boolean flagged = redis.drainFlagged(id);
+            if (!flagged && !invalidFlagSaid && redis.drainKeyExists(id)) {
+                invalidFlagSaid = true;
+                log.warn("cluster: the drain flag of node {} in Redis does not carry the cluster secret's proof: it is "
+                        + "ignored (set it with 'mcp-sandbox cluster drain')", id);
+            }
+            if (flagged != draining) {
+                log.warn("cluster: node {} is {}", id, flagged ? "DRAINING: new executions and sessions are refused "
+                        + "here; running ones and open sessions go on" : "active again: it takes new work");
+            }
+            draining = flagged;
+            NodeReport r = bounded(report.get());
+            redis.heartbeat(id, url, version, r, flagged, joinedAt, settings.deadAfter());
+            if (redisDown) {
+                log.warn("cluster: Redis answers again: node {} is back in the cluster as {}", id, url);
+            } else if (!registered) {
+                log.info("cluster: node {} joined the cluster in Redis at {} as {}", id, redis.maskedUrl(), url);
+            }
+            registered = true;
+            redisDown = false;
+            counts = redis.status().counts();
+        } catch (ClusterJoinException e) {
+            // Redis came back holding another cluster: serve locally, stay out of it.
+            registered = false;
+            if (refusedWhy == null) {
+                refusedWhy = e.getMessage();
+                log.error("cluster: node {} stays out of the cluster: {}", id, e.getMessage());
+            }
+        } catch (JedisException | IllegalStateException e) {
+            if (!redisDown) {
+                redisDown = true;
+                joinChecked = false; // Redis may come back empty, or another cluster's
+                log.warn("cluster: Redis at {} cannot be reached ({}): node {} keeps serving locally and registers "
+                        + "again when Redis answers", redis.maskedUrl(), e.getMessage(), id);
+            }
+        } catch (RuntimeException e) {
+            log.error("cluster: heartbeat of node {} failed", id, e);
+        }
+    }
+
+    /** At most {@link ClusterRedis#MAX_LIST} names of each list: the entry stays small. */
+    private static NodeReport bounded(NodeReport r) {
+        return new NodeReport(r.runtimes().stream().limit(ClusterRedis.MAX_LIST).toList(),
+                r.images().stream().limit(ClusterRedis.MAX_LIST).toList(), r.maxInFlight(), r.active(), r.poolReady());
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public String url() {
+        return url;
+    }
+
+    /** False while this node drains: new executions and sessions are refused. */
+    public boolean accepting() {
+        return !draining;
+    }
+
+    public boolean draining() {
+        return draining;
+    }
+
+    /** What a caller refused during a drain is told. */
+    public String drainReason() {
+        return "node " + id + " is draining (mcp-sandbox cluster drain): it takes no new executions or sessions; "
+                + "running ones and open sessions finish here. Send new work to another node of the cluster";
+    }
+
+    /** Nodes by state as of the last heartbeat (the gauges' source); all zero before the first. */
+    public ClusterStatus.Counts counts() {
+        return counts;
+    }
+
+    /** Whether Redis answered the last heartbeat. */
+    public boolean redisReachable() {
+        return !redisDown;
+    }
+
+    /** Why this node stays out of the cluster Redis holds now, if it does. */
+    public Optional<String> refused() {
+        return Optional.ofNullable(refusedWhy);
+    }
+
+    /** The cluster as Redis holds it now. Throws {@link JedisException} when Redis cannot be reached. */
+    public ClusterStatus status() {
+        return redis.status();
+    }
+
+    /** Stops the heartbeat and removes this node's entry at once (best effort: Redis may be down). */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        ticker.shutdownNow();
+        try {
+            if (registered) {
+                redis.remove(id);
+            }
+        } catch (JedisException e) {
+            log.warn("cluster: node {} could not remove its entry ({}): it expires within {} ms", id, e.getMessage(),
+                    settings.deadAfter().toMillis());
+        } finally {
+            redis.close();
+        }
+    }
+}

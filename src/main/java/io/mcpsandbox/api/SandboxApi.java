@@ -39,6 +39,7 @@ public final class SandboxApi implements AutoCloseable {
     private final RequestParser parser;
     private final SessionService sessions;
     private final SandboxServices services;
+    private volatile io.mcpsandbox.cluster.ClusterNode clusterNode;
     private ExecutionQueue queue;
     private QueueLock queueLock;
     private CallbackSender callbacks;
@@ -152,6 +153,22 @@ public final class SandboxApi implements AutoCloseable {
 
     public SandboxMetrics metrics() {
         return metrics;
+    }
+
+    /**
+     * From now on this server is {@code node} of a cluster: new executions and sessions are refused while the
+     * node drains (what runs goes on), its gauge is on {@code /metrics}, and {@code GET /v1/cluster} reads it.
+     */
+    public void serveAsClusterNode(io.mcpsandbox.cluster.ClusterNode node) {
+        gateway.acceptNewWorkWhile(node::accepting, node::drainReason);
+        sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
+        metrics.bindCluster(node);
+        this.clusterNode = node;
+    }
+
+    /** The cluster node this server is, in cluster mode ({@link #serveAsClusterNode}). */
+    public java.util.Optional<io.mcpsandbox.cluster.ClusterNode> clusterNode() {
+        return java.util.Optional.ofNullable(clusterNode);
     }
 
     /** The catalog's images and what their vulnerability scans found (never starts a scan). */

@@ -212,10 +212,7 @@ final class ServeCommand implements Callable<Integer> {
             LocalEndpoint endpoint = null;
             try {
                 if (member != null) {
-                    // New executions and sessions are refused while the node drains; what runs goes on.
-                    api.gateway().acceptNewWorkWhile(member::accepting, member::drainReason);
-                    api.sessions().acceptNewSessionsWhile(member::accepting, member::drainReason);
-                    api.metrics().bindCluster(member);
+                    api.serveAsClusterNode(member);
                 }
                 if (http != null) {
                     httpServer = HttpApiServer.start(api, server, keys, host, port, HttpMcpServer::create);

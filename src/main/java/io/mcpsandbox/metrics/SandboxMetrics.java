@@ -26,7 +26,6 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
 
@@ -47,7 +46,6 @@ public final class SandboxMetrics implements AutoCloseable {
     private final Counter cspReports = Counter.builder("mcp.sandbox.console.csp.reports")
             .description("Content-Security-Policy violations browsers reported from the console")
             .register(registry);
-    private volatile ClusterNode cluster;
 
     /**
      * @param activeExecutions how many executions are running right now
@@ -160,10 +158,9 @@ public final class SandboxMetrics implements AutoCloseable {
 
     /**
      * Cluster mode's gauge: {@code mcp_sandbox_cluster_nodes{state="active|draining|dead"}}, as this node read the
-     * cluster at its last heartbeat (docs/cluster.md). The node is also what {@code GET /v1/cluster} reads.
+     * cluster at its last heartbeat (docs/cluster.md).
      */
     public void bindCluster(ClusterNode node) {
-        this.cluster = node;
         for (String state : List.of("active", "draining", "dead")) {
             Gauge.builder("mcp.sandbox.cluster.nodes", node, n -> {
                 ClusterStatus.Counts c = n.counts();
@@ -175,11 +172,6 @@ public final class SandboxMetrics implements AutoCloseable {
             }).strongReference(true).tag("state", state)
                     .description("Nodes of the cluster by state, as of this node's last heartbeat").register(registry);
         }
-    }
-
-    /** The cluster node this server is, when it serves in cluster mode ({@link #bindCluster}). */
-    public Optional<ClusterNode> cluster() {
-        return Optional.ofNullable(cluster);
     }
 
     /** Counts one finished execution (rejected and error included), its duration and its security events. */

@@ -100,7 +100,7 @@ public final class HttpApiServer implements AutoCloseable {
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("stats", new OverviewServlets.Stats(api, http)), "/v1/stats");
         context.addServlet(new ServletHolder("images", new OverviewServlets.Images(api, http)), "/v1/images");
-        context.addServlet(new ServletHolder("cluster", new ClusterServlet(api.metrics()::cluster, http)),
+        context.addServlet(new ServletHolder("cluster", new ClusterServlet(api::clusterNode, http)),
                 "/v1/cluster");
         context.addServlet(new ServletHolder("metrics", new PlainServlets.Metrics(api.metrics())), "/metrics");
         // The console's files need no key (they hold no data); the API's Host/Origin check still applies.

@@ -419,6 +419,13 @@ final class OpenApiDocument {
         paths.set("/v1/images", NODES.objectNode().set("get", operation("images", "The images this server knows, "
                 + "with their latest vulnerability scan, and the scanner", responses()
                 .set("200", json("The images", ref("Images"))))));
+        paths.set("/v1/cluster", NODES.objectNode().set("get", operation("clusterStatus", "Cluster mode "
+                + "(docs/cluster.md): every node with its state (active, draining, dead, invalid), address, "
+                + "runtimes, load and last heartbeat, and which node answered (self). Admin keys only", responses()
+                .<ObjectNode>set("200", json("The nodes", type("object")))
+                .<ObjectNode>set("403", error("Not an admin key"))
+                .<ObjectNode>set("404", error("This server is not in cluster mode"))
+                .set("503", error("The cluster's Redis cannot be reached right now")))));
     }
 
     private static ObjectNode me() {

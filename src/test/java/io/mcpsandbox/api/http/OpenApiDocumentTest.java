@@ -26,7 +26,8 @@ class OpenApiDocumentTest {
                 "/v1/sessions/{sessionId}",
                 "/v1/sessions/{sessionId}/executions", "/v1/sessions/{sessionId}/files",
                 "/v1/sessions/{sessionId}/files/{path}", "/v1/runtimes", "/v1/openapi.json", "/metrics", "/healthz",
-                "/mcp", "/v1/me", "/v1/security-events", "/v1/stats", "/v1/images");
+                "/mcp", "/v1/me", "/v1/security-events", "/v1/stats", "/v1/images",
+                "/v1/cluster");
         assertThat(doc.at("/paths/~1v1~1sessions/post/responses").propertyNames()).contains("201", "400", "422",
                 "429");
         assertThat(doc.at("/paths/~1v1~1sessions~1{sessionId}~1files~1{path}").propertyNames())

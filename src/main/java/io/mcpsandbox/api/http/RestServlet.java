@@ -152,8 +152,8 @@ final class RestServlet extends HttpServlet {
         } else {
             http.error(resp, 404, null, "no such endpoint: " + req.getRequestURI()
                     + " (see /v1/executions, /v1/executions/{id}, /v1/executions/{id}/record, /v1/executions/batch, "
-                    + "/v1/queue, /v1/sessions, "
-                    + "/v1/me, /v1/security-events, /v1/stats, /v1/images, /v1/cluster, /v1/runtimes, /v1/openapi.json)");
+                    + "/v1/queue, /v1/sessions, /v1/me, /v1/security-events, /v1/stats, /v1/images, /v1/cluster, "
+                    + "/v1/runtimes, /v1/openapi.json)");
         }
     }
 

@@ -9,7 +9,6 @@ import static org.awaitility.Awaitility.await;
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.record.SqliteExecutionStore;
 import io.mcpsandbox.testing.SystemTest;
-import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -55,17 +54,11 @@ class AdminVisibilityTest {
     }
 
     private static HttpRequest request(String method, String path, String key, String body) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(fixture.url(path))).timeout(Duration.ofSeconds(60))
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(body));
-        if (body != null) {
-            b.header("Content-Type", "application/json");
-        }
-        return b.header("Authorization", "Bearer " + key).build();
+        return fixture.request(method, path, key, body);
     }
 
     private static HttpResponse<String> send(String method, String path, String key, String body) throws Exception {
-        return client.send(request(method, path, key, body), HttpResponse.BodyHandlers.ofString());
+        return fixture.send(method, path, key, body);
     }
 
     private static JsonNode get(String path, String key) throws Exception {

@@ -7,6 +7,10 @@ import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.config.ServerConfig.ApiKey;
 import io.mcpsandbox.testing.TestSandbox;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 
@@ -17,6 +21,7 @@ final class ApiServerFixture implements AutoCloseable {
     /** An admin key (user root): sees every user's queue. */
     static final String KEY_ROOT = "root-key-0123456789abcdef0";
     static final long MAX_BODY = 16L << 20;
+    private static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     final TestSandbox sandbox;
     final SandboxApi api;
@@ -78,6 +83,25 @@ final class ApiServerFixture implements AutoCloseable {
 
     String url(String path) {
         return "http://127.0.0.1:" + server.port() + path;
+    }
+
+    /** A request to this server: {@code body} (if any) as JSON, {@code key} (if any) as a Bearer header. */
+    HttpRequest request(String method, String path, String key, String body) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            b.header("Content-Type", "application/json");
+        }
+        if (key != null) {
+            b.header("Authorization", "Bearer " + key);
+        }
+        return b.build();
+    }
+
+    /** Sends {@link #request} and answers the response with its body as text. */
+    HttpResponse<String> send(String method, String path, String key, String body) throws Exception {
+        return CLIENT.send(request(method, path, key, body), HttpResponse.BodyHandlers.ofString());
     }
 
     /** Stops the server, then checks that every sandbox is gone, then removes the service's directories. */

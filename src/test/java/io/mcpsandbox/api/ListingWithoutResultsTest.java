@@ -8,9 +8,6 @@ import static org.awaitility.Awaitility.await;
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.record.SqliteExecutionStore;
 import io.mcpsandbox.testing.SystemTest;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -35,7 +32,6 @@ import tools.jackson.databind.json.JsonMapper;
 @SystemTest
 class ListingWithoutResultsTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static ApiServerFixture fixture;
 
     @BeforeAll
@@ -51,13 +47,7 @@ class ListingWithoutResultsTest {
     }
 
     private static HttpResponse<String> send(String method, String path, String key, String body) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(fixture.url(path))).timeout(Duration.ofSeconds(60))
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(body));
-        if (body != null) {
-            b.header("Content-Type", "application/json");
-        }
-        return client.send(b.header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofString());
+        return fixture.send(method, path, key, body);
     }
 
     private static List<JsonNode> listed(String path, String key, String field) throws Exception {

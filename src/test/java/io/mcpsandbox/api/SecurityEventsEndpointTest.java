@@ -7,10 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.mcpsandbox.config.ServerConfig.AdmissionLimits;
 import io.mcpsandbox.testing.SystemTest;
-import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -32,7 +29,6 @@ import tools.jackson.databind.json.JsonMapper;
 @SystemTest
 class SecurityEventsEndpointTest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static ApiServerFixture fixture;
 
     @BeforeAll
@@ -48,13 +44,7 @@ class SecurityEventsEndpointTest {
     }
 
     private static HttpResponse<String> send(String method, String path, String key, String body) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(fixture.url(path))).timeout(Duration.ofSeconds(60))
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(body));
-        if (body != null) {
-            b.header("Content-Type", "application/json");
-        }
-        return client.send(b.header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofString());
+        return fixture.send(method, path, key, body);
     }
 
     private static List<JsonNode> events(String query, String key) throws Exception {

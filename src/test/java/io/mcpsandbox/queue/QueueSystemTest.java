@@ -5,20 +5,12 @@ import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.host.DeleteTree;
 import io.mcpsandbox.record.RedisServerProcess;
-import io.mcpsandbox.testing.ChildJvm;
+import io.mcpsandbox.testing.ServeProcess;
 import io.mcpsandbox.testing.SystemTest;
-import io.mcpsandbox.testing.TestSandbox;
-import java.io.File;
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -67,6 +59,7 @@ class QueueSystemTest {
     /** The kill test's batch: 500 end before the kill, the rest after the restart. */
     private static final int KILL_TOTAL = 700;
     private static final String ADMIN = "root";
+    private static final List<String> USERS = List.of("alice", "bob", "carol", "dave", "eve", "erin", "frank");
     private static final Set<String> FINAL = Set.of("completed", "timeout", "oom_killed", "output_limit",
             "terminated", "rejected", "error", "cancelled");
     /** The most ids one {@code ?ids=} may ask for (docs/api.md): their request line fits in 8 KiB. */
@@ -93,7 +86,7 @@ class QueueSystemTest {
             redisDir = Files.createTempDirectory("mcp-queue-test-redis-");
             redis = new RedisServerProcess(redisDir, false, null).start();
         }
-        server = new ServeProcess("main", redisUrl(0),
+        server = serve("main", redisUrl(0),
                 Map.of("MCP_SANDBOX_ADMISSION_MAX_CONCURRENT", Integer.toString(SLOTS)));
         server.start();
     }
@@ -427,7 +420,7 @@ class QueueSystemTest {
     @Test
     @Order(6)
     void beyondItsLimitsTheQueueRefusesAndBatchesAreCheckedPerItem() throws Exception {
-        try (ServeProcess limited = new ServeProcess("limits", redisUrl(1), Map.of(
+        try (ServeProcess limited = serve("limits", redisUrl(1), Map.of(
                 "MCP_SANDBOX_QUEUE_MAX_PER_USER", "5", "MCP_SANDBOX_ADMISSION_MAX_CONCURRENT", "1",
                 "MCP_SANDBOX_POOL_ENABLED", "false"))) {
             limited.start();
@@ -904,127 +897,27 @@ class QueueSystemTest {
     }
 
     /**
-     * A {@code serve --http} child JVM on a free loopback port with its own data and state directories, the
-     * test's API keys (alice, bob, carol, dave, eve, erin, frank; root with an admin key), the OCI runtimes only
-     * and the settings given; killed (SIGKILL) and started again on the same directories.
+     * A {@code serve --http} child JVM with the test's API keys (alice, bob, carol, dave, eve, erin, frank; root
+     * with an admin key), the OCI runtimes only and the settings given; killed (SIGKILL) and started again on the
+     * same directories.
      */
-    static final class ServeProcess implements AutoCloseable {
-        private static final List<String> USERS = List.of("alice", "bob", "carol", "dave", "eve", "erin", "frank");
-        private final Path dataDir;
-        private final Path stateDir;
-        private final Path log;
-        private final Map<String, String> env = new HashMap<>();
-        private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(5)).build();
-        private Process process;
-        private int port;
-
-        ServeProcess(String name, String redisUrl, Map<String, String> settings) throws IOException {
-            String id = UUID.randomUUID().toString().substring(0, 8);
-            dataDir = Files.createDirectories(Path.of("/tmp", "mcp-queue-test-" + name + "-" + id));
-            Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwxr-xr-x"));
-            stateDir = Path.of("/run", "mcp-queue-test-" + name + "-" + id);
-            log = Path.of("/tmp", "mcp-queue-test-" + name + "-" + id + ".log");
-            env.put("MCP_SANDBOX_DATA_DIR", dataDir.toString());
-            env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
-            env.put("MCP_SANDBOX_SANDBOX_AGENT", TestSandbox.BUILT_AGENT.toString());
-            // The OCI runtimes only: a Docker test sandbox would leave an image of this data directory behind.
-            env.put("MCP_SANDBOX_RUNTIMES_ALLOWED", "runc,runsc");
-            List<String> keys = new ArrayList<>();
-            USERS.forEach(u -> keys.add(token(u) + ":" + u));
-            keys.add(token(ADMIN) + ":" + ADMIN + ":admin");
-            env.put("MCP_SANDBOX_API_KEYS", String.join(",", keys));
-            if (redisUrl != null) {
-                env.put("MCP_SANDBOX_REDIS_URL", redisUrl);
-            }
-            env.putAll(settings);
+    private static ServeProcess serve(String name, String redisUrl, Map<String, String> settings) throws IOException {
+        Map<String, String> env = new HashMap<>();
+        // The OCI runtimes only: a Docker test sandbox would leave an image of this data directory behind.
+        env.put("MCP_SANDBOX_RUNTIMES_ALLOWED", "runc,runsc");
+        List<String> keys = new ArrayList<>();
+        USERS.forEach(u -> keys.add(token(u) + ":" + u));
+        keys.add(token(ADMIN) + ":" + ADMIN + ":admin");
+        env.put("MCP_SANDBOX_API_KEYS", String.join(",", keys));
+        if (redisUrl != null) {
+            env.put("MCP_SANDBOX_REDIS_URL", redisUrl);
         }
+        env.putAll(settings);
+        return new ServeProcess("mcp-queue-test-" + name, env, QueueSystemTest::token, Duration.ofSeconds(120),
+                Duration.ofSeconds(120));
+    }
 
-        static String token(String user) {
-            return "queue-test-" + user + "-key-0123456789abcdef";
-        }
-
-        /** Starts it (again, after a kill: same directories, a new port) and waits for /healthz (120 s). */
-        void start() throws Exception {
-            try (ServerSocket free = new ServerSocket(0)) {
-                port = free.getLocalPort();
-            }
-            List<String> argv = new ArrayList<>(ChildJvm.cli());
-            argv.addAll(List.of("serve", "--http", "127.0.0.1:" + port));
-            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            for (String inherited : List.of("MCP_SANDBOX_URL", "MCP_SANDBOX_API_KEY", "MCP_SANDBOX_REDIS_URL")) {
-                pb.environment().remove(inherited);
-            }
-            pb.environment().putAll(env);
-            process = pb.start();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            while (true) {
-                assertThat(process.isAlive()).as("the server exited: %s", logTail()).isTrue();
-                try {
-                    if (send(null, "GET", "/healthz", null).statusCode() == 200) {
-                        return;
-                    }
-                } catch (IOException notYet) {
-                    // not listening yet
-                }
-                assertThat(System.nanoTime()).as("/healthz within 120 s: %s", logTail()).isLessThan(deadline);
-                Thread.sleep(200);
-            }
-        }
-
-        /** {@code user}'s key (none when null), {@code json} the body or null. */
-        HttpResponse<String> send(String user, String method, String path, String json) throws Exception {
-            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                    .timeout(Duration.ofSeconds(120))
-                    .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-            if (user != null) {
-                b.header("Authorization", "Bearer " + token(user));
-            }
-            if (json != null) {
-                b.header("Content-Type", "application/json");
-            }
-            return client.send(b.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
-        }
-
-        /** SIGKILL: no shutdown hook runs. */
-        void kill() throws InterruptedException {
-            process.destroyForcibly().waitFor();
-        }
-
-        String logTail() {
-            try {
-                List<String> lines = Files.readAllLines(log);
-                return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-            } catch (IOException e) {
-                return "(no log: " + e.getMessage() + ")";
-            }
-        }
-
-        /** SIGTERM (SIGKILL after 120 s), the project's reaper on its directories, then they go. */
-        @Override
-        public void close() throws Exception {
-            if (process != null && process.isAlive()) {
-                process.destroy();
-                if (!process.waitFor(120, TimeUnit.SECONDS)) {
-                    process.destroyForcibly().waitFor();
-                }
-            }
-            List<String> argv = new ArrayList<>(ChildJvm.cli());
-            argv.add("reap");
-            ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
-            pb.environment().putAll(env);
-            pb.environment().put("MCP_SANDBOX_SANDBOX_WATCHDOG", "false");
-            Process reap = pb.start();
-            if (!reap.waitFor(120, TimeUnit.SECONDS)) {
-                reap.destroyForcibly().waitFor();
-            }
-            DeleteTree.delete(dataDir);
-            DeleteTree.delete(stateDir);
-            Files.deleteIfExists(log);
-        }
+    static String token(String user) {
+        return "queue-test-" + user + "-key-0123456789abcdef";
     }
 }

@@ -94,18 +94,23 @@ final class QueueRoutes {
      * when the valid ones all met a queue limit.
      */
     void batch(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {
+        // The refusals before the body is read close the connection: the unread body must not be taken for the
+        // client's next request on it.
         String typeProblem = HttpJson.contentTypeProblem(req.getContentType());
         if (typeProblem != null) {
+            resp.setHeader("Connection", "close");
             http.error(resp, 415, null, typeProblem);
             return;
         }
         java.util.Optional<String> refusal = gateway.newWorkRefusal();
         if (refusal.isPresent()) {
+            resp.setHeader("Connection", "close");
             resp.setHeader("Retry-After", Long.toString(io.mcpsandbox.execution.Admission.RETRY_AFTER.toSeconds()));
             http.error(resp, 503, null, refusal.get());
             return;
         }
         if (!gateway.servesQueue()) {
+            resp.setHeader("Connection", "close");
             http.error(resp, 503, null, "batches need the queue, and this server process serves none "
                     + "(queue.enabled is false, or another server process on this data directory serves it)");
             return;

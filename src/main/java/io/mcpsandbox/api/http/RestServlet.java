@@ -164,13 +164,17 @@ final class RestServlet extends HttpServlet {
      */
     private void post(HttpServletRequest req, HttpServletResponse resp, String user, String inSession)
             throws IOException {
+        // A refusal before the body is read closes the connection: the unread body must not be taken for the
+        // client's next request on it.
         String typeProblem = HttpJson.contentTypeProblem(req.getContentType());
         if (typeProblem != null) {
+            resp.setHeader("Connection", "close");
             http.error(resp, 415, null, typeProblem);
             return;
         }
         String asyncParam = req.getParameter("async");
         if (asyncParam != null && !asyncParam.equals("true") && !asyncParam.equals("false")) {
+            resp.setHeader("Connection", "close");
             http.error(resp, 400, "async", "must be true or false; got '" + abbreviate(asyncParam) + "'");
             return;
         }
@@ -401,6 +405,7 @@ final class RestServlet extends HttpServlet {
     private Boolean flag(HttpServletRequest req, HttpServletResponse resp, String name) throws IOException {
         String value = req.getParameter(name);
         if (value != null && !value.equals("true") && !value.equals("false")) {
+            resp.setHeader("Connection", "close"); // a POST's body is left unread
             http.error(resp, 400, name, "must be true or false; got '" + abbreviate(value) + "'");
             return null;
         }

@@ -316,10 +316,7 @@ public final class ExecutionGateway {
                 && q.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED) {
             return TerminateOutcome.CANCELLED;
         }
-        if (!admin && !owns(userId, executionId)) {
-            return TerminateOutcome.NOT_FOUND;
-        }
-        if (admin && executions.active(executionId).isEmpty() && executions.findRecord(executionId).isEmpty()) {
+        if (admin ? !known(executionId) : !owns(userId, executionId)) {
             return TerminateOutcome.NOT_FOUND;
         }
         // The service lists an execution from its submission on, so a miss means it has ended.
@@ -332,6 +329,11 @@ public final class ExecutionGateway {
      */
     public List<ExecutionRecord> listSummaries(String userId, int limit) {
         return executions.listSummaries(userId, limit);
+    }
+
+    /** Whether the execution runs here or has a record: anyone's (what an admin may act on). */
+    private boolean known(String executionId) {
+        return executions.active(executionId).isPresent() || executions.findRecord(executionId).isPresent();
     }
 
     /**

@@ -216,11 +216,10 @@ final class ServeCommand implements Callable<Integer> {
                 }
                 if (http != null) {
                     httpServer = HttpApiServer.start(api, server, keys, host, port, HttpMcpServer::create);
-                    System.err.println("mcp-sandbox: serving MCP at http://" + http.substring(0, http.lastIndexOf(':'))
-                            + ":" + httpServer.port() + "/mcp and REST at /v1"
+                    String base = "http://" + http.substring(0, http.lastIndexOf(':')) + ":" + httpServer.port();
+                    System.err.println("mcp-sandbox: serving MCP at " + base + "/mcp and REST at /v1"
                             + (keys.insecure() ? " WITHOUT AUTHENTICATION (--insecure-no-auth)" : ""));
-                    System.err.println("mcp-sandbox: console at http://" + http.substring(0, http.lastIndexOf(':'))
-                            + ":" + httpServer.port() + "/ui/ (sign in with an API key)");
+                    System.err.println("mcp-sandbox: console at " + base + "/ui/ (sign in with an API key)");
                     endpoint = offerToLocalExec(sandbox.stateDir(), host, httpServer.port(), localToken);
                 }
                 if (member != null) {

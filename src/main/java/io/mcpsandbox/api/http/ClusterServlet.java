@@ -32,9 +32,7 @@ final class ClusterServlet extends HttpServlet {
 
     @Override
     protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        if (!req.getMethod().equals("GET") && !req.getMethod().equals("HEAD")) {
-            resp.setHeader("Allow", "GET");
-            http.error(resp, 405, null, "method not allowed; use GET");
+        if (!OverviewServlets.onlyGet(req, resp, http)) {
             return;
         }
         if (!ExecutionQueries.admin(req)) {

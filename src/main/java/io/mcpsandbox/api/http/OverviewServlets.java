@@ -65,7 +65,8 @@ final class OverviewServlets {
         }
     }
 
-    private static boolean onlyGet(HttpServletRequest req, HttpServletResponse resp, HttpJson http)
+    /** True for GET and HEAD; otherwise answers 405 (Allow: GET) and says false. */
+    static boolean onlyGet(HttpServletRequest req, HttpServletResponse resp, HttpJson http)
             throws IOException {
         if (req.getMethod().equals("GET") || req.getMethod().equals("HEAD")) {
             return true;

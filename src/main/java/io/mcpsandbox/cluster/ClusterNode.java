@@ -3,10 +3,13 @@ package io.mcpsandbox.cluster;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,7 +45,8 @@ public final class ClusterNode implements AutoCloseable {
     private volatile boolean joinChecked;
     private volatile String refusedWhy;
     private volatile boolean invalidFlagSaid;
-    private volatile ClusterStatus.Counts counts = new ClusterStatus.Counts(0, 0, 0);
+    private volatile ClusterStatus lastStatus;
+    private final List<Consumer<ClusterStatus>> heartbeatListeners = new CopyOnWriteArrayList<>();
     private volatile String url;
     private volatile Supplier<NodeReport> report;
     private volatile Instant joinedAt;
@@ -122,7 +126,15 @@ public final class ClusterNode implements AutoCloseable {
             }
             registered = true;
             redisDown = false;
-            counts = redis.status().counts();
+            ClusterStatus now = redis.status();
+            lastStatus = now;
+            for (Consumer<ClusterStatus> listener : heartbeatListeners) {
+                try {
+                    listener.accept(now);
+                } catch (RuntimeException e) {
+                    log.error("cluster: a heartbeat listener of node {} failed", id, e);
+                }
+            }
         } catch (ClusterJoinException e) {
             // Redis came back holding another cluster: serve locally, stay out of it.
             registered = false;
@@ -173,7 +185,32 @@ public final class ClusterNode implements AutoCloseable {
 
     /** Nodes by state as of the last heartbeat (the gauges' source); all zero before the first. */
     public ClusterStatus.Counts counts() {
-        return counts;
+        ClusterStatus s = lastStatus;
+        return s == null ? new ClusterStatus.Counts(0, 0, 0) : s.counts();
+    }
+
+    /** The cluster as this node read it at its last heartbeat that reached Redis; empty before the first. */
+    public Optional<ClusterStatus> lastStatus() {
+        return Optional.ofNullable(lastStatus);
+    }
+
+    /** A node as of the last heartbeat (live, or dead for up to {@link ClusterRedis#KEEP_DEAD}); empty if unlisted. */
+    public Optional<NodeView> node(String nodeId) {
+        ClusterStatus s = lastStatus;
+        return s == null ? Optional.empty() : s.nodes().stream().filter(v -> v.id().equals(nodeId)).findFirst();
+    }
+
+    /**
+     * Calls {@code listener} on the heartbeat thread after each heartbeat that reached Redis, with what it read.
+     * A listener must be quick (it delays the next heartbeat); one that throws is logged and kept.
+     */
+    public void onHeartbeat(Consumer<ClusterStatus> listener) {
+        heartbeatListeners.add(listener);
+    }
+
+    /** The cluster's Redis, for the parts of cluster mode built on it (work, sessions). */
+    ClusterRedis redis() {
+        return redis;
     }
 
     /** Whether Redis answered the last heartbeat. */

@@ -70,6 +70,15 @@ public final class ClusterRedis implements AutoCloseable {
         return PREFIX + "drain:" + id;
     }
 
+    /** The connection pool, for the cluster's other keys (work, sessions); this class keeps membership's. */
+    RedisClient client() {
+        return client;
+    }
+
+    ClusterSecret secret() {
+        return secret;
+    }
+
     public String maskedUrl() {
         return maskedUrl;
     }

@@ -40,6 +40,8 @@ public final class SandboxApi implements AutoCloseable {
     private final SessionService sessions;
     private final SandboxServices services;
     private volatile io.mcpsandbox.cluster.ClusterNode clusterNode;
+    private volatile io.mcpsandbox.cluster.ClusterWork clusterWork;
+    private final java.time.Duration admissionWait;
     private ExecutionQueue queue;
     private QueueLock queueLock;
     private CallbackSender callbacks;
@@ -51,6 +53,7 @@ public final class SandboxApi implements AutoCloseable {
         ServerConfig.AdmissionLimits limits = server.admission();
         this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
                 limits.queueTimeout());
+        this.admissionWait = limits.queueTimeout();
         this.store = services.store();
         this.sessions = services.sessions();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
@@ -164,6 +167,29 @@ public final class SandboxApi implements AutoCloseable {
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
         metrics.bindCluster(node);
         this.clusterNode = node;
+        // Work distribution and node-lost handling (docs/cluster.md): a full node spills to the cluster's streams.
+        String redisUrl = config.settings().string(io.mcpsandbox.record.ExecutionStores.REDIS_URL, "").trim();
+        if (!redisUrl.isEmpty()) {
+            io.mcpsandbox.cluster.ClusterWork work = new io.mcpsandbox.cluster.ClusterWork(node,
+                    new io.mcpsandbox.cluster.ClusterWork.Setup(redisUrl, admissionWait,
+                            config.defaultLimits().timeout(), config.standardRuntime(),
+                            id -> services.executions().active(id).isPresent()),
+                    admission, store, gateway::startAdmitted, metrics.registry());
+            gateway.serveCluster(request -> work.offer(request).map(r -> new ExecutionGateway.Spilled(
+                    r.executionId(), r.started(), r.result())), new ExecutionGateway.RunTracker() {
+                        @Override
+                        public void started(String executionId) {
+                            work.started(executionId);
+                        }
+
+                        @Override
+                        public void ended(String executionId) {
+                            work.ended(executionId);
+                        }
+                    });
+            work.start();
+            this.clusterWork = work;
+        }
     }
 
     /** The cluster node this server is, in cluster mode ({@link #serveAsClusterNode}). */
@@ -191,6 +217,10 @@ public final class SandboxApi implements AutoCloseable {
 
     @Override
     public void close() {
+        if (clusterWork != null) {
+            gateway.serveCluster(null, null);
+            clusterWork.close();
+        }
         if (callbacks != null) {
             callbacks.close(); // what is pending stays in the outbox for the next start
         }

@@ -75,8 +75,6 @@ public final class ClusterWork implements AutoCloseable {
     private static final int DONE_MAX = 10_000;
     private static final int BLOCK_MS = 1000;
     private static final Duration POLL = Duration.ofSeconds(1);
-    /** Whose permit a worker holds while it waits for an entry (given up for the entry's user's before it runs). */
-    private static final String PROBE_USER = "\u0000cluster-worker";
     private static final Pattern RUNTIME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern MESSAGE = Pattern.compile("(start|end) ([A-Za-z0-9][A-Za-z0-9_-]{0,63})");
 
@@ -496,12 +494,15 @@ public final class ClusterWork implements AutoCloseable {
         }
     }
 
-    /** One runtime's consumer: reads only while it holds a free slot here, so it never takes what it cannot run. */
+    /**
+     * One runtime's consumer: reads only while a slot is free here (and nobody here waits for one), so it takes no
+     * work it cannot start. It holds no slot while it waits for an entry, so its own callers never find their node
+     * full because of it; should one take the last slot meanwhile, the entry is handed back ({@link #deliver}).
+     */
     private void work(String runtime) {
         String key = streamKey(runtime);
         boolean grouped = false;
         while (!closed) {
-            Admission.Permit probe = null;
             try {
                 if (!grouped) {
                     redis.sadd(STREAMS, runtime);
@@ -512,16 +513,13 @@ public final class ClusterWork implements AutoCloseable {
                     pause(Duration.ofMillis(BLOCK_MS));
                     continue;
                 }
-                probe = admission.tryAcquire(PROBE_USER).permit();
-                if (probe == null) {
-                    pause(Duration.ofMillis(100));
+                if (admission.running() >= admission.maxConcurrent() || admission.queued() > 0) {
+                    pause(Duration.ofMillis(50));
                     continue;
                 }
                 List<Map.Entry<String, List<StreamEntry>>> read = redis.xreadGroup(GROUP, me,
                         XReadGroupParams.xReadGroupParams().count(1).block(BLOCK_MS),
                         Map.of(key, StreamEntryID.XREADGROUP_UNDELIVERED_ENTRY));
-                probe.close();
-                probe = null;
                 if (read != null) {
                     for (Map.Entry<String, List<StreamEntry>> stream : read) {
                         for (StreamEntry e : stream.getValue()) {
@@ -545,10 +543,6 @@ public final class ClusterWork implements AutoCloseable {
             } catch (RuntimeException e) {
                 log.error("cluster: worker for {} failed", runtime, e);
                 pause(POLL);
-            } finally {
-                if (probe != null) {
-                    probe.close();
-                }
             }
         }
     }

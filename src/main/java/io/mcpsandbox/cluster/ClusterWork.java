@@ -42,6 +42,7 @@ import redis.clients.jedis.params.XClaimParams;
 import redis.clients.jedis.params.XPendingParams;
 import redis.clients.jedis.params.XReadGroupParams;
 import redis.clients.jedis.resps.StreamEntry;
+import redis.clients.jedis.resps.StreamGroupInfo;
 import redis.clients.jedis.resps.StreamPendingEntry;
 import redis.clients.jedis.util.KeyValue;
 
@@ -165,7 +166,7 @@ public final class ClusterWork implements AutoCloseable {
         this.lost = Counter.builder("mcp.sandbox.cluster.node.lost.executions")
                 .description("Executions this node closed as 'node lost' for a dead node").register(metrics);
         Gauge.builder("mcp.sandbox.cluster.queue.depth", this, w -> w.depth)
-                .description("Entries in the work streams (all runtimes), as of the last heartbeat")
+                .description("Work stream entries no node has taken yet (all runtimes), as of the last heartbeat")
                 .register(metrics);
         Gauge.builder("mcp.sandbox.cluster.claimed", this, w -> w.claimedNow)
                 .description("Work entries delivered to a node and not yet acknowledged, as of the last heartbeat")
@@ -371,19 +372,31 @@ public final class ClusterWork implements AutoCloseable {
                         continue;
                     }
                 }
-                if (p.started.isDone() && !checkEnded(p) && p.endBy != 0 && now - p.endBy > 0) {
-                    pending.remove(p.id);
-                    p.result.complete(ExecutionResult.notRun(p.id, ExecutionStatus.ERROR, "the node that ran "
-                            + "this execution did not report its end within its timeout plus " + RUN_MARGIN.toSeconds()
-                            + " s: its record (GET /v1/executions/" + p.id + ") shows it when it ends",
-                            p.runtime, p.request.securityLevel(), p.request.image(), 0, List.of()));
+                if (p.started.isDone() && checkEnded(p)) {
+                    continue;
                 }
             } catch (JedisException e) {
                 redisTrouble(e);
             } catch (RuntimeException e) {
                 log.warn("cluster: checking spilled execution {} failed: {}", p.id, e.toString());
             }
+            // The bounds hold whatever Redis and the store say: a caller never hangs.
+            if (!p.started.isDone() && now - p.startBy - RUN_MARGIN.toNanos() > 0) {
+                giveUp(p, "no node is known to have started it within " + setup.startWait().plus(RUN_MARGIN)
+                        .toSeconds() + " s (Redis cannot be reached)");
+            } else if (p.started.isDone() && p.endBy != 0 && now - p.endBy > 0) {
+                giveUp(p, "the node that ran it did not report its end within its timeout plus "
+                        + RUN_MARGIN.toSeconds() + " s");
+            }
         }
+    }
+
+    private void giveUp(Pending p, String why) {
+        pending.remove(p.id);
+        p.started.complete(true);
+        p.result.complete(ExecutionResult.notRun(p.id, ExecutionStatus.ERROR, "spilled execution " + p.id + ": "
+                + why + "; its record (GET /v1/executions/" + p.id + ") shows how it ends", p.runtime,
+                p.request.securityLevel(), p.request.image(), 0, List.of()));
     }
 
     /** No node started it in time: claim it as withdrawn (then nobody will) and let it wait for a slot here. */
@@ -461,20 +474,32 @@ public final class ClusterWork implements AutoCloseable {
         measure();
     }
 
+    /** The gauges: entries no node has taken yet (the group's lag) and entries taken but not acknowledged. */
     private void measure() {
         try {
-            long entries = 0;
-            long delivered = 0;
+            long waiting = 0;
+            long taken = 0;
             for (String runtime : streams()) {
-                entries += redis.xlen(streamKey(runtime));
+                List<StreamGroupInfo> groups;
                 try {
-                    delivered += redis.xpending(streamKey(runtime), GROUP).getTotal();
+                    groups = redis.xinfoGroups(streamKey(runtime));
                 } catch (JedisDataException e) {
-                    // no group yet
+                    continue; // no such stream (yet)
+                }
+                for (StreamGroupInfo g : groups) {
+                    if (GROUP.equals(g.getName())) {
+                        Object lag = g.getGroupInfo().get("lag");
+                        waiting += lag instanceof Long l ? l : 0;
+                        taken += g.getPending();
+                    }
                 }
             }
-            depth = entries;
-            claimedNow = delivered;
+            depth = waiting;
+            claimedNow = taken;
+            if (redisWarned) {
+                redisWarned = false;
+                log.warn("cluster: work distribution reaches Redis again");
+            }
         } catch (JedisException e) {
             redisTrouble(e);
         }
@@ -574,6 +599,7 @@ public final class ClusterWork implements AutoCloseable {
         }
         remoteHere.add(w.executionId());
         notifyOrigin(w.origin(), "start " + w.executionId());
+        ranRemote.increment(); // before it is listed as running here
         CompletableFuture<ExecutionResult> result;
         try {
             result = starter.start(w.executionId(), w.request(), permit);
@@ -584,7 +610,6 @@ public final class ClusterWork implements AutoCloseable {
             finish(key, e.getID(), w);
             return;
         }
-        ranRemote.increment();
         log.info("cluster: execution {} from node {} runs here", w.executionId(), w.origin());
         result.whenComplete((r, ex) -> tracking.execute(() -> finish(key, e.getID(), w)));
     }
@@ -664,7 +689,9 @@ public final class ClusterWork implements AutoCloseable {
      */
     void reap(String dead) {
         try {
-            if (!"OK".equals(redis.set(reapKey(dead), me, SetParams.setParams().nx().ex(60)))) {
+            // Alive again (restarted with its id, or a pause longer than dead-after): its work is its own.
+            if (redis.exists(ClusterRedis.nodeKey(dead))
+                    || !"OK".equals(redis.set(reapKey(dead), me, SetParams.setParams().nx().ex(60)))) {
                 return;
             }
             int closedCount = 0;
@@ -683,7 +710,9 @@ public final class ClusterWork implements AutoCloseable {
                     // gone already
                 }
             }
-            closedCount += closeRunningSet(dead, id -> true);
+            if (!redis.exists(ClusterRedis.nodeKey(dead))) {
+                closedCount += closeRunningSet(dead, id -> true);
+            }
             if (closedCount > 0) {
                 log.warn("cluster: node {} is dead: {} of its executions closed as '{}{}'", dead, closedCount,
                         NODE_LOST, dead);

@@ -94,8 +94,8 @@ class ClusterWorkEntryTest {
     void anOversizedRequestIsNotSpilledAndAnOversizedEntryIsRefused() {
         ExecutionRequest big = REQUEST.toBuilder().file("big.txt", "x".repeat(WorkEntry.MAX_REQUEST_CHARS)).build();
         assertThat(WorkEntry.json(big)).isNull();
-        String huge = "{\"command\":[\"id\"],\"userId\":\"alice\",\"stdin\":\"" + "x".repeat(WorkEntry.MAX_REQUEST_CHARS)
-                + "\"}";
+        String huge = "{\"command\":[\"id\"],\"userId\":\"alice\",\"stdin\":\""
+                + "x".repeat(WorkEntry.MAX_REQUEST_CHARS) + "\"}";
         assertThatThrownBy(() -> WorkEntry.parse(new HashMap<>(WorkEntry.fields("e-1", "node-a", 1L, huge, SECRET)),
                 SECRET)).hasMessageContaining("over");
     }

@@ -65,12 +65,6 @@ class ClusterWorkNodeLostSystemTest {
 
     @AfterAll
     static void stopAll() throws Exception {
-        try (var logs = java.nio.file.Files.newDirectoryStream(Path.of("/tmp"), "mcp-cluster-test-lost-*.log")) {
-            for (Path l : logs) {
-                java.nio.file.Files.copy(l, Path.of("/tmp/cwork-debug-" + l.getFileName()),
-                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
         for (ClusterServe s : new ClusterServe[] {a, b}) {
             if (s != null) {
                 s.close();

@@ -162,8 +162,13 @@ class ClusterWorkSystemTest {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(ClusterServe.JSON.readTree(r.body()).get("stdout").asString()).isEqualTo(e.getValue());
         }
-        // Nothing left undelivered or unacknowledged.
+        // Nothing left undelivered or unacknowledged, and the gauges say so.
         assertThat(jedis.xpending(ClusterWork.streamKey("runc"), ClusterWork.GROUP).getTotal()).isZero();
+        assertThat(counter(a, "mcp_sandbox_cluster_spilled_total")).isPositive();
+        await().atMost(Duration.ofSeconds(5)).until(() -> a.send(ClusterServe.USER, "GET", "/metrics", null).body()
+                .contains("mcp_sandbox_cluster_queue_depth 0.0"));
+        assertThat(a.send(ClusterServe.USER, "GET", "/metrics", null).body())
+                .contains("mcp_sandbox_cluster_claimed 0.0");
     }
 
     @Test

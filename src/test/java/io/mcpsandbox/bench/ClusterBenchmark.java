@@ -378,6 +378,9 @@ public final class ClusterBenchmark {
             sendPython(first, moved);
         }
         long ranHere = ranPerNode().get(0) - ranBefore;
+        System.out.printf(Locale.ROOT, "  local: %d ok, %d errors %s; with node 1 full: %d ok, %d errors %s, %d "
+                + "executions ended on node 1 meanwhile%n", local.ok.get(), local.errors.get(), local.firstErrors,
+                moved.ok.get(), moved.errors.get(), moved.firstErrors, ranHere);
         for (JsonNode e : JSON.readTree(first.send(KEY, "GET", "/v1/executions?active=true", null).body())
                 .get("executions")) {
             first.send(KEY, "DELETE", "/v1/executions/" + e.path("executionId").asString(), null);
@@ -553,10 +556,11 @@ public final class ClusterBenchmark {
         if (latency != null) {
             md.append(String.format(Locale.ROOT, "%n**Latency on idle nodes** (%d rounds, ms): sent to node 1 and run"
                     + " there p50 %s, p99 %s; sent to node 1 while sleeps held every one of its slots p50 %s, p99 "
-                    + "%s (%.0f of %.0f ran on node 1 itself); moved / local p50: %s.%n", options.rounds(),
-                    LatencyBenchmark.Report.ms(latency[0]), LatencyBenchmark.Report.ms(latency[1]),
-                    LatencyBenchmark.Report.ms(latency[2]), LatencyBenchmark.Report.ms(latency[3]), latency[4],
-                    latency[5], LatencyBenchmark.Report.ratio(latency[2], latency[0])));
+                    + "%s (%.0f answered `completed`; node 1 itself ended %.0f executions meanwhile); moved / local "
+                    + "p50: %s.%n", options.rounds(), LatencyBenchmark.Report.ms(latency[0]),
+                    LatencyBenchmark.Report.ms(latency[1]), LatencyBenchmark.Report.ms(latency[2]),
+                    LatencyBenchmark.Report.ms(latency[3]), latency[5], latency[4],
+                    LatencyBenchmark.Report.ratio(latency[2], latency[0])));
         }
         if (!soak.isEmpty()) {
             md.append(String.format(Locale.ROOT, "%n**Soak**: %d s of mixed load over 3 nodes (60%% python, 10%% 64 KiB"

@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import redis.clients.jedis.Jedis;
+import redis.clients.jedis.JedisMonitor;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -106,6 +107,8 @@ public final class ClusterBenchmark {
     private Process redis;
     private int redisPort;
     private Path redisDir;
+    /** How long the last {@link #monitor} sample took. */
+    private volatile long lastMonitorNanos;
 
     private ClusterBenchmark(Options options) {
         this.options = options;
@@ -124,6 +127,7 @@ public final class ClusterBenchmark {
         long t0 = System.nanoTime();
         List<Run> runs = new ArrayList<>();
         double[] latency = null;
+        Map<String, Double> byPrefix = Map.of();
         List<Sample> soak = List.of();
         List<String> left = new ArrayList<>();
         AtomicInteger soakErrors = new AtomicInteger();
@@ -136,6 +140,7 @@ public final class ClusterBenchmark {
                 runs.add(r);
             }
             runs.add(throughput(List.of(nodes.get(0)), "3 nodes, every client on node 1"));
+            byPrefix = commandsByPrefix(nodes.get(0), options.rounds() * 2);
             latency = latency();
             if (options.soakSeconds() > 0) {
                 soak = soak(soakErrors);
@@ -155,7 +160,7 @@ public final class ClusterBenchmark {
             stopRedis();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        String md = render(machine, runs, latency, soak, soakErrors.get(), left, seconds);
+        String md = render(machine, runs, byPrefix, latency, soak, soakErrors.get(), left, seconds);
         System.out.println();
         System.out.println(md);
         if (options.write()) {
@@ -343,6 +348,75 @@ public final class ClusterBenchmark {
         return ran;
     }
 
+    /**
+     * Redis commands per execution by the keys they touch: {@code MONITOR} while {@code n} python executions go to
+     * {@code to} one after the other, less what as long an idle window shows (the heartbeats).
+     */
+    private Map<String, Double> commandsByPrefix(ChildServer to, int n) throws Exception {
+        Map<String, Long> idle = monitor(null, 0);
+        long idleNanos = lastMonitorNanos;
+        Map<String, Long> busy = monitor(to, n);
+        double scale = (double) lastMonitorNanos / Math.max(1, idleNanos);
+        Map<String, Double> per = new java.util.TreeMap<>();
+        busy.forEach((k, v) -> per.put(k, Math.max(0, v - idle.getOrDefault(k, 0L) * scale) / n));
+        System.out.println("  Redis commands per execution by key: " + per);
+        return per;
+    }
+
+    /** Commands by key category while {@code n} executions run on {@code to}; idle for 3 s when {@code to} is null. */
+    private Map<String, Long> monitor(ChildServer to, int n) throws Exception {
+        Map<String, Long> counts = new ConcurrentHashMap<>();
+        Jedis watcher = jedis();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                watcher.monitor(new JedisMonitor() {
+                    @Override
+                    public void onCommand(String command) {
+                        counts.merge(category(command), 1L, Long::sum);
+                    }
+                });
+            } catch (RuntimeException closed) {
+                // the sample is over
+            }
+        });
+        Thread.sleep(300);
+        long t0 = System.nanoTime();
+        if (to == null) {
+            Thread.sleep(3000);
+        } else {
+            Run run = new Run("monitored");
+            for (int i = 0; i < n; i++) {
+                sendPython(to, run);
+            }
+        }
+        lastMonitorNanos = System.nanoTime() - t0;
+        Thread.sleep(300);
+        watcher.disconnect();
+        t.join(5000);
+        counts.remove("monitor"); // the sample's own, and connection set-up
+        return counts;
+    }
+
+    /**
+     * A MONITOR line's category: {@code cluster} (coordination: membership, admission slots, work, sessions' owners)
+     * or {@code queue} by the key prefix, {@code multi/exec} for a transaction's brackets, else {@code records}.
+     */
+    static String category(String line) {
+        if (line.contains("\"mcp-sandbox:cluster:")) {
+            return "cluster";
+        }
+        if (line.contains("\"mcp-sandbox:queue:")) {
+            return "queue";
+        }
+        Matcher cmd = Pattern.compile("] \"([A-Za-z]+)\"").matcher(line);
+        String name = cmd.find() ? cmd.group(1).toLowerCase(Locale.ROOT) : "";
+        return switch (name) {
+            case "multi", "exec" -> "multi/exec";
+            case "monitor", "ping", "client", "hello", "auth", "select" -> "monitor";
+            default -> "records";
+        };
+    }
+
     // ------------------------------------------------------------------------------------------------ latency
 
     /**
@@ -523,7 +597,8 @@ public final class ClusterBenchmark {
 
     // ------------------------------------------------------------------------------------------------ report
 
-    private String render(LatencyBenchmark.Machine m, List<Run> runs, double[] latency, List<Sample> soak,
+    private String render(LatencyBenchmark.Machine m, List<Run> runs, Map<String, Double> byPrefix,
+                          double[] latency, List<Sample> soak,
                           int soakErrors, List<String> left, double seconds) {
         StringBuilder md = new StringBuilder();
         md.append("Measured ").append(m.date()).append(" on ").append(m.nproc()).append(" CPUs (").append(m.cpu())
@@ -553,6 +628,13 @@ public final class ClusterBenchmark {
         Run three = runs.get(Math.min(2, runs.size() - 1));
         md.append("- Redis commands per execution with 3 nodes, by command: ").append(topCommands(three))
                 .append("\n");
+        if (!byPrefix.isEmpty()) {
+            md.append("- Redis commands per execution by what they touch (`MONITOR` over ").append(options.rounds() * 2)
+                    .append(" executions sent one after the other to node 1, the same time idle taken out): ");
+            List<String> parts = new ArrayList<>();
+            byPrefix.forEach((k, v) -> parts.add(String.format(Locale.ROOT, "%s %.1f", k, v)));
+            md.append(String.join(", ", parts)).append("\n");
+        }
         if (latency != null) {
             md.append(String.format(Locale.ROOT, "%n**Latency on idle nodes** (%d rounds, ms): sent to node 1 and run"
                     + " there p50 %s, p99 %s; sent to node 1 while sleeps held every one of its slots p50 %s, p99 "

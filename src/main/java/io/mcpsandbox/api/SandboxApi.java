@@ -160,11 +160,13 @@ public final class SandboxApi implements AutoCloseable {
 
     /**
      * From now on this server is {@code node} of a cluster: new executions and sessions are refused while the
-     * node drains (what runs goes on), its gauge is on {@code /metrics}, and {@code GET /v1/cluster} reads it.
+     * node drains (what runs goes on), a user's executions count against {@code admission.max-per-user} on every
+     * node, its gauge is on {@code /metrics}, and {@code GET /v1/cluster} reads it.
      */
     public void serveAsClusterNode(io.mcpsandbox.cluster.ClusterNode node) {
         gateway.acceptNewWorkWhile(node::accepting, node::drainReason);
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
+        admission.shareUserLimit(io.mcpsandbox.cluster.ClusterUserSlots.of(node));
         metrics.bindCluster(node);
         this.clusterNode = node;
         // Work distribution and node-lost handling (docs/cluster.md): a full node spills to the cluster's streams.

@@ -581,10 +581,12 @@ public final class ClusterWork implements AutoCloseable {
             drop(key, e, refused);
             return;
         }
-        Admission.Permit permit = admission.tryAcquire(w.request().userId()).permit();
+        Admission.Attempt slot = admission.tryAcquire(w.request().userId());
+        Admission.Permit permit = slot.permit();
         if (permit == null) {
+            // The slot went meanwhile, or the user is at its limit (across the cluster): for another node, or later.
             putBack(key, e);
-            pause(Duration.ofMillis(100));
+            pause(Duration.ofMillis(slot.refusal() == Admission.Refusal.USER_LIMIT ? 500 : 100));
             return;
         }
         String claim = redis.set(claimKey(w.executionId()), me, SetParams.setParams().nx()

@@ -227,7 +227,7 @@ public final class ClusterWork implements AutoCloseable {
      */
     public Optional<Remote> offer(ExecutionRequest request) {
         if (closed || !node.redisReachable() || request.sessionId() != null || request.callbackUrl() != null
-                || request.keepStdinOpen() || request.userId() == null) {
+                || request.keepStdinOpen() || request.background() || request.userId() == null) {
             return Optional.empty();
         }
         String runtime = runtimeOf(request);

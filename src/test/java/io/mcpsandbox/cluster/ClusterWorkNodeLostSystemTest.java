@@ -21,6 +21,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import redis.clients.jedis.Protocol;
 import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.StreamEntryID;
 import redis.clients.jedis.params.XAddParams;
@@ -31,7 +32,7 @@ import tools.jackson.databind.JsonNode;
 /**
  * Issue 17 step 2, a node lost: node B runs an execution spilled from A and holds an entry it took but never
  * started; B is killed (SIGKILL). A's caller gets {@code error} ({@code node lost: B}) soon after B is dead, and the
- * unstarted entry runs on A, once.
+ * unstarted entry runs on A, once. B restarted with its id leaves the closed record as it is.
  */
 @SystemTest
 class ClusterWorkNodeLostSystemTest {
@@ -42,6 +43,7 @@ class ClusterWorkNodeLostSystemTest {
     private static RedisClient jedis;
     private static ClusterServe a;
     private static ClusterServe b;
+    private static final Pattern BLOCKED = Pattern.compile(" flags=[A-Za-z]*b");
 
     @BeforeAll
     static void startTwoNodes() throws Exception {
@@ -100,6 +102,13 @@ class ClusterWorkNodeLostSystemTest {
         return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
 
+    /** No worker of any node is blocked in XREADGROUP now (CLIENT LIST: its last command, flag b). */
+    private static boolean noWorkerReads() {
+        String clients = new String((byte[]) jedis.sendCommand(Protocol.Command.CLIENT, "LIST"),
+                java.nio.charset.StandardCharsets.UTF_8);
+        return clients.lines().noneMatch(l -> l.contains("cmd=xreadgroup") && BLOCKED.matcher(l).find());
+    }
+
     @Test
     void aLostNodesStartedExecutionEndsNodeLostAndItsUnstartedEntryRunsOnceElsewhere() throws Exception {
         // A's one slot is taken; the next request spills to B, which runs it.
@@ -109,7 +118,10 @@ class ClusterWorkNodeLostSystemTest {
         await().atMost(Duration.ofSeconds(20)).until(() -> active(b) == 1);
         assertThat(remoteRuns(b)).isEqualTo(1.0);
 
-        // An entry B took and never started (no claim): written and read as B by hand, while no node has a slot.
+        // An entry B took and never started (no claim): written and read as B by hand, while no node has a slot
+        // (and so no worker waits in a read that would take it first).
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(50))
+                .until(ClusterWorkNodeLostSystemTest::noWorkerReads);
         String handedOn = UUID.randomUUID().toString();
         ExecutionRequest request = ExecutionRequest.builder().command("sh", "-c", "echo handed-on")
                 .userId(ClusterServe.USER).build();
@@ -152,5 +164,22 @@ class ClusterWorkNodeLostSystemTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> jedis.xpending(ClusterWork.streamKey("runc"),
                 ClusterWork.GROUP).getTotal() == 0);
         assertThat(jedis.exists(ClusterWork.runningKey(b.nodeId()))).isFalse();
+
+        // B comes back with its id: its start-up recovery finds the lost execution final and leaves it so.
+        String lostId = result.get("executionId").asString();
+        String closed = a.send(ClusterServe.ADMIN, "GET", "/v1/executions/" + lostId + "/record", null).body();
+        String closedResult = a.send(ClusterServe.ADMIN, "GET", "/v1/executions/" + lostId, null).body();
+        String bId = b.nodeId();
+        b.start();
+        assertThat(b.nodeId()).isEqualTo(bId);
+        await().atMost(Duration.ofSeconds(20)).until(() -> ClusterServe.JSON.readTree(a.send(ClusterServe.ADMIN,
+                "GET", "/v1/cluster", null).body()).get("counts").get("active").asInt() == 2);
+        HttpResponse<String> again = run(b, "echo back").get(30, TimeUnit.SECONDS);
+        assertThat(ClusterServe.JSON.readTree(again.body()).get("stdout").asString()).isEqualTo("back\n");
+        assertThat(a.send(ClusterServe.ADMIN, "GET", "/v1/executions/" + lostId + "/record", null).body())
+                .isEqualTo(closed);
+        assertThat(a.send(ClusterServe.ADMIN, "GET", "/v1/executions/" + lostId, null).body())
+                .isEqualTo(closedResult).contains("node lost: " + bId);
+        assertThat(jedis.xpending(ClusterWork.streamKey("runc"), ClusterWork.GROUP).getTotal()).isZero();
     }
 }

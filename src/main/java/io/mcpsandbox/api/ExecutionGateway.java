@@ -53,9 +53,13 @@ public final class ExecutionGateway {
      * Offers a request that finds no free local slot to another node of the cluster. Empty: it stays here (no
      * node has room, it cannot be spilled, Redis is down); otherwise the {@link Spilled} it became.
      */
-    @FunctionalInterface
     public interface Spill {
         Optional<Spilled> offer(ExecutionRequest request);
+
+        /** Asks the node running a spilled execution to end it; false when none is known to run it. */
+        default boolean terminateElsewhere(String executionId) {
+            return false;
+        }
     }
 
     /**
@@ -398,7 +402,13 @@ public final class ExecutionGateway {
             return TerminateOutcome.NOT_FOUND;
         }
         // The service lists an execution from its submission on, so a miss means it has ended.
-        return executions.terminate(executionId) ? TerminateOutcome.TERMINATING : TerminateOutcome.ALREADY_FINISHED;
+        if (executions.terminate(executionId)) {
+            return TerminateOutcome.TERMINATING;
+        }
+        // Cluster mode: it may run on another node (spilled there): that node is asked to end it.
+        Spill to = spill;
+        return to != null && to.terminateElsewhere(executionId) ? TerminateOutcome.TERMINATING
+                : TerminateOutcome.ALREADY_FINISHED;
     }
 
     /**

@@ -175,10 +175,21 @@ public final class SandboxApi implements AutoCloseable {
             io.mcpsandbox.cluster.ClusterWork work = new io.mcpsandbox.cluster.ClusterWork(node,
                     new io.mcpsandbox.cluster.ClusterWork.Setup(redisUrl, admissionWait,
                             config.defaultLimits().timeout(), config.standardRuntime(),
-                            id -> services.executions().active(id).isPresent()),
+                            id -> services.executions().active(id).isPresent(),
+                            id -> services.executions().terminate(id)),
                     admission, store, gateway::startAdmitted, metrics.registry());
-            gateway.serveCluster(request -> work.offer(request).map(r -> new ExecutionGateway.Spilled(
-                    r.executionId(), r.started(), r.result())), new ExecutionGateway.RunTracker() {
+            gateway.serveCluster(new ExecutionGateway.Spill() {
+                @Override
+                public java.util.Optional<ExecutionGateway.Spilled> offer(io.mcpsandbox.model.ExecutionRequest r) {
+                    return work.offer(r).map(w -> new ExecutionGateway.Spilled(w.executionId(), w.started(),
+                            w.result()));
+                }
+
+                @Override
+                public boolean terminateElsewhere(String executionId) {
+                    return work.terminateElsewhere(executionId);
+                }
+            }, new ExecutionGateway.RunTracker() {
                         @Override
                         public void started(String executionId) {
                             work.started(executionId);

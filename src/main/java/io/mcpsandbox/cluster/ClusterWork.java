@@ -78,6 +78,9 @@ public final class ClusterWork implements AutoCloseable {
     private static final Duration POLL = Duration.ofSeconds(1);
     private static final Pattern RUNTIME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern MESSAGE = Pattern.compile("(start|end) ([A-Za-z0-9][A-Za-z0-9_-]{0,63})");
+    private static final Pattern TERMINATE = Pattern.compile(
+            "terminate ([A-Za-z0-9][A-Za-z0-9_-]{0,63}) ([0-9a-f]{64})");
+    private static final String TERMINATE_LABEL = "mcp-sandbox cluster terminate v1";
 
     /** Runs a request here with a permit it holds: the gateway's {@code startAdmitted}. */
     @FunctionalInterface
@@ -98,9 +101,10 @@ public final class ClusterWork implements AutoCloseable {
      * @param defaultTimeout  a request's timeout when it names none ({@code limits.default.timeout})
      * @param standardRuntime the runtime of the low and medium levels
      * @param runningHere     whether an execution runs in this process now
+     * @param terminateHere   ends an execution running in this process (false: it does not run here)
      */
     public record Setup(String redisUrl, Duration startWait, Duration defaultTimeout,
-                        String standardRuntime, Predicate<String> runningHere) {
+                        String standardRuntime, Predicate<String> runningHere, Predicate<String> terminateHere) {
     }
 
     private final ClusterNode node;
@@ -333,6 +337,18 @@ public final class ClusterWork implements AutoCloseable {
     }
 
     private void message(String text) {
+        var t = text == null || text.length() > 160 ? null : TERMINATE.matcher(text);
+        if (t != null && t.matches()) {
+            if (ClusterSecret.matches(terminateSignature(t.group(1)), t.group(2))) {
+                boolean ended = setup.terminateHere().test(t.group(1));
+                log.warn("cluster: execution {} terminated at its origin's request{}", t.group(1),
+                        ended ? "" : " (it had ended already)");
+            } else {
+                log.warn("cluster: a terminate message on {} is not signed with the cluster secret: ignored",
+                        doneKey(me));
+            }
+            return;
+        }
         var m = text == null || text.length() > 80 ? null : MESSAGE.matcher(text);
         if (m == null || !m.matches()) {
             log.warn("cluster: a message on {} is not one a node writes: ignored", doneKey(me));
@@ -411,6 +427,37 @@ public final class ClusterWork implements AutoCloseable {
                 setup.startWait().toMillis());
         p.started.complete(false);
         return true;
+    }
+
+    private String terminateSignature(String executionId) {
+        return secret.entrySignature(List.of(TERMINATE_LABEL, executionId));
+    }
+
+    /**
+     * Asks the node that took a spilled execution (its claim) to end it, through that node's list (signed: only a
+     * holder of the secret can ask). False when no other node is known to run it.
+     */
+    public boolean terminateElsewhere(String executionId) {
+        if (closed || executionId.length() > 64) {
+            return false;
+        }
+        try {
+            String claim = redis.get(claimKey(executionId));
+            if (claim == null || claim.startsWith(WITHDRAWN) || claim.equals(me)
+                    || !ClusterSettings.NODE_ID_PATTERN.matcher(claim).matches()
+                    || !node.node(claim).map(v -> !NodeView.DEAD.equals(v.state())).orElse(false)) {
+                return false;
+            }
+            Optional<ExecutionRecord> r = store.find(executionId);
+            if (r.isPresent() && r.get().status().isFinal()) {
+                return false;
+            }
+            tell(claim, "terminate " + executionId + " " + terminateSignature(executionId));
+            return true;
+        } catch (JedisException e) {
+            redisTrouble(e);
+            return false;
+        }
     }
 
     // ---- every node: the running set ----
@@ -600,7 +647,7 @@ public final class ClusterWork implements AutoCloseable {
             return;
         }
         remoteHere.add(w.executionId());
-        notifyOrigin(w.origin(), "start " + w.executionId());
+        tell(w.origin(), "start " + w.executionId());
         ranRemote.increment(); // before it is listed as running here
         CompletableFuture<ExecutionResult> result;
         try {
@@ -620,17 +667,18 @@ public final class ClusterWork implements AutoCloseable {
     private void finish(String key, StreamEntryID entry, WorkEntry w) {
         try {
             redis.xack(key, GROUP, entry);
-            notifyOrigin(w.origin(), "end " + w.executionId());
+            tell(w.origin(), "end " + w.executionId());
         } catch (JedisException e) {
             redisTrouble(e); // the origin's poll reads the record; the entry stays pending (its claim stops a rerun)
         }
     }
 
-    private void notifyOrigin(String origin, String message) {
+    /** A message on a node's list (bounded, expiring should the node be gone for good). */
+    private void tell(String nodeId, String message) {
         try (AbstractPipeline p = redis.pipelined()) {
-            p.lpush(doneKey(origin), message);
-            p.ltrim(doneKey(origin), 0, DONE_MAX - 1);
-            p.expire(doneKey(origin), DONE_TTL.toSeconds());
+            p.lpush(doneKey(nodeId), message);
+            p.ltrim(doneKey(nodeId), 0, DONE_MAX - 1);
+            p.expire(doneKey(nodeId), DONE_TTL.toSeconds());
             p.sync();
         }
     }
@@ -754,7 +802,7 @@ public final class ClusterWork implements AutoCloseable {
                     closedCount++;
                 }
                 redis.xack(key, GROUP, e.getID());
-                notifyOrigin(w.origin(), "end " + w.executionId());
+                tell(w.origin(), "end " + w.executionId());
             } else {
                 redis.xack(key, GROUP, e.getID()); // withdrawn by its origin, or run by another node
             }

@@ -93,7 +93,7 @@ class ClusterWorkNodeLostSystemTest {
 
     private static int active(ClusterServe node) throws Exception {
         return ClusterServe.JSON.readTree(node.send(ClusterServe.USER, "GET", "/v1/executions?active=true", null)
-                .body()).size();
+                .body()).get("executions").size();
     }
 
     private static double remoteRuns(ClusterServe node) throws Exception {

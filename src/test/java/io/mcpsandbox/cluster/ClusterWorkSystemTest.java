@@ -226,4 +226,49 @@ class ClusterWorkSystemTest {
         assertThat(NODES.get(0).send(ClusterServe.ADMIN, "GET", "/v1/executions/forged-1", null).statusCode())
                 .isEqualTo(404);
     }
+
+    @Test
+    @Order(4)
+    void aSpilledExecutionIsTerminatedThroughItsOrigin() throws Exception {
+        ClusterServe a = NODES.get(0);
+        CompletableFuture<HttpResponse<String>> local = CompletableFuture.supplyAsync(() -> send(a,
+                "sleep 5; echo local"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> ClusterServe.JSON.readTree(a.send(ClusterServe.USER,
+                "GET", "/v1/executions?active=true", null).body()).get("executions").size() == 1);
+        String last = jedis.xrevrange(ClusterWork.streamKey("runc"), "+", "-", 1).get(0).getID().toString();
+        CompletableFuture<HttpResponse<String>> far = CompletableFuture.supplyAsync(() -> send(a,
+                "sleep 60; echo never"));
+        String[] id = new String[1];
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            StreamEntry newest = jedis.xrevrange(ClusterWork.streamKey("runc"), "+", "-", 1).get(0);
+            id[0] = newest.getID().toString().equals(last) ? null : newest.getFields().get("id");
+            if (id[0] == null) {
+                return false;
+            }
+            String claim = jedis.get(ClusterWork.claimKey(id[0]));
+            return claim != null && !claim.equals(a.nodeId()) && ClusterServe.JSON.readTree(a.send(ClusterServe.USER,
+                    "GET", "/v1/executions/" + id[0], null).body()).path("status").asString().equals("running");
+        });
+
+        HttpResponse<String> delete = a.send(ClusterServe.USER, "DELETE", "/v1/executions/" + id[0], null);
+        assertThat(delete.statusCode()).as(delete.body()).isEqualTo(202);
+        HttpResponse<String> ended = far.get(20, java.util.concurrent.TimeUnit.SECONDS);
+        JsonNode result = ClusterServe.JSON.readTree(ended.body());
+        assertThat(result.get("executionId").asString()).isEqualTo(id[0]);
+        assertThat(result.get("status").asString()).as(ended.body()).isEqualTo("terminated");
+        assertThat(ClusterServe.JSON.readTree(local.get(30, java.util.concurrent.TimeUnit.SECONDS).body())
+                .get("stdout").asString()).isEqualTo("local\n");
+        // Ended: asking again finds it finished.
+        assertThat(a.send(ClusterServe.ADMIN, "DELETE", "/v1/executions/" + id[0], null).statusCode())
+                .isEqualTo(409);
+    }
+
+    private static HttpResponse<String> send(ClusterServe node, String script) {
+        try {
+            return node.send(ClusterServe.USER, "POST", "/v1/executions", "{\"command\":[\"sh\",\"-c\",\""
+                    + script + "\"]}");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
 }

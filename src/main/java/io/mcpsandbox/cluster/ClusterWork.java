@@ -126,6 +126,8 @@ public final class ClusterWork implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    /** Where a waiting caller's future completes: its answer is written there, never on the reader or poller. */
+    private final ExecutorService completions = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicBoolean eventBusy = new AtomicBoolean();
     private volatile Set<String> knownDead;
     private volatile long statuses;
@@ -299,19 +301,19 @@ public final class ClusterWork implements AutoCloseable {
             this.startBy = System.nanoTime() + setup.startWait().toNanos();
         }
 
-        void started() {
-            if (!started.isDone()) {
+        synchronized void started() {
+            if (endBy == 0) {
                 long timeout = request.limits().timeoutMs() != null ? request.limits().timeoutMs()
                         : setup.defaultTimeout().toMillis();
                 endBy = System.nanoTime() + Duration.ofMillis(timeout).plus(RUN_MARGIN).toNanos();
-                started.complete(true);
+                completeLater(started, true);
             }
         }
 
         void ended(ExecutionResult r) {
             started();
             pending.remove(id);
-            result.complete(r);
+            completeLater(result, r);
         }
     }
 
@@ -380,7 +382,7 @@ public final class ClusterWork implements AutoCloseable {
         long now = System.nanoTime();
         for (Pending p : List.copyOf(pending.values())) {
             try {
-                if (!p.started.isDone()) {
+                if (p.endBy == 0) {
                     String claim = redis.get(claimKey(p.id));
                     if (claim != null && !claim.startsWith(WITHDRAWN)) {
                         p.started();
@@ -388,7 +390,7 @@ public final class ClusterWork implements AutoCloseable {
                         continue;
                     }
                 }
-                if (p.started.isDone() && checkEnded(p)) {
+                if (p.endBy != 0 && checkEnded(p)) {
                     continue;
                 }
             } catch (JedisException e) {
@@ -397,20 +399,28 @@ public final class ClusterWork implements AutoCloseable {
                 log.warn("cluster: checking spilled execution {} failed: {}", p.id, e.toString());
             }
             // The bounds hold whatever Redis and the store say: a caller never hangs.
-            if (!p.started.isDone() && now - p.startBy - RUN_MARGIN.toNanos() > 0) {
+            if (p.endBy == 0 && now - p.startBy - RUN_MARGIN.toNanos() > 0) {
                 giveUp(p, "no node is known to have started it within " + setup.startWait().plus(RUN_MARGIN)
                         .toSeconds() + " s (Redis cannot be reached)");
-            } else if (p.started.isDone() && p.endBy != 0 && now - p.endBy > 0) {
+            } else if (p.endBy != 0 && now - p.endBy > 0) {
                 giveUp(p, "the node that ran it did not report its end within its timeout plus "
                         + RUN_MARGIN.toSeconds() + " s");
             }
         }
     }
 
+    private <T> void completeLater(CompletableFuture<T> future, T value) {
+        try {
+            completions.execute(() -> future.complete(value));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            future.complete(value); // closing
+        }
+    }
+
     private void giveUp(Pending p, String why) {
         pending.remove(p.id);
-        p.started.complete(true);
-        p.result.complete(ExecutionResult.notRun(p.id, ExecutionStatus.ERROR, "spilled execution " + p.id + ": "
+        p.started();
+        completeLater(p.result, ExecutionResult.notRun(p.id, ExecutionStatus.ERROR, "spilled execution " + p.id + ": "
                 + why + "; its record (GET /v1/executions/" + p.id + ") shows how it ends", p.runtime,
                 p.request.securityLevel(), p.request.image(), 0, List.of()));
     }
@@ -425,7 +435,7 @@ public final class ClusterWork implements AutoCloseable {
         pending.remove(p.id);
         log.info("cluster: no node started spilled execution {} within {} ms: it waits for a slot here", p.id,
                 setup.startWait().toMillis());
-        p.started.complete(false);
+        completeLater(p.started, false);
         return true;
     }
 
@@ -893,6 +903,7 @@ public final class ClusterWork implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        completions.shutdown();
         for (Pending p : List.copyOf(pending.values())) {
             p.started.complete(true);
             p.result.complete(ExecutionResult.notRun(p.id, ExecutionStatus.ERROR, "this node stopped while it "

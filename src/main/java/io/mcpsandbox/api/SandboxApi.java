@@ -163,6 +163,8 @@ public final class SandboxApi implements AutoCloseable {
         gateway.acceptNewWorkWhile(node::accepting, node::drainReason);
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
         metrics.bindCluster(node);
+        // Sessions: each one opened here is registered as this node's, and calls for others' are routed there.
+        io.mcpsandbox.cluster.ClusterSessions.attach(node, sessions, store, java.time.Clock.systemUTC());
         this.clusterNode = node;
     }
 

@@ -142,6 +142,11 @@ class ClusterSessionSystemTest {
         assertThat(shown.get("executions").asInt()).isGreaterThanOrEqualTo(3);
         // The list on B shows the session A holds (the records are shared).
         assertThat(b.send(ClusterServe.USER, "GET", "/v1/sessions", null).body()).contains(session);
+        // Not forwarded (the session is in the body, as MCP tools name it): the answer names the node to call.
+        HttpResponse<String> viaBody = b.send(ClusterServe.USER, "POST", "/v1/executions",
+                "{\"command\": [\"true\"], \"sessionId\": \"" + session + "\"}");
+        assertThat(viaBody.statusCode()).as(viaBody.body()).isEqualTo(404);
+        assertThat(viaBody.body()).contains("held by cluster node " + a.nodeId()).contains(a.advertised());
     }
 
     @Test
@@ -160,6 +165,10 @@ class ClusterSessionSystemTest {
                 shell("cat /workspace/note"));
         assertThat(exec.statusCode()).as(exec.body()).isEqualTo(404);
         assertThat(exec.body()).doesNotContain("routed-through-b");
+        HttpResponse<String> viaBody = b.send(BOB, "POST", "/v1/executions",
+                "{\"command\": [\"true\"], \"sessionId\": \"" + session + "\"}");
+        assertThat(viaBody.statusCode()).as(viaBody.body()).isEqualTo(404);
+        assertThat(viaBody.body()).doesNotContain(a.nodeId());
         // Alice's session is untouched by all that.
         assertThat(b.send(ClusterServe.USER, "GET", "/v1/sessions/" + session, null).statusCode()).isEqualTo(200);
     }

@@ -157,11 +157,13 @@ public final class SandboxApi implements AutoCloseable {
 
     /**
      * From now on this server is {@code node} of a cluster: new executions and sessions are refused while the
-     * node drains (what runs goes on), its gauge is on {@code /metrics}, and {@code GET /v1/cluster} reads it.
+     * node drains (what runs goes on), a user's executions count against {@code admission.max-per-user} on every
+     * node, its gauge is on {@code /metrics}, and {@code GET /v1/cluster} reads it.
      */
     public void serveAsClusterNode(io.mcpsandbox.cluster.ClusterNode node) {
         gateway.acceptNewWorkWhile(node::accepting, node::drainReason);
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
+        admission.shareUserLimit(io.mcpsandbox.cluster.ClusterUserSlots.of(node));
         metrics.bindCluster(node);
         // Sessions: each one opened here is registered as this node's, and calls for others' are routed there.
         io.mcpsandbox.cluster.ClusterSessions.attach(node, sessions, store, java.time.Clock.systemUTC());

@@ -208,6 +208,11 @@ public final class ClusterNode implements AutoCloseable {
         heartbeatListeners.add(listener);
     }
 
+    /** After how long without a heartbeat a node counts as dead ({@code cluster.dead-after}). */
+    Duration deadAfter() {
+        return settings.deadAfter();
+    }
+
     /** The cluster's Redis, for the parts of cluster mode built on it (work, sessions). */
     ClusterRedis redis() {
         return redis;

@@ -32,6 +32,9 @@ public final class Admission implements AutoCloseable {
     private final Map<String, Integer> perUser = new HashMap<>();
     private int running;
     private volatile Runnable onRelease = () -> { };
+    private volatile UserSlots shared;
+    /** {@link #takeShared}'s answer at the shared limit (a slot that holds nothing). */
+    private static final UserSlots.Slot REFUSED = () -> { };
     private final ScheduledExecutorService timeouts = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "admission-timeouts");
         t.setDaemon(true);
@@ -75,24 +78,75 @@ public final class Admission implements AutoCloseable {
         }
     }
 
+    /**
+     * A user's executions counted beyond this process (cluster mode): {@code admission.max-per-user} then holds
+     * for the user across every node. A slot is taken for each running or waiting execution, before it runs.
+     */
+    public interface UserSlots {
+        /** One of the user's slots, or null when the user holds {@code max} of them already (everywhere). */
+        Slot take(String userId, int max);
+
+        /** What the refused caller is told: where the limit is counted. */
+        String where();
+
+        /** A held slot; releasing it more than once is harmless. */
+        interface Slot {
+            void release();
+        }
+    }
+
+    /** From now on the per-user limit also counts the user's executions in {@code slots} (other nodes'). */
+    public void shareUserLimit(UserSlots slots) {
+        this.shared = slots;
+    }
+
     /** A slot held by one execution. Closing it more than once is harmless. */
     public final class Permit implements AutoCloseable {
         private final String userId;
+        private final UserSlots.Slot slot;
         private final AtomicBoolean released = new AtomicBoolean();
 
-        private Permit(String userId) {
+        private Permit(String userId, UserSlots.Slot slot) {
             this.userId = userId;
+            this.slot = slot;
         }
 
         @Override
         public void close() {
             if (released.compareAndSet(false, true)) {
+                releaseShared(slot);
                 release(userId);
             }
         }
     }
 
-    private record Waiter(String userId, CompletableFuture<Permit> future) {
+    private record Waiter(String userId, UserSlots.Slot slot, CompletableFuture<Permit> future) {
+    }
+
+    /** The user's slot beyond this process: null when nothing is shared; {@link #REFUSED} at the limit. */
+    private UserSlots.Slot takeShared(String user) {
+        UserSlots s = shared;
+        if (s == null) {
+            return null;
+        }
+        UserSlots.Slot slot = s.take(user, maxPerUser);
+        return slot == null ? REFUSED : slot;
+    }
+
+    private static void releaseShared(UserSlots.Slot slot) {
+        if (slot != null) {
+            slot.release();
+        }
+    }
+
+    private Rejected userLimit(String user, int mine) {
+        return new Rejected("too many executions for user '" + user + "': " + mine + " running or queued (limit "
+                + maxPerUser + ", admission.max-per-user)", RETRY_AFTER);
+    }
+
+    private Rejected sharedUserLimit(String user) {
+        return new Rejected("too many executions for user '" + user + "' " + shared.where() + " (limit "
+                + maxPerUser + ", admission.max-per-user)", RETRY_AFTER);
     }
 
     /**
@@ -101,26 +155,41 @@ public final class Admission implements AutoCloseable {
      */
     public CompletableFuture<Permit> acquire(String userId) {
         String user = userId == null ? "" : userId;
+        lock.lock();
+        try {
+            int mine = perUser.getOrDefault(user, 0);
+            if (mine >= maxPerUser) {
+                return CompletableFuture.failedFuture(userLimit(user, mine));
+            }
+        } finally {
+            lock.unlock();
+        }
+        // Outside the lock: it may be a network round trip.
+        UserSlots.Slot slot = takeShared(user);
+        if (slot == REFUSED) {
+            return CompletableFuture.failedFuture(sharedUserLimit(user));
+        }
         Waiter waiter;
         lock.lock();
         try {
             int mine = perUser.getOrDefault(user, 0);
             if (mine >= maxPerUser) {
-                return CompletableFuture.failedFuture(new Rejected("too many executions for user '" + user + "': "
-                        + mine + " running or queued (limit " + maxPerUser + ", admission.max-per-user)", RETRY_AFTER));
+                releaseShared(slot);
+                return CompletableFuture.failedFuture(userLimit(user, mine));
             }
             if (running < maxConcurrent) {
                 running++;
                 perUser.merge(user, 1, Integer::sum);
-                return CompletableFuture.completedFuture(new Permit(user));
+                return CompletableFuture.completedFuture(new Permit(user, slot));
             }
             if (queue.size() >= queueSize) {
+                releaseShared(slot);
                 return CompletableFuture.failedFuture(new Rejected("server busy: " + running
                         + " executions running (admission.max-concurrent) and " + queue.size()
                         + " queued (admission.queue-size)", RETRY_AFTER));
             }
             perUser.merge(user, 1, Integer::sum);
-            waiter = new Waiter(user, new CompletableFuture<>());
+            waiter = new Waiter(user, slot, new CompletableFuture<>());
             queue.addLast(waiter);
         } finally {
             lock.unlock();
@@ -154,20 +223,44 @@ public final class Admission implements AutoCloseable {
      */
     public Attempt tryAcquire(String userId) {
         String user = userId == null ? "" : userId;
+        Refusal now = localRefusal(user);
+        if (now != null) {
+            return new Attempt(null, now);
+        }
+        // Outside the lock: it may be a network round trip.
+        UserSlots.Slot slot = takeShared(user);
+        if (slot == REFUSED) {
+            return new Attempt(null, Refusal.USER_LIMIT);
+        }
         lock.lock();
         try {
-            if (running >= maxConcurrent || !queue.isEmpty()) {
-                return new Attempt(null, Refusal.NO_SLOT);
-            }
-            if (perUser.getOrDefault(user, 0) >= maxPerUser) {
-                return new Attempt(null, Refusal.USER_LIMIT);
+            now = localRefusalLocked(user);
+            if (now != null) {
+                releaseShared(slot);
+                return new Attempt(null, now);
             }
             running++;
             perUser.merge(user, 1, Integer::sum);
-            return new Attempt(new Permit(user), null);
+            return new Attempt(new Permit(user, slot), null);
         } finally {
             lock.unlock();
         }
+    }
+
+    private Refusal localRefusal(String user) {
+        lock.lock();
+        try {
+            return localRefusalLocked(user);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Refusal localRefusalLocked(String user) {
+        if (running >= maxConcurrent || !queue.isEmpty()) {
+            return Refusal.NO_SLOT;
+        }
+        return perUser.getOrDefault(user, 0) >= maxPerUser ? Refusal.USER_LIMIT : null;
     }
 
     /** Runs after every release of a permit (outside the lock): the durable queue's cue to try again. */
@@ -190,6 +283,9 @@ public final class Admission implements AutoCloseable {
             }
         } finally {
             lock.unlock();
+        }
+        if (removed) {
+            releaseShared(waiter.slot());
         }
         if (removed && why != null) {
             waiter.future().completeExceptionally(why);
@@ -219,12 +315,13 @@ public final class Admission implements AutoCloseable {
             } finally {
                 lock.unlock();
             }
-            Permit permit = new Permit(next.userId());
+            Permit permit = new Permit(next.userId(), next.slot());
             if (next.future().complete(permit)) {
                 return;
             }
             // the waiter was cancelled between poll and complete: hand the slot on
             permit.released.set(true);
+            releaseShared(next.slot());
             user = next.userId();
         }
     }

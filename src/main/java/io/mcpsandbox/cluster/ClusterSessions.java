@@ -125,8 +125,8 @@ public final class ClusterSessions implements SessionService.Directory, AutoClos
     public void closed(SessionRecord record) {
         try {
             dropOwner(record.sessionId(), node.id());
-        } catch (JedisException e) {
-            log.warn("cluster: session {} could not be unregistered in Redis ({}): its entry expires by itself",
+        } catch (RuntimeException e) { // Redis down, or its pool closed already (the node left first at a stop)
+            log.info("cluster: session {} could not be unregistered in Redis ({}): its entry expires by itself",
                     record.sessionId(), e.getMessage());
         }
     }

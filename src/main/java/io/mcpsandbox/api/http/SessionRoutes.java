@@ -35,6 +35,9 @@ import tools.jackson.databind.json.JsonMapper;
  * user's session answers exactly as an unknown one (404); a closed one answers 410 with why. An admin key
  * ({@code TOKEN:USER:admin}) may list and show every user's sessions, nothing more: running in one, its files
  * and closing it stay the owner's.
+ *
+ * <p>In a cluster, a call for a session another node holds is forwarded to that node ({@link SessionProxy}), and one
+ * whose node was lost answers 410 {@code node_lost} (docs/cluster.md "Sessions in a cluster").
  */
 final class SessionRoutes {
     static final String PREFIX = "/sessions";

@@ -8,6 +8,10 @@ import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.record.RedisExecutionStore;
 import io.mcpsandbox.record.RedisServerProcess;
 import io.mcpsandbox.testing.SystemTest;
+import io.modelcontextprotocol.client.McpClient;
+import io.modelcontextprotocol.client.McpSyncClient;
+import io.modelcontextprotocol.client.transport.HttpClientStreamableHttpTransport;
+import io.modelcontextprotocol.spec.McpSchema;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -154,6 +158,38 @@ class ClusterSessionSystemTest {
         assertThat(viaBody.body()).contains("held by cluster node " + a.nodeId()).contains(a.advertised());
     }
 
+    /** An MCP client of {@code node} with {@code user}'s key. */
+    private static McpSyncClient mcp(ClusterServe node, String user) {
+        HttpClientStreamableHttpTransport transport = HttpClientStreamableHttpTransport
+                .builder("http://127.0.0.1:" + node.port()).endpoint("/mcp")
+                .requestBuilder(HttpRequest.newBuilder().header("Authorization", "Bearer " + ClusterServe.token(user)))
+                .build();
+        McpSyncClient client = McpClient.sync(transport).requestTimeout(Duration.ofSeconds(60)).build();
+        client.initialize();
+        return client;
+    }
+
+    /** A tool call that must fail: its text. */
+    private static String toolError(McpSyncClient client, String tool, Map<String, Object> arguments) {
+        McpSchema.CallToolResult r = client.callTool(new McpSchema.CallToolRequest(tool, arguments));
+        assertThat(r.isError()).as(tool + ": " + r.content()).isTrue();
+        return r.content().toString();
+    }
+
+    @Test
+    @Order(2)
+    void mcpToolsOnBNameTheNodeThatHoldsTheSession() {
+        try (McpSyncClient alice = mcp(b, ClusterServe.USER); McpSyncClient bob = mcp(b, BOB)) {
+            assertThat(toolError(alice, "read_file", Map.of("sessionId", session, "path", "/workspace/note")))
+                    .contains("held by cluster node " + a.nodeId()).doesNotContain("routed-through-b");
+            assertThat(toolError(alice, "run_command", Map.of("command", List.of("cat", "/workspace/note"),
+                    "sessionId", session))).contains("held by cluster node " + a.nodeId());
+            // Another user is told nothing of it.
+            assertThat(toolError(bob, "read_file", Map.of("sessionId", session, "path", "/workspace/note")))
+                    .doesNotContain(a.nodeId());
+        }
+    }
+
     @Test
     @Order(2)
     void anotherUserGetsNotFoundThroughRouting() throws Exception {
@@ -298,5 +334,9 @@ class ClusterSessionSystemTest {
         }
         assertThat(b.send(ClusterServe.USER, "GET", "/v1/sessions", null).body()).doesNotContain(session)
                 .doesNotContain(uncalled);
+        try (McpSyncClient alice = mcp(b, ClusterServe.USER)) {
+            assertThat(toolError(alice, "read_file", Map.of("sessionId", session, "path", "/workspace/note")))
+                    .contains("node_lost");
+        }
     }
 }

@@ -95,6 +95,11 @@ final class ChildServer {
 
     /** Starts the server with these API keys ({@code key:user}) and waits until /healthz answers (120 s). */
     void start(List<String> apiKeys) throws Exception {
+        start(apiKeys, List.of());
+    }
+
+    /** As {@link #start(List)}, with more arguments for {@code serve} (e.g. {@code --cluster}). */
+    void start(List<String> apiKeys, List<String> serveArgs) throws Exception {
         try (ServerSocket free = new ServerSocket(0)) {
             port = free.getLocalPort();
         }
@@ -102,6 +107,7 @@ final class ChildServer {
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", // bin/mcp-sandbox's flags
                 "-cp", System.getProperty("java.class.path"), "io.mcpsandbox.cli.Main",
                 "serve", "--http", "127.0.0.1:" + port));
+        argv.addAll(serveArgs);
         ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().putAll(env);

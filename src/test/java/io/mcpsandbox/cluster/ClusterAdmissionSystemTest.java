@@ -72,7 +72,7 @@ class ClusterAdmissionSystemTest {
 
     private static int running(ClusterServe node) throws Exception {
         return ClusterServe.JSON.readTree(node.send(ClusterServe.USER, "GET", "/v1/executions?active=true", null)
-                .body()).size();
+                .body()).get("executions").size();
     }
 
     @Test

@@ -98,7 +98,8 @@ class ClusterDrainSystemTest {
             }
         });
         await().atMost(Duration.ofSeconds(20)).until(() -> ClusterServe.JSON.readTree(
-                node.send(ClusterServe.USER, "GET", "/v1/executions?active=true", null).body()).size() == 1);
+                node.send(ClusterServe.USER, "GET", "/v1/executions?active=true", null).body()).get("executions")
+                .size() == 1);
 
         ClusterServe.Run drain = node.cli("cluster", "drain", node.nodeId());
         assertThat(drain.exitCode()).as(drain.stderr()).isZero();

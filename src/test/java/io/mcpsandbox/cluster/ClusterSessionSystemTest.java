@@ -67,8 +67,9 @@ class ClusterSessionSystemTest {
                         + ClusterServe.token(ClusterServe.ADMIN) + ":" + ClusterServe.ADMIN + ":admin",
                 "MCP_SANDBOX_CLUSTER_HEARTBEAT", "200ms",
                 "MCP_SANDBOX_CLUSTER_DEAD_AFTER", "1s",
-                // Short: a forwarded call that waits longer than this for its answer must not be cut.
-                "MCP_SANDBOX_SERVER_IDLE_TIMEOUT", "1s");
+                // Short: a forwarded call whose answer is silent for longer than this must not be cut (the silences
+                // below are 3 s, so no write of theirs falls on an idle check: Jetty fails a write that does).
+                "MCP_SANDBOX_SERVER_IDLE_TIMEOUT", "2s");
         a = new ClusterServe("sa", redis.url(), SECRET, true, settings);
         b = new ClusterServe("sb", redis.url(), SECRET, true, settings);
         CompletableFuture<Void> startA = CompletableFuture.runAsync(() -> started(a));
@@ -147,7 +148,7 @@ class ClusterSessionSystemTest {
         assertThat(shown.get("sessionId").asString()).isEqualTo(session);
         assertThat(shown.get("executions").asInt()).isGreaterThanOrEqualTo(3);
         // A forwarded call silent for longer than server.idle-timeout (on both nodes) still gets its answer.
-        assertThat(run(b, ClusterServe.USER, session, "sleep 2.5; echo slept").get("stdout").asString())
+        assertThat(run(b, ClusterServe.USER, session, "sleep 3; echo slept").get("stdout").asString())
                 .isEqualTo("slept\n");
         // The list on B shows the session A holds (the records are shared).
         assertThat(b.send(ClusterServe.USER, "GET", "/v1/sessions", null).body()).contains(session);

@@ -2,6 +2,7 @@ package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.cluster.ClusterSessionSigns;
 import io.mcpsandbox.session.SessionService;
+import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -14,6 +15,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -29,8 +31,9 @@ import org.slf4j.LoggerFactory;
  * forwards it again. The owner's answer (status, the headers a session route sets, body) is streamed back as it
  * arrives: an NDJSON stream stays live.
  *
- * <p>It holds one request thread for the exchange; the whole exchange is bounded by {@code deadline} (the owner's
- * headers and its body alike), connecting by {@link #CONNECT_TIMEOUT}.
+ * <p>The exchange is async (no request thread waits for the owner); the owner's answer is copied by a virtual thread
+ * of its own. The whole exchange is bounded by {@code deadline} (the owner's headers and its body alike),
+ * connecting by {@link #CONNECT_TIMEOUT}.
  */
 final class SessionProxy {
     private static final Logger log = LoggerFactory.getLogger(SessionProxy.class);
@@ -103,25 +106,46 @@ final class SessionProxy {
                 request.header(name, value);
             }
         }
-        HttpResponse<InputStream> answer;
+        HttpRequest built;
         try {
-            answer = client.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            unanswered(resp, sessionId, owner, "interrupted");
-            return;
-        } catch (IOException | IllegalArgumentException e) {
-            if (body != null && body.failure != null) {
-                resp.setHeader("Connection", "close");
-                http.error(resp, 408, null, "the request body did not arrive completely ("
-                        + body.failure.getClass().getSimpleName() + ")");
-            } else {
-                unanswered(resp, sessionId, owner, e.getClass().getSimpleName()
-                        + (e.getMessage() == null ? "" : ": " + e.getMessage()));
-            }
+            built = request.build();
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            http.error(resp, 400, null, "this request cannot be forwarded to the node that holds the session");
             return;
         }
-        relay(answer, resp);
+        // Async, as the local routes are: no request thread waits for the owner, and the connection's idle timeout
+        // does not cut an answer that is silent for a while (a sync execution, a quiet stream).
+        AsyncContext ac = req.startAsync();
+        ac.setTimeout(0); // bounded by the deadline
+        client.sendAsync(built, HttpResponse.BodyHandlers.ofInputStream()).whenComplete((answer, failure) ->
+                Thread.ofVirtual().name("session-proxy").start(() -> {
+                    HttpServletResponse r = (HttpServletResponse) ac.getResponse();
+                    try {
+                        if (failure != null) {
+                            failed(r, sessionId, owner, body, failure instanceof CompletionException c
+                                    && c.getCause() != null ? c.getCause() : failure);
+                        } else {
+                            relay(answer, r);
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        // The client went away, or the owner's answer broke off: what was sent is all it gets.
+                        log.info("session {}: a forwarded answer ended early: {}", sessionId, e.toString());
+                    } finally {
+                        ac.complete();
+                    }
+                }));
+    }
+
+    private void failed(HttpServletResponse resp, String sessionId, SessionService.Location owner, ClientBody body,
+                        Throwable e) throws IOException {
+        if (body != null && body.failure != null) {
+            resp.setHeader("Connection", "close");
+            http.error(resp, 408, null, "the request body did not arrive completely ("
+                    + body.failure.getClass().getSimpleName() + ")");
+        } else {
+            unanswered(resp, sessionId, owner, e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        }
     }
 
     private void unanswered(HttpServletResponse resp, String sessionId, SessionService.Location owner, String why)

@@ -697,14 +697,16 @@ public final class SessionService implements AutoCloseable {
     /**
      * After a start: open sessions in the store whose server is gone cannot be taken back (their agent ended
      * with its channel, and the crash reaper removes their sandboxes), so they are closed with that reason.
-     * Sessions of another live server sharing the store are left alone.
+     * Sessions of another live server sharing the store, and of servers on other hosts, are left alone.
      *
      * @return the ids closed
      */
     public List<String> closeOrphans() {
         List<String> closed = new ArrayList<>();
         for (SessionRecord r : store.openSessions()) {
-            if (live.containsKey(r.sessionId()) || ServerIdentity.isAlive(r.serverId())) {
+            // Another host's server is not judged here (cluster mode: the dead-node sweep closes its sessions).
+            if (live.containsKey(r.sessionId()) || !ServerIdentity.onThisHost(r.serverId())
+                    || ServerIdentity.isAlive(r.serverId())) {
                 continue;
             }
             store.saveSession(r.closed(SessionCloseReason.SERVER_RESTART, "the server that held it stopped; "

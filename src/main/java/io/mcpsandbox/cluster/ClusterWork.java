@@ -232,7 +232,7 @@ public final class ClusterWork implements AutoCloseable {
      * Empty: it stays here.
      */
     public Optional<Remote> offer(ExecutionRequest request) {
-        if (closed || !node.redisReachable() || request.sessionId() != null || request.callbackUrl() != null
+        if (closed || node.leaving() || !node.redisReachable() || request.sessionId() != null || request.callbackUrl() != null
                 || request.keepStdinOpen() || request.background() || request.userId() == null) {
             return Optional.empty();
         }
@@ -591,7 +591,7 @@ public final class ClusterWork implements AutoCloseable {
                     ensureGroup(key);
                     grouped = true;
                 }
-                if (!node.accepting()) { // a draining node takes no new work from the cluster either
+                if (!node.accepting() || node.leaving()) { // draining or stopping: no new work from the cluster
                     pause(Duration.ofMillis(BLOCK_MS));
                     continue;
                 }

@@ -232,8 +232,9 @@ public final class ClusterWork implements AutoCloseable {
      * Empty: it stays here.
      */
     public Optional<Remote> offer(ExecutionRequest request) {
-        if (closed || node.leaving() || !node.redisReachable() || request.sessionId() != null || request.callbackUrl() != null
-                || request.keepStdinOpen() || request.background() || request.userId() == null) {
+        if (closed || node.leaving() || !node.redisReachable() || request.sessionId() != null
+                || request.callbackUrl() != null || request.keepStdinOpen() || request.background()
+                || request.userId() == null) {
             return Optional.empty();
         }
         String runtime = runtimeOf(request);

@@ -65,8 +65,11 @@ public final class ClusterWork implements AutoCloseable {
 
     static final String GROUP = "nodes";
     static final String STREAMS = ClusterRedis.PREFIX + "streams";
-    /** Entries kept per stream (approximately): a bound, far above what waits in practice. */
-    static final long MAX_LEN = 10_000;
+    /**
+     * Entries kept per stream (approximately): what waits or runs, far above what waits in practice. Beyond it the
+     * oldest go; their origins withdraw them in time and run them themselves.
+     */
+    static final long MAX_LEN = 1_000;
     static final Duration CLAIM_TTL = Duration.ofDays(1);
     static final String WITHDRAWN = "withdrawn:";
     static final String NODE_LOST = "node lost: ";
@@ -651,7 +654,7 @@ public final class ClusterWork implements AutoCloseable {
                 .ex(CLAIM_TTL.toSeconds()));
         if (!"OK".equals(claim)) {
             permit.close();
-            redis.xack(key, GROUP, e.getID());
+            remove(key, e.getID());
             duplicates.increment();
             log.info("cluster: execution {} was delivered again after it started ({}): acknowledged, not run",
                     w.executionId(), redis.get(claimKey(w.executionId())));
@@ -677,7 +680,7 @@ public final class ClusterWork implements AutoCloseable {
     /** The execution's record is written: the entry is done, its origin told. */
     private void finish(String key, StreamEntryID entry, WorkEntry w) {
         try {
-            redis.xack(key, GROUP, entry);
+            remove(key, entry);
             tell(w.origin(), "end " + w.executionId());
         } catch (JedisException e) {
             redisTrouble(e); // the origin's poll reads the record; the entry stays pending (its claim stops a rerun)
@@ -698,7 +701,19 @@ public final class ClusterWork implements AutoCloseable {
         dropped.increment();
         log.warn("cluster: work entry {} on {} refused ({}): acknowledged and dropped", e.getID(), key,
                 why.getMessage());
-        redis.xack(key, GROUP, e.getID());
+        remove(key, e.getID());
+    }
+
+    /**
+     * Done with entries: acknowledged and deleted, so a stream holds only what waits or runs (a request is up to
+     * 1 MiB); {@link #MAX_LEN} bounds what waits.
+     */
+    private void remove(String key, StreamEntryID... ids) {
+        try (AbstractTransaction t = redis.multi()) {
+            t.xack(key, GROUP, ids);
+            t.xdel(key, ids);
+            t.exec();
+        }
     }
 
     /** Hands an unstarted entry on to any node: a copy at the stream's end, the delivered one acknowledged. */
@@ -706,6 +721,7 @@ public final class ClusterWork implements AutoCloseable {
         try (AbstractTransaction t = redis.multi()) {
             t.xadd(key, XAddParams.xAddParams().maxLen(MAX_LEN).approximateTrimming(), e.getFields());
             t.xack(key, GROUP, e.getID());
+            t.xdel(key, e.getID());
             t.exec();
         }
     }
@@ -812,17 +828,17 @@ public final class ClusterWork implements AutoCloseable {
                 if (closeLost(w.executionId(), w, NODE_LOST + owner)) {
                     closedCount++;
                 }
-                redis.xack(key, GROUP, e.getID());
+                remove(key, e.getID());
                 tell(w.origin(), "end " + w.executionId());
             } else {
-                redis.xack(key, GROUP, e.getID()); // withdrawn by its origin, or run by another node
+                remove(key, e.getID()); // withdrawn by its origin, or run by another node
             }
         }
         // Entries trimmed from the stream meanwhile: nothing to run, only their pending place to free.
         List<StreamEntryID> gone = taken.stream().map(StreamPendingEntry::getID).filter(id -> !seen.contains(id))
                 .toList();
         if (!gone.isEmpty()) {
-            redis.xack(key, GROUP, gone.toArray(StreamEntryID[]::new));
+            remove(key, gone.toArray(StreamEntryID[]::new));
         }
         return closedCount;
     }

@@ -196,7 +196,7 @@ final class ExecCommand implements Callable<Integer> {
             }
         }
         if (json) {
-            System.out.println(JsonMapper.builder().build().writeValueAsString(result));
+            System.out.println(JsonMapper.shared().writeValueAsString(result));
             return switch (result.status()) {
                 case REJECTED -> 2;
                 case ERROR -> 1;

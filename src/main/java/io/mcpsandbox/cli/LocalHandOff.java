@@ -34,7 +34,7 @@ final class LocalHandOff {
             note(debug, err, "runs in this process: " + why.getMessage());
             return Optional.empty();
         }
-        SessionsClient client = new SessionsClient(endpoint.url(), endpoint.token(), CONNECT_TIMEOUT);
+        SessionsClient client = SessionsClient.loopback(endpoint.url(), endpoint.token(), CONNECT_TIMEOUT);
         AtomicReference<String> running = new AtomicReference<>();
         // Interrupted (Ctrl-C, SIGTERM): the execution is stopped on the server as it would be here.
         Thread stopper = new Thread(() -> {

@@ -164,7 +164,10 @@ final class ExecCommand implements Callable<Integer> {
             return 2;
         }
         Preflight.requireRoot("exec");
-        if (!local && user == null) {
+        if (QuickHandOff.tried) {
+            // Main tried the local server already (and said why not with --debug): not twice.
+            QuickHandOff.tried = false;
+        } else if (!local && user == null) {
             Optional<Integer> handedOff = LocalHandOff.tryRun(Main.config().stateDir(), restBody(), json,
                     spec.commandLine().getOut(), spec.commandLine().getErr(), debug());
             if (handedOff.isPresent()) {

@@ -36,6 +36,10 @@ public final class Main implements Runnable {
             System.out.println(ProductVersion.nameAndVersion());
             System.exit(0);
         }
+        // The plainest exec, handed to a local server before picocli starts (start-up time).
+        if (args.length > 2) {
+            QuickHandOff.tryRun(args).ifPresent(System::exit);
+        }
         System.exit(run(args));
     }
 

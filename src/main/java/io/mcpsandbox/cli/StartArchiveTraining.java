@@ -13,9 +13,10 @@ import java.nio.file.Path;
 /**
  * The training runs of bin/setup's JVM start archives ({@code java -XX:AOTCacheOutput=... -cp JAR} this class).
  * Without arguments one JVM walks both paths of {@code exec} so that the archive holds the classes of each: first a
- * real in-process {@code exec --local -- true}, then the hand-off; with {@code handoff} only the hand-off, for the
- * small archive the launcher uses when a local server runs (an archive's classes are all loaded at every start,
- * so the hand-off's own is a fraction of the full one). The hand-off is trained against a stand-in server on
+ * real in-process {@code exec --local -- true}, then the hand-off (before picocli, {@link QuickHandOff}, and through
+ * it); with {@code handoff} only the hand-off before picocli, for the small archive the launcher uses for those
+ * forms of exec when a local server runs (an archive's classes are all loaded at every start, so the hand-off's own
+ * is a fraction of the full one). The hand-off is trained against a stand-in server on
  * loopback that answers with a fixed stream as the real one frames it (chunked NDJSON; the real server takes
  * seconds to start; only the client's classes matter here). Its local-endpoint file is written to the state
  * directory only when that is a fresh directory bin/setup made for the training (MCP_SANDBOX_STATE_DIR), never
@@ -46,10 +47,12 @@ final class StartArchiveTraining {
             standIn.start();
             String url = LocalEndpoint.urlFor("127.0.0.1", server.getLocalPort());
             LocalEndpoint.ofThisProcess(url, LocalEndpoint.newToken()).write(state);
-            int handedOff = Main.run("exec", "--", "true");
-            int json = Main.run("exec", "--json", "--", "true");
-            System.out.println("training: in-process exit " + local + ", hand-off exit " + handedOff + ", --json "
-                    + json);
+            // The plainest exec's path before picocli (Main), then one through picocli (any other option).
+            int quick = QuickHandOff.tryRun(new String[] {"exec", "--", "true"}).orElse(-1);
+            int json = QuickHandOff.tryRun(new String[] {"exec", "--json", "--", "true"}).orElse(-1);
+            int handedOff = handOffOnly ? 0 : Main.run("exec", "--timeout", "5s", "--", "true");
+            System.out.println("training: in-process exit " + local + ", hand-off exit " + quick + ", --json " + json
+                    + ", through picocli " + handedOff);
         } finally {
             Files.deleteIfExists(state.resolve(LocalEndpoint.FILE_NAME));
         }

@@ -5,11 +5,9 @@ import java.io.OutputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Optional;
-import tools.jackson.databind.json.JsonMapper;
-import tools.jackson.databind.node.ArrayNode;
-import tools.jackson.databind.node.ObjectNode;
 
 /**
  * The plainest {@code exec} handed to a local server before picocli starts: {@code [--debug] exec [--json]
@@ -50,11 +48,11 @@ final class QuickHandOff {
         if (!exec || Preflight.effectiveUid() != 0) {
             return Optional.empty();
         }
-        ObjectNode body = JsonMapper.shared().createObjectNode();
-        ArrayNode command = body.putArray("command");
+        StringBuilder command = new StringBuilder("{\"command\":[");
         for (int i = dashes + 1; i < args.length; i++) {
-            command.add(args[i]);
+            command.append(i > dashes + 1 ? "," : "").append(StreamJson.quote(args[i]));
         }
+        byte[] body = command.append("]}").toString().getBytes(StandardCharsets.UTF_8);
         PrintWriter out = writer(System.out, "sun.stdout.encoding");
         PrintWriter err = writer(System.err, "sun.stderr.encoding");
         java.nio.file.Path stateDir;

@@ -14,9 +14,7 @@ import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -69,11 +67,7 @@ final class SessionsClient {
     private final URI base;
     private final String apiKey;
     private final Duration connectTimeout;
-    /**
-     * Whether requests go over {@link LoopbackHttp} (exec's hand-off to a server on this machine) instead of
-     * {@code java.net.http}, which is then never loaded.
-     */
-    private final boolean loopback;
+    /** Made at its first use: exec's hand-off makes a client only to read an unusual answer (see resultOf). */
     private HttpClient http;
 
     /**
@@ -86,26 +80,9 @@ final class SessionsClient {
 
     /** @param connectTimeout how long a connection may take (a server on this machine answers at once) */
     SessionsClient(String url, String apiKey, Duration connectTimeout) {
-        this(url, apiKey, connectTimeout, false);
-    }
-
-    private SessionsClient(String url, String apiKey, Duration connectTimeout, boolean loopback) {
         this.base = baseUri(url);
         this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
         this.connectTimeout = connectTimeout;
-        this.loopback = loopback;
-    }
-
-    /**
-     * A client of a server on this machine at {@code url} (plain http to an IP literal, as {@link LocalEndpoint}
-     * checks) that talks over a plain socket ({@link LoopbackHttp}): what {@code exec} hands its request to.
-     */
-    static SessionsClient loopback(String url, String apiKey, Duration connectTimeout) {
-        SessionsClient client = new SessionsClient(url, apiKey, connectTimeout, true);
-        if (!client.base.getScheme().equals("http") || !client.base.getRawPath().isEmpty()) {
-            throw new IllegalArgumentException("not a local server's URL: " + url);
-        }
-        return client;
     }
 
     /** The java.net.http client, made at its first use. */
@@ -350,42 +327,26 @@ final class SessionsClient {
 
     /** One call: {@code body} (JSON) or none; {@code timeout} null for none. */
     private Answer send(String method, String path, ObjectNode body, Duration timeout) throws Failure {
-        if (!loopback) {
-            HttpRequest.Builder request = request(path);
-            if (body != null) {
-                request.header("Content-Type", "application/json").method(method,
-                        HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body), StandardCharsets.UTF_8));
-            } else {
-                request.method(method, HttpRequest.BodyPublishers.noBody());
-            }
-            return call(request, timeout);
-        }
-        Map<String, String> headers = new LinkedHashMap<>();
-        headers.put("Accept", "application/json");
-        if (apiKey != null) {
-            headers.put("Authorization", "Bearer " + apiKey);
-        }
-        byte[] bytes = null;
+        HttpRequest.Builder request = request(path);
         if (body != null) {
-            headers.put("Content-Type", "application/json");
-            bytes = JSON.writeValueAsBytes(body);
+            request.header("Content-Type", "application/json").method(method,
+                    HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body), StandardCharsets.UTF_8));
+        } else {
+            request.method(method, HttpRequest.BodyPublishers.noBody());
         }
+        return call(request, timeout);
+    }
+
+    /**
+     * An execution's answer that is not a stream, as exec's hand-off got it over a plain socket
+     * ({@link LocalHandOff}): its result object (200, 422, 500), or a failure saying why, for which nothing ran.
+     */
+    JsonNode resultOf(int status, java.util.function.Function<String, Optional<String>> headers, InputStream body)
+            throws Failure {
         try {
-            LoopbackHttp.Answer a = LoopbackHttp.exchange(base.getHost(), base.getPort(), method, path, headers,
-                    bytes, connectTimeout, timeout);
-            return new Answer(a.status(), a::header, a.body());
-        } catch (LoopbackHttp.NoConnection e) {
-            if (e.timedOut) {
-                throw new Failure("cannot reach the server at " + base + ": no connection within "
-                        + connectTimeout.toSeconds() + "s", UNREACHABLE, true);
-            }
-            throw new Failure("cannot reach the server at " + base + " (" + describe(e) + "); is `mcp-sandbox serve "
-                    + "--http` running there?", UNREACHABLE, true);
-        } catch (java.net.SocketTimeoutException e) {
-            throw new Failure("the server at " + base + " did not answer within " + timeout.toSeconds() + "s",
-                    UNREACHABLE);
-        } catch (IOException e) {
-            throw new Failure("cannot talk to the server at " + base + ": " + describe(e), UNREACHABLE);
+            return result(new Answer(status, headers, body), null);
+        } catch (Failure f) {
+            throw new Failure(f.getMessage(), f.exitCode, true);
         }
     }
 

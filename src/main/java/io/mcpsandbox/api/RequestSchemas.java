@@ -480,7 +480,8 @@ public final class RequestSchemas {
         p.set("lastActiveAt", instant());
         p.set("executions", type("integer").put("description", "How many executions and file operations used it."));
         ObjectNode reason = nullable("string").put("description", "Why it closed (closed: by its owner; idle; "
-                + "expired: its lifetime ended; failed: its sandbox broke; server_restart).");
+                + "expired: its lifetime ended; failed: its sandbox broke; server_restart; node_lost: the cluster node "
+                + "that held it died).");
         p.set("closeReason", reason);
         p.set("closeDetail", nullable("string"));
         p.set("closedAt", nullable("string").put("format", "date-time"));

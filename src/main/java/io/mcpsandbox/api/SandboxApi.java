@@ -165,6 +165,8 @@ public final class SandboxApi implements AutoCloseable {
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
         admission.shareUserLimit(io.mcpsandbox.cluster.ClusterUserSlots.of(node));
         metrics.bindCluster(node);
+        // Sessions: each one opened here is registered as this node's, and calls for others' are routed there.
+        io.mcpsandbox.cluster.ClusterSessions.attach(node, sessions, store, java.time.Clock.systemUTC());
         this.clusterNode = node;
     }
 

@@ -240,7 +240,9 @@ final class ServeCommand implements Callable<Integer> {
                 stopRequested.await();
             } finally {
                 if (member != null) {
-                    member.close(); // out of the listing at once, before this node stops answering
+                    // Out of the listing at once, before this node stops answering; its Redis connections close
+                    // last (the try's resources), after its sessions and executions have written their ends.
+                    member.leave();
                 }
                 if (endpoint != null) {
                     endpoint.removeFrom(sandbox.stateDir());

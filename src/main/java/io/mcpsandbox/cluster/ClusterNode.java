@@ -51,6 +51,7 @@ public final class ClusterNode implements AutoCloseable {
     private volatile Supplier<NodeReport> report;
     private volatile Instant joinedAt;
     private volatile boolean closed;
+    private boolean left;
 
     private ClusterNode(ClusterSettings settings, String id, String version, ClusterRedis redis, Clock clock) {
         this.settings = settings;
@@ -233,13 +234,17 @@ public final class ClusterNode implements AutoCloseable {
         return redis.status();
     }
 
-    /** Stops the heartbeat and removes this node's entry at once (best effort: Redis may be down). */
-    @Override
-    public void close() {
+    /**
+     * Stops the heartbeat and removes this node's entry at once (best effort: Redis may be down), so that other
+     * nodes stop sending it work, while its Redis connections stay open for what the stopping server still writes
+     * (its sessions' and executions' ends). {@link #close} closes those too.
+     */
+    public void leave() {
         synchronized (this) {
-            if (closed) {
+            if (left) {
                 return;
             }
+            left = true;
             closed = true;
         }
         ticker.shutdownNow();
@@ -250,8 +255,13 @@ public final class ClusterNode implements AutoCloseable {
         } catch (JedisException e) {
             log.warn("cluster: node {} could not remove its entry ({}): it expires within {} ms", id, e.getMessage(),
                     settings.deadAfter().toMillis());
-        } finally {
-            redis.close();
         }
+    }
+
+    /** {@link #leave}s the cluster, then closes the connections to Redis. */
+    @Override
+    public void close() {
+        leave();
+        redis.close();
     }
 }

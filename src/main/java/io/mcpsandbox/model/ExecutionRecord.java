@@ -20,8 +20,15 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                               long outputBytes, List<SecurityEvent> securityEvents, ExecutionResult result,
                               @JsonInclude(JsonInclude.Include.NON_NULL) RequestSummary request) {
 
+    /**
+     * The most of a command a record keeps: 128 KiB of UTF-8, the most a command that runs may have. A longer one
+     * was refused; it is kept cut (its first arguments, then a note of what was cut), so a stream of refused
+     * requests cannot fill the store.
+     */
+    public static final int MAX_COMMAND_BYTES = 128 << 10;
+
     public ExecutionRecord {
-        command = command == null ? List.of() : List.copyOf(command);
+        command = command == null ? List.of() : bounded(command);
         securityEvents = securityEvents == null ? List.of() : List.copyOf(securityEvents);
     }
 
@@ -83,5 +90,36 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
         return new ExecutionRecord(executionId, userId, sessionId, r.image() != null ? r.image() : image,
                 r.runtime() != null ? r.runtime() : runtime, r.securityLevel(), command, language, startedAt, endedAt,
                 r.status(), r.exitCode(), r.durationMs(), output, r.securityEvents(), r, request);
+    }
+
+    /**
+     * The command as kept: whole while within {@link #MAX_COMMAND_BYTES}, else its first arguments and a note of
+     * what was cut, within the limit together (so keeping a kept command again changes nothing).
+     */
+    static List<String> bounded(List<String> command) {
+        long total = 0;
+        for (String arg : command) {
+            total += RequestSummary.utf8Length(arg);
+        }
+        if (total <= MAX_COMMAND_BYTES) {
+            return List.copyOf(command);
+        }
+        String note = "[cut: the command had " + command.size() + " arguments and " + total + " bytes; a record "
+                + "keeps " + MAX_COMMAND_BYTES + "]";
+        java.util.ArrayList<String> kept = new java.util.ArrayList<>();
+        long room = MAX_COMMAND_BYTES - RequestSummary.utf8Length(note);
+        for (String arg : command) {
+            long n = RequestSummary.utf8Length(arg);
+            if (n > room) {
+                if (room > 0) {
+                    kept.add(RequestSummary.cutUtf8(arg, (int) room));
+                }
+                break;
+            }
+            kept.add(arg);
+            room -= n;
+        }
+        kept.add(note);
+        return List.copyOf(kept);
     }
 }

@@ -15,7 +15,9 @@ public enum SessionCloseReason {
     /** The sandbox broke (it died, or the service could not talk to it); the detail says how. */
     FAILED,
     /** The server restarted and could not take the sandbox back. */
-    SERVER_RESTART;
+    SERVER_RESTART,
+    /** The cluster node that held its sandbox stopped answering (dead: no heartbeat for cluster.dead-after). */
+    NODE_LOST;
 
     @JsonValue
     public String wireName() {
@@ -30,7 +32,7 @@ public enum SessionCloseReason {
             }
         }
         throw new IllegalArgumentException(
-                "session close reason must be one of closed, idle, expired, failed, server_restart; got '" + text
-                        + "'");
+                "session close reason must be one of closed, idle, expired, failed, server_restart, node_lost; got '"
+                        + text + "'");
     }
 }

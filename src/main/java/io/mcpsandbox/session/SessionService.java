@@ -61,9 +61,61 @@ public final class SessionService implements AutoCloseable {
     private static final Duration EXPIRY_TICK = Duration.ofSeconds(1);
     /** How long one file operation may take (a slow agent is the sandbox's problem, not a held request's). */
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(60);
+    /** Most open sessions a list reads from the shared records (other servers' sessions). */
+    private static final int MAX_LISTED = 1000;
 
     /** A session about to end without its owner asking: sent once per session and cause, ahead of time. */
     public record ExpiryWarning(String userId, String sessionId, SessionCloseReason reason, Instant at) {
+    }
+
+    /**
+     * Where sessions live when several servers share the records (a cluster: cluster.ClusterSessions). This
+     * service tells it of every session it opens and closes, and asks it about sessions it does not hold.
+     * Implementations answer quickly and never throw for an unreachable backend (they log, and say so in the
+     * {@link Location}).
+     */
+    public interface Directory {
+        /** This server opened {@code record} (saved already): other servers are to find it here. */
+        void opened(SessionRecord record);
+
+        /** A session this server held has closed (its record saved). */
+        void closed(SessionRecord record);
+
+        /**
+         * Where a session this server does not hold lives. One whose holder is lost is closed in the records
+         * ({@link SessionCloseReason#NODE_LOST}) before this answers {@link Location#HERE}: the records say the rest.
+         */
+        Location locate(String sessionId);
+
+        /** The header value that marks a request this server forwards to another ({@code target}: path?query). */
+        String routedHeader(String method, String target);
+
+        /** Whether {@code header} marks this request as forwarded by another server of the cluster. */
+        boolean isRouted(String header, String method, String target);
+    }
+
+    /**
+     * Where a session lives: here (or nowhere: the records answer), at another server ({@code nodeId} at
+     * {@code url}), or unknown for now ({@code unavailable} says why: Redis unreachable, say).
+     */
+    public record Location(String nodeId, String url, String unavailable) {
+        public static final Location HERE = new Location(null, null, null);
+
+        public static Location remote(String nodeId, String url) {
+            return new Location(nodeId, url, null);
+        }
+
+        public static Location unavailable(String why) {
+            return new Location(null, null, why);
+        }
+
+        public boolean here() {
+            return nodeId == null && unavailable == null;
+        }
+
+        public boolean remote() {
+            return nodeId != null && unavailable == null;
+        }
     }
 
     private final SessionSettings settings;
@@ -84,6 +136,7 @@ public final class SessionService implements AutoCloseable {
     /** Sessions being created, by user: they count against the caps before they exist. */
     private final Map<String, Integer> opening = new ConcurrentHashMap<>();
     private final List<Consumer<ExpiryWarning>> warningListeners = new CopyOnWriteArrayList<>();
+    private volatile Directory directory;
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
     private final java.util.Set<java.util.concurrent.Future<?>> pendingTeardowns = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -132,6 +185,24 @@ public final class SessionService implements AutoCloseable {
 
     public SessionSettings settings() {
         return settings;
+    }
+
+    /**
+     * From now on sessions are found through {@code directory} (a cluster node): each one opened and closed here is
+     * told to it, and lists include the open sessions other servers hold (from the shared records).
+     */
+    public void useDirectory(Directory directory) {
+        this.directory = directory;
+    }
+
+    /** Where sessions not held here live, in a cluster. */
+    public Optional<Directory> directory() {
+        return Optional.ofNullable(directory);
+    }
+
+    /** Whether this server holds the session (open, in its sandbox here); says nothing of whose it is. */
+    public boolean holds(String sessionId) {
+        return sessionId != null && live.containsKey(sessionId);
     }
 
     /** Hears of sessions about to be closed for idleness or at the end of their lifetime. */
@@ -232,6 +303,14 @@ public final class SessionService implements AutoCloseable {
                     List.copyOf(request.env().keySet()), now, now.plus(lifetime), idle.toSeconds(), name, serverId);
             store.saveSession(record); // nothing is open without its record
             live.put(id, new LiveSession(record, prepared, running, channel, agentLog, env, egress));
+            Directory dir = directory;
+            if (dir != null) {
+                try {
+                    dir.opened(record);
+                } catch (RuntimeException e) {
+                    log.warn("session {}: the cluster could not be told it is here: {}", id, e.getMessage());
+                }
+            }
             log.info("session opened: id={} user={} runtime={} image={} pooled={}", id, request.userId(),
                     runtime.name(), plan.image(), warm.isPresent());
             return record;
@@ -295,10 +374,32 @@ public final class SessionService implements AutoCloseable {
         }
     }
 
-    /** The user's open sessions, newest first. */
+    /** The user's open sessions, newest first; in a cluster also those other servers hold. */
     public List<SessionRecord> list(String userId) {
-        return live.values().stream().filter(s -> s.userId().equals(userId)).map(LiveSession::record)
-                .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).toList();
+        return withElsewhere(userId, live.values().stream().filter(s -> s.userId().equals(userId))
+                .map(LiveSession::record).toList());
+    }
+
+    /**
+     * {@code here} plus, with a directory, the open sessions of {@code userIdOrNull} (null: every user's) that the
+     * shared records hold for other servers; newest first. The records failing costs only the others' sessions.
+     */
+    private List<SessionRecord> withElsewhere(String userIdOrNull, List<SessionRecord> here) {
+        List<SessionRecord> all = new ArrayList<>(here);
+        if (directory != null) {
+            try {
+                for (SessionRecord r : store.listSessions(userIdOrNull, true, MAX_LISTED)) {
+                    if (r.isOpen() && !live.containsKey(r.sessionId())
+                            && (userIdOrNull == null || userIdOrNull.equals(r.userId()))) {
+                        all.add(r);
+                    }
+                }
+            } catch (RuntimeException e) {
+                log.warn("the other servers' sessions cannot be listed: {}", e.getMessage());
+            }
+        }
+        all.sort(Comparator.comparing(SessionRecord::createdAt).reversed());
+        return List.copyOf(all);
     }
 
     /**
@@ -306,8 +407,8 @@ public final class SessionService implements AutoCloseable {
      * caller decides who may see them; this service does not know admins.
      */
     public List<SessionRecord> listAll(String userIdOrNull) {
-        return userIdOrNull != null ? list(userIdOrNull) : live.values().stream().map(LiveSession::record)
-                .sorted(Comparator.comparing(SessionRecord::createdAt).reversed()).toList();
+        return userIdOrNull != null ? list(userIdOrNull)
+                : withElsewhere(null, live.values().stream().map(LiveSession::record).toList());
     }
 
     /**
@@ -321,10 +422,37 @@ public final class SessionService implements AutoCloseable {
             return require(session.userId(), sessionId).record();
         }
         Optional<SessionRecord> stored = sessionId == null ? Optional.empty() : findStored(sessionId);
+        if (stored.isPresent() && stored.get().isOpen()) {
+            stored = elsewhere(stored.get());
+        }
         if (stored.isPresent() && !stored.get().isOpen()) {
             throw gone(stored.get());
         }
         throw SessionUnavailableException.notFound(sessionId);
+    }
+
+    /**
+     * An open record of a session this server does not hold, in a cluster: the record again when its holder was
+     * lost (now closed, {@code node_lost}), or else it is not here to use.
+     *
+     * @throws SessionUnavailableException another node holds it (it names that node), or where is unknown now
+     */
+    private Optional<SessionRecord> elsewhere(SessionRecord open) throws SessionUnavailableException {
+        Directory dir = directory;
+        if (dir == null) {
+            return Optional.of(open);
+        }
+        Location where = dir.locate(open.sessionId());
+        if (where.remote()) {
+            throw SessionUnavailableException.elsewhere(open.sessionId(), "it is held by cluster node "
+                    + where.nodeId() + " (" + where.url() + "): send the call to that node (the REST routes under "
+                    + "/v1/sessions/{id} are forwarded to it from any node)");
+        }
+        if (!where.here()) {
+            throw SessionUnavailableException.elsewhere(open.sessionId(), "it is held by another cluster node, "
+                    + "which cannot be found now: " + where.unavailable());
+        }
+        return findStored(open.sessionId());
     }
 
     /**
@@ -461,6 +589,9 @@ public final class SessionService implements AutoCloseable {
             return session;
         }
         Optional<SessionRecord> stored = sessionId == null ? Optional.empty() : findStored(sessionId);
+        if (stored.isPresent() && stored.get().userId().equals(userId) && stored.get().isOpen()) {
+            stored = elsewhere(stored.get());
+        }
         if (stored.isPresent() && stored.get().userId().equals(userId) && !stored.get().isOpen()) {
             throw gone(stored.get());
         }
@@ -498,6 +629,14 @@ public final class SessionService implements AutoCloseable {
         java.util.concurrent.Future<?> teardown = teardowns.submit(() -> session.prepared().close());
         pendingTeardowns.add(teardown);
         save(session);
+        Directory dir = directory;
+        if (dir != null) {
+            try {
+                dir.closed(closed);
+            } catch (RuntimeException e) {
+                log.warn("session {}: the cluster could not be told it closed: {}", session.id(), e.getMessage());
+            }
+        }
         log.info("session closed: id={} reason={} detail={}", session.id(), reason.wireName(), detail);
         return closed;
     }
@@ -558,14 +697,16 @@ public final class SessionService implements AutoCloseable {
     /**
      * After a start: open sessions in the store whose server is gone cannot be taken back (their agent ended
      * with its channel, and the crash reaper removes their sandboxes), so they are closed with that reason.
-     * Sessions of another live server sharing the store are left alone.
+     * Sessions of another live server sharing the store, and of servers on other hosts, are left alone.
      *
      * @return the ids closed
      */
     public List<String> closeOrphans() {
         List<String> closed = new ArrayList<>();
         for (SessionRecord r : store.openSessions()) {
-            if (live.containsKey(r.sessionId()) || ServerIdentity.isAlive(r.serverId())) {
+            // Another host's server is not judged here (cluster mode: the dead-node sweep closes its sessions).
+            if (live.containsKey(r.sessionId()) || !ServerIdentity.onThisHost(r.serverId())
+                    || ServerIdentity.isAlive(r.serverId())) {
                 continue;
             }
             store.saveSession(r.closed(SessionCloseReason.SERVER_RESTART, "the server that held it stopped; "

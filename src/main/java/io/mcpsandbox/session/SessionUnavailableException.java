@@ -22,6 +22,12 @@ public final class SessionUnavailableException extends Exception {
         return new SessionUnavailableException(Kind.NOT_FOUND, null, "no session " + bounded(sessionId));
     }
 
+    /** An open session another server holds, which this one cannot use (the message says where or why). */
+    static SessionUnavailableException elsewhere(String sessionId, String why) {
+        return new SessionUnavailableException(Kind.NOT_FOUND, null, "session " + bounded(sessionId)
+                + " is not on this server: " + why);
+    }
+
     static SessionUnavailableException gone(String sessionId, SessionCloseReason reason, String detail) {
         return new SessionUnavailableException(Kind.GONE, reason, "session " + bounded(sessionId) + " is closed ("
                 + reason.wireName() + (detail == null || detail.isBlank() ? "" : ": " + detail) + ")");

@@ -85,7 +85,7 @@ final class OpenApiDocument {
         ObjectNode gone = NODES.objectNode().put("type", "object");
         ObjectNode reason = type("string").put("description", "Why it closed");
         reason.set("enum", NODES.arrayNode().add("closed").add("idle").add("expired").add("failed")
-                .add("server_restart"));
+                .add("server_restart").add("node_lost"));
         gone.set("properties", NODES.objectNode().<ObjectNode>set("error", type("string")).set("reason", reason));
         gone.set("required", NODES.arrayNode().add("error").add("reason"));
         defs.set("SessionGone", gone);

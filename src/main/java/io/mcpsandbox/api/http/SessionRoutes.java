@@ -3,6 +3,7 @@ package io.mcpsandbox.api.http;
 import io.mcpsandbox.api.InvalidRequestException;
 import io.mcpsandbox.api.RequestParser;
 import io.mcpsandbox.api.SessionViews;
+import io.mcpsandbox.cluster.ClusterSessionSigns;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.model.SessionRequest;
 import io.mcpsandbox.policy.PolicyViolation;
@@ -34,6 +35,9 @@ import tools.jackson.databind.json.JsonMapper;
  * user's session answers exactly as an unknown one (404); a closed one answers 410 with why. An admin key
  * ({@code TOKEN:USER:admin}) may list and show every user's sessions, nothing more: running in one, its files
  * and closing it stay the owner's.
+ *
+ * <p>In a cluster, a call for a session another node holds is forwarded to that node ({@link SessionProxy}), and one
+ * whose node was lost answers 410 {@code node_lost} (docs/cluster.md "Sessions in a cluster").
  */
 final class SessionRoutes {
     static final String PREFIX = "/sessions";
@@ -42,6 +46,8 @@ final class SessionRoutes {
     private static final String EXECUTIONS = "/executions";
     /** What a client waits before asking again when the session caps are reached. */
     private static final String RETRY_AFTER_SECONDS = "5";
+    /** A forwarded call may take this much longer than the longest session (queueing, the answer's transfer). */
+    private static final java.time.Duration PROXY_SLACK = java.time.Duration.ofMinutes(2);
 
     /** Runs an execution request from the body exactly as {@code POST /v1/executions}, in the given session. */
     interface ExecutionPost {
@@ -53,6 +59,7 @@ final class SessionRoutes {
     private final JsonMapper json;
     private final HttpJson http;
     private final ExecutionPost executions;
+    private volatile SessionProxy proxy;
 
     SessionRoutes(SessionService sessions, RequestParser parser, JsonMapper json, HttpJson http,
                   ExecutionPost executions) {
@@ -84,6 +91,8 @@ final class SessionRoutes {
         String below = slash < 0 ? "" : rest.substring(slash);
         if (id.isEmpty()) {
             http.error(resp, 404, null, "no session ''");
+        } else if (forwarded(req, resp, id, below)) {
+            return; // another cluster node holds it and answered, or where it is cannot be found now
         } else if (below.isEmpty()) {
             switch (method) {
                 case "GET" -> show(req, resp, user, id);
@@ -115,6 +124,55 @@ final class SessionRoutes {
             http.error(resp, 404, null, "no such endpoint: " + RestServlet.abbreviate(req.getRequestURI())
                     + " (see /v1/sessions/{id}, /v1/sessions/{id}/executions, /v1/sessions/{id}/files)");
         }
+    }
+
+    /**
+     * In a cluster, a call for a session this node does not hold goes to the node that does ({@link SessionProxy}),
+     * unless another node forwarded it here (its routed header verifies): then it is answered here, never forwarded
+     * again. A session whose node is lost has been closed in the records by {@code locate} ({@code node_lost}):
+     * the local routes answer 410 from there (or 404 to anyone but its owner).
+     *
+     * @return whether the call was answered
+     */
+    private boolean forwarded(HttpServletRequest req, HttpServletResponse resp, String id, String below)
+            throws IOException {
+        SessionService.Directory directory = sessions.directory().orElse(null);
+        if (directory == null || sessions.holds(id)) {
+            return false;
+        }
+        String method = req.getMethod();
+        String target = SessionProxy.target(req);
+        if (directory.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER), method, target)) {
+            return false;
+        }
+        SessionService.Location where = directory.locate(id);
+        if (where.here()) {
+            return false;
+        }
+        if (!where.remote()) {
+            resp.setHeader("Retry-After", RETRY_AFTER_SECONDS);
+            http.error(resp, 503, null, "session " + RestServlet.abbreviate(id) + ": the node that holds it cannot "
+                    + "be found now: " + where.unavailable());
+            return true;
+        }
+        long maxBody = method.equals("PUT") && below.startsWith(FILES + "/") ? sessions.settings().maxFileBytes()
+                : http.maxBodyBytes();
+        proxy().forward(req, resp, id, where, directory.routedHeader(method, target), target, maxBody);
+        return true;
+    }
+
+    private SessionProxy proxy() {
+        SessionProxy p = proxy;
+        if (p == null) {
+            synchronized (this) {
+                if (proxy == null) {
+                    // Nothing in a session outlives the session's longest lifetime.
+                    proxy = new SessionProxy(http, sessions.settings().maxLifetime().plus(PROXY_SLACK));
+                }
+                p = proxy;
+            }
+        }
+        return p;
     }
 
     private void create(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {

@@ -1,0 +1,234 @@
+package io.mcpsandbox.api.http;
+
+import io.mcpsandbox.cluster.ClusterSessionSigns;
+import io.mcpsandbox.session.SessionService;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Forwards a session call to the cluster node that holds the session (docs/cluster.md "Sessions in a cluster"):
+ * the same method, path, query and body (streamed, cut one byte past the local route's bound so the owner answers
+ * 413 as it would itself), the client's {@code Authorization} (every node has the same keys: the owner checks the
+ * key and the session's owner again), and a routed header signed with the cluster secret, so the owner never
+ * forwards it again. The owner's answer (status, the headers a session route sets, body) is streamed back as it
+ * arrives: an NDJSON stream stays live.
+ *
+ * <p>The exchange is async (no request thread waits for the owner); the owner's answer is copied by a virtual thread
+ * of its own. The whole exchange is bounded by {@code deadline} (the owner's headers and its body alike),
+ * connecting by {@link #CONNECT_TIMEOUT}.
+ */
+final class SessionProxy {
+    private static final Logger log = LoggerFactory.getLogger(SessionProxy.class);
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    /** What a client waits before asking again when the owner did not answer (it may be declared lost soon). */
+    private static final String RETRY_AFTER_SECONDS = "1";
+    private static final int MAX_HEADER = 8192;
+    private static final List<String> REQUEST_HEADERS = List.of("Authorization", "Content-Type", "Accept");
+    private static final List<String> RESPONSE_HEADERS = List.of("Content-Type", "Content-Length", "Location",
+            "Retry-After", "Cache-Control", "X-Content-Type-Options", "Content-Disposition");
+
+    private final HttpJson http;
+    private final Duration deadline;
+    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(CONNECT_TIMEOUT).followRedirects(HttpClient.Redirect.NEVER)
+            .proxy(HttpClient.Builder.NO_PROXY).build();
+    private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "session-proxy-deadline");
+        t.setDaemon(true);
+        return t;
+    });
+
+    SessionProxy(HttpJson http, Duration deadline) {
+        this.http = http;
+        this.deadline = deadline;
+    }
+
+    /** The raw request target (path and query) as the client sent it: what is forwarded, and signed. */
+    static String target(HttpServletRequest req) {
+        String query = req.getQueryString();
+        return req.getRequestURI() + (query == null ? "" : "?" + query);
+    }
+
+    /**
+     * Sends the request to {@code owner} and its answer back.
+     *
+     * @param routed  the routed header's value for this request
+     * @param maxBody the most the local route would read of the body
+     */
+    void forward(HttpServletRequest req, HttpServletResponse resp, String sessionId, SessionService.Location owner,
+                 String routed, String target, long maxBody) throws IOException {
+        URI uri;
+        try {
+            uri = URI.create(owner.url() + target);
+        } catch (IllegalArgumentException e) {
+            http.error(resp, 400, null, "this request's path cannot be forwarded to the node that holds the session");
+            return;
+        }
+        long declared = req.getContentLengthLong();
+        if (declared > maxBody) {
+            resp.setHeader("Connection", "close"); // the body is not read
+            http.error(resp, 413, null, "the request body is larger than " + maxBody + " bytes");
+            return;
+        }
+        String method = req.getMethod();
+        ClientBody body = method.equals("POST") || method.equals("PUT")
+                ? new ClientBody(req.getInputStream(), maxBody + 1) : null;
+        HttpRequest.BodyPublisher publisher;
+        if (body == null) {
+            publisher = HttpRequest.BodyPublishers.noBody();
+        } else {
+            HttpRequest.BodyPublisher stream = HttpRequest.BodyPublishers.ofInputStream(() -> body);
+            publisher = declared >= 0 ? HttpRequest.BodyPublishers.fromPublisher(stream, declared) : stream;
+        }
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(deadline).method(method, publisher)
+                .header(ClusterSessionSigns.ROUTED_HEADER, routed);
+        for (String name : REQUEST_HEADERS) {
+            String value = req.getHeader(name);
+            if (value != null && value.length() <= MAX_HEADER) {
+                request.header(name, value);
+            }
+        }
+        HttpRequest built;
+        try {
+            built = request.build();
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            http.error(resp, 400, null, "this request cannot be forwarded to the node that holds the session");
+            return;
+        }
+        // Async, as the local routes are: no request thread waits for the owner, and the connection's idle timeout
+        // does not cut an answer that is silent for a while (a sync execution, a quiet stream).
+        AsyncContext ac = req.startAsync();
+        ac.setTimeout(0); // bounded by the deadline
+        client.sendAsync(built, HttpResponse.BodyHandlers.ofInputStream()).whenComplete((answer, failure) ->
+                Thread.ofVirtual().name("session-proxy").start(() -> {
+                    HttpServletResponse r = (HttpServletResponse) ac.getResponse();
+                    try {
+                        if (failure != null) {
+                            failed(r, sessionId, owner, body, failure instanceof CompletionException c
+                                    && c.getCause() != null ? c.getCause() : failure);
+                        } else {
+                            relay(answer, r);
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        // The client went away, or the owner's answer broke off: what was sent is all it gets.
+                        log.info("session {}: a forwarded answer ended early: {}", sessionId, e.toString());
+                    } finally {
+                        ac.complete();
+                    }
+                }));
+    }
+
+    private void failed(HttpServletResponse resp, String sessionId, SessionService.Location owner, ClientBody body,
+                        Throwable e) throws IOException {
+        if (body != null && body.failure != null) {
+            resp.setHeader("Connection", "close");
+            http.error(resp, 408, null, "the request body did not arrive completely ("
+                    + body.failure.getClass().getSimpleName() + ")");
+        } else {
+            unanswered(resp, sessionId, owner, e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        }
+    }
+
+    private void unanswered(HttpServletResponse resp, String sessionId, SessionService.Location owner, String why)
+            throws IOException {
+        log.warn("session {}: its node {} at {} did not answer a forwarded call: {}", sessionId, owner.nodeId(),
+                owner.url(), why);
+        resp.setHeader("Retry-After", RETRY_AFTER_SECONDS);
+        http.error(resp, 503, null, "session " + sessionId + " is held by cluster node " + owner.nodeId()
+                + ", which did not answer (" + why + "); if that node is lost, the session closes as node_lost");
+    }
+
+    /** The owner's status, headers and body, flushed as they arrive; cut at the deadline. */
+    private void relay(HttpResponse<InputStream> answer, HttpServletResponse resp) throws IOException {
+        InputStream in = answer.body();
+        ScheduledFuture<?> cut = watchdog.schedule(() -> closeQuietly(in), deadline.toMillis(), TimeUnit.MILLISECONDS);
+        try (in) {
+            resp.setStatus(answer.statusCode());
+            for (String name : RESPONSE_HEADERS) {
+                answer.headers().firstValue(name).filter(v -> v.length() <= MAX_HEADER)
+                        .ifPresent(v -> resp.setHeader(name, v));
+            }
+            if (answer.headers().firstValue("Connection").map(v -> v.toLowerCase(Locale.ROOT).contains("close"))
+                    .orElse(false)) {
+                resp.setHeader("Connection", "close");
+            }
+            OutputStream out = resp.getOutputStream();
+            byte[] buffer = new byte[16 * 1024];
+            int n;
+            while ((n = in.read(buffer)) >= 0) {
+                out.write(buffer, 0, n);
+                if (in.available() == 0) {
+                    out.flush(); // what the owner sent so far reaches the client now (NDJSON events)
+                }
+            }
+            out.flush();
+        } finally {
+            cut.cancel(false);
+        }
+    }
+
+    private static void closeQuietly(InputStream in) {
+        try {
+            in.close();
+        } catch (IOException e) {
+            log.debug("closing a forwarded answer failed: {}", e.toString());
+        }
+    }
+
+    /** The client's body, at most {@code limit} bytes of it, remembering whether reading it failed. */
+    private static final class ClientBody extends InputStream {
+        private final InputStream in;
+        private long left;
+        private volatile IOException failure;
+
+        ClientBody(InputStream in, long limit) {
+            this.in = in;
+            this.left = limit;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (left <= 0) {
+                return -1; // the owner sees one byte more than it takes, and refuses with 413
+            }
+            try {
+                int n = in.read(b, off, (int) Math.min(len, left));
+                if (n > 0) {
+                    left -= n;
+                }
+                return n;
+            } catch (IOException e) {
+                failure = e;
+                throw e;
+            } catch (RuntimeException e) {
+                failure = new IOException(e);
+                throw failure;
+            }
+        }
+    }
+}

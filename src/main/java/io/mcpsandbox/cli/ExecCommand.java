@@ -164,8 +164,12 @@ final class ExecCommand implements Callable<Integer> {
             return 2;
         }
         Preflight.requireRoot("exec");
-        if (!local && user == null) {
-            Optional<Integer> handedOff = LocalHandOff.tryRun(Main.config().stateDir(), restBody(), json,
+        if (QuickHandOff.tried) {
+            // Main tried the local server already (and said why not with --debug): not twice.
+            QuickHandOff.tried = false;
+        } else if (!local && user == null) {
+            Optional<Integer> handedOff = LocalHandOff.tryRun(Main.config().stateDir(),
+                    JsonMapper.shared().writeValueAsBytes(restBody()), json,
                     spec.commandLine().getOut(), spec.commandLine().getErr(), debug());
             if (handedOff.isPresent()) {
                 return handedOff.get();
@@ -196,7 +200,7 @@ final class ExecCommand implements Callable<Integer> {
             }
         }
         if (json) {
-            System.out.println(JsonMapper.builder().build().writeValueAsString(result));
+            System.out.println(JsonMapper.shared().writeValueAsString(result));
             return switch (result.status()) {
                 case REJECTED -> 2;
                 case ERROR -> 1;
@@ -223,16 +227,7 @@ final class ExecCommand implements Callable<Integer> {
 
     /** The exit status of {@code exec} without --json for an execution that ended so (see the footer). */
     static int exitCode(ExecutionStatus status, Integer programExit) {
-        return switch (status) {
-            case COMPLETED -> programExit == null ? 1 : programExit;
-            case REJECTED -> 2;
-            case ERROR -> 1;
-            case TIMEOUT -> 124;
-            case OUTPUT_LIMIT -> 125;
-            case OOM_KILLED -> 137;
-            case TERMINATED -> 143;
-            case RUNNING, QUEUED, CANCELLED -> 1;
-        };
+        return LocalHandOff.exitCode(status, programExit);
     }
 
     /** {@code exec --session ID}: the same request, sent to the session on the server. */

@@ -5,6 +5,7 @@ import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.model.ProductVersion;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.Optional;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,10 +19,13 @@ public final class Main implements Runnable {
     /**
      * The subcommands, registered by {@link #commandLine()}: picocli reads every registered command's
      * annotations by reflection at start, so a command line that names one gets only that one (start-up time).
+     * In a class of their own: {@link QuickHandOff} runs before picocli and loads none of them.
      */
-    private static final List<Class<?>> SUBCOMMANDS = List.of(ExecCommand.class, RuntimesCommand.class,
-            ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class, ReapCommand.class,
-            SessionsCommand.class, ClusterCommand.class);
+    private static final class Subcommands {
+        static final List<Class<?>> ALL = List.of(ExecCommand.class, RuntimesCommand.class,
+                ServeCommand.class, ExecutionsCommand.class, ImagesCommand.class, ReapCommand.class,
+                SessionsCommand.class, ClusterCommand.class);
+    }
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -35,6 +39,17 @@ public final class Main implements Runnable {
         if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
             System.out.println(ProductVersion.nameAndVersion());
             System.exit(0);
+        }
+        // The plainest exec, handed to a local server before picocli starts (start-up time).
+        if (args.length > 2) {
+            Optional<Integer> handedOff = QuickHandOff.tryRun(args);
+            if (handedOff.isPresent()) {
+                // Its output is flushed and it registered no shutdown hook (its own is removed): halt spares the
+                // start of the JDK's logging that System.exit makes to log the exit (a tenth of this path).
+                System.out.flush();
+                System.err.flush();
+                Runtime.getRuntime().halt(handedOff.get());
+            }
         }
         System.exit(run(args));
     }
@@ -78,8 +93,8 @@ public final class Main implements Runnable {
                 break;
             }
         }
-        List<Class<?>> chosen = SUBCOMMANDS;
-        for (Class<?> type : SUBCOMMANDS) {
+        List<Class<?>> chosen = Subcommands.ALL;
+        for (Class<?> type : Subcommands.ALL) {
             if (type.getAnnotation(Command.class).name().equals(named)) {
                 chosen = List.of(type);
             }

@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Optional;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -39,7 +40,8 @@ final class SessionsClient {
     /** Most bytes of an error answer read: only its message is shown. */
     private static final int MAX_ERROR_BYTES = 64 << 10;
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(120);
-    private static final JsonMapper JSON = JsonMapper.builder().build();
+    /** The one mapper of the CLI's JSON (each mapper costs a CLI start time to build). */
+    private static final JsonMapper JSON = JsonMapper.shared();
 
     /** What went wrong, worded for the user; {@link #exitCode} is what the command returns. */
     static final class Failure extends Exception {
@@ -64,8 +66,9 @@ final class SessionsClient {
 
     private final URI base;
     private final String apiKey;
-    private final HttpClient http;
     private final Duration connectTimeout;
+    /** Made at its first use: exec's hand-off makes a client only to read an unusual answer (see resultOf). */
+    private HttpClient http;
 
     /**
      * @param url    the server's base URL, http or https (a trailing slash is ignored)
@@ -80,6 +83,13 @@ final class SessionsClient {
         this.base = baseUri(url);
         this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
         this.connectTimeout = connectTimeout;
+    }
+
+    /** The java.net.http client, made at its first use. */
+    private HttpClient http() {
+        if (http != null) {
+            return http;
+        }
         // HTTP/1.1, as the server serves it: no h2c upgrade attempt on plain http.
         HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(connectTimeout).followRedirects(HttpClient.Redirect.NEVER);
@@ -88,7 +98,8 @@ final class SessionsClient {
             // the JDK's trusted certificates, a large part of a CLI start) is not made.
             builder.sslContext(noTls());
         }
-        this.http = builder.build();
+        http = builder.build();
+        return http;
     }
 
     /**
@@ -174,30 +185,30 @@ final class SessionsClient {
     }
 
     JsonNode create(ObjectNode body) throws Failure {
-        return json(call(post("/v1/sessions", body), CALL_TIMEOUT), 201, null);
+        return json(send("POST", "/v1/sessions", body, CALL_TIMEOUT), 201, null);
     }
 
     JsonNode list() throws Failure {
-        return json(call(request("/v1/sessions").GET(), CALL_TIMEOUT), 200, null).path("sessions");
+        return json(send("GET", "/v1/sessions", null, CALL_TIMEOUT), 200, null).path("sessions");
     }
 
     JsonNode show(String id) throws Failure {
-        return json(call(request(sessionPath(id)).GET(), CALL_TIMEOUT), 200, id);
+        return json(send("GET", sessionPath(id), null, CALL_TIMEOUT), 200, id);
     }
 
     JsonNode close(String id) throws Failure {
-        return json(call(request(sessionPath(id)).DELETE(), CALL_TIMEOUT), 200, id);
+        return json(send("DELETE", sessionPath(id), null, CALL_TIMEOUT), 200, id);
     }
 
     /** Runs in the session and waits for the result: as long as the program's own timeout, so no call timeout. */
     ExecutionAnswer execute(String id, ObjectNode body) throws Failure {
-        HttpResponse<InputStream> response = call(post(sessionPath(id) + "/executions", body), null);
-        return new ExecutionAnswer(response.statusCode(), result(response, id));
+        Answer response = send("POST", sessionPath(id) + "/executions", body, null);
+        return new ExecutionAnswer(response.status(), result(response, id));
     }
 
     /** The result object of a 200, 422 or 500 answer; any other answer is a failure saying why. */
-    private JsonNode result(HttpResponse<InputStream> response, String id) throws Failure {
-        int status = response.statusCode();
+    private JsonNode result(Answer response, String id) throws Failure {
+        int status = response.status();
         if (status == 200 || status == 422 || status == 500) {
             JsonNode result = parse(response, MAX_JSON_BYTES);
             if (result != null && result.has("status") && result.has("executionId")) {
@@ -235,10 +246,10 @@ final class SessionsClient {
     /** Stops a running execution ({@code DELETE /v1/executions/ID}); false when the server did not confirm it. */
     boolean terminate(String executionId) {
         try {
-            HttpResponse<InputStream> response = call(request("/v1/executions/"
-                    + URLEncoder.encode(executionId, StandardCharsets.UTF_8)).DELETE(), Duration.ofSeconds(5));
+            Answer response = send("DELETE", "/v1/executions/"
+                    + URLEncoder.encode(executionId, StandardCharsets.UTF_8), null, Duration.ofSeconds(5));
             drain(response);
-            return response.statusCode() / 100 == 2;
+            return response.status() / 100 == 2;
         } catch (Failure | IOException e) {
             return false;
         }
@@ -246,9 +257,8 @@ final class SessionsClient {
 
     private StreamedAnswer executeStreaming(String path, String id, ObjectNode body, OutputPrinter printer,
                                             java.util.function.Consumer<String> started) throws Failure {
-        HttpResponse<InputStream> response = call(post(path, body), null);
-        int status = response.statusCode();
-        boolean ndjson = response.headers().firstValue("Content-Type").orElse("").startsWith("application/x-ndjson");
+        Answer response = send("POST", path, body, null);
+        boolean ndjson = response.header("Content-Type").orElse("").startsWith("application/x-ndjson");
         if (!ndjson) {
             // Not a stream (a server without it, or an answer before the stream began): a result or an error.
             // An error answered before the stream began means the server did not start the execution.
@@ -289,27 +299,55 @@ final class SessionsClient {
         HttpRequest.Builder put = request(filePath(id, sandboxPath))
                 .header("Content-Type", "application/octet-stream")
                 .PUT(HttpRequest.BodyPublishers.ofFile(local));
-        HttpResponse<InputStream> response = call(put, null);
-        if (response.statusCode() != 204 && response.statusCode() != 200 && response.statusCode() != 201) {
-            throw failure(response.statusCode(), parse(response, MAX_ERROR_BYTES), id, response);
+        Answer response = call(put, null);
+        if (response.status() != 204 && response.status() != 200 && response.status() != 201) {
+            throw failure(response.status(), parse(response, MAX_ERROR_BYTES), id, response);
         }
         drain(response);
     }
 
     /** Streams a file of the session into {@code sink}; returns how many bytes came. */
     long download(String id, String sandboxPath, OutputStream sink) throws Failure, IOException {
-        HttpResponse<InputStream> response = call(request(filePath(id, sandboxPath)).GET(), null);
-        if (response.statusCode() != 200) {
-            throw failure(response.statusCode(), parse(response, MAX_ERROR_BYTES), id, response);
+        Answer response = call(request(filePath(id, sandboxPath)).GET(), null);
+        if (response.status() != 200) {
+            throw failure(response.status(), parse(response, MAX_ERROR_BYTES), id, response);
         }
         try (InputStream in = response.body()) {
             return in.transferTo(sink);
         }
     }
 
-    private HttpRequest.Builder post(String path, ObjectNode body) {
-        return request(path).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body), StandardCharsets.UTF_8));
+    /** An answer as both transports give it: status, headers (by lower-case name), body. */
+    private record Answer(int status, java.util.function.Function<String, Optional<String>> headers,
+                          InputStream body) {
+        Optional<String> header(String name) {
+            return headers.apply(name);
+        }
+    }
+
+    /** One call: {@code body} (JSON) or none; {@code timeout} null for none. */
+    private Answer send(String method, String path, ObjectNode body, Duration timeout) throws Failure {
+        HttpRequest.Builder request = request(path);
+        if (body != null) {
+            request.header("Content-Type", "application/json").method(method,
+                    HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body), StandardCharsets.UTF_8));
+        } else {
+            request.method(method, HttpRequest.BodyPublishers.noBody());
+        }
+        return call(request, timeout);
+    }
+
+    /**
+     * An execution's answer that is not a stream, as exec's hand-off got it over a plain socket
+     * ({@link LocalHandOff}): its result object (200, 422, 500), or a failure saying why, for which nothing ran.
+     */
+    JsonNode resultOf(int status, java.util.function.Function<String, Optional<String>> headers, InputStream body)
+            throws Failure {
+        try {
+            return result(new Answer(status, headers, body), null);
+        } catch (Failure f) {
+            throw new Failure(f.getMessage(), f.exitCode, true);
+        }
     }
 
     private HttpRequest.Builder request(String path) {
@@ -337,12 +375,13 @@ final class SessionsClient {
         return path.toString();
     }
 
-    private HttpResponse<InputStream> call(HttpRequest.Builder request, Duration timeout) throws Failure {
+    private Answer call(HttpRequest.Builder request, Duration timeout) throws Failure {
         if (timeout != null) {
             request.timeout(timeout);
         }
         try {
-            return http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            HttpResponse<InputStream> r = http().send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            return new Answer(r.statusCode(), name -> r.headers().firstValue(name), r.body());
         } catch (HttpConnectTimeoutException e) {
             throw new Failure("cannot reach the server at " + base + ": no connection within "
                     + connectTimeout.toSeconds() + "s", UNREACHABLE, true);
@@ -364,8 +403,8 @@ final class SessionsClient {
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
-    private JsonNode json(HttpResponse<InputStream> response, int expected, String id) throws Failure {
-        int status = response.statusCode();
+    private JsonNode json(Answer response, int expected, String id) throws Failure {
+        int status = response.status();
         JsonNode body = parse(response, status == expected ? MAX_JSON_BYTES : MAX_ERROR_BYTES);
         if (status != expected) {
             throw failure(status, body, id, response);
@@ -377,7 +416,7 @@ final class SessionsClient {
     }
 
     /** The body as JSON, or null when it is not JSON; at most {@code max} bytes are read. */
-    private static JsonNode parse(HttpResponse<InputStream> response, int max) throws Failure {
+    private static JsonNode parse(Answer response, int max) throws Failure {
         byte[] bytes;
         try (InputStream in = response.body()) {
             bytes = in.readNBytes(max + 1);
@@ -395,14 +434,14 @@ final class SessionsClient {
         }
     }
 
-    private static void drain(HttpResponse<InputStream> response) throws IOException {
+    private static void drain(Answer response) throws IOException {
         try (InputStream in = response.body()) {
             in.skip(MAX_ERROR_BYTES);
         }
     }
 
     /** An answer that is not the expected one, worded with the server's own message. */
-    private Failure failure(int status, JsonNode body, String id, HttpResponse<?> response) {
+    private Failure failure(int status, JsonNode body, String id, Answer response) {
         String message = body == null ? null : text(body, "error");
         if (message == null && body != null) {
             message = text(body, "reason");
@@ -421,7 +460,7 @@ final class SessionsClient {
                         : oneLine(message) + (reason == null || said(message, reason) ? "" : why), GONE);
             }
             case 429 -> new Failure("the server refused: too many" + said
-                    + response.headers().firstValue("Retry-After").map(s -> " (retry after " + oneLine(s) + "s)")
+                    + response.header("Retry-After").map(s -> " (retry after " + oneLine(s) + "s)")
                             .orElse(""), TOO_MANY);
             case 400, 413, 415, 422 -> new Failure("the server refused the request (" + status + ")" + said,
                     REFUSED);

@@ -40,7 +40,7 @@ import tools.jackson.databind.node.ObjectNode;
                 SessionsCommand.Close.class, SessionsCommand.Exec.class, SessionsCommand.Copy.class},
         footer = {"", ServerOptions.FOOTER_SERVER, "", ServerOptions.FOOTER_EXIT})
 final class SessionsCommand implements Runnable {
-    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final JsonMapper JSON = JsonMapper.shared();
 
     @Override
     public void run() {

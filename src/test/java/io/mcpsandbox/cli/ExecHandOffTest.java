@@ -11,11 +11,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -126,6 +128,31 @@ class ExecHandOffTest {
         }
         assertThat(record).as("record %s in %s", id, list.stdout()).isNotNull();
         assertThat(record.path("userId").asString()).isEqualTo(System.getProperty("user.name"));
+    }
+
+    @Test
+    void sigtermStopsTheHandedOffExecutionOnTheServerToo() throws Exception {
+        List<String> argv = new ArrayList<>(ChildJvm.cli());
+        argv.addAll(List.of("--debug", "exec", "--", "sleep", "60"));
+        ProcessBuilder pb = new ProcessBuilder(argv);
+        environment(pb, stateDir);
+        Path err = Files.createTempFile(dataDir, "exec-", ".err");
+        Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
+        try {
+            Awaitility.await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50))
+                    .until(() -> Files.readString(err).contains(", execution "));
+            String id = Files.readString(err).replaceAll("(?s).*, execution ([0-9a-f-]{36}).*", "$1");
+            p.destroy(); // SIGTERM, as kill or a closing terminal sends it
+            assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isEqualTo(143);
+            // The stopper asked the server to stop it: it ends long before its 60 s.
+            Awaitility.await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                    .untilAsserted(() -> assertThat(cli("executions", "show", "--json", id).json().path("status")
+                            .asString()).isIn("terminated", "cancelled"));
+        } finally {
+            p.destroyForcibly();
+        }
     }
 
     @Test

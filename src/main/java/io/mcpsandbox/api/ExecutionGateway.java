@@ -18,6 +18,7 @@ import io.mcpsandbox.queue.QueuedView;
 import io.mcpsandbox.runtime.RuntimeRegistry;
 import java.util.List;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -44,6 +45,47 @@ public final class ExecutionGateway {
     /** False while this node drains (cluster mode): new executions outside sessions are refused (503). */
     private volatile BooleanSupplier acceptingNewWork = () -> true;
     private volatile Supplier<String> notAcceptingWhy = () -> "not accepting new work";
+    /** Cluster mode: where a request goes when every local slot is taken (docs/cluster.md, Work distribution). */
+    private volatile Spill spill;
+    private volatile RunTracker tracker = RunTracker.NONE;
+
+    /**
+     * Offers a request that finds no free local slot to another node of the cluster. Empty: it stays here (no
+     * node has room, it cannot be spilled, Redis is down); otherwise the {@link Spilled} it became.
+     */
+    public interface Spill {
+        Optional<Spilled> offer(ExecutionRequest request);
+
+        /** Asks the node running a spilled execution to end it; false when none is known to run it. */
+        default boolean terminateElsewhere(String executionId) {
+            return false;
+        }
+    }
+
+    /**
+     * A request spilled under {@code executionId}: {@code started} completes true when a node started it, false
+     * when none did in time and it was withdrawn (it then waits for a slot here, as without cluster mode).
+     */
+    public record Spilled(String executionId, CompletableFuture<Boolean> started,
+                          CompletableFuture<ExecutionResult> result) {
+    }
+
+    /** Hears about every execution this process starts and ends (cluster mode keeps a node's running set). */
+    public interface RunTracker {
+        RunTracker NONE = new RunTracker() {
+            @Override
+            public void started(String executionId) {
+            }
+
+            @Override
+            public void ended(String executionId) {
+            }
+        };
+
+        void started(String executionId);
+
+        void ended(String executionId);
+    }
 
     /** Decides at submission whether a callback URL would be called. */
     @FunctionalInterface
@@ -120,6 +162,15 @@ public final class ExecutionGateway {
     /** Why a new execution outside a session is refused now; empty when it is accepted. */
     public Optional<String> newWorkRefusal() {
         return acceptingNewWork.getAsBoolean() ? Optional.empty() : Optional.of(notAcceptingWhy.get());
+    }
+
+    /**
+     * Cluster mode: a sync request outside a session that finds every local slot taken may go to another node
+     * through {@code spill}, and every execution started here is told to {@code tracker}. Null, null: off.
+     */
+    public void serveCluster(Spill spillTo, RunTracker runTracker) {
+        this.spill = spillTo;
+        this.tracker = runTracker == null ? RunTracker.NONE : runTracker;
     }
 
     /** Whether this process serves a durable queue (it holds the data directory's queue lock). */
@@ -207,13 +258,19 @@ public final class ExecutionGateway {
     /** Starts a request that holds its permit already: the queue's dispatcher does, when its turn comes. */
     public CompletableFuture<ExecutionResult> startAdmitted(String executionId, ExecutionRequest request,
                                                             Admission.Permit permit) {
+        return startAdmitted(executionId, request, ExecutionListener.NONE, permit);
+    }
+
+    private CompletableFuture<ExecutionResult> startAdmitted(String executionId, ExecutionRequest request,
+                                                             ExecutionListener listener, Admission.Permit permit) {
         ExecutionService.Submission s;
         try {
-            s = executions.submit(executionId, request, ExecutionListener.NONE);
+            s = executions.submit(executionId, request, listener);
         } catch (RuntimeException e) {
             permit.close();
             throw e;
         }
+        tracker.started(executionId);
         return settle(executionId, request, s.result(), permit);
     }
 
@@ -226,6 +283,7 @@ public final class ExecutionGateway {
                                                       Admission.Permit permit) {
         return result.whenComplete((r, error) -> {
             permit.close();
+            tracker.ended(executionId);
             if (r != null) {
                 metrics.recordResult(r);
                 callBack(executionId, request); // its record is written: the body is read from it
@@ -243,21 +301,45 @@ public final class ExecutionGateway {
             metrics.recordRejection("draining");
             return CompletableFuture.failedFuture(Admission.Rejected.unavailable(refusal.get()));
         }
-        return admission.acquire(request.userId()).thenApply(permit -> {
-            ExecutionService.Submission s;
-            try {
-                s = executions.submit(request, listener);
-            } catch (RuntimeException e) {
-                permit.close();
-                throw e;
+        Spill to = spill;
+        // Spilled: a plain sync or async request outside a session. One whose listener wants live progress, or
+        // whose stdin stays open, stays here: only this node could relay them.
+        if (to != null && request.sessionId() == null && listener == ExecutionListener.NONE
+                && !request.keepStdinOpen()) {
+            Admission.Attempt now = admission.tryAcquire(request.userId());
+            if (now.permit() != null) {
+                return CompletableFuture.completedFuture(startNow(UUID.randomUUID().toString(), request, listener,
+                        now.permit()));
             }
-            return new Started(s.executionId(), settle(s.executionId(), request, s.result(), permit));
-        }).whenComplete((started, error) -> {
-            if (error != null
-                    && (error instanceof Admission.Rejected || error.getCause() instanceof Admission.Rejected)) {
-                metrics.recordRejection("admission");
+            if (now.refusal() == Admission.Refusal.NO_SLOT) { // a user at its limit is not spilled past it
+                Optional<Spilled> spilled = to.offer(request);
+                if (spilled.isPresent()) {
+                    Spilled s = spilled.get();
+                    return s.started().thenCompose(ran -> ran
+                            ? CompletableFuture.completedFuture(new Started(s.executionId(), s.result()))
+                            : admitted(s.executionId(), request, listener));
+                }
             }
-        });
+        }
+        return admitted(UUID.randomUUID().toString(), request, listener);
+    }
+
+    /** Waits for admission here, then starts the request under {@code executionId}. */
+    private CompletableFuture<Started> admitted(String executionId, ExecutionRequest request,
+                                                ExecutionListener listener) {
+        return admission.acquire(request.userId())
+                .thenApply(permit -> startNow(executionId, request, listener, permit))
+                .whenComplete((started, error) -> {
+                    if (error instanceof Admission.Rejected
+                            || error != null && error.getCause() instanceof Admission.Rejected) {
+                        metrics.recordRejection("admission");
+                    }
+                });
+    }
+
+    private Started startNow(String executionId, ExecutionRequest request, ExecutionListener listener,
+                             Admission.Permit permit) {
+        return new Started(executionId, startAdmitted(executionId, request, listener, permit));
     }
 
     /** The final result or a {@code running} placeholder; empty when unknown, forgotten, or someone else's. */
@@ -320,7 +402,13 @@ public final class ExecutionGateway {
             return TerminateOutcome.NOT_FOUND;
         }
         // The service lists an execution from its submission on, so a miss means it has ended.
-        return executions.terminate(executionId) ? TerminateOutcome.TERMINATING : TerminateOutcome.ALREADY_FINISHED;
+        if (executions.terminate(executionId)) {
+            return TerminateOutcome.TERMINATING;
+        }
+        // Cluster mode: it may run on another node (spilled there): that node is asked to end it.
+        Spill to = spill;
+        return to != null && to.terminateElsewhere(executionId) ? TerminateOutcome.TERMINATING
+                : TerminateOutcome.ALREADY_FINISHED;
     }
 
     /**

@@ -40,6 +40,8 @@ public final class SandboxApi implements AutoCloseable {
     private final SessionService sessions;
     private final SandboxServices services;
     private volatile io.mcpsandbox.cluster.ClusterNode clusterNode;
+    private volatile io.mcpsandbox.cluster.ClusterWork clusterWork;
+    private final java.time.Duration admissionWait;
     private ExecutionQueue queue;
     private QueueLock queueLock;
     private CallbackSender callbacks;
@@ -51,6 +53,7 @@ public final class SandboxApi implements AutoCloseable {
         ServerConfig.AdmissionLimits limits = server.admission();
         this.admission = new Admission(limits.maxConcurrent(), limits.maxPerUser(), limits.queueSize(),
                 limits.queueTimeout());
+        this.admissionWait = limits.queueTimeout();
         this.store = services.store();
         this.sessions = services.sessions();
         this.metrics = new SandboxMetrics(() -> services.executions().active().size(), store);
@@ -168,6 +171,40 @@ public final class SandboxApi implements AutoCloseable {
         // Sessions: each one opened here is registered as this node's, and calls for others' are routed there.
         io.mcpsandbox.cluster.ClusterSessions.attach(node, sessions, store, java.time.Clock.systemUTC());
         this.clusterNode = node;
+        // Work distribution and node-lost handling (docs/cluster.md): a full node spills to the cluster's streams.
+        String redisUrl = config.settings().string(io.mcpsandbox.record.ExecutionStores.REDIS_URL, "").trim();
+        if (!redisUrl.isEmpty()) {
+            io.mcpsandbox.cluster.ClusterWork work = new io.mcpsandbox.cluster.ClusterWork(node,
+                    new io.mcpsandbox.cluster.ClusterWork.Setup(redisUrl, admissionWait,
+                            config.defaultLimits().timeout(), config.standardRuntime(),
+                            id -> services.executions().active(id).isPresent(),
+                            id -> services.executions().terminate(id)),
+                    admission, store, gateway::startAdmitted, metrics.registry());
+            gateway.serveCluster(new ExecutionGateway.Spill() {
+                @Override
+                public java.util.Optional<ExecutionGateway.Spilled> offer(io.mcpsandbox.model.ExecutionRequest r) {
+                    return work.offer(r).map(w -> new ExecutionGateway.Spilled(w.executionId(), w.started(),
+                            w.result()));
+                }
+
+                @Override
+                public boolean terminateElsewhere(String executionId) {
+                    return work.terminateElsewhere(executionId);
+                }
+            }, new ExecutionGateway.RunTracker() {
+                        @Override
+                        public void started(String executionId) {
+                            work.started(executionId);
+                        }
+
+                        @Override
+                        public void ended(String executionId) {
+                            work.ended(executionId);
+                        }
+                    });
+            work.start();
+            this.clusterWork = work;
+        }
     }
 
     /** The cluster node this server is, in cluster mode ({@link #serveAsClusterNode}). */
@@ -195,6 +232,10 @@ public final class SandboxApi implements AutoCloseable {
 
     @Override
     public void close() {
+        if (clusterWork != null) {
+            gateway.serveCluster(null, null);
+            clusterWork.close();
+        }
         if (callbacks != null) {
             callbacks.close(); // what is pending stays in the outbox for the next start
         }

@@ -214,6 +214,11 @@ public final class ClusterNode implements AutoCloseable {
         return settings.deadAfter();
     }
 
+    /** True once this node has left the cluster (a stopping server): it takes no new work from the cluster. */
+    boolean leaving() {
+        return closed;
+    }
+
     /** The cluster's Redis, for the parts of cluster mode built on it (work, sessions). */
     ClusterRedis redis() {
         return redis;

@@ -296,6 +296,19 @@ public final class ExecutionGateway {
      * {@link Admission.Rejected} when the server or the user is at its limit.
      */
     public CompletableFuture<Started> start(ExecutionRequest request, ExecutionListener listener) {
+        return start(request, listener, true);
+    }
+
+    /**
+     * As {@link #start(ExecutionRequest, ExecutionListener)}, never spilled to another node: for a caller that
+     * follows the execution's output here as it runs (a REST stream).
+     */
+    public CompletableFuture<Started> startHere(ExecutionRequest request, ExecutionListener listener) {
+        return start(request, listener, false);
+    }
+
+    private CompletableFuture<Started> start(ExecutionRequest request, ExecutionListener listener,
+                                             boolean mayMove) {
         Optional<String> refusal = request.sessionId() == null ? newWorkRefusal() : Optional.empty();
         if (refusal.isPresent()) {
             metrics.recordRejection("draining");
@@ -304,7 +317,7 @@ public final class ExecutionGateway {
         Spill to = spill;
         // Spilled: a plain sync or async request outside a session. One whose listener wants live progress, or
         // whose stdin stays open, stays here: only this node could relay them.
-        if (to != null && request.sessionId() == null && listener == ExecutionListener.NONE
+        if (to != null && mayMove && request.sessionId() == null && listener == ExecutionListener.NONE
                 && !request.keepStdinOpen()) {
             Admission.Attempt now = admission.tryAcquire(request.userId());
             if (now.permit() != null) {

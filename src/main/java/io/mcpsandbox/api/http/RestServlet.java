@@ -239,7 +239,9 @@ final class RestServlet extends HttpServlet {
         }
         AsyncContext ac = req.startAsync();
         ac.setTimeout(0); // bounded by the execution's own timeout and the admission queue's
-        CompletableFuture<ExecutionGateway.Started> started = gateway.start(request, ExecutionListener.NONE);
+        // A stream follows the execution's output in this process: it runs here, never spilled to another node.
+        CompletableFuture<ExecutionGateway.Started> started = stream
+                ? gateway.startHere(request, ExecutionListener.NONE) : gateway.start(request, ExecutionListener.NONE);
         if (stream) {
             started.whenComplete((s, e) -> {
                 if (e != null) {

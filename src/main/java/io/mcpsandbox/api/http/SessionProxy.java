@@ -90,7 +90,7 @@ final class SessionProxy {
         }
         String method = req.getMethod();
         ClientBody body = method.equals("POST") || method.equals("PUT")
-                ? new ClientBody(req.getInputStream(), maxBody + 1) : null;
+                ? new ClientBody(req.getInputStream(), maxBody + 1) : null; // one byte over: the owner answers 413
         HttpRequest.BodyPublisher publisher;
         if (body == null) {
             publisher = HttpRequest.BodyPublishers.noBody();
@@ -138,10 +138,10 @@ final class SessionProxy {
 
     private void failed(HttpServletResponse resp, String sessionId, SessionService.Location owner, ClientBody body,
                         Throwable e) throws IOException {
-        if (body != null && body.failure != null) {
+        if (body != null && body.failure() != null) {
             resp.setHeader("Connection", "close");
             http.error(resp, 408, null, "the request body did not arrive completely ("
-                    + body.failure.getClass().getSimpleName() + ")");
+                    + body.failure().getClass().getSimpleName() + ")");
         } else {
             unanswered(resp, sessionId, owner, e.getClass().getSimpleName()
                     + (e.getMessage() == null ? "" : ": " + e.getMessage()));
@@ -191,44 +191,6 @@ final class SessionProxy {
             in.close();
         } catch (IOException e) {
             log.debug("closing a forwarded answer failed: {}", e.toString());
-        }
-    }
-
-    /** The client's body, at most {@code limit} bytes of it, remembering whether reading it failed. */
-    private static final class ClientBody extends InputStream {
-        private final InputStream in;
-        private long left;
-        private volatile IOException failure;
-
-        ClientBody(InputStream in, long limit) {
-            this.in = in;
-            this.left = limit;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            if (left <= 0) {
-                return -1; // the owner sees one byte more than it takes, and refuses with 413
-            }
-            try {
-                int n = in.read(b, off, (int) Math.min(len, left));
-                if (n > 0) {
-                    left -= n;
-                }
-                return n;
-            } catch (IOException e) {
-                failure = e;
-                throw e;
-            } catch (RuntimeException e) {
-                failure = new IOException(e);
-                throw failure;
-            }
         }
     }
 }

@@ -316,7 +316,7 @@ final class SessionRoutes {
         if (!available(resp, user, id)) {
             return;
         }
-        BodyStream body = new BodyStream(req.getInputStream());
+        ClientBody body = new ClientBody(req.getInputStream(), Long.MAX_VALUE);
         try {
             sessions.writeFile(user, id, path, body, max);
             resp.setStatus(204);
@@ -328,9 +328,9 @@ final class SessionRoutes {
             }
             fileRefused(resp, e);
         } catch (IOException e) {
-            if (body.failure != null) {
+            if (body.failure() != null) {
                 http.error(resp, 408, null, "the request body did not arrive completely ("
-                        + body.failure.getClass().getSimpleName() + "); the file was not written");
+                        + body.failure().getClass().getSimpleName() + "); the file was not written");
             } else {
                 fileFailed(resp, "writing", e);
             }
@@ -420,34 +420,5 @@ final class SessionRoutes {
     private void fileFailed(HttpServletResponse resp, String what, IOException e) throws IOException {
         log.warn("session file {} failed: {}", what, e.getMessage());
         http.error(resp, 500, null, what + " the file failed: " + e.getMessage());
-    }
-
-    /** The request body, remembering whether reading it failed (the client's fault, not the session's). */
-    private static final class BodyStream extends InputStream {
-        private final InputStream in;
-        private IOException failure;
-
-        BodyStream(InputStream in) {
-            this.in = in;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            try {
-                return in.read(b, off, len);
-            } catch (IOException e) {
-                failure = e;
-                throw e;
-            } catch (RuntimeException e) {
-                failure = new IOException(e);
-                throw failure;
-            }
-        }
     }
 }

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -46,6 +47,10 @@ public final class ClusterNode implements AutoCloseable {
     private volatile String refusedWhy;
     private volatile boolean invalidFlagSaid;
     private volatile ClusterStatus lastStatus;
+    /** When this node's unbroken run of heartbeats that reached Redis began, and its last one (the beat's lock). */
+    private Instant watchingSince;
+    private Instant lastStatusAt;
+    private volatile Set<String> lost = Set.of();
     private final List<Consumer<ClusterStatus>> heartbeatListeners = new CopyOnWriteArrayList<>();
     private volatile String url;
     private volatile Supplier<NodeReport> report;
@@ -129,6 +134,7 @@ public final class ClusterNode implements AutoCloseable {
             redisDown = false;
             ClusterStatus now = redis.status();
             lastStatus = now;
+            lost = confirmLost(now);
             for (Consumer<ClusterStatus> listener : heartbeatListeners) {
                 try {
                     listener.accept(now);
@@ -153,6 +159,47 @@ public final class ClusterNode implements AutoCloseable {
         } catch (RuntimeException e) {
             log.error("cluster: heartbeat of node {} failed", id, e);
         }
+    }
+
+    /**
+     * The nodes listed dead that are lost: a node's entry expires {@code cluster.dead-after} after its last heartbeat,
+     * but after a Redis outage (or restart) every entry may have expired until its owner's next heartbeat. So a dead
+     * node is lost when it stopped while this node watched Redis answer without a break (its last heartbeat is within
+     * this node's unbroken run of heartbeats: it had its whole dead-after to beat again); one whose last heartbeat
+     * is older is lost only once this node's unbroken run has lasted dead-after. A run breaks when two heartbeats
+     * of this node are more than twice the heartbeat apart (Redis did not answer in between).
+     */
+    private Set<String> confirmLost(ClusterStatus status) {
+        Instant at = clock.instant();
+        if (lastStatusAt == null || Duration.between(lastStatusAt, at).compareTo(settings.heartbeat().multipliedBy(2))
+                > 0) {
+            watchingSince = at;
+        }
+        lastStatusAt = at;
+        Set<String> confirmed = new java.util.HashSet<>();
+        for (NodeView v : status.nodes()) {
+            if (!NodeView.DEAD.equals(v.state()) || v.id().equals(id)) {
+                continue;
+            }
+            boolean stoppedWhileWatched = v.heartbeatAt() != null && !v.heartbeatAt().isBefore(watchingSince);
+            if (stoppedWhileWatched || !at.isBefore(watchingSince.plus(settings.deadAfter()))) {
+                confirmed.add(v.id());
+            }
+        }
+        return Set.copyOf(confirmed);
+    }
+
+    /**
+     * Whether {@code nodeId} is lost (see {@link #confirmLost}): its work may be taken over, its sessions closed. A
+     * node listed dead but not lost has only not answered since Redis came back.
+     */
+    public boolean isLost(String nodeId) {
+        return lost.contains(nodeId);
+    }
+
+    /** The nodes {@link #isLost lost} as of the last heartbeat. */
+    public Set<String> lostNodes() {
+        return lost;
     }
 
     /** At most {@link ClusterRedis#MAX_LIST} names of each list: the entry stays small. */

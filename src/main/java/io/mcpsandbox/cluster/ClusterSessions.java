@@ -174,6 +174,12 @@ public final class ClusterSessions implements SessionService.Directory, AutoClos
             return SessionService.Location.unavailable("the entry of node " + owner + " in Redis is not signed with "
                     + "the cluster secret");
         }
+        if (now.isPresent() && !node.isLost(owner)) {
+            // Listed dead for less than cluster.dead-after as this node saw it: after a Redis outage every node's
+            // entry may be missing until its next heartbeat. Not lost yet. (Not listed at all: pruned, long dead.)
+            return SessionService.Location.unavailable("node " + owner + ", which holds the session, has not "
+                    + "answered the cluster for a moment; try again");
+        }
         lost(sessionId, owner, now.map(NodeView::heartbeatAt).orElse(null));
         return SessionService.Location.HERE;
     }
@@ -219,7 +225,7 @@ public final class ClusterSessions implements SessionService.Directory, AutoClos
 
     /** On the heartbeat thread: hands the sweep to this class's own thread, at most one at a time. */
     private void afterHeartbeat(ClusterStatus status) {
-        if (status.counts().dead() == 0 || !sweeping.compareAndSet(false, true)) {
+        if (node.lostNodes().isEmpty() || !sweeping.compareAndSet(false, true)) {
             return;
         }
         try {
@@ -244,7 +250,7 @@ public final class ClusterSessions implements SessionService.Directory, AutoClos
     List<String> sweep(ClusterStatus status) {
         List<String> closed = new ArrayList<>();
         for (NodeView dead : status.nodes()) {
-            if (!dead.state().equals(NodeView.DEAD) || dead.id().equals(node.id())) {
+            if (!dead.state().equals(NodeView.DEAD) || dead.id().equals(node.id()) || !node.isLost(dead.id())) {
                 continue;
             }
             try {

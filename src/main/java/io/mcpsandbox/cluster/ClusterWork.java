@@ -522,8 +522,8 @@ public final class ClusterWork implements AutoCloseable {
                         .start(() -> work(r)));
             }
         }
-        Set<String> dead = new HashSet<>();
-        status.nodes().stream().filter(v -> NodeView.DEAD.equals(v.state())).forEach(v -> dead.add(v.id()));
+        // Lost, not merely listed dead: after a Redis outage every entry may have expired until its next heartbeat.
+        Set<String> dead = new HashSet<>(node.lostNodes());
         Set<String> before = first ? Set.of() : knownDead;
         knownDead = dead;
         for (String d : dead) {

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -113,6 +114,20 @@ final class ClusterServe implements AutoCloseable {
 
     int port() {
         return serve.port();
+    }
+
+    /** The runc containers in its runtime root now (what a kill left, until a start reaps it). */
+    List<String> runcContainers() throws Exception {
+        Path root = serve.stateDir().resolve("runc");
+        if (!Files.isDirectory(root)) {
+            return List.of();
+        }
+        Process p = new ProcessBuilder("runc", "--root", root.toString(), "list", "-q").redirectErrorStream(true)
+                .start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        return out.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
     }
 
     String nodeId() {

@@ -1,6 +1,7 @@
 package io.mcpsandbox.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityLevel;
@@ -168,6 +169,10 @@ class ClusterSessionsRedisTest {
             j.sadd(ClusterSessions.nodeSessionsKey("node-dead"), elsewhere.sessionId(), "not-a-session");
             j.del(ClusterRedis.nodeKey("node-dead")); // its entry expired: dead
         }
+        // Lost once this node has seen it dead at every heartbeat for cluster.dead-after (1 s here).
+        self.start("http://127.0.0.1:2", () -> new NodeReport(List.of(), List.of(), 1, 0, 0));
+        await().atMost(Duration.ofSeconds(10)).until(() -> self.isLost("node-dead"));
+        assertThat(self.isLost("node-live")).isFalse();
         ClusterStatus status = self.status();
         assertThat(status.counts().dead()).isEqualTo(1);
         assertThat(sessions.sweep(status)).containsExactlyInAnyOrder(lost1.sessionId(), lost2.sessionId());

@@ -154,6 +154,11 @@ public final class ServeProcess implements AutoCloseable {
         return port;
     }
 
+    /** Its state directory (the runtimes' roots are below it), kept across restarts. */
+    public Path stateDir() {
+        return stateDir;
+    }
+
     /** SIGKILL: no shutdown hook runs. */
     public void kill() throws InterruptedException {
         process.destroyForcibly().waitFor();

@@ -56,7 +56,6 @@ public final class ClusterNode implements AutoCloseable {
     private volatile Supplier<NodeReport> report;
     private volatile Instant joinedAt;
     private volatile boolean closed;
-    private boolean left;
 
     private ClusterNode(ClusterSettings settings, String id, String version, ClusterRedis redis, Clock clock) {
         this.settings = settings;
@@ -293,10 +292,9 @@ public final class ClusterNode implements AutoCloseable {
      */
     public void leave() {
         synchronized (this) {
-            if (left) {
+            if (closed) {
                 return;
             }
-            left = true;
             closed = true;
         }
         ticker.shutdownNow();

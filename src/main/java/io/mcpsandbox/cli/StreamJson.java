@@ -12,8 +12,8 @@ import java.util.Map;
  * (2026-12-03), still cost a hand-off ~100 ms more CPU (its tables' set-up, and classes outside the start archive
  * that make the JVM open the 50 MB jar), against a 100 ms target for the whole call. Objects become
  * {@link LinkedHashMap}s (a repeated name is refused), arrays {@link ArrayList}s, numbers {@link Integer},
- * {@link Long} or {@link Double}, and {@code null} {@link #NULL}; nesting is bounded. {@link #parseEvent} also keeps the exact text of each top-level value (the
- * result object is printed as the server wrote it).
+ * {@link Long} or {@link Double}, and {@code null} {@link #NULL}; nesting is bounded. {@link #parseEvent} also
+ * keeps the exact text of each top-level value (the result object is printed as the server wrote it).
  */
 final class StreamJson {
     /** JSON's null (a map cannot hold Java's). */

@@ -64,6 +64,18 @@ async function main() {
   assert.ok(progress.length >= 1, "progress notifications arrived");
   check(`run_command through B: output notifications (${mine.length}), progress (${progress.length})`);
 
+  // background: the running placeholder at once; the execution runs on A.
+  r = await ok(onB, "run_command", { sessionId: sid, background: true, command: ["sh", "-c", "sleep 1; echo bg"] });
+  assert.equal(r.structuredContent.status, "running", text(r));
+  assert.match(text(r), /running in the background as /);
+  const bg = r.structuredContent.executionId;
+  for (let i = 0; i < 100 && r.structuredContent.status === "running"; i++) {
+    await new Promise((done) => setTimeout(done, 100));
+    r = await ok(onA, "get_execution", { executionId: bg });
+  }
+  assert.equal(r.structuredContent.stdout, "bg\n", text(r));
+  check("background run_command through B runs on A");
+
   r = await ok(onB, "read_file", { sessionId: sid, path: "/workspace/dir/in.txt" });
   assert.equal(r.structuredContent.content, "from-b\n");
   assert.equal(r.structuredContent.truncated, false);

@@ -208,7 +208,7 @@ public final class SandboxTools {
      * the body of {@code POST /v1/sessions/{id}/executions}): a sync one as an NDJSON stream whose output events
      * become the same logging (and, with a progress token, progress) notifications as here, and whose result
      * becomes the same tool result; a background one answers with its running placeholder. Images the program
-     * wrote are not returned (REST has no image content). Cancelling the call terminates the execution there.
+     * wrote are not returned (REST has no image content). A call the server cancels terminates it there.
      */
     private Mono<CallToolResult> forwardedExecution(McpAsyncServerExchange exchange, CallToolRequest call,
                                                     SessionForwarder.Owner owner, boolean background, Object token) {

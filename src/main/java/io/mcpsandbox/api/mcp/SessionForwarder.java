@@ -52,8 +52,9 @@ final class SessionForwarder {
     private static final int MAX_ERROR_TEXT = 2000;
     private static final Pattern SECONDS = Pattern.compile("[0-9]{1,6}");
 
-    /** Where the call goes: the owner node, and the caller's key for it. */
-    record Owner(String sessionId, SessionService.Location where, String authorization) {
+    /** Where the call goes: the owner node, the caller's key for it, and what signs the routed header. */
+    record Owner(String sessionId, SessionService.Location where, String authorization,
+                 SessionService.Directory directory) {
     }
 
     /**
@@ -103,7 +104,8 @@ final class SessionForwarder {
             return Optional.empty();
         }
         SessionService.Location where = directory.locate(sessionId);
-        return where.remote() ? Optional.of(new Owner(sessionId, where, authorization)) : Optional.empty();
+        return where.remote() ? Optional.of(new Owner(sessionId, where, authorization, directory))
+                : Optional.empty();
     }
 
     /** How long a forwarded execution may take: nothing in a session outlives its longest lifetime. */
@@ -257,13 +259,12 @@ final class SessionForwarder {
     private HttpResponse<InputStream> send(Owner owner, String method, String target, byte[] body,
                                            String contentType, String accept, Duration deadline)
             throws IOException, InterruptedException {
-        SessionService.Directory directory = sessions.directory().orElseThrow();
         HttpRequest.Builder request;
         try {
             request = HttpRequest.newBuilder(URI.create(owner.where().url() + target)).timeout(deadline)
                     .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                             : HttpRequest.BodyPublishers.ofByteArray(body))
-                    .header(ClusterSessionSigns.ROUTED_HEADER, directory.routedHeader(method, target))
+                    .header(ClusterSessionSigns.ROUTED_HEADER, owner.directory().routedHeader(method, target))
                     .header("Authorization", owner.authorization()).header("Accept", accept);
             if (contentType != null) {
                 request.header("Content-Type", contentType);

@@ -155,7 +155,7 @@ public final class SessionTools {
         String id = string(call, "sessionId");
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
-            return forwarded(owner.get(), "DELETE", "", null, answer -> {
+            return forwarded(owner.get(), "DELETE", "", null, SessionForwarder.MAX_JSON, answer -> {
                 openedBy.remove(id);
                 return structured(forwarder.object(answer.body()), "session " + id + " is closed");
             });
@@ -192,7 +192,7 @@ public final class SessionTools {
         if (owner.isPresent()) {
             String bad2 = checked("path", path, true, false);
             return bad2 != null ? error(bad2) : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
-                    bytes, answer -> wrote(path, bytes.length));
+                    bytes, SessionForwarder.MAX_JSON, answer -> wrote(path, bytes.length));
         }
         try {
             sessions.writeFile(users.apply(exchange), id, path, new ByteArrayInputStream(bytes), bytes.length);
@@ -217,7 +217,7 @@ public final class SessionTools {
         if (owner.isPresent()) {
             String bad2 = checked("path", path, false, false);
             return bad2 != null ? error(bad2) : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
-                    null, answer -> fileRead(path, answer.body(), answer.cut()));
+                    null, (int) MAX_INLINE_BYTES, answer -> fileRead(path, answer.body(), answer.cut()));
         }
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
         try {
@@ -260,7 +260,7 @@ public final class SessionTools {
         if (owner.isPresent()) {
             String bad2 = checked("dir", listed, false, true);
             return bad2 != null ? error(bad2) : forwarded(owner.get(), "GET", FILES + "?dir="
-                    + SessionResources.encode(listed), null, answer -> {
+                    + SessionResources.encode(listed), null, SessionForwarder.MAX_JSON, answer -> {
                         JsonNode listing = forwarder.object(answer.body());
                         if (!listing.path("entries").isArray()) {
                             throw new SessionForwarder.Failed("its listing has no entries");
@@ -295,20 +295,17 @@ public final class SessionTools {
      * The call, carried to the node that holds the session ({@link SessionForwarder}): its success through
      * {@code answered}, anything else as the tool error the local call would give.
      *
-     * @param below the rest of the REST path after {@code /v1/sessions/{id}}, percent-encoded
+     * @param below   the rest of the REST path after {@code /v1/sessions/{id}}, percent-encoded
+     * @param maxBody the most of the owner's answer read (a file read: more is truncated; JSON: more is a failure)
      */
     private CallToolResult forwarded(SessionForwarder.Owner owner, String method, String below, byte[] body,
-                                     Answered answered) {
+                                     int maxBody, Answered answered) {
         String target = "/v1/sessions/" + owner.sessionId() + below;
         try {
             SessionForwarder.Answer answer = forwarder.call(owner, method, target, body,
-                    body == null ? null : "application/octet-stream", (int) MAX_INLINE_BYTES,
-                    SessionForwarder.QUICK_DEADLINE);
+                    body == null ? null : "application/octet-stream", maxBody, SessionForwarder.QUICK_DEADLINE);
             if (!answer.ok()) {
                 return error(forwarder.problem(owner, answer));
-            }
-            if (answer.cut() && !method.equals("GET")) {
-                throw new SessionForwarder.Failed("its answer is larger than " + MAX_INLINE_BYTES + " bytes");
             }
             return answered.result(answer);
         } catch (IOException e) {

@@ -223,6 +223,7 @@ public final class SandboxTools {
                 }
                 long start = System.nanoTime();
                 long[] outputBytes = {0};
+                boolean[] clientGone = {false};
                 SessionForwarder.Answer answer = forwarder.stream(owner, target + "?stream=true", body,
                         forwarder.executionDeadline(), handle, event -> {
                             String type = event.get("type").asString();
@@ -232,16 +233,24 @@ public final class SandboxTools {
                                     && event.path("data").isString() && event.path("offset").canConvertToLong()) {
                                 String text = event.get("data").asString();
                                 outputBytes[0] += text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-                                exchange.loggingNotification(McpSchema.LoggingMessageNotification.builder()
-                                        .level(McpSchema.LoggingLevel.INFO).logger(type).data(text)
-                                        .meta(Map.of("executionId", String.valueOf(executionId.get()),
-                                                "offset", event.get("offset").asLong())).build())
-                                        .block(NOTIFICATION_WAIT);
-                                if (token != null) {
-                                    long elapsedMs = (System.nanoTime() - start) / 1_000_000;
-                                    exchange.progressNotification(new ProgressNotification(token, elapsedMs / 1000.0,
-                                            null, "running for " + (elapsedMs / 100) / 10.0 + " s; "
-                                            + outputBytes[0] + " output bytes so far")).block(NOTIFICATION_WAIT);
+                                if (clientGone[0]) {
+                                    return; // as the local relay: a client that cannot take them stops them
+                                }
+                                try {
+                                    exchange.loggingNotification(McpSchema.LoggingMessageNotification.builder()
+                                            .level(McpSchema.LoggingLevel.INFO).logger(type).data(text)
+                                            .meta(Map.of("executionId", String.valueOf(executionId.get()),
+                                                    "offset", event.get("offset").asLong())).build())
+                                            .block(NOTIFICATION_WAIT);
+                                    if (token != null) {
+                                        long ms = (System.nanoTime() - start) / 1_000_000;
+                                        exchange.progressNotification(new ProgressNotification(token, ms / 1000.0,
+                                                null, "running for " + (ms / 100) / 10.0 + " s; " + outputBytes[0]
+                                                + " output bytes so far")).block(NOTIFICATION_WAIT);
+                                    }
+                                } catch (RuntimeException e) {
+                                    clientGone[0] = true;
+                                    log.debug("output of a forwarded execution not sent: {}", e.toString());
                                 }
                             }
                         });

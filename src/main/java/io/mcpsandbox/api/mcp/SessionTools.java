@@ -190,8 +190,8 @@ public final class SessionTools {
         }
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
-            String bad2 = checked("path", path, true, false);
-            return bad2 != null ? error(bad2) : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
+            String refused = checked("path", path, true, false);
+            return refused != null ? error(refused) : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
                     bytes, SessionForwarder.MAX_JSON, answer -> wrote(path, bytes.length));
         }
         try {
@@ -215,8 +215,8 @@ public final class SessionTools {
         String path = string(call, "path");
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
-            String bad2 = checked("path", path, false, false);
-            return bad2 != null ? error(bad2) : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
+            String refused = checked("path", path, false, false);
+            return refused != null ? error(refused) : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
                     null, (int) MAX_INLINE_BYTES, answer -> fileRead(path, answer.body(), answer.cut()));
         }
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
@@ -258,8 +258,8 @@ public final class SessionTools {
         String listed = dir == null ? "/workspace" : dir;
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
-            String bad2 = checked("dir", listed, false, true);
-            return bad2 != null ? error(bad2) : forwarded(owner.get(), "GET", FILES + "?dir="
+            String refused = checked("dir", listed, false, true);
+            return refused != null ? error(refused) : forwarded(owner.get(), "GET", FILES + "?dir="
                     + SessionResources.encode(listed), null, SessionForwarder.MAX_JSON, answer -> {
                         JsonNode listing = forwarder.object(answer.body());
                         if (!listing.path("entries").isArray()) {

@@ -191,7 +191,8 @@ public final class SessionTools {
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
             String refused = checked("path", path, true, false);
-            return refused != null ? error(refused) : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
+            return refused != null ? error(refused)
+                    : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
                     bytes, SessionForwarder.MAX_JSON, answer -> wrote(path, bytes.length));
         }
         try {
@@ -216,7 +217,8 @@ public final class SessionTools {
         Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
         if (owner.isPresent()) {
             String refused = checked("path", path, false, false);
-            return refused != null ? error(refused) : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
+            return refused != null ? error(refused)
+                    : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
                     null, (int) MAX_INLINE_BYTES, answer -> fileRead(path, answer.body(), answer.cut()));
         }
         ByteArrayOutputStream sink = new ByteArrayOutputStream();

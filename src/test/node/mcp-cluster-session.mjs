@@ -83,10 +83,16 @@ async function main() {
   assert.deepEqual(r.structuredContent.entries.map((e) => e.name), ["in.txt"]);
   const res = await onB.readResource({ uri: `sandbox://sessions/${sid}/files/workspace/dir/in.txt` });
   assert.equal(res.contents[0].text, "from-b\n");
+  await ok(onB, "write_file", { sessionId: sid, path: "/workspace/top.txt", content: "top" });
+  const index = JSON.parse((await onB.readResource({ uri: "sandbox://sessions" })).contents[0].text);
+  const listed = index.sessions.find((x) => x.sessionId === sid);
+  assert.ok(listed && !listed.error, JSON.stringify(index));
+  assert.deepEqual(listed.files, [{ uri: `sandbox://sessions/${sid}/files/workspace/top.txt`,
+    path: "/workspace/top.txt", size: 3 }]);
   // What was written through B is in A's sandbox.
   r = await ok(onA, "read_file", { sessionId: sid, path: "/workspace/dir/in.txt" });
   assert.equal(r.structuredContent.content, "from-b\n");
-  check("read_file, list_files and a resource read through B");
+  check("read_file, list_files, a resource read and the sessions index through B");
 
   r = await onB.callTool({ name: "read_file", arguments: { sessionId: sid, path: "/workspace/missing" } });
   assert.equal(r.isError, true);

@@ -33,6 +33,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -91,7 +92,7 @@ public final class SessionResources {
                         + "the top of /workspace (by name) and the resource URI of each.")
                 .mimeType("application/json").build();
         return List.of(new AsyncResourceSpecification(index,
-                (exchange, request) -> blocking(() -> readIndex(users.apply(exchange)))));
+                (exchange, request) -> blocking(() -> readIndex(exchange))));
     }
 
     /** The resource URI of {@code path} (absolute, in the sandbox) in session {@code sessionId}. */
@@ -192,13 +193,16 @@ public final class SessionResources {
         return new ReadResourceResult(List.of(contents));
     }
 
-    private ReadResourceResult readIndex(String user) {
+    private ReadResourceResult readIndex(McpAsyncServerExchange exchange) {
+        String user = users.apply(exchange);
         List<Map<String, Object>> out = new ArrayList<>();
         for (SessionRecord session : sessions.list(user)) {
             Map<String, Object> one = new LinkedHashMap<>();
             one.put("sessionId", session.sessionId());
             try {
-                DirectoryListing listing = sessions.listFiles(user, session.sessionId(), SandboxSpec.WORKSPACE);
+                Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, session.sessionId());
+                DirectoryListing listing = owner.isPresent() ? forwardedListing(owner.get())
+                        : sessions.listFiles(user, session.sessionId(), SandboxSpec.WORKSPACE);
                 List<FileEntry> regular = listing.entries().stream()
                         .filter(e -> e.kind() == FileEntry.Kind.FILE && e.exactName())
                         .sorted(Comparator.comparing(FileEntry::name)).toList();
@@ -220,6 +224,47 @@ public final class SessionResources {
         }
         String text = json.writeValueAsString(Map.of("sessions", out));
         return new ReadResourceResult(List.of(new McpSchema.TextResourceContents(INDEX, "application/json", text)));
+    }
+
+    /**
+     * /workspace of a session another cluster node holds, from that node's REST listing: each entry checked as the
+     * agent's are (a name of 1 to 255 bytes, no '/' or NUL, not '.' or '..'), a name with U+FFFD taken as one that
+     * does not name its file (the REST view has no exactName).
+     */
+    private DirectoryListing forwardedListing(SessionForwarder.Owner owner) throws IOException {
+        SessionForwarder.Answer answer;
+        try {
+            answer = forwarder.call(owner, "GET", "/v1/sessions/" + owner.sessionId() + "/files?dir="
+                    + encode(SandboxSpec.WORKSPACE), null, null, SessionForwarder.MAX_JSON,
+                    SessionForwarder.QUICK_DEADLINE);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        if (!answer.ok()) {
+            throw new IOException(forwarder.problem(owner, answer));
+        }
+        JsonNode listing = forwarder.object(answer.body());
+        if (!listing.path("entries").isArray()) {
+            throw new SessionForwarder.Failed("its listing has no entries");
+        }
+        List<FileEntry> entries = new ArrayList<>();
+        for (JsonNode e : listing.get("entries")) {
+            String name = e.path("name").isString() ? e.get("name").asString() : "";
+            int bytes = name.getBytes(StandardCharsets.UTF_8).length;
+            if (bytes < 1 || bytes > 255 || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0 || name.equals(".")
+                    || name.equals("..") || !e.path("size").canConvertToLong()) {
+                throw new SessionForwarder.Failed("its listing has an entry that is not well formed");
+            }
+            FileEntry.Kind kind = switch (e.path("type").asString("")) {
+                case "file" -> FileEntry.Kind.FILE;
+                case "dir" -> FileEntry.Kind.DIRECTORY;
+                case "link" -> FileEntry.Kind.LINK;
+                default -> FileEntry.Kind.OTHER;
+            };
+            entries.add(new FileEntry(name, name.indexOf('\uFFFD') < 0, kind, e.get("size").asLong(), 0));
+        }
+        return new DirectoryListing(entries, listing.path("truncated").asBoolean(false));
     }
 
     /** RFC 3986: unreserved characters and "/" stay, every other byte of the UTF-8 form is %XX. */

@@ -69,8 +69,11 @@ public final class HttpApiServer implements AutoCloseable {
                 .httpHeaderValidator(originValidator)
                 .maxRequestSize((int) config.maxRequestBytes())
                 .keepAliveInterval(Duration.ofSeconds(30))
+                // The caller's key goes with its calls: a tool call for a session another cluster node holds is
+                // forwarded there with it (api.mcp.SessionForwarder); the AuthFilter has checked it already.
                 .contextExtractor(request -> McpTransportContext.create(
-                        Map.of(AuthFilter.USER, request.getAttribute(AuthFilter.USER))))
+                        Map.of(AuthFilter.USER, request.getAttribute(AuthFilter.USER),
+                                "Authorization", request.getHeader("Authorization"))))
                 .build();
         McpAsyncServer mcp = mcpFactory.create(api, transport);
 

@@ -15,7 +15,9 @@ public final class HttpMcpServer {
     public static McpAsyncServer create(SandboxApi api, McpStreamableServerTransportProvider transport) {
         java.util.function.Function<io.modelcontextprotocol.server.McpAsyncServerExchange, String> users =
                 exchange -> (String) exchange.transportContext().get(SandboxApi.USER);
-        return McpServers.streamable(transport, new SandboxTools(api, users), new SessionTools(api, users),
-                new SessionResources(api, users));
+        // One forwarder for all: a call for a session another cluster node holds goes there, with the caller's key.
+        SessionForwarder forwarder = new SessionForwarder(api.sessions(), api.json());
+        return McpServers.streamable(transport, new SandboxTools(api, users, forwarder),
+                new SessionTools(api, users, forwarder), new SessionResources(api, users, forwarder));
     }
 }

@@ -55,17 +55,27 @@ public final class SandboxTools {
     private static final java.time.Duration STDIN_WAIT = ActiveExecution.STDIN_WAIT;
     /** How long one output notification may take to send before the relay gives up on the client. */
     private static final java.time.Duration NOTIFICATION_WAIT = java.time.Duration.ofSeconds(30);
+    /** Forwarded executions wait on the network only: a virtual thread each (none is held by a sandbox read). */
+    private static final Scheduler FORWARDS = Schedulers.fromExecutorService(
+            java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor(), "mcp-session-forward");
 
     private final ExecutionGateway gateway;
     private final RequestParser parser;
     private final RequestSchemas schemas;
     private final JsonMapper json;
     private final Function<McpAsyncServerExchange, String> users;
+    private final SessionForwarder forwarder;
     /** Platform threads: virtual-thread carriers can be pinned by the core's blocking output reads. */
     private final Scheduler blocking = Schedulers.boundedElastic();
 
     /** @param users who is calling, from the exchange (the API key's user over HTTP, the local user on stdio) */
     public SandboxTools(SandboxApi api, Function<McpAsyncServerExchange, String> users) {
+        this(api, users, new SessionForwarder(api.sessions(), api.json()));
+    }
+
+    /** @param forwarder carries an execution in a session another cluster node holds to that node */
+    SandboxTools(SandboxApi api, Function<McpAsyncServerExchange, String> users, SessionForwarder forwarder) {
+        this.forwarder = forwarder;
         this.gateway = api.gateway();
         this.parser = api.parser();
         this.schemas = api.schemas();
@@ -140,6 +150,11 @@ public final class SandboxTools {
                         + " output bytes so far"))
                         .subscribe(v -> { }, e -> log.debug("progress not sent: {}", e.toString()));
         String user = request.userId();
+        Optional<SessionForwarder.Owner> owner = request.sessionId() == null ? Optional.empty()
+                : forwarder.owner(exchange, request.sessionId());
+        if (owner.isPresent()) {
+            return forwardedExecution(exchange, call, owner.get(), request.background(), token);
+        }
         if (request.background() && gateway.queues(request)) {
             ExecutionRequest queued = request;
             return Mono.fromCallable(() -> queue(queued)).subscribeOn(blocking)
@@ -186,6 +201,109 @@ public final class SandboxTools {
                                 .level(McpSchema.LoggingLevel.INFO).logger(stream.wireName()).data(text)
                                 .meta(Map.of("executionId", execution.executionId(), "offset", offset)).build())
                 .block(NOTIFICATION_WAIT));
+    }
+
+    /**
+     * An execution in a session another cluster node holds, run there through its REST API (the same arguments as
+     * the body of {@code POST /v1/sessions/{id}/executions}): a sync one as an NDJSON stream whose output events
+     * become the same logging (and, with a progress token, progress) notifications as here, and whose result
+     * becomes the same tool result; a background one answers with its running placeholder. Images the program
+     * wrote are not returned (REST has no image content). A call the server cancels terminates it there.
+     */
+    private Mono<CallToolResult> forwardedExecution(McpAsyncServerExchange exchange, CallToolRequest call,
+                                                    SessionForwarder.Owner owner, boolean background, Object token) {
+        byte[] body = json.writeValueAsBytes(arguments(call));
+        String target = "/v1/sessions/" + owner.sessionId() + "/executions";
+        SessionForwarder.Stream handle = new SessionForwarder.Stream();
+        AtomicReference<String> executionId = new AtomicReference<>();
+        return Mono.fromCallable(() -> {
+            try {
+                if (background) {
+                    return forwardedBackground(owner, target, body);
+                }
+                long start = System.nanoTime();
+                long[] outputBytes = {0};
+                boolean[] clientGone = {false};
+                SessionForwarder.Answer answer = forwarder.stream(owner, target + "?stream=true", body,
+                        forwarder.executionDeadline(), handle, event -> {
+                            String type = event.get("type").asString();
+                            if (type.equals("started") && event.path("executionId").isString()) {
+                                executionId.set(event.get("executionId").asString());
+                            } else if ((type.equals("stdout") || type.equals("stderr"))
+                                    && event.path("data").isString() && event.path("offset").canConvertToLong()) {
+                                String text = event.get("data").asString();
+                                outputBytes[0] += text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                                if (clientGone[0]) {
+                                    return; // as the local relay: a client that cannot take them stops them
+                                }
+                                try {
+                                    exchange.loggingNotification(McpSchema.LoggingMessageNotification.builder()
+                                            .level(McpSchema.LoggingLevel.INFO).logger(type).data(text)
+                                            .meta(Map.of("executionId", String.valueOf(executionId.get()),
+                                                    "offset", event.get("offset").asLong())).build())
+                                            .block(NOTIFICATION_WAIT);
+                                    if (token != null) {
+                                        long ms = (System.nanoTime() - start) / 1_000_000;
+                                        exchange.progressNotification(new ProgressNotification(token, ms / 1000.0,
+                                                null, "running for " + (ms / 100) / 10.0 + " s; " + outputBytes[0]
+                                                + " output bytes so far")).block(NOTIFICATION_WAIT);
+                                    }
+                                } catch (RuntimeException e) {
+                                    clientGone[0] = true;
+                                    log.debug("output of a forwarded execution not sent: {}", e.toString());
+                                }
+                            }
+                        });
+                if (!answer.ok()) {
+                    return forwardedRefusal(owner, answer);
+                }
+                return resultOf(executionResult(forwarder.object(answer.body()).get("result")));
+            } catch (java.io.IOException e) {
+                return error(SessionForwarder.unanswered(owner, e));
+            }
+        }).subscribeOn(FORWARDS).onErrorResume(e -> Mono.just(failure(e))).doOnCancel(() -> {
+            handle.stop();
+            forwarder.terminate(owner, executionId.get());
+        });
+    }
+
+    /** A background execution started on the owner: its running placeholder, as the owner shows it. */
+    private CallToolResult forwardedBackground(SessionForwarder.Owner owner, String target, byte[] body)
+            throws java.io.IOException, InterruptedException {
+        SessionForwarder.Answer started = forwarder.call(owner, "POST", target + "?async=true", body,
+                "application/json", SessionForwarder.MAX_JSON, SessionForwarder.QUICK_DEADLINE);
+        if (!started.ok()) {
+            return forwardedRefusal(owner, started);
+        }
+        JsonNode id = forwarder.object(started.body()).path("executionId");
+        if (!id.isString() || !id.asString().matches("[A-Za-z0-9_-]{1,128}")) {
+            throw new SessionForwarder.Failed("its answer has no execution id");
+        }
+        SessionForwarder.Answer shown = forwarder.call(owner, "GET", "/v1/executions/" + id.asString(), null, null,
+                SessionForwarder.MAX_JSON, SessionForwarder.QUICK_DEADLINE);
+        if (!shown.ok()) {
+            return forwardedRefusal(owner, shown);
+        }
+        return backgroundResult(executionResult(forwarder.object(shown.body())));
+    }
+
+    /** The owner's refusal as the local one is worded (busy: "not started: ..."). */
+    private CallToolResult forwardedRefusal(SessionForwarder.Owner owner, SessionForwarder.Answer answer) {
+        String problem = forwarder.problem(owner, answer);
+        return error(answer.status() == 429 || answer.status() == 503 ? "not started: " + problem : problem);
+    }
+
+    /** A result object from the owner, strictly: anything but one is a failure. */
+    private ExecutionResult executionResult(JsonNode node) throws SessionForwarder.Failed {
+        try {
+            ExecutionResult r = node == null || !node.isObject() ? null : json.treeToValue(node, ExecutionResult.class);
+            if (r == null || r.executionId() == null || r.status() == null) {
+                throw new SessionForwarder.Failed("its answer holds no result");
+            }
+            return r;
+        } catch (tools.jackson.core.JacksonException e) {
+            throw new SessionForwarder.Failed("its result is not well formed (" + e.getOriginalMessage() + ")");
+        }
     }
 
     /** A background request into the durable queue: its place at once; it starts when its turn comes. */

@@ -7,6 +7,7 @@ import io.mcpsandbox.runtime.SandboxSpec;
 import io.mcpsandbox.runtime.agent.DirectoryListing;
 import io.mcpsandbox.runtime.agent.FileEntry;
 import io.mcpsandbox.session.SessionFileException;
+import io.mcpsandbox.session.SessionFiles;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
 import io.modelcontextprotocol.server.McpAsyncServerExchange;
@@ -32,6 +33,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -55,9 +57,16 @@ public final class SessionResources {
     private final SessionService sessions;
     private final JsonMapper json;
     private final Function<McpAsyncServerExchange, String> users;
+    private final SessionForwarder forwarder;
     private final Scheduler blocking = Schedulers.boundedElastic();
 
     public SessionResources(SandboxApi api, Function<McpAsyncServerExchange, String> users) {
+        this(api, users, new SessionForwarder(api.sessions(), api.json()));
+    }
+
+    /** @param forwarder carries a read of a file in a session another cluster node holds to that node */
+    SessionResources(SandboxApi api, Function<McpAsyncServerExchange, String> users, SessionForwarder forwarder) {
+        this.forwarder = forwarder;
         this.sessions = api.sessions();
         this.json = api.json();
         this.users = users;
@@ -72,7 +81,7 @@ public final class SessionResources {
                         + "else as base64 with its MIME type; at most " + MAX_READ_BYTES + " bytes.")
                 .build();
         return List.of(new AsyncResourceTemplateSpecification(template,
-                (exchange, request) -> blocking(() -> readFile(users.apply(exchange), request.uri()))));
+                (exchange, request) -> blocking(() -> readFile(exchange, request.uri()))));
     }
 
     /** The fixed resources (resources/list): the index of the caller's session files. */
@@ -83,7 +92,7 @@ public final class SessionResources {
                         + "the top of /workspace (by name) and the resource URI of each.")
                 .mimeType("application/json").build();
         return List.of(new AsyncResourceSpecification(index,
-                (exchange, request) -> blocking(() -> readIndex(users.apply(exchange)))));
+                (exchange, request) -> blocking(() -> readIndex(exchange))));
     }
 
     /** The resource URI of {@code path} (absolute, in the sandbox) in session {@code sessionId}. */
@@ -108,14 +117,17 @@ public final class SessionResources {
         return decode(rest.substring(files + FILES.length())).map(path -> Map.entry(id, "/" + path));
     }
 
-    private ReadResourceResult readFile(String user, String uri) {
+    private ReadResourceResult readFile(McpAsyncServerExchange exchange, String uri) {
         Map.Entry<String, String> target = parse(uri).orElseThrow(() -> error(McpSchema.ErrorCodes.INVALID_PARAMS,
                 "not a session file URI (" + TEMPLATE + ", the path percent-encoded as UTF-8)"));
+        Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, target.getKey());
+        if (owner.isPresent()) {
+            return contents(uri, target.getValue(), forwardedRead(owner.get(), target.getValue()));
+        }
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
         try {
-            if (sessions.readFile(user, target.getKey(), target.getValue(), MAX_READ_BYTES, sink)) {
-                throw error(McpSchema.ErrorCodes.INVALID_PARAMS, target.getValue() + " is larger than "
-                        + sink.size() + " bytes, the most a resource read returns: read it through REST or the CLI");
+            if (sessions.readFile(users.apply(exchange), target.getKey(), target.getValue(), MAX_READ_BYTES, sink)) {
+                throw tooLarge(target.getValue(), sink.size());
             }
         } catch (SessionUnavailableException e) {
             throw error(McpSchema.ErrorCodes.RESOURCE_NOT_FOUND, e.getMessage());
@@ -127,23 +139,70 @@ public final class SessionResources {
             log.warn("resource {} not read: {}", target.getValue(), e.getMessage());
             throw error(McpSchema.ErrorCodes.INTERNAL_ERROR, "the file could not be read: " + e.getMessage());
         }
-        byte[] bytes = sink.toByteArray();
+        return contents(uri, target.getValue(), sink.toByteArray());
+    }
+
+    private static McpError tooLarge(String path, int read) {
+        return error(McpSchema.ErrorCodes.INVALID_PARAMS, path + " is larger than " + read + " bytes, the most a "
+                + "resource read returns: read it through REST or the CLI");
+    }
+
+    /**
+     * The file's bytes from the node that holds the session ({@link SessionForwarder}); its refusals as the local
+     * read's (an unknown or closed session, a missing file: not found; a bad path: invalid).
+     */
+    private byte[] forwardedRead(SessionForwarder.Owner owner, String path) {
+        try {
+            SessionFiles.check("path", path, false, false); // before the path goes into a URL
+        } catch (SessionFileException e) {
+            throw error(McpSchema.ErrorCodes.INVALID_PARAMS, e.getMessage());
+        }
+        SessionForwarder.Answer answer;
+        try {
+            answer = forwarder.call(owner, "GET", "/v1/sessions/" + owner.sessionId() + "/files" + encode(path),
+                    null, null, (int) MAX_READ_BYTES, SessionForwarder.QUICK_DEADLINE);
+        } catch (IOException e) {
+            throw error(McpSchema.ErrorCodes.INTERNAL_ERROR, SessionForwarder.unanswered(owner, e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw error(McpSchema.ErrorCodes.INTERNAL_ERROR, "interrupted");
+        }
+        if (answer.ok()) {
+            if (answer.cut()) {
+                throw tooLarge(path, answer.body().length);
+            }
+            return answer.body();
+        }
+        String problem = forwarder.problem(owner, answer);
+        throw switch (answer.status()) {
+            case 404, 410 -> error(McpSchema.ErrorCodes.RESOURCE_NOT_FOUND, problem.startsWith("sessionId: ")
+                    ? problem.substring("sessionId: ".length()) : problem);
+            case 400, 413, 422 -> error(McpSchema.ErrorCodes.INVALID_PARAMS, problem);
+            default -> error(McpSchema.ErrorCodes.INTERNAL_ERROR, problem);
+        };
+    }
+
+    /** The bytes as the resource's contents: UTF-8 text as text, anything else as base64, with a MIME type. */
+    private static ReadResourceResult contents(String uri, String path, byte[] bytes) {
         Optional<String> image = ImageSniffer.mimeType(bytes);
         String text = SessionTools.utf8(bytes);
         McpSchema.ResourceContents contents = text != null
-                ? new McpSchema.TextResourceContents(uri, image.orElse(textType(target.getValue())), text)
+                ? new McpSchema.TextResourceContents(uri, image.orElse(textType(path)), text)
                 : new McpSchema.BlobResourceContents(uri, image.orElse("application/octet-stream"),
                         Base64.getEncoder().encodeToString(bytes));
         return new ReadResourceResult(List.of(contents));
     }
 
-    private ReadResourceResult readIndex(String user) {
+    private ReadResourceResult readIndex(McpAsyncServerExchange exchange) {
+        String user = users.apply(exchange);
         List<Map<String, Object>> out = new ArrayList<>();
         for (SessionRecord session : sessions.list(user)) {
             Map<String, Object> one = new LinkedHashMap<>();
             one.put("sessionId", session.sessionId());
             try {
-                DirectoryListing listing = sessions.listFiles(user, session.sessionId(), SandboxSpec.WORKSPACE);
+                Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, session.sessionId());
+                DirectoryListing listing = owner.isPresent() ? forwardedListing(owner.get())
+                        : sessions.listFiles(user, session.sessionId(), SandboxSpec.WORKSPACE);
                 List<FileEntry> regular = listing.entries().stream()
                         .filter(e -> e.kind() == FileEntry.Kind.FILE && e.exactName())
                         .sorted(Comparator.comparing(FileEntry::name)).toList();
@@ -165,6 +224,47 @@ public final class SessionResources {
         }
         String text = json.writeValueAsString(Map.of("sessions", out));
         return new ReadResourceResult(List.of(new McpSchema.TextResourceContents(INDEX, "application/json", text)));
+    }
+
+    /**
+     * /workspace of a session another cluster node holds, from that node's REST listing: each entry checked as the
+     * agent's are (a name of 1 to 255 bytes, no '/' or NUL, not '.' or '..'), a name with U+FFFD taken as one that
+     * does not name its file (the REST view has no exactName).
+     */
+    private DirectoryListing forwardedListing(SessionForwarder.Owner owner) throws IOException {
+        SessionForwarder.Answer answer;
+        try {
+            answer = forwarder.call(owner, "GET", "/v1/sessions/" + owner.sessionId() + "/files?dir="
+                    + encode(SandboxSpec.WORKSPACE), null, null, SessionForwarder.MAX_JSON,
+                    SessionForwarder.QUICK_DEADLINE);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        if (!answer.ok()) {
+            throw new IOException(forwarder.problem(owner, answer));
+        }
+        JsonNode listing = forwarder.object(answer.body());
+        if (!listing.path("entries").isArray()) {
+            throw new SessionForwarder.Failed("its listing has no entries");
+        }
+        List<FileEntry> entries = new ArrayList<>();
+        for (JsonNode e : listing.get("entries")) {
+            String name = e.path("name").isString() ? e.get("name").asString() : "";
+            int bytes = name.getBytes(StandardCharsets.UTF_8).length;
+            if (bytes < 1 || bytes > 255 || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0 || name.equals(".")
+                    || name.equals("..") || !e.path("size").canConvertToLong()) {
+                throw new SessionForwarder.Failed("its listing has an entry that is not well formed");
+            }
+            FileEntry.Kind kind = switch (e.path("type").asString("")) {
+                case "file" -> FileEntry.Kind.FILE;
+                case "dir" -> FileEntry.Kind.DIRECTORY;
+                case "link" -> FileEntry.Kind.LINK;
+                default -> FileEntry.Kind.OTHER;
+            };
+            entries.add(new FileEntry(name, name.indexOf('\uFFFD') < 0, kind, e.get("size").asLong(), 0));
+        }
+        return new DirectoryListing(entries, listing.path("truncated").asBoolean(false));
     }
 
     /** RFC 3986: unreserved characters and "/" stay, every other byte of the UTF-8 form is %XX. */

@@ -12,6 +12,7 @@ import io.mcpsandbox.policy.PolicyViolation;
 import io.mcpsandbox.runtime.SandboxException;
 import io.mcpsandbox.runtime.agent.DirectoryListing;
 import io.mcpsandbox.session.SessionFileException;
+import io.mcpsandbox.session.SessionFiles;
 import io.mcpsandbox.session.SessionLimitException;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
@@ -33,6 +34,7 @@ import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BiFunction;
 import java.util.function.Function;
@@ -54,6 +56,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 public final class SessionTools {
     private static final Logger log = LoggerFactory.getLogger(SessionTools.class);
+    private static final String FILES = "/files";
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() {
     };
     /** The most a read_file returns inline (MCP messages are JSON; bigger files go through REST or the CLI). */
@@ -64,11 +67,18 @@ public final class SessionTools {
     private final RequestSchemas schemas;
     private final JsonMapper json;
     private final Function<McpAsyncServerExchange, String> users;
+    private final SessionForwarder forwarder;
     private final Scheduler blocking = Schedulers.boundedElastic();
     /** The exchange that opened each session, for its expiry warnings (dropped when the session is gone). */
     private final Map<String, McpAsyncServerExchange> openedBy = new ConcurrentHashMap<>();
 
     public SessionTools(SandboxApi api, Function<McpAsyncServerExchange, String> users) {
+        this(api, users, new SessionForwarder(api.sessions(), api.json()));
+    }
+
+    /** @param forwarder carries a call for a session another cluster node holds to that node */
+    SessionTools(SandboxApi api, Function<McpAsyncServerExchange, String> users, SessionForwarder forwarder) {
+        this.forwarder = forwarder;
         this.sessions = api.sessions();
         this.parser = api.parser();
         this.schemas = api.schemas();
@@ -92,23 +102,23 @@ public final class SessionTools {
                 spec(tool("close_session", "Close one of your sessions",
                         "Closes the session and removes its sandbox with everything in it.",
                         schemas.sessionIdOnly(), schemas.session(), false),
-                        (ex, req) -> quick(() -> close(users.apply(ex), req))),
+                        (ex, req) -> quick(() -> close(ex, req))),
                 spec(tool("write_file", "Write a file into a session",
                         "Writes content (text, or base64 in contentBase64 for bytes) to an absolute path below "
                                 + "/workspace in the session, making missing directories and replacing a file "
                                 + "there. Links are never followed.",
                         schemas.writeFile(), schemas.fileResult(), false),
-                        (ex, req) -> quick(() -> write(users.apply(ex), req))),
+                        (ex, req) -> quick(() -> write(ex, req))),
                 spec(tool("read_file", "Read a file from a session",
                         "Reads a regular file below /workspace or /tmp in the session: as text when it is UTF-8, "
                                 + "else as base64 (contentBase64); at most " + MAX_INLINE_BYTES + " bytes.",
                         schemas.readFile(), schemas.fileResult(), true),
-                        (ex, req) -> quick(() -> read(users.apply(ex), req))),
+                        (ex, req) -> quick(() -> read(ex, req))),
                 spec(tool("list_files", "List a directory in a session",
                         "The entries of a directory below /workspace or /tmp (default /workspace): name, type, "
                                 + "size, modification time.",
                         schemas.listFiles(), schemas.fileListing(), true),
-                        (ex, req) -> quick(() -> listFiles(users.apply(ex), req))));
+                        (ex, req) -> quick(() -> listFiles(ex, req))));
     }
 
     private CallToolResult create(McpAsyncServerExchange exchange, CallToolRequest call) {
@@ -137,14 +147,21 @@ public final class SessionTools {
                 + " open: " + String.join(", ", open.stream().map(SessionRecord::sessionId).toList()));
     }
 
-    private CallToolResult close(String user, CallToolRequest call) {
+    private CallToolResult close(McpAsyncServerExchange exchange, CallToolRequest call) {
         String bad = unknownOrMissing(call, List.of("sessionId"), List.of("sessionId"));
         if (bad != null) {
             return error(bad);
         }
         String id = string(call, "sessionId");
+        Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
+        if (owner.isPresent()) {
+            return forwarded(owner.get(), "DELETE", "", null, SessionForwarder.MAX_JSON, answer -> {
+                openedBy.remove(id);
+                return structured(forwarder.object(answer.body()), "session " + id + " is closed");
+            });
+        }
         try {
-            SessionRecord r = sessions.close(user, id);
+            SessionRecord r = sessions.close(users.apply(exchange), id);
             openedBy.remove(id);
             return structured(SessionViews.session(r), "session " + id + " is closed");
         } catch (SessionUnavailableException e) {
@@ -152,7 +169,7 @@ public final class SessionTools {
         }
     }
 
-    private CallToolResult write(String user, CallToolRequest call) {
+    private CallToolResult write(McpAsyncServerExchange exchange, CallToolRequest call) {
         String bad = unknownOrMissing(call, List.of("sessionId", "path", "content", "contentBase64"),
                 List.of("sessionId", "path"));
         if (bad != null) {
@@ -171,10 +188,16 @@ public final class SessionTools {
         } catch (IllegalArgumentException e) {
             return error("invalid arguments: contentBase64: is not base64 (" + e.getMessage() + ")");
         }
+        Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
+        if (owner.isPresent()) {
+            String refused = checked("path", path, true, false);
+            return refused != null ? error(refused)
+                    : forwarded(owner.get(), "PUT", FILES + SessionResources.encode(path),
+                    bytes, SessionForwarder.MAX_JSON, answer -> wrote(path, bytes.length));
+        }
         try {
-            sessions.writeFile(user, id, path, new ByteArrayInputStream(bytes), bytes.length);
-            return structured(Map.of("path", path, "size", bytes.length), "wrote " + bytes.length + " bytes to "
-                    + path);
+            sessions.writeFile(users.apply(exchange), id, path, new ByteArrayInputStream(bytes), bytes.length);
+            return wrote(path, bytes.length);
         } catch (SessionUnavailableException e) {
             return unavailable(e);
         } catch (SessionFileException e) {
@@ -184,29 +207,24 @@ public final class SessionTools {
         }
     }
 
-    private CallToolResult read(String user, CallToolRequest call) {
+    private CallToolResult read(McpAsyncServerExchange exchange, CallToolRequest call) {
         String bad = unknownOrMissing(call, List.of("sessionId", "path"), List.of("sessionId", "path"));
         if (bad != null) {
             return error(bad);
         }
         String id = string(call, "sessionId");
         String path = string(call, "path");
+        Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
+        if (owner.isPresent()) {
+            String refused = checked("path", path, false, false);
+            return refused != null ? error(refused)
+                    : forwarded(owner.get(), "GET", FILES + SessionResources.encode(path),
+                    null, (int) MAX_INLINE_BYTES, answer -> fileRead(path, answer.body(), answer.cut()));
+        }
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
         try {
-            boolean truncated = sessions.readFile(user, id, path, MAX_INLINE_BYTES, sink);
-            byte[] bytes = sink.toByteArray();
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("path", path);
-            out.put("size", bytes.length);
-            out.put("truncated", truncated);
-            String text = utf8(bytes);
-            if (text != null) {
-                out.put("content", text);
-                return structured(out, text + (truncated ? "\n[truncated at " + bytes.length + " bytes]" : ""));
-            }
-            out.put("contentBase64", Base64.getEncoder().encodeToString(bytes));
-            return structured(out, path + ": " + bytes.length + " bytes of binary content (see contentBase64)"
-                    + (truncated ? ", truncated" : ""));
+            boolean truncated = sessions.readFile(users.apply(exchange), id, path, MAX_INLINE_BYTES, sink);
+            return fileRead(path, sink.toByteArray(), truncated);
         } catch (SessionUnavailableException e) {
             return unavailable(e);
         } catch (SessionFileException e) {
@@ -216,7 +234,23 @@ public final class SessionTools {
         }
     }
 
-    private CallToolResult listFiles(String user, CallToolRequest call) {
+    /** A file's bytes as read_file answers them: text when UTF-8, else base64. */
+    private CallToolResult fileRead(String path, byte[] bytes, boolean truncated) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("path", path);
+        out.put("size", bytes.length);
+        out.put("truncated", truncated);
+        String text = utf8(bytes);
+        if (text != null) {
+            out.put("content", text);
+            return structured(out, text + (truncated ? "\n[truncated at " + bytes.length + " bytes]" : ""));
+        }
+        out.put("contentBase64", Base64.getEncoder().encodeToString(bytes));
+        return structured(out, path + ": " + bytes.length + " bytes of binary content (see contentBase64)"
+                + (truncated ? ", truncated" : ""));
+    }
+
+    private CallToolResult listFiles(McpAsyncServerExchange exchange, CallToolRequest call) {
         String bad = unknownOrMissing(call, List.of("sessionId", "dir"), List.of("sessionId"));
         if (bad != null) {
             return error(bad);
@@ -224,8 +258,21 @@ public final class SessionTools {
         String id = string(call, "sessionId");
         String dir = string(call, "dir");
         String listed = dir == null ? "/workspace" : dir;
+        Optional<SessionForwarder.Owner> owner = forwarder.owner(exchange, id);
+        if (owner.isPresent()) {
+            String refused = checked("dir", listed, false, true);
+            return refused != null ? error(refused) : forwarded(owner.get(), "GET", FILES + "?dir="
+                    + SessionResources.encode(listed), null, SessionForwarder.MAX_JSON, answer -> {
+                        JsonNode listing = forwarder.object(answer.body());
+                        if (!listing.path("entries").isArray()) {
+                            throw new SessionForwarder.Failed("its listing has no entries");
+                        }
+                        return structured(listing, listing.get("entries").size() + " entries in " + listed
+                                + (listing.path("truncated").asBoolean(false) ? " (truncated)" : ""));
+                    });
+        }
         try {
-            DirectoryListing listing = sessions.listFiles(user, id, listed);
+            DirectoryListing listing = sessions.listFiles(users.apply(exchange), id, listed);
             return structured(SessionViews.listing(listed, listing), listing.entries().size() + " entries in "
                     + listed + (listing.truncated() ? " (truncated)" : ""));
         } catch (SessionUnavailableException e) {
@@ -234,6 +281,50 @@ public final class SessionTools {
             return error(e.getMessage());
         } catch (IOException e) {
             return error("the directory could not be listed: " + e.getMessage());
+        }
+    }
+
+    private CallToolResult wrote(String path, int size) {
+        return structured(Map.of("path", path, "size", size), "wrote " + size + " bytes to " + path);
+    }
+
+    /** What a forwarded answer becomes (it may find the owner's answer malformed). */
+    private interface Answered {
+        CallToolResult result(SessionForwarder.Answer answer) throws SessionForwarder.Failed;
+    }
+
+    /**
+     * The call, carried to the node that holds the session ({@link SessionForwarder}): its success through
+     * {@code answered}, anything else as the tool error the local call would give.
+     *
+     * @param below   the rest of the REST path after {@code /v1/sessions/{id}}, percent-encoded
+     * @param maxBody the most of the owner's answer read (a file read: more is truncated; JSON: more is a failure)
+     */
+    private CallToolResult forwarded(SessionForwarder.Owner owner, String method, String below, byte[] body,
+                                     int maxBody, Answered answered) {
+        String target = "/v1/sessions/" + owner.sessionId() + below;
+        try {
+            SessionForwarder.Answer answer = forwarder.call(owner, method, target, body,
+                    body == null ? null : "application/octet-stream", maxBody, SessionForwarder.QUICK_DEADLINE);
+            if (!answer.ok()) {
+                return error(forwarder.problem(owner, answer));
+            }
+            return answered.result(answer);
+        } catch (IOException e) {
+            return error(SessionForwarder.unanswered(owner, e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return error("interrupted");
+        }
+    }
+
+    /** A path's problem as the local call states it (checked before it goes into a URL), or null. */
+    private static String checked(String field, String path, boolean writable, boolean allowRoot) {
+        try {
+            SessionFiles.check(field, path, writable, allowRoot);
+            return null;
+        } catch (SessionFileException e) {
+            return e.getMessage();
         }
     }
 

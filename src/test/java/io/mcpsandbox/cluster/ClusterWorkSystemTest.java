@@ -161,6 +161,20 @@ class ClusterWorkSystemTest {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(ClusterServe.JSON.readTree(r.body()).get("stdout").asString()).isEqualTo(e.getValue());
         }
+        // Each record names the node that ran it: a spilled one the node that took it (its claim), not A.
+        int elsewhere = 0;
+        for (String id : RAN.keySet()) {
+            String claim = jedis.get(ClusterWork.claimKey(id));
+            String ranOn = claim != null && !claim.startsWith(ClusterWork.WITHDRAWN) ? claim : a.nodeId();
+            HttpResponse<String> record = NODES.get(1).send(ClusterServe.USER, "GET", "/v1/executions/" + id
+                    + "/record", null);
+            assertThat(ClusterServe.JSON.readTree(record.body()).get("node").asString()).as(record.body())
+                    .isEqualTo(ranOn);
+            HttpResponse<String> result = a.send(ClusterServe.USER, "GET", "/v1/executions/" + id, null);
+            assertThat(ClusterServe.JSON.readTree(result.body()).get("node").asString()).isEqualTo(ranOn);
+            elsewhere += ranOn.equals(a.nodeId()) ? 0 : 1;
+        }
+        assertThat(elsewhere).isPositive();
         // Nothing left undelivered or unacknowledged, and the gauges say so.
         assertThat(jedis.xpending(ClusterWork.streamKey("runc"), ClusterWork.GROUP).getTotal()).isZero();
         assertThat(counter(a, "mcp_sandbox_cluster_spilled_total")).isPositive();

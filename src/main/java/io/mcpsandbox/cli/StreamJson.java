@@ -8,7 +8,9 @@ import java.util.Map;
 /**
  * A small strict JSON reader and string writer for {@code exec}'s hand-off ({@link LocalHandOff}): the events of
  * an NDJSON execution stream and the request body. Jackson's object mapper is some 600 classes to load and set up,
- * most of a hand-off's start, for a few flat objects. Objects become {@link LinkedHashMap}s (a repeated name is
+ * most of a hand-off's start, for a few flat objects; its streaming core alone, tried in this class's place
+ * (2026-12-03), still cost a hand-off ~100 ms more CPU (its tables' set-up, and classes outside the start archive
+ * that make the JVM open the 50 MB jar), against a 100 ms target for the whole call. Objects become {@link LinkedHashMap}s (a repeated name is
  * refused), arrays {@link ArrayList}s, numbers {@link Integer}, {@link Long} or {@link Double}, and {@code null}
  * {@link #NULL}; nesting is bounded. {@link #parseEvent} also keeps the exact text of each top-level value (the
  * result object is printed as the server wrote it).

@@ -5,6 +5,9 @@ import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.record.RedisServerProcess;
 import io.mcpsandbox.testing.SystemTest;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -76,6 +79,40 @@ class ClusterNodeIdSystemTest {
         return result;
     }
 
+    /** MCP {@code get_execution} over Streamable HTTP there: the tool result's structured content. */
+    private static JsonNode mcpGetExecution(ClusterServe node, String executionId) throws Exception {
+        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpResponse<String> init = mcp(client, node, null, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                + "\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+                + "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}");
+        assertThat(init.statusCode()).as(init.body()).isEqualTo(200);
+        String session = init.headers().firstValue("Mcp-Session-Id").orElseThrow();
+        mcp(client, node, session, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+        HttpResponse<String> r = mcp(client, node, session, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":"
+                + "\"tools/call\",\"params\":{\"name\":\"get_execution\",\"arguments\":{\"executionId\":\""
+                + executionId + "\"}}}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        String body = r.body().strip();
+        String message = body.startsWith("{") ? body : body.lines().filter(l -> l.startsWith("data:"))
+                .map(l -> l.substring(5).strip()).reduce((a, b) -> b).orElseThrow();
+        JsonNode content = ClusterServe.JSON.readTree(message).path("result").path("structuredContent");
+        assertThat(content.isObject()).as(body).isTrue();
+        return content;
+    }
+
+    private static HttpResponse<String> mcp(HttpClient client, ClusterServe node, String session, String body)
+            throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.port() + "/mcp"))
+                .timeout(Duration.ofSeconds(30)).header("Authorization", "Bearer " + ClusterServe.token(
+                        ClusterServe.USER)).header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (session != null) {
+            b.header("Mcp-Session-Id", session);
+        }
+        return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
     @Test
     void aSecondLiveServerWithTheIdIsRefusedAndTheFirstComesBackAfterAKill() throws Exception {
         ClusterServe first = new ClusterServe("id-first", redis.url(), SECRET, true, withId("twin"));
@@ -109,6 +146,7 @@ class ClusterNodeIdSystemTest {
             }
             assertThat(listed).as(listing.toString()).isNotNull();
             assertThat(listed.get("node").asString()).isEqualTo("twin");
+            assertThat(mcpGetExecution(first, id).get("node").asString()).isEqualTo("twin");
 
             // Killed, it comes back as itself although its previous run's claim is still in Redis.
             first.kill();

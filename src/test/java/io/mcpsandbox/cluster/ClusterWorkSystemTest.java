@@ -50,6 +50,8 @@ class ClusterWorkSystemTest {
     private static RedisClient jedis;
     private static final List<ClusterServe> NODES = new ArrayList<>();
     private static final Map<String, String> RAN = new HashMap<>();
+    /** The node each synchronous answer named. */
+    private static final Map<String, String> ANSWERED_BY = new HashMap<>();
 
     @BeforeAll
     static void startThreeNodes() throws Exception {
@@ -141,6 +143,7 @@ class ClusterWorkSystemTest {
                 assertThat(result.get("stdout").asString()).isEqualTo("run-" + n + "\n");
                 ids.add(result.get("executionId").asString());
                 RAN.put(result.get("executionId").asString(), "run-" + n + "\n");
+                ANSWERED_BY.put(result.get("executionId").asString(), result.path("node").asString(""));
             }
             assertThat(ids).hasSize(EXECUTIONS);
         } finally {
@@ -172,6 +175,7 @@ class ClusterWorkSystemTest {
                     .isEqualTo(ranOn);
             HttpResponse<String> result = a.send(ClusterServe.USER, "GET", "/v1/executions/" + id, null);
             assertThat(ClusterServe.JSON.readTree(result.body()).get("node").asString()).isEqualTo(ranOn);
+            assertThat(ANSWERED_BY.get(id)).as("the caller's answer names it too").isEqualTo(ranOn);
             elsewhere += ranOn.equals(a.nodeId()) ? 0 : 1;
         }
         assertThat(elsewhere).isPositive();

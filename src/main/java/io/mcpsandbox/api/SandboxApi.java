@@ -168,6 +168,8 @@ public final class SandboxApi implements AutoCloseable {
         sessions.acceptNewSessionsWhile(node::accepting, node::drainReason);
         admission.shareUserLimit(io.mcpsandbox.cluster.ClusterUserSlots.of(node));
         metrics.bindCluster(node);
+        // Each execution's record and result name the node that ran it (a spilled one: the node that took it).
+        services.executions().recordAsNode(node.id());
         // Sessions: each one opened here is registered as this node's, and calls for others' are routed there.
         io.mcpsandbox.cluster.ClusterSessions.attach(node, sessions, store, java.time.Clock.systemUTC());
         this.clusterNode = node;

@@ -17,9 +17,10 @@ import org.slf4j.LoggerFactory;
 import redis.clients.jedis.exceptions.JedisException;
 
 /**
- * This server as a member of the cluster: checks the join before the server starts ({@link #open}), then
- * registers and refreshes its entry every heartbeat ({@link #start}), obeys its drain flag, and leaves at once on a
- * clean stop ({@link #close}).
+ * This server as a member of the cluster: checks the join and takes its node id before the server starts
+ * ({@link #open}), then registers and refreshes its entry every heartbeat ({@link #start}), obeys its drain flag, and
+ * leaves at once on a clean stop ({@link #close}). A node id is held by one process at a time ({@link NodeClaim}):
+ * a second live server started with the same id is refused.
  *
  * <p>A Redis outage costs the cluster's view, never local service: the node keeps serving, says so once, and
  * registers again (after checking the join again: Redis may have come back empty, or another cluster's) when
@@ -34,6 +35,7 @@ public final class ClusterNode implements AutoCloseable {
     private final String id;
     private final String version;
     private final ClusterRedis redis;
+    private final NodeClaim claim;
     private final Clock clock;
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "cluster-heartbeat");
@@ -45,6 +47,8 @@ public final class ClusterNode implements AutoCloseable {
     private volatile boolean redisDown;
     private volatile boolean joinChecked;
     private volatile String refusedWhy;
+    /** Why this node stays out of the cluster while another process holds its id (found by a heartbeat). */
+    private volatile String idHeldWhy;
     private volatile boolean invalidFlagSaid;
     private volatile ClusterStatus lastStatus;
     /** When this node's unbroken run of heartbeats that reached Redis began, and its last one (the beat's lock). */
@@ -62,13 +66,17 @@ public final class ClusterNode implements AutoCloseable {
         this.id = id;
         this.version = version;
         this.redis = redis;
+        this.claim = new NodeClaim(redis.client(), settings.secret(), id, settings.deadAfter(), clock);
         this.clock = clock;
     }
 
     /**
-     * Connects and checks the join. Redis unreachable: a warning, and the check is done when it answers.
+     * Connects, checks the join and takes the node id (waiting up to {@code cluster.dead-after} when its claim is
+     * still in Redis: see {@link NodeClaim}); from then on the id's claim is renewed every heartbeat, also before
+     * {@link #start}. Redis unreachable: a warning, and both are done when it answers.
      *
-     * @throws ClusterJoinException the cluster in Redis has another protocol or another secret: do not start
+     * @throws ClusterJoinException the cluster in Redis has another protocol or another secret, or another live
+     *                              server holds this node id: do not start
      */
     public static ClusterNode open(ClusterSettings settings, String nodeId, String version, Clock clock)
             throws ClusterJoinException {
@@ -78,6 +86,7 @@ public final class ClusterNode implements AutoCloseable {
         try {
             redis.checkJoin();
             node.joinChecked = true;
+            node.claim.acquire(pollOf(settings.heartbeat()));
             node.draining = redis.drainFlagged(nodeId);
         } catch (ClusterJoinException e) {
             redis.close();
@@ -87,7 +96,15 @@ public final class ClusterNode implements AutoCloseable {
             log.warn("cluster: Redis at {} cannot be reached ({}): this node serves locally and joins the cluster "
                     + "when Redis answers", redis.maskedUrl(), e.getMessage());
         }
+        long every = settings.heartbeat().toMillis();
+        node.ticker.scheduleWithFixedDelay(node::beat, every, every, TimeUnit.MILLISECONDS);
         return node;
+    }
+
+    /** How often a starting node reads the claim of an id another process holds: a few times per heartbeat. */
+    private static Duration pollOf(Duration heartbeat) {
+        long ms = Math.max(20, Math.min(250, heartbeat.toMillis() / 4));
+        return Duration.ofMillis(ms);
     }
 
     /** Registers at {@code url} (what other nodes will call) and starts the heartbeat. */
@@ -96,11 +113,12 @@ public final class ClusterNode implements AutoCloseable {
         this.report = reporter;
         this.joinedAt = clock.instant();
         beat();
-        long every = settings.heartbeat().toMillis();
-        ticker.scheduleWithFixedDelay(this::beat, every, every, TimeUnit.MILLISECONDS);
     }
 
-    /** One heartbeat: the join (after an outage), the drain flag, the entry, then the counts for the gauges. */
+    /**
+     * One heartbeat: the join (after an outage), the node id's claim (before {@link #start}, only that), the drain
+     * flag, the entry, then the counts for the gauges.
+     */
     private synchronized void beat() {
         if (closed) {
             return;
@@ -110,6 +128,12 @@ public final class ClusterNode implements AutoCloseable {
                 redis.checkJoin();
                 joinChecked = true;
                 refusedWhy = null;
+            }
+            if (!holdId()) {
+                return;
+            }
+            if (report == null) {
+                return; // not serving yet: the claim only
             }
             boolean flagged = redis.drainFlagged(id);
             if (!flagged && !invalidFlagSaid && redis.drainKeyExists(id)) {
@@ -158,6 +182,30 @@ public final class ClusterNode implements AutoCloseable {
         } catch (RuntimeException e) {
             log.error("cluster: heartbeat of node {} failed", id, e);
         }
+    }
+
+    /**
+     * Renews this process's claim of the node id, or takes it when nobody alive holds it. False while another
+     * process holds it: this node stays out of the cluster (it serves locally) and tries again every heartbeat.
+     */
+    private boolean holdId() {
+        NodeClaim.Holder other = claim.refresh(url);
+        if (other == null) {
+            if (idHeldWhy != null) {
+                idHeldWhy = null;
+                log.warn("cluster: node {} holds its id again", id);
+            }
+            return true;
+        }
+        registered = false;
+        if (idHeldWhy == null) {
+            idHeldWhy = "node id '" + id + "' is held in Redis by another server (" + (other.url() == null
+                    ? "no address advertised yet" : "at " + other.url()) + "): this node stays out of the cluster "
+                    + "until that claim expires (a previous run of this node that did not leave) or is given up. If "
+                    + "two live servers share the id, give one of them another " + ClusterSettings.NODE_ID;
+            log.error("cluster: {}", idHeldWhy);
+        }
+        return false;
     }
 
     /**
@@ -277,7 +325,7 @@ public final class ClusterNode implements AutoCloseable {
 
     /** Why this node stays out of the cluster Redis holds now, if it does. */
     public Optional<String> refused() {
-        return Optional.ofNullable(refusedWhy);
+        return Optional.ofNullable(refusedWhy != null ? refusedWhy : idHeldWhy);
     }
 
     /** The cluster as Redis holds it now. Throws {@link JedisException} when Redis cannot be reached. */
@@ -302,6 +350,7 @@ public final class ClusterNode implements AutoCloseable {
             if (registered) {
                 redis.remove(id);
             }
+            claim.release(); // after the entry: the next start of this node takes its id at once
         } catch (JedisException e) {
             log.warn("cluster: node {} could not remove its entry ({}): it expires within {} ms", id, e.getMessage(),
                     settings.deadAfter().toMillis());

@@ -95,6 +95,8 @@ public final class ExecutionService implements AutoCloseable {
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
     private final ExecutorService teardowns = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, CompletableFuture<Void>> pendingTeardowns = new ConcurrentHashMap<>();
+    /** The cluster node this server is ({@link #recordAsNode}); null outside cluster mode. */
+    private volatile String node;
 
     /**
      * @param commandPolicy  the tripwire rules run on every command and snippet (not the boundary)
@@ -127,6 +129,14 @@ public final class ExecutionService implements AutoCloseable {
         this.defaultDlpMode = defaultDlpMode;
         this.store = store;
         this.sandboxes = new SandboxRunner(progressInterval, imageOutputs);
+    }
+
+    /**
+     * From now on every execution this service runs (or refuses) names {@code nodeId} in its record and result:
+     * the cluster node it ran on (cluster mode; a spilled execution is run, and so named, by the node that took it).
+     */
+    public void recordAsNode(String nodeId) {
+        this.node = nodeId;
     }
 
     /** Runs a request to its end and returns the result object. Never throws for a request's failure. */
@@ -175,14 +185,15 @@ public final class ExecutionService implements AutoCloseable {
         ActiveExecution a = active.get(executionId);
         if (a != null) {
             ExecutionResult running = ExecutionResult.running(a.executionId(), a.runtime(), a.securityLevel(),
-                    a.image(), Duration.between(a.startedAt(), Instant.now()).toMillis());
+                    a.image(), Duration.between(a.startedAt(), Instant.now()).toMillis()).withNode(node);
             // Its output so far, unless it must be scanned whole first.
             return Optional.of(a.output().withheld() ? running : running.withOutput(
                     a.output().text(OutputChunk.Stream.STDOUT), a.output().text(OutputChunk.Stream.STDERR)));
         }
-        return store.find(executionId).map(r -> r.result() != null ? r.result()
+        return store.find(executionId).map(r -> (r.result() != null ? r.result()
                 : ExecutionResult.running(r.executionId(), r.runtime(), r.securityLevel(), r.image(),
-                Duration.between(r.startedAt(), Instant.now()).toMillis()));
+                Duration.between(r.startedAt(), Instant.now()).toMillis()))
+                .withNode(r.node() != null ? r.node() : r.result() != null ? r.result().node() : null));
     }
 
     /** The stored record (who ran it, what, when, how it ended). */
@@ -571,7 +582,7 @@ public final class ExecutionService implements AutoCloseable {
      */
     private String recordStart(ExecutionRecord record) {
         try {
-            store.recordStart(record);
+            store.recordStart(node == null ? record : record.withNode(node));
             return null;
         } catch (RuntimeException e) {
             log.error("execution {} not started: its record could not be written", record.executionId(), e);
@@ -634,9 +645,11 @@ public final class ExecutionService implements AutoCloseable {
     }
 
     /** Records the end. A failed write is logged loudly; the caller still gets its result. */
-    private ExecutionResult remember(ExecutionRecord started, ExecutionResult result) {
+    private ExecutionResult remember(ExecutionRecord started, ExecutionResult ran) {
+        String on = node;
+        ExecutionResult result = on == null ? ran : ran.withNode(on);
         try {
-            store.recordEnd(started.ended(result, Instant.now()));
+            store.recordEnd((on == null ? started : started.withNode(on)).ended(result, Instant.now()));
         } catch (RuntimeException e) {
             log.error("the end of execution {} could not be recorded", result.executionId(), e);
         }

@@ -13,12 +13,15 @@ import java.util.List;
  * @param result      the result object; null while running
  * @param request     what the request asked (bounded, no secrets); null in records written before it was kept,
  *                    and in listings ({@link #summary()})
+ * @param node        in cluster mode, the id of the node that ran it (for a spilled execution: the node that took
+ *                    it, not its origin); null outside cluster mode and in records written before it was kept
  */
 public record ExecutionRecord(String executionId, String userId, String sessionId, String image, String runtime,
                               SecurityLevel securityLevel, List<String> command, String language, Instant startedAt,
                               Instant endedAt, ExecutionStatus status, Integer exitCode, long durationMs,
                               long outputBytes, List<SecurityEvent> securityEvents, ExecutionResult result,
-                              @JsonInclude(JsonInclude.Include.NON_NULL) RequestSummary request) {
+                              @JsonInclude(JsonInclude.Include.NON_NULL) RequestSummary request,
+                              @JsonInclude(JsonInclude.Include.NON_NULL) String node) {
 
     /**
      * The most of a command a record keeps: 128 KiB of UTF-8, the most a command that runs may have. A longer one
@@ -38,7 +41,17 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                            Instant endedAt, ExecutionStatus status, Integer exitCode, long durationMs,
                            long outputBytes, List<SecurityEvent> securityEvents, ExecutionResult result) {
         this(executionId, userId, sessionId, image, runtime, securityLevel, command, language, startedAt, endedAt,
-                status, exitCode, durationMs, outputBytes, securityEvents, result, null);
+                status, exitCode, durationMs, outputBytes, securityEvents, result, null, null);
+    }
+
+    /** A record that names no node (outside cluster mode, and as records written before it was kept). */
+    public ExecutionRecord(String executionId, String userId, String sessionId, String image, String runtime,
+                           SecurityLevel securityLevel, List<String> command, String language, Instant startedAt,
+                           Instant endedAt, ExecutionStatus status, Integer exitCode, long durationMs,
+                           long outputBytes, List<SecurityEvent> securityEvents, ExecutionResult result,
+                           RequestSummary request) {
+        this(executionId, userId, sessionId, image, runtime, securityLevel, command, language, startedAt, endedAt,
+                status, exitCode, durationMs, outputBytes, securityEvents, result, request, null);
     }
 
     /** The record written when an execution starts, without a request summary. */
@@ -53,25 +66,31 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                                           String runtime, SecurityLevel level, List<String> command, String language,
                                           Instant startedAt, RequestSummary request) {
         return new ExecutionRecord(executionId, userId, sessionId, image, runtime, level, command, language, startedAt,
-                null, ExecutionStatus.RUNNING, null, 0, 0, List.of(), null, request);
+                null, ExecutionStatus.RUNNING, null, 0, 0, List.of(), null, request, null);
     }
 
     /** The record without its result object (and so without the output), with its request: what /record shows. */
     public ExecutionRecord withoutResult() {
         return new ExecutionRecord(executionId, userId, sessionId, image, runtime, securityLevel, command, language,
-                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null, request);
+                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null, request, node);
     }
 
     /** The record without its result and without its request: what a listing shows (and reads from a store). */
     public ExecutionRecord summary() {
         return new ExecutionRecord(executionId, userId, sessionId, image, runtime, securityLevel, command, language,
-                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null, null);
+                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, null, null, node);
     }
 
     /** This record with {@code request} as its request summary. */
     public ExecutionRecord withRequest(RequestSummary request) {
         return new ExecutionRecord(executionId, userId, sessionId, image, runtime, securityLevel, command, language,
-                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, result, request);
+                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, result, request, node);
+    }
+
+    /** This record naming {@code nodeId} as the cluster node that ran it. */
+    public ExecutionRecord withNode(String nodeId) {
+        return new ExecutionRecord(executionId, userId, sessionId, image, runtime, securityLevel, command, language,
+                startedAt, endedAt, status, exitCode, durationMs, outputBytes, securityEvents, result, request, nodeId);
     }
 
     /**
@@ -89,7 +108,7 @@ public record ExecutionRecord(String executionId, String userId, String sessionI
                 + r.stderr().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
         return new ExecutionRecord(executionId, userId, sessionId, r.image() != null ? r.image() : image,
                 r.runtime() != null ? r.runtime() : runtime, r.securityLevel(), command, language, startedAt, endedAt,
-                r.status(), r.exitCode(), r.durationMs(), output, r.securityEvents(), r, request);
+                r.status(), r.exitCode(), r.durationMs(), output, r.securityEvents(), r, request, node);
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.List;
  * @param pooled   whether it ran in a sandbox started ahead from a warm pool (else one started for it, or none)
  * @param images   images the program wrote (execute_code): MCP image content, never in the JSON form
  * @param imageNotes why images were not returned (too large, not an image, ...), beside them
+ * @param node     in cluster mode, the id of the node that ran it (its record's {@code node}); absent otherwise
  */
 public record ExecutionResult(String executionId, ExecutionStatus status, Integer exitCode, String stdout,
                               String stderr, boolean stdoutTruncated, boolean stderrTruncated, long durationMs,
@@ -26,7 +27,8 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
                               @JsonInclude(JsonInclude.Include.NON_NULL) String notice,
                               boolean pooled,
                               @JsonIgnore List<OutputImage> images,
-                              @JsonIgnore List<String> imageNotes) {
+                              @JsonIgnore List<String> imageNotes,
+                              @JsonInclude(JsonInclude.Include.NON_NULL) String node) {
 
     public ExecutionResult {
         stdout = stdout == null ? "" : stdout;
@@ -37,11 +39,23 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
         imageNotes = imageNotes == null ? List.of() : List.copyOf(imageNotes);
     }
 
+    /** A result that names no node (outside cluster mode). */
+    public ExecutionResult(String executionId, ExecutionStatus status, Integer exitCode, String stdout,
+                           String stderr, boolean stdoutTruncated, boolean stderrTruncated, long durationMs,
+                           String runtime, SecurityLevel securityLevel, String image, ResourceUsage resourceUsage,
+                           List<SecurityEvent> securityEvents, String reason, String result, String notice,
+                           boolean pooled, List<OutputImage> images, List<String> imageNotes) {
+        this(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated, durationMs, runtime,
+                securityLevel, image, resourceUsage, securityEvents, reason, result, notice, pooled, images,
+                imageNotes, null);
+    }
+
     /** A placeholder for an execution that has started and not ended: no output, no usage, no events. */
     public static ExecutionResult running(String executionId, String runtime, SecurityLevel level, String image,
                                           long elapsedMs) {
         return new ExecutionResult(executionId, ExecutionStatus.RUNNING, null, "", "", false, false, elapsedMs,
-                runtime, level, image, ResourceUsage.NONE, List.of(), null, null, null, false, List.of(), List.of());
+                runtime, level, image, ResourceUsage.NONE, List.of(), null, null, null, false, List.of(), List.of(),
+                null);
     }
 
     /** A result for a request that never ran: refused by policy, or failed inside the service. */
@@ -57,7 +71,7 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
     public ExecutionResult withStatus(ExecutionStatus newStatus, Integer newExitCode, String newReason) {
         return new ExecutionResult(executionId, newStatus, newExitCode, stdout, stderr, stdoutTruncated,
                 stderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, newReason,
-                result, notice, pooled, images, imageNotes);
+                result, notice, pooled, images, imageNotes, node);
     }
 
     /** The same result with other output; the truncation flags stay. */
@@ -70,39 +84,46 @@ public record ExecutionResult(String executionId, ExecutionStatus status, Intege
                                       boolean newStderrTruncated) {
         return new ExecutionResult(executionId, status, exitCode, newStdout, newStderr, newStdoutTruncated,
                 newStderrTruncated, durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason,
-                result, notice, pooled, images, imageNotes);
+                result, notice, pooled, images, imageNotes, node);
     }
 
     public ExecutionResult withResourceUsage(ResourceUsage usage) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, usage, securityEvents, reason, result, notice, pooled,
-                images, imageNotes);
+                images, imageNotes, node);
     }
 
     public ExecutionResult withSecurityEvents(List<SecurityEvent> events) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, events, reason, result, notice, pooled,
-                images, imageNotes);
+                images, imageNotes, node);
     }
 
     /** The same result with a persistent-mode call's value and a notice (either may be null). */
     public ExecutionResult withResultText(String newResult, String newNotice) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, newResult, newNotice,
-                pooled, images, imageNotes);
+                pooled, images, imageNotes, node);
     }
 
     /** The same result with the images the program wrote and why others were left out. */
     public ExecutionResult withImages(List<OutputImage> newImages, List<String> newNotes) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, result, notice,
-                pooled, newImages, newNotes);
+                pooled, newImages, newNotes, node);
     }
 
     /** The same result saying whether its sandbox came from a warm pool. */
     public ExecutionResult withPooled(boolean fromPool) {
         return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
                 durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, result, notice,
-                fromPool, images, imageNotes);
+                fromPool, images, imageNotes, node);
+    }
+
+    /** The same result naming the cluster node that ran it. */
+    public ExecutionResult withNode(String nodeId) {
+        return new ExecutionResult(executionId, status, exitCode, stdout, stderr, stdoutTruncated, stderrTruncated,
+                durationMs, runtime, securityLevel, image, resourceUsage, securityEvents, reason, result, notice,
+                pooled, images, imageNotes, nodeId);
     }
 }

@@ -71,7 +71,7 @@ public final class RedisExecutionStore implements ExecutionStore {
      */
     static final String[] SUMMARY_FIELDS = {"executionId", "userId", "sessionId", "image", "runtime",
         "securityLevel", "command", "language", "startedAt", "endedAt", "status", "exitCode", "durationMs",
-        "outputBytes", "securityEvents"};
+        "outputBytes", "securityEvents", "node"};
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(RedisExecutionStore.class);
 
     private final String maskedUrl;
@@ -686,6 +686,7 @@ public final class RedisExecutionStore implements ExecutionStore {
         put(h, "outputState", result.state() == null ? null : result.state().wireName());
         put(h, "storedBytes", result.output() == null ? null : Long.toString(result.storedBytes()));
         put(h, "request", RecordJson.write(r.request()));
+        put(h, "node", r.node());
         return h;
     }
 
@@ -792,7 +793,7 @@ public final class RedisExecutionStore implements ExecutionStore {
                     parseLong(h.get("durationMs")), parseLong(h.get("outputBytes")),
                     RecordJson.events(h.get("securityEvents")),
                     withResult ? StoredResults.decode(h.get("result"), output) : null,
-                    withResult ? RecordJson.request(h.get("request")) : null);
+                    withResult ? RecordJson.request(h.get("request")) : null, h.get("node"));
         } catch (RuntimeException e) {
             if (e instanceof ExecutionStoreException ese) {
                 throw ese;

@@ -42,12 +42,12 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private static final String COLUMNS = "execution_id, user_id, session_id, image, runtime, security_level, command, "
             + "language, started_at, started_ms, ended_at, status, exit_code, duration_ms, output_bytes, "
-            + "security_events, result, output, output_state, stored_bytes, request";
+            + "security_events, result, output, output_state, stored_bytes, request, node";
     private static final String SELECT = "SELECT " + COLUMNS + ", pending, revision FROM executions";
     /** Every column but the result, its output and the request: what a listing without results reads. */
     private static final String SELECT_SUMMARIES = "SELECT execution_id, user_id, session_id, image, runtime, "
             + "security_level, command, language, started_at, ended_at, status, exit_code, duration_ms, "
-            + "output_bytes, security_events, pending, revision FROM executions";
+            + "output_bytes, security_events, node, pending, revision FROM executions";
     private static final String SESSION_COLUMNS = "session_id, user_id, image, runtime, security_level, rootfs, "
             + "limits, env_names, created_at, created_ms, expires_at, idle_timeout_seconds, last_active_at, status, "
             + "close_reason, close_detail, closed_at, closed_ms, sandbox_name, server_id, executions";
@@ -190,6 +190,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
                         output_state    TEXT,
                         stored_bytes    INTEGER NOT NULL DEFAULT 0,
                         request         TEXT,
+                        node            TEXT,
                         pending         INTEGER NOT NULL DEFAULT 0,
                         revision        INTEGER NOT NULL DEFAULT 0,
                         updated_ms      INTEGER NOT NULL
@@ -205,6 +206,11 @@ public final class SqliteExecutionStore implements ExecutionStore {
             if (!hasColumn(st, "request")) {
                 // Version 4 keeps a summary of each request (JSON); older rows have none and stay as they are.
                 st.execute("ALTER TABLE executions ADD COLUMN request TEXT");
+            }
+            if (!hasColumn(st, "node")) {
+                // The cluster node that ran it; older rows have none. The version stays: a service that does not
+                // know the column reads and writes the file as before (every statement names its columns).
+                st.execute("ALTER TABLE executions ADD COLUMN node TEXT");
             }
             st.execute("CREATE INDEX IF NOT EXISTS executions_user_started ON executions (user_id, started_ms)");
             st.execute("CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms)");
@@ -285,7 +291,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
 
     private void upsert(ExecutionRecord r, boolean pending) {
         String sql = "INSERT INTO executions (" + COLUMNS + ", pending, revision, updated_ms) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
                 + "ON CONFLICT (execution_id) DO UPDATE SET user_id = excluded.user_id, "
                 + "session_id = excluded.session_id, image = excluded.image, runtime = excluded.runtime, "
                 + "security_level = excluded.security_level, command = excluded.command, language = excluded.language, "
@@ -293,7 +299,7 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 + "status = excluded.status, exit_code = excluded.exit_code, duration_ms = excluded.duration_ms, "
                 + "output_bytes = excluded.output_bytes, security_events = excluded.security_events, "
                 + "result = excluded.result, output = excluded.output, output_state = excluded.output_state, "
-                + "request = excluded.request, "
+                + "request = excluded.request, node = excluded.node, "
                 + "stored_bytes = excluded.stored_bytes, pending = max(executions.pending, excluded.pending), "
                 + "revision = executions.revision + 1, updated_ms = excluded.updated_ms";
         // JSON outside the lock: it is the costly part of a write.
@@ -328,8 +334,9 @@ public final class SqliteExecutionStore implements ExecutionStore {
             ps.setString(19, result.state() == null ? null : result.state().wireName());
             ps.setLong(20, result.storedBytes());
             ps.setString(21, request);
-            ps.setInt(22, pending ? 1 : 0);
-            ps.setLong(23, clock.millis());
+            ps.setString(22, r.node());
+            ps.setInt(23, pending ? 1 : 0);
+            ps.setLong(24, clock.millis());
             ps.executeUpdate();
             if (r.result() != null) {
                 enforceCaps(r.userId());
@@ -825,7 +832,8 @@ public final class SqliteExecutionStore implements ExecutionStore {
                 rs.getLong("output_bytes"),
                 RecordJson.events(rs.getString("security_events")),
                 result,
-                request);
+                request,
+                rs.getString("node"));
         return new Row(record, rs.getInt("pending") == 1, rs.getLong("revision"));
     }
 }

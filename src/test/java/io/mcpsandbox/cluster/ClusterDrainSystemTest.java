@@ -147,4 +147,18 @@ class ClusterDrainSystemTest {
         assertThat(r.body()).contains("not in cluster mode");
         assertThat(plain.send(ClusterServe.USER, "GET", "/v1/cluster", null).statusCode()).isEqualTo(403);
     }
+
+    @Test
+    void aServerNotInClusterModeNamesNoNodeInItsRecords() throws Exception {
+        HttpResponse<String> ran = plain.send(ClusterServe.USER, "POST", "/v1/executions",
+                "{\"command\":[\"echo\",\"plain\"]}");
+        assertThat(ran.statusCode()).as(ran.body()).isEqualTo(200);
+        tools.jackson.databind.JsonNode result = ClusterServe.JSON.readTree(ran.body());
+        assertThat(result.get("status").asString()).isEqualTo("completed");
+        assertThat(result.has("node")).as(ran.body()).isFalse();
+        HttpResponse<String> record = plain.send(ClusterServe.USER, "GET", "/v1/executions/"
+                + result.get("executionId").asString() + "/record", null);
+        assertThat(record.statusCode()).as(record.body()).isEqualTo(200);
+        assertThat(ClusterServe.JSON.readTree(record.body()).has("node")).as(record.body()).isFalse();
+    }
 }

@@ -79,6 +79,12 @@ final class ClusterServe implements AutoCloseable {
     record Refused(int exitCode, String output) {
     }
 
+    /** Starts {@code serve --cluster} and returns at once, its output (stderr too) into {@code out}; not awaited. */
+    Process launch(Path out) throws IOException {
+        return serve.command("serve", "--cluster", "--http", "127.0.0.1:0")
+                .redirectOutput(ProcessBuilder.Redirect.to(out.toFile())).start();
+    }
+
     /** The CLI with this node's environment and {@code extraEnv}. */
     Run cli(Map<String, String> extraEnv, String... args) throws Exception {
         Path err = Files.createTempFile("cluster-cli", ".err");

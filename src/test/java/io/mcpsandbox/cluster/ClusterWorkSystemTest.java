@@ -50,6 +50,8 @@ class ClusterWorkSystemTest {
     private static RedisClient jedis;
     private static final List<ClusterServe> NODES = new ArrayList<>();
     private static final Map<String, String> RAN = new HashMap<>();
+    /** The node each synchronous answer named. */
+    private static final Map<String, String> ANSWERED_BY = new HashMap<>();
 
     @BeforeAll
     static void startThreeNodes() throws Exception {
@@ -141,6 +143,7 @@ class ClusterWorkSystemTest {
                 assertThat(result.get("stdout").asString()).isEqualTo("run-" + n + "\n");
                 ids.add(result.get("executionId").asString());
                 RAN.put(result.get("executionId").asString(), "run-" + n + "\n");
+                ANSWERED_BY.put(result.get("executionId").asString(), result.path("node").asString(""));
             }
             assertThat(ids).hasSize(EXECUTIONS);
         } finally {
@@ -161,6 +164,21 @@ class ClusterWorkSystemTest {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(ClusterServe.JSON.readTree(r.body()).get("stdout").asString()).isEqualTo(e.getValue());
         }
+        // Each record names the node that ran it: a spilled one the node that took it (its claim), not A.
+        int elsewhere = 0;
+        for (String id : RAN.keySet()) {
+            String claim = jedis.get(ClusterWork.claimKey(id));
+            String ranOn = claim != null && !claim.startsWith(ClusterWork.WITHDRAWN) ? claim : a.nodeId();
+            HttpResponse<String> record = NODES.get(1).send(ClusterServe.USER, "GET", "/v1/executions/" + id
+                    + "/record", null);
+            assertThat(ClusterServe.JSON.readTree(record.body()).get("node").asString()).as(record.body())
+                    .isEqualTo(ranOn);
+            HttpResponse<String> result = a.send(ClusterServe.USER, "GET", "/v1/executions/" + id, null);
+            assertThat(ClusterServe.JSON.readTree(result.body()).get("node").asString()).isEqualTo(ranOn);
+            assertThat(ANSWERED_BY.get(id)).as("the caller's answer names it too").isEqualTo(ranOn);
+            elsewhere += ranOn.equals(a.nodeId()) ? 0 : 1;
+        }
+        assertThat(elsewhere).isPositive();
         // Nothing left undelivered or unacknowledged, and the gauges say so.
         assertThat(jedis.xpending(ClusterWork.streamKey("runc"), ClusterWork.GROUP).getTotal()).isZero();
         assertThat(counter(a, "mcp_sandbox_cluster_spilled_total")).isPositive();

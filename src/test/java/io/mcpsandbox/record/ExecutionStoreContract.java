@@ -125,6 +125,32 @@ abstract class ExecutionStoreContract {
     }
 
     @Test
+    void theNodeThatRanItRoundTripsIntoListingsAndARecordWithoutOneHasNone() {
+        ExecutionRecord start = Records.started("alice", Instant.now()).withNode("node-b.example");
+        ExecutionRecord plain = Records.started("alice", Instant.now().minusSeconds(5));
+        try (ExecutionStore store = open()) {
+            store.recordStart(start);
+            store.recordStart(plain);
+            assertThat(store.find(start.executionId())).contains(start);
+            ExecutionRecord end = Records.ended(start);
+            assertThat(end.node()).as("an end keeps the node").isEqualTo("node-b.example");
+            store.recordEnd(end);
+            assertThat(store.find(start.executionId()).orElseThrow().node()).isEqualTo("node-b.example");
+            assertThat(store.find(start.executionId()).orElseThrow().cutOff("x", Instant.now()).node())
+                    .isEqualTo("node-b.example");
+            assertThat(store.list("alice", 10)).extracting(ExecutionRecord::node)
+                    .containsExactly("node-b.example", null);
+            assertThat(store.listSummaries("alice", 10)).extracting(ExecutionRecord::node)
+                    .containsExactly("node-b.example", null);
+            assertThat(store.find(plain.executionId()).orElseThrow().node()).isNull();
+        }
+        try (ExecutionStore store = open()) {
+            assertThat(store.find(start.executionId()).orElseThrow().node()).as("after a restart")
+                    .isEqualTo("node-b.example");
+        }
+    }
+
+    @Test
     void anEndWithoutAStartIsStored() {
         try (ExecutionStore store = open()) {
             ExecutionRecord end = Records.ended(Records.started("alice", Instant.now()));

@@ -283,6 +283,7 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
             assertThat(old.userId()).isEqualTo("alice");
             assertThat(old.startedAt()).isEqualTo(t0);
             assertThat(old.request()).as("written before requests were kept").isNull();
+            assertThat(old.node()).as("written before nodes were named").isNull();
             assertThat(store.running()).containsExactly(old);
             assertThat(store.listBySession("sess-old", 10)).containsExactly(old);
             assertThat(store.openSessions()).isEmpty();
@@ -293,6 +294,9 @@ class SqliteExecutionStoreTest extends ExecutionStoreContract {
             assertThat(store.listSummaries("alice", 10)).containsExactly(asked.summary(), old);
             store.recordEnd(old.cutOff("the old service stopped", Instant.now()));
             assertThat(store.find("old-1").orElseThrow().request()).isNull();
+            ExecutionRecord named = Records.started("bob", Instant.now()).withNode("node-a");
+            store.recordStart(named);
+            assertThat(store.find(named.executionId())).contains(named);
         }
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file());
              ResultSet rs = c.createStatement().executeQuery("PRAGMA user_version")) {

@@ -440,6 +440,8 @@ public final class RequestSchemas {
                 + "session's interpreter was restarted (its earlier state is gone)."));
         p.set("pooled", type("boolean").put("description", "Whether it ran in a sandbox started ahead from a warm "
                 + "pool (docs/pools.md); false when a sandbox was started for it or none ran."));
+        p.set("node", type("string").put("description", "Cluster mode: the id of the node that ran it "
+                + "(docs/cluster.md); absent outside cluster mode."));
         p.set("position", type("integer").put("description", "queued: its place in the run order (1 = next; "
                 + "users take turns)."));
         p.set("estimatedStartAt", type("string").put("description", "queued: when it should start, from its "

@@ -65,10 +65,15 @@ class LauncherTest {
     }
 
     private Run launch(String... args) throws Exception {
+        return launch(java.util.Map.of(), args);
+    }
+
+    private Run launch(java.util.Map<String, String> env, String... args) throws Exception {
         List<String> argv = new java.util.ArrayList<>(List.of(root.resolve("bin/mcp-sandbox").toString()));
         argv.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(argv);
         pb.environment().remove("JAVA_HOME");
+        pb.environment().putAll(env);
         Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
         byte[] out = p.getInputStream().readAllBytes();
         byte[] err = p.getErrorStream().readAllBytes();
@@ -89,6 +94,30 @@ class LauncherTest {
         Files.writeString(chosen, "/nonexistent/bin/java\n");
         assertThat(launch("--version").stdout()).isEqualTo(ProductVersion.nameAndVersion() + "\n");
         assertThat(Files.readString(chosen).strip()).isEqualTo(java);
+    }
+
+    /**
+     * The launcher reads a local server's endpoint file to guess a hand-off: one a killed server left (its pid gone,
+     * or reused by another process) changes nothing the user sees, not a word on stderr.
+     */
+    @Test
+    void anEndpointFileOfAServerThatIsGoneChangesNothingVisible() throws Exception {
+        Path state = Files.createDirectories(root.resolve("state"));
+        java.util.Map<String, String> env = java.util.Map.of("MCP_SANDBOX_STATE_DIR", state.toString());
+        Process gone = new ProcessBuilder("true").start();
+        assertThat(gone.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        for (String pidAndStart : List.of("pid=" + gone.pid() + "\nstart=1", "pid=" + ProcessHandle.current().pid()
+                + "\nstart=1", "pid=x\nstart=1", "start=1")) {
+            Files.writeString(state.resolve("local-endpoint"), "url=http://127.0.0.1:9\ntoken=" + "ab".repeat(32)
+                    + "\n" + pidAndStart + "\n");
+            Run version = launch(env, "--version");
+            assertThat(version.stdout()).as(pidAndStart).isEqualTo(ProductVersion.nameAndVersion() + "\n");
+            assertThat(version.stderr()).as(pidAndStart).isEmpty();
+            Run help = launch(env, "exec", "--help");
+            assertThat(help.exitCode()).as(pidAndStart).isZero();
+            assertThat(help.stdout()).contains("Usage: mcp-sandbox exec");
+            assertThat(help.stderr()).as(pidAndStart).isEmpty();
+        }
     }
 
     @Test

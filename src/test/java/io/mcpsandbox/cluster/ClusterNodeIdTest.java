@@ -3,9 +3,8 @@ package io.mcpsandbox.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.record.RedisServerExtension;
 import io.mcpsandbox.testing.SystemTest;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,11 +13,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.RedisClient;
 
@@ -32,21 +29,8 @@ class ClusterNodeIdTest {
     private static final String SECRET = "node-id-test-secret-0123456789abcdef-01";
     private static final Duration HEARTBEAT = Duration.ofMillis(150);
     private static final Duration DEAD_AFTER = Duration.ofMillis(2000);
-    @TempDir
-    static Path dir;
-    private static RedisServerProcess redis;
-
-    @BeforeAll
-    static void startRedis() throws Exception {
-        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-    }
-
-    @AfterAll
-    static void stopRedis() {
-        if (redis != null) {
-            redis.close();
-        }
-    }
+    @RegisterExtension
+    static final RedisServerExtension redis = new RedisServerExtension();
 
     @BeforeEach
     void emptyRedis() {

@@ -4,19 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.record.RedisServerExtension;
 import io.mcpsandbox.testing.SystemTest;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.exceptions.JedisException;
 
@@ -25,21 +22,8 @@ import redis.clients.jedis.exceptions.JedisException;
 class ClusterRedisTest {
     private static final String SECRET = "cluster-redis-test-0123456789abcdef-0123";
     private static final String OTHER = "another-cluster-secret-0123456789abcdef";
-    @TempDir
-    static Path dir;
-    private static RedisServerProcess redis;
-
-    @BeforeAll
-    static void startRedis() throws Exception {
-        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-    }
-
-    @AfterAll
-    static void stopRedis() {
-        if (redis != null) {
-            redis.close();
-        }
-    }
+    @RegisterExtension
+    static final RedisServerExtension redis = new RedisServerExtension();
 
     @BeforeEach
     void emptyRedis() throws Exception {

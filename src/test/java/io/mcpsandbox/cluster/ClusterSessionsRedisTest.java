@@ -8,21 +8,18 @@ import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.model.SessionCloseReason;
 import io.mcpsandbox.model.SessionRecord;
 import io.mcpsandbox.record.RedisExecutionStore;
-import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.record.RedisServerExtension;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.testing.SystemTest;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import redis.clients.jedis.Jedis;
 
 /**
@@ -33,25 +30,12 @@ import redis.clients.jedis.Jedis;
 @SystemTest
 class ClusterSessionsRedisTest {
     private static final String SECRET = "cluster-sessions-test-0123456789abcdef-01";
-    @TempDir
-    static Path dir;
-    private static RedisServerProcess redis;
+    @RegisterExtension
+    static final RedisServerExtension redis = new RedisServerExtension();
     private ClusterNode self;
     private ClusterRedis other;
     private RedisExecutionStore store;
     private ClusterSessions sessions;
-
-    @BeforeAll
-    static void startRedis() throws Exception {
-        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-    }
-
-    @AfterAll
-    static void stopRedis() {
-        if (redis != null) {
-            redis.close();
-        }
-    }
 
     @BeforeEach
     void nodes() throws Exception {

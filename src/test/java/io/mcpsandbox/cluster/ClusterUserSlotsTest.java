@@ -5,22 +5,19 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.execution.Admission;
-import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.record.RedisServerExtension;
 import io.mcpsandbox.record.RedisUrls;
 import io.mcpsandbox.testing.SystemTest;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.RedisClient;
 
@@ -31,22 +28,9 @@ import redis.clients.jedis.RedisClient;
 @SystemTest
 class ClusterUserSlotsTest {
     private static final Duration LEASE = Duration.ofMillis(800);
-    @TempDir
-    static Path dir;
-    private static RedisServerProcess redis;
+    @RegisterExtension
+    static final RedisServerExtension redis = new RedisServerExtension();
     private final List<AutoCloseable> open = new ArrayList<>();
-
-    @BeforeAll
-    static void startRedis() throws Exception {
-        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-    }
-
-    @AfterAll
-    static void stopRedis() {
-        if (redis != null) {
-            redis.close();
-        }
-    }
 
     @BeforeEach
     void emptyRedis() throws Exception {

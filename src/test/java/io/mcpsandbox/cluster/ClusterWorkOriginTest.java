@@ -10,9 +10,8 @@ import io.mcpsandbox.model.ExecutionResult;
 import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.record.RedisExecutionStore;
-import io.mcpsandbox.record.RedisServerProcess;
+import io.mcpsandbox.record.RedisServerExtension;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -20,12 +19,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.StreamEntryID;
 import redis.clients.jedis.params.XReadGroupParams;
@@ -39,26 +36,13 @@ import redis.clients.jedis.resps.StreamEntry;
  */
 class ClusterWorkOriginTest {
     private static final String SECRET = "origin-test-secret-0123456789abcdef-01";
-    @TempDir
-    static Path dir;
-    private static RedisServerProcess redis;
+    @RegisterExtension
+    static final RedisServerExtension redis = new RedisServerExtension();
     private ClusterNode self;
     private ClusterRedis other;
     private RedisExecutionStore store;
     private Admission admission;
     private ClusterWork work;
-
-    @BeforeAll
-    static void startRedis() throws Exception {
-        redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-    }
-
-    @AfterAll
-    static void stopRedis() {
-        if (redis != null) {
-            redis.close();
-        }
-    }
 
     @BeforeEach
     void nodes() throws Exception {

@@ -19,7 +19,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -56,30 +55,14 @@ class ClusterMcpSessionSystemTest {
                         + BOB + "," + ClusterServe.token(ClusterServe.ADMIN) + ":" + ClusterServe.ADMIN + ":admin");
         a = new ClusterServe("ma", redis.url(), SECRET, true, settings);
         b = new ClusterServe("mb", redis.url(), SECRET, true, settings);
-        CompletableFuture.allOf(CompletableFuture.runAsync(() -> started(a)),
-                CompletableFuture.runAsync(() -> started(b))).join();
+        ClusterServe.startAll(a, b);
         await().atMost(Duration.ofSeconds(20)).until(() -> b.send(ClusterServe.ADMIN, "GET", "/v1/cluster", null)
                 .body().contains(a.nodeId()));
     }
 
-    private static void started(ClusterServe s) {
-        try {
-            s.start();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     @AfterAll
     static void stopAll() throws Exception {
-        CompletableFuture.allOf(java.util.stream.Stream.of(a, b).filter(java.util.Objects::nonNull)
-                .map(s -> CompletableFuture.runAsync(() -> {
-                    try {
-                        s.close();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                })).toArray(CompletableFuture[]::new)).join();
+        ClusterServe.closeAll(a, b);
         if (redis != null) {
             redis.close();
         }

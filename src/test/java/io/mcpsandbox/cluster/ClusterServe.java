@@ -51,6 +51,31 @@ final class ClusterServe implements AutoCloseable {
                 Duration.ofSeconds(60));
     }
 
+    /** Starts the nodes at once (each a JVM of its own), and returns once all have joined. */
+    static void startAll(ClusterServe... nodes) {
+        java.util.concurrent.CompletableFuture.allOf(java.util.Arrays.stream(nodes)
+                .map(n -> java.util.concurrent.CompletableFuture.runAsync(() -> {
+                    try {
+                        n.start();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                })).toArray(java.util.concurrent.CompletableFuture[]::new)).join();
+    }
+
+    /** Stops the nodes that were made (nulls are skipped) at once. */
+    static void closeAll(ClusterServe... nodes) {
+        java.util.concurrent.CompletableFuture.allOf(java.util.Arrays.stream(nodes)
+                .filter(java.util.Objects::nonNull)
+                .map(n -> java.util.concurrent.CompletableFuture.runAsync(() -> {
+                    try {
+                        n.close();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                })).toArray(java.util.concurrent.CompletableFuture[]::new)).join();
+    }
+
     static String token(String user) {
         return "cluster-test-" + user + "-key-0123456789abcdef";
     }

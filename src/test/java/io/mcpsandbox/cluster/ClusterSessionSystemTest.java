@@ -27,7 +27,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -73,38 +72,15 @@ class ClusterSessionSystemTest {
                 "MCP_SANDBOX_SERVER_IDLE_TIMEOUT", "2s");
         a = new ClusterServe("sa", redis.url(), SECRET, true, settings);
         b = new ClusterServe("sb", redis.url(), SECRET, true, settings);
-        CompletableFuture<Void> startA = CompletableFuture.runAsync(() -> started(a));
-        CompletableFuture<Void> startB = CompletableFuture.runAsync(() -> started(b));
-        startA.join();
-        startB.join();
+        ClusterServe.startAll(a, b);
         // B must see A live before it can route to it.
         await().atMost(Duration.ofSeconds(20)).until(() -> b.send(ClusterServe.ADMIN, "GET", "/v1/cluster", null)
                 .body().contains(a.nodeId()));
     }
 
-    private static void started(ClusterServe s) {
-        try {
-            s.start();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     @AfterAll
     static void stopAll() throws Exception {
-        List<CompletableFuture<Void>> closing = new ArrayList<>();
-        for (ClusterServe s : new ClusterServe[] {a, b}) {
-            if (s != null) {
-                closing.add(CompletableFuture.runAsync(() -> {
-                    try {
-                        s.close();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }));
-            }
-        }
-        closing.forEach(CompletableFuture::join);
+        ClusterServe.closeAll(a, b);
         if (redis != null) {
             redis.close();
         }

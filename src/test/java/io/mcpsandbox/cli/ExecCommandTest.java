@@ -282,9 +282,7 @@ class ExecCommandTest {
                     .contains("--force");
             assertThat(cli("images", "list").stdout()).contains("busy");
         } finally {
-            // SIGTERM: the exec stops its execution as Ctrl-C would (waiting for its 60 s timeout cost a minute).
-            exec.destroy();
-            assertThat(exec.waitFor(120, TimeUnit.SECONDS)).as("the exec ended after SIGTERM").isTrue();
+            assertThat(exec.waitFor(120, TimeUnit.SECONDS)).as("the execution ended at its timeout").isTrue();
         }
         Run removed = cli("images", "rm", "busy");
         assertThat(removed.exitCode()).as(removed.stderr()).isZero();

@@ -50,9 +50,7 @@ class ClusterMcpSessionSystemTest {
         assertThat(NODE_DIR.resolve("node_modules/@modelcontextprotocol/sdk")).as(
                 "the Node test clients are not installed; run: npm ci --prefix src/test/node").isDirectory();
         redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-        Map<String, String> settings = Map.of("MCP_SANDBOX_API_KEYS",
-                ClusterServe.token(ClusterServe.USER) + ":" + ClusterServe.USER + "," + ClusterServe.token(BOB) + ":"
-                        + BOB + "," + ClusterServe.token(ClusterServe.ADMIN) + ":" + ClusterServe.ADMIN + ":admin");
+        Map<String, String> settings = Map.of("MCP_SANDBOX_API_KEYS", ClusterServe.apiKeys(BOB));
         a = new ClusterServe("ma", redis.url(), SECRET, true, settings);
         b = new ClusterServe("mb", redis.url(), SECRET, true, settings);
         ClusterServe.startAll(a, b);

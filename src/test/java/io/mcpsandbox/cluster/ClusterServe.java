@@ -41,7 +41,7 @@ final class ClusterServe implements AutoCloseable {
         Map<String, String> env = new HashMap<>();
         env.put("MCP_SANDBOX_RUNTIMES_ALLOWED", "runc");
         env.put("MCP_SANDBOX_POOL_ENABLED", "false");
-        env.put("MCP_SANDBOX_API_KEYS", token(USER) + ":" + USER + "," + token(ADMIN) + ":" + ADMIN + ":admin");
+        env.put("MCP_SANDBOX_API_KEYS", apiKeys());
         env.put("MCP_SANDBOX_REDIS_URL", redisUrl);
         env.put("MCP_SANDBOX_CLUSTER_SECRET", secret);
         env.put("MCP_SANDBOX_CLUSTER_HEARTBEAT", "300ms");
@@ -74,6 +74,15 @@ final class ClusterServe implements AutoCloseable {
                         throw new IllegalStateException(e);
                     }
                 })).toArray(java.util.concurrent.CompletableFuture[]::new)).join();
+    }
+
+    /** MCP_SANDBOX_API_KEYS for {@link #USER}, {@code moreUsers} and the admin {@link #ADMIN}, each with its token. */
+    static String apiKeys(String... moreUsers) {
+        StringBuilder keys = new StringBuilder(token(USER) + ":" + USER);
+        for (String user : moreUsers) {
+            keys.append(',').append(token(user)).append(':').append(user);
+        }
+        return keys.append(',').append(token(ADMIN)).append(':').append(ADMIN).append(":admin").toString();
     }
 
     static String token(String user) {

@@ -62,9 +62,7 @@ class ClusterSessionSystemTest {
     static void startTwoNodes() throws Exception {
         redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
         Map<String, String> settings = Map.of(
-                "MCP_SANDBOX_API_KEYS", ClusterServe.token(ClusterServe.USER) + ":" + ClusterServe.USER + ","
-                        + ClusterServe.token(BOB) + ":" + BOB + ","
-                        + ClusterServe.token(ClusterServe.ADMIN) + ":" + ClusterServe.ADMIN + ":admin",
+                "MCP_SANDBOX_API_KEYS", ClusterServe.apiKeys(BOB),
                 "MCP_SANDBOX_CLUSTER_HEARTBEAT", "200ms",
                 "MCP_SANDBOX_CLUSTER_DEAD_AFTER", "1s",
                 // Short: a forwarded call whose answer is silent for longer than this must not be cut (the silences

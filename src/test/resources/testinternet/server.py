@@ -343,6 +343,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections from a policy point (a flood test holds 32)
+    # overflowed it, and a handshake the kernel then dropped left half-open connections behind at this side.
+    request_queue_size = 128
 
     def __init__(self, port, scheme, context=None):
         self.scheme = scheme

@@ -311,6 +311,20 @@ public final class EgressProxy implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Answers a connection that cannot be served now (too many in progress) with a 503 naming the reason, then
+     * closes it: a program sees why, never a connection that ends without an answer.
+     */
+    public void refuseBusy(OutputStream toSandbox, Closeable abort, String reason) {
+        try {
+            answer(toSandbox, 503, "Service Unavailable", "network.denied: " + reason);
+        } catch (IOException e) {
+            log.debug("Egress refusal not delivered: {}", e.toString());
+        } finally {
+            closeQuietly(abort);
+        }
+    }
+
     private void refuse(OutputStream toSandbox, int status, String text, String target, String reason)
             throws IOException {
         events.denied(target, reason);

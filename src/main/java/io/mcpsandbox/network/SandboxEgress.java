@@ -5,6 +5,7 @@ import io.mcpsandbox.model.SecurityEvent;
 import io.mcpsandbox.model.SecurityEvent.Severity;
 import io.mcpsandbox.runtime.agent.AgentChannel;
 import io.mcpsandbox.runtime.agent.AgentConnection;
+import java.io.Closeable;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -74,17 +75,31 @@ public final class SandboxEgress implements AutoCloseable {
             // The agent holds at most 64 open, but a connection it has closed may still be served here (a name
             // being resolved): a program that opens and resets connections in a loop must not pile them up.
             if (!inProgress.tryAcquire()) {
-                connection.close();
-                denied("(any)", "more than " + MAX_IN_PROGRESS + " connections in progress");
+                String reason = "more than " + MAX_IN_PROGRESS + " connections in progress";
+                denied("(any)", reason);
+                proxy.refuseBusy(connection.output(), connection, reason);
                 return;
             }
+            // The slot is given back before the agent hears the close: the agent frees its own slot on that close
+            // and may relay its next waiting connection at once, which must find this one's slot free (else it
+            // would be refused although the sandbox never had more than 64 open).
+            java.util.concurrent.atomic.AtomicBoolean held = new java.util.concurrent.atomic.AtomicBoolean(true);
+            Closeable releaseThenClose = () -> {
+                if (held.compareAndSet(true, false)) {
+                    inProgress.release();
+                }
+                connection.close();
+            };
             try {
-                proxy.serve(connection.input(), connection.output(), connection);
+                proxy.serve(connection.input(), connection.output(), releaseThenClose);
             } catch (RuntimeException e) {
                 log.warn("egress of {}: a connection failed: {}", name, e.toString());
-                connection.close();
             } finally {
-                inProgress.release();
+                try {
+                    releaseThenClose.close();
+                } catch (IOException e) {
+                    log.debug("egress of {}: closing a connection: {}", name, e.toString());
+                }
             }
         });
     }

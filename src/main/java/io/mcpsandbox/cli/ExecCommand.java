@@ -58,6 +58,8 @@ import tools.jackson.databind.node.ObjectNode;
                 + "level, memory, CPUs and pids. Failures before anything ran: 3 server unreachable, 4 key refused, "
                 + "5 no such session, 6 session closed (with its reason), 7 too many (see `sessions --help`)."})
 final class ExecCommand implements Callable<Integer> {
+    /** How long Ctrl-C or SIGTERM waits for the terminated execution's record to end. */
+    private static final java.time.Duration STOP_WAIT = java.time.Duration.ofSeconds(10);
     @ArgGroup(exclusive = true)
     Source source;
 
@@ -181,14 +183,14 @@ final class ExecCommand implements Callable<Integer> {
         boolean live = false;
         try (SandboxServices services = new SandboxServices(Main.config())) {
             DeadOwners.reap(services);
-            if (json) {
-                result = services.executions().execute(request);
-            } else {
+            ExecutionService.Submission submitted = services.executions().submit(request, ExecutionListener.NONE);
+            Thread stopper = stopOnShutdown(services.executions(), submitted);
+            try {
                 // Printed as it comes; the result's output then only when nothing could be followed live.
-                ExecutionService.Submission submitted = services.executions().submit(request, ExecutionListener.NONE);
-                Optional<CompletableFuture<ExecutionResult>> relay = services.executions()
-                        .active(submitted.executionId()).flatMap(a -> OutputRelay.start(a, ExecCommand::printLive));
-                result = submitted.result().join();
+                Optional<CompletableFuture<ExecutionResult>> relay = json ? Optional.empty()
+                        : services.executions().active(submitted.executionId())
+                                .flatMap(a -> OutputRelay.start(a, ExecCommand::printLive));
+                result = outcome(submitted);
                 if (relay.isPresent()) {
                     live = true;
                     try {
@@ -196,6 +198,12 @@ final class ExecCommand implements Callable<Integer> {
                     } catch (java.util.concurrent.CompletionException e) {
                         // our own stdout or stderr is gone: nothing more to print
                     }
+                }
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(stopper);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is running or has run
                 }
             }
         }
@@ -217,6 +225,39 @@ final class ExecCommand implements Callable<Integer> {
                     + (result.reason() == null ? "" : ": " + result.reason()));
         }
         return exitCode(result.status(), result.exitCode());
+    }
+
+    /**
+     * Ctrl-C or SIGTERM while the program runs here: it is terminated and its record ends {@code terminated} before
+     * this JVM exits, as a hand-off's does on the server (the owner watchdog would otherwise close the record as
+     * "the process that ran it died", a moment later). Bounded: a teardown that hangs is left to the watchdog.
+     */
+    private static Thread stopOnShutdown(ExecutionService executions, ExecutionService.Submission submitted) {
+        Thread stopper = new Thread(() -> {
+            if (!submitted.result().isDone() && executions.terminate(submitted.executionId())) {
+                try {
+                    submitted.result().get(STOP_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    // the watchdog closes what is left
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }, "exec-stop");
+        Runtime.getRuntime().addShutdownHook(stopper);
+        return stopper;
+    }
+
+    /** The execution's result; what it threw, as run here on this thread would have thrown it. */
+    private static ExecutionResult outcome(ExecutionService.Submission submitted) {
+        try {
+            return submitted.result().join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException cause) {
+                throw cause;
+            }
+            throw e;
+        }
     }
 
     private static void printLive(OutputChunk.Stream stream, long offset, String text) {

@@ -281,8 +281,14 @@ class ExecCommandTest {
                     .contains("image 'docker.io/library/busy' is in use by running execution(s) " + id)
                     .contains("--force");
             assertThat(cli("images", "list").stdout()).contains("busy");
+            // SIGTERM, as Ctrl-C: the exec terminates its execution and ends the record before it exits.
+            exec.destroy();
+            assertThat(exec.waitFor(60, TimeUnit.SECONDS)).as("the exec ended after SIGTERM").isTrue();
+            JsonNode ended = cli("executions", "show", id, "--json").json();
+            assertThat(ended.path("status").asString()).as("%s", ended).isEqualTo("terminated");
         } finally {
-            assertThat(exec.waitFor(120, TimeUnit.SECONDS)).as("the execution ended at its timeout").isTrue();
+            exec.destroyForcibly();
+            assertThat(exec.waitFor(120, TimeUnit.SECONDS)).as("the exec ended").isTrue();
         }
         Run removed = cli("images", "rm", "busy");
         assertThat(removed.exitCode()).as(removed.stderr()).isZero();

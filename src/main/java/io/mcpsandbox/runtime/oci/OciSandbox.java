@@ -196,19 +196,25 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
      * would hold their cgroup after close: so this is repeated until the runtime ends. runc: its {@code run}
      * is the subreaper of the container's processes, so SIGKILL to its children is runc kill (to the
      * container's first process; everything in its pid namespace dies with it) without a runtime call; once
-     * run has ended, close's delete finds a stopped container. Otherwise a forced delete (it kills first): one
-     * runtime call, not a kill and a delete.
+     * run has ended, close's delete finds a stopped container. runsc: a kill, then its run ends by itself (it
+     * destroys the container and reaps its gofer on the way). A delete from here while run lives would hold the
+     * container's lock and wait for a gofer only run can reap: gVisor gives up after 5 s (its issue 6255), 5 s
+     * of teardown each time. Otherwise a forced delete (it kills first): one runtime call, not a kill and a
+     * delete; also where the kill fails (the container is not started yet).
      */
     private boolean stopRuntime() {
         Process p = runtimeProcess;
         long deadline = System.nanoTime() + STOP_WAIT.toNanos();
         boolean deleted = false;
+        boolean killed = false;
         try {
             while (p != null && p.isAlive() && System.nanoTime() < deadline) {
-                if (deleted) {
+                if (deleted || killed) {
                     p.waitFor(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 } else if (runtime.flavor() == OciFlavor.RUNC && killChildren(p.pid())) {
                     p.waitFor(250, TimeUnit.MILLISECONDS);
+                } else if (runtime.flavor() == OciFlavor.RUNSC && signalKill()) {
+                    killed = true;
                 } else {
                     deleted = delete(false);
                     p.waitFor(250, TimeUnit.MILLISECONDS);
@@ -239,6 +245,16 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
             }
         }
         return true;
+    }
+
+    /** {@code kill NAME KILL} to the container's first process; whether the runtime did it. */
+    private boolean signalKill() {
+        try {
+            return HostCommand.run(runtime.command("kill", name, "KILL"), COMMAND_TIMEOUT).ok();
+        } catch (IOException e) {
+            log.debug("kill {}: {}", name, e.getMessage());
+            return false;
+        }
     }
 
     /** {@code delete --force}: kills the container if it runs, then deletes it; whether it did. */

@@ -347,7 +347,7 @@ public final class ClusterWork implements AutoCloseable {
         if (t != null && t.matches()) {
             if (ClusterSecret.matches(terminateSignature(t.group(1)), t.group(2))) {
                 boolean ended = setup.terminateHere().test(t.group(1));
-                log.warn("cluster: execution {} terminated at its origin's request{}", t.group(1),
+                log.warn("cluster: execution {} terminated at another node's request{}", t.group(1),
                         ended ? "" : " (it had ended already)");
             } else {
                 log.warn("cluster: a terminate message on {} is not signed with the cluster secret: ignored",
@@ -448,8 +448,9 @@ public final class ClusterWork implements AutoCloseable {
     }
 
     /**
-     * Asks the node that took a spilled execution (its claim) to end it, through that node's list (signed: only a
-     * holder of the secret can ask). False when no other node is known to run it.
+     * Asks the node that runs an execution (a spilled one's claim, else the node its running record names: a
+     * session's executions run on the session's node) to end it, through that node's list (signed: only a holder
+     * of the secret can ask). False when no other live node is known to run it.
      */
     public boolean terminateElsewhere(String executionId) {
         if (closed || executionId.length() > 64) {
@@ -457,16 +458,19 @@ public final class ClusterWork implements AutoCloseable {
         }
         try {
             String claim = redis.get(claimKey(executionId));
-            if (claim == null || claim.startsWith(WITHDRAWN) || claim.equals(me)
-                    || !ClusterSettings.NODE_ID_PATTERN.matcher(claim).matches()
-                    || !node.node(claim).map(v -> !NodeView.DEAD.equals(v.state())).orElse(false)) {
-                return false;
-            }
             Optional<ExecutionRecord> r = store.find(executionId);
             if (r.isPresent() && r.get().status().isFinal()) {
                 return false;
             }
-            tell(claim, "terminate " + executionId + " " + terminateSignature(executionId));
+            // Not spilled (no claim): an execution in a session another node holds runs on that node, which its
+            // running record names. A wrong name costs a message the named node ignores (it runs no such id).
+            String on = claim != null ? claim : r.map(ExecutionRecord::node).orElse(null);
+            if (on == null || on.startsWith(WITHDRAWN) || on.equals(me)
+                    || !ClusterSettings.NODE_ID_PATTERN.matcher(on).matches()
+                    || !node.node(on).map(v -> !NodeView.DEAD.equals(v.state())).orElse(false)) {
+                return false;
+            }
+            tell(on, "terminate " + executionId + " " + terminateSignature(executionId));
             return true;
         } catch (JedisException e) {
             redisTrouble(e);

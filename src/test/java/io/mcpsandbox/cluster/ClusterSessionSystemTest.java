@@ -266,6 +266,53 @@ class ClusterSessionSystemTest {
         assertThat(missing.statusCode()).as(missing.body()).isEqualTo(404);
     }
 
+    /**
+     * An execution of a session A holds, ended through B: over REST ({@code DELETE /v1/executions/{id}}) and with
+     * MCP's terminate_execution. B asks A (the node its running record names); another user gets 404 and it runs on.
+     */
+    @Test
+    @Order(5)
+    void aSessionsRunningExecutionIsTerminatedThroughB() throws Exception {
+        String viaRest = background("sleep 60; echo never");
+        JsonNode refused = json(b.send(BOB, "DELETE", "/v1/executions/" + viaRest, null), 404);
+        assertThat(refused.toString()).doesNotContain(session);
+        json(b.send(ClusterServe.USER, "DELETE", "/v1/executions/" + viaRest, null), 202);
+        assertThat(awaitEnd(viaRest).get("status").asString()).isEqualTo("terminated");
+
+        String viaMcp = background("sleep 60; echo never");
+        try (McpSyncClient alice = mcp(b, ClusterServe.USER)) {
+            McpSchema.CallToolResult r = alice.callTool(new McpSchema.CallToolRequest("terminate_execution",
+                    Map.of("executionId", viaMcp)));
+            assertThat(r.isError()).as(r.content().toString()).isFalse();
+            assertThat(r.content().toString()).contains("terminating " + viaMcp);
+        }
+        assertThat(awaitEnd(viaMcp).get("status").asString()).isEqualTo("terminated");
+        // Ended: asking again finds it finished.
+        assertThat(b.send(ClusterServe.USER, "DELETE", "/v1/executions/" + viaMcp, null).statusCode())
+                .isEqualTo(409);
+    }
+
+    /** A background execution of the session, started on A: its id once A runs it. */
+    private static String background(String script) throws Exception {
+        String id = json(a.send(ClusterServe.USER, "POST", "/v1/sessions/" + session + "/executions?async=true",
+                shell(script)), 202).get("executionId").asString();
+        await().atMost(Duration.ofSeconds(20)).until(() -> a.send(ClusterServe.USER, "GET",
+                "/v1/executions?active=true", null).body().contains(id));
+        return id;
+    }
+
+    /** The execution's final result, read through B (within 20 s: a 60 s sleep ends only if it was ended). */
+    private static JsonNode awaitEnd(String id) {
+        JsonNode[] result = new JsonNode[1];
+        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(200)).until(() -> {
+            HttpResponse<String> r = b.send(ClusterServe.USER, "GET", "/v1/executions/" + id, null);
+            JsonNode n = ClusterServe.JSON.readTree(r.body());
+            result[0] = n;
+            return r.statusCode() == 200 && !n.path("status").asString().equals("running");
+        });
+        return result[0];
+    }
+
     @Test
     @Order(6)
     void aSessionIsClosedThroughB() throws Exception {

@@ -312,12 +312,12 @@ public final class EgressProxy implements AutoCloseable {
     }
 
     /**
-     * Answers a connection that cannot be served now (too many in progress) with a 503 naming the reason, then
-     * closes it: a program sees why, never a connection that ends without an answer.
+     * Refuses a connection that cannot be served now (too many in progress) as any other refusal: an event, a 503
+     * naming the reason, then the close. A program sees why, never a connection that ends without an answer.
      */
     public void refuseBusy(OutputStream toSandbox, Closeable abort, String reason) {
         try {
-            answer(toSandbox, 503, "Service Unavailable", "network.denied: " + reason);
+            refuse(toSandbox, 503, "Service Unavailable", "(any)", reason);
         } catch (IOException e) {
             log.debug("Egress refusal not delivered: {}", e.toString());
         } finally {

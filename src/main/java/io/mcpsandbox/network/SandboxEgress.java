@@ -75,9 +75,8 @@ public final class SandboxEgress implements AutoCloseable {
             // The agent holds at most 64 open, but a connection it has closed may still be served here (a name
             // being resolved): a program that opens and resets connections in a loop must not pile them up.
             if (!inProgress.tryAcquire()) {
-                String reason = "more than " + MAX_IN_PROGRESS + " connections in progress";
-                denied("(any)", reason);
-                proxy.refuseBusy(connection.output(), connection, reason);
+                proxy.refuseBusy(connection.output(), connection,
+                        "more than " + MAX_IN_PROGRESS + " connections in progress");
                 return;
             }
             // The slot is given back before the agent hears the close: the agent frees its own slot on that close

@@ -151,12 +151,8 @@ final class OciSandbox implements PreparedSandbox, RunningSandbox {
 
     @Override
     public void kill() {
-        try {
-            // With its own pid namespace, everything in the sandbox dies with its first process.
-            HostCommand.run(runtime.command("kill", name, "KILL"), COMMAND_TIMEOUT);
-        } catch (IOException e) {
-            log.debug("kill {}: {}", name, e.getMessage());
-        }
+        // With its own pid namespace, everything in the sandbox dies with its first process.
+        signalKill();
     }
 
     @Override

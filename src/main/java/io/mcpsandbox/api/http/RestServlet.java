@@ -4,11 +4,13 @@ import io.mcpsandbox.api.ExecutionGateway;
 import io.mcpsandbox.api.InvalidRequestException;
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
+import io.mcpsandbox.cluster.ClusterSessionSigns;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
@@ -61,16 +63,24 @@ final class RestServlet extends HttpServlet {
     private final NdjsonExecutionStream streams;
     private final QueueRoutes queueRoutes;
     private final ExecutionQueries queries;
+    private final NodeProxy proxy;
+    /** The most a forwarded execution call may take: the longest execution (or session), and some slack. */
+    private final java.time.Duration forwardDeadline;
 
+    /** @param longestExecution the longest timeout a request may ask for ({@code limits.max.timeout}) */
     RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
-                HttpJson http) {
+                HttpJson http, java.time.Duration longestExecution) {
         this.gateway = gateway;
         this.sessions = sessions;
         this.parser = parser;
         this.json = json;
         this.http = http;
         this.openApi = OpenApiDocument.build(parser.schemas());
-        this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
+        this.proxy = new NodeProxy(http);
+        this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post, proxy);
+        java.time.Duration longest = longestExecution.compareTo(sessions.settings().maxLifetime()) > 0
+                ? longestExecution : sessions.settings().maxLifetime();
+        this.forwardDeadline = longest.plus(SessionRoutes.PROXY_SLACK);
         this.streams = new NdjsonExecutionStream(json);
         this.queueRoutes = new QueueRoutes(gateway, parser, json, http);
         this.queries = new ExecutionQueries(gateway, http, java.time.Clock.systemUTC());
@@ -285,6 +295,9 @@ final class RestServlet extends HttpServlet {
     /** One execution's result (or running placeholder with its output so far); {@code ?stream=true} follows it. */
     private void get(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin, String id)
             throws IOException {
+        if (forwarded(req, resp, user, admin, id, 0)) {
+            return;
+        }
         Boolean stream = flag(req, resp, "stream");
         if (stream == null) {
             return;
@@ -342,6 +355,9 @@ final class RestServlet extends HttpServlet {
      */
     private void writeStdin(HttpServletRequest req, HttpServletResponse resp, String user, String id)
             throws IOException {
+        if (forwarded(req, resp, user, false, id, MAX_STDIN_WRITE)) {
+            return; // stdin stays the owner's: an admin key writes to none but its own
+        }
         if (req.getContentLengthLong() > MAX_STDIN_WRITE) {
             resp.setHeader("Connection", "close");
             http.error(resp, 413, null, "at most " + MAX_STDIN_WRITE + " bytes of stdin per request");
@@ -401,6 +417,53 @@ final class RestServlet extends HttpServlet {
                 http.write(resp, 409, body);
             }
         }
+    }
+
+    /**
+     * Cluster mode (docs/cluster.md "Executions on another node"): a call for an execution that does not run here
+     * but whose shared record is {@code running} on another node goes to that node ({@link NodeProxy}), unless
+     * another node forwarded it here (its routed header verifies): then it is answered here, never forwarded again.
+     * Only the caller's own execution (an admin's: anyone's, when {@code admin}) is forwarded, so someone else's
+     * answers 404 here as an unknown one; the node that runs it checks the key and the user again. A node that is
+     * lost or cannot be found now: 503 with Retry-After. Nothing is read of the request before it is forwarded.
+     *
+     * @param maxBody the most the local route reads of the body
+     * @return whether the call was answered
+     */
+    private boolean forwarded(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin, String id,
+                              long maxBody) throws IOException {
+        SessionService.Directory directory = sessions.directory().orElse(null);
+        if (directory == null || id.isEmpty() || id.length() > 128
+                || gateway.running(user, admin, id).isPresent()) {
+            return false;
+        }
+        String method = req.getMethod();
+        String target = NodeProxy.target(req);
+        if (directory.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER), method, target)) {
+            return false;
+        }
+        java.util.Optional<ExecutionRecord> record;
+        try {
+            record = gateway.record(user, admin, id);
+        } catch (ExecutionStoreException e) {
+            return false; // the local route answers 503 as well
+        }
+        if (record.isEmpty() || record.get().status() != ExecutionStatus.RUNNING || record.get().node() == null) {
+            return false;
+        }
+        SessionService.Location where = directory.locateNode(record.get().node());
+        if (where.here()) {
+            return false; // it ran here and is not active any more: the record answers
+        }
+        if (!where.remote()) {
+            resp.setHeader("Retry-After", "1");
+            http.error(resp, 503, null, "execution " + abbreviate(id) + " runs on cluster node "
+                    + abbreviate(record.get().node()) + ", which cannot be reached now: " + where.unavailable());
+            return true;
+        }
+        proxy.forward(req, resp, NodeProxy.Subject.execution(abbreviate(id)), where,
+                directory.routedHeader(method, target), target, maxBody, forwardDeadline);
+        return true;
     }
 
     /** A true/false query parameter (absent: false); null after answering 400 for anything else. */

@@ -107,7 +107,8 @@ final class NodeProxy {
         ClientBody body = method.equals("POST") || method.equals("PUT")
                 ? new ClientBody(req.getInputStream(), maxBody + 1) : null; // one byte over: the owner answers 413
         HttpRequest.BodyPublisher publisher;
-        if (body == null) {
+        if (body == null || declared == 0) {
+            // An empty body: fromPublisher takes no length of 0 (an empty stdin write, an empty file).
             publisher = HttpRequest.BodyPublishers.noBody();
         } else {
             HttpRequest.BodyPublisher stream = HttpRequest.BodyPublishers.ofInputStream(() -> body);

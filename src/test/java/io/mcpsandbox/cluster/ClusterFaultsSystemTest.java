@@ -35,9 +35,10 @@ import tools.jackson.databind.JsonNode;
 /**
  * Issue 17's acceptance on this machine: three {@code serve --cluster} nodes (two slots each) on one persistent
  * redis-server, eight concurrent clients (half of the calls through REST, half through the MCP Java SDK's client).
- * 300 executions spread over the nodes each answer their own correct result and have one record; a node killed (kill -9) in the middle of a run leaves every request either completed or
- * ended {@code error} ({@code node lost}), none unanswered, and after its restart nothing of it is left on the host;
- * Redis restarted in the middle of a run loses no record (the nodes' failover stores replay them).
+ * 300 executions spread over the nodes each answer their own correct result and have one record; a node killed
+ * (kill -9) in the middle of a run leaves every request either completed or ended {@code error} ({@code node lost}),
+ * none unanswered, and after its restart nothing of it is left on the host; Redis restarted in the middle of a run
+ * loses no record (the nodes' failover stores replay them).
  */
 @SystemTest
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)

@@ -146,7 +146,7 @@ final class RawBundles {
         List<String> global = new ArrayList<>(List.of(flavor.binary(), "--root", root.toString()));
         if (flavor == OciFlavor.RUNSC) {
             // As ours, minus --ignore-cgroups: raw runsc applies the bundle's cgroup limits itself.
-            global.addAll(List.of("--network=none", "--oci-seccomp"));
+            global.addAll(List.of("--network=none", "--oci-seccomp", "--file-access-mounts=exclusive"));
         }
         return new Bundle(name, bundle, flavor, List.copyOf(global));
     }

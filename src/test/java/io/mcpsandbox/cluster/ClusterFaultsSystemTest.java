@@ -5,6 +5,12 @@ import static org.awaitility.Awaitility.await;
 
 import io.mcpsandbox.record.RedisServerProcess;
 import io.mcpsandbox.testing.SystemTest;
+import io.modelcontextprotocol.client.McpClient;
+import io.modelcontextprotocol.client.McpSyncClient;
+import io.modelcontextprotocol.client.transport.HttpClientStreamableHttpTransport;
+import io.modelcontextprotocol.spec.McpSchema;
+import io.modelcontextprotocol.spec.McpSchema.CallToolResult;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,10 +34,11 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * Issue 17's acceptance on this machine: three {@code serve --cluster} nodes (two slots each) on one persistent
- * redis-server, eight concurrent clients. 300 executions spread over the nodes each answer their own correct result
- * and have one record; a node killed (kill -9) in the middle of a run leaves every request either completed or
- * ended {@code error} ({@code node lost}), none unanswered, and after its restart nothing of it is left on the host;
- * Redis restarted in the middle of a run loses no record (the nodes' failover stores replay them).
+ * redis-server, eight concurrent clients (half of the calls through REST, half through the MCP Java SDK's client).
+ * 300 executions spread over the nodes each answer their own correct result and have one record; a node killed
+ * (kill -9) in the middle of a run leaves every request either completed or ended {@code error} ({@code node lost}),
+ * none unanswered, and after its restart nothing of it is left on the host; Redis restarted in the middle of a run
+ * loses no record (the nodes' failover stores replay them).
  */
 @SystemTest
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -84,16 +91,39 @@ class ClusterFaultsSystemTest {
                 .get("counts").get("active").asInt();
     }
 
-    /** {@code count} executions from 8 clients, the n-th to {@code to.apply(n)}; the answers in order. */
-    private static List<HttpResponse<String>> run(int count, IntFunction<ClusterServe> to, IntFunction<String> body) {
+    /**
+     * One client's answer: REST's status code and body, or the MCP tool result's {@code isError} and structured
+     * content (the same result object).
+     */
+    private record Answer(String via, boolean ok, JsonNode result, String raw) {
+    }
+
+    /**
+     * {@code count} executions from 8 clients, the n-th to {@code to.apply(n)}; the answers in order. Even-numbered
+     * ones go through REST ({@code POST /v1/executions}), odd-numbered ones through MCP ({@code run_command}, the MCP
+     * Java SDK's client over Streamable HTTP, one client per node made for this run).
+     */
+    private static List<Answer> run(int count, IntFunction<ClusterServe> to, IntFunction<String> argv) {
         ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+        Map<ClusterServe, McpSyncClient> mcp = new java.util.concurrent.ConcurrentHashMap<>();
         try {
-            List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+            List<CompletableFuture<Answer>> calls = new ArrayList<>();
             for (int n = 0; n < count; n++) {
                 int i = n;
                 calls.add(CompletableFuture.supplyAsync(() -> {
                     try {
-                        return to.apply(i).send(ClusterServe.USER, "POST", "/v1/executions", body.apply(i));
+                        ClusterServe node = to.apply(i);
+                        if (i % 2 == 0) {
+                            HttpResponse<String> r = node.send(ClusterServe.USER, "POST", "/v1/executions",
+                                    "{\"command\":" + argv.apply(i) + "}");
+                            return new Answer("REST", r.statusCode() == 200, ClusterServe.JSON.readTree(r.body()),
+                                    r.body());
+                        }
+                        McpSyncClient client = mcp.computeIfAbsent(node, ClusterFaultsSystemTest::mcpClient);
+                        CallToolResult r = client.callTool(new McpSchema.CallToolRequest("run_command",
+                                Map.of("command", ClusterServe.JSON.readValue(argv.apply(i), List.class))));
+                        JsonNode result = ClusterServe.JSON.valueToTree(r.structuredContent());
+                        return new Answer("MCP", !Boolean.TRUE.equals(r.isError()), result, r.toString());
                     } catch (Exception e) {
                         throw new IllegalStateException(e);
                     }
@@ -102,7 +132,19 @@ class ClusterFaultsSystemTest {
             return calls.stream().map(CompletableFuture::join).toList();
         } finally {
             clients.shutdownNow();
+            mcp.values().forEach(McpSyncClient::close);
         }
+    }
+
+    private static McpSyncClient mcpClient(ClusterServe node) {
+        HttpClientStreamableHttpTransport transport = HttpClientStreamableHttpTransport
+                .builder("http://127.0.0.1:" + node.port()).endpoint("/mcp")
+                .requestBuilder(HttpRequest.newBuilder().header("Authorization", "Bearer "
+                        + ClusterServe.token(ClusterServe.USER)))
+                .build();
+        McpSyncClient client = McpClient.sync(transport).requestTimeout(Duration.ofSeconds(120)).build();
+        client.initialize();
+        return client;
     }
 
     private static JsonNode record(ClusterServe from, String id) throws Exception {
@@ -113,14 +155,13 @@ class ClusterFaultsSystemTest {
     @Test
     @Order(1)
     void threeHundredExecutionsSpreadOverTheNodesAreEachAnsweredAndRecordedOnce() throws Exception {
-        List<HttpResponse<String>> answers = run(300, n -> NODES.get(n % 3),
-                n -> "{\"command\":[\"sh\",\"-c\",\"echo out-" + n + "\"]}");
+        List<Answer> answers = run(300, n -> NODES.get(n % 3), n -> "[\"sh\",\"-c\",\"echo out-" + n + "\"]");
         Set<String> ids = new HashSet<>();
         for (int n = 0; n < answers.size(); n++) {
-            HttpResponse<String> r = answers.get(n);
-            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
-            JsonNode result = ClusterServe.JSON.readTree(r.body());
-            assertThat(result.get("status").asString()).as(r.body()).isEqualTo("completed");
+            Answer r = answers.get(n);
+            assertThat(r.ok()).as(r.via() + ": " + r.raw()).isTrue();
+            JsonNode result = r.result();
+            assertThat(result.get("status").asString()).as(r.raw()).isEqualTo("completed");
             assertThat(result.get("stdout").asString()).isEqualTo("out-" + n + "\n");
             ids.add(result.get("executionId").asString());
         }
@@ -144,27 +185,27 @@ class ClusterFaultsSystemTest {
     void aNodeKilledMidRunLeavesEveryRequestCompletedOrNodeLostAndNothingBehindAfterItsRestart() throws Exception {
         ClusterServe victim = NODES.get(2);
         // Sent to A and B only: what they have no slot for goes to C, which is killed while it runs some.
-        CompletableFuture<List<HttpResponse<String>>> load = CompletableFuture.supplyAsync(() -> run(40,
-                n -> NODES.get(n % 2), n -> "{\"command\":[\"sh\",\"-c\",\"sleep 1; echo slow-" + n + "\"]}"));
+        CompletableFuture<List<Answer>> load = CompletableFuture.supplyAsync(() -> run(40,
+                n -> NODES.get(n % 2), n -> "[\"sh\",\"-c\",\"sleep 1; echo slow-" + n + "\"]"));
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() -> ClusterServe.JSON
                 .readTree(victim.send(ClusterServe.ADMIN, "GET", "/v1/executions?active=true", null).body())
                 .get("executions").size() > 0);
         victim.kill();
 
-        List<HttpResponse<String>> answers = load.get();
+        List<Answer> answers = load.get();
         int completed = 0;
         int lost = 0;
         for (int n = 0; n < answers.size(); n++) {
-            HttpResponse<String> r = answers.get(n);
-            JsonNode result = ClusterServe.JSON.readTree(r.body());
+            Answer r = answers.get(n);
+            JsonNode result = r.result();
             String status = result.get("status").asString();
             String id = result.get("executionId").asString();
             if (status.equals("completed")) {
-                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                assertThat(r.ok()).as(r.via() + ": " + r.raw()).isTrue();
                 assertThat(result.get("stdout").asString()).isEqualTo("slow-" + n + "\n");
                 completed++;
             } else {
-                assertThat(status).as(r.body()).isEqualTo("error");
+                assertThat(status).as(r.raw()).isEqualTo("error");
                 // The survivors close it "node lost", unless the dead server's owner watchdog, on this same host,
                 // closed it first ("the process that ran it died").
                 assertThat(result.get("reason").asString()).matches("node lost: .*|"
@@ -188,20 +229,20 @@ class ClusterFaultsSystemTest {
     @Test
     @Order(3)
     void redisRestartedMidRunLosesNoRecord() throws Exception {
-        CompletableFuture<List<HttpResponse<String>>> load = CompletableFuture.supplyAsync(() -> run(60,
-                n -> NODES.get(n % 3), n -> "{\"command\":[\"sh\",\"-c\",\"sleep 0.2; echo kept-" + n + "\"]}"));
+        CompletableFuture<List<Answer>> load = CompletableFuture.supplyAsync(() -> run(60,
+                n -> NODES.get(n % 3), n -> "[\"sh\",\"-c\",\"sleep 0.2; echo kept-" + n + "\"]"));
         Thread.sleep(1500); // some have run, others run while Redis is away
         redis.close();
         Thread.sleep(2000);
         redis.ensureRunning();
 
-        List<HttpResponse<String>> answers = load.get();
+        List<Answer> answers = load.get();
         List<String> ids = new ArrayList<>();
         for (int n = 0; n < answers.size(); n++) {
-            HttpResponse<String> r = answers.get(n);
-            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
-            JsonNode result = ClusterServe.JSON.readTree(r.body());
-            assertThat(result.get("status").asString()).as(r.body()).isEqualTo("completed");
+            Answer r = answers.get(n);
+            assertThat(r.ok()).as(r.via() + ": " + r.raw()).isTrue();
+            JsonNode result = r.result();
+            assertThat(result.get("status").asString()).as(r.raw()).isEqualTo("completed");
             assertThat(result.get("stdout").asString()).isEqualTo("kept-" + n + "\n");
             ids.add(result.get("executionId").asString());
         }

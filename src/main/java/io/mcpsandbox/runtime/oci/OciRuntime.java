@@ -112,10 +112,14 @@ public final class OciRuntime implements SandboxRuntime {
         argv.add(stateRoot.toString());
         if (flavor == OciFlavor.RUNSC) {
             // No network device at all (the netns is empty anyway), our seccomp profile applied inside, and
-            // the cgroup is ours (see SandboxCgroup).
+            // the cgroup is ours (see SandboxCgroup). The bind mounts (/usr, the workspace...) change only
+            // through the sandbox itself (the host writes files through the agent, or before the start), so
+            // the sentry may cache their dentries as it does the root's: without it every lookup under /usr
+            // asks the gofer again, and python's start in a running sandbox takes ~40% longer.
             argv.add("--network=none");
             argv.add("--oci-seccomp");
             argv.add("--ignore-cgroups");
+            argv.add("--file-access-mounts=exclusive");
         } else if (flavor == OciFlavor.CRUN) {
             argv.add("--cgroup-manager=disabled"); // the cgroup is ours (see SandboxCgroup)
         }

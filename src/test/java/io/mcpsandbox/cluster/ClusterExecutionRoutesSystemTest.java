@@ -33,8 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 
 /**
- * docs/cluster.md "Executions on another node", with real nodes: an execution running on node A (a background
- * program of a session A holds, echoing its stdin) is followed and fed through node B: {@code GET
+ * docs/cluster.md "Executions on another node", with real nodes: a sync request sent to node B that spilled to A is
+ * followed live through B; an execution running on node A (a background program of a session A holds, echoing its
+ * stdin) is followed and fed through node B: {@code GET
  * /v1/executions/{id}} shows A's live output, {@code ?stream=true} streams it live and ends with the result, {@code
  * POST .../stdin} (REST, and MCP's write_stdin with the Java client) reaches the program, eof ends it; another
  * user's key gets 404; an ended execution answers 409 to stdin; a routed header a client made up is not honoured;
@@ -59,7 +60,10 @@ class ClusterExecutionRoutesSystemTest {
     @BeforeAll
     static void startTwoNodes() throws Exception {
         redis = new RedisServerProcess(dir.resolve("redis"), false, null).start();
-        Map<String, String> settings = Map.of("MCP_SANDBOX_API_KEYS", ClusterServe.apiKeys(BOB));
+        // One slot per node: a second sync request on B spills to A (Work distribution).
+        Map<String, String> settings = Map.of("MCP_SANDBOX_API_KEYS", ClusterServe.apiKeys(BOB),
+                "MCP_SANDBOX_ADMISSION_MAX_CONCURRENT", "1", "MCP_SANDBOX_ADMISSION_MAX_PER_USER", "100",
+                "MCP_SANDBOX_ADMISSION_QUEUE_SIZE", "100", "MCP_SANDBOX_ADMISSION_QUEUE_TIMEOUT", "60s");
         a = new ClusterServe("ea", redis.url(), SECRET, true, settings);
         b = new ClusterServe("eb", redis.url(), SECRET, true, settings);
         ClusterServe.startAll(a, b);
@@ -152,6 +156,53 @@ class ClusterExecutionRoutesSystemTest {
             }
         });
         return new Follow(r, events, ended);
+    }
+
+    /** The ids of {@code user}'s executions running on {@code node} now. */
+    private static List<String> activeOn(ClusterServe node) throws Exception {
+        List<String> ids = new java.util.ArrayList<>();
+        json(node.send(ClusterServe.USER, "GET", "/v1/executions?active=true", null), 200).path("executions")
+                .forEach(e -> ids.add(e.get("executionId").asString()));
+        return ids;
+    }
+
+    /**
+     * A sync request sent to B while B's one slot is taken spills to A; its client waits on B. Followed through B
+     * ({@code ?stream=true}), its output arrives live from A and the stream ends with its result.
+     */
+    @Test
+    @Order(0)
+    void aSpilledExecutionIsFollowedLiveThroughItsOrigin() throws Exception {
+        CompletableFuture<HttpResponse<String>> filler = CompletableFuture.supplyAsync(() -> send(b,
+                "{\"command\": [\"sh\", \"-c\", \"sleep 6\"]}"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> activeOn(b).size() == 1);
+        CompletableFuture<HttpResponse<String>> spilled = CompletableFuture.supplyAsync(() -> send(b,
+                "{\"command\": [\"sh\", \"-c\", \"echo first; sleep 3; echo second\"]}"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> activeOn(a).size() == 1);
+        String id = activeOn(a).get(0);
+        assertThat(activeOn(b)).doesNotContain(id);
+
+        Follow live = follow(b, id);
+        assertThat(live.response().statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> live.output().contains("first"));
+        // Live: 'first' is here while it still runs on A ('second' and the result come 3 s later).
+        assertThat(live.resultArrived()).isFalse();
+        live.ended().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        JsonNode result = live.events().get(live.events().size() - 1);
+        assertThat(result.get("type").asString()).isEqualTo("result");
+        assertThat(result.get("result").get("stdout").asString()).isEqualTo("first\nsecond\n");
+        assertThat(result.get("result").get("node").asString()).isEqualTo(a.nodeId());
+        JsonNode answered = json(spilled.get(30, java.util.concurrent.TimeUnit.SECONDS), 200);
+        assertThat(answered.get("executionId").asString()).isEqualTo(id);
+        json(filler.get(30, java.util.concurrent.TimeUnit.SECONDS), 200);
+    }
+
+    private static HttpResponse<String> send(ClusterServe node, String body) {
+        try {
+            return node.send(ClusterServe.USER, "POST", "/v1/executions", body);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @Test

@@ -295,9 +295,6 @@ final class RestServlet extends HttpServlet {
     /** One execution's result (or running placeholder with its output so far); {@code ?stream=true} follows it. */
     private void get(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin, String id)
             throws IOException {
-        if (forwarded(req, resp, user, admin, id, 0)) {
-            return;
-        }
         Boolean stream = flag(req, resp, "stream");
         if (stream == null) {
             return;
@@ -318,6 +315,10 @@ final class RestServlet extends HttpServlet {
         } catch (ExecutionStoreException e) {
             http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
             return;
+        }
+        if (found.isPresent() && runsElsewhere(found.get(), user, admin, id)
+                && forwarded(req, resp, id, found.get().node(), 0)) {
+            return; // the node that runs it answered (its output so far, or live), or it cannot be reached now
         }
         if (found.isEmpty()) {
             http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
@@ -355,9 +356,6 @@ final class RestServlet extends HttpServlet {
      */
     private void writeStdin(HttpServletRequest req, HttpServletResponse resp, String user, String id)
             throws IOException {
-        if (forwarded(req, resp, user, false, id, MAX_STDIN_WRITE)) {
-            return; // stdin stays the owner's: an admin key writes to none but its own
-        }
         if (req.getContentLengthLong() > MAX_STDIN_WRITE) {
             resp.setHeader("Connection", "close");
             http.error(resp, 413, null, "at most " + MAX_STDIN_WRITE + " bytes of stdin per request");
@@ -369,7 +367,13 @@ final class RestServlet extends HttpServlet {
             return;
         }
         if (running.isEmpty()) {
-            boolean ended = gateway.find(user, id).isPresent();
+            // Stdin stays the owner's (an admin key writes to none but its own): the user's own record only.
+            java.util.Optional<ExecutionResult> found = gateway.find(user, id);
+            if (found.isPresent() && runsElsewhere(found.get(), user, false, id)
+                    && forwarded(req, resp, id, found.get().node(), MAX_STDIN_WRITE)) {
+                return; // nothing of the body was read: the node that runs it reads it
+            }
+            boolean ended = found.isPresent();
             http.error(resp, ended ? 409 : 404, null, ended ? "the execution has ended; its stdin is gone"
                     : "no execution '" + abbreviate(id) + "' of yours is known");
             return;
@@ -420,21 +424,30 @@ final class RestServlet extends HttpServlet {
     }
 
     /**
+     * Whether {@code found} (the caller's execution, or anyone's for an admin) is running by its shared record but
+     * not here: in cluster mode, on the node the record names.
+     */
+    private boolean runsElsewhere(ExecutionResult found, String user, boolean admin, String id) {
+        return found.status() == ExecutionStatus.RUNNING && found.node() != null
+                && sessions.directory().isPresent() && gateway.running(user, admin, id).isEmpty();
+    }
+
+    /**
      * Cluster mode (docs/cluster.md "Executions on another node"): a call for an execution that does not run here
      * but whose shared record is {@code running} on another node goes to that node ({@link NodeProxy}), unless
      * another node forwarded it here (its routed header verifies): then it is answered here, never forwarded again.
-     * Only the caller's own execution (an admin's: anyone's, when {@code admin}) is forwarded, so someone else's
-     * answers 404 here as an unknown one; the node that runs it checks the key and the user again. A node that is
-     * lost or cannot be found now: 503 with Retry-After. Nothing is read of the request before it is forwarded.
+     * The caller found it among its own (an admin: anyone's) first, so someone else's answers 404 here as an
+     * unknown one and goes nowhere; the node that runs it checks the key and the user again. A node that is lost or
+     * cannot be found now: 503 with Retry-After. Nothing of the request's body is read before it is forwarded.
      *
+     * @param node    the node its record names
      * @param maxBody the most the local route reads of the body
      * @return whether the call was answered
      */
-    private boolean forwarded(HttpServletRequest req, HttpServletResponse resp, String user, boolean admin, String id,
-                              long maxBody) throws IOException {
+    private boolean forwarded(HttpServletRequest req, HttpServletResponse resp, String id, String node, long maxBody)
+            throws IOException {
         SessionService.Directory directory = sessions.directory().orElse(null);
-        if (directory == null || id.isEmpty() || id.length() > 128
-                || gateway.running(user, admin, id).isPresent()) {
+        if (directory == null) {
             return false;
         }
         String method = req.getMethod();
@@ -442,23 +455,14 @@ final class RestServlet extends HttpServlet {
         if (directory.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER), method, target)) {
             return false;
         }
-        java.util.Optional<ExecutionRecord> record;
-        try {
-            record = gateway.record(user, admin, id);
-        } catch (ExecutionStoreException e) {
-            return false; // the local route answers 503 as well
-        }
-        if (record.isEmpty() || record.get().status() != ExecutionStatus.RUNNING || record.get().node() == null) {
-            return false;
-        }
-        SessionService.Location where = directory.locateNode(record.get().node());
+        SessionService.Location where = directory.locateNode(node);
         if (where.here()) {
             return false; // it ran here and is not active any more: the record answers
         }
         if (!where.remote()) {
             resp.setHeader("Retry-After", "1");
-            http.error(resp, 503, null, "execution " + abbreviate(id) + " runs on cluster node "
-                    + abbreviate(record.get().node()) + ", which cannot be reached now: " + where.unavailable());
+            http.error(resp, 503, null, "execution " + abbreviate(id) + " runs on cluster node " + abbreviate(node)
+                    + ", which cannot be reached now: " + where.unavailable());
             return true;
         }
         proxy.forward(req, resp, NodeProxy.Subject.execution(abbreviate(id)), where,

@@ -399,17 +399,16 @@ public final class SandboxTools {
         if (!FORWARDABLE_ID.matcher(executionId).matches()) {
             return null;
         }
-        Optional<io.mcpsandbox.model.ExecutionRecord> record;
+        Optional<ExecutionResult> found;
         try {
-            record = gateway.record(user, false, executionId);
+            found = gateway.find(user, executionId);
         } catch (io.mcpsandbox.record.ExecutionStoreException e) {
             return error("the execution store cannot answer right now: " + e.getMessage());
         }
-        if (record.isEmpty() || record.get().status() != ExecutionStatus.RUNNING
-                || record.get().node() == null) {
+        if (found.isEmpty() || found.get().status() != ExecutionStatus.RUNNING || found.get().node() == null) {
             return null;
         }
-        String nodeId = record.get().node();
+        String nodeId = found.get().node();
         io.mcpsandbox.session.SessionService.Location where = forwarder.locateNode(nodeId);
         if (where.here()) {
             return null;

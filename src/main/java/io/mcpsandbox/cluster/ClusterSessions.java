@@ -155,33 +155,63 @@ public final class ClusterSessions implements SessionService.Directory, AutoClos
         if (owner == null || owner.equals(node.id())) {
             return SessionService.Location.HERE; // the records answer: unknown, or closed
         }
+        Place place = place(owner, "holds the session");
+        if (place.where() != null) {
+            return place.where();
+        }
+        lost(sessionId, owner, place.lastSeen());
+        return SessionService.Location.HERE;
+    }
+
+    @Override
+    public SessionService.Location locateNode(String nodeId) {
+        if (nodeId == null || nodeId.equals(node.id())) {
+            return SessionService.Location.HERE;
+        }
+        if (!ClusterSettings.NODE_ID_PATTERN.matcher(nodeId).matches()) {
+            return SessionService.Location.unavailable("its record names no valid cluster node");
+        }
+        Place place = place(nodeId, "runs it");
+        return place.where() != null ? place.where() : SessionService.Location.unavailable("cluster node " + nodeId
+                + ", which runs it, is lost; its executions end as an error (node lost)");
+    }
+
+    /** Where a node serves ({@code where}); null {@code where} when it is lost ({@code lastSeen}: its heartbeat). */
+    private record Place(SessionService.Location where, Instant lastSeen) {
+    }
+
+    /**
+     * Where {@code owner} serves: its URL when it is live (as of the last heartbeat, else as Redis says now),
+     * unavailable when that cannot be known now or it has only not answered for a moment; lost (no location)
+     * when it is listed dead past {@code cluster.dead-after}, or not listed at all.
+     */
+    private Place place(String owner, String what) {
         Optional<NodeView> seen = node.node(owner);
         if (seen.isPresent() && serving(seen.get())) {
-            return SessionService.Location.remote(owner, seen.get().url());
+            return new Place(SessionService.Location.remote(owner, seen.get().url()), null);
         }
         // Not live as of the last heartbeat: ask Redis now (the owner may have joined or come back since).
         Optional<NodeView> now;
         try {
             now = node.status().nodes().stream().filter(v -> v.id().equals(owner)).findFirst();
         } catch (JedisException e) {
-            return SessionService.Location.unavailable("the cluster's Redis cannot be reached (" + e.getMessage()
-                    + ")");
+            return new Place(SessionService.Location.unavailable("the cluster's Redis cannot be reached ("
+                    + e.getMessage() + ")"), null);
         }
         if (now.isPresent() && serving(now.get())) {
-            return SessionService.Location.remote(owner, now.get().url());
+            return new Place(SessionService.Location.remote(owner, now.get().url()), null);
         }
         if (now.isPresent() && now.get().state().equals(NodeView.INVALID)) {
-            return SessionService.Location.unavailable("the entry of node " + owner + " in Redis is not signed with "
-                    + "the cluster secret");
+            return new Place(SessionService.Location.unavailable("the entry of node " + owner + " in Redis is not "
+                    + "signed with the cluster secret"), null);
         }
         if (now.isPresent() && !node.isLost(owner)) {
             // Listed dead for less than cluster.dead-after as this node saw it: after a Redis outage every node's
             // entry may be missing until its next heartbeat. Not lost yet. (Not listed at all: pruned, long dead.)
-            return SessionService.Location.unavailable("node " + owner + ", which holds the session, has not "
-                    + "answered the cluster for a moment; try again");
+            return new Place(SessionService.Location.unavailable("node " + owner + ", which " + what
+                    + ", has not answered the cluster for a moment; try again"), null);
         }
-        lost(sessionId, owner, now.map(NodeView::heartbeatAt).orElse(null));
-        return SessionService.Location.HERE;
+        return new Place(null, now.map(NodeView::heartbeatAt).orElse(null));
     }
 
     private static boolean serving(NodeView v) {

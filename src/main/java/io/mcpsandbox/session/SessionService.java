@@ -87,6 +87,15 @@ public final class SessionService implements AutoCloseable {
          */
         Location locate(String sessionId);
 
+        /**
+         * Where cluster node {@code nodeId} serves (an execution's record names the node that runs it):
+         * {@link Location#HERE} for this node, else its advertised URL from its signed entry when it is live, else
+         * unavailable (unknown, lost, not signed, Redis unreachable: why).
+         */
+        default Location locateNode(String nodeId) {
+            return Location.HERE;
+        }
+
         /** The header value that marks a request this server forwards to another ({@code target}: path?query). */
         String routedHeader(String method, String target);
 

@@ -98,7 +98,8 @@ public final class HttpApiServer implements AutoCloseable {
         mcpHolder.setAsyncSupported(true);
         context.addServlet(mcpHolder, "/mcp");
         ServletHolder restHolder = new ServletHolder("rest",
-                new RestServlet(api.gateway(), api.sessions(), api.parser(), api.json(), http));
+                new RestServlet(api.gateway(), api.sessions(), api.parser(), api.json(), http,
+                        api.config().maxLimits().timeout()));
         restHolder.setAsyncSupported(true);
         context.addServlet(restHolder, "/v1/*");
         context.addServlet(new ServletHolder("stats", new OverviewServlets.Stats(api, http)), "/v1/stats");

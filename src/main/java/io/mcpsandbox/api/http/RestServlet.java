@@ -4,11 +4,13 @@ import io.mcpsandbox.api.ExecutionGateway;
 import io.mcpsandbox.api.InvalidRequestException;
 import io.mcpsandbox.api.RequestForm;
 import io.mcpsandbox.api.RequestParser;
+import io.mcpsandbox.cluster.ClusterSessionSigns;
 import io.mcpsandbox.execution.Admission;
 import io.mcpsandbox.execution.ExecutionListener;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.record.ExecutionStoreException;
 import io.mcpsandbox.session.SessionService;
 import io.mcpsandbox.session.SessionUnavailableException;
@@ -61,16 +63,24 @@ final class RestServlet extends HttpServlet {
     private final NdjsonExecutionStream streams;
     private final QueueRoutes queueRoutes;
     private final ExecutionQueries queries;
+    private final NodeProxy proxy;
+    /** The most a forwarded execution call may take: the longest execution (or session), and some slack. */
+    private final java.time.Duration forwardDeadline;
 
+    /** @param longestExecution the longest timeout a request may ask for ({@code limits.max.timeout}) */
     RestServlet(ExecutionGateway gateway, SessionService sessions, RequestParser parser, JsonMapper json,
-                HttpJson http) {
+                HttpJson http, java.time.Duration longestExecution) {
         this.gateway = gateway;
         this.sessions = sessions;
         this.parser = parser;
         this.json = json;
         this.http = http;
         this.openApi = OpenApiDocument.build(parser.schemas());
-        this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post);
+        this.proxy = new NodeProxy(http);
+        this.sessionRoutes = new SessionRoutes(sessions, parser, json, http, this::post, proxy);
+        java.time.Duration longest = longestExecution.compareTo(sessions.settings().maxLifetime()) > 0
+                ? longestExecution : sessions.settings().maxLifetime();
+        this.forwardDeadline = longest.plus(SessionRoutes.PROXY_SLACK);
         this.streams = new NdjsonExecutionStream(json);
         this.queueRoutes = new QueueRoutes(gateway, parser, json, http);
         this.queries = new ExecutionQueries(gateway, http, java.time.Clock.systemUTC());
@@ -306,6 +316,10 @@ final class RestServlet extends HttpServlet {
             http.error(resp, 503, null, "the execution store cannot answer right now: " + e.getMessage());
             return;
         }
+        if (found.isPresent() && runsElsewhere(found.get(), user, admin, id)
+                && forwarded(req, resp, id, found.get().node(), 0)) {
+            return; // the node that runs it answered (its output so far, or live), or it cannot be reached now
+        }
         if (found.isEmpty()) {
             http.error(resp, 404, null, "no execution '" + abbreviate(id) + "' of yours is known");
         } else if (!stream) {
@@ -353,7 +367,13 @@ final class RestServlet extends HttpServlet {
             return;
         }
         if (running.isEmpty()) {
-            boolean ended = gateway.find(user, id).isPresent();
+            // Stdin stays the owner's (an admin key writes to none but its own): the user's own record only.
+            java.util.Optional<ExecutionResult> found = gateway.find(user, id);
+            if (found.isPresent() && runsElsewhere(found.get(), user, false, id)
+                    && forwarded(req, resp, id, found.get().node(), MAX_STDIN_WRITE)) {
+                return; // nothing of the body was read: the node that runs it reads it
+            }
+            boolean ended = found.isPresent();
             http.error(resp, ended ? 409 : 404, null, ended ? "the execution has ended; its stdin is gone"
                     : "no execution '" + abbreviate(id) + "' of yours is known");
             return;
@@ -401,6 +421,53 @@ final class RestServlet extends HttpServlet {
                 http.write(resp, 409, body);
             }
         }
+    }
+
+    /**
+     * Whether {@code found} (the caller's execution, or anyone's for an admin) is running by its shared record but
+     * not here: in cluster mode, on the node the record names.
+     */
+    private boolean runsElsewhere(ExecutionResult found, String user, boolean admin, String id) {
+        return found.status() == ExecutionStatus.RUNNING && found.node() != null
+                && sessions.directory().isPresent() && gateway.running(user, admin, id).isEmpty();
+    }
+
+    /**
+     * Cluster mode (docs/cluster.md "Executions on another node"): a call for an execution that does not run here
+     * but whose shared record is {@code running} on another node goes to that node ({@link NodeProxy}), unless
+     * another node forwarded it here (its routed header verifies): then it is answered here, never forwarded again.
+     * The caller found it among its own (an admin: anyone's) first, so someone else's answers 404 here as an
+     * unknown one and goes nowhere; the node that runs it checks the key and the user again. A node that is lost or
+     * cannot be found now: 503 with Retry-After. Nothing of the request's body is read before it is forwarded.
+     *
+     * @param node    the node its record names
+     * @param maxBody the most the local route reads of the body
+     * @return whether the call was answered
+     */
+    private boolean forwarded(HttpServletRequest req, HttpServletResponse resp, String id, String node, long maxBody)
+            throws IOException {
+        SessionService.Directory directory = sessions.directory().orElse(null);
+        if (directory == null) {
+            return false;
+        }
+        String method = req.getMethod();
+        String target = NodeProxy.target(req);
+        if (directory.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER), method, target)) {
+            return false;
+        }
+        SessionService.Location where = directory.locateNode(node);
+        if (where.here()) {
+            return false; // it ran here and is not active any more: the record answers
+        }
+        if (!where.remote()) {
+            resp.setHeader("Retry-After", "1");
+            http.error(resp, 503, null, "execution " + abbreviate(id) + " runs on cluster node " + abbreviate(node)
+                    + ", which cannot be reached now: " + where.unavailable());
+            return true;
+        }
+        proxy.forward(req, resp, NodeProxy.Subject.execution(abbreviate(id)), where,
+                directory.routedHeader(method, target), target, maxBody, forwardDeadline);
+        return true;
     }
 
     /** A true/false query parameter (absent: false); null after answering 400 for anything else. */

@@ -36,7 +36,7 @@ import tools.jackson.databind.json.JsonMapper;
  * ({@code TOKEN:USER:admin}) may list and show every user's sessions, nothing more: running in one, its files
  * and closing it stay the owner's.
  *
- * <p>In a cluster, a call for a session another node holds is forwarded to that node ({@link SessionProxy}), and one
+ * <p>In a cluster, a call for a session another node holds is forwarded to that node ({@link NodeProxy}), and one
  * whose node was lost answers 410 {@code node_lost} (docs/cluster.md "Sessions in a cluster").
  */
 final class SessionRoutes {
@@ -47,7 +47,7 @@ final class SessionRoutes {
     /** What a client waits before asking again when the session caps are reached. */
     private static final String RETRY_AFTER_SECONDS = "5";
     /** A forwarded call may take this much longer than the longest session (queueing, the answer's transfer). */
-    private static final java.time.Duration PROXY_SLACK = java.time.Duration.ofMinutes(2);
+    static final java.time.Duration PROXY_SLACK = java.time.Duration.ofMinutes(2);
 
     /** Runs an execution request from the body exactly as {@code POST /v1/executions}, in the given session. */
     interface ExecutionPost {
@@ -59,10 +59,11 @@ final class SessionRoutes {
     private final JsonMapper json;
     private final HttpJson http;
     private final ExecutionPost executions;
-    private volatile SessionProxy proxy;
+    private final NodeProxy proxy;
 
     SessionRoutes(SessionService sessions, RequestParser parser, JsonMapper json, HttpJson http,
-                  ExecutionPost executions) {
+                  ExecutionPost executions, NodeProxy proxy) {
+        this.proxy = proxy;
         this.sessions = sessions;
         this.parser = parser;
         this.json = json;
@@ -127,7 +128,7 @@ final class SessionRoutes {
     }
 
     /**
-     * In a cluster, a call for a session this node does not hold goes to the node that does ({@link SessionProxy}),
+     * In a cluster, a call for a session this node does not hold goes to the node that does ({@link NodeProxy}),
      * unless another node forwarded it here (its routed header verifies): then it is answered here, never forwarded
      * again. A session whose node is lost has been closed in the records by {@code locate} ({@code node_lost}):
      * the local routes answer 410 from there (or 404 to anyone but its owner).
@@ -141,7 +142,7 @@ final class SessionRoutes {
             return false;
         }
         String method = req.getMethod();
-        String target = SessionProxy.target(req);
+        String target = NodeProxy.target(req);
         if (directory.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER), method, target)) {
             return false;
         }
@@ -157,22 +158,10 @@ final class SessionRoutes {
         }
         long maxBody = method.equals("PUT") && below.startsWith(FILES + "/") ? sessions.settings().maxFileBytes()
                 : http.maxBodyBytes();
-        proxy().forward(req, resp, id, where, directory.routedHeader(method, target), target, maxBody);
+        // Nothing in a session outlives the session's longest lifetime.
+        proxy.forward(req, resp, NodeProxy.Subject.session(id), where, directory.routedHeader(method, target),
+                target, maxBody, sessions.settings().maxLifetime().plus(PROXY_SLACK));
         return true;
-    }
-
-    private SessionProxy proxy() {
-        SessionProxy p = proxy;
-        if (p == null) {
-            synchronized (this) {
-                if (proxy == null) {
-                    // Nothing in a session outlives the session's longest lifetime.
-                    proxy = new SessionProxy(http, sessions.settings().maxLifetime().plus(PROXY_SLACK));
-                }
-                p = proxy;
-            }
-        }
-        return p;
     }
 
     private void create(HttpServletRequest req, HttpServletResponse resp, String user) throws IOException {

@@ -53,6 +53,10 @@ public final class SandboxTools {
     };
     private static final int MAX_STDIN_WRITE = ActiveExecution.MAX_STDIN_WRITE;
     private static final java.time.Duration STDIN_WAIT = ActiveExecution.STDIN_WAIT;
+    /** The most of a forwarded stdin answer read (a small JSON object). */
+    private static final int MAX_STDIN_ANSWER = 16 << 10;
+    private static final java.util.regex.Pattern FORWARDABLE_ID = java.util.regex.Pattern.compile(
+            "[A-Za-z0-9_-]{1,128}");
     /** How long one output notification may take to send before the relay gives up on the client. */
     private static final java.time.Duration NOTIFICATION_WAIT = java.time.Duration.ofSeconds(30);
     /** Forwarded executions wait on the network only: a virtual thread each (none is held by a sandbox read). */
@@ -124,7 +128,7 @@ public final class SandboxTools {
                                 + "closes it after. Waits until the program has taken the input (at most "
                                 + STDIN_WAIT.toSeconds() + " s) and says how many bytes reached it.",
                         schemas.writeStdin(), schemas.stdinWritten(), false),
-                        (ex, req) -> quick(() -> writeStdin(users.apply(ex), req))),
+                        (ex, req) -> quick(() -> writeStdin(ex, users.apply(ex), req))),
                 spec(tool("terminate_execution", "Terminate one of your running executions, or cancel a queued one",
                         "Kills every process of a running execution; its result then has status 'terminated'. A "
                                 + "queued one is cancelled: it never runs, its result has status 'cancelled'.",
@@ -337,7 +341,7 @@ public final class SandboxTools {
         return structured(json.convertValue(running, MAP), text, false);
     }
 
-    private CallToolResult writeStdin(String user, CallToolRequest call) {
+    private CallToolResult writeStdin(McpAsyncServerExchange exchange, String user, CallToolRequest call) {
         Map<String, Object> args = arguments(call);
         Object id = args.get("executionId");
         Object text = args.get("data");
@@ -362,8 +366,9 @@ public final class SandboxTools {
         }
         Optional<ActiveExecution> running = gateway.running(user, executionId);
         if (running.isEmpty()) {
-            return error("executionId: no running execution '" + executionId + "' of yours (it may have ended: "
-                    + "see get_execution)");
+            CallToolResult elsewhere = stdinElsewhere(exchange, user, executionId, data, close);
+            return elsewhere != null ? elsewhere : error("executionId: no running execution '" + executionId
+                    + "' of yours (it may have ended: see get_execution)");
         }
         ActiveExecution.StdinWrite w;
         try {
@@ -380,6 +385,100 @@ public final class SandboxTools {
         return problem == null
                 ? structured(out, w.bytesWritten() + " bytes written" + (close ? "; stdin closed" : ""), false)
                 : structured(out, problem, true);
+    }
+
+    /**
+     * Cluster mode (docs/cluster.md "Executions on another node"): the caller's execution that does not run here but
+     * whose record is running on another node gets its stdin there, through that node's {@code POST
+     * /v1/executions/{id}/stdin} with the caller's key and the routed header; its answer (bounded, strictly read)
+     * becomes the result a local write would give. Over stdio (no key to forward) the error names that node and its
+     * URL. Null when no other node runs it (the caller answers as for an unknown or ended execution).
+     */
+    private CallToolResult stdinElsewhere(McpAsyncServerExchange exchange, String user, String executionId,
+                                          byte[] data, boolean close) {
+        if (!FORWARDABLE_ID.matcher(executionId).matches()) {
+            return null;
+        }
+        Optional<ExecutionResult> found;
+        try {
+            found = gateway.find(user, executionId);
+        } catch (io.mcpsandbox.record.ExecutionStoreException e) {
+            return error("the execution store cannot answer right now: " + e.getMessage());
+        }
+        if (found.isEmpty() || found.get().status() != ExecutionStatus.RUNNING || found.get().node() == null) {
+            return null;
+        }
+        String nodeId = found.get().node();
+        io.mcpsandbox.session.SessionService.Location where = forwarder.locateNode(nodeId);
+        if (where.here()) {
+            return null;
+        }
+        if (!where.remote()) {
+            return error("execution " + executionId + " runs on cluster node " + nodeId + ", which cannot be reached "
+                    + "now: " + where.unavailable() + "; retry in 1 s");
+        }
+        Optional<SessionForwarder.Owner> owner = forwarder.runner(exchange, where);
+        if (owner.isEmpty()) {
+            return error("execution " + executionId + " runs on cluster node " + nodeId + " at " + where.url()
+                    + ": write to its stdin there (this connection has no API key to forward)");
+        }
+        SessionForwarder.Answer answer;
+        try {
+            answer = forwarder.call(owner.get(), "POST", "/v1/executions/" + executionId + "/stdin"
+                    + (close ? "?eof=true" : ""), data, "application/octet-stream", MAX_STDIN_ANSWER,
+                    SessionForwarder.QUICK_DEADLINE);
+        } catch (java.io.IOException e) {
+            return error("execution " + executionId + " runs on cluster node " + nodeId + ", which did not answer ("
+                    + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + "); if that node "
+                    + "is lost, the execution ends as an error (node lost)");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return error("interrupted");
+        }
+        return stdinAnswer(nodeId, executionId, data.length, close, answer);
+    }
+
+    /** What the node that runs the execution answered a forwarded stdin write, as a local write's result. */
+    private CallToolResult stdinAnswer(String nodeId, String executionId, int length, boolean close,
+                                       SessionForwarder.Answer answer) {
+        JsonNode body;
+        try {
+            if (answer.cut()) {
+                throw new SessionForwarder.Failed("its answer is longer than " + MAX_STDIN_ANSWER + " bytes");
+            }
+            body = forwarder.object(answer.body());
+        } catch (SessionForwarder.Failed e) {
+            return error("cluster node " + nodeId + ", which runs execution " + executionId + ", answered HTTP "
+                    + answer.status() + " that cannot be read: " + e.getMessage());
+        }
+        JsonNode written = body.get("bytesWritten");
+        boolean counted = written != null && written.isIntegralNumber() && written.canConvertToInt()
+                && written.asInt() >= 0 && written.asInt() <= length
+                && executionId.equals(body.path("executionId").asString(null));
+        String message = body.path("error").isString() ? abbreviateError(body.get("error").asString()) : null;
+        if (answer.status() == 200 && counted && body.path("stdinClosed").isBoolean()) {
+            int n = written.asInt();
+            return structured(Map.of("executionId", executionId, "bytesWritten", n, "stdinClosed",
+                    body.get("stdinClosed").asBoolean()), n + " bytes written" + (close ? "; stdin closed" : ""),
+                    false);
+        }
+        if ((answer.status() == 409 || answer.status() == 503) && counted && message != null) {
+            // The program did not take it all (or its stdin is not open): as a local write words it.
+            return structured(Map.of("executionId", executionId, "bytesWritten", written.asInt(), "stdinClosed",
+                    false), message + (answer.retryAfter() == null ? "" : "; retry in " + answer.retryAfter()
+                    + " s"), true);
+        }
+        if (answer.status() == 404 || answer.status() == 409) {
+            return error("executionId: no running execution '" + executionId + "' of yours (it may have ended: "
+                    + "see get_execution)");
+        }
+        return error("cluster node " + nodeId + ", which runs execution " + executionId + ", answered HTTP "
+                + answer.status() + (message == null ? " without an error message" : ": " + message)
+                + (answer.retryAfter() == null ? "" : "; retry in " + answer.retryAfter() + " s"));
+    }
+
+    private static String abbreviateError(String s) {
+        return s.length() <= 2000 ? s : s.substring(0, 2000) + "...";
     }
 
     private CallToolResult listRuntimes() {

@@ -27,7 +27,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Carries an MCP call for a session another cluster node holds (its owner) to that node, over the owner's REST API
- * (docs/cluster.md "Sessions in a cluster"), as api.http's SessionProxy does for REST calls: the caller's
+ * (docs/cluster.md "Sessions in a cluster"), as api.http's NodeProxy does for REST calls: the caller's
  * {@code Authorization} header, and a routed header signed with the cluster secret so the owner answers the call
  * itself and never forwards it again.
  *
@@ -52,7 +52,10 @@ final class SessionForwarder {
     private static final int MAX_ERROR_TEXT = 2000;
     private static final Pattern SECONDS = Pattern.compile("[0-9]{1,6}");
 
-    /** Where the call goes: the owner node, the caller's key for it, and what signs the routed header. */
+    /**
+     * Where the call goes: the owner node, the caller's key for it, and what signs the routed header. For a call
+     * about an execution on another node ({@link #runner}), {@code sessionId} is null.
+     */
     record Owner(String sessionId, SessionService.Location where, String authorization,
                  SessionService.Directory directory) {
     }
@@ -106,6 +109,30 @@ final class SessionForwarder {
         SessionService.Location where = directory.locate(sessionId);
         return where.remote() ? Optional.of(new Owner(sessionId, where, authorization, directory))
                 : Optional.empty();
+    }
+
+    /**
+     * Where cluster node {@code nodeId} serves (the node an execution's record says runs it): {@code HERE} outside
+     * cluster mode and for this node.
+     */
+    SessionService.Location locateNode(String nodeId) {
+        return sessions.directory().map(d -> d.locateNode(nodeId)).orElse(SessionService.Location.HERE);
+    }
+
+    /**
+     * The node that runs an execution ({@code where}, remote), to carry a call about it there with the caller's key;
+     * empty when the caller came without a key (stdio).
+     */
+    Optional<Owner> runner(McpAsyncServerExchange exchange, SessionService.Location where) {
+        SessionService.Directory directory = sessions.directory().orElse(null);
+        if (directory == null || !where.remote()) {
+            return Optional.empty();
+        }
+        Object key = exchange.transportContext() == null ? null : exchange.transportContext().get(AUTHORIZATION);
+        if (!(key instanceof String authorization) || authorization.isEmpty() || authorization.length() > MAX_HEADER) {
+            return Optional.empty();
+        }
+        return Optional.of(new Owner(null, where, authorization, directory));
     }
 
     /** How long a forwarded execution may take: nothing in a session outlives its longest lifetime. */

@@ -1,6 +1,7 @@
 package io.mcpsandbox.api.http;
 
 import io.mcpsandbox.cluster.ClusterSessionSigns;
+import io.mcpsandbox.cluster.NodeHttp;
 import io.mcpsandbox.session.SessionService;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServletRequest;
@@ -9,7 +10,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -34,11 +34,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The exchange is async (no request thread waits for the node); its answer is copied by a virtual thread of its
  * own. The whole exchange is bounded by the deadline given (the node's headers and its body alike), connecting by
- * {@link #CONNECT_TIMEOUT}. A node that does not answer: 503 with Retry-After.
+ * {@link NodeHttp#CONNECT_TIMEOUT}. A node that does not answer: 503 with Retry-After.
  */
 final class NodeProxy {
     private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
-    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /** What a client waits before asking again when the node did not answer (it may be declared lost soon). */
     private static final String RETRY_AFTER_SECONDS = "1";
     private static final int MAX_HEADER = 8192;
@@ -63,8 +62,6 @@ final class NodeProxy {
     }
 
     private final HttpJson http;
-    /** Made at the first forward: a server that never forwards (outside cluster mode) starts no client thread. */
-    private volatile HttpClient client;
     private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "node-proxy-deadline");
         t.setDaemon(true);
@@ -133,7 +130,8 @@ final class NodeProxy {
         // does not cut an answer that is silent for a while (a sync execution, a quiet stream).
         AsyncContext ac = req.startAsync();
         ac.setTimeout(0); // bounded by the deadline
-        client().sendAsync(built, HttpResponse.BodyHandlers.ofInputStream()).whenComplete((answer, failure) ->
+        NodeHttp.client().sendAsync(built, HttpResponse.BodyHandlers.ofInputStream())
+                .whenComplete((answer, failure) ->
                 Thread.ofVirtual().name("node-proxy").start(() -> {
                     HttpServletResponse r = (HttpServletResponse) ac.getResponse();
                     try {
@@ -150,21 +148,6 @@ final class NodeProxy {
                         ac.complete();
                     }
                 }));
-    }
-
-    private HttpClient client() {
-        HttpClient c = client;
-        if (c == null) {
-            synchronized (this) {
-                if (client == null) {
-                    client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                            .connectTimeout(CONNECT_TIMEOUT).followRedirects(HttpClient.Redirect.NEVER)
-                            .proxy(HttpClient.Builder.NO_PROXY).build();
-                }
-                c = client;
-            }
-        }
-        return c;
     }
 
     private void failed(HttpServletResponse resp, Subject what, SessionService.Location owner, ClientBody body,

@@ -1,6 +1,7 @@
 package io.mcpsandbox.api.mcp;
 
 import io.mcpsandbox.cluster.ClusterSessionSigns;
+import io.mcpsandbox.cluster.NodeHttp;
 import io.mcpsandbox.session.SessionService;
 import io.modelcontextprotocol.server.McpAsyncServerExchange;
 import java.io.BufferedInputStream;
@@ -8,7 +9,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -37,13 +37,12 @@ import tools.jackson.databind.json.JsonMapper;
  * A caller without a key in its transport (stdio) is not forwarded: the local answer names the owner.
  *
  * <p>The owner's answer is untrusted input: every body is read up to a cap, JSON strictly, and every exchange is
- * bounded by a deadline (connecting by {@link #CONNECT_TIMEOUT}).
+ * bounded by a deadline (connecting by {@link NodeHttp#CONNECT_TIMEOUT}).
  */
 final class SessionForwarder {
     private static final Logger log = LoggerFactory.getLogger(SessionForwarder.class);
     /** The transport context's key for the caller's Authorization header (filled by the HTTP server). */
     static final String AUTHORIZATION = "Authorization";
-    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /** A file call or a close: the owner's file operations are bounded by 60 s; the transfer gets the rest. */
     static final Duration QUICK_DEADLINE = Duration.ofMinutes(2);
     /** The most a JSON answer (a session, a listing, an error, a result) may be; an NDJSON line alike. */
@@ -79,8 +78,6 @@ final class SessionForwarder {
 
     private final SessionService sessions;
     private final JsonMapper json;
-    /** Made at the first forward (a server that never forwards, over stdio say, starts no client thread). */
-    private volatile HttpClient client;
     private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "mcp-session-forward-deadline");
         t.setDaemon(true);
@@ -300,25 +297,10 @@ final class SessionForwarder {
             throw new Failed("the call cannot be sent to it (" + e.getMessage() + ")");
         }
         try {
-            return client().send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            return NodeHttp.client().send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
         } catch (IOException e) {
             throw new Failed(e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
         }
-    }
-
-    private HttpClient client() {
-        HttpClient c = client;
-        if (c == null) {
-            synchronized (this) {
-                if (client == null) {
-                    client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                            .connectTimeout(CONNECT_TIMEOUT).followRedirects(HttpClient.Redirect.NEVER)
-                            .proxy(HttpClient.Builder.NO_PROXY).build();
-                }
-                c = client;
-            }
-        }
-        return c;
     }
 
     private static Answer answer(HttpResponse<?> response, byte[] body, boolean cut) {

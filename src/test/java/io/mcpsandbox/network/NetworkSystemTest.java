@@ -26,6 +26,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -296,10 +297,11 @@ class NetworkSystemTest {
                 print(any("s3cr3t" in v for v in os.environ.values()))
                 """);
         assertThat(r.stdout()).as(r.stderr()).isEqualTo("False\n");
-        await().atMost(Duration.ofSeconds(20)).until(() -> internet.requests().size() > before);
-        TestInternet.Request seen = internet.requests().get(before);
-        assertThat(seen.path()).isEqualTo("/echo-headers");
-        assertThat(seen.host()).isEqualTo("secret.test");
+        // this run's request, not one an earlier test's connection logged late
+        TestInternet.Request seen = await().atMost(Duration.ofSeconds(20)).until(
+                () -> internet.requests().stream().skip(before)
+                        .filter(q -> "secret.test".equals(q.host()) && "/echo-headers".equals(q.path()))
+                        .findFirst(), Optional::isPresent).orElseThrow();
         assertThat(seen.headers("X-Api-Token")).containsExactly(SECRET);
     }
 

@@ -176,11 +176,15 @@ public final class SandboxApi implements AutoCloseable {
         // Work distribution and node-lost handling (docs/cluster.md): a full node spills to the cluster's streams.
         String redisUrl = config.settings().string(io.mcpsandbox.record.ExecutionStores.REDIS_URL, "").trim();
         if (!redisUrl.isEmpty()) {
+            // The durable queue (kept in Redis here): a survivor takes over what waits in a lost node's.
+            ExecutionQueue served = queue;
+            io.mcpsandbox.cluster.ClusterWork.LocalQueue localQueue = served == null ? null : served.redisQueueId()
+                    .map(id -> new io.mcpsandbox.cluster.ClusterWork.LocalQueue(id, served::adopt)).orElse(null);
             io.mcpsandbox.cluster.ClusterWork work = new io.mcpsandbox.cluster.ClusterWork(node,
                     new io.mcpsandbox.cluster.ClusterWork.Setup(redisUrl, admissionWait,
                             config.defaultLimits().timeout(), config.standardRuntime(),
                             id -> services.executions().active(id).isPresent(),
-                            id -> services.executions().terminate(id)),
+                            id -> services.executions().terminate(id), localQueue),
                     admission, store, gateway::startAdmitted, metrics.registry());
             gateway.serveCluster(new ExecutionGateway.Spill() {
                 @Override

@@ -105,9 +105,24 @@ public final class ClusterWork implements AutoCloseable {
      * @param standardRuntime the runtime of the low and medium levels
      * @param runningHere     whether an execution runs in this process now
      * @param terminateHere   ends an execution running in this process (false: it does not run here)
+     * @param queue           this node's durable queue when it is kept in Redis (null: none, or not in Redis)
      */
     public record Setup(String redisUrl, Duration startWait, Duration defaultTimeout,
-                        String standardRuntime, Predicate<String> runningHere, Predicate<String> terminateHere) {
+                        String standardRuntime, Predicate<String> runningHere, Predicate<String> terminateHere,
+                        LocalQueue queue) {
+    }
+
+    /**
+     * This node's durable queue of async executions (docs/queue.md): its id in Redis, published so that a survivor
+     * can take over what waits in it when this node is lost, and how this node takes over a lost node's.
+     */
+    public record LocalQueue(String id, Adopter adopter) {
+    }
+
+    /** Moves what waits in another queue into this node's, while {@code guardKey} does not exist; how many moved. */
+    @FunctionalInterface
+    public interface Adopter {
+        int adopt(String otherQueueId, String guardKey, String deadReason);
     }
 
     private final ClusterNode node;
@@ -208,6 +223,11 @@ public final class ClusterWork implements AutoCloseable {
 
     static String reapKey(String nodeId) {
         return ClusterRedis.PREFIX + "reap:" + nodeId;
+    }
+
+    /** The id of the durable queue a node serves (no TTL: read after the node is lost). */
+    static String queueKey(String nodeId) {
+        return ClusterRedis.PREFIX + "queue:" + nodeId;
     }
 
     /** Starts listening: workers follow this node's runtimes at each heartbeat, which also finds dead nodes. */
@@ -520,6 +540,7 @@ public final class ClusterWork implements AutoCloseable {
         if (first) {
             recoverOwn(mine);
         }
+        publishQueue();
         for (String runtime : mine) {
             if (RUNTIME.matcher(runtime).matches()) {
                 workers.computeIfAbsent(runtime, r -> Thread.ofPlatform().daemon().name("cluster-worker-" + r)
@@ -798,10 +819,42 @@ public final class ClusterWork implements AutoCloseable {
                 log.warn("cluster: node {} is dead: {} of its executions closed as '{}{}'", dead, closedCount,
                         NODE_LOST, dead);
             }
+            adoptQueue(dead);
         } catch (JedisException e) {
             redisTrouble(e);
         } catch (RuntimeException e) {
             log.error("cluster: handling the work of dead node {} failed", dead, e);
+        }
+    }
+
+    /** Says which queue this node serves, every heartbeat (Redis may have restarted empty). */
+    private void publishQueue() {
+        if (setup.queue() == null) {
+            return;
+        }
+        try {
+            redis.set(queueKey(me), setup.queue().id());
+        } catch (JedisException e) {
+            redisTrouble(e);
+        }
+    }
+
+    /**
+     * What waits in a lost node's durable queue runs here: each item moves into this node's queue in one step, and
+     * only while the node's id claim ({@link NodeClaim}) is absent. A restarted node takes its claim before it reads
+     * its queue, so each item is read by one of the two.
+     */
+    private void adoptQueue(String dead) {
+        if (setup.queue() == null) {
+            return;
+        }
+        String theirs = redis.get(queueKey(dead));
+        if (theirs == null) {
+            return;
+        }
+        int moved = setup.queue().adopter().adopt(theirs, NodeClaim.key(dead), NODE_LOST + dead);
+        if (moved > 0) {
+            log.warn("cluster: node {} is dead: {} executions that waited in its queue run here", dead, moved);
         }
     }
 

@@ -144,6 +144,75 @@ public final class ExecutionQueue implements AutoCloseable {
         return resumed;
     }
 
+    /** This queue's id when it is kept in Redis (where another server can take it over); empty otherwise. */
+    public Optional<String> redisQueueId() {
+        return store instanceof RedisQueueStore redis ? Optional.of(redis.queueId()) : Optional.empty();
+    }
+
+    /**
+     * Takes over what waits in another server's queue in the same Redis (a lost cluster node's, docs/cluster.md):
+     * each item moves into this queue in one step (see {@link RedisQueueStore#moveFrom}) and runs here in its turn,
+     * whatever the queue's limits (it was accepted already). An item whose execution has a record had started
+     * there: it leaves the store, and a record still running ends {@code error} with {@code deadReason}. Stops at
+     * once when {@code guardKey} exists (that server is back: what is left is its own). Returns how many moved here.
+     *
+     * @throws IllegalStateException   when this queue is not kept in Redis
+     * @throws ExecutionStoreException when a store cannot be read or written (what has moved stays moved)
+     */
+    public int adopt(String otherQueueId, String guardKey, String deadReason) {
+        if (!(store instanceof RedisQueueStore redis)) {
+            throw new IllegalStateException("only a queue kept in Redis can take over another server's items");
+        }
+        if (otherQueueId.equals(redis.queueId())) {
+            return 0;
+        }
+        int moved = 0;
+        int started = 0;
+        for (QueuedItem theirs : redis.itemsOf(otherQueueId)) {
+            long sequence;
+            lock.lock();
+            try {
+                if (closed) {
+                    break;
+                }
+                sequence = nextSequence++;
+            } finally {
+                lock.unlock();
+            }
+            RedisQueueStore.Move move = redis.moveFrom(otherQueueId, theirs.executionId(), sequence, guardKey);
+            if (move.guarded()) {
+                log.info("Queue: queue {} is served again; {} of its executions moved here", otherQueueId, moved);
+                break;
+            }
+            if (move.item() == null) {
+                continue; // gone meanwhile: it started there, or another server took it
+            }
+            lock.lock();
+            try {
+                Optional<ExecutionRecord> record = records.find(move.item().executionId());
+                if (record.isPresent()) {
+                    if (record.get().status() == ExecutionStatus.RUNNING) {
+                        endCutOff(record.get(), deadReason);
+                    }
+                    store.remove(move.item().executionId());
+                    started++;
+                    continue;
+                }
+                order.add(move.item());
+                kick = true;
+                kicked.signalAll();
+                moved++;
+            } finally {
+                lock.unlock();
+            }
+        }
+        if (moved + started > 0) {
+            log.warn("Queue: {} executions taken over from queue {} ({} had started there)", moved, otherQueueId,
+                    started);
+        }
+        return moved;
+    }
+
     private void endCutOff(ExecutionRecord r, String reason) {
         records.recordEnd(r.cutOff(reason, clock.instant()));
         ExecutionRequest request = store.request(r.executionId()).map(QueuedRequests::read).orElse(null);

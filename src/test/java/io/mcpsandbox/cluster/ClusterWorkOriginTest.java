@@ -57,7 +57,7 @@ class ClusterWorkOriginTest {
         store = new RedisExecutionStore(redis.url(), Duration.ofHours(1), Duration.ofSeconds(2), 2);
         admission = new Admission(1, 10, 10, Duration.ofSeconds(5));
         work = new ClusterWork(self, new ClusterWork.Setup(redis.url(), Duration.ofSeconds(1), Duration.ofSeconds(30),
-                "runc", id -> false, id -> false), admission, store, (id, request, permit) -> {
+                "runc", id -> false, id -> false, null), admission, store, (id, request, permit) -> {
                     throw new AssertionError("node-a serves no runtime: it takes nothing from a stream");
                 }, new SimpleMeterRegistry());
         work.start();

@@ -50,6 +50,23 @@ async function main() {
   assert.match(text(r), /--- result ---\n2/);
   check("execute_code through B: the persistent interpreter on A keeps x");
 
+  // An image the snippet writes on A comes back through B as image content, the same bytes.
+  const png = [
+    "import zlib, struct, base64",
+    "def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))",
+    "png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 1, 1, 8, 2, 0, 0, 0))"
+      + " + chunk(b'IDAT', zlib.compress(b'\\x00\\xff\\x00\\x00')) + chunk(b'IEND', b'')",
+    "open('/workspace/dot.png', 'wb').write(png)",
+    "print(base64.b64encode(png).decode())",
+  ].join("\n");
+  r = await ok(onB, "execute_code", { sessionId: sid, language: "python", code: png });
+  const images = r.content.filter((c) => c.type === "image");
+  assert.equal(images.length, 1, JSON.stringify(r.content.map((c) => c.type)));
+  assert.equal(images[0].mimeType, "image/png");
+  assert.equal(images[0].data, r.structuredContent.stdout.trim());
+  assert.equal(images[0]._meta["io.mcpsandbox/path"], "/workspace/dot.png");
+  check("execute_code through B returns the image the snippet wrote on A");
+
   // A sync execution's output arrives as logging notifications while it runs, and a non-zero exit stays a result.
   const progress = [];
   r = await onB.callTool({ name: "run_command", arguments: { sessionId: sid,
@@ -87,8 +104,9 @@ async function main() {
   const index = JSON.parse((await onB.readResource({ uri: "sandbox://sessions" })).contents[0].text);
   const listed = index.sessions.find((x) => x.sessionId === sid);
   assert.ok(listed && !listed.error, JSON.stringify(index));
-  assert.deepEqual(listed.files, [{ uri: `sandbox://sessions/${sid}/files/workspace/top.txt`,
-    path: "/workspace/top.txt", size: 3 }]);
+  // (beside dot.png and the snippet's main.py, from execute_code above)
+  assert.deepEqual(listed.files.find((f) => f.path === "/workspace/top.txt"),
+    { uri: `sandbox://sessions/${sid}/files/workspace/top.txt`, path: "/workspace/top.txt", size: 3 });
   // What was written through B is in A's sandbox.
   r = await ok(onA, "read_file", { sessionId: sid, path: "/workspace/dir/in.txt" });
   assert.equal(r.structuredContent.content, "from-b\n");

@@ -76,7 +76,7 @@ final class NdjsonExecutionStream {
                 .whenComplete((r, e) -> {
                     try {
                         if (e == null && r != null) {
-                            event(out, Map.of("type", "result", "result", r));
+                            event(out, resultEvent(r));
                         } else if (e != null) {
                             log.debug("stream of {} ended early: {}", executionId, e.toString());
                         }
@@ -86,6 +86,25 @@ final class NdjsonExecutionStream {
                         ac.complete();
                     }
                 });
+    }
+
+    /**
+     * The last event. Images the program wrote are not part of a result's JSON; a result has them only when another
+     * cluster node's MCP {@code execute_code} asked for them (a routed call, see RestServlet): they ride along here
+     * for that node to turn into image content.
+     */
+    static Map<String, Object> resultEvent(ExecutionResult r) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("type", "result");
+        e.put("result", r);
+        if (!r.images().isEmpty()) {
+            e.put("images", r.images().stream().map(i -> Map.of("path", i.path(), "mimeType", i.mimeType(),
+                    "data", i.base64())).toList());
+        }
+        if (!r.imageNotes().isEmpty()) {
+            e.put("imageNotes", r.imageNotes());
+        }
+        return e;
     }
 
     private void send(OutputStream out, Map<String, Object> event) {

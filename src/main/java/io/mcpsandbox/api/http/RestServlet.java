@@ -233,6 +233,10 @@ final class RestServlet extends HttpServlet {
                 return;
             }
             request = request.toBuilder().sessionId(inSession).build();
+            if (stream && "true".equals(req.getParameter("images")) && routedHere(req)) {
+                // Another node's MCP execute_code: the images the snippet writes go back with its result event.
+                request = request.toBuilder().returnImages(true).build();
+            }
         }
         if (request.sessionId() != null) {
             try {
@@ -278,6 +282,12 @@ final class RestServlet extends HttpServlet {
                 }
             }));
         }
+    }
+
+    /** Whether another cluster node forwarded this call here (its signed routed header verifies). */
+    private boolean routedHere(HttpServletRequest req) {
+        return sessions.directory().map(d -> d.isRouted(req.getHeader(ClusterSessionSigns.ROUTED_HEADER),
+                req.getMethod(), NodeProxy.target(req))).orElse(false);
     }
 
     /**

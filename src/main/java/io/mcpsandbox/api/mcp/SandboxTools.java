@@ -157,7 +157,8 @@ public final class SandboxTools {
         Optional<SessionForwarder.Owner> owner = request.sessionId() == null ? Optional.empty()
                 : forwarder.owner(exchange, request.sessionId());
         if (owner.isPresent()) {
-            return forwardedExecution(exchange, call, owner.get(), request.background(), token);
+            return forwardedExecution(exchange, call, owner.get(), request.background(), request.returnImages(),
+                    token);
         }
         if (request.background() && gateway.queues(request)) {
             ExecutionRequest queued = request;
@@ -211,11 +212,13 @@ public final class SandboxTools {
      * An execution in a session another cluster node holds, run there through its REST API (the same arguments as
      * the body of {@code POST /v1/sessions/{id}/executions}): a sync one as an NDJSON stream whose output events
      * become the same logging (and, with a progress token, progress) notifications as here, and whose result
-     * becomes the same tool result; a background one answers with its running placeholder. Images the program
-     * wrote are not returned (REST has no image content). A call the server cancels terminates it there.
+     * becomes the same tool result; a background one answers with its running placeholder. The images an
+     * {@code execute_code} snippet wrote come back in the result event ({@code images=true}, honoured only with
+     * the routed header) and become the same image content. A call the server cancels terminates it there.
      */
     private Mono<CallToolResult> forwardedExecution(McpAsyncServerExchange exchange, CallToolRequest call,
-                                                    SessionForwarder.Owner owner, boolean background, Object token) {
+                                                    SessionForwarder.Owner owner, boolean background,
+                                                    boolean images, Object token) {
         byte[] body = json.writeValueAsBytes(arguments(call));
         String target = "/v1/sessions/" + owner.sessionId() + "/executions";
         SessionForwarder.Stream handle = new SessionForwarder.Stream();
@@ -228,7 +231,8 @@ public final class SandboxTools {
                 long start = System.nanoTime();
                 long[] outputBytes = {0};
                 boolean[] clientGone = {false};
-                SessionForwarder.Answer answer = forwarder.stream(owner, target + "?stream=true", body,
+                SessionForwarder.Answer answer = forwarder.stream(owner, target + "?stream=true"
+                                + (images ? "&images=true" : ""), body,
                         forwarder.executionDeadline(), handle, event -> {
                             String type = event.get("type").asString();
                             if (type.equals("started") && event.path("executionId").isString()) {
@@ -261,7 +265,8 @@ public final class SandboxTools {
                 if (!answer.ok()) {
                     return forwardedRefusal(owner, answer);
                 }
-                return resultOf(executionResult(forwarder.object(answer.body()).get("result")));
+                JsonNode event = forwarder.object(answer.body());
+                return resultOf(ForwardedImages.attach(executionResult(event.get("result")), event));
             } catch (java.io.IOException e) {
                 return error(SessionForwarder.unanswered(owner, e));
             }

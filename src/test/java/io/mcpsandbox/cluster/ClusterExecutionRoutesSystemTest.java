@@ -256,6 +256,18 @@ class ClusterExecutionRoutesSystemTest {
             assertThat(refused.isError()).isTrue();
             assertThat(refused.content().toString()).doesNotContain(a.nodeId());
 
+            // MCP get_execution through B: running, with its output so far as A shows it (the shared record has none).
+            McpSchema.CallToolResult seen = alice.callTool(new McpSchema.CallToolRequest("get_execution",
+                    Map.of("executionId", id)));
+            assertThat(seen.isError()).as(seen.content().toString()).isFalse();
+            JsonNode seenResult = ClusterServe.JSON.valueToTree(seen.structuredContent());
+            assertThat(seenResult.get("status").asString()).isEqualTo("running");
+            assertThat(seenResult.get("stdout").asString()).isEqualTo("ready\ngot:hello\ngot:forged\ngot:via-mcp\n");
+            McpSchema.CallToolResult bobSees = bob.callTool(new McpSchema.CallToolRequest("get_execution",
+                    Map.of("executionId", id)));
+            assertThat(bobSees.isError()).isTrue();
+            assertThat(bobSees.content().toString()).contains("no execution").doesNotContain("got:");
+
             // eof through B ends the program; the stream ends with its result.
             JsonNode closed = json(stdin(b, ClusterServe.USER, id, "last\n", true, null), 200);
             assertThat(closed.get("stdinClosed").asBoolean()).isTrue();

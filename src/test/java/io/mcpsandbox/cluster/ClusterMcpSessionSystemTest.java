@@ -29,8 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Issue 17: MCP session tools on any node. A session opened over MCP on node A is used through node B with the
  * official MCP TypeScript SDK client (src/test/node/mcp-cluster-session.mjs): write_file, execute_code (a persistent
  * interpreter keeps its state on A; an image the snippet writes comes back as image content), run_command with
- * live output notifications and in the background, read_file, list_files, a resource read, close_session; another user's key on B finds no such session. While it is open, A's
- * REST is called with routed headers, forged and genuine: neither stands in for an API key nor chooses a user.
+ * live output notifications and in the background, read_file, list_files, a resource read, close_session; another
+ * user's key on B finds no such session. While it is open, A's REST is called with routed headers, forged and
+ * genuine: neither stands in for an API key nor chooses a user.
  */
 @SystemTest
 class ClusterMcpSessionSystemTest {

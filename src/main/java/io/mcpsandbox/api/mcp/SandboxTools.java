@@ -117,7 +117,7 @@ public final class SandboxTools {
                                 + "final result. Results are kept for a limited time.",
                         schemas.executionId("The executionId returned by execute_code, run_command or "
                                 + "list_active_executions."), schemas.result(), true),
-                        (ex, req) -> quick(() -> getExecution(users.apply(ex), req))),
+                        (ex, req) -> quick(() -> getExecution(ex, users.apply(ex), req))),
                 spec(tool("list_active_executions", "List your running executions",
                         "Your executions that are running now, with their ids (for terminate_execution).",
                         schemas.empty(), schemas.listOf("executions", "One object per running execution."), true),
@@ -494,7 +494,7 @@ public final class SandboxTools {
                         .reduce((a, b) -> a + "\n" + b).orElse("no runtimes"), false);
     }
 
-    private CallToolResult getExecution(String user, CallToolRequest call) {
+    private CallToolResult getExecution(McpAsyncServerExchange exchange, String user, CallToolRequest call) {
         String id = executionIdOf(call);
         if (id == null) {
             return error("invalid arguments: executionId: is required, a string, and the only argument");
@@ -504,8 +504,46 @@ public final class SandboxTools {
             return queuedResult(waiting.get());
         }
         Optional<ExecutionResult> r = gateway.find(user, id);
+        if (r.isPresent() && r.get().status() == ExecutionStatus.RUNNING && gateway.running(user, id).isEmpty()) {
+            Optional<ExecutionResult> there = runningElsewhere(exchange, r.get());
+            if (there.isPresent()) {
+                return resultOf(there.get());
+            }
+        }
         return r.map(this::resultOf).orElseGet(() -> error("executionId: no execution '" + id
                 + "' of yours is known (it may be someone else's, or too old)"));
+    }
+
+    /**
+     * Cluster mode: a running execution whose record names another node, as that node shows it (with its output so
+     * far), through its {@code GET /v1/executions/{id}} with the caller's key and the routed header. Empty when it
+     * runs here or nowhere else, over stdio (no key), or when that node does not answer well: then the shared
+     * record (running, without output) answers.
+     */
+    private Optional<ExecutionResult> runningElsewhere(McpAsyncServerExchange exchange, ExecutionResult record) {
+        String id = record.executionId();
+        if (record.node() == null || !FORWARDABLE_ID.matcher(id).matches()) {
+            return Optional.empty();
+        }
+        Optional<SessionForwarder.Owner> owner = forwarder.runner(exchange, forwarder.locateNode(record.node()));
+        if (owner.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            SessionForwarder.Answer answer = forwarder.call(owner.get(), "GET", "/v1/executions/" + id, null, null,
+                    SessionForwarder.MAX_JSON, SessionForwarder.QUICK_DEADLINE);
+            if (!answer.ok() || answer.cut()) {
+                return Optional.empty();
+            }
+            ExecutionResult shown = executionResult(forwarder.object(answer.body()));
+            return id.equals(shown.executionId()) ? Optional.of(shown) : Optional.empty();
+        } catch (java.io.IOException e) {
+            log.debug("execution {} on node {}: not shown from there: {}", id, record.node(), e.toString());
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
     }
 
     private CallToolResult listActive(String user) {

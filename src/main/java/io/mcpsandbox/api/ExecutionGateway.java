@@ -11,11 +11,13 @@ import io.mcpsandbox.metrics.SandboxMetrics;
 import io.mcpsandbox.model.ExecutionRecord;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.ExecutionResult;
+import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.queue.ExecutionQueue;
 import io.mcpsandbox.queue.QueueFullException;
 import io.mcpsandbox.queue.QueuedView;
 import io.mcpsandbox.runtime.RuntimeRegistry;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
@@ -37,6 +39,8 @@ public final class ExecutionGateway {
     private final boolean networkAvailable;
     private volatile ExecutionQueue queue;
     private volatile CallbackSender sender;
+    /** How long a cancel waits for another node to record it (it then answers that the execution is ending). */
+    private static final Duration REMOTE_CANCEL_WAIT = Duration.ofSeconds(3);
     private static final CallbackCheck NO_CALLBACKS = url -> {
         throw new InvalidRequestException("callbackUrl", "callbacks are not served here: they need "
                 + "callbacks.allowed-hosts and the process that serves the queue (docs/callbacks.md)");
@@ -56,9 +60,17 @@ public final class ExecutionGateway {
     public interface Spill {
         Optional<Spilled> offer(ExecutionRequest request);
 
-        /** Asks the node running a spilled execution to end it; false when none is known to run it. */
+        /**
+         * Asks the node running a spilled execution (or whose queue holds a waiting one) to end it; false when none
+         * is known to.
+         */
         default boolean terminateElsewhere(String executionId) {
             return false;
+        }
+
+        /** An execution waiting in another node's durable queue, as that queue would run it; empty if none. */
+        default Optional<QueuedView> queuedElsewhere(String executionId) {
+            return Optional.empty();
         }
     }
 
@@ -240,7 +252,13 @@ public final class ExecutionGateway {
     /** As {@link #queued(String, String)}; an {@code admin} sees anyone's. */
     public Optional<QueuedView> queued(String userId, boolean admin, String executionId) {
         ExecutionQueue q = queue;
-        return q == null ? Optional.empty() : q.find(executionId).filter(v -> admin || userId.equals(v.userId()));
+        Optional<QueuedView> here = q == null ? Optional.empty() : q.find(executionId);
+        if (here.isEmpty()) {
+            // Cluster mode: accepted by another node, it waits in that node's queue (no record until it starts).
+            Spill to = spill;
+            here = to == null ? Optional.empty() : to.queuedElsewhere(executionId);
+        }
+        return here.filter(v -> admin || userId.equals(v.userId()));
     }
 
     /** Waiting executions in run order: the user's, or everyone's for {@code all} (an admin). */
@@ -407,9 +425,14 @@ public final class ExecutionGateway {
     /** As {@link #terminate(String, String)}; an {@code admin} may end anyone's. */
     public TerminateOutcome terminate(String userId, boolean admin, String executionId) {
         ExecutionQueue q = queue;
-        if (q != null && queued(userId, admin, executionId).isPresent()
-                && q.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED) {
-            return TerminateOutcome.CANCELLED;
+        if (queued(userId, admin, executionId).isPresent()) {
+            if (q != null && q.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED) {
+                return TerminateOutcome.CANCELLED;
+            }
+            Spill to = spill;
+            if (to != null && to.terminateElsewhere(executionId)) {
+                return cancelledElsewhere(executionId);
+            }
         }
         if (admin ? !known(executionId) : !owns(userId, executionId)) {
             return TerminateOutcome.NOT_FOUND;
@@ -422,6 +445,30 @@ public final class ExecutionGateway {
         Spill to = spill;
         return to != null && to.terminateElsewhere(executionId) ? TerminateOutcome.TERMINATING
                 : TerminateOutcome.ALREADY_FINISHED;
+    }
+
+    /**
+     * Another node was asked to cancel an execution waiting in its queue: its record says how that went, written
+     * by that node within moments (a second or two at most). Until then, or if it started meanwhile, it is ending.
+     */
+    private TerminateOutcome cancelledElsewhere(String executionId) {
+        long until = System.nanoTime() + REMOTE_CANCEL_WAIT.toNanos();
+        do {
+            Optional<ExecutionRecord> r = executions.findRecord(executionId);
+            if (r.isPresent() && r.get().status() == ExecutionStatus.CANCELLED) {
+                return TerminateOutcome.CANCELLED;
+            }
+            if (r.isPresent()) {
+                return TerminateOutcome.TERMINATING; // it had started there: that node ends it
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        } while (System.nanoTime() < until);
+        return TerminateOutcome.TERMINATING;
     }
 
     /**

@@ -184,7 +184,7 @@ public final class SandboxApi implements AutoCloseable {
                     new io.mcpsandbox.cluster.ClusterWork.Setup(redisUrl, admissionWait,
                             config.defaultLimits().timeout(), config.standardRuntime(),
                             id -> services.executions().active(id).isPresent(),
-                            id -> services.executions().terminate(id), localQueue),
+                            id -> services.executions().terminate(id) || cancelQueued(served, id), localQueue),
                     admission, store, gateway::startAdmitted, metrics.registry());
             gateway.serveCluster(new ExecutionGateway.Spill() {
                 @Override
@@ -196,6 +196,12 @@ public final class SandboxApi implements AutoCloseable {
                 @Override
                 public boolean terminateElsewhere(String executionId) {
                     return work.terminateElsewhere(executionId);
+                }
+
+                @Override
+                public java.util.Optional<io.mcpsandbox.queue.QueuedView> queuedElsewhere(String executionId) {
+                    return served == null ? java.util.Optional.empty() : work.queuedOn(executionId)
+                            .flatMap(on -> served.findIn(on.queueId(), on.running(), executionId));
                 }
             }, new ExecutionGateway.RunTracker() {
                         @Override
@@ -211,6 +217,11 @@ public final class SandboxApi implements AutoCloseable {
             work.start();
             this.clusterWork = work;
         }
+    }
+
+    /** Another node's request to end an execution that waits in this node's queue: it is cancelled (never runs). */
+    private static boolean cancelQueued(ExecutionQueue served, String executionId) {
+        return served != null && served.cancel(executionId) == ExecutionQueue.CancelOutcome.CANCELLED;
     }
 
     /** The cluster node this server is, in cluster mode ({@link #serveAsClusterNode}). */

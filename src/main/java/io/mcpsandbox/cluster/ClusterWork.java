@@ -80,6 +80,7 @@ public final class ClusterWork implements AutoCloseable {
     private static final int BLOCK_MS = 1000;
     private static final Duration POLL = Duration.ofSeconds(1);
     private static final Pattern RUNTIME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+    private static final Pattern QUEUE_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
     private static final Pattern MESSAGE = Pattern.compile("(start|end) ([A-Za-z0-9][A-Za-z0-9_-]{0,63})");
     private static final Pattern TERMINATE = Pattern.compile(
             "terminate ([A-Za-z0-9][A-Za-z0-9_-]{0,63}) ([0-9a-f]{64})");
@@ -483,8 +484,10 @@ public final class ClusterWork implements AutoCloseable {
                 return false;
             }
             // Not spilled (no claim): an execution in a session another node holds runs on that node, which its
-            // running record names. A wrong name costs a message the named node ignores (it runs no such id).
-            String on = claim != null ? claim : r.map(ExecutionRecord::node).orElse(null);
+            // running record names; one without a record may wait in another node's queue (that node cancels it).
+            // A wrong name costs a message the named node ignores (it runs no such id).
+            String on = claim != null ? claim : r.isPresent() ? r.get().node()
+                    : queuedOn(executionId).map(QueuedOn::nodeId).orElse(null);
             if (on == null || on.startsWith(WITHDRAWN) || on.equals(me)
                     || !ClusterSettings.NODE_ID_PATTERN.matcher(on).matches()
                     || !node.node(on).map(v -> !NodeView.DEAD.equals(v.state())).orElse(false)) {
@@ -495,6 +498,57 @@ public final class ClusterWork implements AutoCloseable {
         } catch (JedisException e) {
             redisTrouble(e);
             return false;
+        }
+    }
+
+    /**
+     * Another node's durable queue that holds an execution: the node, the queue's id in Redis, and what that node
+     * runs now (its queue keeps an item until its execution ends: those are not waiting).
+     */
+    public record QueuedOn(String nodeId, String queueId, Set<String> running) {
+    }
+
+    /**
+     * The other node (as of the last heartbeat's listing) whose durable queue holds {@code executionId}: it waits
+     * there, unless that node runs it. Three round trips (the nodes' queue ids, one existence check per queue, the
+     * holder's running set). Empty when none does.
+     */
+    public Optional<QueuedOn> queuedOn(String executionId) {
+        ClusterStatus status = node.lastStatus().orElse(null);
+        if (closed || status == null || executionId.length() > 64) {
+            return Optional.empty();
+        }
+        List<String> others = status.nodes().stream().map(NodeView::id).filter(id -> !id.equals(me)).toList();
+        if (others.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            List<String> queues = redis.mget(others.stream().map(ClusterWork::queueKey).toArray(String[]::new));
+            List<QueuedOn> candidates = new java.util.ArrayList<>();
+            for (int n = 0; n < others.size(); n++) {
+                String q = queues.get(n);
+                if (q != null && QUEUE_ID.matcher(q).matches()) {
+                    candidates.add(new QueuedOn(others.get(n), q, Set.of()));
+                }
+            }
+            List<redis.clients.jedis.Response<Boolean>> found = new java.util.ArrayList<>();
+            try (AbstractPipeline p = redis.pipelined()) {
+                for (QueuedOn c : candidates) {
+                    found.add(p.exists(io.mcpsandbox.queue.RedisQueueStore.itemKey(c.queueId(), executionId)));
+                }
+                p.sync();
+            }
+            for (int n = 0; n < candidates.size(); n++) {
+                if (Boolean.TRUE.equals(found.get(n).get())) {
+                    QueuedOn c = candidates.get(n);
+                    return Optional.of(new QueuedOn(c.nodeId(), c.queueId(),
+                            Set.copyOf(redis.smembers(runningKey(c.nodeId())))));
+                }
+            }
+            return Optional.empty();
+        } catch (JedisException e) {
+            redisTrouble(e);
+            return Optional.empty();
         }
     }
 

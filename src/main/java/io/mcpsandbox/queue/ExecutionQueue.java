@@ -17,6 +17,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -40,6 +41,9 @@ public final class ExecutionQueue implements AutoCloseable {
     private static final Duration STORE_RETRY = Duration.ofSeconds(1);
     /** The duration assumed for estimates until queued executions have run. */
     private static final long INITIAL_DURATION_MS = 1000;
+    /** How long another queue's snapshot answers {@link #findIn}; how many are kept (one per cluster node). */
+    private static final Duration SNAPSHOT_AGE = Duration.ofSeconds(1);
+    private static final int MAX_SNAPSHOTS = 64;
 
     /** Starts a dispatched item: runs it with its permit (and frees the permit when it ends). */
     @FunctionalInterface
@@ -364,6 +368,41 @@ public final class ExecutionQueue implements AutoCloseable {
         return order.ordered(i -> userIdOrNull == null || userIdOrNull.equals(i.userId()), limit).stream()
                 .map(p -> new QueuedView(p.item().executionId(), ExecutionStatus.QUEUED, p.item().userId(),
                         p.item().priority(), p.position(), p.item().queuedAt(), null)).toList();
+    }
+
+    /** Another queue as read at {@code at}: for {@link #findIn}, reused for a second. */
+    private record Snapshot(Instant at, FairOrder order) {
+    }
+
+    private final Map<String, Snapshot> others = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * An execution waiting in another server's queue in the same Redis (a cluster node's), as {@link #waitingIn}
+     * shows it: its place in the order that queue's server would run it in (less the items it runs now, which stay
+     * in its store until they end), without a start estimate. That queue is read whole at most once a second (a
+     * poll of many ids costs one read per queue). Empty when this queue is not kept in Redis, or the execution does
+     * not wait there.
+     */
+    public Optional<QueuedView> findIn(String otherQueueId, Set<String> runningThere, String executionId) {
+        if (!(store instanceof RedisQueueStore redis) || runningThere.contains(executionId)) {
+            return Optional.empty();
+        }
+        Instant now = clock.instant();
+        Snapshot s = others.get(otherQueueId);
+        if (s == null || Duration.between(s.at(), now).compareTo(SNAPSHOT_AGE) > 0
+                || s.order().find(executionId).isEmpty()) {
+            FairOrder order = new FairOrder();
+            redis.itemsOf(otherQueueId).stream().filter(i -> !runningThere.contains(i.executionId()))
+                    .forEach(order::add);
+            s = new Snapshot(now, order);
+            if (others.size() > MAX_SNAPSHOTS) {
+                others.clear();
+            }
+            others.put(otherQueueId, s);
+        }
+        FairOrder order = s.order();
+        return order.find(executionId).map(i -> new QueuedView(i.executionId(), ExecutionStatus.QUEUED,
+                i.userId(), i.priority(), order.position(executionId).orElse(0), i.queuedAt(), null));
     }
 
     /** How many wait: one user's, or (null) all. */

@@ -80,6 +80,11 @@ public final class RedisQueueStore implements QueueStore {
         return prefix + "item:" + executionId;
     }
 
+    /** The key of an item waiting in queue {@code queueId} (for a cluster node looking for the queue that holds it). */
+    public static String itemKey(String queueId, String executionId) {
+        return key(PREFIX + checkedId(queueId) + ":", executionId);
+    }
+
     /** This queue's id: the key's part that sets it apart from other servers' queues in the same Redis. */
     public String queueId() {
         return queueId;

@@ -25,7 +25,8 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * A lost node's queue adopted (docs/cluster.md, "Node lost"): node A (one slot) runs a long async execution and
- * holds more async executions waiting in its durable queue (Redis); A is killed (SIGKILL). The survivor B ends the
+ * holds more async executions waiting in its durable queue (Redis), which B shows queued (in A's order) and cancels
+ * one of (through A, which holds it); A is killed (SIGKILL). The survivor B ends the
  * started one {@code error} ({@code node lost: A}), takes the waiting ones into its own queue and runs each there,
  * once; A's queue is left empty. A restarted with its id and data runs none of them again.
  */
@@ -155,6 +156,22 @@ class ClusterQueueAdoptionSystemTest {
         }
         assertThat(a.cli("executions", "list", "--queued", "--json").stdout()).contains(queued);
 
+        // Any node answers for them while they wait (no record yet): B shows each queued, in A's order ...
+        List<JsonNode> seenFromB = all(b, queued);
+        assertThat(seenFromB).extracting(v -> v.get("status").asString()).containsOnly("queued");
+        assertThat(seenFromB).extracting(v -> v.get("position").asInt()).containsExactly(1, 2, 3, 4, 5);
+        assertThat(get(b, queued.get(3)).get("position").asInt()).isEqualTo(4);
+        // ... and cancels one of them in A's queue: it never runs, and its record says so.
+        String cancelled = queued.get(2);
+        HttpResponse<String> cancel = b.send(ClusterServe.USER, "DELETE", "/v1/executions/" + cancelled, null);
+        assertThat(cancel.statusCode()).as(cancel.body()).isEqualTo(200);
+        assertThat(cancel.body()).contains("cancelled");
+        assertThat(get(b, cancelled).get("status").asString()).isEqualTo("cancelled");
+        assertThat(jedis.zscore(aQueue, cancelled)).isNull();
+        assertThat(all(b, queued)).extracting(v -> v.get("status").asString())
+                .containsExactly("queued", "queued", "cancelled", "queued", "queued");
+        List<String> waiting = queued.stream().filter(id -> !id.equals(cancelled)).toList();
+
         String aId = a.nodeId();
         a.kill();
 
@@ -167,9 +184,9 @@ class ClusterQueueAdoptionSystemTest {
 
         // ... and runs each waiting one, once, itself.
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).untilAsserted(() ->
-                assertThat(all(b, queued)).as("the queued executions of the lost node A, through B")
+                assertThat(all(b, waiting)).as("the queued executions of the lost node A, through B")
                         .allMatch(v -> FINAL.contains(v.get("status").asString())));
-        for (JsonNode v : all(b, queued)) {
+        for (JsonNode v : all(b, waiting)) {
             String id = v.get("executionId").asString();
             assertThat(v.get("status").asString()).as(v.toString()).isEqualTo("completed");
             assertThat(v.get("exitCode").asInt()).as(v.toString()).isZero();
@@ -191,7 +208,8 @@ class ClusterQueueAdoptionSystemTest {
         awaitActive(2);
         await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(500))
                 .until(() -> ends(everyId).equals(before) && jedis.zcard(aQueue) == 0);
-        for (JsonNode v : all(a, queued)) {
+        assertThat(get(a, cancelled).get("status").asString()).isEqualTo("cancelled");
+        for (JsonNode v : all(a, waiting)) {
             assertThat(v.get("node").asString()).as(v.toString()).isEqualTo(b.nodeId());
             assertThat(v.get("stdout").asString()).as(v.toString())
                     .isEqualTo(markers.get(v.get("executionId").asString()) + "\n");

@@ -366,8 +366,7 @@ public final class ExecutionQueue implements AutoCloseable {
         FairOrder order = new FairOrder();
         store.items().forEach(order::add);
         return order.ordered(i -> userIdOrNull == null || userIdOrNull.equals(i.userId()), limit).stream()
-                .map(p -> new QueuedView(p.item().executionId(), ExecutionStatus.QUEUED, p.item().userId(),
-                        p.item().priority(), p.position(), p.item().queuedAt(), null)).toList();
+                .map(p -> storedView(p.item(), p.position())).toList();
     }
 
     /** Another queue as read at {@code at}: for {@link #findIn}, reused for a second. */
@@ -401,8 +400,13 @@ public final class ExecutionQueue implements AutoCloseable {
             others.put(otherQueueId, s);
         }
         FairOrder order = s.order();
-        return order.find(executionId).map(i -> new QueuedView(i.executionId(), ExecutionStatus.QUEUED,
-                i.userId(), i.priority(), order.position(executionId).orElse(0), i.queuedAt(), null));
+        return order.find(executionId).map(i -> storedView(i, order.position(executionId).orElse(0)));
+    }
+
+    /** An item as read from a store by a process that does not serve it: no start estimate. */
+    private static QueuedView storedView(QueuedItem i, int position) {
+        return new QueuedView(i.executionId(), ExecutionStatus.QUEUED, i.userId(), i.priority(), position,
+                i.queuedAt(), null);
     }
 
     /** How many wait: one user's, or (null) all. */

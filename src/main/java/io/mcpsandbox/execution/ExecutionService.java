@@ -481,7 +481,7 @@ public final class ExecutionService implements AutoCloseable {
             Optional<SandboxEgress.Mark> egressMark = lease.egress().map(SandboxEgress::mark);
             if (persistentLanguage == null) {
                 ExecutionResult ran = sandboxes.runInSession(execution, inSession, lease,
-                        SandboxRunner.process(execution, inSession, lease), listener, t0, wantsImages(request));
+                        sessionProgram(execution, request, inSession, lease), listener, t0, wantsImages(request));
                 return remember(record, scanned(withEgress(ran, lease, egressMark), verdict.events(),
                         request.dlpMode()));
             }
@@ -512,6 +512,27 @@ public final class ExecutionService implements AutoCloseable {
         } finally {
             active.remove(id);
         }
+    }
+
+    /**
+     * A new process of the session's agent, or, for a snippet, the session's spare interpreter when it waits for
+     * exactly this program (and then one is asked for again once this call ends).
+     */
+    private SandboxRunner.SessionProgram sessionProgram(ActiveExecution execution, ExecutionRequest request,
+                                                        ExecutionPlan plan, SessionLease lease) {
+        if (!request.isSnippet()) {
+            return SandboxRunner.process(execution, plan, lease);
+        }
+        String language;
+        try {
+            language = validator.language(request.language()).name();
+        } catch (PolicyViolation e) {
+            return SandboxRunner.process(execution, plan, lease); // checked already: not reached
+        }
+        lease.spareAfter(language, plan.command(), plan.env(), plan.workDir());
+        return lease.spareFor(language, plan.command(), plan.env(), plan.workDir())
+                .map(spare -> SandboxRunner.released(execution, plan, spare))
+                .orElseGet(() -> SandboxRunner.process(execution, plan, lease));
     }
 
     /** Whether the caller wants the images a snippet writes (MCP execute_code). */

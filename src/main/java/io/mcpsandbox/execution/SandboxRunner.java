@@ -315,18 +315,24 @@ final class SandboxRunner implements AutoCloseable {
 
     /** A new process of the session's agent: {@code argv} as planned, its stdin as the request asked. */
     static SessionProgram process(ActiveExecution execution, ExecutionPlan plan, SessionLease lease) {
-        return sink -> {
-            ProgramRun run = ProgramRun.start(lease.channel(), plan.command(), plan.env(), plan.workDir(),
-                    plan.stdin(), execution.keepsStdinOpen(), sink);
-            execution.programStarted(run);
-            return new Started(() -> {
-                try {
-                    run.process().signal(SIGKILL);
-                } catch (IOException | RuntimeException e) {
-                    // the channel is gone: the run's end says so
-                }
-            }, run.end());
-        };
+        return sink -> started(execution, ProgramRun.start(lease.channel(), plan.command(), plan.env(),
+                plan.workDir(), plan.stdin(), execution.keepsStdinOpen(), sink));
+    }
+
+    /** The session's spare interpreter, started ahead for exactly this program: it gets its go and its stdin. */
+    static SessionProgram released(ActiveExecution execution, ExecutionPlan plan, WaitingInterpreter spare) {
+        return sink -> started(execution, spare.release(sink, plan.stdin(), execution.keepsStdinOpen()));
+    }
+
+    private static Started started(ActiveExecution execution, ProgramRun run) {
+        execution.programStarted(run);
+        return new Started(() -> {
+            try {
+                run.process().signal(SIGKILL);
+            } catch (IOException | RuntimeException e) {
+                // the channel is gone: the run's end says so
+            }
+        }, run.end());
     }
 
     private static final int SIGKILL = 9;

@@ -2,15 +2,14 @@ package io.mcpsandbox.pool;
 
 import io.mcpsandbox.runtime.agent.ProgramRun;
 import java.io.ByteArrayOutputStream;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * The output of a program started ahead, before anyone owns it: kept (bounded) until {@link #attach} names the
  * execution's sink, then handed over, and everything after goes straight there. A started-ahead interpreter
  * prints one byte before its go, {@link WarmStarter#READY} on stderr once it is loaded: that byte is taken here
- * (it completes {@link #ready}) and never reaches the execution. Anything else it might print (a warning of the
- * interpreter's own) is the execution's, as it would be on a cold start.
+ * (it completes {@link #ready}) and never reaches the execution, also when the owner came first. Anything else it
+ * might print (a warning of the interpreter's own) is the execution's, as it would be on a cold start.
  */
 final class HeldOutput implements ProgramRun.OutputSink {
     /** What is kept per stream before an owner exists; beyond, the bytes are dropped. */
@@ -51,18 +50,23 @@ final class HeldOutput implements ProgramRun.OutputSink {
 
     @Override
     public synchronized void stderr(byte[] chunk) {
-        if (target != null) {
-            target.stderr(chunk);
-            return;
-        }
+        // A session's spare may get its owner before it has loaded: the byte is taken whoever owns the output.
         int at = ready.isDone() ? -1 : indexOf(chunk, WarmStarter.READY);
-        if (at < 0) {
-            keep(heldErr, chunk);
+        byte[] rest = chunk;
+        if (at >= 0) {
+            rest = new byte[chunk.length - 1];
+            System.arraycopy(chunk, 0, rest, 0, at);
+            System.arraycopy(chunk, at + 1, rest, at, chunk.length - at - 1);
+            ready.complete(null);
+        }
+        if (rest.length == 0) {
             return;
         }
-        keep(heldErr, Arrays.copyOfRange(chunk, 0, at));
-        keep(heldErr, Arrays.copyOfRange(chunk, at + 1, chunk.length));
-        ready.complete(null);
+        if (target != null) {
+            target.stderr(rest);
+        } else {
+            keep(heldErr, rest);
+        }
     }
 
     private static int indexOf(byte[] chunk, byte b) {

@@ -6,6 +6,8 @@ import io.mcpsandbox.runtime.agent.ProgramRun;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -28,10 +30,54 @@ public final class WaitingInterpreter {
     /** Starts {@code argv} (the starter's) as the template plan would start its program, stdin held open. */
     static WaitingInterpreter start(AgentChannel channel, List<String> argv, ExecutionPlan template)
             throws IOException {
+        return start(channel, argv, template.env(), template.workDir());
+    }
+
+    private static WaitingInterpreter start(AgentChannel channel, List<String> argv, Map<String, String> env,
+                                            String workDir) throws IOException {
         HeldOutput output = new HeldOutput();
-        ProgramRun run = ProgramRun.startHeld(channel, argv, template.env(), template.workDir(), output);
+        ProgramRun run = ProgramRun.startHeld(channel, argv, env, workDir, output);
         return new WaitingInterpreter(run, output);
     }
+
+    /**
+     * Starts an interpreter ahead for a snippet of {@code language} that runs as {@code command} (its
+     * {@code [interpreter, file]}) with {@code env} in {@code workDir}: a session's spare for its next snippet.
+     * Empty when the language has no starter or the command another shape.
+     *
+     * @throws IOException the channel failed while the start was sent
+     */
+    public static Optional<WaitingInterpreter> startAhead(AgentChannel channel, String language,
+                                                          List<String> command, Map<String, String> env,
+                                                          String workDir) throws IOException {
+        Optional<List<String>> argv = WarmStarter.of(language).flatMap(s -> s.argv(command));
+        return argv.isEmpty() ? Optional.empty() : Optional.of(start(channel, argv.get(), env, workDir));
+    }
+
+    /**
+     * Sends it away without a program: its stdin is closed, so the starter exits without running anything (and
+     * is killed if it has not ended within {@code grace}). Completes when it has ended.
+     */
+    public CompletableFuture<ProgramRun.End> discard(Duration grace) {
+        try {
+            run.feed(null, false);
+        } catch (IOException e) {
+            // the channel is gone: so is the interpreter
+        }
+        return run.end().copy().completeOnTimeout(null, grace.toMillis(), TimeUnit.MILLISECONDS).thenCompose(end -> {
+            if (end != null) {
+                return CompletableFuture.completedFuture(end);
+            }
+            try {
+                run.process().signal(SIGKILL);
+            } catch (IOException | RuntimeException e) {
+                // the channel is gone: its end says so
+            }
+            return run.end();
+        });
+    }
+
+    private static final int SIGKILL = 9;
 
     /**
      * Waits until the interpreter has loaded and waits for its go (under TCG, a microVM's python takes about a
@@ -57,7 +103,7 @@ public final class WaitingInterpreter {
     }
 
     /** Still waiting: it has not ended (killed, out of memory, or its sandbox gone). */
-    boolean waiting() {
+    public boolean waiting() {
         return !run.end().isDone();
     }
 

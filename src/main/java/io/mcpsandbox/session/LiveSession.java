@@ -25,6 +25,7 @@ final class LiveSession {
     private final AtomicBoolean closing = new AtomicBoolean();
     private SessionRecord record;
     private int activeExecutions;
+    private SpareInterpreter spare;
     private boolean idleWarned;
     private boolean lifetimeWarned;
 
@@ -104,6 +105,20 @@ final class LiveSession {
 
     synchronized int activeExecutions() {
         return activeExecutions;
+    }
+
+    /** Takes its spare interpreter, if it has one: whoever takes it uses it or sends it away. */
+    synchronized SpareInterpreter takeSpare() {
+        SpareInterpreter taken = spare;
+        spare = null;
+        return taken;
+    }
+
+    /** Starts a spare interpreter of {@code shape} when nothing runs in it (and it has none, and is open). */
+    synchronized void startSpare(SpareInterpreter.Shape shape) {
+        if (activeExecutions == 0 && !isClosing() && spare == null) {
+            spare = SpareInterpreter.start(channel, shape);
+        }
     }
 
     /** Whether the idle warning is due for the first time (then it is marked sent). */

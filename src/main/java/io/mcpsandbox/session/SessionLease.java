@@ -5,7 +5,10 @@ import io.mcpsandbox.host.CgroupReader;
 import io.mcpsandbox.model.ResourceLimits;
 import io.mcpsandbox.model.SecurityLevel;
 import io.mcpsandbox.runtime.agent.AgentChannel;
+import io.mcpsandbox.pool.WaitingInterpreter;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * One execution's hold on a session: what it runs in (the agent's channel, the session's environment and
@@ -14,11 +17,14 @@ import java.util.Map;
 public final class SessionLease implements AutoCloseable {
     private final SessionService sessions;
     private final LiveSession session;
+    private SpareInterpreter spare;
+    private SpareInterpreter.Shape next;
     private boolean closed;
 
-    SessionLease(SessionService sessions, LiveSession session) {
+    SessionLease(SessionService sessions, LiveSession session, SpareInterpreter spare) {
         this.sessions = sessions;
         this.session = session;
+        this.spare = spare;
     }
 
     public String sessionId() {
@@ -87,11 +93,36 @@ public final class SessionLease implements AutoCloseable {
         sessions.fail(session, why);
     }
 
+    /**
+     * The session's spare interpreter, when it waits for a snippet of {@code language} run as {@code command}
+     * with {@code env} in {@code workDir} and nothing ran in the session since it started; then it is this
+     * execution's to release. Otherwise empty (a spare of another shape is sent away first). Once per lease.
+     */
+    public Optional<WaitingInterpreter> spareFor(String language, List<String> command, Map<String, String> env,
+                                                 String workDir) {
+        SpareInterpreter taken = spare;
+        spare = null;
+        return taken == null ? Optional.empty()
+                : taken.take(new SpareInterpreter.Shape(language, command, env, workDir));
+    }
+
+    /**
+     * Asks for a spare interpreter of this shape once the hold ends and nothing else runs in the session (after
+     * a snippet, for the next one of its kind; session.spare-interpreters).
+     */
+    public void spareAfter(String language, List<String> command, Map<String, String> env, String workDir) {
+        next = new SpareInterpreter.Shape(language, command, env, workDir);
+    }
+
     @Override
     public void close() {
         if (!closed) {
             closed = true;
-            sessions.release(session);
+            if (spare != null) {
+                spare.discard();
+                spare = null;
+            }
+            sessions.release(session, next);
         }
     }
 }

@@ -490,6 +490,8 @@ public final class SessionService implements AutoCloseable {
         LiveSession session = require(userId, sessionId);
         session.executionStarted();
         Instant now = clock.instant();
+        SpareInterpreter spare;
+        boolean alone;
         synchronized (session) {
             if (session.isClosing()) {
                 session.executionEnded();
@@ -497,9 +499,17 @@ public final class SessionService implements AutoCloseable {
             }
             session.update(execution ? session.record().executed(now) : session.record().touched(now));
             session.resetIdleWarning();
+            spare = session.takeSpare();
+            alone = session.activeExecutions() == 1;
+        }
+        // Only an execution that finds nothing else running may use the spare: file work or another call may
+        // change what the spare's start saw.
+        if (spare != null && !(execution && alone)) {
+            spare.discard();
+            spare = null;
         }
         save(session);
-        return new SessionLease(this, session);
+        return new SessionLease(this, session, spare);
     }
 
     /**
@@ -575,12 +585,16 @@ public final class SessionService implements AutoCloseable {
         }
     }
 
-    void release(LiveSession session) {
+    /** Ends a hold; {@code next} (or null) is the shape of a spare interpreter to start once nothing runs. */
+    void release(LiveSession session, SpareInterpreter.Shape next) {
         session.executionEnded();
         synchronized (session) {
             if (!session.isClosing()) {
                 session.update(session.record().touched(clock.instant()));
             }
+        }
+        if (next != null && settings.spareInterpreters()) {
+            session.startSpare(next);
         }
         save(session);
     }
@@ -632,6 +646,10 @@ public final class SessionService implements AutoCloseable {
             session.update(closed);
         }
         live.remove(session.id(), session);
+        SpareInterpreter spare = session.takeSpare();
+        if (spare != null) {
+            spare.discard();
+        }
         session.interpreters().close();
         session.channel().close();
         session.egress().ifPresent(SandboxEgress::close);

@@ -16,9 +16,12 @@ import java.time.Duration;
  *                        what it can hold in all)
  * @param rootfsBytes     what a session with a writable root ({@code rootfs: "writable"}) may write to its root
  *                        in all (docs/sessions.md, "Writable root")
+ * @param spareInterpreters whether an idle session keeps a python or node interpreter started ahead for its next
+ *                        snippet (docs/sessions.md, "A spare interpreter")
  */
 public record SessionSettings(Duration idleTimeout, Duration lifetime, Duration maxLifetime, int maxPerUser,
-                              int maxOpen, Duration expiryWarning, long maxFileBytes, long rootfsBytes) {
+                              int maxOpen, Duration expiryWarning, long maxFileBytes, long rootfsBytes,
+                              boolean spareInterpreters) {
     public SessionSettings {
         if (idleTimeout.isNegative() || lifetime.isNegative() || lifetime.isZero()
                 || maxLifetime.compareTo(lifetime) < 0 || maxPerUser < 1 || maxOpen < 1 || maxFileBytes < 1
@@ -34,6 +37,7 @@ public record SessionSettings(Duration idleTimeout, Duration lifetime, Duration 
         return new SessionSettings(s.duration("session.idle-timeout", "10m"), s.duration("session.lifetime", "1h"),
                 s.duration("session.max-lifetime", "24h"), s.integer("session.max-per-user", "10"),
                 s.integer("session.max-open", "64"), s.duration("session.expiry-warning", "1m"),
-                s.bytes("session.max-file-bytes", "64m"), s.bytes("session.rootfs-bytes", "512m"));
+                s.bytes("session.max-file-bytes", "64m"), s.bytes("session.rootfs-bytes", "512m"),
+                s.bool("session.spare-interpreters", "true"));
     }
 }

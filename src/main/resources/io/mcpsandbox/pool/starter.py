@@ -4,13 +4,48 @@
 # sys.path[0] and __file__ as for a script, and a traceback that shows the program's frames only. The rest of
 # stdin is the program's. Nothing of the program's runs before the go, and no module is imported here that a
 # plain start would not have imported.
+#
+# A session's spare waits while other processes of the session may go on: when what decides how python starts
+# (the directories on sys.path and the site directories, their .pth files, the user's site directory appearing)
+# changed meanwhile, it starts anew at the go (exec of `python3 FILE`), as a plain start would have seen it.
 def _mcp_sandbox_start():
     import os
     import sys
+
+    def startup_state(pths):
+        site = sys.modules.get("site")
+        dirs = [d for d in sys.path if d]
+        if site is not None:
+            dirs += list(getattr(site, "getsitepackages", list)()) + [getattr(site, "USER_SITE", None) or ""]
+        state = []
+        for d in dirs:
+            try:
+                st = os.stat(d)
+                state.append((d, st.st_ino, st.st_mtime_ns))
+            except OSError:
+                state.append((d, None))
+        if pths is None:
+            pths = []
+            for d in dirs:
+                try:
+                    pths += [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".pth")]
+                except OSError:
+                    pass
+        for p in pths:
+            try:
+                st = os.stat(p)
+                state.append((p, st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                state.append((p, None))
+        return pths, state
+
+    pths, loaded = startup_state(None)
     os.write(2, b"\x01")
     if os.read(0, 1) != b"\x01":
         os._exit(0)  # the pool closed it without a program: nothing to run
     path = sys.argv[1]
+    if startup_state(pths)[1] != loaded:
+        os.execv(sys.executable, sys.orig_argv[:1] + [path])
     sys.argv = sys.argv[1:]
     sys.orig_argv = sys.orig_argv[:1] + sys.argv
     sys.path[0] = os.path.dirname(path)

@@ -56,6 +56,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 class SessionSystemTest {
     private static final int MAX_PER_USER = 2;
     private static final int MAX_OPEN = 3;
+    /** What a snippet shows of its start: its argv, and whether its process was the spare (the starter's argv). */
+    private static final String SHOWS_ITS_START = "import sys\n"
+            + "spare = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[1:2] == [b'-c']\n"
+            + "print('spare' if spare else 'plain', sys.argv, __file__, getattr(sys, 'marker', None),"
+            + " sys.stdin.read())\n";
 
     private static TestSandbox sandbox;
     private static final List<SessionService.ExpiryWarning> warnings = new CopyOnWriteArrayList<>();
@@ -187,6 +192,72 @@ class SessionSystemTest {
                 .as("executions counted after two file operations").isEqualTo(ran.size());
     }
 
+    // ---- the spare interpreter -------------------------------------------------------------------------
+
+    /**
+     * After a snippet, an idle session keeps an interpreter started ahead; the next snippet of the same shape
+     * runs in it as a plain start would, and anything that could change what it saw at its start makes the next
+     * call start anew: other work (a command, a file put, its own env), a package dir planted meanwhile by a
+     * process the session left running (the spare then re-executes as a plain start), the spare killed.
+     */
+    @ParameterizedTest
+    @MethodSource("runtimes")
+    void aSpareInterpreterServesTheNextSnippetOnlyAsAPlainStartWouldRun(String runtime) throws Exception {
+        String owner = user("spare", runtime);
+        String id = open(request(runtime, owner).build()).sessionId();
+        List<ExecutionResult> ran = new ArrayList<>();
+        String plain = "['/workspace/main.py'] /workspace/main.py None";
+
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("a")), "plain " + plain + " a\n");
+        // The spare started as the first call ended: this one takes it, loaded or not yet.
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("b")), "spare " + plain + " b\n");
+        // An uncaught exception: exit 1, the program's frames only, as a plain start prints it.
+        ExecutionResult raised = ranIn(ran, owner, id, snippet("def f():\n    raise ValueError('no')\nf()\n"));
+        assertThat(raised.status()).isEqualTo(ExecutionStatus.COMPLETED);
+        assertThat(raised.exitCode()).isEqualTo(1);
+        assertThat(raised.stderr()).startsWith("Traceback (most recent call last):\n  File \"/workspace/main.py\"")
+                .contains("ValueError: no").doesNotContain("mcp_sandbox");
+
+        // A process the session left running plants a .pth in the user's site directory after the next spare
+        // started: the call after sees it, as a plain start would (the spare noticed and started anew).
+        assertCompleted(ranIn(ran, owner, id, snippet("import site, subprocess\n"
+                + "subprocess.Popen(['sh', '-c', 'sleep 2; mkdir -p \"$0\"; echo \"import sys; sys.marker = 7\" > "
+                + "\"$0/planted.pth\"', site.getusersitepackages()], start_new_session=True)\nprint('planting')\n")),
+                "planting\n");
+        Thread.sleep(3000);
+        String planted = "['/workspace/main.py'] /workspace/main.py 7";
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "spare " + planted + " \n");
+
+        // Other work in between: the next snippet starts anew.
+        assertCompleted(ranIn(ran, owner, id, sh("echo command")), "command\n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+        sessions().writeFile(owner, id, "/workspace/put.txt", input("x"), 10);
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+        // A spare serves only the environment it was started with (the last snippet's).
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).env("OWN", "1")), "plain " + planted
+                + " \n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).env("OWN", "1")), "spare " + planted
+                + " \n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+
+        // Killed while it waits (by what the session left running): the next call starts anew and completes.
+        assertCompleted(ranIn(ran, owner, id, sh("(sleep 2; for p in /proc/[0-9]*; do"
+                + " grep -q _mcp_sandbox_st''art $p/cmdline && kill -9 ${p#/proc/}; done) >/dev/null 2>&1 &"
+                + " echo armed")), "armed\n");
+        assertCompleted(ranIn(ran, owner, id, snippet("print('started')")), "started\n");
+        Thread.sleep(3000);
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+
+        assertRecordsOf(id, owner, ran);
+        sessions().close(owner, id);
+        assertNothingLeftBehind();
+    }
+
+    private static ExecutionRequest.Builder snippet(String code) {
+        return ExecutionRequest.builder().language("python").code(code);
+    }
+
     /** Another user's operations find nothing; a closed session is gone, with why. */
     private void ownershipAndClose(String runtime, String owner, String id) throws Exception {
         String stranger = user("stranger", runtime);
@@ -247,7 +318,6 @@ class SessionSystemTest {
         String id = session.sessionId();
         var submission = sandbox.submit(sh("echo go; sleep 60; echo never").sessionId(id).userId(owner).build());
         awaitActive(submission.executionId());
-        Thread.sleep(1000);
         killFromHost(runtime, session.sandboxName());
 
         ExecutionResult lost = submission.result().get(60, TimeUnit.SECONDS);
@@ -323,7 +393,6 @@ class SessionSystemTest {
         assertThat(idle.idleExpiresAt()).isNotNull();
         assertThat(mortal.idleExpiresAt()).as("no idle timeout").isNull();
         // Activity keeps an idle session open: one execution in the middle of its idle time.
-        Thread.sleep(1000);
         assertCompleted(sandbox.run(sh("echo busy").sessionId(idle.sessionId()).userId(owner).build()), "busy\n");
 
         SessionRecord idleEnd = awaitClosed(idle.sessionId(), Duration.ofSeconds(15));

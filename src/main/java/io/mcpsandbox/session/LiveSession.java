@@ -26,6 +26,10 @@ final class LiveSession {
     private SessionRecord record;
     private int activeExecutions;
     private SpareInterpreter spare;
+    /** Holds taken on it so far (executions and file work): a spare is kept only if none came while it started. */
+    private long holds;
+    /** The shape of the snippet the last hold ran (null: the last hold was other work). */
+    private SpareInterpreter.Shape lastSnippet;
     private boolean idleWarned;
     private boolean lifetimeWarned;
 
@@ -97,6 +101,7 @@ final class LiveSession {
 
     synchronized void executionStarted() {
         activeExecutions++;
+        holds++;
     }
 
     synchronized void executionEnded() {
@@ -114,11 +119,40 @@ final class LiveSession {
         return taken;
     }
 
-    /** Starts a spare interpreter of {@code shape} when nothing runs in it (and it has none, and is open). */
-    synchronized void startSpare(SpareInterpreter.Shape shape) {
-        if (activeExecutions == 0 && !isClosing() && spare == null) {
-            spare = SpareInterpreter.start(channel, shape);
+    /**
+     * Notes what a hold that ended ran: {@code shape} for a snippet, null for anything else. True when it is the
+     * second snippet of that shape in a row (a session that repeats itself: only then a spare is worth its start).
+     */
+    synchronized boolean ranAgain(SpareInterpreter.Shape shape) {
+        boolean again = shape != null && shape.equals(lastSnippet);
+        lastSnippet = shape;
+        return again;
+    }
+
+    /**
+     * Starts a spare interpreter of {@code shape} when nothing runs in it (and it has none, and is open), and keeps
+     * it only if nothing took a hold on the session while it was being started (then it is sent away).
+     */
+    void startSpare(SpareInterpreter.Shape shape) {
+        long seen;
+        synchronized (this) {
+            if (activeExecutions > 0 || isClosing() || spare != null) {
+                return;
+            }
+            seen = holds;
         }
+        // Started outside the lock (a frame to the agent); kept only if no hold came meanwhile.
+        SpareInterpreter started = SpareInterpreter.start(channel, shape).orElse(null);
+        if (started == null) {
+            return;
+        }
+        synchronized (this) {
+            if (holds == seen && activeExecutions == 0 && !isClosing() && spare == null) {
+                spare = started;
+                return;
+            }
+        }
+        started.discard();
     }
 
     /** Whether the idle warning is due for the first time (then it is marked sent). */

@@ -107,8 +107,8 @@ public final class SessionLease implements AutoCloseable {
     }
 
     /**
-     * Asks for a spare interpreter of this shape once the hold ends and nothing else runs in the session (after
-     * a snippet, for the next one of its kind; session.spare-interpreters).
+     * Says this hold runs a snippet of this shape: after the second such in a row, a spare interpreter of it is
+     * started once the hold ends and nothing else runs in the session (session.spare-interpreters).
      */
     public void spareAfter(String language, List<String> command, Map<String, String> env, String workDir) {
         next = new SpareInterpreter.Shape(language, command, env, workDir);

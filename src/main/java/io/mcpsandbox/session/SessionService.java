@@ -585,7 +585,10 @@ public final class SessionService implements AutoCloseable {
         }
     }
 
-    /** Ends a hold; {@code next} (or null) is the shape of a spare interpreter to start once nothing runs. */
+    /**
+     * Ends a hold; {@code next} is the shape of the snippet it ran (null for other work): after the second in a
+     * row, a spare interpreter of that shape is started once nothing runs.
+     */
     void release(LiveSession session, SpareInterpreter.Shape next) {
         session.executionEnded();
         synchronized (session) {
@@ -593,7 +596,7 @@ public final class SessionService implements AutoCloseable {
                 session.update(session.record().touched(clock.instant()));
             }
         }
-        if (next != null && settings.spareInterpreters()) {
+        if (session.ranAgain(next) && settings.spareInterpreters()) {
             session.startSpare(next);
         }
         save(session);

@@ -7,10 +7,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,8 +20,6 @@ final class SpareInterpreter {
     private static final Logger log = LoggerFactory.getLogger(SpareInterpreter.class);
     /** How long a discarded spare has to end by itself before it is killed. */
     private static final Duration DISCARD_GRACE = Duration.ofMillis(500);
-    /** How long a call waits for a spare whose start is still being sent (a frame on the agent's channel). */
-    private static final Duration START_WAIT = Duration.ofSeconds(2);
 
     /** What a spare was started for: a call uses it only when its program is exactly this. */
     record Shape(String language, List<String> command, Map<String, String> env, String workDir) {
@@ -36,66 +30,42 @@ final class SpareInterpreter {
     }
 
     private final Shape shape;
-    private final CompletableFuture<Optional<WaitingInterpreter>> started;
+    private final WaitingInterpreter interpreter;
 
-    private SpareInterpreter(Shape shape, CompletableFuture<Optional<WaitingInterpreter>> started) {
+    private SpareInterpreter(Shape shape, WaitingInterpreter interpreter) {
         this.shape = shape;
-        this.started = started;
-    }
-
-    /** Starts one in the background (the start is a frame to the agent); a failed start leaves no spare. */
-    static SpareInterpreter start(AgentChannel channel, Shape shape) {
-        CompletableFuture<Optional<WaitingInterpreter>> started = new CompletableFuture<>();
-        Thread.ofVirtual().name("spare-interpreter").start(() -> {
-            try {
-                started.complete(WaitingInterpreter.startAhead(channel, shape.language(), shape.command(),
-                        shape.env(), shape.workDir()));
-            } catch (IOException | RuntimeException e) {
-                log.debug("a spare interpreter could not be started: {}", e.getMessage());
-                started.complete(Optional.empty());
-            }
-        });
-        return new SpareInterpreter(shape, started);
+        this.interpreter = interpreter;
     }
 
     /**
-     * The interpreter, for a call of {@code wanted}'s shape; otherwise (or when it did not start) it is sent away
-     * and waited for (briefly), so that it holds none of the session's memory or pids while the call runs.
+     * Starts one: the start is one frame to the agent, sent from the calling thread as any program's start is.
+     * Empty when the language has no starter, or the start could not be sent.
+     */
+    static Optional<SpareInterpreter> start(AgentChannel channel, Shape shape) {
+        try {
+            return WaitingInterpreter.startAhead(channel, shape.language(), shape.command(), shape.env(),
+                    shape.workDir()).map(i -> new SpareInterpreter(shape, i));
+        } catch (IOException | RuntimeException e) {
+            log.debug("a spare interpreter could not be started: {}", e.getMessage());
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * The interpreter, for a call of {@code wanted}'s shape while it still waits; otherwise it is sent away (it
+     * exits at once, as the call starts: not waited for, the session's limits hold for it as for any of its
+     * processes).
      */
     Optional<WaitingInterpreter> take(Shape wanted) {
-        Optional<WaitingInterpreter> interpreter = await();
-        if (interpreter.isPresent() && shape.equals(wanted) && interpreter.get().waiting()) {
-            return interpreter;
+        if (shape.equals(wanted) && interpreter.waiting()) {
+            return Optional.of(interpreter);
         }
-        interpreter.ifPresent(i -> waitFor(i.discard(DISCARD_GRACE)));
+        discard();
         return Optional.empty();
     }
 
-    /** Sends it away without waiting (file work, a session closing, a call that found others running). */
+    /** Sends it away, not waited for (file work, a session closing, a call of another shape or not alone). */
     void discard() {
-        started.thenAccept(i -> i.ifPresent(w -> w.discard(DISCARD_GRACE)));
-    }
-
-    private Optional<WaitingInterpreter> await() {
-        try {
-            return started.get(START_WAIT.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException | ExecutionException e) {
-            discard();
-            return Optional.empty();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            discard();
-            return Optional.empty();
-        }
-    }
-
-    private static void waitFor(CompletableFuture<?> end) {
-        try {
-            end.get(DISCARD_GRACE.toMillis() * 2, TimeUnit.MILLISECONDS);
-        } catch (TimeoutException | ExecutionException e) {
-            // the agent did not say it ended: the call goes on, the session's limits hold either way
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        interpreter.discard(DISCARD_GRACE);
     }
 }

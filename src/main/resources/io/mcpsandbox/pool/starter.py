@@ -14,19 +14,19 @@ def _mcp_sandbox_start():
 
     def startup_state(pths):
         site = sys.modules.get("site")
-        dirs = [d for d in sys.path if d]
+        site_dirs = []
         if site is not None:
-            dirs += list(getattr(site, "getsitepackages", list)()) + [getattr(site, "USER_SITE", None) or ""]
+            site_dirs = list(getattr(site, "getsitepackages", list)()) + [getattr(site, "USER_SITE", None) or ""]
         state = []
-        for d in dirs:
+        for d in [d for d in sys.path if d] + site_dirs:
             try:
                 st = os.stat(d)
                 state.append((d, st.st_ino, st.st_mtime_ns))
             except OSError:
                 state.append((d, None))
         if pths is None:
-            pths = []
-            for d in dirs:
+            pths = []  # only site directories' .pth files are read at a start
+            for d in site_dirs:
                 try:
                     pths += [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".pth")]
                 except OSError:

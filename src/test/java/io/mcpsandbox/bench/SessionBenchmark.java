@@ -54,13 +54,16 @@ import tools.jackson.databind.json.JsonMapper;
  *
  * <p>Every measurement runs once per round, round-robin after warm-up rounds, so drift on a noisy machine
  * hits them all alike. A create is timed from the request to its 201; the session is then closed, untimed,
- * and its teardown awaited. Executions in a session run in one session per runtime opened before the rounds.
+ * and its teardown awaited. Executions in a session run in sessions opened before the rounds (three per runtime:
+ * snippets one after the other, a command before each snippet, persistent calls).
  */
 public final class SessionBenchmark {
     private static final String BENCH_PREFIX = "mcp-bench-";
     private static final String USER = "bench";
     private static final Duration CMD_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration HTTP_TIMEOUT = Duration.ofSeconds(90);
+    /** The pause before each measurement. */
+    private static final Duration SETTLE = Duration.ofMillis(100);
     /** The agent as agent/Makefile builds it (the bench classes run from a copy: no TestSandbox here). */
     private static final Path BUILT_AGENT = Path.of("agent/build/mcp-agent").toAbsolutePath();
     private static final String PYTHON_BODY = "{\"language\": \"python\", \"code\": \"print(1)\"}";
@@ -72,7 +75,9 @@ public final class SessionBenchmark {
     private static Map<String, Double> targets() {
         Map<String, Double> t = new LinkedHashMap<>();
         t.put("session exec runc", 25.0);
+        t.put("session exec spare runc", 25.0);
         t.put("session exec runsc", 60.0);
+        t.put("session exec spare runsc", 60.0);
         t.put("session create runc", 100.0);
         t.put("persistent x += 1 runc", 10.0);
         return t;
@@ -187,6 +192,8 @@ public final class SessionBenchmark {
         env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
         String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
         env.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
+        // Off by default: on here for the "spare" rows; the other rows start python as the default does.
+        env.put("MCP_SANDBOX_SESSION_SPARE_INTERPRETERS", "true");
         SandboxConfig config = new ConfigLoader(env).load();
         if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
             throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
@@ -206,10 +213,17 @@ public final class SessionBenchmark {
                 String.join(",", options.runtimes()), server.port());
 
         startExecContainer(config);
+        // Per runtime: one session for python snippets only (from the third call on, each takes the spare
+        // interpreter the previous one left), one where a command runs before each snippet (the snippet then starts
+        // its interpreter anew, as every snippet does by default) and one for the persistent interpreter.
         Map<String, String> sessions = new LinkedHashMap<>();
+        Map<String, String> freshSessions = new LinkedHashMap<>();
+        Map<String, String> persistentSessions = new LinkedHashMap<>();
         for (String runtime : options.runtimes()) {
             sessions.put(runtime, createSession(runtime));
-            definePersistentX(sessions.get(runtime));
+            freshSessions.put(runtime, createSession(runtime));
+            persistentSessions.put(runtime, createSession(runtime));
+            definePersistentX(persistentSessions.get(runtime));
         }
 
         List<Measurement> measurements = new ArrayList<>();
@@ -221,10 +235,14 @@ public final class SessionBenchmark {
             measurements.add(new Measurement("session create " + runtime, "`POST /v1/sessions` to its 201",
                     () -> timedCreate(runtime)));
             measurements.add(new Measurement("session exec " + runtime,
-                    "`POST /v1/sessions/{id}/executions` python `print(1)`", () -> sessionExec(sessions.get(runtime))));
+                    "`POST /v1/sessions/{id}/executions` python `print(1)` after a command `true` (untimed): python "
+                    + "starts anew, as by default", () -> sessionExecAfterCommand(freshSessions.get(runtime))));
+            measurements.add(new Measurement("session exec spare " + runtime,
+                    "the same after the same: the spare interpreter (`session.spare-interpreters: true`)",
+                    () -> sessionExec(sessions.get(runtime))));
             measurements.add(new Measurement("persistent x += 1 " + runtime,
                     "`POST /v1/sessions/{id}/executions` python `x += 1`, `persistent: true`",
-                    () -> persistentIncrement(sessions.get(runtime))));
+                    () -> persistentIncrement(persistentSessions.get(runtime))));
             measurements.add(new Measurement("one-shot " + runtime, "`POST /v1/executions` python `print(1)`",
                     () -> oneShot(runtime)));
         }
@@ -235,6 +253,9 @@ public final class SessionBenchmark {
         for (int round = 0; round < rounds; round++) {
             boolean measured = round >= options.warmup();
             for (Measurement m : measurements) {
+                // Background work the previous measurement left (a session's spare interpreter loading) ends
+                // first, so that it does not land on this one: an agent's calls come seconds apart.
+                Thread.sleep(SETTLE.toMillis());
                 long nanos = m.run().run();
                 if (measured) {
                     samples.computeIfAbsent(m.name(), k -> new ArrayList<>()).add(nanos);
@@ -244,8 +265,10 @@ public final class SessionBenchmark {
                     measured ? "" : " (warm-up)", (System.nanoTime() - started) / 1e9);
         }
 
-        for (String id : sessions.values()) {
-            closeSession(id);
+        for (Map<String, String> opened : List.of(sessions, freshSessions, persistentSessions)) {
+            for (String id : opened.values()) {
+                closeSession(id);
+            }
         }
         checkNoSessionOpen();
         System.out.println();
@@ -315,6 +338,15 @@ public final class SessionBenchmark {
         long t1 = System.nanoTime();
         expectPrinted(r, "session exec " + id);
         return t1 - t0;
+    }
+
+    /** A command {@code true} (untimed), then python {@code print(1)} (timed): no spare interpreter waits for it. */
+    private long sessionExecAfterCommand(String id) throws Exception {
+        HttpResponse<String> r = send("POST", "/v1/sessions/" + id + "/executions", "{\"command\": [\"true\"]}");
+        if (r.statusCode() != 200 || !"completed".equals(JSON.readTree(r.body()).path("status").asString())) {
+            throw new IllegalStateException("command true in " + id + ": " + r.statusCode() + " " + r.body());
+        }
+        return sessionExec(id);
     }
 
     /**
@@ -456,7 +488,9 @@ public final class SessionBenchmark {
                     .append("than a quiet machine gives; the ratios measured in the same rounds are the steadier.\n");
         }
         md.append("\n").append(options.iterations()).append(" measured rounds after ").append(options.warmup())
-                .append(" warm-up rounds; every measurement once per round, in the table's order. Milliseconds, ")
+                .append(" warm-up rounds; every measurement once per round, in the table's order, each after a ")
+                .append(SETTLE.toMillis()).append(" ms pause (what the one before left in the background ends ")
+                .append("first). Milliseconds, ")
                 .append("wall clock in the benchmark's JVM; p95 is nearest-rank.\n\n");
         double bare = LatencyBenchmark.Report.median(samples.get("bare python3"));
         double exec = LatencyBenchmark.Report.median(samples.get("runc exec"));

@@ -75,6 +75,8 @@ class SessionSystemTest {
                 "MCP_SANDBOX_SESSION_MAX_PER_USER", Integer.toString(MAX_PER_USER),
                 "MCP_SANDBOX_SESSION_MAX_OPEN", Integer.toString(MAX_OPEN),
                 "MCP_SANDBOX_SESSION_EXPIRY_WARNING", "2s",
+                // Off by default (docs/sessions.md): on here, so that every session test meets the spares too.
+                "MCP_SANDBOX_SESSION_SPARE_INTERPRETERS", "true",
                 // /workspace must hold 100,000 files (a tmpfs gets one inode per 4 KiB of its size).
                 "MCP_SANDBOX_LIMITS_DEFAULT_TMP", "512m"));
         sandbox.services().sessions().onExpiryWarning(warnings::add);
@@ -195,10 +197,11 @@ class SessionSystemTest {
     // ---- the spare interpreter -------------------------------------------------------------------------
 
     /**
-     * After a snippet, an idle session keeps an interpreter started ahead; the next snippet of the same shape
-     * runs in it as a plain start would, and anything that could change what it saw at its start makes the next
-     * call start anew: other work (a command, a file put, its own env), a package dir planted meanwhile by a
-     * process the session left running (the spare then re-executes as a plain start), the spare killed.
+     * After two snippets of one shape in a row, an idle session keeps an interpreter started ahead; the next
+     * snippet of that shape runs in it as a plain start would, and anything that could change what it saw at its
+     * start makes the next call start anew: other work (a command, a file put, its own env), a package dir planted
+     * meanwhile by a process the session left running (the spare then re-executes as a plain start), the spare
+     * killed.
      */
     @ParameterizedTest
     @MethodSource("runtimes")
@@ -208,9 +211,10 @@ class SessionSystemTest {
         List<ExecutionResult> ran = new ArrayList<>();
         String plain = "['/workspace/main.py'] /workspace/main.py None";
 
+        // The second snippet of a shape in a row leaves a spare; the third takes it, loaded or not yet.
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("a")), "plain " + plain + " a\n");
-        // The spare started as the first call ended: this one takes it, loaded or not yet.
-        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("b")), "spare " + plain + " b\n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("b")), "plain " + plain + " b\n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).stdin("c")), "spare " + plain + " c\n");
         // An uncaught exception: exit 1, the program's frames only, as a plain start prints it.
         ExecutionResult raised = ranIn(ran, owner, id, snippet("def f():\n    raise ValueError('no')\nf()\n"));
         assertThat(raised.status()).isEqualTo(ExecutionStatus.COMPLETED);
@@ -229,12 +233,18 @@ class SessionSystemTest {
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "spare " + planted + " \n");
 
-        // Other work in between: the next snippet starts anew.
+        // Other work in between (a command, a file put): two snippets in a row again before a spare.
         assertCompleted(ranIn(ran, owner, id, sh("echo command")), "command\n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
         sessions().writeFile(owner, id, "/workspace/put.txt", input("x"), 10);
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
-        // A spare serves only the environment it was started with (the last snippet's).
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "spare " + planted + " \n");
+        // A spare serves only the environment it was started with (the snippets' before it).
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "spare " + planted + " \n");
+        assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).env("OWN", "1")), "plain " + planted
+                + " \n");
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).env("OWN", "1")), "plain " + planted
                 + " \n");
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START).env("OWN", "1")), "spare " + planted
@@ -246,6 +256,7 @@ class SessionSystemTest {
                 + " grep -q _mcp_sandbox_st''art $p/cmdline && kill -9 ${p#/proc/}; done) >/dev/null 2>&1 &"
                 + " echo armed")), "armed\n");
         assertCompleted(ranIn(ran, owner, id, snippet("print('started')")), "started\n");
+        assertCompleted(ranIn(ran, owner, id, snippet("print('spare waits')")), "spare waits\n");
         Thread.sleep(3000);
         assertCompleted(ranIn(ran, owner, id, snippet(SHOWS_ITS_START)), "plain " + planted + " \n");
 

@@ -503,7 +503,11 @@ class HostileProgramsTest {
                     print("files", n)
                     """.formatted(dir)).limits(limits(30_000, 128L << 20, null, null, null)),
                     (r, c) -> {
-                        if (c.runtime().contains("runsc") && r.status() == ExecutionStatus.OOM_KILLED) {
+                        // gVisor's tmpfs has no inode count: its files are the sandbox's memory, and the program
+                        // ends at the memory limit or, where creating 200,000 files under ptrace is slower than
+                        // that, at its deadline. Either is a host-enforced limit holding.
+                        if (c.runtime().contains("runsc") && (r.status() == ExecutionStatus.OOM_KILLED
+                                || r.status() == ExecutionStatus.TIMEOUT)) {
                             return;
                         }
                         assertThat(r.status()).as(r.reason() + " " + r.stderr()).isEqualTo(ExecutionStatus.COMPLETED);

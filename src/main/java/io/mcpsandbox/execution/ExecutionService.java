@@ -529,8 +529,7 @@ public final class ExecutionService implements AutoCloseable {
         } catch (PolicyViolation e) {
             return SandboxRunner.process(execution, plan, lease); // checked already: not reached
         }
-        lease.spareAfter(language, plan.command(), plan.env(), plan.workDir());
-        return lease.spareFor(language, plan.command(), plan.env(), plan.workDir())
+        return lease.snippet(language, plan.command(), plan.env(), plan.workDir())
                 .map(spare -> SandboxRunner.released(execution, plan, spare))
                 .orElseGet(() -> SandboxRunner.process(execution, plan, lease));
     }

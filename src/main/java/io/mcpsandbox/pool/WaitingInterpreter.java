@@ -55,25 +55,23 @@ public final class WaitingInterpreter {
     }
 
     /**
-     * Sends it away without a program: its stdin is closed, so the starter exits without running anything (and
-     * is killed if it has not ended within {@code grace}). Completes when it has ended.
+     * Sends it away without a program: its stdin is closed, so the starter exits without running anything; it is
+     * killed if it has not ended within {@code grace}. Does not wait.
      */
-    public CompletableFuture<ProgramRun.End> discard(Duration grace) {
+    public void discard(Duration grace) {
         try {
             run.feed(null, false);
         } catch (IOException e) {
             // the channel is gone: so is the interpreter
         }
-        return run.end().copy().completeOnTimeout(null, grace.toMillis(), TimeUnit.MILLISECONDS).thenCompose(end -> {
-            if (end != null) {
-                return CompletableFuture.completedFuture(end);
+        run.end().copy().completeOnTimeout(null, grace.toMillis(), TimeUnit.MILLISECONDS).thenAccept(end -> {
+            if (end == null) {
+                try {
+                    run.process().signal(SIGKILL);
+                } catch (IOException | RuntimeException e) {
+                    // the channel is gone: its end says so
+                }
             }
-            try {
-                run.process().signal(SIGKILL);
-            } catch (IOException | RuntimeException e) {
-                // the channel is gone: its end says so
-            }
-            return run.end();
         });
     }
 

@@ -94,24 +94,18 @@ public final class SessionLease implements AutoCloseable {
     }
 
     /**
-     * The session's spare interpreter, when it waits for a snippet of {@code language} run as {@code command}
-     * with {@code env} in {@code workDir} and nothing ran in the session since it started; then it is this
-     * execution's to release. Otherwise empty (a spare of another shape is sent away first). Once per lease.
+     * This hold runs a snippet of {@code language} as {@code command} with {@code env} in {@code workDir}: the
+     * session's spare interpreter when it waits for exactly that and nothing ran in the session since it started
+     * (then it is this execution's to release; a spare of another shape is sent away). After the second such
+     * snippet in a row, a spare of this shape is started once the hold ends and nothing else runs in the session
+     * (session.spare-interpreters). Once per lease.
      */
-    public Optional<WaitingInterpreter> spareFor(String language, List<String> command, Map<String, String> env,
-                                                 String workDir) {
+    public Optional<WaitingInterpreter> snippet(String language, List<String> command, Map<String, String> env,
+                                                String workDir) {
+        next = new SpareInterpreter.Shape(language, command, env, workDir);
         SpareInterpreter taken = spare;
         spare = null;
-        return taken == null ? Optional.empty()
-                : taken.take(new SpareInterpreter.Shape(language, command, env, workDir));
-    }
-
-    /**
-     * Says this hold runs a snippet of this shape: after the second such in a row, a spare interpreter of it is
-     * started once the hold ends and nothing else runs in the session (session.spare-interpreters).
-     */
-    public void spareAfter(String language, List<String> command, Map<String, String> env, String workDir) {
-        next = new SpareInterpreter.Shape(language, command, env, workDir);
+        return taken == null ? Optional.empty() : taken.take(next);
     }
 
     @Override

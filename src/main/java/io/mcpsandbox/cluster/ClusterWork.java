@@ -26,6 +26,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -78,6 +79,11 @@ public final class ClusterWork implements AutoCloseable {
     private static final Duration DONE_TTL = Duration.ofHours(1);
     private static final int DONE_MAX = 10_000;
     private static final int BLOCK_MS = 1000;
+    /** How often a worker settles what it took (besides after any Redis failure): {@link #settleOwn}. */
+    private static final Duration SETTLE_EVERY = Duration.ofMinutes(1);
+    /** Deletes a claim only if it is still the given node's. */
+    private static final String RELEASE_CLAIM =
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
     private static final Duration POLL = Duration.ofSeconds(1);
     private static final Pattern RUNTIME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern QUEUE_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
@@ -148,6 +154,8 @@ public final class ClusterWork implements AutoCloseable {
     /** Where a waiting caller's future completes: its answer is written there, never on the reader or poller. */
     private final ExecutorService completions = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicBoolean eventBusy = new AtomicBoolean();
+    /** Redis failures seen so far: a worker settles its stream after each ({@link #settleOwn}). */
+    private final AtomicLong troubles = new AtomicLong();
     private volatile Set<String> knownDead;
     private volatile long statuses;
     private volatile boolean closed;
@@ -272,15 +280,28 @@ public final class ClusterWork implements AutoCloseable {
         String id = UUID.randomUUID().toString();
         Pending p = new Pending(id, request, runtime);
         pending.put(id, p);
-        try (AbstractPipeline pipe = redis.pipelined()) {
+        AbstractPipeline pipe;
+        try {
+            pipe = redis.pipelined();
+        } catch (JedisException e) { // no connection: nothing was sent
+            pending.remove(id);
+            redisTrouble(e);
+            return Optional.empty();
+        }
+        try (pipe) {
             pipe.sadd(STREAMS, runtime);
             pipe.xadd(streamKey(runtime), XAddParams.xAddParams().maxLen(MAX_LEN).approximateTrimming(),
                     WorkEntry.fields(id, me, System.currentTimeMillis(), json, secret));
             pipe.sync();
         } catch (JedisException e) {
-            pending.remove(id);
+            // The entry may be in the stream all the same (only the answer was lost): withdrawn now, no node runs it
+            // and it runs here; should Redis not answer that either, the poll withdraws it or finds it started.
             redisTrouble(e);
-            return Optional.empty();
+            try {
+                withdraw(p);
+            } catch (JedisException again) {
+                redisTrouble(again);
+            }
         }
         spilled.increment();
         log.info("cluster: execution {} spilled to the {} stream (no free slot here)", id, runtime);
@@ -667,12 +688,20 @@ public final class ClusterWork implements AutoCloseable {
     private void work(String runtime) {
         String key = streamKey(runtime);
         boolean grouped = false;
+        long settledAt = troubles.get(); // what the start left was settled by recoverOwn
+        long settleBy = System.nanoTime() + SETTLE_EVERY.toNanos();
         while (!closed) {
             try {
                 if (!grouped) {
                     redis.sadd(STREAMS, runtime);
                     ensureGroup(key);
                     grouped = true;
+                }
+                long troubled = troubles.get();
+                if (troubled != settledAt || System.nanoTime() - settleBy > 0) {
+                    settleOwn(key);
+                    settledAt = troubled;
+                    settleBy = System.nanoTime() + SETTLE_EVERY.toNanos();
                 }
                 if (!node.accepting() || node.leaving()) { // draining or stopping: no new work from the cluster
                     pause(Duration.ofMillis(BLOCK_MS));
@@ -729,8 +758,13 @@ public final class ClusterWork implements AutoCloseable {
             pause(Duration.ofMillis(slot.refusal() == Admission.Refusal.USER_LIMIT ? 500 : 100));
             return;
         }
-        String claim = redis.set(claimKey(w.executionId()), me, SetParams.setParams().nx()
-                .ex(CLAIM_TTL.toSeconds()));
+        String claim;
+        try {
+            claim = redis.set(claimKey(w.executionId()), me, SetParams.setParams().nx().ex(CLAIM_TTL.toSeconds()));
+        } catch (JedisException ex) {
+            permit.close(); // the entry stays taken here until settleOwn sorts it out
+            throw ex;
+        }
         if (!"OK".equals(claim)) {
             permit.close();
             remove(key, e.getID());
@@ -740,7 +774,11 @@ public final class ClusterWork implements AutoCloseable {
             return;
         }
         remoteHere.add(w.executionId());
-        tell(w.origin(), "start " + w.executionId());
+        try {
+            tell(w.origin(), "start " + w.executionId());
+        } catch (JedisException ex) {
+            redisTrouble(ex); // the claim is written: the origin's poll finds it started
+        }
         ranRemote.increment(); // before it is listed as running here
         CompletableFuture<ExecutionResult> result;
         try {
@@ -754,6 +792,58 @@ public final class ClusterWork implements AutoCloseable {
         }
         log.info("cluster: execution {} from node {} runs here", w.executionId(), w.origin());
         result.whenComplete((r, ex) -> tracking.execute(() -> finish(key, e.getID(), w)));
+    }
+
+    /**
+     * What this node took from {@code key} and left unsettled: a read, claim or acknowledgement whose answer Redis
+     * lost leaves an entry in this consumer's pending list, where no other node looks while this one lives. Runs on
+     * the stream's own worker, never beside a delivery of it: an entry nobody claimed goes back to the stream; one
+     * claimed here that never started is released and goes back; one that ended here is done (its origin told);
+     * one withdrawn or run elsewhere is acknowledged; one running here is left to its finish.
+     */
+    private void settleOwn(String key) {
+        List<StreamPendingEntry> mine = pendingOf(key, me);
+        if (mine.isEmpty()) {
+            return;
+        }
+        List<StreamEntry> entries = redis.xclaim(key, GROUP, me, 0, XClaimParams.xClaimParams(),
+                mine.stream().map(StreamPendingEntry::getID).toArray(StreamEntryID[]::new));
+        Set<StreamEntryID> seen = new HashSet<>();
+        for (StreamEntry e : entries) {
+            if (e == null || e.getID() == null) {
+                continue;
+            }
+            seen.add(e.getID());
+            WorkEntry w;
+            try {
+                w = WorkEntry.parse(e.getFields(), secret);
+            } catch (WorkEntry.Refused refused) {
+                drop(key, e, refused);
+                continue;
+            }
+            String id = w.executionId();
+            if (remoteHere.contains(id)) {
+                continue;
+            }
+            String claim = redis.get(claimKey(id));
+            if (claim == null) {
+                putBack(key, e);
+                log.info("cluster: execution {} was taken here but not claimed: handed on", id);
+            } else if (!claim.equals(me)) {
+                remove(key, e.getID());
+            } else {
+                Optional<ExecutionRecord> r = store.find(id);
+                if (r.isEmpty()) {
+                    redis.eval(RELEASE_CLAIM, List.of(claimKey(id)), List.of(me));
+                    putBack(key, e);
+                    log.info("cluster: execution {} was claimed here but never started: handed on", id);
+                } else if (r.get().status().isFinal()) {
+                    remove(key, e.getID());
+                    tell(w.origin(), "end " + id);
+                }
+            }
+        }
+        forgetTrimmed(key, mine, seen);
     }
 
     /** The execution's record is written: the entry is done, its origin told. */
@@ -945,13 +1035,17 @@ public final class ClusterWork implements AutoCloseable {
                 remove(key, e.getID()); // withdrawn by its origin, or run by another node
             }
         }
-        // Entries trimmed from the stream meanwhile: nothing to run, only their pending place to free.
+        forgetTrimmed(key, taken, seen);
+        return closedCount;
+    }
+
+    /** Entries trimmed from the stream meanwhile: nothing to run, only their pending place to free. */
+    private void forgetTrimmed(String key, List<StreamPendingEntry> taken, Set<StreamEntryID> seen) {
         List<StreamEntryID> gone = taken.stream().map(StreamPendingEntry::getID).filter(id -> !seen.contains(id))
                 .toList();
         if (!gone.isEmpty()) {
             remove(key, gone.toArray(StreamEntryID[]::new));
         }
-        return closedCount;
     }
 
     /** Closes the unfinished executions of a node's running set (those {@code close} accepts) and deletes it. */
@@ -997,6 +1091,7 @@ public final class ClusterWork implements AutoCloseable {
     // ----
 
     private void redisTrouble(JedisException e) {
+        troubles.incrementAndGet();
         if (!redisWarned) {
             redisWarned = true;
             log.warn("cluster: work distribution cannot reach Redis ({}): requests run here meanwhile", e.getMessage());

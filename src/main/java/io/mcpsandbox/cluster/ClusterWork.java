@@ -34,6 +34,7 @@ import org.slf4j.LoggerFactory;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.AbstractTransaction;
 import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.Response;
 import redis.clients.jedis.StreamEntryID;
 import redis.clients.jedis.exceptions.JedisDataException;
 import redis.clients.jedis.exceptions.JedisException;
@@ -79,6 +80,7 @@ public final class ClusterWork implements AutoCloseable {
     private static final Duration DONE_TTL = Duration.ofHours(1);
     private static final int DONE_MAX = 10_000;
     private static final int BLOCK_MS = 1000;
+    private static final String UNCERTAIN = "Redis failed as it was sent: it may not be in the stream";
     /** How often a worker settles what it took (besides after any Redis failure): {@link #settleOwn}. */
     private static final Duration SETTLE_EVERY = Duration.ofMinutes(1);
     /** Deletes a claim only if it is still the given node's. */
@@ -290,21 +292,30 @@ public final class ClusterWork implements AutoCloseable {
         }
         try (pipe) {
             pipe.sadd(STREAMS, runtime);
-            pipe.xadd(streamKey(runtime), XAddParams.xAddParams().maxLen(MAX_LEN).approximateTrimming(),
-                    WorkEntry.fields(id, me, System.currentTimeMillis(), json, secret));
+            Response<StreamEntryID> added = pipe.xadd(streamKey(runtime), XAddParams.xAddParams().maxLen(MAX_LEN)
+                    .approximateTrimming(), WorkEntry.fields(id, me, System.currentTimeMillis(), json, secret));
             pipe.sync();
+            try {
+                p.entry = added.get();
+            } catch (JedisDataException refused) { // Redis answered it with an error: not in the stream
+                pending.remove(id);
+                redisTrouble(refused);
+                return Optional.empty();
+            }
+            spilled.increment();
+            log.info("cluster: execution {} spilled to the {} stream (no free slot here)", id, runtime);
         } catch (JedisException e) {
             // The entry may be in the stream all the same (only the answer was lost): withdrawn now, no node runs it
-            // and it runs here; should Redis not answer that either, the poll withdraws it or finds it started.
+            // and it runs here; should Redis not answer that either, the poll withdraws it as soon as Redis answers
+            // (or finds it started).
             redisTrouble(e);
+            p.uncertain = true;
             try {
-                withdraw(p);
+                withdraw(p, UNCERTAIN);
             } catch (JedisException again) {
                 redisTrouble(again);
             }
         }
-        spilled.increment();
-        log.info("cluster: execution {} spilled to the {} stream (no free slot here)", id, runtime);
         return Optional.of(new Remote(id, p.started, p.result));
     }
 
@@ -339,6 +350,12 @@ public final class ClusterWork implements AutoCloseable {
         final CompletableFuture<ExecutionResult> result = new CompletableFuture<>();
         final long startBy;
         volatile long endBy;
+        /** Its XADD failed after it was sent: it may or may not be in the stream. */
+        volatile boolean uncertain;
+        /** Its stream entry, as XADD answered. */
+        volatile StreamEntryID entry;
+        /** The Redis failures seen when its entry was last known to be in the stream ({@link #troubles}). */
+        volatile long inStreamAt = troubles.get();
 
         Pending(String id, ExecutionRequest request, String runtime) {
             this.id = id;
@@ -432,8 +449,11 @@ public final class ClusterWork implements AutoCloseable {
                     String claim = redis.get(claimKey(p.id));
                     if (claim != null && !claim.startsWith(WITHDRAWN)) {
                         p.started();
-                    } else if (now - p.startBy > 0 && withdraw(p)) {
-                        continue;
+                    } else {
+                        String why = givenUp(p, now);
+                        if (why != null && withdraw(p, why)) {
+                            continue;
+                        }
                     }
                 }
                 if (p.endBy != 0 && checkEnded(p)) {
@@ -455,6 +475,35 @@ public final class ClusterWork implements AutoCloseable {
         }
     }
 
+    /** Why the origin gives unstarted {@code p} up now, or null while a node may still start it. */
+    private String givenUp(Pending p, long now) {
+        if (p.uncertain) {
+            return UNCERTAIN;
+        }
+        if (now - p.startBy > 0) {
+            return "no node started it within " + setup.startWait().toMillis() + " ms";
+        }
+        return goneFromStream(p) ? "Redis came back without its entry" : null;
+    }
+
+    /**
+     * After a Redis failure since it was last seen: whether its entry is gone from the stream (Redis came back
+     * without it: an acknowledged write it did not keep, or a restart without persistence). Nobody would ever start
+     * it, so its origin withdraws it at once instead of at its bound. An entry a worker took stays in the stream
+     * until it is acknowledged.
+     */
+    private boolean goneFromStream(Pending p) {
+        long seen = troubles.get();
+        if (p.entry == null || p.inStreamAt == seen) {
+            return false;
+        }
+        if (redis.xrange(streamKey(p.runtime), p.entry, p.entry, 1).isEmpty()) {
+            return true;
+        }
+        p.inStreamAt = seen;
+        return false;
+    }
+
     private <T> void completeLater(CompletableFuture<T> future, T value) {
         try {
             completions.execute(() -> future.complete(value));
@@ -471,16 +520,18 @@ public final class ClusterWork implements AutoCloseable {
                 p.request.securityLevel(), p.request.image(), 0, List.of()));
     }
 
-    /** No node started it in time: claim it as withdrawn (then nobody will) and let it wait for a slot here. */
-    private boolean withdraw(Pending p) {
+    /**
+     * No node started it in time ({@code why} it is given up): claim it as withdrawn (then nobody will) and let it
+     * wait for a slot here. False if a node won the claim first.
+     */
+    private boolean withdraw(Pending p, String why) {
         String set = redis.set(claimKey(p.id), WITHDRAWN + me, SetParams.setParams().nx().ex(CLAIM_TTL.toSeconds()));
         if (!"OK".equals(set)) {
             p.started(); // a node won the claim just now
             return false;
         }
         pending.remove(p.id);
-        log.info("cluster: no node started spilled execution {} within {} ms: it waits for a slot here", p.id,
-                setup.startWait().toMillis());
+        log.info("cluster: spilled execution {} withdrawn ({}): it waits for a slot here", p.id, why);
         completeLater(p.started, false);
         return true;
     }
@@ -806,6 +857,7 @@ public final class ClusterWork implements AutoCloseable {
         if (mine.isEmpty()) {
             return;
         }
+        log.debug("cluster: settling {} entries of {} pending here", mine.size(), key);
         List<StreamEntry> entries = redis.xclaim(key, GROUP, me, 0, XClaimParams.xClaimParams(),
                 mine.stream().map(StreamPendingEntry::getID).toArray(StreamEntryID[]::new));
         Set<StreamEntryID> seen = new HashSet<>();

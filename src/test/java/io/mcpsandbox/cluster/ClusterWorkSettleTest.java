@@ -37,6 +37,7 @@ import redis.clients.jedis.params.XReadGroupParams;
  * (a read, a claim or an acknowledgement that did not come back) are each settled once Redis fails B's connections:
  * one nobody claimed runs, one claimed by B but never started runs, one that ended on B is acknowledged and its
  * origin told, one its origin withdrew is acknowledged and never runs. Nothing stays pending, nothing runs twice.
+ * And as an origin, B withdraws at once a spilled request whose entry Redis came back without.
  */
 class ClusterWorkSettleTest {
     private static final String SECRET = "settle-test-secret-0123456789abcdef-01";
@@ -94,6 +95,39 @@ class ClusterWorkSettleTest {
     private static Map<String, String> entry(String id) {
         ExecutionRequest request = ExecutionRequest.builder().command("sh", "-c", "echo 1").userId("alice").build();
         return WorkEntry.fields(id, "node-a", System.currentTimeMillis(), WorkEntry.json(request), KEY);
+    }
+
+    /**
+     * B as an origin: after a Redis failure, a spilled request whose entry Redis came back without (here deleted by
+     * hand, as a restart without persistence would) is withdrawn at once, not at its 30 s bound, and runs at B; one
+     * whose entry is still there goes on waiting for a node.
+     */
+    @Test
+    void aSpilledRequestRedisLostIsWithdrawnAtOnce() throws Exception {
+        Admission.Permit full = admission.tryAcquire("someone").permit(); // B's worker takes nothing
+        assertThat(full).isNotNull();
+        try (ClusterRedis other = new ClusterRedis(redis.url(), KEY, Duration.ofSeconds(2), Clock.systemUTC());
+             Jedis j = redis.client()) {
+            other.heartbeat("node-x", "http://127.0.0.1:2", "test", new NodeReport(List.of("runc"), List.of(), 1, 0,
+                    0), false, Instant.now(), Duration.ofMinutes(1));
+            await().atMost(Duration.ofSeconds(5)).until(() -> self.node("node-x").isPresent());
+            ExecutionRequest request = ExecutionRequest.builder().command("true").userId("alice").build();
+            ClusterWork.Remote lost = work.offer(request).orElseThrow();
+            ClusterWork.Remote kept = work.offer(request).orElseThrow();
+            String key = ClusterWork.streamKey("runc");
+            j.xdel(key, j.xrange(key, "-", "+").stream().filter(e -> e.getFields().get("id")
+                    .equals(lost.executionId())).map(e -> e.getID()).toArray(StreamEntryID[]::new));
+
+            j.clientKill(ClientKillParams.clientKillParams().type(ClientType.NORMAL)
+                    .skipMe(ClientKillParams.SkipMe.YES));
+            assertThat(lost.started().get(5, java.util.concurrent.TimeUnit.SECONDS)).as("withdrawn").isFalse();
+            assertThat(j.get(ClusterWork.claimKey(lost.executionId()))).isEqualTo("withdrawn:node-b");
+            Thread.sleep(2000);
+            assertThat(kept.started()).as("its entry is still there: a node may take it").isNotDone();
+            assertThat(j.get(ClusterWork.claimKey(kept.executionId()))).isNull();
+        } finally {
+            full.close();
+        }
     }
 
     @Test

@@ -860,22 +860,10 @@ public final class ClusterWork implements AutoCloseable {
         log.debug("cluster: settling {} entries of {} pending here", mine.size(), key);
         List<StreamEntry> entries = redis.xclaim(key, GROUP, me, 0, XClaimParams.xClaimParams(),
                 mine.stream().map(StreamPendingEntry::getID).toArray(StreamEntryID[]::new));
-        Set<StreamEntryID> seen = new HashSet<>();
-        for (StreamEntry e : entries) {
-            if (e == null || e.getID() == null) {
-                continue;
-            }
-            seen.add(e.getID());
-            WorkEntry w;
-            try {
-                w = WorkEntry.parse(e.getFields(), secret);
-            } catch (WorkEntry.Refused refused) {
-                drop(key, e, refused);
-                continue;
-            }
+        forEachTaken(key, mine, entries, (e, w) -> {
             String id = w.executionId();
             if (remoteHere.contains(id)) {
-                continue;
+                return;
             }
             String claim = redis.get(claimKey(id));
             if (claim == null) {
@@ -894,8 +882,7 @@ public final class ClusterWork implements AutoCloseable {
                     tell(w.origin(), "end " + id);
                 }
             }
-        }
-        forgetTrimmed(key, mine, seen);
+        });
     }
 
     /** The execution's record is written: the entry is done, its origin told. */
@@ -1059,40 +1046,48 @@ public final class ClusterWork implements AutoCloseable {
      * unstarted ones go back to the stream for any node, the rest are acknowledged. Returns how many it closed.
      */
     private int settle(String key, List<StreamPendingEntry> taken, List<StreamEntry> entries, String owner) {
-        int closedCount = 0;
-        Set<StreamEntryID> seen = new HashSet<>();
-        for (StreamEntry e : entries) {
-            if (e == null || e.getID() == null) {
-                continue;
-            }
-            seen.add(e.getID());
-            WorkEntry w;
-            try {
-                w = WorkEntry.parse(e.getFields(), secret);
-            } catch (WorkEntry.Refused refused) {
-                drop(key, e, refused);
-                continue;
-            }
+        int[] closedCount = {0};
+        forEachTaken(key, taken, entries, (e, w) -> {
             String claim = redis.get(claimKey(w.executionId()));
             if (claim == null) {
                 putBack(key, e); // never started: it runs once, wherever a slot is free
                 log.info("cluster: execution {} taken by node {} but not started: handed on", w.executionId(), owner);
             } else if (claim.equals(owner)) {
                 if (closeLost(w.executionId(), w, NODE_LOST + owner)) {
-                    closedCount++;
+                    closedCount[0]++;
                 }
                 remove(key, e.getID());
                 tell(w.origin(), "end " + w.executionId());
             } else {
                 remove(key, e.getID()); // withdrawn by its origin, or run by another node
             }
-        }
-        forgetTrimmed(key, taken, seen);
-        return closedCount;
+        });
+        return closedCount[0];
     }
 
-    /** Entries trimmed from the stream meanwhile: nothing to run, only their pending place to free. */
-    private void forgetTrimmed(String key, List<StreamPendingEntry> taken, Set<StreamEntryID> seen) {
+    /** What is done with one taken entry, once it parsed. */
+    private interface TakenEntry {
+        void settle(StreamEntry e, WorkEntry w);
+    }
+
+    /**
+     * Each of {@code entries} (the ones of {@code taken} still in the stream) to {@code each}, after dropping one that
+     * does not parse; the entries trimmed from the stream meanwhile have nothing to run, only their pending place to
+     * free.
+     */
+    private void forEachTaken(String key, List<StreamPendingEntry> taken, List<StreamEntry> entries, TakenEntry each) {
+        Set<StreamEntryID> seen = new HashSet<>();
+        for (StreamEntry e : entries) {
+            if (e == null || e.getID() == null) {
+                continue;
+            }
+            seen.add(e.getID());
+            try {
+                each.settle(e, WorkEntry.parse(e.getFields(), secret));
+            } catch (WorkEntry.Refused refused) {
+                drop(key, e, refused);
+            }
+        }
         List<StreamEntryID> gone = taken.stream().map(StreamPendingEntry::getID).filter(id -> !seen.contains(id))
                 .toList();
         if (!gone.isEmpty()) {

@@ -8,11 +8,13 @@ import io.mcpsandbox.model.ExecutionStatus;
 import io.mcpsandbox.model.LimitsRequest;
 import io.mcpsandbox.model.RuntimeInfo;
 import io.mcpsandbox.testing.DockerDaemon;
+import io.mcpsandbox.testing.LoopbackPeer;
 import io.mcpsandbox.testing.SystemTest;
 import io.mcpsandbox.testing.TestSandbox;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,6 +22,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -159,7 +162,7 @@ class HostileProgramsTest {
         String secret = UUID.randomUUID().toString();
         Path canary = Files.createTempFile("canary-", ".txt");
         Files.writeString(canary, secret);
-        try (ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+        try (ServerSocket listener = listenerOutsideEphemeralPorts()) {
             // Looked at only after the program and everything it left are gone: a connection it made is then
             // already in the backlog, so a short wait sees it (a 500 ms wait cost 4 minutes over the suite).
             listener.setSoTimeout(5);
@@ -227,12 +230,42 @@ class HostileProgramsTest {
                 .put(runtime, "held: sandbox " + instances[0] + ", " + host);
     }
 
+    /**
+     * A listener on the host's loopback at a port below the kernel's ephemeral range: every server of the suite takes
+     * an ephemeral port, so a client of an earlier test that reconnects to one (a store probing a Redis that is gone)
+     * never lands here. The hostile program is told the port.
+     */
+    private static ServerSocket listenerOutsideEphemeralPorts() throws IOException {
+        String[] range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+");
+        int first = Integer.parseInt(range[0]);
+        java.util.Random random = new java.util.Random();
+        for (int tries = 0; first > 10_001 && tries < 50; tries++) {
+            try {
+                return new ServerSocket(10_000 + random.nextInt(first - 10_000), 50, InetAddress.getLoopbackAddress());
+            } catch (java.net.BindException taken) {
+                // another try
+            }
+        }
+        return new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    }
+
+    /**
+     * Nothing reached the listener, this JVM's own connections apart: a client of an earlier test that reconnects to
+     * a port the kernel handed out again to this listener is no sandbox (no sandbox process holds a socket of this
+     * JVM). Any other connection fails the case, naming the process that made it.
+     */
     private static void assertNoConnection(ServerSocket listener) throws IOException {
-        try {
-            listener.accept().close();
-            throw new AssertionError("a sandbox reached the listener on the host's loopback");
-        } catch (SocketTimeoutException expected) {
-            // nothing arrived
+        while (true) {
+            Optional<LoopbackPeer.Owner> owner;
+            try (Socket accepted = listener.accept()) {
+                owner = LoopbackPeer.of(accepted);
+            } catch (SocketTimeoutException expected) {
+                return; // nothing arrived
+            }
+            if (owner.isEmpty() || !owner.get().thisProcess()) {
+                throw new AssertionError("a sandbox reached the listener on the host's loopback (from "
+                        + owner.map(LoopbackPeer.Owner::toString).orElse("a process no longer found") + ")");
+            }
         }
     }
 

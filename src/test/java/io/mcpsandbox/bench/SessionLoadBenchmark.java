@@ -1,6 +1,7 @@
 package io.mcpsandbox.bench;
 
 import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.record.SqliteExecutionStore;
 import io.mcpsandbox.runtime.oci.BundleWriter;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -177,7 +178,7 @@ public final class SessionLoadBenchmark {
                 throw new IllegalStateException("session create " + (i + 1) + ": " + r.statusCode() + " " + r.body());
             }
             String id = JSON.readTree(r.body()).path("sessionId").asString();
-            sessions.add(new Session(id, key, "mcp-exec-" + id));
+            sessions.add(new Session(id, key, sandboxOf(id)));
         }
         System.out.printf(Locale.ROOT, "%d sessions open on %s over %d users (create p50 %s ms)%n",
                 sessions.size(), options.runtime(), keys.size(),
@@ -394,6 +395,25 @@ public final class SessionLoadBenchmark {
             return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
         } catch (IOException | RuntimeException gone) {
             return 0;
+        }
+    }
+
+    /**
+     * The sandbox a session runs in, as its record says (read-only from the server's SQLite file): its own
+     * ({@code mcp-exec-<session id>}) or one a warm pool started ahead under a name of the pool's.
+     */
+    private String sandboxOf(String sessionId) throws java.sql.SQLException {
+        String url = "jdbc:sqlite:file:" + server.dataDir().resolve(SqliteExecutionStore.FILE_NAME) + "?mode=ro";
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(url);
+             java.sql.PreparedStatement q = c.prepareStatement(
+                     "SELECT sandbox_name FROM sessions WHERE session_id = ?")) {
+            q.setString(1, sessionId);
+            try (java.sql.ResultSet r = q.executeQuery()) {
+                if (!r.next() || r.getString(1) == null) {
+                    throw new IllegalStateException("no record says which sandbox session " + sessionId + " runs in");
+                }
+                return r.getString(1);
+            }
         }
     }
 

@@ -881,6 +881,8 @@ public final class ClusterWork implements AutoCloseable {
                     remove(key, e.getID());
                     tell(w.origin(), "end " + id);
                 }
+                // A record not final of an execution not running here: none in one process's life (a start that
+                // failed closes its record); after a restart recoverOwn settles it.
             }
         });
     }

@@ -42,6 +42,13 @@ public final class ClusterRedis implements AutoCloseable {
     static final int MAX_NODES = 1000;
     static final int MAX_FIELD = 512;
     static final int MAX_LIST = 64;
+    /** Deletes KEYS[1] only while its value is ARGV[1] (a claim released by its holder only); 1 if deleted. */
+    static final String DELETE_IF_EQUAL = """
+            if redis.call('GET', KEYS[1]) == ARGV[1] then
+              return redis.call('DEL', KEYS[1])
+            end
+            return 0
+            """;
     static final String META = PREFIX + "meta";
     static final String INDEX = PREFIX + "nodes";
     static final String SEEN = PREFIX + "seen";

@@ -83,9 +83,6 @@ public final class ClusterWork implements AutoCloseable {
     private static final String UNCERTAIN = "Redis failed as it was sent: it may not be in the stream";
     /** How often a worker settles what it took (besides after any Redis failure): {@link #settleOwn}. */
     private static final Duration SETTLE_EVERY = Duration.ofMinutes(1);
-    /** Deletes a claim only if it is still the given node's. */
-    private static final String RELEASE_CLAIM =
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
     private static final Duration POLL = Duration.ofSeconds(1);
     private static final Pattern RUNTIME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern QUEUE_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
@@ -874,7 +871,7 @@ public final class ClusterWork implements AutoCloseable {
             } else {
                 Optional<ExecutionRecord> r = store.find(id);
                 if (r.isEmpty()) {
-                    redis.eval(RELEASE_CLAIM, List.of(claimKey(id)), List.of(me));
+                    redis.eval(ClusterRedis.DELETE_IF_EQUAL, List.of(claimKey(id)), List.of(me)); // still ours only
                     putBack(key, e);
                     log.info("cluster: execution {} was claimed here but never started: handed on", id);
                 } else if (r.get().status().isFinal()) {

@@ -38,12 +38,6 @@ final class NodeClaim {
             end
             return 0
             """;
-    private static final String RELEASE = """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then
-              return redis.call('DEL', KEYS[1])
-            end
-            return 0
-            """;
     private static final int MAX_VALUE = ClusterRedis.MAX_FIELD * 2;
     /** Most compare-and-sets lost in a row while taking an id (something rewrites the key without end). */
     private static final int MAX_LOST = 100;
@@ -168,7 +162,7 @@ final class NodeClaim {
     /** A clean stop: the claim goes at once (if it is still this process's), so the next start takes the id. */
     synchronized void release() {
         if (mine != null) {
-            redis.eval(RELEASE, List.of(key), List.of(mine));
+            redis.eval(ClusterRedis.DELETE_IF_EQUAL, List.of(key), List.of(mine));
             mine = null;
         }
     }

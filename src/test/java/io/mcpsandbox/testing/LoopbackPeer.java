@@ -3,7 +3,6 @@ package io.mcpsandbox.testing;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,8 +70,8 @@ public final class LoopbackPeer {
                 try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve("fd"))) {
                     for (Path fd : fds) {
                         if (socketLink.equals(readLink(fd))) {
-                            return Optional.of(new Owner(Long.parseLong(proc.getFileName().toString()),
-                                    command(proc)));
+                            long pid = Long.parseLong(proc.getFileName().toString());
+                            return Optional.of(new Owner(pid, command(pid)));
                         }
                     }
                 } catch (IOException | SecurityException e) {
@@ -91,13 +90,8 @@ public final class LoopbackPeer {
         }
     }
 
-    private static String command(Path proc) {
-        try {
-            String cmdline = new String(Files.readAllBytes(proc.resolve("cmdline")), StandardCharsets.UTF_8)
-                    .replace('\0', ' ').trim();
-            return cmdline.length() > 200 ? cmdline.substring(0, 200) + "..." : cmdline;
-        } catch (IOException e) {
-            return "?";
-        }
+    private static String command(long pid) {
+        String cmdline = ProcessHandle.of(pid).flatMap(h -> h.info().commandLine()).orElse("?");
+        return cmdline.length() > 200 ? cmdline.substring(0, 200) + "..." : cmdline;
     }
 }

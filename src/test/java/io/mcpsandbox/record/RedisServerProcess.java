@@ -151,6 +151,15 @@ public final class RedisServerProcess implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
             process.destroyForcibly();
+            // Wait for the exit: a caller that starts it again right after must not find it still "alive"
+            // (it would signal a pid that is dying, or start a second server on the same port).
+            try {
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("redis-server " + process.pid() + " did not die");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.mcpsandbox.session;
 
+import io.mcpsandbox.host.CpuPressure;
 import io.mcpsandbox.image.ImageResolver;
 import io.mcpsandbox.model.ExecutionRequest;
 import io.mcpsandbox.model.SessionCloseReason;
@@ -128,6 +129,7 @@ public final class SessionService implements AutoCloseable {
     }
 
     private final SessionSettings settings;
+    private final SpareGate spareGate;
     private final RequestValidator validator;
     private final RuntimeSelector selector;
     private final ImageResolver images;
@@ -172,6 +174,8 @@ public final class SessionService implements AutoCloseable {
         this.network = network;
         this.beforeSandbox = beforeSandbox;
         this.settings = settings;
+        this.spareGate = new SpareGate(settings.spareInterpreters(), settings.spareMaxCpuPressure(),
+                CpuPressure.host());
         this.validator = validator;
         this.selector = selector;
         this.images = images;
@@ -587,7 +591,7 @@ public final class SessionService implements AutoCloseable {
 
     /**
      * Ends a hold; {@code next} is the shape of the snippet it ran (null for other work): after the second in a
-     * row, a spare interpreter of that shape is started once nothing runs.
+     * row, a spare interpreter of that shape is started once nothing runs (while the host's CPUs have time for it).
      */
     void release(LiveSession session, SpareInterpreter.Shape next) {
         session.executionEnded();
@@ -596,7 +600,7 @@ public final class SessionService implements AutoCloseable {
                 session.update(session.record().touched(clock.instant()));
             }
         }
-        if (session.ranAgain(next) && settings.spareInterpreters()) {
+        if (session.ranAgain(next) && spareGate.open()) {
             session.startSpare(next);
         }
         save(session);

@@ -61,6 +61,12 @@ final class ChildServer {
         dataDir = Path.of("/tmp", prefix + runId);
         stateDir = Path.of("/run", prefix + runId);
         log = Path.of("/tmp", prefix + runId + ".log");
+        // The child inherits this process's environment: its MCP_SANDBOX_* settings are the server's too.
+        System.getenv().forEach((name, value) -> {
+            if (name.startsWith("MCP_SANDBOX_")) {
+                env.put(name, value);
+            }
+        });
         env.putAll(directories(dataDir, stateDir));
         env.putAll(settings);
         config = load(env);

@@ -5,6 +5,7 @@ import io.mcpsandbox.api.http.ApiKeys;
 import io.mcpsandbox.api.http.HttpApiServer;
 import io.mcpsandbox.api.mcp.HttpMcpServer;
 import io.mcpsandbox.config.ConfigLoader;
+import io.mcpsandbox.host.CpuPressure;
 import io.mcpsandbox.config.SandboxConfig;
 import io.mcpsandbox.config.ServerConfig;
 import io.mcpsandbox.execution.SandboxServices;
@@ -139,6 +140,9 @@ public final class SessionBenchmark {
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();
     private SandboxServices services;
+    /** The server's {@code session.spare-max-cpu-pressure}, and the pressure at each measured round's start. */
+    private int spareMaxPressure;
+    private final List<Double> cpuPressure = new ArrayList<>();
     private SandboxApi api;
     private HttpApiServer server;
     private UidRangeAllocator rawUids;
@@ -192,13 +196,12 @@ public final class SessionBenchmark {
         env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
         String agent = System.getenv("MCP_SANDBOX_SANDBOX_AGENT");
         env.put("MCP_SANDBOX_SANDBOX_AGENT", agent != null ? agent : BUILT_AGENT.toString());
-        // Off by default: on here for the "spare" rows; the other rows start python as the default does.
-        env.put("MCP_SANDBOX_SESSION_SPARE_INTERPRETERS", "true");
         SandboxConfig config = new ConfigLoader(env).load();
         if (!Files.isRegularFile(config.sandboxAgent(), LinkOption.NOFOLLOW_LINKS)) {
             throw new IllegalStateException("no agent at " + config.sandboxAgent() + ": run `make -C agent` first");
         }
         services = new SandboxServices(config);
+        spareMaxPressure = services.sessions().settings().spareMaxCpuPressure();
         ServerConfig serverConfig = new ServerConfig(List.of(new ServerConfig.ApiKey(apiKey, USER)),
                 ServerConfig.LOOPBACK_ORIGINS, List.of(), 16L << 20,
                 new ServerConfig.AdmissionLimits(4, 4, 8, Duration.ofSeconds(30)), ServerConfig.DEFAULT_IDLE_TIMEOUT);
@@ -215,7 +218,7 @@ public final class SessionBenchmark {
         startExecContainer(config);
         // Per runtime: one session for python snippets only (from the third call on, each takes the spare
         // interpreter the previous one left), one where a command runs before each snippet (the snippet then starts
-        // its interpreter anew, as every snippet does by default) and one for the persistent interpreter.
+        // its interpreter anew, as a snippet after other work does) and one for the persistent interpreter.
         Map<String, String> sessions = new LinkedHashMap<>();
         Map<String, String> freshSessions = new LinkedHashMap<>();
         Map<String, String> persistentSessions = new LinkedHashMap<>();
@@ -236,9 +239,11 @@ public final class SessionBenchmark {
                     () -> timedCreate(runtime)));
             measurements.add(new Measurement("session exec " + runtime,
                     "`POST /v1/sessions/{id}/executions` python `print(1)` after a command `true` (untimed): python "
-                    + "starts anew, as by default", () -> sessionExecAfterCommand(freshSessions.get(runtime))));
+                    + "starts anew (other work came between: no spare)",
+                    () -> sessionExecAfterCommand(freshSessions.get(runtime))));
             measurements.add(new Measurement("session exec spare " + runtime,
-                    "the same after the same: the spare interpreter (`session.spare-interpreters: true`)",
+                    "the same after the same: the spare interpreter (`session.spare-interpreters`, on by default "
+                    + "while the host's CPU pressure is at most " + spareMaxPressure + " %)",
                     () -> sessionExec(sessions.get(runtime))));
             measurements.add(new Measurement("persistent x += 1 " + runtime,
                     "`POST /v1/sessions/{id}/executions` python `x += 1`, `persistent: true`",
@@ -252,6 +257,9 @@ public final class SessionBenchmark {
         long started = System.nanoTime();
         for (int round = 0; round < rounds; round++) {
             boolean measured = round >= options.warmup();
+            if (measured) {
+                CpuPressure.host().someAvg10().ifPresent(cpuPressure::add);
+            }
             for (Measurement m : measurements) {
                 // Background work the previous measurement left (a session's spare interpreter loading) ends
                 // first, so that it does not land on this one: an agent's calls come seconds apart.
@@ -494,6 +502,13 @@ public final class SessionBenchmark {
                 .append("wall clock in the benchmark's JVM; p95 is nearest-rank.\n\n");
         double bare = LatencyBenchmark.Report.median(samples.get("bare python3"));
         double exec = LatencyBenchmark.Report.median(samples.get("runc exec"));
+        List<Double> pressure = cpuPressure.stream().sorted().toList();
+        md.append(pressure.isEmpty() ? "This kernel does not report CPU pressure: no spare interpreter started.\n\n"
+                : String.format(Locale.ROOT, "The host's CPU pressure (`/proc/pressure/cpu` some avg10) at the start "
+                        + "of each measured round: p50 %.1f %%, max %.1f %%; %d of %d rounds above %d %%, where a "
+                        + "session starts no spare.%n%n", pressure.get(pressure.size() / 2), pressure.getLast(),
+                        pressure.stream().filter(p -> p > spareMaxPressure).count(), pressure.size(),
+                        spareMaxPressure));
         md.append("| measurement | median | p95 | min | n | median / bare python | median / runc exec | what |\n");
         md.append("|---|---:|---:|---:|---:|---:|---:|---|\n");
         for (Measurement m : measurements) {

@@ -1,8 +1,10 @@
 package io.mcpsandbox.bench;
 
 import io.mcpsandbox.config.ServerConfig;
+import io.mcpsandbox.host.CpuPressure;
 import io.mcpsandbox.record.SqliteExecutionStore;
 import io.mcpsandbox.runtime.oci.BundleWriter;
+import io.mcpsandbox.session.SessionSettings;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -256,6 +258,8 @@ public final class SessionLoadBenchmark {
         long minAvailableKb = Long.MAX_VALUE;
         String loadAtStart;
         String loadAtEnd;
+        /** The host's CPU pressure (some avg10, %) sampled each second of the load: what spare interpreters see. */
+        final List<Double> cpuPressure = new ArrayList<>();
         double seconds;
 
         void error(String kind, String detail) {
@@ -293,10 +297,13 @@ public final class SessionLoadBenchmark {
             result.maxServerPssKb = Math.max(result.maxServerPssKb, mem[0]);
             result.maxServerRssKb = Math.max(result.maxServerRssKb, mem[1]);
             result.minAvailableKb = Math.min(result.minAvailableKb, memAvailableKb());
+            CpuPressure.host().someAvg10().ifPresent(result.cpuPressure::add);
             if (System.nanoTime() > nextReport) {
                 System.out.printf(Locale.ROOT, "  %3.0f s: %d executions, %d errors, %d late ticks, server RSS %d MiB,"
-                                + " load %s%n", (System.nanoTime() - start) / 1e9, result.latencies.size(),
-                        result.errors.get(), result.late.get(), mem[1] / 1024, LatencyBenchmark.Machine.loadAverage());
+                                + " load %s, CPU pressure %s%n", (System.nanoTime() - start) / 1e9,
+                        result.latencies.size(), result.errors.get(), result.late.get(), mem[1] / 1024,
+                        LatencyBenchmark.Machine.loadAverage(), CpuPressure.host().someAvg10().stream()
+                                .mapToObj(p -> String.format(Locale.ROOT, "%.1f%%", p)).findFirst().orElse("unknown"));
                 nextReport += TimeUnit.SECONDS.toNanos(10);
             }
             Thread.sleep(1000);
@@ -502,6 +509,14 @@ public final class SessionLoadBenchmark {
                     (load.serverCpuNanos + load.sandboxCpuNanos + load.clientCpuNanos) / 1e9
                             / (cores * load.seconds) * 100));
         }
+        SessionSettings spares = SessionSettings.from(server.config().settings());
+        List<Double> pressure = load.cpuPressure.stream().sorted().toList();
+        md.append(String.format(Locale.ROOT, "Spare interpreters %s. The host's CPU pressure (`/proc/pressure/cpu` "
+                        + "some avg10) sampled each second of the load: %s.%n%n",
+                !spares.spareInterpreters() ? "off"
+                        : "on while the host's CPU pressure is at most " + spares.spareMaxCpuPressure() + " %",
+                pressure.isEmpty() ? "not reported by this kernel" : String.format(Locale.ROOT,
+                        "p50 %.1f %%, max %.1f %%", pressure.get(pressure.size() / 2), pressure.getLast())));
         md.append("| latency (ms) | p50 | p95 | p99 | max | n |\n|---|---:|---:|---:|---:|---:|\n");
         row(md, "execution in a session (`POST /v1/sessions/{id}/executions`)", load.latencies);
         row(md, "the same, each session's from " + SETTLED.toSeconds() + " s after its first on (the first second's "

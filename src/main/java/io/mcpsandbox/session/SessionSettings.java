@@ -41,6 +41,6 @@ public record SessionSettings(Duration idleTimeout, Duration lifetime, Duration 
                 s.duration("session.max-lifetime", "24h"), s.integer("session.max-per-user", "10"),
                 s.integer("session.max-open", "64"), s.duration("session.expiry-warning", "1m"),
                 s.bytes("session.max-file-bytes", "64m"), s.bytes("session.rootfs-bytes", "512m"),
-                s.bool("session.spare-interpreters", "false"), s.integer("session.spare-max-cpu-pressure", "40"));
+                s.bool("session.spare-interpreters", "true"), s.integer("session.spare-max-cpu-pressure", "40"));
     }
 }

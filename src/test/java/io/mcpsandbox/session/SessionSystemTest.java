@@ -75,8 +75,6 @@ class SessionSystemTest {
                 "MCP_SANDBOX_SESSION_MAX_PER_USER", Integer.toString(MAX_PER_USER),
                 "MCP_SANDBOX_SESSION_MAX_OPEN", Integer.toString(MAX_OPEN),
                 "MCP_SANDBOX_SESSION_EXPIRY_WARNING", "2s",
-                // Off by default (docs/sessions.md): on here, so that every session test meets the spares too.
-                "MCP_SANDBOX_SESSION_SPARE_INTERPRETERS", "true",
                 // /workspace must hold 100,000 files (a tmpfs gets one inode per 4 KiB of its size).
                 "MCP_SANDBOX_LIMITS_DEFAULT_TMP", "512m"));
         sandbox.services().sessions().onExpiryWarning(warnings::add);

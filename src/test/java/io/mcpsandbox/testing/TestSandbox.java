@@ -52,6 +52,9 @@ public final class TestSandbox implements AutoCloseable {
         env.put(ConfigLoader.ENV_DATA_DIR, dataDir.toString());
         env.put("MCP_SANDBOX_STATE_DIR", stateDir.toString());
         env.putIfAbsent("MCP_SANDBOX_SANDBOX_AGENT", BUILT_AGENT.toString());
+        // Spare interpreters (on by default) start whatever the test machine's CPU pressure: every session test
+        // meets them the same way on a busy CI host as on an idle one (SpareGateTest covers the pressure check).
+        env.putIfAbsent("MCP_SANDBOX_SESSION_SPARE_MAX_CPU_PRESSURE", "100");
         SandboxConfig config = new ConfigLoader(env).load();
         this.services = new SandboxServices(config);
         // Pooled sandboxes are named before any execution exists: their traces are looked for as well.

@@ -1,10 +1,14 @@
 package io.mcpsandbox.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.mcpsandbox.config.Settings;
 import io.mcpsandbox.host.CpuPressure;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,5 +54,21 @@ class SpareGateTest {
     void offIsOffWhateverThePressure() throws Exception {
         assertThat(new SpareGate(false, SpareGate.ALWAYS, pressure("0.00")).open()).isFalse();
         assertThat(new SpareGate(false, 40, pressure("0.00")).open()).isFalse();
+    }
+
+    @Test
+    void onByDefaultUpToFortyPercentAndALimitOutsideZeroToAHundredIsRefusedByName() {
+        SessionSettings defaults = SessionSettings.from(new Settings(new Properties(), Map.of()));
+        assertThat(defaults.spareInterpreters()).isTrue();
+        assertThat(defaults.spareMaxCpuPressure()).isEqualTo(40);
+        for (String bad : new String[] {"101", "-1"}) {
+            assertThatThrownBy(() -> SessionSettings.from(new Settings(new Properties(),
+                    Map.of("MCP_SANDBOX_SESSION_SPARE_MAX_CPU_PRESSURE", bad))))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("spare-max-cpu-pressure " + bad + " (a percentage, 0 to 100)");
+        }
+        assertThatThrownBy(() -> SessionSettings.from(new Settings(new Properties(),
+                Map.of("MCP_SANDBOX_SESSION_SPARE_MAX_CPU_PRESSURE", "40%"))))
+                .hasMessageContaining("session.spare-max-cpu-pressure: expected a whole number");
     }
 }

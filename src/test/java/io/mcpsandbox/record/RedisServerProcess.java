@@ -99,10 +99,17 @@ public final class RedisServerProcess implements AutoCloseable {
     /** Started again if a test killed it, resumed if a test paused it: the state the next test expects. */
     public synchronized void ensureRunning() throws IOException, InterruptedException {
         if (process != null && process.isAlive()) {
-            resume();
-        } else {
-            start();
+            try {
+                resume();
+                return;
+            } catch (IllegalStateException e) {
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    throw e; // alive and not signalled: not a state the next test can use
+                }
+                // it died in between (a test killed it): started below
+            }
         }
+        start();
     }
 
     /** A direct client, to check what the store wrote. */

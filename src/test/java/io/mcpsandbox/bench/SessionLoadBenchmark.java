@@ -514,6 +514,7 @@ public final class SessionLoadBenchmark {
         md.append(String.format(Locale.ROOT, "Spare interpreters %s. The host's CPU pressure (`/proc/pressure/cpu` "
                         + "some avg10) sampled each second of the load: %s.%n%n",
                 !spares.spareInterpreters() ? "off"
+                        : spares.spareMaxCpuPressure() >= 100 ? "on whatever the host's CPU pressure"
                         : "on while the host's CPU pressure is at most " + spares.spareMaxCpuPressure() + " %",
                 pressure.isEmpty() ? "not reported by this kernel" : String.format(Locale.ROOT,
                         "p50 %.1f %%, max %.1f %%", pressure.get(pressure.size() / 2), pressure.getLast())));

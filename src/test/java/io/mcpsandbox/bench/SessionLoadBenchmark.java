@@ -15,6 +15,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -297,13 +298,14 @@ public final class SessionLoadBenchmark {
             result.maxServerPssKb = Math.max(result.maxServerPssKb, mem[0]);
             result.maxServerRssKb = Math.max(result.maxServerRssKb, mem[1]);
             result.minAvailableKb = Math.min(result.minAvailableKb, memAvailableKb());
-            CpuPressure.host().someAvg10().ifPresent(result.cpuPressure::add);
+            OptionalDouble pressure = CpuPressure.host().someAvg10();
+            pressure.ifPresent(result.cpuPressure::add);
             if (System.nanoTime() > nextReport) {
                 System.out.printf(Locale.ROOT, "  %3.0f s: %d executions, %d errors, %d late ticks, server RSS %d MiB,"
                                 + " load %s, CPU pressure %s%n", (System.nanoTime() - start) / 1e9,
                         result.latencies.size(), result.errors.get(), result.late.get(), mem[1] / 1024,
-                        LatencyBenchmark.Machine.loadAverage(), CpuPressure.host().someAvg10().stream()
-                                .mapToObj(p -> String.format(Locale.ROOT, "%.1f%%", p)).findFirst().orElse("unknown"));
+                        LatencyBenchmark.Machine.loadAverage(), pressure.isEmpty() ? "unknown"
+                                : String.format(Locale.ROOT, "%.1f%%", pressure.getAsDouble()));
                 nextReport += TimeUnit.SECONDS.toNanos(10);
             }
             Thread.sleep(1000);
